@@ -1,0 +1,28 @@
+# Third-party dependencies, all from Debian 12 packages (scripts/setup.sh).
+# Every target the rest of the build uses is an IMPORTED target created here,
+# so the per-folder CMakeLists never call find_package themselves.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+# libevent core + pthreads (evdns lives in core). Never libevent_openssl:
+# the TLS backend is BoringSSL and its symbols clash with OpenSSL's.
+pkg_check_modules(LIBEVENT REQUIRED IMPORTED_TARGET libevent_core libevent_pthreads)
+add_library(kitgate::libevent ALIAS PkgConfig::LIBEVENT)
+
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+add_library(kitgate::re2 ALIAS PkgConfig::RE2)
+
+find_package(yaml-cpp REQUIRED)
+if(NOT TARGET yaml-cpp::yaml-cpp)
+  add_library(yaml-cpp::yaml-cpp INTERFACE IMPORTED)
+  target_link_libraries(yaml-cpp::yaml-cpp INTERFACE yaml-cpp)
+endif()
+
+find_package(spdlog REQUIRED)
+
+if(KITGATE_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(KITGATE_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
