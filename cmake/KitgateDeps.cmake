@@ -26,3 +26,12 @@ endif()
 if(KITGATE_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# Orchestrator: the Docker Engine API over its unix socket (libcurl's OpenSSL
+# flavour; the orchestrator never links the proxy's BoringSSL) and JSON.
+if(NOT TARGET CURL::libcurl)
+  find_package(CURL REQUIRED)
+endif()
+if(NOT TARGET nlohmann_json::nlohmann_json)
+  find_package(nlohmann_json 3 REQUIRED)
+endif()
