@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Builds the local image kitgate-test-agent:latest without any registry: a
+# small Debian 12 userland assembled from Debian's own .deb packages (fetched
+# with `apt-get download`, unpacked with dpkg-deb, no maintainer scripts run),
+# configured by hand and loaded with `docker import`.
+#
+# The image meets kitgate's base-image requirements: sh, bash, coreutils,
+# curl, ca-certificates + update-ca-certificates, sudo, and a user `agent`
+# (uid 1000, gid 1000, home /home/agent, password-less sudo).
+#
+# Cached: the image carries the label org.kitgate.content-hash (this script +
+# the exact package versions); when the image already has that label nothing
+# is rebuilt. The rootfs tarball is kept too, for tests that import it
+# themselves through the Engine API.
+#
+# Usage: build-test-image.sh [--print-rootfs] [--no-import] [--tag NAME]
+#   --print-rootfs  print the rootfs tarball's path on stdout at the end
+#   --no-import     only build the tarball (no Docker daemon needed)
+# Exit codes: 0 ok; 77 Docker cannot run here (from start-dockerd.sh); 1 error.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+tag="kitgate-test-agent:latest"
+print_rootfs=0
+do_import=1
+while (($#)); do
+  case "$1" in
+    --print-rootfs) print_rootfs=1 ;;
+    --no-import) do_import=0 ;;
+    --tag) tag="$2"; shift ;;
+    *) echo "build-test-image: unknown argument $1" >&2; exit 1 ;;
+  esac
+  shift
+done
+
+log() { echo "build-test-image: $*" >&2; }
+
+if [[ $(id -u) -ne 0 ]]; then
+  log "must run as root (it unpacks a root filesystem with root-owned files)"
+  exit 1
+fi
+
+cache="${KITGATE_TEST_IMAGE_CACHE:-/var/tmp/kitgate-test-image}"
+mkdir -p "$cache/debs"
+
+# What the image holds. usr-is-merged keeps usrmerge (and perl) out.
+roots=(base-files usr-is-merged dash bash coreutils grep sed findutils tar gzip
+       debianutils mawk curl ca-certificates openssl sudo procps passwd libc-bin
+       hostname)
+
+# Resolve the package closure as apt would on an empty system.
+resolve() {
+  : >"$cache/empty-status"
+  apt-get -o Dir::State::status="$cache/empty-status" \
+    -o APT::Install-Recommends=false -s install "${roots[@]}" 2>/dev/null |
+    awk '/^Inst /{ gsub(/[()]/, "", $3); print $2 "=" $3 }'
+}
+pkgs="$(resolve || true)"
+if [[ -z "$pkgs" ]]; then
+  log "apt has no package lists yet; running apt-get update"
+  apt-get update -qq
+  pkgs="$(resolve)"
+fi
+
+hash="$( { cat "${BASH_SOURCE[0]}"; echo "$pkgs"; } | sha256sum | cut -c1-16)"
+rootfs_tar="$cache/rootfs-$hash.tar"
+
+if ((do_import)); then
+  rc=0
+  "$here/start-dockerd.sh" || rc=$?
+  if ((rc != 0)); then exit "$rc"; fi
+  have="$(docker image inspect --format '{{ index .Config.Labels "org.kitgate.content-hash" }}' "$tag" 2>/dev/null || true)"
+  if [[ "$have" == "$hash" && -f "$rootfs_tar" ]]; then
+    log "$tag is up to date (content hash $hash)"
+    ((print_rootfs)) && echo "$rootfs_tar"
+    exit 0
+  fi
+fi
+
+if [[ ! -f "$rootfs_tar" ]]; then
+  log "fetching $(wc -l <<<"$pkgs") Debian packages into $cache/debs"
+  missing=()
+  while read -r spec; do
+    name="${spec%%=*}"; ver="${spec#*=}"
+    # apt-get download names files NAME_VERSION_ARCH.deb with ':' as %3a.
+    ls "$cache/debs/${name}_${ver//:/%3a}_"*.deb >/dev/null 2>&1 || missing+=("$spec")
+  done <<<"$pkgs"
+  if ((${#missing[@]})); then
+    (cd "$cache/debs" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}" >/dev/null)
+  fi
+
+  work="$(mktemp -d "$cache/rootfs.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  root="$work/root"
+  mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
+  for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
+
+  log "unpacking into a fresh root"
+  while read -r spec; do
+    name="${spec%%=*}"; ver="${spec#*=}"
+    deb="$(ls "$cache/debs/${name}_${ver//:/%3a}_"*.deb | head -n1)"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root"
+  done <<<"$pkgs"
+
+  # Accounts: root, the agent (uid 1000) and nobody. Password-less sudo.
+  cat >"$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+agent:x:1000:1000:agent:/home/agent:/bin/bash
+PASSWD
+  cat >"$root/etc/group" <<'GROUP'
+root:x:0:
+sudo:x:27:agent
+users:x:100:
+nogroup:x:65534:
+agent:x:1000:
+GROUP
+  printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\nagent:*:19000:0:99999:7:::\n' >"$root/etc/shadow"
+  printf 'root:*::\nsudo:*::agent\nusers:*::\nnogroup:*::\nagent:!::\n' >"$root/etc/gshadow"
+  chmod 0640 "$root/etc/shadow" "$root/etc/gshadow"
+  printf 'agent ALL=(ALL:ALL) NOPASSWD:ALL\n' >"$root/etc/sudoers.d/agent"
+  chmod 0440 "$root/etc/sudoers.d/agent"
+  # What pam-auth-update would have written (libpam-runtime's defaults).
+  printf 'auth\t[success=1 default=ignore]\tpam_unix.so nullok\nauth\trequisite\tpam_deny.so\nauth\trequired\tpam_permit.so\n' >"$root/etc/pam.d/common-auth"
+  printf 'account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so\naccount\trequisite\tpam_deny.so\naccount\trequired\tpam_permit.so\n' >"$root/etc/pam.d/common-account"
+  printf 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\tpam_deny.so\npassword\trequired\tpam_permit.so\n' >"$root/etc/pam.d/common-password"
+  printf 'session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n' >"$root/etc/pam.d/common-session"
+  cp "$root/etc/pam.d/common-session" "$root/etc/pam.d/common-session-noninteractive"
+  mkdir -p "$root/root" "$root/home/agent" "$root/tmp" "$root/var/tmp" "$root/run" "$root/proc" "$root/sys" "$root/dev"
+  cp "$root/etc/skel/." "$root/home/agent/" -r 2>/dev/null || true
+  chown -R 1000:1000 "$root/home/agent"
+  chmod 0700 "$root/root"
+  chmod 1777 "$root/tmp" "$root/var/tmp"
+  echo kitgate-test-agent >"$root/etc/hostname"
+
+  # CA store: select every bundled certificate, then build it the normal way.
+  (cd "$root/usr/share/ca-certificates" && find . -name '*.crt' | sed 's|^\./||' | sort) >"$root/etc/ca-certificates.conf"
+  chroot "$root" /sbin/ldconfig
+  chroot "$root" /usr/sbin/update-ca-certificates >/dev/null
+
+  # Docs and manuals are dead weight in a test image.
+  rm -rf "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/locale"
+
+  tar --numeric-owner -C "$root" -cf "$rootfs_tar.tmp" .
+  mv "$rootfs_tar.tmp" "$rootfs_tar"
+  # Keep only the current tarball.
+  find "$cache" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$hash.tar" -delete
+  log "rootfs tarball: $rootfs_tar ($(du -h "$rootfs_tar" | cut -f1))"
+fi
+
+if ((do_import)); then
+  log "importing $tag"
+  docker import \
+    --change "LABEL org.kitgate.content-hash=$hash" \
+    --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --change 'CMD ["/bin/bash"]' \
+    "$rootfs_tar" "$tag" >/dev/null
+  # The image must meet the base-image requirements, or this script fails.
+  out="$(docker run --rm "$tag" id agent)"
+  [[ "$out" == "uid=1000(agent) gid=1000(agent) groups=1000(agent),27(sudo)" ]] ||
+    { log "unexpected 'id agent' in $tag: $out"; exit 1; }
+  docker run --rm --user agent "$tag" sh -c 'curl --version >/dev/null && sudo -n true && test "$HOME" = /home/agent' ||
+    { log "$tag lacks curl, sudo or the agent home"; exit 1; }
+  log "$tag ready (content hash $hash)"
+fi
+((print_rootfs)) && echo "$rootfs_tar"
+exit 0

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Makes sure a Docker daemon answers on its unix socket, for kitgate's e2e and
+# `docker`-labelled tests.
+#   - installs Debian's docker.io with apt-get when dockerd is missing;
+#   - does nothing more when a daemon already answers (idempotent);
+#   - otherwise starts dockerd in the background (log: $KITGATE_DOCKERD_LOG,
+#     default /tmp/kitgate-dockerd.log) and waits, bounded, until it answers.
+# Exit codes: 0 = a daemon answers; 77 = Docker truly cannot run here (the
+# caller skips); 1 = something else went wrong (the caller fails).
+# Honours DOCKER_HOST=unix:///path (default unix:///var/run/docker.sock).
+set -uo pipefail
+
+readonly kWaitSeconds="${KITGATE_DOCKERD_WAIT:-60}"
+readonly kLog="${KITGATE_DOCKERD_LOG:-/tmp/kitgate-dockerd.log}"
+
+host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+if [[ "$host" != unix://* ]]; then
+  echo "start-dockerd: DOCKER_HOST=$host is not a unix socket; kitgate only drives a local daemon" >&2
+  exit 77
+fi
+sock="${host#unix://}"
+
+log() { echo "start-dockerd: $*" >&2; }
+
+# True when the daemon answers GET /_ping with OK.
+daemon_answers() {
+  [[ -S "$sock" ]] || return 1
+  local out
+  out=$(curl -sS --max-time 3 --unix-socket "$sock" http://localhost/_ping 2>/dev/null) || return 1
+  [[ "$out" == "OK" ]]
+}
+
+if daemon_answers; then
+  exit 0
+fi
+
+if ! command -v curl >/dev/null 2>&1; then
+  log "curl is needed to talk to the daemon; install it (scripts/setup.sh)"
+  exit 1
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
+    log "dockerd is not installed and we are not root: cannot install docker.io; skipping"
+    exit 77
+  fi
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  log "installing Debian's docker.io (dockerd is missing)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends docker.io; } >>"$kLog" 2>&1; then
+    log "apt-get install docker.io failed (see $kLog); skipping"
+    exit 77
+  fi
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  log "no daemon answers at $host and starting dockerd needs root; skipping"
+  exit 77
+fi
+
+# Another dockerd of ours may still be starting: wait for it rather than start
+# a second one on the same socket.
+pidfile=/var/run/kitgate-dockerd.pid
+if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  log "dockerd (pid $(cat "$pidfile")) is already starting; waiting for it"
+else
+  log "starting dockerd (log: $kLog)"
+  args=(--host "unix://$sock" --pidfile "$pidfile")
+  # A machine without a usable iptables still runs containers; the internal
+  # networks kitgate uses need no NAT.
+  if ! iptables -L -n >/dev/null 2>&1; then
+    log "iptables does not work here; starting dockerd with --iptables=false"
+    args+=(--iptables=false --ip-masq=false)
+  fi
+  nohup dockerd "${args[@]}" >>"$kLog" 2>&1 </dev/null &
+  started_pid=$!
+  disown || true
+fi
+
+deadline=$((SECONDS + kWaitSeconds))
+while ((SECONDS < deadline)); do
+  if daemon_answers; then
+    log "dockerd answers at $host"
+    exit 0
+  fi
+  if [[ -n "${started_pid:-}" ]] && ! kill -0 "$started_pid" 2>/dev/null; then
+    break  # the dockerd we started has died
+  fi
+  sleep 0.5
+done
+
+log "dockerd did not answer at $host within ${kWaitSeconds}s; last lines of $kLog:"
+tail -n 15 "$kLog" >&2 || true
+log "Docker cannot run on this machine; skipping"
+exit 77
