@@ -1,0 +1,91 @@
+#include "proxy/policy/policy.h"
+
+#include <utility>
+
+namespace kitgate::policy {
+namespace {
+
+Decision make(Decision::Verdict v, const Rule* rule, std::string reason) {
+  Decision d;
+  d.verdict = v;
+  if (rule != nullptr) d.rule = rule->text;
+  d.reason = std::move(reason);
+  return d;
+}
+
+Decision allowBy(const Rule* r) {
+  return make(Decision::Verdict::kAllow, r, "allowed by rule \"" + r->text + "\"");
+}
+
+Decision denyBy(const Rule* r) {
+  return make(Decision::Verdict::kDeny, r, "blocked by deny rule \"" + r->text + "\"");
+}
+
+Decision defaultDeny() {
+  return make(Decision::Verdict::kDeny, nullptr, std::string(kDefaultDenyReason));
+}
+
+}  // namespace
+
+Policy::Policy(std::vector<std::shared_ptr<const RuleSet>> layers) : layers_(std::move(layers)) {
+  for (const auto& l : layers_) {
+    has_address_allows_ = has_address_allows_ || l->hasAddressRules(RuleAction::kAllow);
+  }
+}
+
+const Rule* Policy::matchName(RuleAction action, std::string_view name, uint16_t port) const {
+  for (const auto& l : layers_) {
+    if (const Rule* r = l->matchName(action, name, port)) return r;
+  }
+  return nullptr;
+}
+
+const Rule* Policy::matchAddress(RuleAction action, const IpAddress& ip, uint16_t port) const {
+  for (const auto& l : layers_) {
+    if (const Rule* r = l->matchAddress(action, ip, port)) return r;
+  }
+  return nullptr;
+}
+
+const Rule* Policy::matchAnyHost(RuleAction action, uint16_t port) const {
+  for (const auto& l : layers_) {
+    if (const Rule* r = l->matchAnyHost(action, port)) return r;
+  }
+  return nullptr;
+}
+
+Decision Policy::evaluate(const Host& host, uint16_t port) const {
+  if (host.isIp()) {
+    if (const Rule* r = matchAddress(RuleAction::kDeny, host.ip, port)) return denyBy(r);
+    if (const Rule* r = matchAnyHost(RuleAction::kDeny, port)) return denyBy(r);
+    if (const Rule* r = matchAddress(RuleAction::kAllow, host.ip, port)) return allowBy(r);
+    if (const Rule* r = matchAnyHost(RuleAction::kAllow, port)) return allowBy(r);
+    return defaultDeny();
+  }
+  if (const Rule* r = matchName(RuleAction::kDeny, host.text, port)) return denyBy(r);
+  if (const Rule* r = matchName(RuleAction::kAllow, host.text, port)) return allowBy(r);
+  if (has_address_allows_) {
+    return make(Decision::Verdict::kCheckAddress, nullptr,
+                "no host name rule matched; the resolved address decides");
+  }
+  return defaultDeny();
+}
+
+Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
+                              const Decision& host_decision, const SelfAddresses& self) const {
+  if (host_decision.verdict == Decision::Verdict::kDeny) return host_decision;
+  const AddressClass cls = classify(address, self);
+  if (cls != AddressClass::kPublic) {
+    if (const Rule* r = matchAddress(RuleAction::kDeny, address, port)) return denyBy(r);
+    if (const Rule* r = matchAddress(RuleAction::kAllow, address, port)) return allowBy(r);
+    return make(Decision::Verdict::kDeny, nullptr,
+                "resolved address " + address.toString() + " is " + std::string(toString(cls)) +
+                    " (blocked by default)");
+  }
+  if (host_decision.verdict == Decision::Verdict::kAllow) return host_decision;
+  if (const Rule* r = matchAddress(RuleAction::kDeny, address, port)) return denyBy(r);
+  if (const Rule* r = matchAddress(RuleAction::kAllow, address, port)) return allowBy(r);
+  return defaultDeny();
+}
+
+}  // namespace kitgate::policy

@@ -1,0 +1,55 @@
+// Policy: the effective network policy of one sandbox, i.e. several RuleSets
+// (global, then the sandbox's own) evaluated as one. Pure functions, no I/O.
+//
+// Immutable after construction; any thread. It keeps its RuleSets alive, so
+// Decision::rule stays valid as long as the Policy does.
+//
+// evaluate(host, port), kit-spec §4.3:
+//  * deny beats allow, across all layers (a deny in either beats an allow in
+//    either) within one identifier type;
+//  * host names are decided by name rules (exact, *.x, **.x, globs, **);
+//    an allowed name is NOT rechecked against CIDR denies of its public
+//    resolved address, and a name deny is never undone by a CIDR allow;
+//  * a name no name rule matches is kDeny with kDefaultDenyReason, or
+//    kCheckAddress when some layer has IP/CIDR allow rules (the resolved
+//    address then decides: call checkAddress);
+//  * IP literal hosts are matched by IP/CIDR rules and `**`.
+// checkAddress(ip, port, host_decision, self) after DNS (and for IP literal
+// hosts, with the literal): addresses that are not public (loopback, private,
+// link-local incl. 169.254.169.254, CGNAT, …) or belong to the proxy itself
+// are refused unless an IP/CIDR allow rule explicitly contains them (and no
+// IP/CIDR deny does); a name allow or `**` never unlocks them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "proxy/policy/address_class.h"
+#include "proxy/policy/decision.h"
+#include "proxy/policy/host.h"
+#include "proxy/policy/rule_set.h"
+
+namespace kitgate::policy {
+
+class Policy {
+ public:
+  Policy() = default;  // no rules: denies everything
+  explicit Policy(std::vector<std::shared_ptr<const RuleSet>> layers);
+
+  Decision evaluate(const Host& host, uint16_t port) const;
+  Decision checkAddress(const IpAddress& address, uint16_t port, const Decision& host_decision,
+                        const SelfAddresses& self) const;
+
+  const std::vector<std::shared_ptr<const RuleSet>>& layers() const { return layers_; }
+
+ private:
+  const Rule* matchName(RuleAction action, std::string_view name, uint16_t port) const;
+  const Rule* matchAddress(RuleAction action, const IpAddress& ip, uint16_t port) const;
+  const Rule* matchAnyHost(RuleAction action, uint16_t port) const;
+
+  std::vector<std::shared_ptr<const RuleSet>> layers_;
+  bool has_address_allows_ = false;
+};
+
+}  // namespace kitgate::policy
