@@ -137,6 +137,7 @@ StatusOr<Host> normalizeHost(std::string_view input, Ipv6Brackets brackets) {
     }
     name.push_back(c);
   }
+  if (label_len == 0) return Status::error("empty label in host name");
   if (name.back() == '-') return Status::error("label ends with '-'");
 
   Host h;

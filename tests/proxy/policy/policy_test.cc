@@ -1,0 +1,148 @@
+// Layering (global + sandbox), hostname-first evaluation and the address
+// check after DNS.
+#include "proxy/policy/policy.h"
+
+#include <gtest/gtest.h>
+
+namespace kitgate::policy {
+namespace {
+
+std::shared_ptr<const RuleSet> rules(const std::vector<std::string>& allow,
+                                     const std::vector<std::string>& deny = {}) {
+  auto set = RuleSet::compileText(allow, deny);
+  EXPECT_TRUE(set.isOk()) << set.status().message();
+  return set.isOk() ? *set : nullptr;
+}
+
+Host host(const char* text) { return *normalizeHost(text); }
+IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+
+TEST(Policy, EmptyPolicyDeniesWithDefaultReason) {
+  Policy p;
+  Decision d = p.evaluate(host("example.com"), 443);
+  EXPECT_TRUE(d.denied());
+  EXPECT_EQ(d.reason, "no matching allow rule - blocked by default deny policy");
+}
+
+TEST(Policy, DenyInEitherLayerBeatsAllowInEither) {
+  Policy global_denies({rules({}, {"blocked.example"}), rules({"blocked.example", "ok.example"})});
+  EXPECT_TRUE(global_denies.evaluate(host("blocked.example"), 443).denied());
+  EXPECT_TRUE(global_denies.evaluate(host("ok.example"), 443).allowed());
+  Policy sandbox_denies({rules({"**"}), rules({}, {"blocked.example"})});
+  EXPECT_TRUE(sandbox_denies.evaluate(host("blocked.example"), 443).denied());
+  EXPECT_TRUE(sandbox_denies.evaluate(host("other.example"), 443).allowed());
+}
+
+TEST(Policy, HostnameDenyIsNotUndoneByCidrAllow) {
+  Policy p({rules({"93.184.0.0/16"}, {"example.com"})});
+  Decision d = p.evaluate(host("example.com"), 443);
+  ASSERT_TRUE(d.denied());
+  Decision after = p.checkAddress(ip("93.184.216.34"), 443, d, SelfAddresses());
+  EXPECT_TRUE(after.denied());
+  EXPECT_EQ(after.rule, "example.com");
+}
+
+TEST(Policy, AllowedHostnameIsNotRecheckedAgainstCidrDenyOfPublicAddress) {
+  Policy p({rules({"example.com"}, {"93.184.0.0/16"})});
+  Decision d = p.evaluate(host("example.com"), 443);
+  ASSERT_TRUE(d.allowed());
+  EXPECT_TRUE(p.checkAddress(ip("93.184.216.34"), 443, d, SelfAddresses()).allowed());
+}
+
+TEST(Policy, UnmatchedNameIsDecidedByResolvedAddressWhenCidrAllowsExist) {
+  Policy p({rules({"93.184.0.0/16:443"}, {"93.184.216.0/24"})});
+  Decision d = p.evaluate(host("unknown.example"), 443);
+  ASSERT_EQ(d.verdict, Decision::Verdict::kCheckAddress);
+  EXPECT_TRUE(p.checkAddress(ip("93.184.1.1"), 443, d, SelfAddresses()).allowed());
+  EXPECT_TRUE(p.checkAddress(ip("93.184.1.1"), 80, d, SelfAddresses()).denied());
+  EXPECT_TRUE(p.checkAddress(ip("93.184.216.34"), 443, d, SelfAddresses()).denied());
+  Decision other = p.checkAddress(ip("8.8.8.8"), 443, d, SelfAddresses());
+  EXPECT_TRUE(other.denied());
+  EXPECT_EQ(other.reason, kDefaultDenyReason);
+}
+
+struct AddressCase {
+  const char* address;
+  const char* reason;  // expected reason for a hostname-allowed request
+};
+
+class AddressCheckRefuses : public ::testing::TestWithParam<AddressCase> {};
+
+TEST_P(AddressCheckRefuses, NonPublicAddressOfAllowedName) {
+  Policy p({rules({"**", "metadata.example"})});
+  Decision d = p.evaluate(host("metadata.example"), 80);
+  ASSERT_TRUE(d.allowed());
+  Decision after = p.checkAddress(ip(GetParam().address), 80, d, SelfAddresses());
+  EXPECT_TRUE(after.denied()) << GetParam().address;
+  EXPECT_EQ(after.reason, GetParam().reason);
+  EXPECT_TRUE(after.rule.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, AddressCheckRefuses,
+    ::testing::Values(
+        AddressCase{"169.254.169.254", "resolved address 169.254.169.254 is link-local (blocked by default)"},
+        AddressCase{"127.0.0.1", "resolved address 127.0.0.1 is loopback (blocked by default)"},
+        AddressCase{"10.0.0.1", "resolved address 10.0.0.1 is private (blocked by default)"},
+        AddressCase{"100.64.0.1", "resolved address 100.64.0.1 is carrier-grade NAT (blocked by default)"},
+        AddressCase{"0.0.0.0", "resolved address 0.0.0.0 is unspecified (blocked by default)"},
+        AddressCase{"::ffff:10.0.0.1", "resolved address ::ffff:10.0.0.1 is private (blocked by default)"},
+        AddressCase{"64:ff9b::7f00:1", "resolved address 64:ff9b::7f00:1 is loopback (blocked by default)"},
+        AddressCase{"2002:7f00:1::", "resolved address 2002:7f00:1:: is loopback (blocked by default)"},
+        AddressCase{"fe80::1", "resolved address fe80::1 is link-local (blocked by default)"},
+        AddressCase{"fd00:ec2::254", "resolved address fd00:ec2::254 is private (blocked by default)"},
+        AddressCase{"ff02::1", "resolved address ff02::1 is multicast (blocked by default)"},
+        AddressCase{"::1", "resolved address ::1 is loopback (blocked by default)"}));
+
+TEST(Policy, ExplicitCidrAllowUnlocksPrivateAddress) {
+  Policy p({rules({"db.internal:5432", "10.20.0.0/16:5432"})});
+  Decision d = p.evaluate(host("db.internal"), 5432);
+  ASSERT_TRUE(d.allowed());
+  Decision ok = p.checkAddress(ip("10.20.1.2"), 5432, d, SelfAddresses());
+  EXPECT_TRUE(ok.allowed());
+  EXPECT_EQ(ok.rule, "10.20.0.0/16:5432");
+  EXPECT_TRUE(p.checkAddress(ip("10.21.1.2"), 5432, d, SelfAddresses()).denied());
+  EXPECT_TRUE(p.checkAddress(ip("::ffff:10.20.1.2"), 5432, d, SelfAddresses()).allowed());
+}
+
+TEST(Policy, CidrAllowInGlobalLayerUnlocksForSandbox) {
+  Policy p({rules({"10.20.0.0/16"}), rules({"db.internal"})});
+  Decision d = p.evaluate(host("db.internal"), 5432);
+  ASSERT_TRUE(d.allowed());
+  EXPECT_TRUE(p.checkAddress(ip("10.20.1.2"), 5432, d, SelfAddresses()).allowed());
+}
+
+TEST(Policy, CidrDenyWinsOverCidrAllowForPrivateAddress) {
+  Policy p({rules({"db.internal", "10.0.0.0/8"}, {"10.0.0.5"})});
+  Decision d = p.evaluate(host("db.internal"), 5432);
+  EXPECT_TRUE(p.checkAddress(ip("10.0.0.5"), 5432, d, SelfAddresses()).denied());
+}
+
+TEST(Policy, IpLiteralHostAllowedByStarStarStillNeedsAddressUnlock) {
+  Policy p({rules({"**"})});
+  Host literal = host("0x7f.1");
+  Decision d = p.evaluate(literal, 22);
+  ASSERT_TRUE(d.allowed());
+  EXPECT_TRUE(p.checkAddress(literal.ip, 22, d, SelfAddresses()).denied());
+  Host pub = host("8.8.8.8");
+  EXPECT_TRUE(p.checkAddress(pub.ip, 443, p.evaluate(pub, 443), SelfAddresses()).allowed());
+}
+
+TEST(Policy, SelfAddressIsRefusedEvenWhenPublic) {
+  SelfAddresses self;
+  self.add(ip("93.184.216.34"));
+  Policy p({rules({"**"})});
+  Decision d = p.evaluate(host("proxy.example"), 3128);
+  Decision after = p.checkAddress(ip("93.184.216.34"), 3128, d, self);
+  EXPECT_TRUE(after.denied());
+  EXPECT_EQ(after.reason, "resolved address 93.184.216.34 is the proxy's own address (blocked by default)");
+}
+
+TEST(Policy, CheckAddressKeepsHostDeny) {
+  Policy p({rules({}, {"x.example"})});
+  Decision d = p.evaluate(host("x.example"), 1);
+  EXPECT_EQ(p.checkAddress(ip("8.8.8.8"), 1, d, SelfAddresses()).rule, "x.example");
+}
+
+}  // namespace
+}  // namespace kitgate::policy
