@@ -95,6 +95,7 @@ std::optional<IpAddress> unmapped(const IpAddress& ip) {
 struct PendingSandbox {
   std::unique_ptr<Sandbox> sandbox;
   RuleSource rules;
+  std::shared_ptr<const RuleSet> own;  // compiled `rules`
   std::vector<std::pair<std::string, size_t>> source_positions;  // "line:col", per source
 };
 
@@ -274,6 +275,9 @@ class RegistryBuilder {
         error(file, 0, 0, "file holds a token but is readable by group or others; chmod 600 it");
       }
     }
+    // Rules are compiled (and their errors reported) even when the file has
+    // other problems, so that every error shows up in one run.
+    p.own = compile({&p.rules});
     if (errors.size() != before) return std::nullopt;
     return p;
   }
@@ -355,11 +359,7 @@ class RegistryBuilder {
     std::shared_ptr<Registry> reg(new Registry());
     reg->multi_tenant_ = true;
     reg->global_ = global;
-    for (PendingSandbox& p : pending) {
-      auto own = compile({&p.rules});
-      if (!own) continue;
-      p.sandbox->policy_ = policy::Policy({global, own});
-    }
+    for (PendingSandbox& p : pending) p.sandbox->policy_ = policy::Policy({global, p.own});
     // Overlapping sources across sandboxes would make identification ambiguous.
     for (size_t i = 0; i < pending.size(); ++i) {
       const Sandbox& a = *pending[i].sandbox;
@@ -470,13 +470,13 @@ StatusOr<std::shared_ptr<const Registry>> loadRegistry(const std::string& state_
   }
   std::sort(files.begin(), files.end());
 
+  std::vector<const RuleSource*> global_sources{&policy_file};
+  for (const RuleSource& s : extra_global) global_sources.push_back(&s);
+  auto global = b.compile(global_sources);
   std::vector<PendingSandbox> pending;
   for (const fs::path& f : files) {
     if (auto p = b.loadSandboxFile(f)) pending.push_back(std::move(*p));
   }
-  std::vector<const RuleSource*> global_sources{&policy_file};
-  for (const RuleSource& s : extra_global) global_sources.push_back(&s);
-  auto global = b.compile(global_sources);
   if (!b.errors.empty()) return b.status();
   if (files.empty()) return b.singleTenant(std::move(global));
   auto reg = b.multiTenant(std::move(global), std::move(pending));
