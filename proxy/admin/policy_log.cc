@@ -1,0 +1,117 @@
+#include "proxy/admin/policy_log.h"
+
+#include <spdlog/async.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace kitgate::admin {
+namespace {
+
+void appendTime(std::string& out) {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  out += buf;
+}
+
+std::atomic<int> g_instance{0};
+
+}  // namespace
+
+void PolicyLog::appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+StatusOr<std::unique_ptr<PolicyLog>> PolicyLog::open(const std::string& path, size_t max_bytes, size_t max_files) {
+  if (path.empty()) return std::unique_ptr<PolicyLog>(new PolicyLog(nullptr));
+  try {
+    if (!spdlog::thread_pool()) spdlog::init_thread_pool(16384, 1);
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    if (path == "-") {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(path, max_bytes, max_files);
+    }
+    auto logger = std::make_shared<spdlog::async_logger>(
+        "policy-" + std::to_string(g_instance.fetch_add(1)), sink, spdlog::thread_pool(),
+        spdlog::async_overflow_policy::block);
+    logger->set_pattern("%v");
+    logger->set_level(spdlog::level::info);
+    return std::unique_ptr<PolicyLog>(new PolicyLog(std::move(logger)));
+  } catch (const spdlog::spdlog_ex& ex) {
+    return Status::error("policy log " + path + ": " + ex.what());
+  }
+}
+
+PolicyLog::PolicyLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+
+PolicyLog::~PolicyLog() { flush(); }
+
+void PolicyLog::flush() {
+  if (logger_) logger_->flush();
+}
+
+void PolicyLog::write(const PolicyRecord& r) {
+  if (!logger_) return;
+  std::string line;
+  line.reserve(320);
+  line += "{\"time\":";
+  appendTime(line);
+  line += ",\"sandbox\":";
+  appendJsonString(line, r.sandbox);
+  line += ",\"type\":";
+  appendJsonString(line, r.type);
+  line += ",\"method\":";
+  appendJsonString(line, r.method);
+  line += ",\"host\":";
+  appendJsonString(line, r.host);
+  line += ",\"port\":" + std::to_string(r.port);
+  line += ",\"address\":";
+  appendJsonString(line, r.address);
+  line += r.allowed ? ",\"decision\":\"allowed\"" : ",\"decision\":\"blocked\"";
+  line += ",\"rule\":";
+  appendJsonString(line, r.rule);
+  line += ",\"reason\":";
+  appendJsonString(line, r.reason);
+  line += ",\"proxy\":";
+  appendJsonString(line, r.proxy);
+  line += ",\"status\":" + std::to_string(r.status);
+  line += ",\"bytes_up\":" + std::to_string(r.bytes_up);
+  line += ",\"bytes_down\":" + std::to_string(r.bytes_down);
+  char dur[32];
+  std::snprintf(dur, sizeof dur, ",\"duration_ms\":%.3f}", r.duration_ms);
+  line += dur;
+  logger_->info(line);
+}
+
+}  // namespace kitgate::admin

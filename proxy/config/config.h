@@ -1,0 +1,76 @@
+// ProxyConfig: the model of proxy.yaml, and its loader.
+//
+// loadConfig() parses, checks and returns the whole file or every problem at
+// once as "file:line:column: error: …" lines in the Status. Unknown keys are
+// errors, never ignored. The result is a plain value; the server compiles it
+// (with the state directory) into an immutable Snapshot.
+//
+//   listen: 127.0.0.1:3128            # host:port, [v6]:port; or a list
+//   workers: 0                         # 0 = number of CPU cores
+//   metrics_listen: 127.0.0.1:9090     # Prometheus text format at /metrics; "" = off
+//   admin_listen: 127.0.0.1:9091       # /healthz /readyz /reload; or unix:/path; "" = off
+//   state_dir: /var/lib/kitgate        # sandbox registry (see README); "" = single-tenant
+//   policy_log: {path: policy.log, max_size_mb: 64, max_files: 5}   # path "" = off, "-" = stderr
+//   limits: {head_timeout_ms: 10000, idle_timeout_ms: 300000, connect_timeout_ms: 10000,
+//            max_head_bytes: 32768, max_headers: 100, max_connections: 10000,
+//            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000}
+//   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
+//   allow: [rule, …]                   # global rules, kit-spec §4.2 grammar
+//   deny:  [rule, …]
+//   log_level: info
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "proxy/common/status.h"
+
+namespace kitgate::config {
+
+struct Limits {
+  std::chrono::milliseconds head_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  size_t max_head_bytes = 32 * 1024;
+  size_t max_headers = 100;
+  size_t max_connections = 10'000;
+  size_t max_connections_per_sandbox = 4'000;
+};
+
+// A rule as written, with where it was written (for file:line:column errors).
+struct SourcedRule {
+  std::string text;
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct ProxyConfig {
+  std::string source;  // file the config came from ("" for defaults)
+  std::vector<std::string> listen{"127.0.0.1:3128"};
+  int workers = 0;
+  std::string metrics_listen = "127.0.0.1:9090";
+  std::string admin_listen = "127.0.0.1:9091";
+  std::string state_dir;
+  std::string policy_log_path = "kitgate-policy.log";
+  size_t policy_log_max_size_mb = 64;
+  size_t policy_log_max_files = 5;
+  std::string log_level = "info";
+  Limits limits;
+  std::map<std::string, std::vector<std::string>> dns_hosts;  // name -> literal addresses
+  std::vector<SourcedRule> allow;
+  std::vector<SourcedRule> deny;
+};
+
+StatusOr<ProxyConfig> loadConfig(const std::string& path);
+// Same grammar from a string (tests); `source` names it in messages.
+StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& source);
+
+// "host:port" / "[v6]:port" -> parts; false on malformed text.
+bool splitHostPort(const std::string& text, std::string* host, uint16_t* port);
+
+}  // namespace kitgate::config

@@ -1,0 +1,159 @@
+#include "proxy/server/server.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+namespace kitgate::server {
+
+StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std::string config_path) {
+  std::unique_ptr<Server> s(new Server);
+  s->config_ = std::move(config);
+  s->config_path_ = std::move(config_path);
+
+  auto snap = buildSnapshot(s->config_, nullptr);
+  if (!snap) return snap.status();
+  s->snapshot_ = std::move(snap.value());
+  s->global_metrics_.snapshot_loaded_unix = s->snapshot_->loaded_at_unix;
+
+  auto log = admin::PolicyLog::open(s->config_.policy_log_path, s->config_.policy_log_max_size_mb << 20,
+                                    s->config_.policy_log_max_files);
+  if (!log) return log.status();
+  s->policy_log_ = std::move(log.value());
+  s->shared_.policy_log = s->policy_log_.get();
+
+  int n = s->config_.workers > 0 ? s->config_.workers : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>(i, s->shared_, s->snapshot_);
+    Status st = w->init(s->config_.listen);
+    if (!st) return st;
+    s->workers_.push_back(std::move(w));
+  }
+  s->global_metrics_.workers = n;
+
+  s->base_ = event_base_new();
+  if (s->base_ == nullptr) return Status::error("event_base_new failed");
+  Server* raw = s.get();
+  s->admin_ = std::make_unique<admin::AdminServer>(
+      s->base_, admin::AdminHandlers{[raw] { return raw->metricsText(); }, [raw] { return raw->reload(); },
+                                     [raw] { return !raw->shutting_down_; }});
+  if (!s->config_.metrics_listen.empty()) {
+    Status st = s->admin_->listen(s->config_.metrics_listen, /*metrics_only=*/true);
+    if (!st) return st;
+  }
+  if (!s->config_.admin_listen.empty()) {
+    Status st = s->admin_->listen(s->config_.admin_listen, /*metrics_only=*/false);
+    if (!st) return st;
+  }
+  for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+    event* e = evsignal_new(s->base_, sig, &Server::onSignal, raw);
+    event_add(e, nullptr);
+    s->signal_events_.push_back(e);
+  }
+  s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
+  timeval tv{0, 200'000};
+  event_add(s->flush_ev_, &tv);
+  return s;
+}
+
+Server::~Server() {
+  for (event* e : signal_events_) event_free(e);
+  if (flush_ev_) event_free(flush_ev_);
+  admin_.reset();
+  workers_.clear();
+  if (base_) event_base_free(base_);
+}
+
+int Server::run() {
+  ::signal(SIGPIPE, SIG_IGN);
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    threads_.emplace_back([this, wp] {
+      wp->run();
+      workers_exited_.fetch_add(1);
+    });
+  }
+  spdlog::info("kitgate-proxy: {} worker(s), listening on {}{}{}", workers_.size(), config_.listen.front(),
+               config_.metrics_listen.empty() ? "" : ", metrics on " + config_.metrics_listen,
+               config_.admin_listen.empty() ? "" : ", admin on " + config_.admin_listen);
+  event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  for (auto& t : threads_) t.join();
+  policy_log_->flush();
+  spdlog::info("kitgate-proxy: stopped");
+  return 0;
+}
+
+void Server::onSignal(evutil_socket_t sig, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  if (sig == SIGHUP) {
+    Status st = s->reload();
+    if (st) {
+      spdlog::info("reload: ok");
+    } else {
+      spdlog::error("reload failed; keeping the previous policy:\n{}", st.message());
+    }
+    return;
+  }
+  s->beginShutdown();
+}
+
+void Server::onFlush(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  s->policy_log_->flush();
+  // Workers leave their loops once drained; the main loop follows.
+  if (s->shutting_down_ && s->workers_exited_.load() == static_cast<int>(s->workers_.size())) {
+    event_base_loopbreak(s->base_);
+  }
+}
+
+void Server::beginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  global_metrics_.draining = 1;
+  spdlog::info("shutting down: draining connections (up to {} ms)", config_.limits.drain_timeout.count());
+  for (auto& w : workers_) w->drain(config_.limits.drain_timeout);
+}
+
+void Server::stop() { beginShutdown(); }
+
+Status Server::reload() {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  config::ProxyConfig next = config_;
+  if (!config_path_.empty()) {
+    auto c = config::loadConfig(config_path_);
+    if (!c) {
+      global_metrics_.reloads_failed.fetch_add(1);
+      return c.status();
+    }
+    // Fixed at start: where we listen and how many workers.
+    c->listen = config_.listen;
+    c->workers = config_.workers;
+    c->metrics_listen = config_.metrics_listen;
+    c->admin_listen = config_.admin_listen;
+    c->policy_log_path = config_.policy_log_path;
+    if (!config_.state_dir.empty() && c->state_dir.empty()) c->state_dir = config_.state_dir;
+    next = std::move(c.value());
+  }
+  auto snap = buildSnapshot(next, snapshot_.get());
+  if (!snap) {
+    global_metrics_.reloads_failed.fetch_add(1);
+    return snap.status();
+  }
+  config_ = std::move(next);
+  snapshot_ = std::move(snap.value());
+  for (auto& w : workers_) w->publish(snapshot_);
+  global_metrics_.reloads_ok.fetch_add(1);
+  global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
+  return Status::ok();
+}
+
+std::string Server::metricsText() const {
+  std::vector<const admin::WorkerMetrics*> m;
+  m.reserve(workers_.size());
+  for (const auto& w : workers_) m.push_back(&w->metrics());
+  return admin::renderPrometheus(m, global_metrics_);
+}
+
+}  // namespace kitgate::server

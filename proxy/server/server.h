@@ -1,0 +1,71 @@
+// Server: the kitgate-proxy process. Owns the workers (one thread each), the
+// current Snapshot, the policy log, and the main loop on the calling thread
+// that serves the admin/metrics endpoints and handles signals:
+//   SIGHUP          reload (same as POST /reload)
+//   SIGTERM/SIGINT  graceful shutdown: stop accepting, let connections finish
+//                   within limits.drain_timeout, then close the rest and exit.
+//
+// Reload re-reads proxy.yaml's policy parts and the state directory, builds a
+// new Snapshot and publishes it to every worker; on any error the old one
+// stays and the error is reported (never fails open). Listen addresses and
+// the worker count are fixed at start.
+#pragma once
+
+#include <event2/event.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/admin/admin_server.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/policy_log.h"
+#include "proxy/common/status.h"
+#include "proxy/config/config.h"
+#include "proxy/server/snapshot.h"
+#include "proxy/server/worker.h"
+
+namespace kitgate::server {
+
+class Server {
+ public:
+  // `config_path` is re-read on reload ("" = keep `config`).
+  static StatusOr<std::unique_ptr<Server>> create(config::ProxyConfig config, std::string config_path);
+  ~Server();
+
+  // Runs until SIGTERM/SIGINT (or stop()); returns the process exit code.
+  int run();
+  // Thread-safe.
+  Status reload();
+  void stop();
+
+  std::string metricsText() const;
+
+ private:
+  Server() = default;
+  static void onSignal(evutil_socket_t sig, short, void* arg);
+  static void onFlush(evutil_socket_t, short, void* arg);
+  void beginShutdown();
+
+  config::ProxyConfig config_;
+  std::string config_path_;
+  std::mutex reload_mu_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<admin::PolicyLog> policy_log_;
+  Shared shared_;
+  admin::GlobalMetrics global_metrics_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  event_base* base_ = nullptr;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::vector<event*> signal_events_;
+  event* flush_ev_ = nullptr;
+  event* stop_ev_ = nullptr;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int> workers_exited_{0};
+};
+
+}  // namespace kitgate::server

@@ -1,0 +1,803 @@
+#include "proxy/server/session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/http/serialize.h"
+#include "proxy/server/worker.h"
+
+namespace kitgate::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Above this many buffered bytes toward one side, stop reading the other.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr std::chrono::milliseconds kLingerAfterError{2000};
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+timeval toTimeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+enum class Move { kProgress, kDone, kError };
+
+// Moves the body bytes buffered in `in` to `out` as framed by `reader`:
+// payload chains move without copying; framing bytes are dropped; with
+// `rechunk` every data piece is re-encoded as one chunk and the end gets the
+// last-chunk marker. Bytes after the end of the body stay in `in`.
+Move moveBody(evbuffer* in, evbuffer* out, http::BodyReader& reader, bool rechunk, uint64_t* moved) {
+  while (!reader.done() && evbuffer_get_length(in) > 0) {
+    evbuffer_iovec seg;
+    if (evbuffer_peek(in, -1, nullptr, &seg, 1) < 1) break;
+    std::string_view sv(static_cast<const char*>(seg.iov_base), seg.iov_len);
+    size_t consumed = 0;
+    std::string_view data;
+    switch (reader.read(sv, &consumed, &data)) {
+      case http::DecodeResult::kData: {
+        size_t framing = static_cast<size_t>(data.data() - sv.data());
+        evbuffer_drain(in, framing);
+        if (rechunk) {
+          char hdr[http::ChunkedEncoder::kMaxChunkHeaderBytes];
+          size_t n = http::ChunkedEncoder::writeChunkHeader(data.size(), hdr);
+          evbuffer_add(out, hdr, n);
+        }
+        evbuffer_remove_buffer(in, out, data.size());
+        if (rechunk) evbuffer_add(out, http::ChunkedEncoder::kChunkEnd.data(), http::ChunkedEncoder::kChunkEnd.size());
+        evbuffer_drain(in, consumed - framing - data.size());
+        *moved += data.size();
+        break;
+      }
+      case http::DecodeResult::kNeedMore:
+        evbuffer_drain(in, consumed);
+        break;
+      case http::DecodeResult::kDone:
+        evbuffer_drain(in, consumed);
+        break;
+      case http::DecodeResult::kError:
+        return Move::kError;
+    }
+  }
+  if (reader.done()) {
+    if (rechunk) evbuffer_add(out, http::ChunkedEncoder::kLastChunk.data(), http::ChunkedEncoder::kLastChunk.size());
+    return Move::kDone;
+  }
+  return Move::kProgress;
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, UniqueFd client, const policy::IpAddress& peer)
+    : w_(worker), snap_(worker.snapshot()), client_(std::move(client)), peer_(peer) {
+  cin_ = evbuffer_new();
+  cout_ = evbuffer_new();
+  uin_ = evbuffer_new();
+  uout_ = evbuffer_new();
+  cev_ = event_new(w_.base(), client_.get(), EV_READ | EV_PERSIST, &Session::onClient, this);
+  cwev_ = event_new(w_.base(), client_.get(), EV_WRITE, &Session::onClientWritable, this);
+  timer_ = evtimer_new(w_.base(), &Session::onTimer, this);
+  w_.metrics().connections_accepted.add();
+}
+
+Session::~Session() {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+    if (e) event_free(e);
+  }
+  for (evbuffer* b : {cin_, cout_, uin_, uout_}) {
+    if (b) evbuffer_free(b);
+  }
+  relay_.reset();
+  if (sandbox_counter_) sandbox_counter_->fetch_sub(1, std::memory_order_relaxed);
+  w_.shared().open_connections.fetch_sub(1, std::memory_order_relaxed);
+  w_.metrics().connections_closed.add();
+}
+
+void Session::start() {
+  const auto& limits = snap_->config.limits;
+  int64_t open = w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (static_cast<size_t>(open) > limits.max_connections) {
+    w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnections)].add();
+    reject(503, "Service Unavailable", "kitgate: too many connections (max_connections reached)\n",
+           "connection limit reached (max_connections)", false);
+    return;
+  }
+  req_start_ = Clock::now();
+  armTimer(limits.head_timeout);
+  updateReadInterest();
+}
+
+void Session::armTimer(std::chrono::milliseconds d) {
+  timeval tv = toTimeval(d);
+  event_add(timer_, &tv);
+}
+
+// ---------------------------------------------------------------- events
+
+void Session::onClient(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  s->readClient();
+}
+
+void Session::onClientWritable(evutil_socket_t, short, void* arg) { static_cast<Session*>(arg)->flushClient(); }
+
+void Session::onUpstream(evutil_socket_t, short, void* arg) { static_cast<Session*>(arg)->readUpstream(); }
+
+void Session::onUpstreamWritable(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  if (s->state_ == State::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(s->upstream_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    s->onConnectDone(err);
+    return;
+  }
+  s->flushUpstream();
+}
+
+void Session::onTimer(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  const auto& limits = s->snap_->config.limits;
+  switch (s->state_) {
+    case State::kHead:
+      if (evbuffer_get_length(s->cin_) == 0 && s->sandbox_ != nullptr) {
+        // Keep-alive connection with nothing pending: plain idle close.
+        s->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+        s->terminate();
+        return;
+      }
+      s->w_.metrics().limit_hits[admin::idx(admin::Limit::kHeadTimeout)].add();
+      s->reject(408, "Request Timeout", "kitgate: request head not received in time\n",
+                "request head timeout (head_timeout_ms " + std::to_string(limits.head_timeout.count()) + ")",
+                false);
+      return;
+    case State::kConnecting:
+      s->w_.metrics().limit_hits[admin::idx(admin::Limit::kConnectTimeout)].add();
+      s->onConnectDone(ETIMEDOUT);
+      return;
+    case State::kForward:
+    case State::kResolving:
+      s->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+      s->terminate();
+      return;
+    case State::kClosing:
+    case State::kTunnel:
+    case State::kDead:
+      s->terminate();
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- request head
+
+void Session::readClient() {
+  int n = evbuffer_read(cin_, client_.get(), static_cast<int>(kReadChunk));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    terminate();
+    return;
+  }
+  if (n == 0) client_eof_ = true;
+  req_bytes_up_ += static_cast<uint64_t>(n);
+  switch (state_) {
+    case State::kHead:
+      if (client_eof_ && evbuffer_get_length(cin_) == 0) {
+        terminate();
+        return;
+      }
+      tryHead();
+      return;
+    case State::kForward:
+      if (client_eof_ && !req_done_) {
+        terminate();  // client gave up mid-request
+        return;
+      }
+      pumpRequestBody();
+      return;
+    case State::kClosing:
+      evbuffer_drain(cin_, evbuffer_get_length(cin_));
+      if (client_eof_) terminate();
+      return;
+    default:
+      // Resolving/connecting: keep bytes (pipelined tunnel data) but stop
+      // reading once a head's worth is buffered; EOF ends the attempt.
+      if (client_eof_) {
+        terminate();
+        return;
+      }
+      updateReadInterest();
+      return;
+  }
+}
+
+void Session::tryHead() {
+  size_t len = evbuffer_get_length(cin_);
+  if (len == 0) {
+    if (client_eof_) terminate();
+    return;
+  }
+  size_t view = std::min(len, snap_->head_limits.max_head_bytes);
+  const char* p = reinterpret_cast<const char*>(evbuffer_pullup(cin_, static_cast<ssize_t>(view)));
+  size_t consumed = 0;
+  http::ParseStatus st = http::parseRequestHead(std::string_view(p, view), snap_->head_limits, &req_, &consumed);
+  if (st.isIncomplete()) {
+    if (client_eof_) terminate();
+    return;
+  }
+  if (st.isError()) {
+    auto& m = w_.metrics();
+    if (st.httpStatus() == 431) {
+      m.limit_hits[admin::idx(admin::Limit::kHeadTooLarge)].add();
+    }
+    m.bad_requests.add();
+    std::string body = "kitgate: bad request: " + std::string(st.reason()) + "\n";
+    reject(st.httpStatus(), http::reasonPhrase(st.httpStatus()), body, st.reason(), false);
+    return;
+  }
+  evbuffer_drain(cin_, consumed);
+  handleRequest();
+}
+
+bool Session::identify() {
+  if (sandbox_ != nullptr) return true;
+  std::optional<std::string_view> auth;
+  if (const http::Header* h = http::findHeader(req_.headers, "Proxy-Authorization")) auth = h->value;
+  sandbox_ = snap_->registry->identify(peer_, auth);
+  if (sandbox_ == nullptr) {
+    w_.metrics().unauthenticated.add();
+    std::string resp = http::errorResponse(407, "Proxy Authentication Required",
+                                           "kitgate: this client is not a registered sandbox\n", true);
+    resp.insert(resp.find("\r\n") + 2, "Proxy-Authenticate: Basic realm=\"kitgate\"\r\n");
+    evbuffer_add(cout_, resp.data(), resp.size());
+    logDecision(false, 407, "client not recognised as any sandbox", 0, 0);
+    closeAfterFlush();
+    return false;
+  }
+  sandbox_counter_ = snap_->counterFor(sandbox_->name());
+  if (sandbox_counter_ != nullptr) {
+    size_t limit = sandbox_->limits().max_connections.value_or(
+        static_cast<uint32_t>(snap_->config.limits.max_connections_per_sandbox));
+    int64_t open = sandbox_counter_->fetch_add(1, std::memory_order_relaxed) + 1;
+    if (static_cast<size_t>(open) > limit) {
+      w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnectionsPerSandbox)].add();
+      reject(503, "Service Unavailable",
+             "kitgate: too many connections for sandbox " + sandbox_->name() + "\n",
+             "connection limit reached (max_connections_per_sandbox)", false);
+      return false;
+    }
+  }
+  return true;
+}
+
+void Session::handleRequest() {
+  event_del(timer_);
+  req_start_ = Clock::now();
+  req_bytes_up_ = 0;
+  req_bytes_down_ = 0;
+  address_text_.clear();
+  decision_ = {};
+  host_ = {};
+  if (!identify()) return;
+
+  const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
+  if (!is_connect && req_.form != http::RequestHead::TargetForm::kAbsolute) {
+    w_.metrics().bad_requests.add();
+    reject(400, "Bad Request",
+           "kitgate is a forward proxy: send CONNECT host:port, or an absolute-form request "
+           "(GET http://host/path)\n",
+           "not a proxy request (origin-form target)", false);
+    return;
+  }
+  auto host = policy::normalizeHost(req_.host, policy::Ipv6Brackets::kOptional);
+  if (!host) {
+    w_.metrics().bad_requests.add();
+    reject(400, "Bad Request", "kitgate: invalid host: " + host.status().message() + "\n",
+           "invalid host: " + host.status().message(), false);
+    return;
+  }
+  host_ = std::move(host.value());
+  decideAndRoute();
+}
+
+void Session::decideAndRoute() {
+  const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
+  decision_ = sandbox_->policy().evaluate(host_, req_.port);
+  if (decision_.denied()) {
+    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, decision_.reason), decision_.reason, true);
+    return;
+  }
+  if (!is_connect) {
+    std::string key = host_.text + ":" + std::to_string(req_.port);
+    if (upstream_.valid() && key == upstream_key_) {
+      startForward();
+      return;
+    }
+    closeUpstream();
+  }
+  startResolve();
+}
+
+// ---------------------------------------------------------------- upstream
+
+void Session::startResolve() {
+  state_ = State::kResolving;
+  updateReadInterest();
+  step_start_ = Clock::now();
+  if (host_.isIp()) {
+    onResolved(tunnel::ResolveResult{{host_.ip}, {}});
+    return;
+  }
+  if (snap_->static_hosts) {
+    auto it = snap_->static_hosts->find(host_.text);
+    if (it != snap_->static_hosts->end()) {
+      onResolved(tunnel::ResolveResult{it->second, {}});
+      return;
+    }
+  }
+  armTimer(snap_->config.limits.connect_timeout);
+  lookup_ = w_.resolver().resolve(host_.text, [this](tunnel::ResolveResult r) { onResolved(std::move(r)); });
+}
+
+void Session::onResolved(tunnel::ResolveResult r) {
+  if (state_ != State::kResolving) return;
+  event_del(timer_);
+  if (!host_.isIp()) w_.metrics().dns_duration.observe(Clock::now() - step_start_);
+  if (r.addresses.empty()) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
+    std::string why = "DNS lookup of " + host_.text + " failed: " + r.error;
+    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    return;
+  }
+  candidates_.clear();
+  candidate_ = 0;
+  std::string first_denial;
+  std::string_view deciding_rule;
+  for (const auto& ip : r.addresses) {
+    policy::Decision d = sandbox_->policy().checkAddress(ip, req_.port, decision_, snap_->self);
+    if (d.allowed()) {
+      if (candidates_.empty()) deciding_rule = d.rule;
+      candidates_.push_back(ip);
+    } else if (first_denial.empty()) {
+      first_denial = d.reason;
+      address_text_ = ip.toString();
+    }
+  }
+  if (candidates_.empty()) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kAddressBlocked)].add();
+    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, first_denial), first_denial, true);
+    return;
+  }
+  if (decision_.verdict == policy::Decision::Verdict::kCheckAddress) {
+    decision_.verdict = policy::Decision::Verdict::kAllow;
+    decision_.rule = deciding_rule;
+  }
+  connectNext();
+}
+
+void Session::connectNext() {
+  state_ = State::kConnecting;
+  if (candidate_ >= candidates_.size()) {
+    bool timed_out = errno == ETIMEDOUT;
+    w_.metrics().upstream_errors[admin::idx(timed_out ? admin::UpstreamError::kTimeout : admin::UpstreamError::kConnect)]
+        .add();
+    std::string why = "connect to " + host_.authority() + ":" + std::to_string(req_.port) +
+                      (timed_out ? " timed out" : " failed: " + std::string(std::strerror(errno)));
+    if (timed_out) {
+      reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+    } else {
+      reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    }
+    return;
+  }
+  const policy::IpAddress& ip = candidates_[candidate_];
+  sockaddr_storage ss{};
+  socklen_t len = ip.toSockaddr(req_.port, &ss);
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ++candidate_;
+    connectNext();
+    return;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  upstream_.reset(fd);
+  address_text_ = ip.toString();
+  step_start_ = Clock::now();
+  if (uwev_) event_free(uwev_);
+  if (uev_) event_free(uev_);
+  uwev_ = event_new(w_.base(), fd, EV_WRITE, &Session::onUpstreamWritable, this);
+  uev_ = event_new(w_.base(), fd, EV_READ | EV_PERSIST, &Session::onUpstream, this);
+  upstream_reading_ = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+    onConnectDone(0);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    onConnectDone(errno);
+    return;
+  }
+  event_add(uwev_, nullptr);
+  armTimer(snap_->config.limits.connect_timeout);
+}
+
+void Session::onConnectDone(int err) {
+  event_del(timer_);
+  if (err != 0) {
+    event_del(uwev_);
+    event_del(uev_);
+    upstream_.reset();
+    ++candidate_;
+    errno = err;
+    connectNext();
+    return;
+  }
+  w_.metrics().connect_duration.observe(Clock::now() - step_start_);
+  if (req_.form == http::RequestHead::TargetForm::kAuthority) {
+    startTunnel();
+  } else {
+    upstream_key_ = host_.text + ":" + std::to_string(req_.port);
+    startForward();
+  }
+}
+
+// ---------------------------------------------------------------- tunnel
+
+void Session::startTunnel() {
+  state_ = State::kTunnel;
+  std::string early(evbuffer_get_length(cin_), '\0');
+  evbuffer_remove(cin_, early.data(), early.size());
+  for (event** e : {&cev_, &cwev_, &uev_, &uwev_}) {
+    if (*e) {
+      event_free(*e);
+      *e = nullptr;
+    }
+  }
+  event_del(timer_);
+  client_reading_ = upstream_reading_ = false;
+  w_.metrics().tunnels_opened.add();
+  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForwardBypass);
+  relay_ = std::make_unique<tunnel::SpliceRelay>(
+      w_.base(), w_.pipes(), std::move(client_), std::move(upstream_), std::string(kConnectEstablished),
+      std::move(early), snap_->config.limits.idle_timeout, [this](const tunnel::RelayStats& st) {
+        auto& m = w_.metrics();
+        m.tunnels_closed.add();
+        m.bytes_up.add(st.bytes_up);
+        m.bytes_down.add(st.bytes_down);
+        if (std::strcmp(st.end_reason, "idle timeout") == 0) m.limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+        logDecision(true, 200, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
+                    st.bytes_up, st.bytes_down > kConnectEstablished.size() ? st.bytes_down - kConnectEstablished.size() : 0);
+        terminate();
+      });
+  relay_->start();
+}
+
+// ---------------------------------------------------------------- forward
+
+void Session::startForward() {
+  state_ = State::kForward;
+  w_.metrics().request(admin::ReqType::kHttp, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
+  client_keep_alive_ = req_.keep_alive;
+  req_.host = host_.text;
+  req_.keep_alive = true;  // the upstream connection is ours to reuse
+  req_.upgrade = false;    // protocol upgrades are not relayed on plain HTTP
+  scratch_.clear();
+  http::serializeRequestForOrigin(req_, &scratch_);
+  evbuffer_add(uout_, scratch_.data(), scratch_.size());
+  req_body_.emplace(req_.framing, req_.content_length);
+  resp_body_.reset();
+  req_done_ = req_.framing == http::BodyFraming::kNone;
+  resp_head_done_ = false;
+  resp_done_ = false;
+  pumpRequestBody();
+  if (state_ != State::kForward) return;
+  flushUpstream();
+  if (state_ != State::kForward) return;
+  armTimer(snap_->config.limits.idle_timeout);
+  updateReadInterest();
+  // An upstream that already sent bytes (reused connection) is read now.
+  if (evbuffer_get_length(uin_) > 0) pumpResponse();
+}
+
+void Session::pumpRequestBody() {
+  if (!req_done_) {
+    uint64_t moved = 0;
+    Move m = moveBody(cin_, uout_, *req_body_, req_.framing == http::BodyFraming::kChunked, &moved);
+    if (m == Move::kError) {
+      w_.metrics().bad_requests.add();
+      if (!resp_head_done_) {
+        reject(400, "Bad Request", "kitgate: bad request body: " + std::string(req_body_->error()) + "\n",
+               "bad request body framing", false);
+      } else {
+        terminate();
+      }
+      return;
+    }
+    if (m == Move::kDone) req_done_ = true;
+  }
+  flushUpstream();
+  if (state_ == State::kForward) updateReadInterest();
+}
+
+void Session::readUpstream() {
+  int n = evbuffer_read(uin_, upstream_.get(), static_cast<int>(kReadChunk));
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n > 0) {
+    req_bytes_down_ += static_cast<uint64_t>(n);
+    if (state_ == State::kForward) {
+      armTimer(snap_->config.limits.idle_timeout);
+      pumpResponse();
+    } else {
+      closeUpstream();  // bytes from an idle upstream: it is not reusable
+    }
+    return;
+  }
+  // EOF or error from upstream.
+  if (state_ != State::kForward) {
+    closeUpstream();
+    return;
+  }
+  if (resp_head_done_ && resp_body_ && resp_body_->finishOnClose()) {
+    resp_done_ = true;
+    upstream_keep_alive_ = false;
+    finishExchange();
+    return;
+  }
+  if (!resp_head_done_ && evbuffer_get_length(cout_) == 0) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+    std::string why = "upstream " + host_.authority() + ":" + std::to_string(req_.port) +
+                      " closed the connection without a response";
+    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    return;
+  }
+  terminate();  // truncated response: the client sees the close
+}
+
+void Session::pumpResponse() {
+  while (!resp_done_) {
+    if (!resp_head_done_) {
+      size_t len = evbuffer_get_length(uin_);
+      if (len == 0) break;
+      size_t view = std::min(len, snap_->head_limits.max_head_bytes);
+      const char* p = reinterpret_cast<const char*>(evbuffer_pullup(uin_, static_cast<ssize_t>(view)));
+      size_t consumed = 0;
+      http::ParseStatus st =
+          http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
+      if (st.isIncomplete()) break;
+      if (st.isError() || resp_.framing == http::BodyFraming::kTunnel) {
+        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+        std::string why = "upstream " + host_.authority() + " sent an invalid response: " +
+                          std::string(st.isError() ? st.reason() : "unexpected protocol switch");
+        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+        return;
+      }
+      evbuffer_drain(uin_, consumed);
+      scratch_.clear();
+      if (resp_.isInterim()) {
+        http::serializeResponseForClient(resp_, &scratch_);
+        evbuffer_add(cout_, scratch_.data(), scratch_.size());
+        continue;
+      }
+      upstream_keep_alive_ = resp_.keep_alive && resp_.framing != http::BodyFraming::kUntilClose;
+      resp_.keep_alive = client_keep_alive_ && !draining_ && !w_.draining() &&
+                         resp_.framing != http::BodyFraming::kUntilClose;
+      http::serializeResponseForClient(resp_, &scratch_);
+      evbuffer_add(cout_, scratch_.data(), scratch_.size());
+      resp_head_done_ = true;
+      resp_body_.emplace(resp_.framing, resp_.content_length);
+      if (resp_.framing == http::BodyFraming::kNone) {
+        resp_done_ = true;
+        break;
+      }
+    }
+    uint64_t moved = 0;
+    Move m = moveBody(uin_, cout_, *resp_body_, resp_.framing == http::BodyFraming::kChunked, &moved);
+    if (m == Move::kError) {
+      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+      terminate();
+      return;
+    }
+    if (m == Move::kDone) resp_done_ = true;
+    break;
+  }
+  flushClient();
+  if (state_ != State::kForward) return;
+  if (resp_done_) {
+    finishExchange();
+  } else {
+    updateReadInterest();
+  }
+}
+
+void Session::finishExchange() {
+  auto& m = w_.metrics();
+  m.bytes_up.add(req_bytes_up_);
+  m.bytes_down.add(req_bytes_down_);
+  logDecision(true, resp_.status, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
+              req_bytes_up_, req_bytes_down_);
+  if (!upstream_keep_alive_ || !req_done_ || evbuffer_get_length(uin_) > 0) closeUpstream();
+  if (!resp_.keep_alive || !req_done_ || client_eof_) {
+    closeAfterFlush();
+    return;
+  }
+  state_ = State::kHead;
+  req_body_.reset();
+  resp_body_.reset();
+  if (draining_ && evbuffer_get_length(cin_) == 0) {
+    closeAfterFlush();
+    return;
+  }
+  armTimer(evbuffer_get_length(cin_) > 0 ? snap_->config.limits.head_timeout : snap_->config.limits.idle_timeout);
+  updateReadInterest();
+  if (evbuffer_get_length(cin_) > 0) tryHead();
+}
+
+// ---------------------------------------------------------------- I/O plumbing
+
+void Session::flushClient() {
+  if (!client_.valid()) return;
+  while (evbuffer_get_length(cout_) > 0) {
+    int n = evbuffer_write(cout_, client_.get());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      terminate();
+      return;
+    }
+  }
+  if (evbuffer_get_length(cout_) > 0) {
+    event_add(cwev_, nullptr);
+  } else if (state_ == State::kClosing) {
+    // All said: half-close and wait (bounded) for the client's EOF, so unread
+    // request bytes do not turn our answer into a reset.
+    ::shutdown(client_.get(), SHUT_WR);
+    return;
+  }
+  updateReadInterest();
+}
+
+void Session::flushUpstream() {
+  if (!upstream_.valid()) return;
+  while (evbuffer_get_length(uout_) > 0) {
+    int n = evbuffer_write(uout_, upstream_.get());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      if (state_ == State::kForward && !resp_head_done_) {
+        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
+        std::string why = "upstream " + host_.authority() + " reset the connection";
+        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      } else {
+        terminate();
+      }
+      return;
+    }
+  }
+  if (evbuffer_get_length(uout_) > 0) event_add(uwev_, nullptr);
+  updateReadInterest();
+}
+
+void Session::updateReadInterest() {
+  if (state_ == State::kDead || state_ == State::kTunnel) return;
+  bool want_client = false;
+  bool want_upstream = false;
+  switch (state_) {
+    case State::kHead:
+      want_client = !client_eof_;
+      want_upstream = upstream_.valid();  // notice an idle upstream closing
+      break;
+    case State::kResolving:
+    case State::kConnecting:
+      want_client = !client_eof_ && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
+      break;
+    case State::kForward:
+      want_client = !client_eof_ && !req_done_ && evbuffer_get_length(uout_) < kHighWater;
+      want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
+      break;
+    case State::kClosing:
+      want_client = !client_eof_;
+      break;
+    default:
+      break;
+  }
+  if (cev_ && want_client != client_reading_) {
+    if (want_client) {
+      event_add(cev_, nullptr);
+    } else {
+      event_del(cev_);
+    }
+    client_reading_ = want_client;
+  }
+  if (uev_ && want_upstream != upstream_reading_) {
+    if (want_upstream) {
+      event_add(uev_, nullptr);
+    } else {
+      event_del(uev_);
+    }
+    upstream_reading_ = want_upstream;
+  }
+}
+
+void Session::closeUpstream() {
+  if (uev_) event_del(uev_);
+  if (uwev_) event_del(uwev_);
+  upstream_reading_ = false;
+  upstream_.reset();
+  upstream_key_.clear();
+  evbuffer_drain(uin_, evbuffer_get_length(uin_));
+  evbuffer_drain(uout_, evbuffer_get_length(uout_));
+}
+
+// ---------------------------------------------------------------- endings
+
+void Session::reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
+                     bool is_policy) {
+  if (is_policy) {
+    auto type = req_.form == http::RequestHead::TargetForm::kAuthority ? admin::ReqType::kConnect : admin::ReqType::kHttp;
+    w_.metrics().request(type, admin::Verdict::kBlocked, admin::ProxyPath::kNone);
+  }
+  std::string resp = http::errorResponse(status, reason_phrase, body, true);
+  evbuffer_add(cout_, resp.data(), resp.size());
+  logDecision(false, status, log_reason, 0, 0);
+  closeAfterFlush();
+}
+
+void Session::logDecision(bool allowed, int status, std::string_view reason, uint64_t up, uint64_t down) {
+  admin::PolicyRecord r;
+  r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
+  const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
+  r.type = is_connect ? "connect" : "http";
+  r.method = req_.method;
+  r.host = host_.text.empty() ? std::string_view() : std::string_view(host_.text);
+  r.port = req_.port;
+  r.address = address_text_;
+  r.allowed = allowed;
+  r.rule = decision_.rule;
+  r.reason = reason;
+  r.proxy = allowed ? (is_connect ? "forward-bypass" : "forward") : "";
+  r.status = status;
+  r.bytes_up = up;
+  r.bytes_down = down;
+  r.duration_ms = msSince(req_start_);
+  w_.policyLog().write(r);
+}
+
+void Session::closeAfterFlush() {
+  if (state_ == State::kDead) return;
+  lookup_.reset();
+  closeUpstream();
+  state_ = State::kClosing;
+  evbuffer_drain(cin_, evbuffer_get_length(cin_));
+  armTimer(kLingerAfterError);
+  flushClient();
+}
+
+void Session::drain() {
+  draining_ = true;
+  if (state_ == State::kHead && evbuffer_get_length(cin_) == 0) terminate();
+}
+
+void Session::forceClose() {
+  if (relay_) relay_->abort();
+  terminate();
+}
+
+void Session::terminate() {
+  if (state_ == State::kDead) return;
+  state_ = State::kDead;
+  lookup_.reset();
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+    if (e) event_del(e);
+  }
+  client_.reset();
+  upstream_.reset();
+  w_.retire(this);
+}
+
+}  // namespace kitgate::server

@@ -1,0 +1,147 @@
+// Session: one client connection, from accept to close, on one worker.
+//
+//   kHead ──CONNECT──> policy ─> resolve ─> address check ─> connect ─> SpliceRelay
+//     │                  └ deny: 403 + log ─> close
+//     └─absolute-form http://──> policy ─> (reuse | resolve ─> connect) ─> kForward:
+//           request head re-serialized, body streamed (CL / chunked re-encoded),
+//           response head parsed + re-serialized, body streamed back,
+//           then kHead again when both sides keep alive.
+//
+// Buffers are evbuffers with a high-water mark: above it the session stops
+// reading the side that feeds the full buffer. All callbacks run on the
+// owning worker's loop; the session never deletes itself, it asks the worker
+// to retire it. It pins the Snapshot it started with for its whole life.
+#pragma once
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/admin/metrics.h"
+#include "proxy/common/unique_fd.h"
+#include "proxy/http/body_reader.h"
+#include "proxy/http/request.h"
+#include "proxy/http/response.h"
+#include "proxy/policy/decision.h"
+#include "proxy/policy/host.h"
+#include "proxy/server/snapshot.h"
+#include "proxy/tunnel/resolver.h"
+#include "proxy/tunnel/splice_relay.h"
+
+namespace kitgate::server {
+
+class Worker;
+
+class Session {
+ public:
+  Session(Worker& worker, UniqueFd client, const policy::IpAddress& peer);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  // Drain: close now if no request is in flight, else after it completes.
+  void drain();
+  // Drain deadline passed: close now, whatever is in flight.
+  void forceClose();
+
+  // Worker's intrusive list.
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+ private:
+  enum class State { kHead, kResolving, kConnecting, kForward, kTunnel, kClosing, kDead };
+
+  static void onClient(evutil_socket_t, short what, void* arg);
+  static void onClientWritable(evutil_socket_t, short, void* arg);
+  static void onUpstream(evutil_socket_t, short what, void* arg);
+  static void onUpstreamWritable(evutil_socket_t, short, void* arg);
+  static void onTimer(evutil_socket_t, short, void* arg);
+
+  // Request head and decision.
+  void readClient();
+  void tryHead();
+  void handleRequest();
+  bool identify();
+  void decideAndRoute();
+  void startResolve();
+  void onResolved(tunnel::ResolveResult r);
+  void connectNext();
+  void onConnectDone(int err);
+  void startTunnel();
+  void startForward();
+
+  // Forward exchange.
+  void pumpRequestBody();
+  void readUpstream();
+  void pumpResponse();
+  void finishExchange();
+  void flushClient();
+  void flushUpstream();
+  void updateReadInterest();
+  void closeUpstream();
+
+  // Ending.
+  void reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
+              bool is_policy);
+  void logDecision(bool allowed, int status, std::string_view reason, uint64_t up, uint64_t down);
+  void closeAfterFlush();
+  void terminate();
+  void armTimer(std::chrono::milliseconds d);
+
+  Worker& w_;
+  std::shared_ptr<const Snapshot> snap_;
+  UniqueFd client_;
+  UniqueFd upstream_;
+  policy::IpAddress peer_;
+  State state_ = State::kHead;
+  event* cev_ = nullptr;   // client readable (persistent)
+  event* cwev_ = nullptr;  // client writable
+  event* uev_ = nullptr;   // upstream readable (persistent)
+  event* uwev_ = nullptr;  // upstream writable / connect done
+  event* timer_ = nullptr;
+  evbuffer* cin_ = nullptr;   // from client
+  evbuffer* cout_ = nullptr;  // to client
+  evbuffer* uin_ = nullptr;   // from upstream
+  evbuffer* uout_ = nullptr;  // to upstream
+  bool client_reading_ = false;
+  bool upstream_reading_ = false;
+  bool client_eof_ = false;
+
+  // Current request.
+  const sandbox::Sandbox* sandbox_ = nullptr;
+  SandboxCounter* sandbox_counter_ = nullptr;
+  http::RequestHead req_;
+  policy::Host host_;
+  policy::Decision decision_;
+  std::chrono::steady_clock::time_point req_start_;
+  std::chrono::steady_clock::time_point step_start_;
+  std::unique_ptr<tunnel::Lookup> lookup_;
+  std::vector<policy::IpAddress> candidates_;
+  size_t candidate_ = 0;
+  std::string address_text_;     // upstream address connected to
+  std::string blocked_address_reason_;
+  uint64_t req_bytes_up_ = 0;
+  uint64_t req_bytes_down_ = 0;
+
+  // Forward state.
+  std::optional<http::BodyReader> req_body_;
+  std::optional<http::BodyReader> resp_body_;
+  http::ResponseHead resp_;
+  bool resp_head_done_ = false;
+  bool resp_done_ = false;
+  bool req_done_ = false;
+  bool upstream_keep_alive_ = false;
+  bool client_keep_alive_ = false;
+  bool draining_ = false;
+  std::string upstream_key_;     // host:port the open upstream connection serves
+  std::string scratch_;
+
+  std::unique_ptr<tunnel::SpliceRelay> relay_;
+};
+
+}  // namespace kitgate::server

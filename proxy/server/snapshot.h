@@ -1,0 +1,50 @@
+// Snapshot: everything a connection needs to decide and act, frozen.
+//
+// Built from proxy.yaml + the state directory by buildSnapshot() on the
+// reload path (any one thread), then published whole to every worker. A
+// connection pins the snapshot it started with (shared_ptr<const Snapshot>),
+// so a reload never changes a live connection's rules and a failed reload
+// leaves the old snapshot in place: it can never fail open.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "proxy/common/status.h"
+#include "proxy/config/config.h"
+#include "proxy/http/limits.h"
+#include "proxy/policy/address_class.h"
+#include "proxy/sandbox/registry.h"
+#include "proxy/tunnel/resolver.h"
+
+namespace kitgate::server {
+
+// Open connections of one sandbox, shared by all workers and carried over
+// from one snapshot to the next (the count must survive a reload).
+using SandboxCounter = std::atomic<int64_t>;
+
+struct Snapshot {
+  config::ProxyConfig config;
+  http::HeadLimits head_limits;
+  std::shared_ptr<const sandbox::Registry> registry;
+  policy::SelfAddresses self;
+  std::shared_ptr<const tunnel::HostMap> static_hosts;
+  // sandbox name -> its connection counter
+  std::unordered_map<std::string, std::shared_ptr<SandboxCounter>> counters;
+  int64_t loaded_at_unix = 0;
+
+  SandboxCounter* counterFor(const std::string& sandbox) const {
+    auto it = counters.find(sandbox);
+    return it == counters.end() ? nullptr : it->second.get();
+  }
+};
+
+// Loads the state directory named by `config` and compiles everything.
+// `previous` (may be null) donates its per-sandbox connection counters.
+StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfig& config,
+                                                        const Snapshot* previous);
+
+}  // namespace kitgate::server

@@ -1,0 +1,208 @@
+#include "proxy/server/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/config/config.h"
+#include "proxy/server/session.h"
+
+namespace kitgate::server {
+namespace {
+
+constexpr int kAcceptBatch = 64;
+
+StatusOr<UniqueFd> listenOn(const std::string& addr) {
+  std::string host;
+  uint16_t port = 0;
+  if (!config::splitHostPort(addr, &host, &port)) return Status::error("bad listen address " + addr);
+  auto ip = policy::IpAddress::parse(host);
+  if (!ip) return Status::error("bad listen address " + addr);
+  sockaddr_storage ss{};
+  socklen_t len = ip->toSockaddr(port, &ss);
+  UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Status::error("socket: " + std::string(std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    return Status::error("cannot listen on " + addr + ": " + std::strerror(errno));
+  }
+  if (::listen(fd.get(), 4096) != 0) return Status::error("listen " + addr + ": " + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+Worker::Worker(int index, Shared& shared, std::shared_ptr<const Snapshot> snapshot)
+    : index_(index), shared_(shared), snapshot_(std::move(snapshot)), pipes_(256 * 1024, 64) {}
+
+Worker::~Worker() {
+  while (head_ != nullptr) {
+    Session* s = head_;
+    unlink(s);
+    delete s;
+  }
+  for (Session* s : retired_) delete s;
+  for (auto& l : listeners_) {
+    if (l.ev) event_free(l.ev);
+  }
+  for (event* e : {reap_ev_, inbox_ev_, drain_ev_}) {
+    if (e) event_free(e);
+  }
+  resolver_.reset();
+  if (base_) event_base_free(base_);
+}
+
+Status Worker::init(const std::vector<std::string>& listen) {
+  // A lock-free base: the only cross-thread wakeup is the inbox eventfd.
+  event_config* cfg = event_config_new();
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  base_ = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (base_ == nullptr) return Status::error("event_base_new failed");
+  resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
+  // Activated by retire(); queued behind the callbacks already active, so a
+  // session is deleted only after every callback of this round has returned.
+  reap_ev_ = event_new(base_, -1, 0, &Worker::onReap, this);
+  inbox_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!inbox_fd_.valid()) return Status::error("eventfd: " + std::string(std::strerror(errno)));
+  inbox_ev_ = event_new(base_, inbox_fd_.get(), EV_READ | EV_PERSIST, &Worker::onInbox, this);
+  event_add(inbox_ev_, nullptr);
+  drain_ev_ = evtimer_new(base_, &Worker::onDrainDeadline, this);
+  for (const auto& addr : listen) {
+    auto fd = listenOn(addr);
+    if (!fd) return fd.status();
+    Listener l;
+    l.fd = std::move(fd.value());
+    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);
+    event_add(l.ev, nullptr);
+    listeners_.push_back(std::move(l));
+  }
+  return Status::ok();
+}
+
+void Worker::run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
+
+void Worker::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  ssize_t n = ::write(inbox_fd_.get(), &one, sizeof one);
+  (void)n;  // a full counter still wakes the loop
+}
+
+void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
+  post([this, s = std::move(snapshot)]() mutable { snapshot_ = std::move(s); });
+}
+
+void Worker::drain(std::chrono::milliseconds deadline) {
+  post([this, deadline] {
+    if (draining_) return;
+    draining_ = true;
+    stopListening();
+    for (Session* s = head_; s != nullptr;) {
+      Session* next = s->next;
+      s->drain();
+      s = next;
+    }
+    timeval tv{static_cast<time_t>(deadline.count() / 1000), static_cast<suseconds_t>((deadline.count() % 1000) * 1000)};
+    evtimer_add(drain_ev_, &tv);
+    maybeExit();
+  });
+}
+
+void Worker::onInbox(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  uint64_t count = 0;
+  ssize_t n = ::read(w->inbox_fd_.get(), &count, sizeof count);
+  (void)n;
+  std::vector<std::function<void()>> todo;
+  {
+    std::lock_guard<std::mutex> lock(w->inbox_mu_);
+    todo.swap(w->inbox_);
+  }
+  for (auto& fn : todo) fn();
+}
+
+void Worker::onDrainDeadline(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  for (Session* s = w->head_; s != nullptr;) {
+    Session* next = s->next;
+    s->forceClose();
+    s = next;
+  }
+}
+
+void Worker::stopListening() {
+  for (auto& l : listeners_) {
+    if (l.ev) {
+      event_free(l.ev);
+      l.ev = nullptr;
+    }
+    l.fd.reset();
+  }
+}
+
+void Worker::maybeExit() {
+  if (draining_ && head_ == nullptr && retired_.empty()) event_base_loopbreak(base_);
+}
+
+void Worker::onAccept(evutil_socket_t fd, short, void* arg) { static_cast<Worker*>(arg)->acceptBatch(fd); }
+
+void Worker::acceptBatch(int listen_fd) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or EMFILE: the next readiness retries
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto peer = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    auto* s = new Session(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}));
+    link(s);
+    s->start();
+  }
+}
+
+void Worker::link(Session* s) {
+  s->next = head_;
+  s->prev = nullptr;
+  if (head_) head_->prev = s;
+  head_ = s;
+  ++sessions_;
+}
+
+void Worker::unlink(Session* s) {
+  if (s->prev) {
+    s->prev->next = s->next;
+  } else {
+    head_ = s->next;
+  }
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  --sessions_;
+}
+
+void Worker::retire(Session* s) {
+  unlink(s);
+  retired_.push_back(s);
+  event_active(reap_ev_, 0, 0);
+}
+
+void Worker::onReap(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  std::vector<Session*> batch;
+  batch.swap(w->retired_);
+  for (Session* s : batch) delete s;
+  w->maybeExit();
+}
+
+}  // namespace kitgate::server

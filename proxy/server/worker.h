@@ -1,0 +1,108 @@
+// Worker: one thread, one event_base, one SO_REUSEPORT listener per listen
+// address, and every connection accepted there for its whole life.
+//
+// Nothing on the data path takes a lock. Other threads talk to a worker only
+// through post(), which queues a closure and wakes the loop (reload publishes
+// a new snapshot this way; shutdown asks it to drain). Sessions are never
+// deleted inside their own callbacks: they call retire(), and the worker
+// deletes retired sessions from a separate event after the current callbacks
+// have returned.
+#pragma once
+
+#include <event2/event.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/policy_log.h"
+#include "proxy/common/status.h"
+#include "proxy/common/unique_fd.h"
+#include "proxy/server/snapshot.h"
+#include "proxy/tunnel/pipe_pool.h"
+#include "proxy/tunnel/resolver.h"
+
+namespace kitgate::server {
+
+class Session;
+
+// Process-wide state a worker reads (owned by Server, outlives workers).
+struct Shared {
+  admin::PolicyLog* policy_log = nullptr;
+  std::atomic<int64_t> open_connections{0};
+};
+
+class Worker {
+ public:
+  Worker(int index, Shared& shared, std::shared_ptr<const Snapshot> snapshot);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Creates the event_base and the listeners (bind errors come back here).
+  Status init(const std::vector<std::string>& listen);
+  // Thread body: runs the loop until stop or drain completes.
+  void run();
+
+  // Thread-safe: run `fn` on this worker's loop thread.
+  void post(std::function<void()> fn);
+  // Thread-safe: publish a new snapshot for connections accepted from now on.
+  void publish(std::shared_ptr<const Snapshot> snapshot);
+  // Thread-safe: stop accepting, close idle connections, let the others
+  // finish; after `deadline` close what is left. The loop then exits.
+  void drain(std::chrono::milliseconds deadline);
+
+  // --- loop thread only ---
+  event_base* base() const { return base_; }
+  tunnel::PipePool& pipes() { return pipes_; }
+  tunnel::Resolver& resolver() { return *resolver_; }
+  admin::WorkerMetrics& metrics() { return metrics_; }
+  const admin::WorkerMetrics& metrics() const { return metrics_; }
+  admin::PolicyLog& policyLog() { return *shared_.policy_log; }
+  Shared& shared() { return shared_; }
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+  bool draining() const { return draining_; }
+  // Unlinks `s` and deletes it after the current callbacks have returned.
+  void retire(Session* s);
+  size_t sessionCount() const { return sessions_; }
+  int index() const { return index_; }
+
+ private:
+  struct Listener {
+    UniqueFd fd;
+    event* ev = nullptr;
+  };
+  static void onAccept(evutil_socket_t fd, short, void* arg);
+  static void onReap(evutil_socket_t, short, void* arg);
+  static void onInbox(evutil_socket_t, short, void* arg);
+  static void onDrainDeadline(evutil_socket_t, short, void* arg);
+  void acceptBatch(int listen_fd);
+  void stopListening();
+  void maybeExit();
+  void link(Session* s);
+  void unlink(Session* s);
+
+  int index_;  // for thread names and logs
+  Shared& shared_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  event_base* base_ = nullptr;
+  std::vector<Listener> listeners_;
+  event* reap_ev_ = nullptr;
+  event* inbox_ev_ = nullptr;
+  event* drain_ev_ = nullptr;
+  UniqueFd inbox_fd_;    // eventfd: post() writes, the loop reads
+  std::mutex inbox_mu_;  // cross-thread mailbox only; never taken on the data path
+  std::vector<std::function<void()>> inbox_;
+  std::vector<Session*> retired_;
+  Session* head_ = nullptr;  // intrusive list of live sessions
+  size_t sessions_ = 0;
+  bool draining_ = false;
+  tunnel::PipePool pipes_;
+  std::unique_ptr<tunnel::Resolver> resolver_;
+  admin::WorkerMetrics metrics_;
+};
+
+}  // namespace kitgate::server
