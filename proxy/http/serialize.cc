@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
 
 #include "proxy/http/head_lexer.h"
 
@@ -27,17 +28,15 @@ bool namedByConnection(const std::vector<Header>& headers, std::string_view name
 }
 
 // Appends every field that is forwarded end to end: not hop-by-hop, not
-// named by Connection, not one of `rewritten` (fields written from the
-// struct instead).
-void appendEndToEndFields(const std::vector<Header>& headers, std::string_view rewritten1,
-                          std::string_view rewritten2, std::string* out) {
+// named by Connection, not one of `skipped` (fields written from the struct
+// instead, or ignored by the parser).
+void appendEndToEndFields(const std::vector<Header>& headers,
+                          std::initializer_list<std::string_view> skipped, std::string* out) {
   const bool has_connection = findHeader(headers, "connection") != nullptr;
   for (const Header& h : headers) {
-    if (isHopByHop(h.name) || equalsIgnoreCase(h.name, rewritten1) ||
-        equalsIgnoreCase(h.name, rewritten2) ||
-        (has_connection && namedByConnection(headers, h.name))) {
-      continue;
-    }
+    bool skip = isHopByHop(h.name) || (has_connection && namedByConnection(headers, h.name));
+    for (std::string_view name : skipped) skip = skip || equalsIgnoreCase(h.name, name);
+    if (skip) continue;
     out->append(h.name).append(": ").append(h.value).append("\r\n");
   }
 }
@@ -95,7 +94,9 @@ void serializeRequestForOrigin(const RequestHead& req, std::string* out) {
     appendDecimal(req.port, out);
   }
   out->append("\r\n");
-  appendEndToEndFields(req.headers, "host", "content-length", out);
+  // An Expect the parser ignored (HTTP/1.0) must not gain meaning as 1.1.
+  appendEndToEndFields(req.headers,
+                       {"host", "content-length", req.expect_continue ? "" : "expect"}, out);
   appendFraming(req.framing, req.content_length, out);
   if (req.upgrade) {
     appendUpgrade(req.headers, out);
@@ -111,8 +112,7 @@ void serializeResponseForClient(const ResponseHead& resp, std::string* out) {
   out->append(" ");
   out->append(resp.reason.empty() ? reasonPhrase(resp.status) : std::string_view(resp.reason));
   out->append("\r\n");
-  // Content-Length is rewritten; the second slot is unused for responses.
-  appendEndToEndFields(resp.headers, "content-length", "content-length", out);
+  appendEndToEndFields(resp.headers, {"content-length"}, out);
   const bool bodiless_status = (resp.status >= 100 && resp.status < 200) || resp.status == 204;
   if (resp.framing == BodyFraming::kNone) {
     if (resp.has_content_length && !bodiless_status) {

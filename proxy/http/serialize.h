@@ -27,7 +27,8 @@ bool isHopByHop(std::string_view name);
 
 // Appends "METHOD path HTTP/1.1", Host from req.host/req.port (IPv6
 // bracketed; the port omitted when it is 0 or the scheme's default: 443 for
-// scheme "https", else 80), the end-to-end fields in order, the framing field
+// scheme "https", else 80), the end-to-end fields in order (Expect only when
+// expect_continue: a 1.0 request's ignored Expect is dropped), the framing field
 // (Content-Length or Transfer-Encoding: chunked) and Connection (keep-alive,
 // close, or "upgrade" plus the Upgrade field when req.upgrade). The body
 // framing on the wire must then follow req.framing (chunked bodies are

@@ -86,6 +86,18 @@ TEST(SerializeRequest, ChunkedFramingAndUpgrade) {
             "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
 }
 
+TEST(SerializeRequest, ExpectKeptOnlyWhenUnderstood) {
+  std::string out;
+  serializeRequestForOrigin(
+      mustParseRequest("POST http://a/ HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"), &out);
+  EXPECT_EQ(out.find("Expect"), std::string::npos) << out;
+  out.clear();
+  serializeRequestForOrigin(
+      mustParseRequest("POST http://a/ HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n"),
+      &out);
+  EXPECT_NE(out.find("Expect: 100-Continue\r\n"), std::string::npos) << out;
+}
+
 TEST(SerializeRequest, RoundTripParsesEqualWithoutHopByHop) {
   const char* inputs[] = {
       "GET http://a.example/x HTTP/1.1\r\nHost: a.example\r\nAccept: text/html\r\n"
