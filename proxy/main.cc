@@ -26,6 +26,7 @@ options:
   --log FILE          override the policy log path ("-" = stderr, "" = off)
   --metrics ADDR      override `metrics_listen` ("" = off)
   --admin ADDR        override `admin_listen` (IP:port or unix:/path; "" = off)
+  --ready-file FILE   once listening, write the bound addresses there (listen=, metrics=, admin=)
   --help, --version
 
 examples:
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   bool validate = false;
   int workers = -1;
   std::vector<std::string> listen;
-  std::optional<std::string> state_dir, log_path, metrics, admin_addr;
+  std::optional<std::string> state_dir, log_path, metrics, admin_addr, ready_file;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> std::optional<std::string> {
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
     } else if (a == "--validate") {
       validate = true;
     } else if (a == "--config" || a == "--workers" || a == "--listen" || a == "--state-dir" || a == "--log" ||
-               a == "--metrics" || a == "--admin") {
+               a == "--metrics" || a == "--admin" || a == "--ready-file") {
       v = value(a.c_str());
       if (!v) return usageError(a + " needs a value");
       if (a == "--config") config_path = *v;
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
       if (a == "--log") log_path = *v;
       if (a == "--metrics") metrics = *v;
       if (a == "--admin") admin_addr = *v;
+      if (a == "--ready-file") ready_file = *v;
       if (a == "--workers") {
         char* end = nullptr;
         long n = std::strtol(v->c_str(), &end, 10);
@@ -113,6 +115,13 @@ int main(int argc, char** argv) {
   if (!server) {
     std::fprintf(stderr, "kitgate-proxy: %s\n", server.status().message().c_str());
     return 1;
+  }
+  if (ready_file) {
+    kitgate::Status st = (*server)->writeReadyFile(*ready_file);
+    if (!st) {
+      std::fprintf(stderr, "kitgate-proxy: %s\n", st.message().c_str());
+      return 1;
+    }
   }
   return (*server)->run();
 }

@@ -182,7 +182,7 @@ bool splitHostPort(const std::string& text, std::string* host, uint16_t* port) {
   const char* end = text.data() + text.size();
   unsigned v = 0;
   auto [ptr, ec] = std::from_chars(b, end, v);
-  if (ec != std::errc() || ptr != end || b == end || v == 0 || v > 65535) return false;
+  if (ec != std::errc() || ptr != end || b == end || v > 65535) return false;
   *port = static_cast<uint16_t>(v);
   return true;
 }
@@ -220,7 +220,7 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
         listenAddr(n, "listen", e, &s, false);
         if (!s.empty()) c.listen.push_back(s);
       }
-      if (c.listen.empty()) e.add(n, "listen: at least one address is required");
+      if (n.IsSequence() && n.size() == 0) e.add(n, "listen: at least one address is required");
     }
     if (auto n = root["workers"]) number<int>(n, "workers", e, &c.workers, 0, 256);
     if (auto n = root["metrics_listen"]) listenAddr(n, "metrics_listen", e, &c.metrics_listen, false);

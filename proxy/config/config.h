@@ -5,7 +5,7 @@
 // errors, never ignored. The result is a plain value; the server compiles it
 // (with the state directory) into an immutable Snapshot.
 //
-//   listen: 127.0.0.1:3128            # host:port, [v6]:port; or a list
+//   listen: 127.0.0.1:3128            # IP:port, [v6]:port (port 0 = pick one); or a list
 //   workers: 0                         # 0 = number of CPU cores
 //   metrics_listen: 127.0.0.1:9090     # Prometheus text format at /metrics; "" = off
 //   admin_listen: 127.0.0.1:9091       # /healthz /readyz /reload; or unix:/path; "" = off
@@ -70,7 +70,8 @@ StatusOr<ProxyConfig> loadConfig(const std::string& path);
 // Same grammar from a string (tests); `source` names it in messages.
 StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& source);
 
-// "host:port" / "[v6]:port" -> parts; false on malformed text.
+// "host:port" / "[v6]:port" -> parts (port 0 = any free port); false on
+// malformed text.
 bool splitHostPort(const std::string& text, std::string* host, uint16_t* port);
 
 }  // namespace kitgate::config

@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 
 namespace kitgate::server {
 
@@ -27,7 +30,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   if (n <= 0) n = 1;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(i, s->shared_, s->snapshot_);
-    Status st = w->init(s->config_.listen);
+    Status st = w->init(s->config_.listen);  // resolves port 0 for the next workers
     if (!st) return st;
     s->workers_.push_back(std::move(w));
   }
@@ -76,8 +79,8 @@ int Server::run() {
     });
   }
   spdlog::info("kitgate-proxy: {} worker(s), listening on {}{}{}", workers_.size(), config_.listen.front(),
-               config_.metrics_listen.empty() ? "" : ", metrics on " + config_.metrics_listen,
-               config_.admin_listen.empty() ? "" : ", admin on " + config_.admin_listen);
+               config_.metrics_listen.empty() ? "" : ", metrics on " + metricsAddress(),
+               config_.admin_listen.empty() ? "" : ", admin on " + adminAddress());
   event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
   for (auto& t : threads_) t.join();
   policy_log_->flush();
@@ -146,6 +149,26 @@ Status Server::reload() {
   for (auto& w : workers_) w->publish(snapshot_);
   global_metrics_.reloads_ok.fetch_add(1);
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
+  return Status::ok();
+}
+
+std::string Server::adminAddress() const {
+  size_t i = config_.metrics_listen.empty() ? 0 : 1;
+  return config_.admin_listen.empty() ? "" : admin_->boundAddress(i);
+}
+
+Status Server::writeReadyFile(const std::string& path) const {
+  std::string text;
+  for (const auto& l : config_.listen) text += "listen=" + l + "\n";
+  if (!config_.metrics_listen.empty()) text += "metrics=" + admin_->boundAddress(0) + "\n";
+  if (!config_.admin_listen.empty()) text += "admin=" + adminAddress() + "\n";
+  text += "pid=" + std::to_string(::getpid()) + "\n";
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return Status::error("cannot write " + tmp);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::error("cannot rename " + tmp);
   return Status::ok();
 }
 

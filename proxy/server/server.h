@@ -43,6 +43,14 @@ class Server {
   void stop();
 
   std::string metricsText() const;
+  // Where the proxy, metrics and admin listeners are bound (ports resolved
+  // when the config said 0).
+  const std::vector<std::string>& listenAddresses() const { return config_.listen; }
+  std::string metricsAddress() const { return config_.metrics_listen.empty() ? "" : admin_->boundAddress(0); }
+  std::string adminAddress() const;
+  // Writes "listen=…\nmetrics=…\nadmin=…\n" to `path` atomically (tests and
+  // supervisors wait for it to know the proxy is ready).
+  Status writeReadyFile(const std::string& path) const;
 
  private:
   Server() = default;

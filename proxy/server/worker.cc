@@ -1,5 +1,6 @@
 #include "proxy/server/worker.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -39,6 +40,17 @@ StatusOr<UniqueFd> listenOn(const std::string& addr) {
 
 }  // namespace
 
+std::string boundAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  auto ip = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  if (!ip) return "";
+  uint16_t port = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
+                                          : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return (ip->isV6() ? "[" + ip->toString() + "]" : ip->toString()) + ":" + std::to_string(port);
+}
+
 Worker::Worker(int index, Shared& shared, std::shared_ptr<const Snapshot> snapshot)
     : index_(index), shared_(shared), snapshot_(std::move(snapshot)), pipes_(256 * 1024, 64) {}
 
@@ -59,7 +71,7 @@ Worker::~Worker() {
   if (base_) event_base_free(base_);
 }
 
-Status Worker::init(const std::vector<std::string>& listen) {
+Status Worker::init(std::vector<std::string>& listen) {
   // A lock-free base: the only cross-thread wakeup is the inbox eventfd.
   event_config* cfg = event_config_new();
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
@@ -75,9 +87,10 @@ Status Worker::init(const std::vector<std::string>& listen) {
   inbox_ev_ = event_new(base_, inbox_fd_.get(), EV_READ | EV_PERSIST, &Worker::onInbox, this);
   event_add(inbox_ev_, nullptr);
   drain_ev_ = evtimer_new(base_, &Worker::onDrainDeadline, this);
-  for (const auto& addr : listen) {
+  for (auto& addr : listen) {
     auto fd = listenOn(addr);
     if (!fd) return fd.status();
+    addr = boundAddress(fd->get());
     Listener l;
     l.fd = std::move(fd.value());
     l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);

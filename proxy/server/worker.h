@@ -29,6 +29,9 @@ namespace kitgate::server {
 
 class Session;
 
+// "ip:port" ("[v6]:port") a listening socket is bound to; "" on error.
+std::string boundAddress(int fd);
+
 // Process-wide state a worker reads (owned by Server, outlives workers).
 struct Shared {
   admin::PolicyLog* policy_log = nullptr;
@@ -43,7 +46,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Creates the event_base and the listeners (bind errors come back here).
-  Status init(const std::vector<std::string>& listen);
+  // A port 0 in `listen` is replaced in place by the port actually bound, so
+  // the next worker joins the same SO_REUSEPORT group.
+  Status init(std::vector<std::string>& listen);
   // Thread body: runs the loop until stop or drain completes.
   void run();
 

@@ -1,0 +1,73 @@
+#include "proxy/tls/compat.h"
+
+namespace kitgate::tls::compat {
+
+std::string_view backendName() {
+#if defined(KITGATE_TLS_BORINGSSL)
+  return "boringssl";
+#else
+  return "openssl";
+#endif
+}
+
+X509* peerCertificate(const SSL* ssl) {
+#if defined(KITGATE_TLS_BORINGSSL)
+  // BoringSSL returns a new reference; drop it again (the SSL keeps one).
+  X509* cert = SSL_get_peer_certificate(ssl);
+  if (cert != nullptr) X509_free(cert);
+  return cert;
+#else
+  return SSL_get0_peer_certificate(ssl);
+#endif
+}
+
+bool isUnexpectedEof(int ssl_error, int ret, unsigned long packed_error) {
+#if defined(KITGATE_TLS_BORINGSSL)
+  (void)packed_error;
+  return ssl_error == SSL_ERROR_SYSCALL && ret == 0;
+#else
+  (void)ret;
+  return ssl_error == SSL_ERROR_SSL && ERR_GET_LIB(packed_error) == ERR_LIB_SSL &&
+         ERR_GET_REASON(packed_error) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#endif
+}
+
+bool sameKey(const EVP_PKEY* a, const EVP_PKEY* b) {
+#if defined(KITGATE_TLS_BORINGSSL)
+  return EVP_PKEY_cmp(a, b) == 1;
+#else
+  return EVP_PKEY_eq(a, b) == 1;
+#endif
+}
+
+void applyServerDefaults(SSL_CTX* ctx) {
+#if defined(KITGATE_TLS_OPENSSL)
+  // BoringSSL never renegotiates as a server; OpenSSL needs telling.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+#endif
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void applyClientDefaults(SSL_CTX* ctx) {
+#if defined(KITGATE_TLS_OPENSSL)
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+#endif
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+bool useCertificateAndKey(SSL* ssl, X509* cert, EVP_PKEY* key) {
+  return SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1;
+}
+
+std::string drainErrors() {
+  std::string out;
+  char buf[256];
+  while (unsigned long e = ERR_get_error()) {
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace kitgate::tls::compat

@@ -1,0 +1,205 @@
+#include "proxy/tls/tls_stream.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "proxy/tls/x509_builder.h"
+
+namespace kitgate::tls {
+namespace {
+
+// SSL ex_data slot holding the owning TlsStream*.
+int streamIndex() {
+  static const int kIndex = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return kIndex;
+}
+
+IoResult want(IoStatus s) { return IoResult{s, 0, {}}; }
+
+}  // namespace
+
+TlsStream::TlsStream(SslPtr ssl, int fd, bool is_server)
+    : ssl_(std::move(ssl)), fd_(fd), is_server_(is_server) {
+  SSL_set_ex_data(ssl_.get(), streamIndex(), this);
+}
+
+TlsStream::~TlsStream() {
+  if (ssl_) SSL_set_ex_data(ssl_.get(), streamIndex(), nullptr);
+}
+
+TlsStream* TlsStream::fromSsl(const SSL* ssl) {
+  return static_cast<TlsStream*>(SSL_get_ex_data(ssl, streamIndex()));
+}
+
+StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(int fd, const ServerContext& ctx,
+                                                        const Leaf* leaf, SniHook sni_hook) {
+  SslPtr ssl(SSL_new(ctx.get()));
+  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return backendError("SSL_new (server)");
+  SSL_set_accept_state(ssl.get());
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(ssl), fd, true));
+  stream->sni_hook_ = std::move(sni_hook);
+  if (leaf != nullptr) {
+    Status s = stream->useLeaf(*leaf);
+    if (!s) return s;
+  }
+  return stream;
+}
+
+StatusOr<std::unique_ptr<TlsStream>> TlsStream::connect(int fd, const ClientContext& ctx,
+                                                         std::string_view host,
+                                                         ClientSessionCache* sessions,
+                                                         std::string session_key) {
+  StatusOr<std::string> normalized = normalizeHost(host);
+  if (!normalized) return normalized.status();
+  SslPtr ssl(SSL_new(ctx.get()));
+  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return backendError("SSL_new (client)");
+  SSL_set_connect_state(ssl.get());
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+  const std::string& name = *normalized;
+  if (isIpLiteral(name)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) {
+      return backendError("upstream IP verification");
+    }
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_host(param, name.data(), name.size()) != 1 ||
+        SSL_set_tlsext_host_name(ssl.get(), name.c_str()) != 1) {
+      return backendError("upstream SNI / host verification");
+    }
+  }
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(ssl), fd, false));
+  stream->sni_ = name;
+  if (sessions != nullptr) {
+    stream->sessions_ = sessions;
+    stream->session_key_ = session_key.empty() ? name : std::move(session_key);
+    if (SSL_SESSION* cached = sessions->find(stream->session_key_)) {
+      SSL_set_session(stream->ssl_.get(), cached);  // takes its own reference
+    }
+  }
+  return stream;
+}
+
+Status TlsStream::useLeaf(const Leaf& leaf) {
+  if (!compat::useCertificateAndKey(ssl_.get(), leaf.cert.get(), leaf.key.get())) {
+    return backendError("installing leaf certificate for " + leaf.host);
+  }
+  return Status::ok();
+}
+
+int TlsStream::onServerName(SSL* ssl, int* alert, void*) {
+  TlsStream* self = fromSsl(ssl);
+  if (self == nullptr) return SSL_TLSEXT_ERR_OK;
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  self->sni_ = name != nullptr ? name : "";
+  if (!self->sni_hook_) return SSL_TLSEXT_ERR_OK;
+  Status s;
+  try {
+    s = self->sni_hook_(self->sni_, *self);
+  } catch (...) {  // never unwind through the backend
+    s = Status::error("SNI hook threw");
+  }
+  if (s) return SSL_TLSEXT_ERR_OK;
+  self->hook_error_ = s.message();
+  *alert = SSL_AD_UNRECOGNIZED_NAME;
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int TlsStream::onNewSession(SSL* ssl, SSL_SESSION* session) {
+  TlsStream* self = fromSsl(ssl);
+  if (self == nullptr || self->sessions_ == nullptr) return 0;
+  self->sessions_->store(self->session_key_, SslSessionPtr(session));
+  return 1;  // we took the reference
+}
+
+IoResult TlsStream::failure(int ret, const char* op) {
+  const int err = SSL_get_error(ssl_.get(), ret);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+      return want(IoStatus::kWantRead);
+    case SSL_ERROR_WANT_WRITE:
+      return want(IoStatus::kWantWrite);
+    case SSL_ERROR_ZERO_RETURN:
+      return want(IoStatus::kClosed);
+    default:
+      break;
+  }
+  const int saved_errno = errno;
+  failed_ = true;
+  if (compat::isUnexpectedEof(err, ret, ERR_peek_error())) {
+    ERR_clear_error();
+    if (handshake_done_) return want(IoStatus::kTruncated);
+    return IoResult{IoStatus::kError, 0, std::string(op) + ": connection closed by peer"};
+  }
+  std::string detail;
+  if (!hook_error_.empty()) {
+    detail = hook_error_;
+  } else if (!is_server_ && !handshake_done_ &&
+             SSL_get_verify_result(ssl_.get()) != X509_V_OK) {
+    detail = std::string("upstream certificate verify failed: ") +
+             X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()));
+  } else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+    detail = std::string(op) + ": " + (saved_errno != 0 ? std::strerror(saved_errno) : "EOF");
+  } else {
+    detail = std::string(op) + ": " + compat::drainErrors();
+  }
+  ERR_clear_error();
+  return IoResult{IoStatus::kError, 0, std::move(detail)};
+}
+
+IoResult TlsStream::handshake() {
+  if (handshake_done_) return want(IoStatus::kOk);
+  if (failed_) return IoResult{IoStatus::kError, 0, "handshake after failure"};
+  ERR_clear_error();
+  const int ret = SSL_do_handshake(ssl_.get());
+  if (ret == 1) {
+    handshake_done_ = true;
+    return want(IoStatus::kOk);
+  }
+  IoResult r = failure(ret, "TLS handshake");
+  // A failed resumption attempt must not be retried with the same session.
+  if (r.status == IoStatus::kError && sessions_ != nullptr) sessions_->erase(session_key_);
+  return r;
+}
+
+IoResult TlsStream::read(char* buf, size_t n) {
+  if (failed_) return IoResult{IoStatus::kError, 0, "read after failure"};
+  ERR_clear_error();
+  const int ret = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (ret > 0) return IoResult{IoStatus::kOk, static_cast<size_t>(ret), {}};
+  return failure(ret, "TLS read");
+}
+
+IoResult TlsStream::write(const char* buf, size_t n) {
+  if (failed_) return IoResult{IoStatus::kError, 0, "write after failure"};
+  if (n == 0) return want(IoStatus::kOk);
+  ERR_clear_error();
+  const int ret = SSL_write(ssl_.get(), buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (ret > 0) return IoResult{IoStatus::kOk, static_cast<size_t>(ret), {}};
+  return failure(ret, "TLS write");
+}
+
+IoResult TlsStream::shutdown() {
+  if (failed_ || !handshake_done_) return want(IoStatus::kOk);  // nothing to close cleanly
+  ERR_clear_error();
+  const int ret = SSL_shutdown(ssl_.get());
+  if (ret >= 0) return want(IoStatus::kOk);
+  IoResult r = failure(ret, "TLS shutdown");
+  return r.status == IoStatus::kClosed ? want(IoStatus::kOk) : r;
+}
+
+std::string_view TlsStream::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &data, &len);
+  return data == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(data), len);
+}
+
+long TlsStream::verifyResult() const { return SSL_get_verify_result(ssl_.get()); }
+
+bool TlsStream::sessionReused() const { return SSL_session_reused(ssl_.get()) == 1; }
+
+size_t TlsStream::pending() const { return static_cast<size_t>(SSL_pending(ssl_.get())); }
+
+}  // namespace kitgate::tls
