@@ -20,6 +20,11 @@ endif()
 
 find_package(spdlog REQUIRED)
 
+# kitloader: ZIP kits (libarchive-dev) and the CLI's JSON output (nlohmann-json3-dev).
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+add_library(kitgate::libarchive ALIAS PkgConfig::LIBARCHIVE)
+find_package(nlohmann_json 3 REQUIRED)
+
 if(KITGATE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -1,0 +1,245 @@
+// `kitgate kit validate | inspect | pack`.
+#include "orchestrator/cli/kit_command.h"
+
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "kitloader/kit.h"
+#include "orchestrator/cli/kit_view.h"
+
+namespace kitgate::cli {
+
+namespace {
+
+constexpr std::string_view kKitUsage =
+    "Usage: kitgate kit <validate|inspect|pack> ...\n\n"
+    "Commands:\n"
+    "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its warnings\n"
+    "  inspect REF [--json] [--kit-arg NAME=VALUE]...    show what kitgate will do with a kit\n"
+    "  pack DIR [-o OUT.zip]                             write a reproducible ZIP of a kit directory\n\n"
+    "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack', or\n"
+    "git+https://host/repo.git#ref=REF&dir=DIR.\n\n"
+    "Examples:\n"
+    "  kitgate kit validate ./configs/kits/amp/\n"
+    "  kitgate kit inspect ./amp.zip\n"
+    "  kitgate kit pack ./configs/kits/amp -o amp.zip\n";
+
+constexpr std::string_view kValidateUsage =
+    "Usage: kitgate kit validate REF [--json] [--kit-arg NAME=VALUE]...\n\n"
+    "Loads the kit like 'kitgate run' would and reports every problem at once.\n"
+    "Valid: prints 'VALID: REF (directory|zip|git)' and one 'WARN: ...' line per\n"
+    "warning on stdout, exit 0. Invalid: every error with its file:line:column on\n"
+    "stderr, exit 1.\n\n"
+    "Options:\n"
+    "  --json                 print {reference, kind, valid, error, errors, warnings}\n"
+    "  --kit-arg NAME=VALUE   value for a kit argument (KIT.NAME=VALUE for one kit)\n\n"
+    "Examples:\n"
+    "  kitgate kit validate ./configs/kits/amp/\n"
+    "  kitgate kit validate ./args-kit --kit-arg token=abc --kit-arg version=1.2\n"
+    "  kitgate kit validate 'git+https://github.com/docker/sbx-kits-contrib.git#dir=amp' --json\n";
+
+constexpr std::string_view kInspectUsage =
+    "Usage: kitgate kit inspect REF [--json] [--kit-arg NAME=VALUE]...\n\n"
+    "Shows the kit as kitgate will apply it: image and entrypoint, allowed and\n"
+    "denied hosts, the hosts the proxy TLS-intercepts and the header it writes\n"
+    "for each credential, environment, setup steps and files. schemaVersion \"1\"\n"
+    "kits are shown normalized to schemaVersion \"2\".\n\n"
+    "Options:\n"
+    "  --json                 the canonical schemaVersion \"2\" view, warnings and files\n"
+    "  --kit-arg NAME=VALUE   value for a kit argument\n\n"
+    "Examples:\n"
+    "  kitgate kit inspect ./configs/kits/amp/\n"
+    "  kitgate kit inspect ./amp.zip --json\n";
+
+constexpr std::string_view kPackUsage =
+    "Usage: kitgate kit pack DIR [-o OUT.zip]\n\n"
+    "Validates the kit in DIR and writes spec.yaml + files/home/** +\n"
+    "files/workspace/** into a reproducible ZIP (sorted entries, fixed\n"
+    "timestamps): packing the same kit twice gives identical bytes. The default\n"
+    "output is <name>.zip. 'kit validate', 'kit inspect' and 'run' accept it.\n\n"
+    "Examples:\n"
+    "  kitgate kit pack ./configs/kits/amp -o amp.zip\n"
+    "  kitgate kit pack ./my-kit\n";
+
+struct Parsed {
+  std::string ref;
+  bool json = false;
+  bool help = false;
+  std::string output;
+  kit::LoadOptions options;
+  std::string error;
+};
+
+Parsed parse(const Args& args, bool allow_output) {
+  Parsed p;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& flag) -> std::optional<std::string> {
+      if (a.size() > flag.size() && a.compare(0, flag.size() + 1, flag + "=") == 0) return a.substr(flag.size() + 1);
+      if (a == flag && i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    if (isHelpFlag(a)) {
+      p.help = true;
+    } else if (a == "--json") {
+      p.json = true;
+    } else if (a == "--kit-arg" || a.rfind("--kit-arg=", 0) == 0) {
+      auto v = value("--kit-arg");
+      auto parsed = v ? kit::parseKitArg(*v) : std::nullopt;
+      if (!parsed) {
+        p.error = "--kit-arg needs NAME=VALUE";
+        return p;
+      }
+      p.options.args.push_back(*parsed);
+    } else if (allow_output && (a == "-o" || a == "--output" || a.rfind("--output=", 0) == 0)) {
+      auto v = a == "-o" ? (i + 1 < args.size() ? std::optional<std::string>(args[++i]) : std::nullopt) : value("--output");
+      if (!v) {
+        p.error = a + " needs a file name";
+        return p;
+      }
+      p.output = *v;
+    } else if (a == "--cache-dir" || a.rfind("--cache-dir=", 0) == 0) {
+      auto v = value("--cache-dir");
+      if (!v) {
+        p.error = "--cache-dir needs a directory";
+        return p;
+      }
+      p.options.cache_dir = *v;
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      p.error = "unknown option " + a;
+      return p;
+    } else if (p.ref.empty()) {
+      p.ref = a;
+    } else {
+      p.error = "unexpected argument " + a;
+      return p;
+    }
+  }
+  return p;
+}
+
+void printErrors(const kit::LoadResult& r, std::string_view ref, Io& io) {
+  for (const auto& d : r.diagnostics) {
+    bool in_spec = d.file == r.spec_file;
+    io.err << kit::renderDiagnostic(d, in_spec ? std::string_view(r.spec_text) : std::string_view(), io.err_color);
+  }
+  size_t errors = r.errors().size();
+  size_t warnings = r.diagnostics.size() - errors;
+  io.err << "INVALID: " << ref << " (" << errors << (errors == 1 ? " error" : " errors");
+  if (warnings > 0) io.err << ", " << warnings << (warnings == 1 ? " warning" : " warnings");
+  io.err << ")\n";
+}
+
+int usageError(Io& io, std::string_view usage, const std::string& message) {
+  io.err << "kitgate kit: " << message << "\n\n" << usage;
+  return kExitUsage;
+}
+
+// Parses a subcommand's arguments; answers --help and usage errors itself
+// (returns the exit code in `exit_code`, nullopt parse result then).
+std::optional<Parsed> parseOrExit(const Args& args, bool allow_output, std::string_view usage, std::string_view what,
+                                  Io& io, int* exit_code) {
+  Parsed p = parse(args, allow_output);
+  if (p.help) {
+    io.out << usage;
+    *exit_code = kExitOk;
+    return std::nullopt;
+  }
+  if (p.error.empty() && p.ref.empty()) p.error = std::string(what) + " needs a kit reference";
+  if (!p.error.empty()) {
+    *exit_code = usageError(io, usage, p.error);
+    return std::nullopt;
+  }
+  return p;
+}
+
+int validate(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kValidateUsage, "validate", io, &rc);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  kit::LoadResult r = kit::load(p.ref, p.options);
+  if (p.json) {
+    io.out << verdictToJson(r, p.ref);
+    return r.ok() ? kExitOk : kExitFailed;
+  }
+  if (!r.ok()) {
+    printErrors(r, p.ref, io);
+    return kExitFailed;
+  }
+  const char* green = io.out_color ? "\033[1;32m" : "";
+  const char* yellow = io.out_color ? "\033[1;33m" : "";
+  const char* reset = io.out_color ? "\033[0m" : "";
+  io.out << green << "VALID:" << reset << " " << p.ref << " (" << kit::refKindName(r.ref_kind) << ")\n";
+  for (const auto& w : r.warningMessages()) io.out << yellow << "WARN:" << reset << " " << w << "\n";
+  return kExitOk;
+}
+
+int inspect(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kInspectUsage, "inspect", io, &rc);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  kit::LoadResult r = kit::load(p.ref, p.options);
+  if (!r.ok()) {
+    if (p.json) {
+      io.out << verdictToJson(r, p.ref);
+    } else {
+      printErrors(r, p.ref, io);
+    }
+    return kExitFailed;
+  }
+  io.out << (p.json ? kitToJson(r, p.ref) : kitToText(r, p.ref, io.out_color));
+  return kExitOk;
+}
+
+int pack(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, true, kPackUsage, "pack", io, &rc);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  std::string out = p.output;
+  if (out.empty()) {
+    kit::LoadResult probe = kit::load(p.ref, p.options);
+    if (!probe.ok()) {
+      printErrors(probe, p.ref, io);
+      return kExitFailed;
+    }
+    out = probe.kit.name + ".zip";
+  }
+  std::string write_error;
+  kit::LoadResult r = kit::pack(p.ref, out, p.options, &write_error);
+  if (!r.ok()) {
+    printErrors(r, p.ref, io);
+    return kExitFailed;
+  }
+  if (!write_error.empty()) {
+    io.err << "kitgate kit pack: " << write_error << "\n";
+    return kExitFailed;
+  }
+  io.out << "PACKED: " << out << " (" << r.kit.files.size() + 1 << " entries)\n";
+  for (const auto& w : r.warningMessages()) io.out << "WARN: " << w << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int runKitCommand(const Args& args, Io& io) {
+  if (args.empty()) {
+    io.err << kKitUsage;
+    return kExitUsage;
+  }
+  const std::string& sub = args[0];
+  Args rest(args.begin() + 1, args.end());
+  if (isHelpFlag(sub)) {
+    io.out << kKitUsage;
+    return kExitOk;
+  }
+  if (sub == "validate") return validate(rest, io);
+  if (sub == "inspect") return inspect(rest, io);
+  if (sub == "pack") return pack(rest, io);
+  return usageError(io, kKitUsage, "unknown kit command '" + sub + "'");
+}
+
+}  // namespace kitgate::cli
