@@ -56,6 +56,21 @@ std::string_view trimOws(std::string_view s) {
   return s;
 }
 
+// True for names like "Content_Length": some servers (CGI-style gateways)
+// map '_' to '-', so such a field could frame the body for them while we
+// forward it as an ordinary field.
+bool looksLikeFramingField(std::string_view name) {
+  if (name.size() != 14 && name.size() != 17) return false;
+  if (name.find('_') == std::string_view::npos) return false;
+  const std::string_view target = name.size() == 14 ? "content-length" : "transfer-encoding";
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i] == '_' ? '-' : name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != target[i]) return false;
+  }
+  return true;
+}
+
 // Records what the framing logic needs to know about one field.
 ParseStatus noteField(std::string_view name, std::string_view value, FieldFacts* facts) {
   switch (name.size()) {
@@ -163,6 +178,7 @@ ParseStatus parseFields(std::string_view fields, std::vector<Header>* headers, F
     if (name.empty()) return ParseStatus::error(400, "empty header name");
     if (isOws(name.back())) return ParseStatus::error(400, "whitespace before colon");
     if (!isToken(name)) return ParseStatus::error(400, "invalid header name");
+    if (looksLikeFramingField(name)) return ParseStatus::error(400, "ambiguous framing header name");
     const std::string_view value = trimOws(line.substr(colon + 1));
     for (char c : value) {
       if (!kFieldValue[static_cast<unsigned char>(c)]) {

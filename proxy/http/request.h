@@ -22,6 +22,8 @@
 //     codings we do not implement.
 //   - obs-fold, bare LF, bare CR, CTLs (but HT) in values, whitespace before
 //     a colon, non-token names or methods, extra spaces in the request line.
+//   - Content_Length / Transfer_Encoding (any '_' for '-'): gateways that map
+//     '_' to '-' would frame by a field we forward as ordinary.
 // Requests are re-serialized (serialize.h), never forwarded as raw bytes.
 //
 // Thread-compatible: pure functions; the caller owns every buffer.

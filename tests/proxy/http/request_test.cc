@@ -84,6 +84,9 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"ctl_in_value", kGet + "X-A: a\x01" "b\r\n\r\n", 400},
         RejectCase{"space_before_colon", kGet + "Content-Length : 5\r\n\r\n", 400},
         RejectCase{"tab_before_colon", kGet + "Transfer-Encoding\t: chunked\r\n\r\n", 400},
+        RejectCase{"underscore_content_length", kGet + "Content_Length: 5\r\n\r\n", 400},
+        RejectCase{"underscore_transfer_encoding",
+                   kGet + "transfer_encoding: chunked\r\n\r\n", 400},
         RejectCase{"no_colon", kGet + "X-A 1\r\n\r\n", 400},
         RejectCase{"empty_name", kGet + ": 1\r\n\r\n", 400},
         RejectCase{"invalid_name_char", kGet + "X(A): 1\r\n\r\n", 400},
@@ -291,6 +294,13 @@ TEST(ParseRequestHead, UpgradeNeedsConnectionTokenAndHeader) {
   EXPECT_TRUE(head.upgrade);
   ASSERT_TRUE(parse(kGet + "Upgrade: websocket\r\n\r\n", &head).isComplete());
   EXPECT_FALSE(head.upgrade);
+}
+
+TEST(ParseRequestHead, OtherUnderscoreNamesAreOrdinaryFields) {
+  RequestHead head;
+  ASSERT_TRUE(parse(kGet + "X_Content_Length: 5\r\nContent_Type: a\r\n\r\n", &head).isComplete());
+  EXPECT_EQ(head.framing, BodyFraming::kNone);
+  EXPECT_EQ(head.headers.size(), 3u);
 }
 
 TEST(ParseRequestHead, ValueKeepsObsTextAndInnerTabs) {

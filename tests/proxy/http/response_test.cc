@@ -105,6 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"},
         BadCase{"nul_in_value", std::string("HTTP/1.1 200 OK\r\nX-A: \0\r\n\r\n", 27)},
         BadCase{"space_before_colon", "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n"},
+        BadCase{"underscore_content_length", "HTTP/1.1 200 OK\r\nContent_Length: 0\r\n\r\n"},
         BadCase{"http2", "HTTP/2.0 200 OK\r\n\r\n"},
         BadCase{"lowercase_version", "http/1.1 200 OK\r\n\r\n"},
         BadCase{"two_digit_status", "HTTP/1.1 20 OK\r\n\r\n"},
