@@ -55,6 +55,14 @@ void applyClientDefaults(SSL_CTX* ctx) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
 
+void keepSessionOnClose(SSL* ssl) {
+#if defined(KITGATE_TLS_OPENSSL)
+  SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_SENT_SHUTDOWN);
+#else
+  (void)ssl;
+#endif
+}
+
 bool useCertificateAndKey(SSL* ssl, X509* cert, EVP_PKEY* key) {
   return SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1;
 }

@@ -60,6 +60,12 @@ void applyServerDefaults(SSL_CTX* ctx);
 // Options every client-side SSL_CTX gets.
 void applyClientDefaults(SSL_CTX* ctx);
 
+// Called before freeing a connection that ended without a close_notify
+// exchange but without any error either (the proxy closes idle upstream
+// connections that way). OpenSSL would otherwise mark the session
+// non-resumable when the SSL is freed; BoringSSL never does.
+void keepSessionOnClose(SSL* ssl);
+
 // Installs cert + key on one connection (server side, before or during the
 // ClientHello callbacks). Returns false on failure (error queue set).
 bool useCertificateAndKey(SSL* ssl, X509* cert, EVP_PKEY* key);

@@ -26,7 +26,11 @@ TlsStream::TlsStream(SslPtr ssl, int fd, bool is_server)
 }
 
 TlsStream::~TlsStream() {
-  if (ssl_) SSL_set_ex_data(ssl_.get(), streamIndex(), nullptr);
+  if (!ssl_) return;
+  SSL_set_ex_data(ssl_.get(), streamIndex(), nullptr);
+  // A session from a connection that failed stays invalidated; one from a
+  // connection that simply ends is worth resuming.
+  if (handshake_done_ && !failed_) compat::keepSessionOnClose(ssl_.get());
 }
 
 TlsStream* TlsStream::fromSsl(const SSL* ssl) {

@@ -1,0 +1,228 @@
+#include "proxy/tls/tls_stream.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "tests/proxy/tls/tls_test_util.h"
+
+namespace kitgate::tls {
+namespace {
+
+using testing::handshakeBoth;
+using testing::socketPair;
+using testing::transfer;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// One CA constrained to the intercepted hosts, its leaf cache, a server
+// context, and an upstream client context trusting the system store plus
+// this CA (as the config's extra CA file would).
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  TlsStreamTest()
+      : ca_(testing::makeCa({"api.example.com", "*.corp.test"})),
+        minter_(*LeafMinter::create(ca_)),
+        leaves_(minter_),
+        server_ctx_(ServerContext::create({.session_id_context = ca_.fingerprint()}).value()) {
+    EXPECT_TRUE(ca_.save(dir_.file("ca.pem"), dir_.file("ca.key")).isOk());
+    StatusOr<ClientContext> client = ClientContext::create({.extra_ca_file = dir_.file("ca.pem")});
+    EXPECT_TRUE(client.isOk()) << client.status().message();
+    client_ctx_.emplace(std::move(*client));
+    auto [a, b] = socketPair();
+    client_fd_ = std::move(a);
+    server_fd_ = std::move(b);
+  }
+
+  // The interception pattern: the leaf is chosen for the CONNECT host before
+  // the handshake, and the SNI hook insists that SNI names the same host.
+  std::unique_ptr<TlsStream> acceptFor(const std::string& connect_host) {
+    StatusOr<std::shared_ptr<const Leaf>> leaf = leaves_.get(connect_host);
+    EXPECT_TRUE(leaf.isOk()) << leaf.status().message();
+    auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, leaf->get(),
+                                    [connect_host](std::string_view sni, TlsStream&) {
+                                      if (sni == connect_host) return Status::ok();
+                                      return Status::error("SNI \"" + std::string(sni) +
+                                                           "\" does not match CONNECT host");
+                                    });
+    EXPECT_TRUE(stream.isOk()) << stream.status().message();
+    return std::move(*stream);
+  }
+
+  std::unique_ptr<TlsStream> connectTo(const std::string& host, const ClientContext& ctx,
+                                       ClientSessionCache* sessions = nullptr) {
+    auto stream = TlsStream::connect(client_fd_.get(), ctx, host, sessions);
+    EXPECT_TRUE(stream.isOk()) << stream.status().message();
+    return std::move(*stream);
+  }
+
+  void reconnect() {
+    auto [a, b] = socketPair();
+    client_fd_ = std::move(a);
+    server_fd_ = std::move(b);
+  }
+
+  testing::TempDir dir_;
+  CertificateAuthority ca_;
+  std::shared_ptr<const LeafMinter> minter_;
+  LeafCache leaves_;
+  ServerContext server_ctx_;
+  std::optional<ClientContext> client_ctx_;
+  UniqueFd client_fd_;
+  UniqueFd server_fd_;
+};
+
+TEST_F(TlsStreamTest, HandshakeWithMintedLeafReadsSniAndNegotiatesHttp11) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("api.example.com", *client_ctx_);
+  auto r = handshakeBoth(*client, *server);
+  ASSERT_TRUE(r.ok()) << r.client.error << " / " << r.server.error;
+  EXPECT_EQ(server->sni(), "api.example.com");
+  EXPECT_EQ(server->alpn(), "http/1.1");
+  EXPECT_EQ(client->alpn(), "http/1.1");
+  EXPECT_EQ(client->verifyResult(), X509_V_OK);
+  EXPECT_EQ(transfer(*client, *server, "GET / HTTP/1.1\r\n\r\n"), "GET / HTTP/1.1\r\n\r\n");
+  const std::string big(200'000, 'x');
+  EXPECT_EQ(transfer(*server, *client, big), big);
+}
+
+TEST_F(TlsStreamTest, SniHookCanChooseTheLeaf) {
+  auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, nullptr,
+                                  [this](std::string_view sni, TlsStream& s) {
+                                    StatusOr<std::shared_ptr<const Leaf>> leaf = leaves_.get(sni);
+                                    if (!leaf) return leaf.status();
+                                    return s.useLeaf(**leaf);
+                                  });
+  ASSERT_TRUE(stream.isOk());
+  auto client = connectTo("eu.corp.test", *client_ctx_);
+  auto r = handshakeBoth(*client, **stream);
+  ASSERT_TRUE(r.ok()) << r.client.error << " / " << r.server.error;
+  EXPECT_EQ((*stream)->sni(), "eu.corp.test");
+}
+
+TEST_F(TlsStreamTest, SniOtherThanConnectHostIsRefused) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("eu.corp.test", *client_ctx_);
+  auto r = handshakeBoth(*client, *server);
+  ASSERT_EQ(r.server.status, IoStatus::kError);
+  EXPECT_EQ(r.server.error, "SNI \"eu.corp.test\" does not match CONNECT host");
+  EXPECT_EQ(r.client.status, IoStatus::kError);
+}
+
+TEST_F(TlsStreamTest, ThrowingSniHookFailsTheHandshakeWithoutUnwinding) {
+  auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, nullptr,
+                                  [](std::string_view, TlsStream&) -> Status {
+                                    throw std::runtime_error("boom");
+                                  });
+  ASSERT_TRUE(stream.isOk());
+  auto client = connectTo("api.example.com", *client_ctx_);
+  auto r = handshakeBoth(*client, **stream);
+  EXPECT_EQ(r.server.status, IoStatus::kError);
+  EXPECT_EQ(r.server.error, "SNI hook threw");
+}
+
+TEST_F(TlsStreamTest, SelfSignedUpstreamFailsWithAClearError) {
+  // A context with only the system trust store must refuse a self-signed server.
+  Leaf self_signed = testing::selfSignedLeaf("api.example.com");
+  auto server = TlsStream::accept(server_fd_.get(), server_ctx_, &self_signed);
+  ASSERT_TRUE(server.isOk()) << server.status().message();
+  StatusOr<ClientContext> system_only = ClientContext::create();
+  ASSERT_TRUE(system_only.isOk()) << system_only.status().message();
+  auto client = connectTo("api.example.com", *system_only);
+  auto r = handshakeBoth(*client, **server);
+  ASSERT_EQ(r.client.status, IoStatus::kError);
+  EXPECT_EQ(r.client.error.rfind("upstream certificate verify failed: ", 0), 0u) << r.client.error;
+  EXPECT_NE(lower(r.client.error).find("self"), std::string::npos) << r.client.error;
+  EXPECT_NE(client->verifyResult(), X509_V_OK);
+}
+
+TEST_F(TlsStreamTest, HostnameMismatchIsRejected) {
+  auto leaf = leaves_.get("api.example.com");
+  ASSERT_TRUE(leaf.isOk());
+  auto server = TlsStream::accept(server_fd_.get(), server_ctx_, leaf->get());
+  ASSERT_TRUE(server.isOk());
+  auto client = connectTo("eu.corp.test", *client_ctx_);  // trusted CA, wrong name
+  auto r = handshakeBoth(*client, **server);
+  ASSERT_EQ(r.client.status, IoStatus::kError);
+  EXPECT_EQ(client->verifyResult(), X509_V_ERR_HOSTNAME_MISMATCH);
+  EXPECT_EQ(lower(r.client.error), "upstream certificate verify failed: hostname mismatch");
+}
+
+TEST_F(TlsStreamTest, ClientRejectsALeafOutsideTheNameConstraints) {
+  // Signed by the trusted CA key, but for a host the CA may not vouch for.
+  StatusOr<Leaf> forged = minter_->mint("bank.example.org", std::chrono::system_clock::now());
+  ASSERT_TRUE(forged.isOk());
+  auto server = TlsStream::accept(server_fd_.get(), server_ctx_, &*forged);
+  ASSERT_TRUE(server.isOk());
+  auto client = connectTo("bank.example.org", *client_ctx_);
+  auto r = handshakeBoth(*client, **server);
+  ASSERT_EQ(r.client.status, IoStatus::kError);
+  EXPECT_EQ(client->verifyResult(), X509_V_ERR_PERMITTED_VIOLATION) << r.client.error;
+}
+
+TEST_F(TlsStreamTest, CloseNotifyIsCleanAndBareEofIsTruncation) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("api.example.com", *client_ctx_);
+  ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+  EXPECT_TRUE(client->shutdown().ok());
+  char buf[64];
+  EXPECT_EQ(server->read(buf, sizeof(buf)).status, IoStatus::kClosed);
+
+  reconnect();
+  server = acceptFor("api.example.com");
+  client = connectTo("api.example.com", *client_ctx_);
+  ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+  ::shutdown(client_fd_.get(), SHUT_WR);  // transport EOF without close_notify
+  IoResult r = server->read(buf, sizeof(buf));
+  EXPECT_EQ(r.status, IoStatus::kTruncated) << r.error;
+}
+
+TEST_F(TlsStreamTest, ReadWithNothingBufferedWantsRead) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("api.example.com", *client_ctx_);
+  ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+  char buf[64];
+  EXPECT_EQ(client->read(buf, sizeof(buf)).status, IoStatus::kWantRead);
+  EXPECT_EQ(server->read(buf, sizeof(buf)).status, IoStatus::kWantRead);
+}
+
+TEST_F(TlsStreamTest, ClientWithoutHttp11GetsNoAlpn) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("api.example.com", *client_ctx_);
+  static const unsigned char kH2[] = {2, 'h', '2'};
+  ASSERT_EQ(SSL_set_alpn_protos(client->ssl(), kH2, sizeof(kH2)), 0);
+  ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+  EXPECT_EQ(server->alpn(), "");
+}
+
+// The second connection resumes even though the first one was just dropped
+// (no close_notify), as the proxy drops idle upstream connections.
+TEST_F(TlsStreamTest, UpstreamSessionIsResumedFromTheCache) {
+  ClientSessionCache sessions;
+  for (int i = 0; i < 2; ++i) {
+    reconnect();
+    auto server = acceptFor("api.example.com");
+    auto client = connectTo("api.example.com", *client_ctx_, &sessions);
+    ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+    // TLS 1.3 tickets arrive after the handshake: read some data to take them.
+    EXPECT_EQ(transfer(*server, *client, "hello"), "hello");
+    EXPECT_EQ(client->sessionReused(), i == 1) << "connection " << i;
+    EXPECT_EQ(server->sessionReused(), i == 1) << "connection " << i;
+    EXPECT_EQ(sessions.size(), 1u);
+  }
+}
+
+TEST(ClientContext, MissingExtraCaFileIsAnError) {
+  StatusOr<ClientContext> ctx = ClientContext::create({.extra_ca_file = "/nonexistent/ca.pem"});
+  ASSERT_FALSE(ctx.isOk());
+  EXPECT_NE(ctx.status().message().find("/nonexistent/ca.pem"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kitgate::tls
