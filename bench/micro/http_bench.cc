@@ -26,7 +26,7 @@ const std::string kTypicalRequest =
     "Cookie: session=0123456789abcdef; theme=dark\r\n"
     "Referer: http://api.example.com/v1/projects/1234\r\n"
     "X-Request-Id: 6f1c2a3b-9d8e-4f7a-b6c5-d4e3f2a1b0c9\r\n"
-    "Proxy-Connection: keep-alive\r\n"
+    "Connection: keep-alive\r\n"
     "\r\n";
 
 const std::string kConnect =

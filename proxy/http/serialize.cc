@@ -1,5 +1,6 @@
 #include "proxy/http/serialize.h"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <initializer_list>
@@ -15,26 +16,60 @@ void appendDecimal(uint64_t v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
-bool namedByConnection(const std::vector<Header>& headers, std::string_view name) {
-  for (const Header& h : headers) {
-    if (!equalsIgnoreCase(h.name, "connection")) continue;
-    bool named = false;
-    internal::forEachToken(h.value, [&](std::string_view token) {
-      named = named || equalsIgnoreCase(token, name);
-    });
-    if (named) return true;
+// The field names listed by a message's Connection header(s), gathered once
+// per message (the common case is one or two tokens).
+class ConnectionNames {
+ public:
+  explicit ConnectionNames(const std::vector<Header>& headers) : headers_(headers) {
+    for (const Header& h : headers) {
+      if (h.name.size() != 10 || !equalsIgnoreCase(h.name, "connection")) continue;
+      internal::forEachToken(h.value, [this](std::string_view token) {
+        // Tokens that name hop-by-hop fields change nothing: those are dropped.
+        if (isHopByHop(token) || equalsIgnoreCase(token, "close")) return;
+        if (count_ < names_.size()) {
+          names_[count_++] = token;
+        } else {
+          overflow_ = true;
+        }
+      });
+    }
   }
-  return false;
-}
+
+  bool contains(std::string_view name) const {
+    if (overflow_) return containsSlow(name);
+    for (size_t i = 0; i < count_; ++i) {
+      if (equalsIgnoreCase(names_[i], name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  // More tokens than fit: scan the Connection values again for each field.
+  bool containsSlow(std::string_view name) const {
+    bool named = false;
+    for (const Header& h : headers_) {
+      if (!equalsIgnoreCase(h.name, "connection")) continue;
+      internal::forEachToken(h.value, [&](std::string_view token) {
+        named = named || equalsIgnoreCase(token, name);
+      });
+    }
+    return named;
+  }
+
+  const std::vector<Header>& headers_;
+  std::array<std::string_view, 8> names_;
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
 
 // Appends every field that is forwarded end to end: not hop-by-hop, not
 // named by Connection, not one of `skipped` (fields written from the struct
 // instead, or ignored by the parser).
 void appendEndToEndFields(const std::vector<Header>& headers,
                           std::initializer_list<std::string_view> skipped, std::string* out) {
-  const bool has_connection = findHeader(headers, "connection") != nullptr;
+  const ConnectionNames connection_names(headers);
   for (const Header& h : headers) {
-    bool skip = isHopByHop(h.name) || (has_connection && namedByConnection(headers, h.name));
+    bool skip = isHopByHop(h.name) || connection_names.contains(h.name);
     for (std::string_view name : skipped) skip = skip || equalsIgnoreCase(h.name, name);
     if (skip) continue;
     out->append(h.name).append(": ").append(h.value).append("\r\n");

@@ -49,6 +49,20 @@ TEST(SerializeRequest, AbsoluteFormBecomesOriginForm) {
             "\r\n");
 }
 
+TEST(SerializeRequest, DropsEveryFieldConnectionNamesEvenMany) {
+  // More names than the serializer gathers up front (it falls back to a scan).
+  std::string head = "GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: close";
+  std::string fields;
+  for (int i = 0; i < 12; ++i) {
+    head += ", X-H" + std::to_string(i);
+    fields += "x-h" + std::to_string(i) + ": v\r\n";
+  }
+  head += "\r\n" + fields + "X-Kept: 1\r\n\r\n";
+  std::string out;
+  serializeRequestForOrigin(mustParseRequest(head), &out);
+  EXPECT_EQ(out, "GET / HTTP/1.1\r\nHost: a\r\nX-Kept: 1\r\nConnection: close\r\n\r\n");
+}
+
 TEST(SerializeRequest, DefaultPortOmittedAndV6Bracketed) {
   std::string out;
   serializeRequestForOrigin(mustParseRequest("GET http://[::1]/ HTTP/1.1\r\nHost: x\r\n\r\n"),
