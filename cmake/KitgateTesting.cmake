@@ -19,11 +19,16 @@ function(kitgate_add_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  # An empty LABELS value would swallow the next keyword (ENVIRONMENT).
+  set(label_props)
+  if(T_LABELS)
+    set(label_props LABELS "${T_LABELS}")
+  endif()
   include(GoogleTest)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
-    PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    PROPERTIES TIMEOUT ${T_TIMEOUT} ${label_props}
     ENVIRONMENT "KITGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR};KITGATE_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endfunction()
 

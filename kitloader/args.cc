@@ -79,7 +79,7 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
       }
     }
     if (!spec.pattern.empty()) {
-      RE2 re("\\A(?:" + spec.pattern + ")\\z", RE2::Quiet);
+      RE2 re(spec.pattern, RE2::Quiet);
       if (!re.ok()) {
         ctx.error(*f.get("pattern"), argLabel(name) + ".pattern is not a valid regexp: " + re.error());
         spec.pattern.clear();

@@ -448,7 +448,10 @@ void finishChecks(DecodeContext& ctx, const YamlNode& root, bool v1, Kit* kit) {
   // Kind rules that depend on several fields.
   if (kit->kind == KitKind::kSandbox) {
     if (!kit->requires_agent.empty()) {
-      const YamlNode* r = root.find("requires");
+      const YamlNode* r = nullptr;
+      for (const auto& k : root.keys) {
+        if (k.isScalar() && k.text == "requires") r = &k;
+      }
       ctx.error(r ? *r : root,
                 "requires.agent is only valid for kind \"mixin\", not \"sandbox\" — base-agent affinity applies to a "
                 "mixin layered onto an agent");

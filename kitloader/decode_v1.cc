@@ -109,7 +109,7 @@ void V1Folder::decodeAgentBlock(const Fields& top) {
   std::string kind_text;
   readString(ctx_, top.get("kind"), &kind_text);
   if (!block) {
-    if (kit_->kind == KitKind::kSandbox && kit_->extends.empty() && !kind_text.empty()) {
+    if ((kind_text == "agent" || kind_text == "sandbox") && kit_->extends.empty()) {
       if (kind_text == "agent") ctx_.error(root_, "kind \"agent\" requires an 'agent:' block with at least 'agent.image'");
       else ctx_.error(root_, "kind \"sandbox\" requires a 'sandbox:' block with at least 'sandbox.image'");
     }
@@ -148,7 +148,7 @@ void V1Folder::decodeAgentBlock(const Fields& top) {
     }
   }
   decodeSandboxExtras(ctx_, s, /*v1=*/true, &sb);
-  if (s.valid() && kit_->kind == KitKind::kSandbox && sb.image.empty() && kit_->extends.empty()) {
+  if (s.valid() && (kind_text == "agent" || kind_text == "sandbox") && sb.image.empty() && kit_->extends.empty()) {
     ctx_.error(*top.key(spelling), "manifest: template is required for kind \"" +
                                        std::string(kind_text == "agent" ? "agent" : "sandbox") + "\"");
   }

@@ -136,7 +136,7 @@ void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
               "kind \"mixin\" must not set extends (kit-spec v2): mixins are base-agnostic additions; use a kind "
               "\"sandbox\" kit with extends to derive from a parent agent");
   }
-  if (kit->kind == KitKind::kSandbox && !kind.empty() && kit->extends.empty()) {
+  if (kind == "sandbox" && kit->extends.empty()) {
     if (!top.get("sandbox")) {
       ctx.error(root, "kind \"sandbox\" requires a 'sandbox:' block with at least 'sandbox.image'");
     } else if (kit->sandbox && kit->sandbox->image.empty()) {

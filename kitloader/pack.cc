@@ -124,7 +124,7 @@ LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptio
   entries.push_back({"spec.yaml", source.spec_bytes, 0644});
   for (const auto& f : source.files) {
     std::string prefix = f.target == FileTarget::kHome ? "files/home/" : "files/workspace/";
-    entries.push_back({prefix + f.relative_path, f.content, (f.mode & 0111) ? 0755u : 0644u});
+    entries.push_back({prefix + f.relative_path, f.content, f.mode & 0777});
   }
   std::sort(entries.begin() + 1, entries.end(), [](const ZipEntry& a, const ZipEntry& b) { return a.name < b.name; });
   if (entries.size() > 0xFFFF) {

@@ -1,0 +1,257 @@
+// Kit sources: directories (symlink escape), ZIPs (zip-slip, absolute paths,
+// links, oversize), git+file:// repositories made by the test, and pack.
+#include <archive.h>
+#include <archive_entry.h>
+#include <gtest/gtest.h>
+
+#include "kitloader/kit.h"
+#include "tests/kitloader/kit_test_util.h"
+
+namespace kitgate::kit {
+namespace {
+
+using testing::TempDir;
+using testing::writeFile;
+
+const char* kMixin = "schemaVersion: \"2\"\nkind: mixin\nname: zipped\n";
+
+struct ZipItem {
+  std::string name;
+  std::string content;
+  unsigned type = AE_IFREG;
+  std::string link;
+};
+
+// Writes a ZIP with libarchive exactly as listed (hostile names included).
+void writeZip(const std::string& path, const std::vector<ZipItem>& items) {
+  archive* a = archive_write_new();
+  archive_write_set_format_zip(a);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  for (const auto& it : items) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, it.name.c_str());
+    archive_entry_set_filetype(e, it.type);
+    archive_entry_set_perm(e, 0644);
+    if (it.type == AE_IFLNK) archive_entry_set_symlink(e, it.link.c_str());
+    archive_entry_set_size(e, it.type == AE_IFREG ? static_cast<la_int64_t>(it.content.size()) : 0);
+    archive_write_header(a, e);
+    if (it.type == AE_IFREG) archive_write_data(a, it.content.data(), it.content.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+std::string firstError(const LoadResult& r) { return r.errors().empty() ? "" : r.errors()[0]->message; }
+
+TEST(DirectorySource, ReadsFilesHomeAndWorkspaceSorted) {
+  TempDir t;
+  writeFile(t.path() / "spec.yml", kMixin);
+  writeFile(t.path() / "files/workspace/b.txt", "b");
+  writeFile(t.path() / "files/home/.cfg/a.txt", "a");
+  writeFile(t.path() / "files/other/x", "x");
+  LoadResult r = load(t.str());
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.spec_file, "spec.yml");
+  ASSERT_EQ(r.kit.files.size(), 2u);
+  EXPECT_EQ(r.kit.files[0].relative_path, ".cfg/a.txt");
+  EXPECT_EQ(r.kit.files[1].target, FileTarget::kWorkspace);
+  EXPECT_EQ(r.warningMessages(),
+            std::vector<std::string>{"files/other is ignored: only files/home/** and files/workspace/** are copied into the sandbox"});
+}
+
+TEST(DirectorySource, SymlinkEscapingTheKitIsAnError) {
+  TempDir outside;
+  writeFile(outside.path() / "secret", "s3cr3t");
+  TempDir t;
+  writeFile(t.path() / "spec.yaml", kMixin);
+  std::filesystem::create_directories(t.path() / "files/home");
+  std::filesystem::create_symlink(outside.path() / "secret", t.path() / "files/home/link");
+  LoadResult r = load(t.str());
+  ASSERT_EQ(r.errors().size(), 1u);
+  EXPECT_EQ(firstError(r), "file files/home/link is a symlink that escapes the artifact directory (resolves to " +
+                               std::filesystem::canonical(outside.path() / "secret").string() + ")");
+}
+
+TEST(DirectorySource, SymlinkInsideTheKitIsFollowed) {
+  TempDir t;
+  writeFile(t.path() / "spec.yaml", kMixin);
+  writeFile(t.path() / "README.md", "docs");
+  std::filesystem::create_directories(t.path() / "files/home");
+  std::filesystem::create_symlink(t.path() / "README.md", t.path() / "files/home/readme");
+  LoadResult r = load(t.str());
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.kit.files[0].content, "docs");
+}
+
+TEST(DirectorySource, MissingSpecSaysSo) {
+  TempDir t;
+  LoadResult r = load(t.str());
+  EXPECT_EQ(firstError(r), "artifact: spec.yaml (or spec.yml) is required: " + t.str() + " has neither");
+}
+
+TEST(DirectorySource, OciReferenceIsRefused) {
+  LoadResult r = load("docker.io/sbx/amp-kit:latest");
+  EXPECT_EQ(firstError(r), "OCI references are not supported for validation; use a local directory or ZIP file (or a "
+                           "git+https:// reference)");
+}
+
+TEST(ZipSource, LoadsSpecAndFiles) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/x.txt", "hello"}, {"README.md", "ignored"}});
+  LoadResult r = load(zip);
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.ref_kind, RefKind::kZip);
+  ASSERT_EQ(r.kit.files.size(), 1u);
+  EXPECT_EQ(r.kit.files[0].content, "hello");
+}
+
+TEST(ZipSource, SingleTopDirectoryLayoutIsAccepted) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"amp/spec.yaml", kMixin}, {"amp/files/workspace/w", "w"}});
+  LoadResult r = load(zip);
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.kit.files.size(), 1u);
+}
+
+TEST(ZipSource, ZipSlipIsRejected) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/../../../etc/cron.d/x", "evil"}});
+  LoadResult r = load(zip);
+  EXPECT_EQ(firstError(r), "ZIP entry files/home/../../../etc/cron.d/x has an absolute path or a '..' component "
+                           "(zip-slip); refusing the kit");
+}
+
+TEST(ZipSource, AbsolutePathIsRejected) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"spec.yaml", kMixin}, {"/etc/passwd", "evil"}});
+  LoadResult r = load(zip);
+  EXPECT_NE(firstError(r).find("has an absolute path or a '..' component (zip-slip)"), std::string::npos) << firstError(r);
+}
+
+TEST(ZipSource, SymlinkEntryIsRejected) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/l", "", AE_IFLNK, "/etc/shadow"}});
+  LoadResult r = load(zip);
+  EXPECT_EQ(firstError(r), "ZIP entry files/home/l is a link or special file; a kit ZIP may hold only regular files");
+}
+
+TEST(ZipSource, OversizedEntryIsRejected) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/big", std::string((16u << 20) + 1, '\0')}});
+  LoadResult r = load(zip);
+  EXPECT_NE(firstError(r).find("ZIP entry files/home/big is larger than 16 MiB"), std::string::npos) << firstError(r);
+}
+
+TEST(ZipSource, MissingSpecSaysSo) {
+  TempDir t;
+  std::string zip = (t.path() / "kit.zip").string();
+  writeZip(zip, {{"files/home/x", "x"}});
+  EXPECT_EQ(firstError(load(zip)), "artifact: spec.yaml (or spec.yml) is required: the ZIP " + zip + " has neither");
+}
+
+TEST(Pack, IsReproducibleAndLoadsLikeTheDirectory) {
+  TempDir t;
+  std::filesystem::copy(testing::corpusKit("tck-args-install"), t.path() / "kit", std::filesystem::copy_options::recursive);
+  LoadOptions opts;
+  opts.args.push_back(*parseKitArg("token=x"));
+  std::string a = (t.path() / "a.zip").string();
+  std::string b = (t.path() / "b.zip").string();
+  std::string err;
+  ASSERT_TRUE(pack((t.path() / "kit").string(), a, opts, &err).ok());
+  ASSERT_EQ(err, "");
+  // Touch a file: timestamps must not leak into the archive.
+  std::filesystem::last_write_time(t.path() / "kit/spec.yaml", std::filesystem::file_time_type::clock::now());
+  ASSERT_TRUE(pack((t.path() / "kit").string(), b, opts, &err).ok());
+  EXPECT_EQ(testing::readFile(a), testing::readFile(b));
+  LoadResult from_zip = load(a, opts);
+  LoadResult from_dir = load((t.path() / "kit").string(), opts);
+  ASSERT_TRUE(from_zip.ok()) << firstError(from_zip);
+  EXPECT_EQ(from_zip.kit, from_dir.kit);
+}
+
+TEST(Pack, InvalidKitWritesNothing) {
+  TempDir t;
+  writeFile(t.path() / "kit/spec.yaml", "schemaVersion: \"2\"\nkind: nope\n");
+  std::string out = (t.path() / "o.zip").string();
+  std::string err;
+  EXPECT_FALSE(pack((t.path() / "kit").string(), out, {}, &err).ok());
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+class GitSource : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = repo_dir_.path() / "repo";
+    writeFile(repo_ / "kits/amp/spec.yaml", testing::readFile(testing::corpusKit("amp--v2") + "/spec.yaml"));
+    writeFile(repo_ / "kits/amp/files/home/.amp/x", "x");
+    git({"init", "-q", "-b", "main", repo_.string()});
+    git({"-C", repo_.string(), "add", "."});
+    git({"-C", repo_.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "kit"});
+    git({"-C", repo_.string(), "tag", "v1"});
+  }
+  void git(std::vector<std::string> args) {
+    args.insert(args.begin(), "git");
+    ASSERT_EQ(testing::runProgram(args), 0);
+  }
+  LoadOptions options() {
+    LoadOptions o;
+    o.cache_dir = (cache_.path() / "git").string();
+    return o;
+  }
+  TempDir repo_dir_;
+  TempDir cache_;
+  std::filesystem::path repo_;
+};
+
+TEST_F(GitSource, ClonesTagAndReadsDir) {
+  LoadResult r = load("git+file://" + repo_.string() + "#ref=v1&dir=kits/amp", options());
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.ref_kind, RefKind::kGit);
+  EXPECT_EQ(r.kit.name, "amp");
+  ASSERT_EQ(r.kit.files.size(), 1u);
+  EXPECT_EQ(r.kit.files[0].relative_path, ".amp/x");
+  Kit expected = load(testing::corpusKit("amp--v2")).kit;
+  expected.files = r.kit.files;
+  EXPECT_EQ(r.kit, expected);
+}
+
+TEST_F(GitSource, ClonesCommitSha) {
+  std::string head = testing::readFile(repo_ / ".git/refs/heads/main");
+  head.erase(head.find_last_not_of("\n") + 1);
+  ASSERT_EQ(head.size(), 40u);
+  LoadResult r = load("git+file://" + repo_.string() + "#ref=" + head + "&dir=kits/amp", options());
+  ASSERT_TRUE(r.ok()) << firstError(r);
+  EXPECT_EQ(r.kit.name, "amp");
+}
+
+TEST_F(GitSource, UnknownRefFails) {
+  LoadResult r = load("git+file://" + repo_.string() + "#ref=no-such-branch&dir=kits/amp", options());
+  EXPECT_NE(firstError(r).find("git clone of file://"), std::string::npos) << firstError(r);
+  EXPECT_NE(firstError(r).find("at no-such-branch failed"), std::string::npos);
+}
+
+TEST_F(GitSource, DirEscapingTheRepositoryIsRefused) {
+  LoadResult r = load("git+file://" + repo_.string() + "#dir=../..", options());
+  EXPECT_EQ(firstError(r), "git reference dir=../.. must be a relative path inside the repository");
+}
+
+TEST(GitRef, PlainHttpAndUnknownKeysAreRefused) {
+  EXPECT_NE(firstError(load("git+http://example.invalid/r.git")).find("unsupported git reference"), std::string::npos);
+  EXPECT_EQ(firstError(load("git+https://example.invalid/r.git#branch=x")),
+            "git reference fragment key branch is unknown (expected ref= and dir=)");
+}
+
+TEST(GitRef, CredentialsInTheUrlAreRedacted) {
+  LoadResult r = load("git+ssh://user:hunter2@example.invalid/r.git");
+  EXPECT_EQ(firstError(r).find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kitgate::kit
