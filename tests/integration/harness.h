@@ -1,0 +1,63 @@
+// Shared helpers for the integration tests: assertions over StatusOr, the
+// usual "origin on loopback, proxy allowed to reach it" setup, and policy-log
+// matchers. Test code only; one test thread.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/support/origin_server.h"
+#include "tests/support/proxy_process.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/wait.h"
+
+#define KG_CONCAT_INNER(a, b) a##b
+#define KG_CONCAT(a, b) KG_CONCAT_INNER(a, b)
+// ASSERT_OK_AND_ASSIGN(auto x, expr): fails the test with the Status message.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(KG_CONCAT(status_or_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)            \
+  auto tmp = (expr);                                         \
+  ASSERT_TRUE(tmp.isOk()) << #expr ": " << tmp.status().message(); \
+  lhs = std::move(tmp.value())
+#define ASSERT_OK(expr)                                    \
+  do {                                                     \
+    ::kitgate::Status kg_st = (expr);                      \
+    ASSERT_TRUE(kg_st.isOk()) << #expr ": " << kg_st.message(); \
+  } while (0)
+
+namespace kitgate::testing {
+
+// The name tests use for the loopback origin (static DNS in proxy.yaml).
+inline constexpr const char* kOriginHost = "origin.test";
+
+// Proxy options that let clients reach `origin` as origin.test:PORT: the name
+// rule plus the explicit loopback allow the address check requires.
+inline ProxyOptions reachOrigin() {
+  ProxyOptions o;
+  o.allow = {"origin.test", "127.0.0.1/32"};
+  o.dns_hosts = {{"origin.test", "127.0.0.1"}};
+  return o;
+}
+
+inline std::string originAuthority(const OriginServer& origin) {
+  return std::string(kOriginHost) + ":" + std::to_string(origin.port());
+}
+
+// "GET http://origin.test:PORT/path HTTP/1.1" request text.
+inline std::string absoluteGet(const OriginServer& origin, const std::string& path, const std::string& extra = "",
+                               const std::string& method = "GET") {
+  std::string auth = originAuthority(origin);
+  return method + " http://" + auth + path + " HTTP/1.1\r\nHost: " + auth + "\r\n" + extra + "\r\n";
+}
+
+// Matches a policy-log line by host and status (and type when given).
+inline auto logLine(const std::string& host, int status, const std::string& type = "") {
+  return [=](const nlohmann::json& j) {
+    return j.value("host", "") == host && j.value("status", 0) == status && (type.empty() || j.value("type", "") == type);
+  };
+}
+
+}  // namespace kitgate::testing
