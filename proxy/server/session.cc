@@ -461,7 +461,18 @@ void Session::startTunnel() {
       *e = nullptr;
     }
   }
-  event_del(timer_);
+  event_free(timer_);
+  timer_ = nullptr;
+  // A tunnel may idle for hours: keep only what the relay and the final log
+  // line need (the relay owns its own events and idle timer).
+  for (evbuffer** b : {&cin_, &cout_, &uin_, &uout_}) {
+    evbuffer_free(*b);
+    *b = nullptr;
+  }
+  req_.headers = {};
+  req_.path = {};
+  candidates_ = {};
+  scratch_ = {};
   client_reading_ = upstream_reading_ = false;
   w_.metrics().tunnels_opened.add();
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForwardBypass);
@@ -474,7 +485,7 @@ void Session::startTunnel() {
         m.bytes_down.add(st.bytes_down);
         if (std::strcmp(st.end_reason, "idle timeout") == 0) m.limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
         logDecision(true, 200, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
-                    st.bytes_up, st.bytes_down > kConnectEstablished.size() ? st.bytes_down - kConnectEstablished.size() : 0);
+                    st.bytes_up, st.bytes_down);  // the relay does not count the 200 line
         terminate();
       });
   relay_->start();
