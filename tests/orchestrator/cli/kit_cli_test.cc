@@ -1,0 +1,239 @@
+// `kitgate kit validate | inspect | pack` as a user runs them: the real binary,
+// its stdout, stderr and exit code.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string envOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class KitCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    binary_ = fs::path(envOr("KITGATE_BUILD_DIR", ".")) / "orchestrator/kitgate";
+    source_ = envOr("KITGATE_SOURCE_DIR", ".");
+    std::string tmpl = (fs::temp_directory_path() / "kitgate-cli-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    tmp_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+
+  // Runs kitgate with `args`; stdout/stderr go to files (never a TTY).
+  CliRun kitgate(std::vector<std::string> args) {
+    args.insert(args.begin(), binary_.string());
+    fs::path out = tmp_ / "stdout";
+    fs::path err = tmp_ / "stderr";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    CliRun r;
+    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return r;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  std::string corpus(const std::string& name) {
+    return (source_ / "tests/kitloader/corpus" / ("docker__sbx-kits-contrib__" + name)).string();
+  }
+  std::string seedAmp() { return (source_ / "configs/kits/amp/").string(); }
+
+  fs::path binary_;
+  fs::path source_;
+  fs::path tmp_;
+};
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+TEST_F(KitCli, ValidateSeedAmpKitPrintsValidAndItsDeprecationWarnings) {
+  CliRun r = kitgate({"kit", "validate", seedAmp()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto out = lines(r.out);
+  ASSERT_EQ(out.size(), 8u) << r.out;
+  EXPECT_EQ(out[0], "VALID: " + seedAmp() + " (directory)");
+  EXPECT_EQ(out[1], "WARN: deprecated field \"kind: agent\": use 'kind: sandbox' instead (kit-spec v2)");
+  EXPECT_EQ(out[7], "WARN: deprecated field \"network.allowedDomains\": use 'permissions.network.allow' instead (kit-spec v2)");
+  EXPECT_EQ(r.out.find('\033'), std::string::npos) << "colour on a non-TTY";
+}
+
+TEST_F(KitCli, ValidateBrokenKitPrintsEveryProblemWithItsLineOnStderr) {
+  fs::create_directories(tmp_ / "broken");
+  std::ofstream(tmp_ / "broken/spec.yaml") << "schemaVersion: \"2\"\nkind: sandbox\nname: Bad_Name\nsandbox:\n"
+                                              "  image: x\n  persistence: persistent\nports:\n  - container: 0\n";
+  CliRun r = kitgate({"kit", "validate", (tmp_ / "broken").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("spec.yaml:3:7: error: manifest: invalid name \"Bad_Name\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("  name: Bad_Name\n        ^\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.yaml:6:3: error: field persistence not found in type spec.sandboxBlockV2"), std::string::npos);
+  EXPECT_NE(r.err.find("spec.yaml:8:16: error: publishedPorts[0].container must be in 1..65535 (got 0)"), std::string::npos);
+  EXPECT_NE(r.err.find("INVALID: " + (tmp_ / "broken").string() + " (3 errors)"), std::string::npos) << r.err;
+}
+
+TEST_F(KitCli, ValidateJsonReportsVerdict) {
+  CliRun ok = kitgate({"kit", "validate", corpus("amp--v1-agent"), "--json"});
+  EXPECT_EQ(ok.exit_code, 0);
+  auto j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["reference"], corpus("amp--v1-agent"));
+  EXPECT_EQ(j["kind"], "directory");
+  EXPECT_EQ(j["valid"], true);
+  EXPECT_EQ(j["warnings"].size(), 7u);
+  EXPECT_FALSE(j.contains("error"));
+
+  CliRun bad = kitgate({"kit", "validate", corpus("tck-args-install"), "--json"});
+  EXPECT_EQ(bad.exit_code, 1);
+  auto b = nlohmann::json::parse(bad.out);
+  EXPECT_EQ(b["valid"], false);
+  EXPECT_EQ(b["error"], "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
+  EXPECT_EQ(b["errors"][0]["file"], "spec.yaml");
+  EXPECT_GT(b["errors"][0]["line"].get<int>(), 0);
+}
+
+TEST_F(KitCli, KitArgMakesTheArgsKitValid) {
+  CliRun r = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-arg", "token=t", "--kit-arg=greeting=hi"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out)[0], "VALID: " + corpus("tck-args-install") + " (directory)");
+}
+
+TEST_F(KitCli, InspectExplainsInterceptionAndCredentials) {
+  CliRun r = kitgate({"kit", "inspect", seedAmp()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Image: docker/sandbox-templates:shell-docker"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Entrypoint: amp --dangerously-allow-all"), std::string::npos);
+  EXPECT_NE(r.out.find("allow: ampcode.com:443, *.ampcode.com:443"), std::string::npos);
+  EXPECT_NE(r.out.find("ampcode.com  [amp]  Authorization: Bearer <secret>"), std::string::npos);
+  EXPECT_NE(r.out.find("install[0] as user 1000: Install Amp"), std::string::npos);
+  EXPECT_NE(r.out.find("schemaVersion \"1\", shown normalized to schemaVersion \"2\""), std::string::npos);
+}
+
+TEST_F(KitCli, InspectJsonOfV1FullEqualsV2Expected) {
+  CliRun v1 = kitgate({"kit", "inspect", corpus("testdata-v1-full"), "--json"});
+  CliRun v2 = kitgate({"kit", "inspect", corpus("testdata-v2-expected"), "--json"});
+  ASSERT_EQ(v1.exit_code, 0) << v1.err;
+  ASSERT_EQ(v2.exit_code, 0) << v2.err;
+  auto a = nlohmann::json::parse(v1.out);
+  auto b = nlohmann::json::parse(v2.out);
+  EXPECT_EQ(a["schemaVersion"], "2");
+  EXPECT_EQ(a["sourceSchemaVersion"], "1");
+  EXPECT_EQ(a["credentials"][0]["apiKey"]["inject"][0]["header"], "x-api-key");
+  for (const char* volatile_key : {"reference", "sourceSchemaVersion", "warnings"}) {
+    a.erase(volatile_key);
+    b.erase(volatile_key);
+  }
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(KitCli, PackWritesAZipThatValidateAccepts) {
+  std::string zip = (tmp_ / "amp.zip").string();
+  CliRun p = kitgate({"kit", "pack", seedAmp(), "-o", zip});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(lines(p.out)[0], "PACKED: " + zip + " (1 entries)");
+  CliRun v = kitgate({"kit", "validate", zip});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_EQ(lines(v.out)[0], "VALID: " + zip + " (zip)");
+  std::string again = (tmp_ / "again.zip").string();
+  EXPECT_EQ(kitgate({"kit", "pack", seedAmp(), "--output", again}).exit_code, 0);
+  EXPECT_EQ(slurp(zip), slurp(again));
+}
+
+TEST_F(KitCli, ValidateGitReference) {
+  fs::path repo = tmp_ / "repo";
+  fs::create_directories(repo / "amp");
+  fs::copy_file(seedAmp() + "spec.yaml", repo / "amp/spec.yaml");
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "git");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawnp(&pid, "git", nullptr, nullptr, argv.data(), environ), 0);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+  };
+  git({"init", "-q", "-b", "main", repo.string()});
+  git({"-C", repo.string(), "add", "."});
+  git({"-C", repo.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "amp"});
+  std::string ref = "git+file://" + repo.string() + "#ref=main&dir=amp";
+  CliRun r = kitgate({"kit", "validate", ref, "--cache-dir", (tmp_ / "cache").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out)[0], "VALID: " + ref + " (git)");
+}
+
+TEST_F(KitCli, HelpOnEveryCommandHasExamples) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"}, {"kit", "--help"}, {"kit", "validate", "--help"},
+                                        {"kit", "inspect", "--help"}, {"kit", "pack", "--help"}}) {
+    CliRun r = kitgate(args);
+    EXPECT_EQ(r.exit_code, 0) << args.back();
+    EXPECT_NE(r.out.find("Examples:"), std::string::npos) << args.back() << ": " << r.out;
+    EXPECT_NE(r.out.find("Usage: kitgate"), std::string::npos);
+  }
+}
+
+TEST_F(KitCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(kitgate({"nosuch"}).exit_code, 2);
+  EXPECT_EQ(kitgate({"kit", "validate"}).exit_code, 2);
+  EXPECT_EQ(kitgate({"kit", "validate", seedAmp(), "--bogus"}).exit_code, 2);
+  EXPECT_EQ(kitgate({}).exit_code, 2);
+}
+
+TEST_F(KitCli, V3KitIsAClearError) {
+  CliRun r = kitgate({"kit", "validate", corpus("amp--v3")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("amp.yaml is a schemaVersion \"3\" kit descriptor"), std::string::npos) << r.err;
+}
+
+}  // namespace
