@@ -5,9 +5,14 @@
 // further line is a rule (a leading '!' makes it a deny rule). Besides "no
 // crash / no sanitizer report", it checks invariants and aborts on breach:
 //  * normalizeHost is idempotent on its own output;
+//  * whatever libc inet_aton reads as an IPv4 address, normalizeHost either
+//    refuses or reads as the same IPv4 address (never as a host name, which a
+//    resolver would then turn into that address behind the policy's back);
 //  * a parsed rule parses again, from its own text, to the same kind;
 //  * evaluate() returns a non-empty reason, and the rule it names is one of
 //    the rules given.
+#include <arpa/inet.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -23,6 +28,19 @@ using namespace kitgate::policy;
 
 void check(bool ok) {
   if (!ok) std::abort();
+}
+
+void checkAgreesWithInetAton(std::string_view input, const kitgate::StatusOr<Host>& host) {
+  if (input.empty() || input.size() > 64) return;
+  for (char c : input) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0') return;
+  }
+  const std::string text(input);
+  in_addr a{};
+  if (inet_aton(text.c_str(), &a) == 0) return;
+  if (!host.isOk()) return;
+  check(host->kind == Host::Kind::kIpv4);
+  check(host->ip.v4Value() == ntohl(a.s_addr));
 }
 
 void checkHostIdempotent(const Host& h) {
@@ -47,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto host = normalizeHost(lines[0]);
   auto loose = normalizeHost(lines[0], Ipv6Brackets::kOptional);
+  checkAgreesWithInetAton(lines[0], host);
   if (host.isOk()) {
     checkHostIdempotent(*host);
     check(loose.isOk() && loose->text == host->text);

@@ -149,8 +149,10 @@ const Rule* RuleSet::matchName(RuleAction action, std::string_view name, uint16_
       dot = name.find('.', dot + 1);
     }
   }
+  // Cheap yes/no pass first (most requests match no glob, e.g. deny lists);
+  // only a hit pays for the pass that collects which rules matched.
   if (l.globs && l.globs->set.Match(name, nullptr)) {
-    std::vector<int> hits;
+    thread_local std::vector<int> hits;  // reused: no allocation per request
     l.globs->set.Match(name, &hits);
     uint32_t best = std::numeric_limits<uint32_t>::max();
     for (int h : hits) {
