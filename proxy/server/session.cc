@@ -83,6 +83,7 @@ Session::Session(Worker& worker, UniqueFd client, const policy::IpAddress& peer)
   cout_ = evbuffer_new();
   uin_ = evbuffer_new();
   uout_ = evbuffer_new();
+  client_io_ = std::make_unique<tunnel::PlainTransport>(client_.get());
   cev_ = event_new(w_.base(), client_.get(), EV_READ | EV_PERSIST, &Session::onClient, this);
   cwev_ = event_new(w_.base(), client_.get(), EV_WRITE, &Session::onClientWritable, this);
   timer_ = evtimer_new(w_.base(), &Session::onTimer, this);
@@ -180,14 +181,23 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
 // ---------------------------------------------------------------- request head
 
 void Session::readClient() {
-  int n = evbuffer_read(cin_, client_.get(), static_cast<int>(kReadChunk));
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    terminate();
-    return;
+  size_t n = 0;
+  switch (client_io_->read(cin_, kReadChunk, &n)) {
+    case tunnel::Io::kOk:
+      // TLS may hold more decoded bytes than we took: come back for them.
+      if (client_io_->hasBuffered()) event_active(cev_, EV_READ, 0);
+      break;
+    case tunnel::Io::kWouldBlock:
+      if (client_io_->readBlockedOnWrite()) event_add(cwev_, nullptr);
+      return;
+    case tunnel::Io::kEof:
+      client_eof_ = true;
+      break;
+    case tunnel::Io::kError:
+      terminate();
+      return;
   }
-  if (n == 0) client_eof_ = true;
-  req_bytes_up_ += static_cast<uint64_t>(n);
+  req_bytes_up_ += n;
   switch (state_) {
     case State::kHead:
       if (client_eof_ && evbuffer_get_length(cin_) == 0) {
@@ -441,6 +451,7 @@ void Session::onConnectDone(int err) {
     return;
   }
   w_.metrics().connect_duration.observe(Clock::now() - step_start_);
+  upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
   if (req_.form == http::RequestHead::TargetForm::kAuthority) {
     startTunnel();
   } else {
@@ -469,6 +480,8 @@ void Session::startTunnel() {
     evbuffer_free(*b);
     *b = nullptr;
   }
+  client_io_.reset();
+  upstream_io_.reset();
   req_.headers = {};
   req_.path = {};
   candidates_ = {};
@@ -539,10 +552,15 @@ void Session::pumpRequestBody() {
 }
 
 void Session::readUpstream() {
-  int n = evbuffer_read(uin_, upstream_.get(), static_cast<int>(kReadChunk));
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n > 0) {
-    req_bytes_down_ += static_cast<uint64_t>(n);
+  size_t n = 0;
+  tunnel::Io io = upstream_io_->read(uin_, kReadChunk, &n);
+  if (io == tunnel::Io::kWouldBlock) {
+    if (upstream_io_->readBlockedOnWrite()) event_add(uwev_, nullptr);
+    return;
+  }
+  if (io == tunnel::Io::kOk) {
+    if (upstream_io_->hasBuffered()) event_active(uev_, EV_READ, 0);
+    req_bytes_down_ += n;
     if (state_ == State::kForward) {
       armTimer(snap_->config.limits.idle_timeout);
       pumpResponse();
@@ -655,31 +673,30 @@ void Session::finishExchange() {
 
 void Session::flushClient() {
   if (!client_.valid()) return;
-  while (evbuffer_get_length(cout_) > 0) {
-    int n = evbuffer_write(cout_, client_.get());
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
-      terminate();
-      return;
-    }
+  if (client_io_->write(cout_) == tunnel::Io::kError) {
+    terminate();
+    return;
   }
   if (evbuffer_get_length(cout_) > 0) {
-    event_add(cwev_, nullptr);
+    if (client_io_->writeBlockedOnRead()) {
+      event_add(cev_, nullptr);
+      client_reading_ = true;
+    } else {
+      event_add(cwev_, nullptr);
+    }
   } else if (state_ == State::kClosing) {
     // All said: half-close and wait (bounded) for the client's EOF, so unread
     // request bytes do not turn our answer into a reset.
-    ::shutdown(client_.get(), SHUT_WR);
+    client_io_->shutdownWrite();
     return;
   }
   updateReadInterest();
 }
 
 void Session::flushUpstream() {
-  if (!upstream_.valid()) return;
-  while (evbuffer_get_length(uout_) > 0) {
-    int n = evbuffer_write(uout_, upstream_.get());
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
+  if (!upstream_.valid() || !upstream_io_) return;
+  {
+    if (upstream_io_->write(uout_) == tunnel::Io::kError) {
       if (state_ == State::kForward && !resp_head_done_) {
         w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
         std::string why = "upstream " + host_.authority() + " reset the connection";
@@ -690,7 +707,14 @@ void Session::flushUpstream() {
       return;
     }
   }
-  if (evbuffer_get_length(uout_) > 0) event_add(uwev_, nullptr);
+  if (evbuffer_get_length(uout_) > 0) {
+    if (upstream_io_->writeBlockedOnRead()) {
+      event_add(uev_, nullptr);
+      upstream_reading_ = true;
+    } else {
+      event_add(uwev_, nullptr);
+    }
+  }
   updateReadInterest();
 }
 
@@ -739,6 +763,7 @@ void Session::closeUpstream() {
   if (uev_) event_del(uev_);
   if (uwev_) event_del(uwev_);
   upstream_reading_ = false;
+  upstream_io_.reset();
   upstream_.reset();
   upstream_key_.clear();
   evbuffer_drain(uin_, evbuffer_get_length(uin_));
@@ -806,6 +831,8 @@ void Session::terminate() {
   for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
     if (e) event_del(e);
   }
+  client_io_.reset();
+  upstream_io_.reset();
   client_.reset();
   upstream_.reset();
   w_.retire(this);

@@ -31,6 +31,7 @@
 #include "proxy/server/snapshot.h"
 #include "proxy/tunnel/resolver.h"
 #include "proxy/tunnel/splice_relay.h"
+#include "proxy/tunnel/transport.h"
 
 namespace kitgate::server {
 
@@ -97,6 +98,8 @@ class Session {
   std::shared_ptr<const Snapshot> snap_;
   UniqueFd client_;
   UniqueFd upstream_;
+  std::unique_ptr<tunnel::Transport> client_io_;    // plain, or TLS when intercepted
+  std::unique_ptr<tunnel::Transport> upstream_io_;
   policy::IpAddress peer_;
   State state_ = State::kHead;
   event* cev_ = nullptr;   // client readable (persistent)
