@@ -1,0 +1,48 @@
+// Loading + validating kits: the whole corpus from disk, and one spec from
+// memory (parse + v1 fold + checks, no I/O).
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "kitloader/kit.h"
+
+namespace {
+
+std::vector<std::string> corpusDirs() {
+  std::vector<std::string> dirs;
+  for (const auto& e : std::filesystem::directory_iterator(KITGATE_KIT_CORPUS)) {
+    if (e.is_directory() && std::filesystem::exists(e.path() / "spec.yaml")) dirs.push_back(e.path().string());
+  }
+  return dirs;
+}
+
+std::string readSpec(const std::string& kit) {
+  std::ifstream in(std::string(KITGATE_KIT_CORPUS) + "/docker__sbx-kits-contrib__" + kit + "/spec.yaml");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void BM_LoadCorpusFromDisk(benchmark::State& state) {
+  std::vector<std::string> dirs = corpusDirs();
+  kitgate::kit::LoadOptions options;
+  options.args.push_back(*kitgate::kit::parseKitArg("token=bench"));
+  for (auto _ : state) {
+    for (const auto& d : dirs) benchmark::DoNotOptimize(kitgate::kit::load(d, options));
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(dirs.size()));
+}
+BENCHMARK(BM_LoadCorpusFromDisk);
+
+void BM_LoadSpecBytes(benchmark::State& state, const char* kit) {
+  std::string spec = readSpec(kit);
+  for (auto _ : state) benchmark::DoNotOptimize(kitgate::kit::loadSpecBytes(spec));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(spec.size()));
+}
+BENCHMARK_CAPTURE(BM_LoadSpecBytes, v1_full, "testdata-v1-full");
+BENCHMARK_CAPTURE(BM_LoadSpecBytes, v2_sample, "testdata-sample-agent-v2");
+BENCHMARK_CAPTURE(BM_LoadSpecBytes, amp_v1, "amp--v1-agent");
+
+}  // namespace
