@@ -21,23 +21,16 @@ std::string lower(std::string s) {
   return s;
 }
 
-// One CA constrained to the intercepted hosts, its leaf cache, a server
-// context, and an upstream client context trusting the system store plus
-// this CA (as the config's extra CA file would).
+// The interception set-up of tls_test_util.h for two intercepted routes.
 class TlsStreamTest : public ::testing::Test {
  protected:
   TlsStreamTest()
-      : ca_(testing::makeCa({"api.example.com", "*.corp.test"})),
-        minter_(*LeafMinter::create(ca_)),
-        leaves_(minter_),
-        server_ctx_(ServerContext::create({.session_id_context = ca_.fingerprint()}).value()) {
-    EXPECT_TRUE(ca_.save(dir_.file("ca.pem"), dir_.file("ca.key")).isOk());
-    StatusOr<ClientContext> client = ClientContext::create({.extra_ca_file = dir_.file("ca.pem")});
-    EXPECT_TRUE(client.isOk()) << client.status().message();
-    client_ctx_.emplace(std::move(*client));
-    auto [a, b] = socketPair();
-    client_fd_ = std::move(a);
-    server_fd_ = std::move(b);
+      : world_({"api.example.com", "*.corp.test"}),
+        minter_(world_.minter),
+        leaves_(world_.leaves),
+        server_ctx_(world_.server_ctx),
+        client_ctx_(*world_.client_ctx) {
+    reconnect();
   }
 
   // The interception pattern: the leaf is chosen for the CONNECT host before
@@ -68,19 +61,18 @@ class TlsStreamTest : public ::testing::Test {
     server_fd_ = std::move(b);
   }
 
-  testing::TempDir dir_;
-  CertificateAuthority ca_;
-  std::shared_ptr<const LeafMinter> minter_;
-  LeafCache leaves_;
-  ServerContext server_ctx_;
-  std::optional<ClientContext> client_ctx_;
+  testing::TlsWorld world_;
+  std::shared_ptr<const LeafMinter>& minter_;
+  LeafCache& leaves_;
+  ServerContext& server_ctx_;
+  ClientContext& client_ctx_;
   UniqueFd client_fd_;
   UniqueFd server_fd_;
 };
 
 TEST_F(TlsStreamTest, HandshakeWithMintedLeafReadsSniAndNegotiatesHttp11) {
   auto server = acceptFor("api.example.com");
-  auto client = connectTo("api.example.com", *client_ctx_);
+  auto client = connectTo("api.example.com", client_ctx_);
   auto r = handshakeBoth(*client, *server);
   ASSERT_TRUE(r.ok()) << r.client.error << " / " << r.server.error;
   EXPECT_EQ(server->sni(), "api.example.com");
@@ -100,7 +92,7 @@ TEST_F(TlsStreamTest, SniHookCanChooseTheLeaf) {
                                     return s.useLeaf(**leaf);
                                   });
   ASSERT_TRUE(stream.isOk());
-  auto client = connectTo("eu.corp.test", *client_ctx_);
+  auto client = connectTo("eu.corp.test", client_ctx_);
   auto r = handshakeBoth(*client, **stream);
   ASSERT_TRUE(r.ok()) << r.client.error << " / " << r.server.error;
   EXPECT_EQ((*stream)->sni(), "eu.corp.test");
@@ -108,7 +100,7 @@ TEST_F(TlsStreamTest, SniHookCanChooseTheLeaf) {
 
 TEST_F(TlsStreamTest, SniOtherThanConnectHostIsRefused) {
   auto server = acceptFor("api.example.com");
-  auto client = connectTo("eu.corp.test", *client_ctx_);
+  auto client = connectTo("eu.corp.test", client_ctx_);
   auto r = handshakeBoth(*client, *server);
   ASSERT_EQ(r.server.status, IoStatus::kError);
   EXPECT_EQ(r.server.error, "SNI \"eu.corp.test\" does not match CONNECT host");
@@ -121,7 +113,7 @@ TEST_F(TlsStreamTest, ThrowingSniHookFailsTheHandshakeWithoutUnwinding) {
                                     throw std::runtime_error("boom");
                                   });
   ASSERT_TRUE(stream.isOk());
-  auto client = connectTo("api.example.com", *client_ctx_);
+  auto client = connectTo("api.example.com", client_ctx_);
   auto r = handshakeBoth(*client, **stream);
   EXPECT_EQ(r.server.status, IoStatus::kError);
   EXPECT_EQ(r.server.error, "SNI hook threw");
@@ -147,7 +139,7 @@ TEST_F(TlsStreamTest, HostnameMismatchIsRejected) {
   ASSERT_TRUE(leaf.isOk());
   auto server = TlsStream::accept(server_fd_.get(), server_ctx_, leaf->get());
   ASSERT_TRUE(server.isOk());
-  auto client = connectTo("eu.corp.test", *client_ctx_);  // trusted CA, wrong name
+  auto client = connectTo("eu.corp.test", client_ctx_);  // trusted CA, wrong name
   auto r = handshakeBoth(*client, **server);
   ASSERT_EQ(r.client.status, IoStatus::kError);
   EXPECT_EQ(client->verifyResult(), X509_V_ERR_HOSTNAME_MISMATCH);
@@ -160,7 +152,7 @@ TEST_F(TlsStreamTest, ClientRejectsALeafOutsideTheNameConstraints) {
   ASSERT_TRUE(forged.isOk());
   auto server = TlsStream::accept(server_fd_.get(), server_ctx_, &*forged);
   ASSERT_TRUE(server.isOk());
-  auto client = connectTo("bank.example.org", *client_ctx_);
+  auto client = connectTo("bank.example.org", client_ctx_);
   auto r = handshakeBoth(*client, **server);
   ASSERT_EQ(r.client.status, IoStatus::kError);
   EXPECT_EQ(client->verifyResult(), X509_V_ERR_PERMITTED_VIOLATION) << r.client.error;
@@ -168,7 +160,7 @@ TEST_F(TlsStreamTest, ClientRejectsALeafOutsideTheNameConstraints) {
 
 TEST_F(TlsStreamTest, CloseNotifyIsCleanAndBareEofIsTruncation) {
   auto server = acceptFor("api.example.com");
-  auto client = connectTo("api.example.com", *client_ctx_);
+  auto client = connectTo("api.example.com", client_ctx_);
   ASSERT_TRUE(handshakeBoth(*client, *server).ok());
   EXPECT_TRUE(client->shutdown().ok());
   char buf[64];
@@ -176,7 +168,7 @@ TEST_F(TlsStreamTest, CloseNotifyIsCleanAndBareEofIsTruncation) {
 
   reconnect();
   server = acceptFor("api.example.com");
-  client = connectTo("api.example.com", *client_ctx_);
+  client = connectTo("api.example.com", client_ctx_);
   ASSERT_TRUE(handshakeBoth(*client, *server).ok());
   ::shutdown(client_fd_.get(), SHUT_WR);  // transport EOF without close_notify
   IoResult r = server->read(buf, sizeof(buf));
@@ -185,7 +177,7 @@ TEST_F(TlsStreamTest, CloseNotifyIsCleanAndBareEofIsTruncation) {
 
 TEST_F(TlsStreamTest, ReadWithNothingBufferedWantsRead) {
   auto server = acceptFor("api.example.com");
-  auto client = connectTo("api.example.com", *client_ctx_);
+  auto client = connectTo("api.example.com", client_ctx_);
   ASSERT_TRUE(handshakeBoth(*client, *server).ok());
   char buf[64];
   EXPECT_EQ(client->read(buf, sizeof(buf)).status, IoStatus::kWantRead);
@@ -194,7 +186,7 @@ TEST_F(TlsStreamTest, ReadWithNothingBufferedWantsRead) {
 
 TEST_F(TlsStreamTest, ClientWithoutHttp11GetsNoAlpn) {
   auto server = acceptFor("api.example.com");
-  auto client = connectTo("api.example.com", *client_ctx_);
+  auto client = connectTo("api.example.com", client_ctx_);
   static const unsigned char kH2[] = {2, 'h', '2'};
   ASSERT_EQ(SSL_set_alpn_protos(client->ssl(), kH2, sizeof(kH2)), 0);
   ASSERT_TRUE(handshakeBoth(*client, *server).ok());
@@ -208,7 +200,7 @@ TEST_F(TlsStreamTest, UpstreamSessionIsResumedFromTheCache) {
   for (int i = 0; i < 2; ++i) {
     reconnect();
     auto server = acceptFor("api.example.com");
-    auto client = connectTo("api.example.com", *client_ctx_, &sessions);
+    auto client = connectTo("api.example.com", client_ctx_, &sessions);
     ASSERT_TRUE(handshakeBoth(*client, *server).ok());
     // TLS 1.3 tickets arrive after the handshake: read some data to take them.
     EXPECT_EQ(transfer(*server, *client, "hello"), "hello");

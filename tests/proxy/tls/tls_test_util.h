@@ -12,11 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "proxy/common/unique_fd.h"
 #include "proxy/tls/ca.h"
+#include "proxy/tls/leaf_cache.h"
 #include "proxy/tls/tls_stream.h"
 
 namespace kitgate::tls::testing {
@@ -126,5 +129,29 @@ inline CertificateAuthority makeCa(std::vector<std::string> hosts) {
   if (!ca) std::abort();
   return std::move(*ca);
 }
+
+// Everything one intercepted connection needs: a CA for `hosts` (saved to a
+// temp dir), its minter and a leaf cache, a server context, and an upstream
+// client context trusting that CA — plus the system store unless
+// `system_trust` is false (the bench leaves it out: loading it is a one-off).
+struct TlsWorld {
+  explicit TlsWorld(std::vector<std::string> hosts, bool system_trust = true)
+      : ca(makeCa(std::move(hosts))),
+        minter(LeafMinter::create(ca).value()),
+        leaves(minter),
+        server_ctx(ServerContext::create({.session_id_context = ca.fingerprint()}).value()) {
+    if (!ca.save(dir.file("ca.pem"), dir.file("ca.key")).isOk()) std::abort();
+    ClientContextOptions options{.extra_ca_file = dir.file("ca.pem")};
+    if (!system_trust) options.system_trust_file.clear();
+    client_ctx.emplace(ClientContext::create(options).value());
+  }
+
+  TempDir dir;
+  CertificateAuthority ca;
+  std::shared_ptr<const LeafMinter> minter;
+  LeafCache leaves;
+  ServerContext server_ctx;
+  std::optional<ClientContext> client_ctx;
+};
 
 }  // namespace kitgate::tls::testing
