@@ -61,8 +61,8 @@ AddressClass classify(const IpAddress& ip) {
   return AddressClass::kPublic;
 }
 
-AddressClass classify(const IpAddress& ip, const SelfAddresses& self) {
-  if (self.contains(ip)) return AddressClass::kSelf;
+AddressClass classify(const IpAddress& ip, uint16_t port, const SelfAddresses& self) {
+  if (self.contains(ip, port)) return AddressClass::kSelf;
   return classify(ip);
 }
 
@@ -79,19 +79,30 @@ std::string_view toString(AddressClass c) {
     case AddressClass::kDocumentation: return "documentation";
     case AddressClass::kReserved: return "reserved";
     case AddressClass::kIpv4Embedded: return "IPv4-embedding";
-    case AddressClass::kSelf: return "the proxy's own address";
+    case AddressClass::kSelf: return "the proxy's own listener";
   }
   return "unknown";
 }
 
-bool SelfAddresses::contains(const IpAddress& ip) const {
-  if (addresses_.empty()) return false;
-  if (addresses_.count(ip) != 0) return true;
-  auto v4 = ip.embeddedV4();
-  return v4 && addresses_.count(*v4) != 0;
+void SelfAddresses::add(const IpAddress& ip, uint16_t port) { endpoints_[ip].push_back(port); }
+
+bool SelfAddresses::containsExact(const IpAddress& ip, uint16_t port) const {
+  auto it = endpoints_.find(ip);
+  if (it == endpoints_.end()) return false;
+  for (uint16_t p : it->second) {
+    if (p == 0 || p == port) return true;
+  }
+  return false;
 }
 
-StatusOr<SelfAddresses> SelfAddresses::fromInterfaces() {
+bool SelfAddresses::contains(const IpAddress& ip, uint16_t port) const {
+  if (endpoints_.empty()) return false;
+  if (containsExact(ip, port)) return true;
+  auto v4 = ip.embeddedV4();
+  return v4 && containsExact(*v4, port);
+}
+
+StatusOr<SelfAddresses> SelfAddresses::fromInterfaces(uint16_t port) {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) {
     return Status::error(std::string("getifaddrs: ") + std::strerror(errno));
@@ -101,7 +112,7 @@ StatusOr<SelfAddresses> SelfAddresses::fromInterfaces() {
     if (i->ifa_addr == nullptr) continue;
     const socklen_t len = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
                                                              : sizeof(sockaddr_in);
-    if (auto ip = IpAddress::fromSockaddr(i->ifa_addr, len)) self.add(*ip);
+    if (auto ip = IpAddress::fromSockaddr(i->ifa_addr, len)) self.add(*ip, port);
   }
   freeifaddrs(list);
   return self;

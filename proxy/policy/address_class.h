@@ -8,7 +8,9 @@
 #pragma once
 
 #include <string_view>
-#include <unordered_set>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
 
 #include "proxy/common/status.h"
 #include "proxy/policy/ip_address.h"
@@ -29,7 +31,7 @@ enum class AddressClass {
                    // 2001::/23, fec0::/10, anything outside 2000::/3 …
   kIpv4Embedded,   // IPv6 transition form whose IPv4 cannot be verified:
                    // Teredo 2001::/32, local-use NAT64 64:ff9b:1::/48
-  kSelf,           // one of the proxy's own addresses (see SelfAddresses)
+  kSelf,           // one of the proxy's own listening endpoints (SelfAddresses)
 };
 
 // IPv4-in-IPv6 forms that carry a decodable IPv4 (::ffff:a.b.c.d,
@@ -41,24 +43,27 @@ AddressClass classify(const IpAddress& ip);
 // Lower-case words for logs and reasons: "public", "link-local", …
 std::string_view toString(AddressClass c);
 
-// The proxy's own addresses. contains() also matches an IPv6 form embedding
-// one of them (::ffff:<self v4>).
+// The proxy's own listening endpoints, so that the address check can refuse
+// connections back into the proxy (loops, T16). An entry with port 0 covers
+// every port of that address. contains() also matches an IPv6 form
+// embedding a listed IPv4 (::ffff:<self v4>).
 class SelfAddresses {
  public:
   SelfAddresses() = default;
-  void add(const IpAddress& ip) { addresses_.insert(ip); }
-  bool contains(const IpAddress& ip) const;
-  bool empty() const { return addresses_.empty(); }
+  void add(const IpAddress& ip, uint16_t port = 0);
+  bool contains(const IpAddress& ip, uint16_t port) const;
+  bool empty() const { return endpoints_.empty(); }
 
-  // Every address of every local interface (getifaddrs). Use it when the
-  // proxy listens on a wildcard address.
-  static StatusOr<SelfAddresses> fromInterfaces();
+  // Every address of every local interface, each with `port`: what a proxy
+  // listening on a wildcard address (0.0.0.0 / ::) on `port` answers on.
+  static StatusOr<SelfAddresses> fromInterfaces(uint16_t port);
 
  private:
-  std::unordered_set<IpAddress, IpAddressHash> addresses_;
+  bool containsExact(const IpAddress& ip, uint16_t port) const;
+  std::unordered_map<IpAddress, std::vector<uint16_t>, IpAddressHash> endpoints_;
 };
 
-// classify(), but kSelf when `self` contains the address.
-AddressClass classify(const IpAddress& ip, const SelfAddresses& self);
+// classify(), but kSelf when `self` contains the endpoint.
+AddressClass classify(const IpAddress& ip, uint16_t port, const SelfAddresses& self);
 
 }  // namespace kitgate::policy

@@ -1,5 +1,6 @@
 #include "proxy/policy/policy.h"
 
+#include <string>
 #include <utility>
 
 namespace kitgate::policy {
@@ -74,7 +75,13 @@ Decision Policy::evaluate(const Host& host, uint16_t port) const {
 Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
                               const Decision& host_decision, const SelfAddresses& self) const {
   if (host_decision.verdict == Decision::Verdict::kDeny) return host_decision;
-  const AddressClass cls = classify(address, self);
+  if (self.contains(address, port)) {
+    return make(Decision::Verdict::kDeny, nullptr,
+                "resolved address " + (address.isV6() ? "[" + address.toString() + "]" : address.toString()) +
+                    ":" + std::to_string(port) +
+                    " is the proxy's own listener (never allowed)");
+  }
+  const AddressClass cls = classify(address);
   if (cls != AddressClass::kPublic) {
     if (const Rule* r = matchAddress(RuleAction::kDeny, address, port)) return denyBy(r);
     if (const Rule* r = matchAddress(RuleAction::kAllow, address, port)) return allowBy(r);

@@ -15,10 +15,11 @@
 //    address then decides: call checkAddress);
 //  * IP literal hosts are matched by IP/CIDR rules and `**`.
 // checkAddress(ip, port, host_decision, self) after DNS (and for IP literal
-// hosts, with the literal): addresses that are not public (loopback, private,
-// link-local incl. 169.254.169.254, CGNAT, …) or belong to the proxy itself
-// are refused unless an IP/CIDR allow rule explicitly contains them (and no
-// IP/CIDR deny does); a name allow or `**` never unlocks them.
+// hosts, with the literal): the proxy's own listening endpoints (`self`) are
+// always refused; addresses that are not public (loopback, private,
+// link-local incl. 169.254.169.254, CGNAT, …) are refused unless an IP/CIDR
+// allow rule explicitly contains them (and no IP/CIDR deny does); a name
+// allow or `**` never unlocks them.
 #pragma once
 
 #include <cstdint>

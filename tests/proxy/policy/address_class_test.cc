@@ -75,18 +75,22 @@ INSTANTIATE_TEST_SUITE_P(
         ClassCase{"2606:4700::1111", AddressClass::kPublic},
         ClassCase{"2001:4860:4860::8888", AddressClass::kPublic}));
 
-TEST(SelfAddresses, ClassifiesOwnAddressesAsSelf) {
+TEST(SelfAddresses, ClassifiesOwnEndpointsAsSelf) {
   SelfAddresses self;
-  self.add(*IpAddress::parse("203.0.114.10"));
-  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.10"), self), AddressClass::kSelf);
-  EXPECT_EQ(classify(*IpAddress::parse("::ffff:203.0.114.10"), self), AddressClass::kSelf);
-  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.11"), self), AddressClass::kPublic);
+  self.add(*IpAddress::parse("203.0.114.10"), 3128);
+  self.add(*IpAddress::parse("203.0.114.20"));  // every port
+  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.10"), 3128, self), AddressClass::kSelf);
+  EXPECT_EQ(classify(*IpAddress::parse("::ffff:203.0.114.10"), 3128, self), AddressClass::kSelf);
+  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.10"), 443, self), AddressClass::kPublic);
+  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.20"), 443, self), AddressClass::kSelf);
+  EXPECT_EQ(classify(*IpAddress::parse("203.0.114.11"), 3128, self), AddressClass::kPublic);
 }
 
-TEST(SelfAddresses, FromInterfacesIncludesLoopback) {
-  auto self = SelfAddresses::fromInterfaces();
+TEST(SelfAddresses, FromInterfacesIncludesLoopbackOnThatPort) {
+  auto self = SelfAddresses::fromInterfaces(3128);
   ASSERT_TRUE(self.isOk()) << self.status().message();
-  EXPECT_TRUE(self->contains(*IpAddress::parse("127.0.0.1")));
+  EXPECT_TRUE(self->contains(*IpAddress::parse("127.0.0.1"), 3128));
+  EXPECT_FALSE(self->contains(*IpAddress::parse("127.0.0.1"), 8080));
 }
 
 }  // namespace

@@ -128,14 +128,21 @@ TEST(Policy, IpLiteralHostAllowedByStarStarStillNeedsAddressUnlock) {
   EXPECT_TRUE(p.checkAddress(pub.ip, 443, p.evaluate(pub, 443), SelfAddresses()).allowed());
 }
 
-TEST(Policy, SelfAddressIsRefusedEvenWhenPublic) {
+TEST(Policy, OwnListenerIsRefusedEvenWhenPublicOrExplicitlyAllowed) {
   SelfAddresses self;
-  self.add(ip("93.184.216.34"));
-  Policy p({rules({"**"})});
+  self.add(ip("93.184.216.34"), 3128);
+  self.add(ip("127.0.0.1"), 3128);
+  Policy p({rules({"**", "127.0.0.1", "93.184.216.34"})});
   Decision d = p.evaluate(host("proxy.example"), 3128);
   Decision after = p.checkAddress(ip("93.184.216.34"), 3128, d, self);
   EXPECT_TRUE(after.denied());
-  EXPECT_EQ(after.reason, "resolved address 93.184.216.34 is the proxy's own address (blocked by default)");
+  EXPECT_EQ(after.reason,
+            "resolved address 93.184.216.34:3128 is the proxy's own listener (never allowed)");
+  EXPECT_TRUE(p.checkAddress(ip("127.0.0.1"), 3128, d, self).denied());
+  EXPECT_TRUE(p.checkAddress(ip("::ffff:127.0.0.1"), 3128, d, self).denied());
+  // Other ports of the same addresses follow the normal rules.
+  EXPECT_TRUE(p.checkAddress(ip("93.184.216.34"), 443, d, self).allowed());
+  EXPECT_TRUE(p.checkAddress(ip("127.0.0.1"), 8080, d, self).allowed());
 }
 
 TEST(Policy, CheckAddressKeepsHostDeny) {
