@@ -241,6 +241,12 @@ StatusOr<std::string> RawClient::readSome(size_t max, std::chrono::milliseconds 
   return out;
 }
 
+bool RawClient::readableWithin(std::chrono::milliseconds timeout) {
+  if (!buf_.empty() || eof_) return true;
+  auto got = fill(Clock::now() + timeout);
+  return got.isOk() || eof_;
+}
+
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

@@ -58,6 +58,9 @@ class RawClient {
   // unless EOF: then ""). Error on timeout.
   StatusOr<std::string> readSome(size_t max, std::chrono::milliseconds timeout = 10s);
 
+  // True when bytes (or EOF) arrive within `timeout`; nothing is consumed.
+  bool readableWithin(std::chrono::milliseconds timeout);
+
   int fd() const { return fd_.get(); }
 
  private:

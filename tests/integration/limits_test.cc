@@ -1,0 +1,116 @@
+// Limits of the real proxy: slowloris (408), oversize heads and too many
+// headers (431), max_connections (503), idle keep-alive close.
+#include "tests/integration/harness.h"
+
+namespace kitgate::testing {
+namespace {
+
+// Trickles a head one byte at a time, each byte only after the proxy stayed
+// silent for 100 ms, until it answers.
+TEST(Limits, SlowHeadAnswered408AndClosed) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"head_timeout_ms", 500}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  const std::string head = absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
+  size_t sent = 0;
+  const auto started = Clock::now();
+  while (sent < head.size() && Clock::now() - started < 20s) {
+    ASSERT_OK(c.send(head.substr(sent, 1)));
+    ++sent;
+    if (c.readableWithin(100ms)) break;
+  }
+  ASSERT_LT(sent, head.size()) << "the proxy waited for the whole trickled head";
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(r.header("Connection"), "close");
+  ASSERT_OK_AND_ASSIGN(std::string rest, c.readUntilClose());
+  EXPECT_EQ(rest, "");
+  EXPECT_EQ(origin->connectionsAccepted(), 0u);
+  EXPECT_TRUE(proxy->waitForLog([](const nlohmann::json& j) { return j.value("status", 0) == 408; }).has_value());
+  EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"head_timeout\"}"), 1.0);
+}
+
+TEST(Limits, ConnectionThatSendsNothingGets408) {
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"head_timeout_ms", 300}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  EXPECT_EQ(r.status, 408);
+}
+
+TEST(Limits, OversizeHeadAnswered431) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_head_bytes", 4096}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  // A complete head over the limit, and one that never ends.
+  for (bool complete : {true, false}) {
+    SCOPED_TRACE(complete ? "complete head" : "unterminated head");
+    std::string req = absoluteGet(*origin, "/small", "X-Big: " + std::string(5000, 'b') + "\r\n");
+    if (!complete) req.resize(req.size() - 2);
+    ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->port(), req));
+    EXPECT_EQ(r.status, 431);
+  }
+  // Just under the limit is fine.
+  ASSERT_OK_AND_ASSIGN(auto ok, requestOnce(proxy->port(), absoluteGet(*origin, "/small", "X-Big: " + std::string(3000, 'b') + "\r\n")));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(origin->requestsServed(), 1u);
+}
+
+TEST(Limits, TooManyHeadersAnswered431) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_headers", 10}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->port(), absoluteGet(*origin, "/small", many)));
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(origin->connectionsAccepted(), 0u);
+}
+
+TEST(Limits, MaxConnectionsAnswered503ThenRecovers) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_connections", 2}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  // Two established tunnels are certainly counted.
+  ASSERT_OK_AND_ASSIGN(auto t1, openTunnel(proxy->port(), originAuthority(*origin)));
+  ASSERT_OK_AND_ASSIGN(auto t2, openTunnel(proxy->port(), originAuthority(*origin)));
+  ASSERT_TRUE(t1.established() && t2.established());
+  ASSERT_OK_AND_ASSIGN(auto third, openTunnel(proxy->port(), originAuthority(*origin)));
+  EXPECT_EQ(third.response.status, 503);
+  EXPECT_NE(third.response.body.find("max_connections"), std::string::npos) << third.response.body;
+  // Close one tunnel: a new connection is accepted again once the proxy has
+  // noticed (bounded wait, new attempt each time). A refused attempt must not
+  // keep holding a slot after its client has gone.
+  t1.client.shutdownWrite();
+  ASSERT_OK(t1.client.readUntilClose().status());
+  bool recovered = waitUntil(
+      [&] {
+        auto t = openTunnel(proxy->port(), originAuthority(*origin));
+        return t.isOk() && t->established();
+      },
+      5s);
+  EXPECT_TRUE(recovered);
+  EXPECT_GE(proxy->metric("kitgate_limit_hits_total{limit=\"max_connections\"}").value_or(0), 1.0);
+}
+
+TEST(Limits, IdleKeepAliveConnectionClosed) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"idle_timeout_ms", 300}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  ASSERT_OK(c.send(absoluteGet(*origin, "/small")));
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  EXPECT_EQ(r.status, 200);
+  ASSERT_OK_AND_ASSIGN(std::string rest, c.readUntilClose(10s));
+  EXPECT_EQ(rest, "");
+}
+
+}  // namespace
+}  // namespace kitgate::testing
