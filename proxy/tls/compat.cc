@@ -22,13 +22,16 @@ X509* peerCertificate(const SSL* ssl) {
 }
 
 bool isUnexpectedEof(int ssl_error, int ret, unsigned long packed_error) {
-#if defined(KITGATE_TLS_BORINGSSL)
-  (void)packed_error;
-  return ssl_error == SSL_ERROR_SYSCALL && ret == 0;
-#else
-  (void)ret;
+  // kitgate's socket BIO reports a transport EOF as a 0-byte read; both
+  // backends then answer SSL_ERROR_SYSCALL with return value 0.
+  if (ssl_error == SSL_ERROR_SYSCALL && ret == 0) return true;
+#if defined(KITGATE_TLS_OPENSSL)
+  // OpenSSL's own socket BIO path (kept for completeness).
   return ssl_error == SSL_ERROR_SSL && ERR_GET_LIB(packed_error) == ERR_LIB_SSL &&
          ERR_GET_REASON(packed_error) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#else
+  (void)packed_error;
+  return false;
 #endif
 }
 

@@ -1,8 +1,11 @@
 #include "proxy/tls/tls_stream.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "proxy/tls/x509_builder.h"
@@ -17,6 +20,53 @@ int streamIndex() {
 }
 
 IoResult want(IoStatus s) { return IoResult{s, 0, {}}; }
+
+// A socket BIO that writes with send(MSG_NOSIGNAL): a peer that went away
+// yields EPIPE (a kError) instead of a SIGPIPE that kills the process.
+// The fd lives in the BIO's data pointer; the BIO never closes it.
+int fdOf(BIO* bio) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))); }
+
+int socketWrite(BIO* bio, const char* buf, int len) {
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::send(fdOf(bio), buf, static_cast<size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    BIO_set_retry_write(bio);
+  }
+  return static_cast<int>(n);
+}
+
+int socketRead(BIO* bio, char* buf, int len) {
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::recv(fdOf(bio), buf, static_cast<size_t>(len), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    BIO_set_retry_read(bio);
+  }
+  return static_cast<int>(n);
+}
+
+long socketCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+const BIO_METHOD* socketMethod() {
+  static BIO_METHOD* const kMethod = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "kitgate socket");
+    if (m == nullptr || BIO_meth_set_write(m, socketWrite) != 1 ||
+        BIO_meth_set_read(m, socketRead) != 1 || BIO_meth_set_ctrl(m, socketCtrl) != 1) {
+      std::abort();  // allocation failure at start-up
+    }
+    return m;
+  }();
+  return kMethod;
+}
+
+// Attaches a no-SIGPIPE socket BIO for `fd` as both read and write side.
+bool attachSocket(SSL* ssl, int fd) {
+  BIO* bio = BIO_new(socketMethod());
+  if (bio == nullptr) return false;
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl, bio, bio);  // SSL owns it (one reference for both sides)
+  return true;
+}
 
 }  // namespace
 
@@ -40,7 +90,7 @@ TlsStream* TlsStream::fromSsl(const SSL* ssl) {
 StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(int fd, const ServerContext& ctx,
                                                         const Leaf* leaf, SniHook sni_hook) {
   SslPtr ssl(SSL_new(ctx.get()));
-  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return backendError("SSL_new (server)");
+  if (!ssl || !attachSocket(ssl.get(), fd)) return backendError("SSL_new (server)");
   SSL_set_accept_state(ssl.get());
   std::unique_ptr<TlsStream> stream(new TlsStream(std::move(ssl), fd, true));
   stream->sni_hook_ = std::move(sni_hook);
@@ -58,7 +108,7 @@ StatusOr<std::unique_ptr<TlsStream>> TlsStream::connect(int fd, const ClientCont
   StatusOr<std::string> normalized = normalizeHost(host);
   if (!normalized) return normalized.status();
   SslPtr ssl(SSL_new(ctx.get()));
-  if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return backendError("SSL_new (client)");
+  if (!ssl || !attachSocket(ssl.get(), fd)) return backendError("SSL_new (client)");
   SSL_set_connect_state(ssl.get());
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
   const std::string& name = *normalized;
@@ -118,6 +168,7 @@ int TlsStream::onNewSession(SSL* ssl, SSL_SESSION* session) {
 }
 
 IoResult TlsStream::failure(int ret, const char* op) {
+  const int saved_errno = errno;
   const int err = SSL_get_error(ssl_.get(), ret);
   switch (err) {
     case SSL_ERROR_WANT_READ:
@@ -129,7 +180,6 @@ IoResult TlsStream::failure(int ret, const char* op) {
     default:
       break;
   }
-  const int saved_errno = errno;
   failed_ = true;
   if (compat::isUnexpectedEof(err, ret, ERR_peek_error())) {
     ERR_clear_error();

@@ -7,7 +7,8 @@
 //
 // Threads: a stream belongs to the worker that created it; never share one.
 // Ownership: the stream owns its SSL; the fd stays owned by the caller and
-// must outlive the stream. Streams are heap objects (the backend keeps a
+// must outlive the stream. Writes use send(MSG_NOSIGNAL): a vanished peer is
+// an error result, never a SIGPIPE. Streams are heap objects (the backend keeps a
 // pointer to them), hence the unique_ptr factories.
 #pragma once
 

@@ -175,6 +175,21 @@ TEST_F(TlsStreamTest, CloseNotifyIsCleanAndBareEofIsTruncation) {
   EXPECT_EQ(r.status, IoStatus::kTruncated) << r.error;
 }
 
+// SIGPIPE is not ignored in this test binary: a plain write(2) would kill it.
+TEST_F(TlsStreamTest, WriteToAVanishedPeerIsAnErrorNotASignal) {
+  auto server = acceptFor("api.example.com");
+  auto client = connectTo("api.example.com", client_ctx_);
+  ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+  client.reset();
+  client_fd_.reset();
+  IoResult r;
+  const std::string data(4096, 'x');
+  for (int i = 0; i < 64 && r.status != IoStatus::kError; ++i) r = server->write(data.data(), data.size());
+  ASSERT_EQ(r.status, IoStatus::kError);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_EQ(server->write(data.data(), data.size()).status, IoStatus::kError);  // stays failed
+}
+
 TEST_F(TlsStreamTest, ReadWithNothingBufferedWantsRead) {
   auto server = acceptFor("api.example.com");
   auto client = connectTo("api.example.com", client_ctx_);
