@@ -158,8 +158,12 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
     decodeArgDecls(ctx, root.find("args"), &decls);
     std::string name;
     if (const YamlNode* n = root.find("name"); n && n->isScalar()) name = n->text;
-    const YamlNode* args_node = root.find("args");
-    values = resolveArgValues(ctx, args_node ? *args_node : root, name, decls, options.args);
+    // Missing/invalid values point at the `args:` key (or line 1 without one).
+    const YamlNode* args_key = &root;
+    for (const auto& k : root.keys) {
+      if (k.isScalar() && k.text == "args") args_key = &k;
+    }
+    values = resolveArgValues(ctx, *args_key, name, decls, options.args);
     if (ctx.hasErrors()) return;  // args run first (kit-spec §2.2)
     substituteTree(ctx, &root, values);
   } else if (!options.args.empty()) {

@@ -1,6 +1,7 @@
 // `kitgate kit validate | inspect | pack`.
 #include "orchestrator/cli/kit_command.h"
 
+#include <fstream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -33,7 +34,8 @@ constexpr std::string_view kValidateUsage =
     "stderr, exit 1.\n\n"
     "Options:\n"
     "  --json                 print {reference, kind, valid, error, errors, warnings}\n"
-    "  --kit-arg NAME=VALUE   value for a kit argument (KIT.NAME=VALUE for one kit)\n\n"
+    "  --kit-arg NAME=VALUE   value for a kit argument (KIT.NAME=VALUE for one kit)\n"
+    "  --kit-args-file FILE   NAME=VALUE lines ('#' comments); --kit-arg wins\n\n"
     "Examples:\n"
     "  kitgate kit validate ./configs/kits/amp/\n"
     "  kitgate kit validate ./args-kit --kit-arg token=abc --kit-arg version=1.2\n"
@@ -47,7 +49,8 @@ constexpr std::string_view kInspectUsage =
     "kits are shown normalized to schemaVersion \"2\".\n\n"
     "Options:\n"
     "  --json                 the canonical schemaVersion \"2\" view, warnings and files\n"
-    "  --kit-arg NAME=VALUE   value for a kit argument\n\n"
+    "  --kit-arg NAME=VALUE   value for a kit argument\n"
+    "  --kit-args-file FILE   NAME=VALUE lines ('#' comments); --kit-arg wins\n\n"
     "Examples:\n"
     "  kitgate kit inspect ./configs/kits/amp/\n"
     "  kitgate kit inspect ./amp.zip --json\n";
@@ -63,6 +66,7 @@ constexpr std::string_view kPackUsage =
     "  kitgate kit pack ./my-kit\n";
 
 struct Parsed {
+  std::vector<kit::KitArgValue> file_args;  // from --kit-args-file, before --kit-arg
   std::string ref;
   bool json = false;
   bool help = false;
@@ -70,6 +74,29 @@ struct Parsed {
   kit::LoadOptions options;
   std::string error;
 };
+
+// `name=value` lines; blank lines and `#` comments ignored.
+bool readKitArgsFile(const std::string& path, std::vector<kit::KitArgValue>* out, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read --kit-args-file " + path;
+    return false;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    auto arg = kit::parseKitArg(std::string_view(line).substr(start));
+    if (!arg) {
+      *error = path + ":" + std::to_string(number) + ": expected NAME=VALUE";
+      return false;
+    }
+    out->push_back(*arg);
+  }
+  return true;
+}
 
 Parsed parse(const Args& args, bool allow_output) {
   Parsed p;
@@ -92,6 +119,12 @@ Parsed parse(const Args& args, bool allow_output) {
         return p;
       }
       p.options.args.push_back(*parsed);
+    } else if (a == "--kit-args-file" || a.rfind("--kit-args-file=", 0) == 0) {
+      auto v = value("--kit-args-file");
+      if (!v || !readKitArgsFile(*v, &p.file_args, &p.error)) {
+        if (p.error.empty()) p.error = "--kit-args-file needs a file name";
+        return p;
+      }
     } else if (allow_output && (a == "-o" || a == "--output" || a.rfind("--output=", 0) == 0)) {
       auto v = a == "-o" ? (i + 1 < args.size() ? std::optional<std::string>(args[++i]) : std::nullopt) : value("--output");
       if (!v) {

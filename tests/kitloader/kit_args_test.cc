@@ -20,6 +20,8 @@ TEST(KitArgs, TckKitWithoutRequiredArgNamesIt) {
   LoadResult r = load(corpusKit("tck-args-install"));
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_EQ(r.errors()[0]->message, "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
+  EXPECT_EQ(r.errors()[0]->line, 8);  // the `args:` key
+  EXPECT_EQ(r.errors()[0]->column, 1);
 }
 
 TEST(KitArgs, TckKitWithItsTckValuesIsValidAndSubstituted) {

@@ -148,6 +148,21 @@ TEST_F(KitCli, KitArgMakesTheArgsKitValid) {
   EXPECT_EQ(lines(r.out)[0], "VALID: " + corpus("tck-args-install") + " (directory)");
 }
 
+TEST_F(KitCli, KitArgsFileSuppliesValuesAndKitArgOverridesIt) {
+  std::ofstream(tmp_ / "args.txt") << "# tck values\n\ntoken=from-file\ngreeting=hi\n";
+  CliRun r = kitgate({"kit", "inspect", corpus("tck-args-install"), "--json", "--kit-args-file",
+                      (tmp_ / "args.txt").string(), "--kit-arg", "token=from-flag"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["environment"]["variables"]["ARGS_FIXTURE_TOKEN"], "from-flag");
+  EXPECT_EQ(j["files"][0]["relativePath"], ".args-install/config.txt");
+
+  std::ofstream(tmp_ / "bad.txt") << "token\n";
+  CliRun bad = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-args-file", (tmp_ / "bad.txt").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.txt:1: expected NAME=VALUE"), std::string::npos) << bad.err;
+}
+
 TEST_F(KitCli, InspectExplainsInterceptionAndCredentials) {
   CliRun r = kitgate({"kit", "inspect", seedAmp()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
