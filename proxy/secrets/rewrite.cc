@@ -1,0 +1,183 @@
+#include "proxy/secrets/rewrite.h"
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/http/message.h"
+#include "proxy/secrets/base64.h"
+#include "proxy/secrets/text.h"
+
+namespace kitgate::secrets {
+namespace {
+
+using http::equalsIgnoreCase;
+using http::Header;
+
+std::string_view placeholderOf(const Substitution& s) { return s.placeholder; }
+std::string_view valueOf(const Substitution& s) { return s.value; }
+
+bool isOws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool injects(const InterceptPlan& plan, std::string_view name) {
+  return std::any_of(plan.injections.begin(), plan.injections.end(),
+                     [&](const HeaderInjection& i) { return equalsIgnoreCase(i.name, name); });
+}
+
+// `Basic <token68>` in an (Proxy-)Authorization value: replaces placeholders
+// inside the decoded credential. False when the value is not a decodable
+// Basic credential or holds no placeholder.
+bool substituteInBasic(const InterceptPlan& plan, Header& h) {
+  if (!equalsIgnoreCase(h.name, "authorization") && !equalsIgnoreCase(h.name, "proxy-authorization")) {
+    return false;
+  }
+  constexpr std::string_view kScheme = "basic";
+  const std::string_view v = h.value;
+  if (v.size() <= kScheme.size() || !equalsIgnoreCase(v.substr(0, kScheme.size()), kScheme) ||
+      !isOws(v[kScheme.size()])) {
+    return false;
+  }
+  size_t start = kScheme.size();
+  while (start < v.size() && isOws(v[start])) ++start;
+  auto decoded = base64Decode(trimOws(v.substr(start)));
+  if (!decoded) return false;
+  std::string replaced;
+  if (!replaceAll(*decoded, plan.substitutions, placeholderOf, valueOf, &replaced)) return false;
+  h.value = std::string(v.substr(0, start)) + base64Encode(replaced);
+  return true;
+}
+
+void appendProblem(std::string* problems, const std::string& p) {
+  if (!problems->empty()) problems->append("; ");
+  problems->append(p);
+}
+
+// Names the custom secrets whose value would put a control character into
+// header `h` (never the value itself).
+std::string unsafeSubstitutions(const InterceptPlan& plan, const Header& h) {
+  std::string envs;
+  for (const Substitution& s : plan.substitutions) {
+    if (h.value.find(s.placeholder) == std::string::npos || isHeaderValueSafe(s.value)) continue;
+    envs += (envs.empty() ? "" : ", ") + s.env;
+  }
+  return "placeholder of " + (envs.empty() ? std::string("a custom secret") : envs) +
+         " not substituted in header \"" + h.name + "\": the value contains a control character";
+}
+
+void substituteHeaders(const InterceptPlan& plan, http::RequestHead& req, std::string* problems) {
+  std::string scratch;
+  for (Header& h : req.headers) {
+    if (equalsIgnoreCase(h.name, "host") || injects(plan, h.name)) continue;
+    if (substituteInBasic(plan, h)) continue;
+    if (!replaceAll(h.value, plan.substitutions, placeholderOf, valueOf, &scratch)) continue;
+    if (!isHeaderValueSafe(scratch)) {
+      appendProblem(problems, unsafeSubstitutions(plan, h));
+      continue;
+    }
+    h.value = std::move(scratch);
+    scratch.clear();
+  }
+}
+
+void substituteQuery(const InterceptPlan& plan, http::RequestHead& req) {
+  if (req.form != http::RequestHead::TargetForm::kOrigin &&
+      req.form != http::RequestHead::TargetForm::kAbsolute) {
+    return;
+  }
+  const size_t q = req.path.find('?');
+  if (q == std::string::npos) return;
+  const std::string_view query = std::string_view(req.path).substr(q + 1);
+  const bool any = std::any_of(plan.substitutions.begin(), plan.substitutions.end(), [&](const Substitution& s) {
+    return query.find(s.placeholder) != std::string_view::npos;
+  });
+  if (!any) return;
+  std::vector<std::string> encoded;
+  encoded.reserve(plan.substitutions.size());
+  for (const Substitution& s : plan.substitutions) encoded.push_back(percentEncode(s.value));
+  const Substitution* base = plan.substitutions.data();
+  std::string replaced;
+  replaceAll(query, plan.substitutions, placeholderOf,
+             [&](const Substitution& s) -> std::string_view { return encoded[static_cast<size_t>(&s - base)]; },
+             &replaced);
+  req.path.replace(q + 1, std::string::npos, replaced);
+}
+
+void inject(const InterceptPlan& plan, http::RequestHead& req, std::string* problems) {
+  for (const HeaderInjection& inj : plan.injections) {
+    std::erase_if(req.headers, [&](const Header& h) { return equalsIgnoreCase(h.name, inj.name); });
+    if (!isHeaderValueSafe(inj.value)) {
+      appendProblem(problems, "injection of header \"" + inj.name + "\" (service " + inj.service +
+                                  ") skipped: the value contains a control character");
+      continue;
+    }
+    req.headers.push_back(Header{inj.name, inj.value});
+  }
+}
+
+// Drops Connection tokens that name an injected header.
+void protectInjected(const InterceptPlan& plan, http::RequestHead& req) {
+  for (auto it = req.headers.begin(); it != req.headers.end();) {
+    if (!equalsIgnoreCase(it->name, "connection")) {
+      ++it;
+      continue;
+    }
+    std::string kept;
+    bool dropped = false;
+    std::string_view rest = it->value;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string_view token = trimOws(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (token.empty()) continue;
+      if (injects(plan, token)) {
+        dropped = true;
+        continue;
+      }
+      kept.append(kept.empty() ? "" : ", ").append(token);
+    }
+    if (!dropped) {
+      ++it;
+    } else if (kept.empty()) {
+      it = req.headers.erase(it);
+    } else {
+      it->value = std::move(kept);
+      ++it;
+    }
+  }
+}
+
+}  // namespace
+
+Status rewriteRequest(const InterceptPlan& plan, http::RequestHead& req) {
+  std::string problems;
+  if (!plan.substitutions.empty()) {
+    substituteHeaders(plan, req, &problems);
+    substituteQuery(plan, req);
+  }
+  if (!plan.injections.empty()) {
+    inject(plan, req, &problems);
+    protectInjected(plan, req);
+  }
+  return problems.empty() ? Status::ok() : Status::error(problems);
+}
+
+void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp) {
+  const std::vector<ScrubRule>& rules = creds.scrubRules();
+  if (rules.empty()) return;
+  auto secret = [](const ScrubRule& r) -> std::string_view { return r.secret; };
+  auto replacement = [](const ScrubRule& r) -> std::string_view { return r.replacement; };
+  std::string scratch;
+  for (Header& h : resp.headers) {
+    if (replaceAll(h.value, rules, secret, replacement, &scratch)) h.value = std::move(scratch);
+  }
+  if (replaceAll(resp.reason, rules, secret, replacement, &scratch)) resp.reason = std::move(scratch);
+}
+
+}  // namespace kitgate::secrets

@@ -1,0 +1,321 @@
+// Store compilation (validated StoreModel -> per-sandbox plans and
+// matchers) and the data-path lookups. No yaml here: see store_loader.cc.
+#include "proxy/secrets/store.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "proxy/http/message.h"
+#include "proxy/secrets/base64.h"
+#include "proxy/secrets/store_model.h"
+#include "proxy/secrets/text.h"
+
+namespace kitgate::secrets {
+
+using policy::Rule;
+using policy::RuleAction;
+using policy::RuleError;
+using policy::RuleSet;
+
+namespace {
+
+size_t portColumn(std::string_view text) {
+  const size_t bracket = text.rfind(']');
+  const size_t colon = text.find(':', bracket == std::string_view::npos ? 0 : bracket);
+  return colon == std::string_view::npos ? 1 : colon + 1;
+}
+
+}  // namespace
+
+std::variant<HostPattern, RuleError> parseHostPattern(std::string_view text) {
+  auto parsed = policy::parseRule(text);
+  if (auto* e = std::get_if<RuleError>(&parsed)) return *e;
+  Rule rule = std::move(std::get<Rule>(parsed));
+  if (rule.port) return RuleError{portColumn(text), "credential hosts take no port"};
+  HostPattern p;
+  switch (rule.kind) {
+    case Rule::Kind::kAnyHost:
+      return RuleError{1, "\"**\" would intercept every host; name the hosts that need the credential"};
+    case Rule::Kind::kGlob:
+      return RuleError{1, "glob patterns cannot be intercepted (no CA name constraint expresses them); "
+                          "use an exact host, *.domain or **.domain"};
+    case Rule::Kind::kCidr:
+      if (rule.prefix_len != rule.network.bitLength()) {
+        return RuleError{1, "address ranges cannot be intercepted; list single IP addresses"};
+      }
+      p.canonical = rule.network.toString();
+      break;
+    case Rule::Kind::kExact: {
+      auto host = policy::normalizeHost(rule.pattern);
+      if (!host.isOk()) return RuleError{1, host.status().message()};
+      if (host->isIp()) {
+        return RuleError{1, "an IP address must be written in canonical form: " + host->text};
+      }
+      p.canonical = rule.pattern;
+      break;
+    }
+    case Rule::Kind::kSingleWildcard: p.canonical = "*." + rule.pattern; break;
+    case Rule::Kind::kMultiWildcard: p.canonical = "**." + rule.pattern; break;
+  }
+  p.rule = std::move(rule);
+  return p;
+}
+
+std::string renderInjection(const Route& route, std::string_view secret) {
+  if (!route.username.empty()) {
+    return "Basic " + base64Encode(route.username + ":" + std::string(secret));
+  }
+  std::string out;
+  for (size_t i = 0; i < route.format.size(); ++i) {
+    const char c = route.format[i];
+    if (c == '%' && i + 1 < route.format.size()) {
+      if (route.format[i + 1] == 's') out.append(secret);
+      if (route.format[i + 1] == '%') out.push_back('%');
+      ++i;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string InterceptPlan::toString() const {
+  std::string out;
+  for (const HeaderInjection& i : injections) {
+    out += (out.empty() ? "" : "; ") + std::string("inject ") + i.name + " (" + i.service + ")";
+  }
+  for (const Substitution& s : substitutions) {
+    out += (out.empty() ? "" : "; ") + std::string("substitute ") + s.placeholder + " (" + s.env + ")";
+  }
+  return out.empty() ? "nothing" : out;
+}
+
+// Builds one SandboxCredentials from the model (for a named sandbox, or for
+// "every other sandbox" when `sandbox` is empty).
+class SandboxCredentialsBuilder {
+ public:
+  SandboxCredentialsBuilder(const StoreModel& model, const std::string& sandbox,
+                            const std::vector<Route>* routes)
+      : model_(model), sandbox_(sandbox), routes_(routes) {}
+
+  StatusOr<std::unique_ptr<const SandboxCredentials>> build() {
+    auto c = std::unique_ptr<SandboxCredentials>(new SandboxCredentials());
+    addRoutes(*c);
+    addCustoms(*c);
+    addScrubRules(*c);
+    if (patterns_.empty()) return std::unique_ptr<const SandboxCredentials>();
+
+    std::vector<Rule> by_index, any;
+    std::vector<const Pattern*> exact;
+    for (const Pattern& p : patterns_) {
+      c->intercept_patterns_.push_back(p.host.canonical);
+      if (p.host.rule.kind == Rule::Kind::kExact) {
+        exact.push_back(&p);
+        continue;
+      }
+      if (c->wild_items_.size() >= 65535) return Status::error("too many wildcard credential hosts");
+      Rule r = p.host.rule;
+      r.port = static_cast<uint16_t>(c->wild_items_.size() + 1);
+      by_index.push_back(std::move(r));
+      any.push_back(p.host.rule);
+      c->wild_items_.push_back(p.items);
+    }
+    if (!by_index.empty()) {
+      auto set = RuleSet::compile(std::move(by_index), std::move(any));
+      if (!set.isOk()) return set.status();
+      c->wild_ = std::move(set).value();
+      for (const auto& items : c->wild_items_) c->wild_plans_.push_back(c->merge({&items}));
+    }
+    for (const Pattern* p : exact) {
+      std::vector<const SandboxCredentials::PatternItems*> items{&p->items};
+      if (c->wild_) {
+        for (size_t i = 0; i < c->wild_items_.size(); ++i) {
+          if (c->wild_->matchName(RuleAction::kAllow, p->host.canonical, static_cast<uint16_t>(i + 1))) {
+            items.push_back(&c->wild_items_[i]);
+          }
+        }
+      }
+      c->exact_plans_.emplace(p->host.canonical, c->merge(items));
+    }
+    return std::unique_ptr<const SandboxCredentials>(std::move(c));
+  }
+
+ private:
+  struct Pattern {
+    HostPattern host;
+    SandboxCredentials::PatternItems items;
+  };
+
+  bool inScope(const std::string& scope_sandbox) const {
+    return scope_sandbox.empty() || (!sandbox_.empty() && scope_sandbox == sandbox_);
+  }
+
+  // The sandbox-scoped value wins over the global one.
+  const std::string* serviceValue(const std::string& service) const {
+    const std::string* global = nullptr;
+    for (const ServiceSecret& s : model_.services) {
+      if (s.service != service) continue;
+      if (!s.sandbox.empty() && s.sandbox == sandbox_) return &s.value;
+      if (s.sandbox.empty()) global = &s.value;
+    }
+    return global;
+  }
+
+  Pattern& pattern(const HostPattern& host) {
+    auto [it, fresh] = pattern_index_.emplace(host.canonical, patterns_.size());
+    if (fresh) patterns_.push_back(Pattern{host, {}});
+    return patterns_[it->second];
+  }
+
+  void addRoutes(SandboxCredentials& c) {
+    if (routes_ == nullptr) return;
+    for (const Route& r : *routes_) {
+      const std::string* value = serviceValue(r.service);
+      if (value == nullptr || r.header.empty()) continue;  // unbound, or routing only
+      c.injections_.push_back(HeaderInjection{r.header, renderInjection(r, *value), r.service});
+      for (const HostPattern& h : r.domains) pattern(h).items.injections.push_back(c.injections_.size() - 1);
+      if (!r.username.empty()) {
+        basic_scrub_.push_back(ScrubRule{base64Encode(r.username + ":" + *value),
+                                         base64Encode(r.username + ":" + std::string(kProxyManagedSentinel))});
+      }
+    }
+  }
+
+  // Global custom secrets first, then this sandbox's: later wins on a
+  // shared placeholder (InterceptPlan), so the sandbox's own wins.
+  void addCustoms(SandboxCredentials& c) {
+    for (const bool sandbox_pass : {false, true}) {
+      for (const CustomSecret& s : model_.customs) {
+        if (s.sandbox.empty() == sandbox_pass || !inScope(s.sandbox)) continue;
+        c.substitutions_.push_back(Substitution{s.placeholder, s.value, s.env});
+        for (const HostPattern& h : s.hosts) pattern(h).items.substitutions.push_back(c.substitutions_.size() - 1);
+      }
+    }
+  }
+
+  // Every secret in scope, bound or not, in every form we render it.
+  void addScrubRules(SandboxCredentials& c) {
+    auto add = [&](std::string secret, std::string replacement) {
+      const bool seen = std::any_of(c.scrub_.begin(), c.scrub_.end(),
+                                    [&](const ScrubRule& r) { return r.secret == secret; });
+      if (!seen && !secret.empty()) c.scrub_.push_back(ScrubRule{std::move(secret), std::move(replacement)});
+    };
+    for (const CustomSecret& s : model_.customs) {
+      if (!inScope(s.sandbox)) continue;
+      add(s.value, s.placeholder);
+      add(percentEncode(s.value), s.placeholder);
+    }
+    for (const ServiceSecret& s : model_.services) {
+      if (!inScope(s.sandbox)) continue;
+      add(s.value, std::string(kProxyManagedSentinel));
+      add(percentEncode(s.value), std::string(kProxyManagedSentinel));
+    }
+    for (ScrubRule& r : basic_scrub_) add(std::move(r.secret), std::move(r.replacement));
+  }
+
+  const StoreModel& model_;
+  const std::string& sandbox_;
+  const std::vector<Route>* routes_;
+  std::vector<Pattern> patterns_;  // first-seen order
+  std::map<std::string, size_t> pattern_index_;
+  std::vector<ScrubRule> basic_scrub_;
+};
+
+std::shared_ptr<const InterceptPlan> SandboxCredentials::merge(
+    const std::vector<const PatternItems*>& items) const {
+  std::vector<size_t> inj, sub;
+  for (const PatternItems* p : items) {
+    inj.insert(inj.end(), p->injections.begin(), p->injections.end());
+    sub.insert(sub.end(), p->substitutions.begin(), p->substitutions.end());
+  }
+  std::sort(inj.begin(), inj.end());
+  inj.erase(std::unique(inj.begin(), inj.end()), inj.end());
+  std::sort(sub.begin(), sub.end());
+  sub.erase(std::unique(sub.begin(), sub.end()), sub.end());
+
+  auto plan = std::make_shared<InterceptPlan>();
+  for (size_t i : inj) {  // later route wins on the same header name
+    const HeaderInjection& add = injections_[i];
+    std::erase_if(plan->injections,
+                  [&](const HeaderInjection& h) { return http::equalsIgnoreCase(h.name, add.name); });
+    plan->injections.push_back(add);
+  }
+  for (size_t i : sub) {  // later entry wins on the same placeholder
+    const Substitution& add = substitutions_[i];
+    std::erase_if(plan->substitutions, [&](const Substitution& s) { return s.placeholder == add.placeholder; });
+    plan->substitutions.push_back(add);
+  }
+  return plan;
+}
+
+std::shared_ptr<const InterceptPlan> SandboxCredentials::planFor(const policy::Host& host) const {
+  if (!host.isIp()) {
+    if (auto it = exact_plans_.find(std::string_view(host.text)); it != exact_plans_.end()) return it->second;
+  }
+  if (!wild_) return nullptr;
+  auto matches = [&](RuleAction action, uint16_t port) {
+    return host.isIp() ? wild_->matchAddress(action, host.ip, port) != nullptr
+                       : wild_->matchName(action, host.text, port) != nullptr;
+  };
+  if (!matches(RuleAction::kDeny, 0)) return nullptr;  // no pattern at all
+  const PatternItems* first = nullptr;
+  size_t first_index = 0;
+  std::vector<const PatternItems*> all;
+  for (size_t i = 0; i < wild_items_.size(); ++i) {
+    if (!matches(RuleAction::kAllow, static_cast<uint16_t>(i + 1))) continue;
+    if (first == nullptr) {
+      first = &wild_items_[i];
+      first_index = i;
+    } else {
+      if (all.empty()) all.push_back(first);
+      all.push_back(&wild_items_[i]);
+    }
+  }
+  if (first == nullptr) return nullptr;
+  if (all.empty()) return wild_plans_[first_index];
+  return merge(all);  // several wildcard patterns overlap here: rare
+}
+
+const SandboxCredentials* Store::forSandbox(std::string_view sandbox) const {
+  if (auto it = by_sandbox_.find(sandbox); it != by_sandbox_.end()) return it->second.get();
+  return others_.get();
+}
+
+class StoreBuilder {
+ public:
+  static StatusOr<std::shared_ptr<const Store>> build(const StoreModel& model) {
+    std::shared_ptr<Store> store(new Store());
+    std::map<std::string, const std::vector<Route>*> sandboxes;
+    for (const SandboxRoutes& s : model.sandboxes) sandboxes[s.sandbox] = &s.routes;
+    for (const ServiceSecret& s : model.services) {
+      if (!s.sandbox.empty()) sandboxes.emplace(s.sandbox, nullptr);
+    }
+    for (const CustomSecret& s : model.customs) {
+      if (!s.sandbox.empty()) sandboxes.emplace(s.sandbox, nullptr);
+    }
+    for (const auto& [name, routes] : sandboxes) {
+      auto creds = SandboxCredentialsBuilder(model, name, routes).build();
+      if (!creds.isOk()) return creds.status();
+      // Nothing bound here means nothing global either: falls back to others_ (null).
+      if (*creds) store->by_sandbox_.emplace(name, std::move(creds).value());
+    }
+    const std::string every_other;
+    auto others = SandboxCredentialsBuilder(model, every_other, nullptr).build();
+    if (!others.isOk()) return others.status();
+    store->others_ = std::move(others).value();
+    return std::shared_ptr<const Store>(std::move(store));
+  }
+};
+
+StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model) {
+  return StoreBuilder::build(model);
+}
+
+StatusOr<std::shared_ptr<const Store>> loadStore(const std::string& state_dir) {
+  auto model = readStoreFiles(state_dir);
+  if (!model.isOk()) return model.status();
+  return compileStore(*model);
+}
+
+}  // namespace kitgate::secrets

@@ -1,0 +1,71 @@
+// Internal to kitgate_secrets: the validated contents of the state files
+// (store_loader.cc, the only yaml-cpp user, fills it) and the compile step
+// that turns it into an immutable Store (store.cc). Plain values; any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "proxy/common/status.h"
+#include "proxy/policy/rule.h"
+#include "proxy/secrets/store.h"
+
+namespace kitgate::secrets {
+
+// A credential host pattern: policy::Rule of kind kExact, kSingleWildcard,
+// kMultiWildcard or kCidr with a full-length prefix (an IP literal).
+struct HostPattern {
+  policy::Rule rule;
+  std::string canonical;  // "api.x.com", "*.x.com", "**.x.com", "192.0.2.1", "2001:db8::1"
+};
+
+// nullopt-free: either the pattern or the policy-style error (1-based column).
+std::variant<HostPattern, policy::RuleError> parseHostPattern(std::string_view text);
+
+struct ServiceSecret {
+  std::string service;
+  std::string sandbox;  // empty = scope global
+  std::string value;
+};
+
+struct CustomSecret {
+  std::string sandbox;  // empty = scope global
+  std::vector<HostPattern> hosts;
+  std::string env;
+  std::string placeholder;
+  std::string value;
+};
+
+struct Route {
+  std::string service;
+  std::vector<HostPattern> domains;
+  std::string header;    // empty = routing only (nothing written)
+  std::string format;    // exactly one %s ("%%" is a literal '%'); unused for Basic
+  std::string username;  // non-empty = Basic base64(username ":" secret)
+};
+
+struct SandboxRoutes {
+  std::string sandbox;
+  std::vector<Route> routes;
+};
+
+struct StoreModel {
+  std::vector<ServiceSecret> services;
+  std::vector<CustomSecret> customs;
+  std::vector<SandboxRoutes> sandboxes;
+};
+
+// Reads and validates the files (store.h); every error at once.
+StatusOr<StoreModel> readStoreFiles(const std::string& state_dir);
+
+// The route's header value for `secret` (format applied, or the Basic
+// credential). Valid formats only (checked by the loader).
+std::string renderInjection(const Route& route, std::string_view secret);
+
+// Compiles a validated model. Fails only if a RuleSet cannot be built.
+StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model);
+
+}  // namespace kitgate::secrets
