@@ -15,9 +15,10 @@ std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 std::string argLabel(const std::string& name) { return "args[" + quote(name) + "]"; }
 
 // Checks a value against enum/pattern; returns the problem text or "".
-std::string valueProblem(const std::string& name, const ArgSpec& spec, const std::string& value, std::string_view what) {
-  if (!spec.enum_values.empty() &&
-      std::find(spec.enum_values.begin(), spec.enum_values.end(), value) == spec.enum_values.end()) {
+std::string valueProblem(const std::string& name, const ArgSpec& spec, const std::string& value,
+                         std::string_view what) {
+  if (!spec.enum_values.empty() && std::find(spec.enum_values.begin(), spec.enum_values.end(),
+                                             value) == spec.enum_values.end()) {
     std::string list;
     for (const auto& e : spec.enum_values) list += (list.empty() ? "" : ", ") + quote(e);
     return argLabel(name) + std::string(what) + ": " + quote(value) + " is not one of " + list;
@@ -25,7 +26,8 @@ std::string valueProblem(const std::string& name, const ArgSpec& spec, const std
   if (!spec.pattern.empty()) {
     RE2 re("\\A(?:" + spec.pattern + ")\\z", RE2::Quiet);
     if (re.ok() && !RE2::FullMatch(value, re)) {
-      return argLabel(name) + std::string(what) + ": " + quote(value) + " does not match pattern " + quote(spec.pattern);
+      return argLabel(name) + std::string(what) + ": " + quote(value) + " does not match pattern " +
+             quote(spec.pattern);
     }
   }
   return "";
@@ -43,8 +45,10 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
     const std::string& name = args->keys[i].text;
     const YamlNode& decl = args->items[i];
     if (!isArgName(name)) {
-      ctx.error(args->keys[i], argLabel(name) + " is not a valid argument name (letters, digits, '_' and '-', not "
-                                                "starting with a digit)");
+      ctx.error(args->keys[i],
+                argLabel(name) +
+                    " is not a valid argument name (letters, digits, '_' and '-', not "
+                    "starting with a digit)");
       continue;
     }
     Fields f(ctx, decl, "ArgDecl", {"default", "required", "description", "enum", "pattern"});
@@ -59,12 +63,17 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
     readStringList(ctx, f.get("enum"), &spec.enum_values);
     readString(ctx, f.get("pattern"), &spec.pattern);
     if (!f.valid()) {
-      if (decl.isNull()) ctx.error(args->keys[i], argLabel(name) + " must declare either a default or required: true");
+      if (decl.isNull())
+        ctx.error(args->keys[i],
+                  argLabel(name) + " must declare either a default or required: true");
       continue;
     }
     const YamlNode& at = args->keys[i];
     if (spec.default_value && spec.required) {
-      ctx.error(at, argLabel(name) + " declares both a default and required: true (a required argument has no default)");
+      ctx.error(
+          at,
+          argLabel(name) +
+              " declares both a default and required: true (a required argument has no default)");
     } else if (!spec.default_value && !spec.required) {
       ctx.error(at, argLabel(name) + " must declare either a default or required: true");
     }
@@ -72,8 +81,9 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
       ctx.error(at, argLabel(name) + " declares both enum and pattern (use one)");
     }
     for (size_t j = 0; j < spec.enum_values.size(); ++j) {
-      if (std::find(spec.enum_values.begin(), spec.enum_values.begin() + static_cast<std::ptrdiff_t>(j),
-                    spec.enum_values[j]) != spec.enum_values.begin() + static_cast<std::ptrdiff_t>(j)) {
+      if (std::find(
+              spec.enum_values.begin(), spec.enum_values.begin() + static_cast<std::ptrdiff_t>(j),
+              spec.enum_values[j]) != spec.enum_values.begin() + static_cast<std::ptrdiff_t>(j)) {
         ctx.error(f.get("enum")->items[j], argLabel(name) + ".enum[" + std::to_string(j) + "] " +
                                                quote(spec.enum_values[j]) + " is duplicated");
       }
@@ -81,7 +91,8 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
     if (!spec.pattern.empty()) {
       RE2 re(spec.pattern, RE2::Quiet);
       if (!re.ok()) {
-        ctx.error(*f.get("pattern"), argLabel(name) + ".pattern is not a valid regexp: " + re.error());
+        ctx.error(*f.get("pattern"),
+                  argLabel(name) + ".pattern is not a valid regexp: " + re.error());
         spec.pattern.clear();
       }
     }
@@ -93,7 +104,8 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
   }
 }
 
-std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const YamlNode& at, const std::string& kit_name,
+std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const YamlNode& at,
+                                                    const std::string& kit_name,
                                                     const std::map<std::string, ArgSpec>& decls,
                                                     const std::vector<KitArgValue>& supplied) {
   std::map<std::string, std::string> values;
@@ -102,8 +114,9 @@ std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const Ya
     if (!a.kit.empty() && a.kit != kit_name) continue;
     if (a.kit.empty() && given.count(a.name) && !decls.count(a.name)) continue;
     if (!decls.count(a.name)) {
-      ctx.errorAt(at.line, at.column, "--kit-arg " + quote(a.name) + ": kit " + quote(kit_name) +
-                                          " declares no argument " + quote(a.name));
+      ctx.errorAt(at.line, at.column,
+                  "--kit-arg " + quote(a.name) + ": kit " + quote(kit_name) +
+                      " declares no argument " + quote(a.name));
       continue;
     }
     // A scoped value wins over an unscoped one whatever the order.
@@ -119,15 +132,18 @@ std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const Ya
       values[name] = it->second;
     } else if (spec.default_value) {
       values[name] = *spec.default_value;
-    } else {
-      ctx.errorAt(at.line, at.column, argLabel(name) + " is required but no value was given (pass --kit-arg " + name +
-                                          "=VALUE)");
+    } else if (spec.required) {  // (neither: already reported as a bad declaration)
+      ctx.errorAt(at.line, at.column,
+                  argLabel(name) + " is required but no value was given (pass --kit-arg " + name +
+                      "=VALUE)");
     }
   }
   return values;
 }
 
-bool containsArgReference(std::string_view text) { return text.find("${{") != std::string_view::npos; }
+bool containsArgReference(std::string_view text) {
+  return text.find("${{") != std::string_view::npos;
+}
 
 std::string substituteArgs(std::string_view text, const std::map<std::string, std::string>& values,
                            std::string_view where, std::vector<SubstitutionProblem>* problems) {
@@ -176,15 +192,18 @@ std::string substituteArgs(std::string_view text, const std::map<std::string, st
 
 namespace {
 
-void substituteNode(DecodeContext& ctx, YamlNode* n, const std::map<std::string, std::string>& values) {
+void substituteNode(DecodeContext& ctx, YamlNode* n,
+                    const std::map<std::string, std::string>& values) {
   switch (n->kind) {
-    case YamlNode::Kind::kNull: return;
+    case YamlNode::Kind::kNull:
+      return;
     case YamlNode::Kind::kScalar: {
       if (!containsArgReference(n->text) && n->text.find("$${{") == std::string::npos) return;
       std::vector<SubstitutionProblem> problems;
       n->text = substituteArgs(n->text, values, "spec.yaml", &problems);
       for (const auto& p : problems) ctx.error(*n, p.message);
-      if (!n->quoted && (n->text.empty() || n->text == "~" || n->text == "null" || n->text == "Null" || n->text == "NULL")) {
+      if (!n->quoted && (n->text.empty() || n->text == "~" || n->text == "null" ||
+                         n->text == "Null" || n->text == "NULL")) {
         n->kind = YamlNode::Kind::kNull;  // re-typed like an unquoted scalar
       }
       return;
@@ -207,7 +226,8 @@ void substituteNode(DecodeContext& ctx, YamlNode* n, const std::map<std::string,
 
 }  // namespace
 
-void substituteTree(DecodeContext& ctx, YamlNode* root, const std::map<std::string, std::string>& values) {
+void substituteTree(DecodeContext& ctx, YamlNode* root,
+                    const std::map<std::string, std::string>& values) {
   if (!root->isMap()) return;
   for (size_t i = 0; i < root->keys.size(); ++i) {
     if (root->keys[i].isScalar() && root->keys[i].text == "args") continue;

@@ -20,7 +20,8 @@ void decodeArgDecls(DecodeContext& ctx, const YamlNode* args, std::map<std::stri
 // Values for every declared arg: supplied (scoped `kit.name=` wins over
 // unscoped), else the default. Reports missing required, undeclared and
 // invalid values. `at` is where to point errors that have no better place.
-std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const YamlNode& at, const std::string& kit_name,
+std::map<std::string, std::string> resolveArgValues(DecodeContext& ctx, const YamlNode& at,
+                                                    const std::string& kit_name,
                                                     const std::map<std::string, ArgSpec>& decls,
                                                     const std::vector<KitArgValue>& supplied);
 
@@ -36,7 +37,8 @@ std::string substituteArgs(std::string_view text, const std::map<std::string, st
 
 // Substitutes in every scalar of the tree except the root `args:` block;
 // a reference inside a mapping key is an error.
-void substituteTree(DecodeContext& ctx, YamlNode* root, const std::map<std::string, std::string>& values);
+void substituteTree(DecodeContext& ctx, YamlNode* root,
+                    const std::map<std::string, std::string>& values);
 
 bool containsArgReference(std::string_view text);
 

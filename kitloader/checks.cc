@@ -34,14 +34,16 @@ bool isShellIdentifier(std::string_view s) {
 
 bool isArgName(std::string_view s) {
   if (s.empty() || !(alpha(s[0]) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return alpha(c) || digit(c) || c == '_' || c == '-'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return alpha(c) || digit(c) || c == '_' || c == '-'; });
 }
 
 bool isHeaderToken(std::string_view s) {
   static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
   if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return alpha(c) || digit(c) || kExtra.find(c) != std::string_view::npos; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return alpha(c) || digit(c) || kExtra.find(c) != std::string_view::npos;
+  });
 }
 
 bool isOctalMode(std::string_view s) {
@@ -59,8 +61,8 @@ std::optional<std::string> sizeError(std::string_view s) {
     ++i;
   }
   std::string unit = t.substr(i);
-  static constexpr std::array<std::string_view, 16> kUnits = {"", "b", "k", "kb", "kib", "m", "mb", "mib",
-                                                              "g", "gb", "gib", "t", "tb", "tib", "p", "pb"};
+  static constexpr std::array<std::string_view, 16> kUnits = {
+      "", "b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib", "p", "pb"};
   if (!seen_digit || std::find(kUnits.begin(), kUnits.end(), unit) == kUnits.end()) {
     return "invalid size: '" + std::string(s) + "'";
   }
@@ -112,7 +114,9 @@ std::string_view hostPart(std::string_view p) {
   if (colon != std::string_view::npos && p.find(':') == colon) return p.substr(0, colon);
   return p;
 }
-size_t labelCount(std::string_view h) { return static_cast<size_t>(std::count(h.begin(), h.end(), '.')) + 1; }
+size_t labelCount(std::string_view h) {
+  return static_cast<size_t>(std::count(h.begin(), h.end(), '.')) + 1;
+}
 bool endsWithLabel(std::string_view host, std::string_view suffix) {
   return host.size() > suffix.size() + 1 && host.substr(host.size() - suffix.size()) == suffix &&
          host[host.size() - suffix.size() - 1] == '.';
@@ -132,25 +136,29 @@ bool patternCoversHost(std::string_view pattern, std::string_view host) {
   return false;
 }
 
-bool isWildcardHost(std::string_view host) { return host.find_first_of("*?[") != std::string_view::npos; }
+bool isWildcardHost(std::string_view host) {
+  return host.find_first_of("*?[") != std::string_view::npos;
+}
 
 EnvNameClass classifyEnvName(std::string_view name) {
   std::string l = lower(name);
-  if (l == "http_proxy" || l == "https_proxy" || l == "no_proxy" || l == "all_proxy") return EnvNameClass::kProxyBypass;
+  if (l == "http_proxy" || l == "https_proxy" || l == "no_proxy" || l == "all_proxy")
+    return EnvNameClass::kProxyBypass;
   static constexpr std::array<std::string_view, 3> kPrefixes = {"SBX_", "DASH_", "DOCKER_"};
   for (auto p : kPrefixes) {
     if (name.substr(0, p.size()) == p) return EnvNameClass::kRuntimeReserved;
   }
-  static constexpr std::array<std::string_view, 6> kNames = {"HOME", "USER", "SHELL", "PATH", "LD_PRELOAD",
-                                                             "LD_LIBRARY_PATH"};
-  if (std::find(kNames.begin(), kNames.end(), name) != kNames.end()) return EnvNameClass::kRuntimeReserved;
+  static constexpr std::array<std::string_view, 6> kNames = {
+      "HOME", "USER", "SHELL", "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH"};
+  if (std::find(kNames.begin(), kNames.end(), name) != kNames.end())
+    return EnvNameClass::kRuntimeReserved;
   return EnvNameClass::kOk;
 }
 
 bool isBuiltinAgent(std::string_view name) {
   static constexpr std::array<std::string_view, 12> kAgents = {
-      "claude", "codex", "copilot", "cursor", "docker-agent", "droid",
-      "gemini", "kiro", "opencode", "shell", "amp", "openhands"};
+      "claude", "codex", "copilot",  "cursor", "docker-agent", "droid",
+      "gemini", "kiro",  "opencode", "shell",  "amp",          "openhands"};
   return std::find(kAgents.begin(), kAgents.end(), name) != kAgents.end();
 }
 

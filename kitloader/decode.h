@@ -31,12 +31,14 @@ void decodeBuild(DecodeContext& ctx, const YamlNode* n, Sandbox* sandbox);
 // sandbox.build (+ warning) and sandbox.resources (v1: memoryMB).
 void decodeSandboxExtras(DecodeContext& ctx, const Fields& s, bool v1, Sandbox* sandbox);
 void decodePorts(DecodeContext& ctx, const YamlNode* n, std::vector<Port>* out);
-void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::vector<Credential>* out);
+void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2,
+                          std::vector<Credential>* out);
 void decodeOAuthBody(DecodeContext& ctx, const Fields& f, const std::string& prefix, OAuth* out);
-void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type, std::string_view files_key,
-                 Setup* out);
+void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type,
+                 std::string_view files_key, Setup* out);
 void decodeVolumeList(DecodeContext& ctx, const YamlNode* n, std::vector<Volume>* out);
-void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n, std::map<std::string, std::string>* out);
+void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n,
+                        std::map<std::string, std::string>* out);
 void decodeRequires(DecodeContext& ctx, const YamlNode* n, Kit* kit);
 // Checks that need the whole kit: kind rules, inject coverage, env collisions.
 void finishChecks(DecodeContext& ctx, const YamlNode& root, bool v1, Kit* kit);

@@ -23,7 +23,9 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
-std::string idx(std::string_view base, size_t i) { return std::string(base) + "[" + std::to_string(i) + "]"; }
+std::string idx(std::string_view base, size_t i) {
+  return std::string(base) + "[" + std::to_string(i) + "]";
+}
 
 const YamlNode& at(const YamlNode* n, const YamlNode& fallback) { return n ? *n : fallback; }
 
@@ -35,8 +37,8 @@ void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit) {
   if (kit->name.empty()) {
     ctx.error(at(top.key("name"), root), "manifest: name is required");
   } else if (!isValidKitName(kit->name)) {
-    ctx.error(*top.get("name"),
-              "manifest: invalid name " + quote(kit->name) + " (must be lowercase alphanumeric with hyphens, 1-64 chars)");
+    ctx.error(*top.get("name"), "manifest: invalid name " + quote(kit->name) +
+                                    " (must be lowercase alphanumeric with hyphens, 1-64 chars)");
   }
   readString(ctx, top.get("displayName"), &kit->display_name);
   readString(ctx, top.get("description"), &kit->description);
@@ -44,15 +46,18 @@ void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit) {
   readString(ctx, top.get("sourceURL"), &kit->source_url);
   readString(ctx, top.get("extends"), &kit->extends);
   if (!kit->extends.empty() && !isBuiltinAgent(kit->extends)) {
-    ctx.error(*top.get("extends"), "extends: unknown base agent " + quote(kit->extends) +
-                                       " (extends names a built-in agent such as claude, codex or shell)");
+    ctx.error(*top.get("extends"),
+              "extends: unknown base agent " + quote(kit->extends) +
+                  " (extends names a built-in agent such as claude, codex or shell)");
   }
   if (const YamlNode* n = top.get("licenses"); readStringList(ctx, n, &kit->licenses)) {
     for (size_t i = 0; i < kit->licenses.size(); ++i) {
       const YamlNode& item = n->items[i];
-      if (kit->licenses[i].empty()) ctx.error(item, idx("licenses", i) + " must not be empty");
-      else if (std::find(kit->licenses.begin(), kit->licenses.begin() + static_cast<std::ptrdiff_t>(i),
-                         kit->licenses[i]) != kit->licenses.begin() + static_cast<std::ptrdiff_t>(i))
+      if (kit->licenses[i].empty())
+        ctx.error(item, idx("licenses", i) + " must not be empty");
+      else if (std::find(
+                   kit->licenses.begin(), kit->licenses.begin() + static_cast<std::ptrdiff_t>(i),
+                   kit->licenses[i]) != kit->licenses.begin() + static_cast<std::ptrdiff_t>(i))
         ctx.error(item, idx("licenses", i) + " " + quote(kit->licenses[i]) + " is duplicated");
     }
   }
@@ -60,10 +65,12 @@ void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit) {
     for (size_t i = 0; i < kit->locked.size(); ++i) {
       const YamlNode& item = n->items[i];
       const std::string& p = kit->locked[i];
-      if (p.empty()) ctx.error(item, idx("locked", i) + " must not be empty");
-      else if (!isDottedPath(p)) ctx.error(item, idx("locked", i) + " " + quote(p) + " is not a well-formed dotted path");
-      else if (std::find(kit->locked.begin(), kit->locked.begin() + static_cast<std::ptrdiff_t>(i), p) !=
-               kit->locked.begin() + static_cast<std::ptrdiff_t>(i))
+      if (p.empty())
+        ctx.error(item, idx("locked", i) + " must not be empty");
+      else if (!isDottedPath(p))
+        ctx.error(item, idx("locked", i) + " " + quote(p) + " is not a well-formed dotted path");
+      else if (std::find(kit->locked.begin(), kit->locked.begin() + static_cast<std::ptrdiff_t>(i),
+                         p) != kit->locked.begin() + static_cast<std::ptrdiff_t>(i))
         ctx.error(item, idx("locked", i) + " " + quote(p) + " is duplicated");
     }
   }
@@ -74,7 +81,8 @@ void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit) {
   if (const YamlNode* n = top.get("mixins")) {
     readStringList(ctx, n, &kit->mixins);
     ctx.warn(*top.key("mixins"),
-             "field \"mixins\" is accepted but not yet implemented: mixin composition is accepted in the schema but "
+             "field \"mixins\" is accepted but not yet implemented: mixin composition is accepted "
+             "in the schema but "
              "not yet applied by the runtime");
   }
   decodeRequires(ctx, top.get("requires"), kit);
@@ -85,12 +93,15 @@ void decodeRequires(DecodeContext& ctx, const YamlNode* n, Kit* kit) {
   Fields f(ctx, *n, "Requires", {"agent"});
   readString(ctx, f.get("agent"), &kit->requires_agent);
   if (!kit->requires_agent.empty() && !isValidKitName(kit->requires_agent)) {
-    ctx.error(*f.get("agent"), "requires.agent " + quote(kit->requires_agent) +
-                                   " is not a valid agent name (must be lowercase alphanumeric with hyphens, 1-64 chars)");
+    ctx.error(
+        *f.get("agent"),
+        "requires.agent " + quote(kit->requires_agent) +
+            " is not a valid agent name (must be lowercase alphanumeric with hyphens, 1-64 chars)");
   }
 }
 
-void decodePatternList(DecodeContext& ctx, const YamlNode* n, std::string_view label, std::vector<std::string>* out) {
+void decodePatternList(DecodeContext& ctx, const YamlNode* n, std::string_view label,
+                       std::vector<std::string>* out) {
   size_t before = out->size();
   if (!readStringList(ctx, n, out)) return;
   for (size_t i = before; i < out->size(); ++i) {
@@ -102,7 +113,9 @@ void decodePatternList(DecodeContext& ctx, const YamlNode* n, std::string_view l
     }
     if (auto problem = checkNetworkPattern(p)) {
       int col = item.column + (item.quoted ? 1 : 0) + static_cast<int>(problem->column) - 1;
-      ctx.errorAt(item.line, col, idx(label, i - before) + ": invalid pattern " + quote(p) + ": " + problem->message);
+      ctx.errorAt(
+          item.line, col,
+          idx(label, i - before) + ": invalid pattern " + quote(p) + ": " + problem->message);
     }
   }
 }
@@ -133,12 +146,14 @@ void decodePorts(DecodeContext& ctx, const YamlNode* n, std::vector<Port>* out) 
     readString(ctx, f.get("protocol"), &p.protocol);
     readString(ctx, f.get("name"), &p.name);
     if (f.valid() && (p.container < 1 || p.container > 65535)) {
-      ctx.error(at(f.get("container"), item), idx("publishedPorts", i) + ".container must be in 1..65535 (got " +
+      ctx.error(at(f.get("container"), item), idx("publishedPorts", i) +
+                                                  ".container must be in 1..65535 (got " +
                                                   std::to_string(p.container) + ")");
     }
     if (!p.protocol.empty() && p.protocol != "tcp" && p.protocol != "udp") {
-      ctx.error(*f.get("protocol"),
-                idx("publishedPorts", i) + ".protocol must be empty, \"tcp\" or \"udp\" (got " + quote(p.protocol) + ")");
+      ctx.error(*f.get("protocol"), idx("publishedPorts", i) +
+                                        ".protocol must be empty, \"tcp\" or \"udp\" (got " +
+                                        quote(p.protocol) + ")");
     }
     out->push_back(std::move(p));
   }
@@ -160,7 +175,8 @@ void decodeInject(DecodeContext& ctx, const YamlNode& item, const std::string& l
     if (f.get("format") && !out->format.empty()) {
       ctx.error(s, label + ": 'scheme' and 'format' are mutually exclusive");
     } else if (scheme == "bearer") {
-      if (!out->username.empty()) ctx.error(*f.get("username"), label + ": 'username' is not valid with scheme: bearer");
+      if (!out->username.empty())
+        ctx.error(*f.get("username"), label + ": 'username' is not valid with scheme: bearer");
       out->format = "Bearer %s";
       if (out->header.empty()) out->header = "Authorization";
     } else if (scheme == "basic") {
@@ -177,26 +193,33 @@ void decodeInject(DecodeContext& ctx, const YamlNode& item, const std::string& l
     const YamlNode& d = *f.get("domain");
     if (auto problem = checkNetworkPattern(out->domain)) {
       int col = d.column + (d.quoted ? 1 : 0) + static_cast<int>(problem->column) - 1;
-      ctx.errorAt(d.line, col, label + ".domain: invalid pattern " + quote(out->domain) + ": " + problem->message);
+      ctx.errorAt(
+          d.line, col,
+          label + ".domain: invalid pattern " + quote(out->domain) + ": " + problem->message);
     }
     ctx.inject_sites.push_back({label, out->domain, d.line, d.column});
   }
   if (!out->header.empty() && !isHeaderToken(out->header)) {
-    ctx.error(*f.get("header"), label + ".header " + quote(out->header) +
-                                    " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
+    ctx.error(*f.get("header"),
+              label + ".header " + quote(out->header) +
+                  " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
   }
   if (!out->header.empty() && out->format.empty()) {
-    ctx.error(*f.get("header"), label + ": 'header' requires 'format' (e.g. format: \"Bearer %s\")");
+    ctx.error(*f.get("header"),
+              label + ": 'header' requires 'format' (e.g. format: \"Bearer %s\")");
   }
   if (!out->format.empty() && countPercentS(out->format) != 1) {
-    ctx.error(at(f.get("format"), item), label + ".format " + quote(out->format) + " must contain exactly one %s");
+    ctx.error(at(f.get("format"), item),
+              label + ".format " + quote(out->format) + " must contain exactly one %s");
   }
   if (out->username.find(':') != std::string::npos) {
-    ctx.error(*f.get("username"), label + ".username " + quote(out->username) + " must not contain ':'");
+    ctx.error(*f.get("username"),
+              label + ".username " + quote(out->username) + " must not contain ':'");
   }
   if (out->header.empty() && out->username.empty()) {
     ctx.warn(item, label + ": domain " + quote(out->domain) +
-                       " has neither header nor username: a routing-only association, no credential is written");
+                       " has neither header nor username: a routing-only association, no "
+                       "credential is written");
   }
 }
 
@@ -230,9 +253,12 @@ void decodeOAuthBody(DecodeContext& ctx, const Fields& f, const std::string& pre
     readStringMap(ctx, rf, &o->response_fields);
   }
   readStringList(ctx, f.get("skipIfEnv"), &o->skip_if_env);
-  readBool(ctx, f.get(f.key("passthroughResponse") ? "passthroughResponse" : "passthrough"), &o->passthrough);
-  if (o->token_host.empty()) ctx.error(at(f.get("tokenEndpoint"), node), prefix + "oauth: tokenEndpoint.host is required");
-  if (o->token_path.empty()) ctx.error(at(f.get("tokenEndpoint"), node), prefix + "oauth: tokenEndpoint.path is required");
+  readBool(ctx, f.get(f.key("passthroughResponse") ? "passthroughResponse" : "passthrough"),
+           &o->passthrough);
+  if (o->token_host.empty())
+    ctx.error(at(f.get("tokenEndpoint"), node), prefix + "oauth: tokenEndpoint.host is required");
+  if (o->token_path.empty())
+    ctx.error(at(f.get("tokenEndpoint"), node), prefix + "oauth: tokenEndpoint.path is required");
   if (!o->passthrough) {
     if (o->access_sentinel.empty())
       ctx.error(at(f.get("sentinels"), node), prefix + "oauth: sentinels.accessToken is required");
@@ -243,11 +269,13 @@ void decodeOAuthBody(DecodeContext& ctx, const Fields& f, const std::string& pre
     if (o->credential_file_path.empty() && f.get("credentialFile"))
       ctx.error(*f.get("credentialFile"), prefix + "oauth: credentialFile.path is required");
     if (f.get("credentialFile") && o->credential_file_template.empty() && !has_structure)
-      ctx.error(*f.get("credentialFile"), prefix + "oauth: credentialFile requires either template or structure");
+      ctx.error(*f.get("credentialFile"),
+                prefix + "oauth: credentialFile requires either template or structure");
   }
 }
 
-void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::vector<Credential>* out) {
+void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2,
+                          std::vector<Credential>* out) {
   if (!n || n->isNull()) return;
   if (!n->isSeq()) {
     ctx.error(*n, "cannot unmarshal " + yamlTagName(*n) + " into []spec.Credential");
@@ -256,16 +284,19 @@ void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::v
   for (size_t i = 0; i < n->items.size(); ++i) {
     const YamlNode& item = n->items[i];
     std::string label = idx("credentials", i);
-    Fields f(ctx, item, "Credential", {"service", "description", "required", "provider", "apiKey", "oauth"});
+    Fields f(ctx, item, "Credential",
+             {"service", "description", "required", "provider", "apiKey", "oauth"});
     Credential c;
     readString(ctx, f.get("service"), &c.service);
     readString(ctx, f.get("description"), &c.description);
     readBool(ctx, f.get("required"), &c.required);
     readString(ctx, f.get("provider"), &c.provider);
     if (!f.valid()) continue;
-    if (c.service.empty()) ctx.error(at(f.get("service"), item), "artifact: " + label + ": service is required");
+    if (c.service.empty())
+      ctx.error(at(f.get("service"), item), "artifact: " + label + ": service is required");
     if (f.get("provider")) {
-      ctx.warn(*f.key("provider"), "field \"" + label + ".provider\" is reserved and has no effect; remove it");
+      ctx.warn(*f.key("provider"),
+               "field \"" + label + ".provider\" is reserved and has no effect; remove it");
     }
     if (const YamlNode* ak = f.get("apiKey")) {
       Fields a(ctx, *ak, "APIKey", {"name", "proxyManaged", "inject"});
@@ -273,18 +304,23 @@ void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::v
       readString(ctx, a.get("name"), &key.name);
       readBool(ctx, a.get("proxyManaged"), &key.proxy_managed);
       if (!key.name.empty() && !isShellIdentifier(key.name)) {
-        ctx.error(*a.get("name"), label + ".apiKey.name " + quote(key.name) + " is not a valid shell identifier");
+        ctx.error(*a.get("name"),
+                  label + ".apiKey.name " + quote(key.name) + " is not a valid shell identifier");
       } else if (!key.name.empty() && classifyEnvName(key.name) != EnvNameClass::kOk) {
         ctx.error(*a.get("name"), label + ".apiKey.name " + quote(key.name) +
                                       " is reserved for the runtime and cannot carry a credential");
       }
       if (key.proxy_managed && key.name.empty()) {
-        ctx.error(*a.get("proxyManaged"), label + ".apiKey: proxyManaged: true requires apiKey.name");
+        ctx.error(*a.get("proxyManaged"),
+                  label + ".apiKey: proxyManaged: true requires apiKey.name");
       }
       if (v2 && a.valid() && !a.key("name")) {
-        ctx.warn(*ak, label + " (service " + quote(c.service) +
-                          "): apiKey has no name: no in-container environment variable will be set for this "
-                          "credential; set apiKey.name (with proxyManaged: true) if the kit needs the value in-container");
+        ctx.warn(
+            *ak,
+            label + " (service " + quote(c.service) +
+                "): apiKey has no name: no in-container environment variable will be set for this "
+                "credential; set apiKey.name (with proxyManaged: true) if the kit needs the value "
+                "in-container");
       }
       if (const YamlNode* inj = a.get("inject"); inj && !inj->isNull()) {
         if (!inj->isSeq()) {
@@ -292,7 +328,8 @@ void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::v
         } else {
           for (size_t j = 0; j < inj->items.size(); ++j) {
             Inject rule;
-            decodeInject(ctx, inj->items[j], label + ".apiKey.inject[" + std::to_string(j) + "]", &rule);
+            decodeInject(ctx, inj->items[j], label + ".apiKey.inject[" + std::to_string(j) + "]",
+                         &rule);
             key.inject.push_back(std::move(rule));
           }
         }
@@ -301,26 +338,27 @@ void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2, std::v
     }
     if (const YamlNode* oa = f.get("oauth")) {
       Fields o(ctx, *oa, "OAuthConfig",
-               {"tokenEndpoint", "resourceHosts", "sentinels", "credentialFile", "responseFields", "skipIfEnv",
-                "passthrough"});
+               {"tokenEndpoint", "resourceHosts", "sentinels", "credentialFile", "responseFields",
+                "skipIfEnv", "passthrough"});
       if (o.valid()) {
         OAuth oauth;
-        decodeOAuthBody(ctx, o, "artifact: " + label + " (service " + quote(c.service) + "): ", &oauth);
+        decodeOAuthBody(ctx, o,
+                        "artifact: " + label + " (service " + quote(c.service) + "): ", &oauth);
         c.oauth = std::move(oauth);
       }
     }
     for (size_t j = 0; j < out->size(); ++j) {
       if (!c.service.empty() && (*out)[j].service == c.service) {
-        ctx.error(*f.get("service"), label + ": service " + quote(c.service) + " is already declared by " +
-                                         idx("credentials", j));
+        ctx.error(*f.get("service"), label + ": service " + quote(c.service) +
+                                         " is already declared by " + idx("credentials", j));
       }
     }
     out->push_back(std::move(c));
   }
 }
 
-void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type, std::string_view files_key,
-                 Setup* out) {
+void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type,
+                 std::string_view files_key, Setup* out) {
   if (!n) return;
   Fields f(ctx, *n, go_type, {"install", "startup", files_key});
   if (!f.valid()) return;
@@ -336,8 +374,10 @@ void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type
         readString(ctx, s.get("user"), &step.user);
         readString(ctx, s.get("description"), &step.description);
         if (step.user.empty()) step.user = "0";
-        if (s.valid() && step.command.empty() && !(s.get("command") && !s.get("command")->isScalar() && !s.get("command")->isNull())) {
-          ctx.error(at(s.get("command"), item), "commands: install[" + std::to_string(i) + "].command is required");
+        if (s.valid() && step.command.empty() &&
+            !(s.get("command") && !s.get("command")->isScalar() && !s.get("command")->isNull())) {
+          ctx.error(at(s.get("command"), item),
+                    "commands: install[" + std::to_string(i) + "].command is required");
         }
         out->install.push_back(std::move(step));
       }
@@ -357,7 +397,8 @@ void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type
         readString(ctx, s.get("description"), &step.description);
         if (step.user.empty()) step.user = "1000";
         if (s.valid() && ok && step.command.empty()) {
-          ctx.error(at(s.get("command"), item), "commands: startup[" + std::to_string(i) + "].command is required");
+          ctx.error(at(s.get("command"), item),
+                    "commands: startup[" + std::to_string(i) + "].command is required");
         }
         out->startup.push_back(std::move(step));
       }
@@ -370,7 +411,8 @@ void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type
       for (size_t i = 0; i < list->items.size(); ++i) {
         const YamlNode& item = list->items[i];
         std::string label = "commands: initFiles[" + std::to_string(i) + "]";
-        Fields s(ctx, item, "InitFile", {"path", "content", "mode", "onlyIfMissing", "description"});
+        Fields s(ctx, item, "InitFile",
+                 {"path", "content", "mode", "onlyIfMissing", "description"});
         SetupFile file;
         readString(ctx, s.get("path"), &file.path);
         readString(ctx, s.get("content"), &file.content);
@@ -378,11 +420,16 @@ void decodeSetup(DecodeContext& ctx, const YamlNode* n, std::string_view go_type
         readBool(ctx, s.get("onlyIfMissing"), &file.only_if_missing);
         readString(ctx, s.get("description"), &file.description);
         if (!s.valid()) continue;
-        if (file.path.empty()) ctx.error(at(s.get("path"), item), label + ".path is required");
-        else if (file.path[0] != '/') ctx.error(*s.get("path"), label + ".path must be absolute (got " + quote(file.path) + ")");
-        if (file.mode.empty()) file.mode = "0644";
+        if (file.path.empty())
+          ctx.error(at(s.get("path"), item), label + ".path is required");
+        else if (file.path[0] != '/')
+          ctx.error(*s.get("path"),
+                    label + ".path must be absolute (got " + quote(file.path) + ")");
+        if (file.mode.empty())
+          file.mode = "0644";
         else if (!isOctalMode(file.mode))
-          ctx.error(*s.get("mode"), label + ".mode must be octal (e.g. \"0755\"), got " + quote(file.mode));
+          ctx.error(*s.get("mode"),
+                    label + ".mode must be octal (e.g. \"0755\"), got " + quote(file.mode));
         out->files.push_back(std::move(file));
       }
     }
@@ -393,11 +440,15 @@ namespace {
 void checkVolume(DecodeContext& ctx, const YamlNode& at_node, size_t i, const Volume& v) {
   std::string label = "manifest: volumes[" + std::to_string(i) + "]";
   if (!v.type.empty() && v.type != "tmpfs")
-    ctx.error(at_node, label + ".type " + quote(v.type) + " is invalid (must be omitted or \"tmpfs\")");
-  if (v.path.empty()) ctx.error(at_node, label + ".path must not be empty");
-  else if (v.path[0] != '/') ctx.error(at_node, label + ".path " + quote(v.path) + " must be an absolute path");
+    ctx.error(at_node,
+              label + ".type " + quote(v.type) + " is invalid (must be omitted or \"tmpfs\")");
+  if (v.path.empty())
+    ctx.error(at_node, label + ".path must not be empty");
+  else if (v.path[0] != '/')
+    ctx.error(at_node, label + ".path " + quote(v.path) + " must be an absolute path");
   if (!v.size.empty()) {
-    if (auto e = sizeError(v.size)) ctx.error(at_node, label + ".size " + quote(v.size) + " is not a valid size: " + *e);
+    if (auto e = sizeError(v.size))
+      ctx.error(at_node, label + ".size " + quote(v.size) + " is not a valid size: " + *e);
   }
   if (!v.mode.empty() && !isOctalMode(v.mode))
     ctx.error(at_node, label + ".mode " + quote(v.mode) + " must be octal (e.g. \"1777\")");
@@ -422,7 +473,8 @@ void decodeVolumeList(DecodeContext& ctx, const YamlNode* n, std::vector<Volume>
   }
 }
 
-void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n, std::map<std::string, std::string>* out) {
+void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n,
+                        std::map<std::string, std::string>* out) {
   if (!n || n->isNull()) return;
   if (!readStringMap(ctx, n, out)) return;
   for (size_t i = 0; i < n->keys.size(); ++i) {
@@ -434,11 +486,13 @@ void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n, std::map<std::str
       ctx.error(k, "environment: variable key " + quote(name) + " is not a valid shell identifier");
     } else if (classifyEnvName(name) == EnvNameClass::kProxyBypass) {
       ctx.error(k, "environment: variable " + quote(name) +
-                       " must not be set by a kit: it routes traffic around the egress proxy, which silently "
+                       " must not be set by a kit: it routes traffic around the egress proxy, "
+                       "which silently "
                        "disables policy enforcement and credential injection");
     } else if (classifyEnvName(name) == EnvNameClass::kRuntimeReserved) {
       ctx.warn(k, "environment: variable " + quote(name) +
-                      " is reserved for the runtime (SBX_*, DASH_*, DOCKER_*, HOME, USER, SHELL, PATH, LD_*) and may "
+                      " is reserved for the runtime (SBX_*, DASH_*, DOCKER_*, HOME, USER, SHELL, "
+                      "PATH, LD_*) and may "
                       "be overridden");
     }
   }
@@ -453,13 +507,15 @@ void finishChecks(DecodeContext& ctx, const YamlNode& root, bool v1, Kit* kit) {
         if (k.isScalar() && k.text == "requires") r = &k;
       }
       ctx.error(r ? *r : root,
-                "requires.agent is only valid for kind \"mixin\", not \"sandbox\" — base-agent affinity applies to a "
+                "requires.agent is only valid for kind \"mixin\", not \"sandbox\" — base-agent "
+                "affinity applies to a "
                 "mixin layered onto an agent");
     }
   } else if (!kit->agent_instructions.filename.empty()) {
     const YamlNode* ai = root.find(v1 ? "agent" : "agentInstructions");
     ctx.warn(ai ? *ai : root,
-             "field \"agentInstructions.filename\" ignored: only used for kind \"sandbox\", not \"mixin\"");
+             "field \"agentInstructions.filename\" ignored: only used for kind \"sandbox\", not "
+             "\"mixin\"");
     kit->agent_instructions.filename.clear();
   }
   // Inject domains: wildcard interception and coverage by the allow list.
@@ -467,15 +523,18 @@ void finishChecks(DecodeContext& ctx, const YamlNode& root, bool v1, Kit* kit) {
     if (isWildcardHost(site.domain)) {
       ctx.warnAt(site.line, site.column,
                  site.label + ": " + quote(site.domain) +
-                     " is a wildcard: every matching host will be TLS-intercepted (MITM) by the proxy to inject the "
+                     " is a wildcard: every matching host will be TLS-intercepted (MITM) by the "
+                     "proxy to inject the "
                      "credential; list exact hosts instead");
     }
-    bool covered = std::any_of(kit->allow.begin(), kit->allow.end(),
-                               [&](const std::string& p) { return patternCoversHost(p, site.domain); });
+    bool covered = std::any_of(kit->allow.begin(), kit->allow.end(), [&](const std::string& p) {
+      return patternCoversHost(p, site.domain);
+    });
     if (!covered) {
       ctx.warnAt(site.line, site.column,
                  site.label + ": domain " + quote(site.domain) +
-                     " is not covered by permissions.network.allow; a credential never grants egress, so requests "
+                     " is not covered by permissions.network.allow; a credential never grants "
+                     "egress, so requests "
                      "to it are blocked unless another rule allows them");
     }
   }
@@ -483,9 +542,10 @@ void finishChecks(DecodeContext& ctx, const YamlNode& root, bool v1, Kit* kit) {
   for (const std::string& name : kit->proxyManagedNames()) {
     if (kit->environment.count(name)) {
       const YamlNode* env = root.find("environment");
-      ctx.warn(env ? *env : root, "environment: variable " + quote(name) +
-                                      " is also proxy-managed by a credential; the container gets the sentinel "
-                                      "\"proxy-managed\" instead of this value");
+      ctx.warn(env ? *env : root,
+               "environment: variable " + quote(name) +
+                   " is also proxy-managed by a credential; the container gets the sentinel "
+                   "\"proxy-managed\" instead of this value");
     }
   }
 }

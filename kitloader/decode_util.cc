@@ -12,7 +12,8 @@ void DecodeContext::add(Severity s, int line, int column, std::string message) {
 }
 
 bool DecodeContext::hasErrors() const {
-  return std::any_of(out_->begin(), out_->end(), [](const Diagnostic& d) { return d.severity == Severity::kError; });
+  return std::any_of(out_->begin(), out_->end(),
+                     [](const Diagnostic& d) { return d.severity == Severity::kError; });
 }
 
 namespace {
@@ -35,7 +36,8 @@ bool looksInt(std::string_view t) {
 }
 
 bool looksFloat(std::string_view t) {
-  if (t == ".inf" || t == "-.inf" || t == "+.inf" || t == ".nan" || t == ".Inf" || t == ".NaN") return true;
+  if (t == ".inf" || t == "-.inf" || t == "+.inf" || t == ".nan" || t == ".Inf" || t == ".NaN")
+    return true;
   bool digit = false;
   size_t i = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
   for (; i < t.size(); ++i) {
@@ -57,9 +59,12 @@ bool isBoolText(std::string_view t) {
 
 std::string yamlTagName(const YamlNode& n) {
   switch (n.kind) {
-    case YamlNode::Kind::kNull: return "!!null";
-    case YamlNode::Kind::kMap: return "!!map";
-    case YamlNode::Kind::kSequence: return "!!seq";
+    case YamlNode::Kind::kNull:
+      return "!!null";
+    case YamlNode::Kind::kMap:
+      return "!!map";
+    case YamlNode::Kind::kSequence:
+      return "!!seq";
     case YamlNode::Kind::kScalar:
       if (n.quoted) return "!!str";
       if (isBoolText(n.text)) return "!!bool";
@@ -91,12 +96,14 @@ Fields::Fields(DecodeContext& ctx, const YamlNode& node, std::string_view go_typ
   for (size_t i = 0; i < node.keys.size(); ++i) {
     const YamlNode& k = node.keys[i];
     if (!k.isScalar()) {
-      ctx.error(k, "mapping keys must be strings, not " + yamlTagName(k) + " (in type spec." + std::string(go_type) + ")");
+      ctx.error(k, "mapping keys must be strings, not " + yamlTagName(k) + " (in type spec." +
+                       std::string(go_type) + ")");
       continue;
     }
     for (size_t j = 0; j < i; ++j) {
       if (node.keys[j].isScalar() && node.keys[j].text == k.text) {
-        ctx.error(k, "mapping key \"" + k.text + "\" already defined at line " + std::to_string(node.keys[j].line));
+        ctx.error(k, "mapping key \"" + k.text + "\" already defined at line " +
+                         std::to_string(node.keys[j].line));
         break;
       }
     }
@@ -106,7 +113,9 @@ Fields::Fields(DecodeContext& ctx, const YamlNode& node, std::string_view go_typ
   }
 }
 
-const YamlNode* Fields::get(std::string_view key) const { return valid_ ? node_.find(key) : nullptr; }
+const YamlNode* Fields::get(std::string_view key) const {
+  return valid_ ? node_.find(key) : nullptr;
+}
 
 const YamlNode* Fields::key(std::string_view key) const {
   if (!valid_) return nullptr;
@@ -147,8 +156,13 @@ bool readInt(DecodeContext& ctx, const YamlNode* n, int* out) {
     size_t skip = 0;
     bool neg = !digits.empty() && digits[0] == '-';
     if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) skip = 1;
-    if (digits.compare(skip, 2, "0x") == 0) { base = 16; skip += 2; }
-    else if (digits.compare(skip, 2, "0o") == 0) { base = 8; skip += 2; }
+    if (digits.compare(skip, 2, "0x") == 0) {
+      base = 16;
+      skip += 2;
+    } else if (digits.compare(skip, 2, "0o") == 0) {
+      base = 8;
+      skip += 2;
+    }
     errno = 0;
     char* end = nullptr;
     long long v = std::strtoll(digits.c_str() + skip, &end, base);
@@ -161,7 +175,8 @@ bool readInt(DecodeContext& ctx, const YamlNode* n, int* out) {
   return false;
 }
 
-bool readStringList(DecodeContext& ctx, const YamlNode* n, std::vector<std::string>* out, std::string_view go_type) {
+bool readStringList(DecodeContext& ctx, const YamlNode* n, std::vector<std::string>* out,
+                    std::string_view go_type) {
   if (!n || n->isNull()) return true;
   if (!n->isSeq()) {
     ctx.error(*n, "cannot unmarshal " + describe(*n) + " into " + std::string(go_type));
@@ -201,14 +216,17 @@ bool readStringMap(DecodeContext& ctx, const YamlNode* n, std::map<std::string, 
 std::vector<size_t> sortedKeyOrder(const YamlNode& map) {
   std::vector<size_t> order(map.keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return map.keys[a].text < map.keys[b].text; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return map.keys[a].text < map.keys[b].text; });
   return order;
 }
 
 Value toValue(const YamlNode& n) {
   Value v;
   switch (n.kind) {
-    case YamlNode::Kind::kNull: v.kind = Value::Kind::kNull; break;
+    case YamlNode::Kind::kNull:
+      v.kind = Value::Kind::kNull;
+      break;
     case YamlNode::Kind::kScalar:
       v.kind = Value::Kind::kScalar;
       v.scalar = n.text;

@@ -7,10 +7,10 @@
 #pragma once
 
 #include <initializer_list>
-#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kitloader/kit.h"
@@ -20,12 +20,21 @@ namespace kitgate::kit {
 
 class DecodeContext {
  public:
-  DecodeContext(std::string file, std::vector<Diagnostic>* out) : file_(std::move(file)), out_(out) {}
+  DecodeContext(std::string file, std::vector<Diagnostic>* out)
+      : file_(std::move(file)), out_(out) {}
 
-  void error(const YamlNode& at, std::string message) { add(Severity::kError, at.line, at.column, std::move(message)); }
-  void warn(const YamlNode& at, std::string message) { add(Severity::kWarning, at.line, at.column, std::move(message)); }
-  void errorAt(int line, int column, std::string message) { add(Severity::kError, line, column, std::move(message)); }
-  void warnAt(int line, int column, std::string message) { add(Severity::kWarning, line, column, std::move(message)); }
+  void error(const YamlNode& at, std::string message) {
+    add(Severity::kError, at.line, at.column, std::move(message));
+  }
+  void warn(const YamlNode& at, std::string message) {
+    add(Severity::kWarning, at.line, at.column, std::move(message));
+  }
+  void errorAt(int line, int column, std::string message) {
+    add(Severity::kError, line, column, std::move(message));
+  }
+  void warnAt(int line, int column, std::string message) {
+    add(Severity::kWarning, line, column, std::move(message));
+  }
   bool hasErrors() const;
   const std::string& file() const { return file_; }
 

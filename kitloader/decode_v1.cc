@@ -31,7 +31,8 @@ std::string deriveServiceKey(const std::string& env) {
   std::string s = env;
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (std::string suffix : {"_api_key", "_token", "_key", "_secret"}) {
-    if (s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (s.size() > suffix.size() &&
+        s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return s.substr(0, s.size() - suffix.size());
     }
   }
@@ -39,19 +40,24 @@ std::string deriveServiceKey(const std::string& env) {
 }
 
 bool wellKnownAuth(const std::string& service, ServiceAuth* out) {
-  if (service == "anthropic") *out = {"x-api-key", "%s"};
-  else if (service == "google") *out = {"x-goog-api-key", "%s"};
-  else if (service == "github") *out = {"Authorization", "token %s"};
+  if (service == "anthropic")
+    *out = {"x-api-key", "%s"};
+  else if (service == "google")
+    *out = {"x-goog-api-key", "%s"};
+  else if (service == "github")
+    *out = {"Authorization", "token %s"};
   else if (service == "openai" || service == "xai" || service == "nebius" || service == "mistral" ||
            service == "groq" || service == "cursor" || service == "factory")
     *out = {"Authorization", "Bearer %s"};
-  else return false;
+  else
+    return false;
   return true;
 }
 
 class V1Folder {
  public:
-  V1Folder(DecodeContext& ctx, const YamlNode& root, Kit* kit) : ctx_(ctx), root_(root), kit_(kit) {}
+  V1Folder(DecodeContext& ctx, const YamlNode& root, Kit* kit)
+      : ctx_(ctx), root_(root), kit_(kit) {}
 
   void run();
 
@@ -64,7 +70,9 @@ class V1Folder {
     kit_->credentials.back().service = service;
     return kit_->credentials.back();
   }
-  bool declaredInList(const std::string& service) const { return list_services_.count(service) > 0; }
+  bool declaredInList(const std::string& service) const {
+    return list_services_.count(service) > 0;
+  }
 
   void decodeKind(const Fields& top);
   void decodeAgentBlock(const Fields& top);
@@ -78,7 +86,7 @@ class V1Folder {
   DecodeContext& ctx_;
   const YamlNode& root_;
   Kit* kit_;
-  std::set<std::string> list_services_;                 // from a v2-style credentials list
+  std::set<std::string> list_services_;                         // from a v2-style credentials list
   std::map<std::string, std::vector<std::string>> source_env_;  // service -> env names
   std::map<std::string, const YamlNode*> service_domain_nodes_;
 };
@@ -89,14 +97,16 @@ void V1Folder::decodeKind(const Fields& top) {
   if (kind.empty()) {
     ctx_.error(root_, "manifest: kind is required");
   } else if (kind == "agent") {
-    ctx_.warn(*top.get("kind"), deprecated("kind: agent", "use 'kind: sandbox' instead (kit-spec v2)"));
+    ctx_.warn(*top.get("kind"),
+              deprecated("kind: agent", "use 'kind: sandbox' instead (kit-spec v2)"));
     kit_->kind = KitKind::kSandbox;
   } else if (kind == "sandbox") {
     kit_->kind = KitKind::kSandbox;
   } else if (kind == "mixin") {
     kit_->kind = KitKind::kMixin;
   } else {
-    ctx_.error(*top.get("kind"), "manifest: invalid kind " + quote(kind) + " (must be \"sandbox\" or \"mixin\")");
+    ctx_.error(*top.get("kind"),
+               "manifest: invalid kind " + quote(kind) + " (must be \"sandbox\" or \"mixin\")");
   }
 }
 
@@ -104,22 +114,28 @@ void V1Folder::decodeAgentBlock(const Fields& top) {
   const YamlNode* agent = top.get("agent");
   const YamlNode* sandbox = top.get("sandbox");
   std::string spelling = sandbox ? "sandbox" : "agent";
-  if (agent) ctx_.warn(*top.key("agent"), deprecated("agent:", "use 'sandbox:' block instead (kit-spec v2)"));
+  if (agent)
+    ctx_.warn(*top.key("agent"),
+              deprecated("agent:", "use 'sandbox:' block instead (kit-spec v2)"));
   const YamlNode* block = sandbox ? sandbox : agent;
   std::string kind_text;
   readString(ctx_, top.get("kind"), &kind_text);
   if (!block) {
     if ((kind_text == "agent" || kind_text == "sandbox") && kit_->extends.empty()) {
-      if (kind_text == "agent") ctx_.error(root_, "kind \"agent\" requires an 'agent:' block with at least 'agent.image'");
-      else ctx_.error(root_, "kind \"sandbox\" requires a 'sandbox:' block with at least 'sandbox.image'");
+      if (kind_text == "agent")
+        ctx_.error(root_, "kind \"agent\" requires an 'agent:' block with at least 'agent.image'");
+      else
+        ctx_.error(root_,
+                   "kind \"sandbox\" requires a 'sandbox:' block with at least 'sandbox.image'");
     }
     return;
   }
   if (kit_->kind == KitKind::kMixin) {
-    ctx_.error(*top.key(spelling), "'" + spelling + ":' block is only valid for kind \"" + spelling +
-                                       "\", not \"mixin\"");
+    ctx_.error(*top.key(spelling), "'" + spelling + ":' block is only valid for kind \"" +
+                                       spelling + "\", not \"mixin\"");
   }
-  Fields s(ctx_, *block, "agentBlock", {"image", "aiFilename", "persistence", "entrypoint", "build", "resources"});
+  Fields s(ctx_, *block, "agentBlock",
+           {"image", "aiFilename", "persistence", "entrypoint", "build", "resources"});
   Sandbox sb;
   readString(ctx_, s.get("image"), &sb.image);
   readString(ctx_, s.get("aiFilename"), &kit_->agent_instructions.filename);
@@ -127,7 +143,8 @@ void V1Folder::decodeAgentBlock(const Fields& top) {
     std::string value;
     readString(ctx_, p, &value);
     if (!value.empty() && value != "persistent" && value != "ephemeral") {
-      ctx_.error(*p, "manifest: invalid persistence " + quote(value) + " (must be \"ephemeral\" or \"persistent\")");
+      ctx_.error(*p, "manifest: invalid persistence " + quote(value) +
+                         " (must be \"ephemeral\" or \"persistent\")");
     }
     ctx_.warn(*s.key("persistence"), deprecated("sandbox.persistence", kNoEffect));
   }
@@ -148,9 +165,11 @@ void V1Folder::decodeAgentBlock(const Fields& top) {
     }
   }
   decodeSandboxExtras(ctx_, s, /*v1=*/true, &sb);
-  if (s.valid() && (kind_text == "agent" || kind_text == "sandbox") && sb.image.empty() && kit_->extends.empty()) {
+  if (s.valid() && (kind_text == "agent" || kind_text == "sandbox") && sb.image.empty() &&
+      kit_->extends.empty()) {
     ctx_.error(*top.key(spelling), "manifest: template is required for kind \"" +
-                                       std::string(kind_text == "agent" ? "agent" : "sandbox") + "\"");
+                                       std::string(kind_text == "agent" ? "agent" : "sandbox") +
+                                       "\"");
   }
   if (s.valid()) kit_->sandbox = std::move(sb);
 }
@@ -159,11 +178,14 @@ void V1Folder::decodeSources(const YamlNode& credentials) {
   Fields c(ctx_, credentials, "CredentialPolicy", {"sources"});
   const YamlNode* sources = c.get("sources");
   if (!sources) return;
-  ctx_.warn(*c.key("sources"), deprecated("credentials.sources",
-                                          "use the top-level 'credentials:' list with 'apiKey:' sub-blocks (kit-spec v2)"));
+  ctx_.warn(
+      *c.key("sources"),
+      deprecated("credentials.sources",
+                 "use the top-level 'credentials:' list with 'apiKey:' sub-blocks (kit-spec v2)"));
   if (sources->isNull()) return;
   if (!sources->isMap()) {
-    ctx_.error(*sources, "cannot unmarshal " + yamlTagName(*sources) + " into map[string]spec.CredentialSource");
+    ctx_.error(*sources, "cannot unmarshal " + yamlTagName(*sources) +
+                             " into map[string]spec.CredentialSource");
     return;
   }
   for (size_t i : sortedKeyOrder(*sources)) {
@@ -183,14 +205,18 @@ void V1Folder::decodeSources(const YamlNode& credentials) {
       readString(ctx_, ff.get("path"), &path);
       readString(ctx_, ff.get("parser"), &parser);
       if (ff.valid() && path.empty()) ctx_.error(*file, label + ".file.path is required");
-      if (!parser.empty() && parser.rfind("json:", 0) != 0) ctx_.error(*ff.get("parser"), "unsupported parser: " + parser);
+      if (!parser.empty() && parser.rfind("json:", 0) != 0)
+        ctx_.error(*ff.get("parser"), "unsupported parser: " + parser);
     }
-    if (s.valid() && env.empty() && !s.get("file")) ctx_.error(item, label + " must have at least one of env or file");
+    if (s.valid() && env.empty() && !s.get("file"))
+      ctx_.error(item, label + " must have at least one of env or file");
     if (!priority.empty() && priority != "env-first" && priority != "file-first") {
       ctx_.error(*s.get("priority"), label + ".priority must be \"env-first\" or \"file-first\"");
     }
     for (const auto& name : env) {
-      if (!isShellIdentifier(name)) ctx_.error(*s.get("env"), label + ".env entry " + quote(name) + " is not a valid shell identifier");
+      if (!isShellIdentifier(name))
+        ctx_.error(*s.get("env"),
+                   label + ".env entry " + quote(name) + " is not a valid shell identifier");
     }
     source_env_[service] = env;
     if (declaredInList(service)) continue;
@@ -207,13 +233,15 @@ void V1Folder::decodeProxyManaged(const Fields& env) {
   if (!pm) return;
   ctx_.warn(*env.key("proxyManaged"),
             deprecated("environment.proxyManaged",
-                       "use credentials[].apiKey.name with credentials[].apiKey.proxyManaged: true (kit-spec v2)"));
+                       "use credentials[].apiKey.name with credentials[].apiKey.proxyManaged: true "
+                       "(kit-spec v2)"));
   std::vector<std::string> names;
   if (!readStringList(ctx_, pm, &names)) return;
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     if (!isShellIdentifier(name)) {
-      ctx_.error(pm->items[i], "environment: proxyManaged entry " + quote(name) + " is not a valid shell identifier");
+      ctx_.error(pm->items[i], "environment: proxyManaged entry " + quote(name) +
+                                   " is not a valid shell identifier");
       continue;
     }
     if (classifyEnvName(name) != EnvNameClass::kOk) {
@@ -243,20 +271,25 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
   std::map<std::string, ServiceAuth> auth;
   std::map<std::string, const YamlNode*> domain_nodes;
   std::optional<Fields> net;
-  if (net_node) net.emplace(ctx_, *net_node, "NetworkPolicy",
-                            std::initializer_list<std::string_view>{"allowedDomains", "deniedDomains", "serviceDomains",
-                                                                    "serviceAuth", "publishedPorts"});
+  if (net_node)
+    net.emplace(
+        ctx_, *net_node, "NetworkPolicy",
+        std::initializer_list<std::string_view>{"allowedDomains", "deniedDomains", "serviceDomains",
+                                                "serviceAuth", "publishedPorts"});
   if (net && net->get("serviceDomains")) {
     const YamlNode& sd = *net->get("serviceDomains");
     ctx_.warn(*net->key("serviceDomains"),
-              deprecated("network.serviceDomains", "use credentials[].apiKey.inject[].domain (kit-spec v2)"));
+              deprecated("network.serviceDomains",
+                         "use credentials[].apiKey.inject[].domain (kit-spec v2)"));
     readStringMap(ctx_, &sd, &domains, "map[string]string");
-    for (size_t i = 0; i < sd.keys.size() && sd.isMap(); ++i) domain_nodes[sd.keys[i].text] = &sd.keys[i];
+    for (size_t i = 0; i < sd.keys.size() && sd.isMap(); ++i)
+      domain_nodes[sd.keys[i].text] = &sd.keys[i];
   }
   if (net && net->get("serviceAuth")) {
     const YamlNode& sa = *net->get("serviceAuth");
     ctx_.warn(*net->key("serviceAuth"),
-              deprecated("network.serviceAuth", "use credentials[].apiKey.inject[].header/format (kit-spec v2)"));
+              deprecated("network.serviceAuth",
+                         "use credentials[].apiKey.inject[].header/format (kit-spec v2)"));
     if (sa.isMap()) {
       for (size_t i = 0; i < sa.keys.size(); ++i) {
         const std::string& service = sa.keys[i].text;
@@ -267,14 +300,18 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
         readString(ctx_, f.get("valueFormat"), &a.format);
         if (!f.valid()) continue;
         if (a.header.empty()) {
-          ctx_.warn(sa.items[i], label + ".headerName is empty: no header is written (routing-only)");
+          ctx_.warn(sa.items[i],
+                    label + ".headerName is empty: no header is written (routing-only)");
         } else if (!isHeaderToken(a.header)) {
-          ctx_.error(*f.get("headerName"), label + ".headerName " + quote(a.header) +
-                                               " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
+          ctx_.error(
+              *f.get("headerName"),
+              label + ".headerName " + quote(a.header) +
+                  " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
         }
         if (!a.format.empty() && countPercentS(a.format) != 1) {
-          ctx_.error(*f.get("valueFormat"), label + ".valueFormat must contain exactly one %s placeholder (got " +
-                                                quote(a.format) + ")");
+          ctx_.error(*f.get("valueFormat"),
+                     label + ".valueFormat must contain exactly one %s placeholder (got " +
+                         quote(a.format) + ")");
         }
         auth[service] = a;
       }
@@ -288,7 +325,8 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
     readStringMap(ctx_, eg, &egress);
     for (const auto& [domain, service] : egress) {
       if (domains.count(domain)) {
-        ctx_.error(*eg, "egress domain " + quote(domain) + " conflicts with existing serviceDomain (mapped to " +
+        ctx_.error(*eg, "egress domain " + quote(domain) +
+                            " conflicts with existing serviceDomain (mapped to " +
                             quote(domains[domain]) + ")");
         continue;
       }
@@ -306,7 +344,8 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
     std::string label = "network.serviceDomains[" + quote(domain) + "]";
     if (key) {
       if (auto problem = checkNetworkPattern(domain)) {
-        ctx_.errorAt(key->line, key->column + (key->quoted ? 1 : 0) + static_cast<int>(problem->column) - 1,
+        ctx_.errorAt(key->line,
+                     key->column + (key->quoted ? 1 : 0) + static_cast<int>(problem->column) - 1,
                      label + ": invalid pattern " + quote(domain) + ": " + problem->message);
       }
       ctx_.inject_sites.push_back({label, domain, key->line, key->column});
@@ -330,10 +369,11 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
 void V1Folder::decodeStandaloneOAuth(const Fields& top) {
   const YamlNode* node = top.get("oauth");
   if (!node) return;
-  ctx_.warn(*top.key("oauth"), deprecated("oauth: (standalone block)", "use credentials[].oauth (kit-spec v2)"));
+  ctx_.warn(*top.key("oauth"),
+            deprecated("oauth: (standalone block)", "use credentials[].oauth (kit-spec v2)"));
   Fields f(ctx_, *node, "OAuthPolicy",
-           {"service", "tokenEndpoint", "sentinels", "credentialFile", "skipIfEnv", "responseFields",
-            "passthroughResponse"});
+           {"service", "tokenEndpoint", "sentinels", "credentialFile", "skipIfEnv",
+            "responseFields", "passthroughResponse"});
   if (!f.valid()) return;
   std::string service;
   readString(ctx_, f.get("service"), &service);
@@ -355,27 +395,33 @@ void V1Folder::decodeStandaloneOAuth(const Fields& top) {
 }
 
 // Mapping-form `tmpfs:` / `volumes:` ({/path: size}) -> volume entries.
-void V1Folder::decodeVolumeMap(const YamlNode& map, const std::string& type, const std::string& what) {
+void V1Folder::decodeVolumeMap(const YamlNode& map, const std::string& type,
+                               const std::string& what) {
   std::map<std::string, std::string> m;
   if (!readStringMap(ctx_, &map, &m)) return;
   for (size_t i = 0; i < map.keys.size(); ++i) {
     Volume v{map.keys[i].text, type, map.items[i].text, ""};
     if (v.path.empty() || v.path[0] != '/')
-      ctx_.error(map.keys[i], "manifest: " + what + " path " + quote(v.path) + " must be an absolute path");
+      ctx_.error(map.keys[i],
+                 "manifest: " + what + " path " + quote(v.path) + " must be an absolute path");
     kit_->volumes.push_back(std::move(v));
   }
 }
 
 void V1Folder::decodeVolumes(const Fields& top) {
   if (const YamlNode* t = top.get("tmpfs")) {
-    ctx_.warn(*top.key("tmpfs"), deprecated("tmpfs", "use 'volumes:' entries with 'type: tmpfs' instead (kit-spec v2)"));
+    ctx_.warn(
+        *top.key("tmpfs"),
+        deprecated("tmpfs", "use 'volumes:' entries with 'type: tmpfs' instead (kit-spec v2)"));
     decodeVolumeMap(*t, "tmpfs", "tmpfs");
   }
   const YamlNode* vol = top.get("volumes");
   if (!vol) return;
   if (vol->isMap()) {
-    ctx_.warn(*top.key("volumes"), deprecated("volumes (mapping form)",
-                                              "use the v2 sequence form: '- path: <path>' entries instead (kit-spec v2)"));
+    ctx_.warn(
+        *top.key("volumes"),
+        deprecated("volumes (mapping form)",
+                   "use the v2 sequence form: '- path: <path>' entries instead (kit-spec v2)"));
     decodeVolumeMap(*vol, "", "volume");
   } else {
     decodeVolumeList(ctx_, vol, &kit_->volumes);
@@ -383,19 +429,23 @@ void V1Folder::decodeVolumes(const Fields& top) {
 }
 
 void V1Folder::run() {
-  Fields top(ctx_, root_, "SpecFile",
-             {"schemaVersion", "kind", "name", "displayName", "description", "extends", "agent", "sandbox", "network",
-              "credentials", "environment", "settings", "commands", "oauth", "memory", "agentContext", "volumes",
-              "tmpfs", "security", "persistence", "kitDir", "secrets", "egress", "version", "sourceURL", "locked",
-              "licenses", "requires", "mixins", "publishedPorts", "caps", "template", "binary", "runOptions",
-              "aiFilename"});
+  Fields top(
+      ctx_, root_, "SpecFile",
+      {"schemaVersion", "kind",        "name",     "displayName",  "description", "extends",
+       "agent",         "sandbox",     "network",  "credentials",  "environment", "settings",
+       "commands",      "oauth",       "memory",   "agentContext", "volumes",     "tmpfs",
+       "security",      "persistence", "kitDir",   "secrets",      "egress",      "version",
+       "sourceURL",     "locked",      "licenses", "requires",     "mixins",      "publishedPorts",
+       "caps",          "template",    "binary",   "runOptions",   "aiFilename"});
   if (!top.valid()) return;
   for (const char* flat : {"template", "binary", "runOptions"}) {
     if (const YamlNode* k = top.key(flat)) {
-      ctx_.error(*k, "use the 'agent:' block instead of flat 'template'/'binary'/'runOptions' fields");
+      ctx_.error(*k,
+                 "use the 'agent:' block instead of flat 'template'/'binary'/'runOptions' fields");
     }
   }
-  if (const YamlNode* k = top.key("aiFilename")) ctx_.error(*k, "use 'agent.aiFilename' instead of flat 'aiFilename' field");
+  if (const YamlNode* k = top.key("aiFilename"))
+    ctx_.error(*k, "use 'agent.aiFilename' instead of flat 'aiFilename' field");
 
   decodeKind(top);
   decodeHeader(ctx_, top, /*v1=*/true, kit_);
@@ -408,8 +458,9 @@ void V1Folder::run() {
   readString(ctx_, top.get("memory"), &memory);
   readString(ctx_, top.get("agentContext"), &context);
   if (top.key("memory")) {
-    ctx_.warn(*top.key("memory"),
-              deprecated("memory", "use 'agentContext' (schemaVersion 1) or 'agentInstructions.content' (kit-spec v2) instead"));
+    ctx_.warn(*top.key("memory"), deprecated("memory",
+                                             "use 'agentContext' (schemaVersion 1) or "
+                                             "'agentInstructions.content' (kit-spec v2) instead"));
   }
   kit_->agent_instructions.content = top.get("agentContext") ? context : memory;
 
@@ -429,7 +480,8 @@ void V1Folder::run() {
       for (size_t i = 0; i < names.size(); ++i) {
         std::string service = deriveServiceKey(names[i]);
         if (source_env_.count(service) || declaredInList(service)) {
-          ctx_.error(secrets->items[i], "secret " + quote(names[i]) + " conflicts with existing credential source " +
+          ctx_.error(secrets->items[i], "secret " + quote(names[i]) +
+                                            " conflicts with existing credential source " +
                                             quote(service));
           continue;
         }
@@ -443,13 +495,15 @@ void V1Folder::run() {
   decodeNetworkCredentials(top);
   std::optional<Fields> env;
   if (const YamlNode* e = top.get("environment")) {
-    env.emplace(ctx_, *e, "EnvironmentPolicy", std::initializer_list<std::string_view>{"variables", "proxyManaged"});
+    env.emplace(ctx_, *e, "EnvironmentPolicy",
+                std::initializer_list<std::string_view>{"variables", "proxyManaged"});
     decodeProxyManaged(*env);
   }
   decodeStandaloneOAuth(top);
 
   if (const YamlNode* caps = top.get("caps")) {
-    ctx_.warn(*top.key("caps"), deprecated("caps", "use 'permissions:' block instead (kit-spec v2)"));
+    ctx_.warn(*top.key("caps"),
+              deprecated("caps", "use 'permissions:' block instead (kit-spec v2)"));
     Fields c(ctx_, *caps, "Caps", {"network"});
     if (const YamlNode* net = c.get("network")) {
       Fields n(ctx_, *net, "CapsNetwork", {"allow", "deny"});
@@ -469,30 +523,36 @@ void V1Folder::run() {
     };
     if (allowed) {
       ctx_.warn(keyOf("allowedDomains"),
-                deprecated("network.allowedDomains", "use 'permissions.network.allow' instead (kit-spec v2)"));
+                deprecated("network.allowedDomains",
+                           "use 'permissions.network.allow' instead (kit-spec v2)"));
       decodePatternList(ctx_, allowed, "network.allowedDomains", &kit_->allow);
     }
     if (denied) {
       ctx_.warn(keyOf("deniedDomains"),
-                deprecated("network.deniedDomains", "use 'permissions.network.deny' instead (kit-spec v2)"));
+                deprecated("network.deniedDomains",
+                           "use 'permissions.network.deny' instead (kit-spec v2)"));
       decodePatternList(ctx_, denied, "network.deniedDomains", &kit_->deny);
     }
     if (ports) {
       ctx_.warn(keyOf("publishedPorts"),
-                deprecated("network.publishedPorts", "use the top-level 'ports' field instead (kit-spec v2)"));
+                deprecated("network.publishedPorts",
+                           "use the top-level 'ports' field instead (kit-spec v2)"));
       decodePorts(ctx_, ports, &kit_->ports);
     }
   }
   if (const YamlNode* ports = top.get("publishedPorts")) {
     ctx_.warn(*top.key("publishedPorts"),
-              deprecated("network.publishedPorts", "use the top-level 'ports' field instead (kit-spec v2)"));
+              deprecated("network.publishedPorts",
+                         "use the top-level 'ports' field instead (kit-spec v2)"));
     decodePorts(ctx_, ports, &kit_->ports);
   }
   decodeVolumes(top);
   if (const YamlNode* k = top.key("settings")) {
-    ctx_.warn(*k, deprecated("settings",
-                             "container settings are now lifted into kit commands.initFiles/commands.startup "
-                             "(schemaVersion 1) or setup.files/setup.startup (kit-spec v2); remove this block"));
+    ctx_.warn(
+        *k, deprecated(
+                "settings",
+                "container settings are now lifted into kit commands.initFiles/commands.startup "
+                "(schemaVersion 1) or setup.files/setup.startup (kit-spec v2); remove this block"));
   }
   if (env) decodeEnvVariables(ctx_, env->get("variables"), &kit_->environment);
   decodeSetup(ctx_, top.get("commands"), "CommandsPolicy", "initFiles", &kit_->setup);
@@ -507,7 +567,8 @@ void decodeV1(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
 
 void decodeSpec(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
   if (!root.isMap()) {
-    ctx.error(root, "artifact: invalid spec.yaml: the document must be a mapping of fields, not " + yamlTagName(root));
+    ctx.error(root, "artifact: invalid spec.yaml: the document must be a mapping of fields, not " +
+                        yamlTagName(root));
     return;
   }
   std::string schema;
@@ -523,9 +584,12 @@ void decodeSpec(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
     return;
   }
   if (schema != "1") {
-    std::string msg = "manifest: unsupported schemaVersion " + quote(schema) + " (supported: [1 2])";
+    std::string msg =
+        "manifest: unsupported schemaVersion " + quote(schema) + " (supported: [1 2])";
     if (schema == "3") {
-      msg += "; schemaVersion \"3\" kits are OCI images built from a descriptor, which kitgate does not load";
+      msg +=
+          "; schemaVersion \"3\" kits are OCI images built from a descriptor, which kitgate does "
+          "not load";
     }
     ctx.error(*sv, msg);
     return;

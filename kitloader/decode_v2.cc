@@ -26,21 +26,25 @@ void decodeResources(DecodeContext& ctx, const YamlNode* n, bool v1, Sandbox* sa
   readString(ctx, f.get("gpu"), &r.gpu);
   if (!r.cpu.empty()) {
     const YamlNode& c = *f.get("cpu");
-    if (c.quoted || !isNumber(r.cpu)) ctx.error(c, "cannot unmarshal !!str `" + r.cpu + "` into float64");
+    if (c.quoted || !isNumber(r.cpu))
+      ctx.error(c, "cannot unmarshal !!str `" + r.cpu + "` into float64");
     else if (std::strtod(r.cpu.c_str(), nullptr) < 0)
       ctx.error(c, "manifest: resources.cpu must be non-negative (got " + r.cpu + ")");
   }
   if (v1) {
     int mb = 0;
     if (readInt(ctx, f.get("memoryMB"), &mb) && f.get("memoryMB")) {
-      if (mb < 0) ctx.error(*f.get("memoryMB"), "manifest: resources.memoryMB must be non-negative (got " + std::to_string(mb) + ")");
+      if (mb < 0)
+        ctx.error(*f.get("memoryMB"), "manifest: resources.memoryMB must be non-negative (got " +
+                                          std::to_string(mb) + ")");
       r.memory = std::to_string(mb) + "m";
     }
   } else {
     readString(ctx, f.get("memory"), &r.memory);
     if (!r.memory.empty()) {
       if (auto e = sizeError(r.memory))
-        ctx.error(*f.get("memory"), "sandbox.resources.memory " + quote(r.memory) + " is not a valid size: " + *e);
+        ctx.error(*f.get("memory"),
+                  "sandbox.resources.memory " + quote(r.memory) + " is not a valid size: " + *e);
     }
   }
   sandbox->resources = std::move(r);
@@ -53,10 +57,13 @@ void decodeSandboxExtras(DecodeContext& ctx, const Fields& s, bool v1, Sandbox* 
   decodeBuild(ctx, s.get("build"), sandbox);
   if (sandbox->build) {
     ctx.warn(*s.key("build"),
-             "field \"sandbox.build\" is accepted but not yet implemented: Dockerfile builds are accepted in the "
+             "field \"sandbox.build\" is accepted but not yet implemented: Dockerfile builds are "
+             "accepted in the "
              "schema but not yet built by the runtime; the image is taken from sandbox.image");
     if (sandbox->image.empty()) {
-      ctx.error(*s.key("build"), "sandbox.build is accepted in the schema but not yet implemented — specify sandbox.image");
+      ctx.error(*s.key("build"),
+                "sandbox.build is accepted in the schema but not yet implemented — specify "
+                "sandbox.image");
     }
   }
   decodeResources(ctx, s.get("resources"), v1, sandbox);
@@ -64,9 +71,12 @@ void decodeSandboxExtras(DecodeContext& ctx, const Fields& s, bool v1, Sandbox* 
 
 void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
   Fields top(ctx, root, "specFileV2",
-             {"schemaVersion", "kind", "name", "version", "displayName", "description", "sourceURL", "licenses",
-              "locked", "security", "args", "extends", "mixins", "requires", "sandbox", "agentInstructions",
-              "permissions", "ports", "credentials", "environment", "setup", "volumes"});
+             {"schemaVersion", "kind",        "name",        "version",
+              "displayName",   "description", "sourceURL",   "licenses",
+              "locked",        "security",    "args",        "extends",
+              "mixins",        "requires",    "sandbox",     "agentInstructions",
+              "permissions",   "ports",       "credentials", "environment",
+              "setup",         "volumes"});
   std::string kind;
   readString(ctx, top.get("kind"), &kind);
   if (kind.empty()) {
@@ -76,13 +86,15 @@ void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
   } else if (kind == "mixin") {
     kit->kind = KitKind::kMixin;
   } else {
-    ctx.error(*top.get("kind"), "manifest: invalid kind " + quote(kind) + " (must be \"sandbox\" or \"mixin\")");
+    ctx.error(*top.get("kind"),
+              "manifest: invalid kind " + quote(kind) + " (must be \"sandbox\" or \"mixin\")");
   }
   decodeHeader(ctx, top, /*v1=*/false, kit);
 
   if (const YamlNode* sb = top.get("sandbox")) {
     if (kit->kind == KitKind::kMixin) {
-      ctx.error(*top.key("sandbox"), "'sandbox:' block is only valid for kind \"sandbox\", not \"mixin\"");
+      ctx.error(*top.key("sandbox"),
+                "'sandbox:' block is only valid for kind \"sandbox\", not \"mixin\"");
     }
     Fields s(ctx, *sb, "sandboxBlockV2", {"image", "build", "entrypoint", "command", "resources"});
     Sandbox sandbox;
@@ -103,7 +115,9 @@ void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
         }
         sandbox.command = std::move(cmd);
       } else {
-        ctx.error(*c, "sandbox.command: must be a list (shorthand) or a mapping with default/interactive");
+        ctx.error(
+            *c,
+            "sandbox.command: must be a list (shorthand) or a mapping with default/interactive");
       }
     }
     decodeSandboxExtras(ctx, s, /*v1=*/false, &sandbox);
@@ -133,7 +147,8 @@ void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit) {
 
   if (kit->kind == KitKind::kMixin && !kit->extends.empty()) {
     ctx.error(*top.key("extends"),
-              "kind \"mixin\" must not set extends (kit-spec v2): mixins are base-agnostic additions; use a kind "
+              "kind \"mixin\" must not set extends (kit-spec v2): mixins are base-agnostic "
+              "additions; use a kind "
               "\"sandbox\" kit with extends to derive from a parent agent");
   }
   if (kind == "sandbox" && kit->extends.empty()) {

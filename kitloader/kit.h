@@ -83,7 +83,7 @@ struct Resources {
 };
 
 struct Command {
-  std::vector<std::string> default_args;               // non-interactive tail
+  std::vector<std::string> default_args;                // non-interactive tail
   std::optional<std::vector<std::string>> interactive;  // nullopt = use default
   bool operator==(const Command&) const = default;
 };

@@ -15,7 +15,8 @@ namespace kitgate::kit {
 std::vector<std::string> Kit::proxyManagedNames() const {
   std::vector<std::string> names;
   for (const auto& c : credentials) {
-    if (c.api_key && c.api_key->proxy_managed && !c.api_key->name.empty()) names.push_back(c.api_key->name);
+    if (c.api_key && c.api_key->proxy_managed && !c.api_key->name.empty())
+      names.push_back(c.api_key->name);
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -24,9 +25,12 @@ std::vector<std::string> Kit::proxyManagedNames() const {
 
 std::string_view refKindName(RefKind kind) {
   switch (kind) {
-    case RefKind::kDirectory: return "directory";
-    case RefKind::kZip: return "zip";
-    case RefKind::kGit: return "git";
+    case RefKind::kDirectory:
+      return "directory";
+    case RefKind::kZip:
+      return "zip";
+    case RefKind::kGit:
+      return "git";
   }
   return "directory";
 }
@@ -86,7 +90,8 @@ bool looksLikeOci(std::string_view ref) {
   // registry/repo[:tag|@digest] with a dotted registry host or a digest.
   size_t slash = ref.find('/');
   return ref.find('@') != std::string_view::npos ||
-         (slash != std::string_view::npos && ref.substr(0, slash).find('.') != std::string_view::npos);
+         (slash != std::string_view::npos &&
+          ref.substr(0, slash).find('.') != std::string_view::npos);
 }
 
 void sortDiagnostics(std::vector<Diagnostic>* diags) {
@@ -115,7 +120,8 @@ std::pair<int, int> lineColumn(std::string_view text, size_t offset) {
 }
 
 std::string fileLabel(const KitFile& f) {
-  return std::string(f.target == FileTarget::kHome ? "files/home/" : "files/workspace/") + f.relative_path;
+  return std::string(f.target == FileTarget::kHome ? "files/home/" : "files/workspace/") +
+         f.relative_path;
 }
 
 void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* result) {
@@ -124,8 +130,9 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
   DecodeContext ctx(source.spec_name, &result->diagnostics);
   const std::string& bytes = source.spec_bytes;
   if (bytes.size() > kMaxSpecBytes) {
-    ctx.errorAt(0, 0, source.spec_name + " is larger than " + std::to_string(kMaxSpecBytes >> 10) +
-                          " KiB; refusing to load it");
+    ctx.errorAt(0, 0,
+                source.spec_name + " is larger than " + std::to_string(kMaxSpecBytes >> 10) +
+                    " KiB; refusing to load it");
     return;
   }
   std::string_view text = bytes;
@@ -133,8 +140,9 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
   if (auto bad = findInvalidUtf8(text)) {
     char hex[8];
     std::snprintf(hex, sizeof(hex), "0x%02x", static_cast<unsigned char>(text[bad->offset]));
-    ctx.errorAt(bad->line, bad->column, source.spec_name + " is not valid UTF-8: byte " + hex + " at line " +
-                                            std::to_string(bad->line) + ", column " + std::to_string(bad->column));
+    ctx.errorAt(bad->line, bad->column,
+                source.spec_name + " is not valid UTF-8: byte " + hex + " at line " +
+                    std::to_string(bad->line) + ", column " + std::to_string(bad->column));
     return;
   }
   result->spec_text = std::string(text);
@@ -169,7 +177,8 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
   } else if (!options.args.empty()) {
     for (const auto& a : options.args) {
       if (a.kit.empty()) {
-        ctx.errorAt(1, 1, "--kit-arg " + a.name + ": only schemaVersion \"2\" kits declare arguments");
+        ctx.errorAt(1, 1,
+                    "--kit-arg " + a.name + ": only schemaVersion \"2\" kits declare arguments");
       }
     }
   }
@@ -181,7 +190,8 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
     std::string label = fileLabel(f);
     std::string_view rel = f.relative_path;
     if (rel.empty() || rel[0] == '/' || rel[0] == '\\' || rel == ".." || rel.rfind("../", 0) == 0) {
-      result->diagnostics.push_back(Diagnostic{Severity::kError, label, 0, 0, "file " + label + " has an invalid path"});
+      result->diagnostics.push_back(
+          Diagnostic{Severity::kError, label, 0, 0, "file " + label + " has an invalid path"});
       continue;
     }
     bool text_file = f.content.find('\0') == std::string::npos && !findInvalidUtf8(f.content);
@@ -221,15 +231,22 @@ LoadResult load(std::string_view ref, const LoadOptions& options) {
   bool ok = false;
   std::string path(ref.rfind("file://", 0) == 0 ? ref.substr(7) : ref);
   if (kind == RefKind::kDirectory && looksLikeOci(ref)) {
-    result.diagnostics.push_back(Diagnostic{Severity::kError, std::string(ref), 0, 0,
-                                            "OCI references are not supported for validation; use a local directory "
-                                            "or ZIP file (or a git+https:// reference)"});
+    result.diagnostics.push_back(
+        Diagnostic{Severity::kError, std::string(ref), 0, 0,
+                   "OCI references are not supported for validation; use a local directory "
+                   "or ZIP file (or a git+https:// reference)"});
     return result;
   }
   switch (kind) {
-    case RefKind::kDirectory: ok = readDirectorySource(path, kind, &source, &result.diagnostics); break;
-    case RefKind::kZip: ok = readZipSource(path, &source, &result.diagnostics); break;
-    case RefKind::kGit: ok = readGitSource(ref, options, &source, &result.diagnostics); break;
+    case RefKind::kDirectory:
+      ok = readDirectorySource(path, kind, &source, &result.diagnostics);
+      break;
+    case RefKind::kZip:
+      ok = readZipSource(path, &source, &result.diagnostics);
+      break;
+    case RefKind::kGit:
+      ok = readGitSource(ref, options, &source, &result.diagnostics);
+      break;
   }
   if (!ok || !source.has_spec) {
     sortDiagnostics(&result.diagnostics);
@@ -252,7 +269,8 @@ std::string renderDiagnostic(const Diagnostic& d, std::string_view source, bool 
     if (d.column > 0) out += ":" + std::to_string(d.column);
   }
   out += std::string(":") + reset + " ";
-  out += d.severity == Severity::kError ? std::string(red) + "error:" : std::string(magenta) + "warning:";
+  out += d.severity == Severity::kError ? std::string(red) + "error:"
+                                        : std::string(magenta) + "warning:";
   out += std::string(reset) + " " + d.message + "\n";
   if (d.line > 0 && !source.empty()) {
     size_t start = 0;
@@ -262,12 +280,14 @@ std::string renderDiagnostic(const Diagnostic& d, std::string_view source, bool 
     }
     if (start != std::string_view::npos && start <= source.size()) {
       size_t end = source.find('\n', start);
-      std::string_view line = source.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+      std::string_view line = source.substr(
+          start, end == std::string_view::npos ? std::string_view::npos : end - start);
       out += "  " + std::string(line) + "\n";
       if (d.column > 0) {
         std::string pad;
         // Keep tabs so the caret lines up with the source line.
-        for (size_t i = 0; i + 1 < static_cast<size_t>(d.column) && i < line.size(); ++i) pad += line[i] == '\t' ? '\t' : ' ';
+        for (size_t i = 0; i + 1 < static_cast<size_t>(d.column) && i < line.size(); ++i)
+          pad += line[i] == '\t' ? '\t' : ' ';
         out += "  " + pad + green + "^" + reset + "\n";
       }
     }

@@ -58,9 +58,9 @@ std::string buildZip(const std::vector<ZipEntry>& entries) {
     uint32_t crc = crc32(e.content);
     uint32_t size = static_cast<uint32_t>(e.content.size());
     put32(&out, 0x04034b50);
-    put16(&out, 10);  // version needed
+    put16(&out, 10);      // version needed
     put16(&out, 0x0800);  // UTF-8 names
-    put16(&out, 0);   // stored
+    put16(&out, 0);       // stored
     put16(&out, kDosTime);
     put16(&out, kDosDate);
     put32(&out, crc);
@@ -105,7 +105,8 @@ std::string buildZip(const std::vector<ZipEntry>& entries) {
 
 }  // namespace
 
-LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options, std::string* write_error) {
+LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
+                std::string* write_error) {
   LoadResult result = load(dir, options);
   if (!result.ok()) return result;
   if (result.ref_kind != RefKind::kDirectory) {
@@ -126,7 +127,8 @@ LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptio
     std::string prefix = f.target == FileTarget::kHome ? "files/home/" : "files/workspace/";
     entries.push_back({prefix + f.relative_path, f.content, f.mode & 0777});
   }
-  std::sort(entries.begin() + 1, entries.end(), [](const ZipEntry& a, const ZipEntry& b) { return a.name < b.name; });
+  std::sort(entries.begin() + 1, entries.end(),
+            [](const ZipEntry& a, const ZipEntry& b) { return a.name < b.name; });
   if (entries.size() > 0xFFFF) {
     *write_error = "too many files for a ZIP";
     return result;

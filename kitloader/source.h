@@ -17,10 +17,10 @@
 
 namespace kitgate::kit {
 
-inline constexpr size_t kMaxSpecBytes = 1 << 20;         // spec.yaml
-inline constexpr size_t kMaxFileBytes = 16u << 20;       // one files/ entry
-inline constexpr size_t kMaxTotalBytes = 64u << 20;      // all files/
-inline constexpr size_t kMaxFiles = 4096;                // files/ entries
+inline constexpr size_t kMaxSpecBytes = 1 << 20;     // spec.yaml
+inline constexpr size_t kMaxFileBytes = 16u << 20;   // one files/ entry
+inline constexpr size_t kMaxTotalBytes = 64u << 20;  // all files/
+inline constexpr size_t kMaxFiles = 4096;            // files/ entries
 inline constexpr size_t kMaxZipEntries = 10000;
 
 struct KitSource {
@@ -34,9 +34,11 @@ struct KitSource {
 // Which kind of source a reference names (no I/O beyond a stat).
 RefKind classifyRef(std::string_view ref);
 
-bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, std::vector<Diagnostic>* diags);
+bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out,
+                         std::vector<Diagnostic>* diags);
 bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnostic>* diags);
-bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out, std::vector<Diagnostic>* diags);
+bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out,
+                   std::vector<Diagnostic>* diags);
 
 // `https://user:secret@host/x` -> `https://host/x` (for messages).
 std::string redactUrl(std::string_view url);

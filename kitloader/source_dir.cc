@@ -48,7 +48,8 @@ std::string findV3Descriptor(const fs::path& dir) {
     std::string text;
     if (!readFileCapped(e.path(), 1 << 16, &text)) continue;
     if (text.find("# syntax=docker/sandbox-kit:3") != std::string::npos ||
-        text.find("schemaVersion: \"3\"") != std::string::npos || text.find("schemaVersion: '3'") != std::string::npos) {
+        text.find("schemaVersion: \"3\"") != std::string::npos ||
+        text.find("schemaVersion: '3'") != std::string::npos) {
       return e.path().filename().string();
     }
   }
@@ -57,7 +58,8 @@ std::string findV3Descriptor(const fs::path& dir) {
 
 }  // namespace
 
-bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, std::vector<Diagnostic>* diags) {
+bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out,
+                         std::vector<Diagnostic>* diags) {
   out->kind = kind;
   std::error_code ec;
   fs::path root = fs::canonical(dir, ec);
@@ -79,16 +81,20 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, s
     std::string v3 = findV3Descriptor(root);
     std::string msg = "artifact: spec.yaml (or spec.yml) is required: " + dir + " has neither";
     if (!v3.empty()) {
-      msg += "; " + v3 + " is a schemaVersion \"3\" kit descriptor — v3 kits are OCI images built by BuildKit and "
-             "kitgate does not load them; use the kit's schemaVersion \"1\" or \"2\" spec.yaml";
+      msg +=
+          "; " + v3 +
+          " is a schemaVersion \"3\" kit descriptor — v3 kits are OCI images built by BuildKit and "
+          "kitgate does not load them; use the kit's schemaVersion \"1\" or \"2\" spec.yaml";
     }
     addError(diags, dir, msg);
     return false;
   }
   fs::path real_spec = fs::canonical(spec, ec);
   if (ec || !isInside(root, real_spec)) {
-    addError(diags, out->spec_name, "file " + out->spec_name + " is a symlink that escapes the artifact directory (resolves to " +
-                                        (ec ? std::string("nothing") : real_spec.string()) + ")");
+    addError(diags, out->spec_name,
+             "file " + out->spec_name +
+                 " is a symlink that escapes the artifact directory (resolves to " +
+                 (ec ? std::string("nothing") : real_spec.string()) + ")");
     return false;
   }
   if (!fs::is_regular_file(real_spec, ec)) {
@@ -108,9 +114,11 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, s
   for (const auto& top : fs::directory_iterator(files_dir, ec)) {
     std::string name = top.path().filename().string();
     if (name != "home" && name != "workspace") {
-      diags->push_back(Diagnostic{Severity::kWarning, "files/" + name, 0, 0,
-                                  "files/" + name + " is ignored: only files/home/** and files/workspace/** are copied "
-                                                    "into the sandbox"});
+      diags->push_back(
+          Diagnostic{Severity::kWarning, "files/" + name, 0, 0,
+                     "files/" + name +
+                         " is ignored: only files/home/** and files/workspace/** are copied "
+                         "into the sandbox"});
     }
   }
   for (const char* target_name : {"home", "workspace"}) {
@@ -119,7 +127,8 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, s
     fs::path real_base = fs::canonical(base, ec);
     if (ec || !isInside(root, real_base)) {
       addError(diags, std::string("files/") + target_name,
-               std::string("file files/") + target_name + " is a symlink that escapes the artifact directory (resolves to " +
+               std::string("file files/") + target_name +
+                   " is a symlink that escapes the artifact directory (resolves to " +
                    (ec ? std::string("nothing") : real_base.string()) + ")");
       ok = false;
       continue;
@@ -137,14 +146,17 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, s
       std::string shown = std::string("files/") + target_name + "/" + rel;
       fs::path real = fs::canonical(p, ec);
       if (ec || !isInside(root, real)) {
-        addError(diags, shown, "file " + shown + " is a symlink that escapes the artifact directory (resolves to " +
-                                   (ec ? fs::read_symlink(p, ec).string() : real.string()) + ")");
+        addError(diags, shown,
+                 "file " + shown +
+                     " is a symlink that escapes the artifact directory (resolves to " +
+                     (ec ? fs::read_symlink(p, ec).string() : real.string()) + ")");
         ok = false;
         continue;
       }
       if (!fs::is_regular_file(real, ec)) {
-        diags->push_back(Diagnostic{Severity::kWarning, shown, 0, 0,
-                                    shown + " is not a regular file (symlinked directory, device or socket); ignored"});
+        diags->push_back(Diagnostic{
+            Severity::kWarning, shown, 0, 0,
+            shown + " is not a regular file (symlinked directory, device or socket); ignored"});
         continue;
       }
       if (out->files.size() >= kMaxFiles) {
@@ -155,20 +167,23 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out, s
       f.target = std::string(target_name) == "home" ? FileTarget::kHome : FileTarget::kWorkspace;
       f.relative_path = rel;
       struct stat st {};
-      f.mode = (::stat(real.c_str(), &st) == 0 && (st.st_mode & 07777) != 0) ? (st.st_mode & 0777) : 0644;
+      f.mode = (::stat(real.c_str(), &st) == 0 && (st.st_mode & 07777) != 0) ? (st.st_mode & 0777)
+                                                                             : 0644;
       if (!readFileCapped(real, kMaxFileBytes, &f.content)) {
         addError(diags, shown, "cannot read " + shown);
         ok = false;
         continue;
       }
       if (f.content.size() > kMaxFileBytes) {
-        addError(diags, shown, shown + " is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
+        addError(diags, shown,
+                 shown + " is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
         ok = false;
         continue;
       }
       total += f.content.size();
       if (total > kMaxTotalBytes) {
-        addError(diags, shown, "files/ is larger than " + std::to_string(kMaxTotalBytes >> 20) + " MiB in total");
+        addError(diags, shown,
+                 "files/ is larger than " + std::to_string(kMaxTotalBytes >> 20) + " MiB in total");
         return false;
       }
       out->files.push_back(std::move(f));

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -115,7 +115,9 @@ RunResult runGit(const std::vector<std::string>& args, int timeout_seconds) {
   std::string err;
   bool timed_out = false;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
     if (left <= 0) {
       timed_out = true;
       break;
@@ -145,7 +147,8 @@ RunResult runGit(const std::vector<std::string>& args, int timeout_seconds) {
 }
 
 std::string defaultCacheDir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/kitgate/git";
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    return std::string(x) + "/kitgate/git";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/kitgate/git";
   return "/tmp/kitgate-git-cache";
 }
@@ -164,14 +167,18 @@ std::string redactUrl(std::string_view url) {
   return std::string(url);
 }
 
-bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out, std::vector<Diagnostic>* diags) {
+bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out,
+                   std::vector<Diagnostic>* diags) {
   std::string shown = redactUrl(ref);
   std::string_view rest = ref.substr(4);  // after "git+"
   std::string url(rest.substr(0, rest.find('#')));
-  std::string fragment = rest.find('#') == std::string_view::npos ? "" : std::string(rest.substr(rest.find('#') + 1));
+  std::string fragment =
+      rest.find('#') == std::string_view::npos ? "" : std::string(rest.substr(rest.find('#') + 1));
   bool is_file = url.rfind("file://", 0) == 0;
   if (!is_file && url.rfind("https://", 0) != 0) {
-    addError(diags, shown, "unsupported git reference " + shown + " (use git+https://host/repo.git#ref=REF&dir=DIR)");
+    addError(
+        diags, shown,
+        "unsupported git reference " + shown + " (use git+https://host/repo.git#ref=REF&dir=DIR)");
     return false;
   }
   std::string git_ref;
@@ -184,10 +191,13 @@ bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* 
     size_t eq = pair.find('=');
     std::string key = urlDecode(pair.substr(0, eq));
     std::string value = eq == std::string::npos ? "" : urlDecode(pair.substr(eq + 1));
-    if (key == "ref") git_ref = value;
-    else if (key == "dir") dir = value;
+    if (key == "ref")
+      git_ref = value;
+    else if (key == "dir")
+      dir = value;
     else if (!key.empty()) {
-      addError(diags, shown, "git reference fragment key " + key + " is unknown (expected ref= and dir=)");
+      addError(diags, shown,
+               "git reference fragment key " + key + " is unknown (expected ref= and dir=)");
       return false;
     }
     pos = amp + 1;
@@ -198,27 +208,31 @@ bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* 
   }
   fs::path sub = fs::path(dir).lexically_normal();
   if (!dir.empty() && (sub.is_absolute() || *sub.begin() == "..")) {
-    addError(diags, shown, "git reference dir=" + dir + " must be a relative path inside the repository");
+    addError(diags, shown,
+             "git reference dir=" + dir + " must be a relative path inside the repository");
     return false;
   }
 
-  fs::path cache = options.cache_dir.empty() ? fs::path(defaultCacheDir()) : fs::path(options.cache_dir);
+  fs::path cache =
+      options.cache_dir.empty() ? fs::path(defaultCacheDir()) : fs::path(options.cache_dir);
   std::error_code ec;
   fs::create_directories(cache, ec);
   if (ec) {
-    addError(diags, shown, "cannot create git cache directory " + cache.string() + ": " + ec.message());
+    addError(diags, shown,
+             "cannot create git cache directory " + cache.string() + ": " + ec.message());
     return false;
   }
   fs::path final_dir = cache / fnv1a(url + "#" + git_ref);
   bool reuse = isSha(git_ref) && fs::exists(final_dir / ".git", ec);
   if (!reuse) {
     static std::atomic<unsigned> counter{0};
-    fs::path tmp = cache / (".tmp-" + fnv1a(url + git_ref) + "-" + std::to_string(::getpid()) + "-" +
-                            std::to_string(counter++));
+    fs::path tmp = cache / (".tmp-" + fnv1a(url + git_ref) + "-" + std::to_string(::getpid()) +
+                            "-" + std::to_string(counter++));
     fs::remove_all(tmp, ec);
-    std::vector<std::string> args = {"-c", "protocol.allow=never", "-c",
-                                     is_file ? "protocol.file.allow=always" : "protocol.https.allow=always",
-                                     "clone", "--quiet"};
+    std::vector<std::string> args = {
+        "-c",    "protocol.allow=never",
+        "-c",    is_file ? "protocol.file.allow=always" : "protocol.https.allow=always",
+        "clone", "--quiet"};
     if (isSha(git_ref)) {
       args.push_back("--no-checkout");
     } else {
@@ -228,13 +242,15 @@ bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* 
     args.insert(args.end(), {"--", url, tmp.string()});
     RunResult r = runGit(args, options.git_timeout_seconds);
     if (r.ok && isSha(git_ref)) {
-      r = runGit({"-C", tmp.string(), "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", git_ref},
+      r = runGit({"-C", tmp.string(), "-c", "advice.detachedHead=false", "checkout", "--quiet",
+                  "--detach", git_ref},
                  options.git_timeout_seconds);
     }
     if (!r.ok) {
       fs::remove_all(tmp, ec);
-      addError(diags, shown, "git clone of " + redactUrl(url) + (git_ref.empty() ? "" : " at " + git_ref) +
-                                 " failed: " + redactUrl(r.error));
+      addError(diags, shown,
+               "git clone of " + redactUrl(url) + (git_ref.empty() ? "" : " at " + git_ref) +
+                   " failed: " + redactUrl(r.error));
       return false;
     }
     fs::remove_all(final_dir, ec);

@@ -63,19 +63,26 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
     const char* raw = archive_entry_pathname(e);
     std::string name = raw ? raw : "";
     if (!safeEntryPath(name)) {
-      addError(diags, path, "ZIP entry " + name + " has an absolute path or a '..' component (zip-slip); refusing the kit");
+      addError(diags, path,
+               "ZIP entry " + name +
+                   " has an absolute path or a '..' component (zip-slip); refusing the kit");
       ok = false;
       continue;
     }
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFDIR) continue;
     if (type != AE_IFREG) {
-      addError(diags, path, "ZIP entry " + name + " is a link or special file; a kit ZIP may hold only regular files");
+      addError(diags, path,
+               "ZIP entry " + name +
+                   " is a link or special file; a kit ZIP may hold only regular files");
       ok = false;
       continue;
     }
-    if (archive_entry_size_is_set(e) && static_cast<size_t>(archive_entry_size(e)) > kMaxFileBytes) {
-      addError(diags, path, "ZIP entry " + name + " is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
+    if (archive_entry_size_is_set(e) &&
+        static_cast<size_t>(archive_entry_size(e)) > kMaxFileBytes) {
+      addError(
+          diags, path,
+          "ZIP entry " + name + " is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
       ok = false;
       continue;
     }
@@ -94,8 +101,10 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
       }
     }
     if (too_big) {
-      addError(diags, path, "ZIP entry " + name + " expands beyond the size limit (" + std::to_string(kMaxFileBytes >> 20) +
-                                " MiB per file, " + std::to_string(kMaxTotalBytes >> 20) + " MiB in total)");
+      addError(diags, path,
+               "ZIP entry " + name + " expands beyond the size limit (" +
+                   std::to_string(kMaxFileBytes >> 20) + " MiB per file, " +
+                   std::to_string(kMaxTotalBytes >> 20) + " MiB in total)");
       return false;
     }
     if (n < 0) {
@@ -105,7 +114,8 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
     entries[name] = std::move(entry);
   }
   if (r != ARCHIVE_EOF) {
-    addError(diags, path, std::string("cannot read ZIP ") + path + ": " + archive_error_string(a.get()));
+    addError(diags, path,
+             std::string("cannot read ZIP ") + path + ": " + archive_error_string(a.get()));
     return false;
   }
   if (!ok) return false;
@@ -133,21 +143,24 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
     }
   }
   if (!out->has_spec) {
-    addError(diags, path, "artifact: spec.yaml (or spec.yml) is required: the ZIP " + path + " has neither");
+    addError(diags, path,
+             "artifact: spec.yaml (or spec.yml) is required: the ZIP " + path + " has neither");
     return false;
   }
   if (out->spec_bytes.size() > kMaxSpecBytes) out->spec_bytes.resize(kMaxSpecBytes + 1);
   for (auto& [name, entry] : entries) {
     if (name.compare(0, prefix.size(), prefix) != 0) continue;
     std::string rel = name.substr(prefix.size());
-    for (auto [dir, target] : {std::pair{"files/home/", FileTarget::kHome}, std::pair{"files/workspace/", FileTarget::kWorkspace}}) {
+    for (auto [dir, target] : {std::pair{"files/home/", FileTarget::kHome},
+                               std::pair{"files/workspace/", FileTarget::kWorkspace}}) {
       std::string d = dir;
       if (rel.compare(0, d.size(), d) == 0 && rel.size() > d.size()) {
         if (out->files.size() >= kMaxFiles) {
           addError(diags, path, "files/ holds more than " + std::to_string(kMaxFiles) + " files");
           return false;
         }
-        out->files.push_back(KitFile{target, rel.substr(d.size()), entry.mode, std::move(entry.content)});
+        out->files.push_back(
+            KitFile{target, rel.substr(d.size()), entry.mode, std::move(entry.content)});
       }
     }
   }

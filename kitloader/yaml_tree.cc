@@ -243,7 +243,8 @@ std::optional<Utf8Error> findInvalidUtf8(std::string_view text) {
       if ((s[i + k] & 0xC0) != 0x80) return Utf8Error{line, column, i};
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (c == 0 && len == 1)) {
       return Utf8Error{line, column, i};
     }

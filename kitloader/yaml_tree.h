@@ -18,10 +18,10 @@ namespace kitgate::kit {
 struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
-  int line = 0;    // 1-based
-  int column = 0;  // 1-based
-  bool quoted = false;  // scalar written quoted or as a block scalar
-  std::string text;     // scalar: literal text
+  int line = 0;                 // 1-based
+  int column = 0;               // 1-based
+  bool quoted = false;          // scalar written quoted or as a block scalar
+  std::string text;             // scalar: literal text
   std::vector<YamlNode> keys;   // map: keys, parallel to items
   std::vector<YamlNode> items;  // sequence items / map values
 

@@ -15,13 +15,15 @@ namespace {
 std::vector<std::string> corpusDirs() {
   std::vector<std::string> dirs;
   for (const auto& e : std::filesystem::directory_iterator(KITGATE_KIT_CORPUS)) {
-    if (e.is_directory() && std::filesystem::exists(e.path() / "spec.yaml")) dirs.push_back(e.path().string());
+    if (e.is_directory() && std::filesystem::exists(e.path() / "spec.yaml"))
+      dirs.push_back(e.path().string());
   }
   return dirs;
 }
 
 std::string readSpec(const std::string& kit) {
-  std::ifstream in(std::string(KITGATE_KIT_CORPUS) + "/docker__sbx-kits-contrib__" + kit + "/spec.yaml");
+  std::ifstream in(std::string(KITGATE_KIT_CORPUS) + "/docker__sbx-kits-contrib__" + kit +
+                   "/spec.yaml");
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 

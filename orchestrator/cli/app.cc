@@ -14,10 +14,12 @@ bool isHelpFlag(std::string_view arg) { return arg == "--help" || arg == "-h" ||
 namespace {
 
 void printUsage(std::ostream& out) {
-  out << "kitgate: run AI coding agents in containers whose only way out is an egress proxy you control.\n\n"
+  out << "kitgate: run AI coding agents in containers whose only way out is an egress proxy you "
+         "control.\n\n"
          "Usage: kitgate <command> [arguments]\n\nCommands:\n";
   for (const Command& c : commands()) {
-    out << "  " << c.name << std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ') << c.summary << "\n";
+    out << "  " << c.name << std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ')
+        << c.summary << "\n";
   }
   out << "\nExamples:\n"
          "  kitgate kit validate ./configs/kits/amp/\n"

@@ -16,9 +16,11 @@ namespace {
 constexpr std::string_view kKitUsage =
     "Usage: kitgate kit <validate|inspect|pack> ...\n\n"
     "Commands:\n"
-    "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its warnings\n"
+    "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its "
+    "warnings\n"
     "  inspect REF [--json] [--kit-arg NAME=VALUE]...    show what kitgate will do with a kit\n"
-    "  pack DIR [-o OUT.zip]                             write a reproducible ZIP of a kit directory\n\n"
+    "  pack DIR [-o OUT.zip]                             write a reproducible ZIP of a kit "
+    "directory\n\n"
     "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack', or\n"
     "git+https://host/repo.git#ref=REF&dir=DIR.\n\n"
     "Examples:\n"
@@ -76,7 +78,8 @@ struct Parsed {
 };
 
 // `name=value` lines; blank lines and `#` comments ignored.
-bool readKitArgsFile(const std::string& path, std::vector<kit::KitArgValue>* out, std::string* error) {
+bool readKitArgsFile(const std::string& path, std::vector<kit::KitArgValue>* out,
+                     std::string* error) {
   std::ifstream in(path);
   if (!in) {
     *error = "cannot read --kit-args-file " + path;
@@ -103,7 +106,8 @@ Parsed parse(const Args& args, bool allow_output) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const std::string& flag) -> std::optional<std::string> {
-      if (a.size() > flag.size() && a.compare(0, flag.size() + 1, flag + "=") == 0) return a.substr(flag.size() + 1);
+      if (a.size() > flag.size() && a.compare(0, flag.size() + 1, flag + "=") == 0)
+        return a.substr(flag.size() + 1);
       if (a == flag && i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
@@ -126,7 +130,9 @@ Parsed parse(const Args& args, bool allow_output) {
         return p;
       }
     } else if (allow_output && (a == "-o" || a == "--output" || a.rfind("--output=", 0) == 0)) {
-      auto v = a == "-o" ? (i + 1 < args.size() ? std::optional<std::string>(args[++i]) : std::nullopt) : value("--output");
+      auto v = a == "-o"
+                   ? (i + 1 < args.size() ? std::optional<std::string>(args[++i]) : std::nullopt)
+                   : value("--output");
       if (!v) {
         p.error = a + " needs a file name";
         return p;
@@ -155,7 +161,8 @@ Parsed parse(const Args& args, bool allow_output) {
 void printErrors(const kit::LoadResult& r, std::string_view ref, Io& io) {
   for (const auto& d : r.diagnostics) {
     bool in_spec = d.file == r.spec_file;
-    io.err << kit::renderDiagnostic(d, in_spec ? std::string_view(r.spec_text) : std::string_view(), io.err_color);
+    io.err << kit::renderDiagnostic(d, in_spec ? std::string_view(r.spec_text) : std::string_view(),
+                                    io.err_color);
   }
   size_t errors = r.errors().size();
   size_t warnings = r.diagnostics.size() - errors;
@@ -171,8 +178,8 @@ int usageError(Io& io, std::string_view usage, const std::string& message) {
 
 // Parses a subcommand's arguments; answers --help and usage errors itself
 // (returns the exit code in `exit_code`, nullopt parse result then).
-std::optional<Parsed> parseOrExit(const Args& args, bool allow_output, std::string_view usage, std::string_view what,
-                                  Io& io, int* exit_code) {
+std::optional<Parsed> parseOrExit(const Args& args, bool allow_output, std::string_view usage,
+                                  std::string_view what, Io& io, int* exit_code) {
   Parsed p = parse(args, allow_output);
   if (p.help) {
     io.out << usage;
@@ -204,8 +211,10 @@ int validate(const Args& args, Io& io) {
   const char* green = io.out_color ? "\033[1;32m" : "";
   const char* yellow = io.out_color ? "\033[1;33m" : "";
   const char* reset = io.out_color ? "\033[0m" : "";
-  io.out << green << "VALID:" << reset << " " << p.ref << " (" << kit::refKindName(r.ref_kind) << ")\n";
-  for (const auto& w : r.warningMessages()) io.out << yellow << "WARN:" << reset << " " << w << "\n";
+  io.out << green << "VALID:" << reset << " " << p.ref << " (" << kit::refKindName(r.ref_kind)
+         << ")\n";
+  for (const auto& w : r.warningMessages())
+    io.out << yellow << "WARN:" << reset << " " << w << "\n";
   return kExitOk;
 }
 

@@ -1,7 +1,6 @@
 #include "orchestrator/cli/kit_view.h"
 
 #include <nlohmann/json.hpp>
-
 #include <sstream>
 
 namespace kitgate::cli {
@@ -12,8 +11,10 @@ namespace {
 
 ordered_json valueToJson(const kit::Value& v) {
   switch (v.kind) {
-    case kit::Value::Kind::kNull: return nullptr;
-    case kit::Value::Kind::kScalar: return v.scalar;
+    case kit::Value::Kind::kNull:
+      return nullptr;
+    case kit::Value::Kind::kScalar:
+      return v.scalar;
     case kit::Value::Kind::kSequence: {
       ordered_json a = ordered_json::array();
       for (const auto& i : v.items) a.push_back(valueToJson(i));
@@ -35,7 +36,8 @@ std::string modeText(uint32_t mode) {
 }
 
 ordered_json diagnosticToJson(const kit::Diagnostic& d) {
-  return ordered_json{{"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}};
+  return ordered_json{
+      {"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}};
 }
 
 ordered_json warningsJson(const kit::LoadResult& r) {
@@ -94,7 +96,10 @@ std::string kitToJson(const kit::LoadResult& result, std::string_view ref) {
     s["image"] = k.sandbox->image;
     if (k.sandbox->build) {
       const auto& b = *k.sandbox->build;
-      s["build"] = {{"context", b.context}, {"dockerfile", b.dockerfile}, {"args", b.args}, {"target", b.target},
+      s["build"] = {{"context", b.context},
+                    {"dockerfile", b.dockerfile},
+                    {"args", b.args},
+                    {"target", b.target},
                     {"platforms", b.platforms}};
     }
     if (!k.sandbox->entrypoint.empty()) s["entrypoint"] = k.sandbox->entrypoint;
@@ -139,9 +144,12 @@ std::string kitToJson(const kit::LoadResult& result, std::string_view ref) {
         if (!r.format.empty()) row["format"] = r.format;
         if (!r.username.empty()) row["username"] = r.username;
         inject.push_back(row);
-        intercepts.push_back({{"domain", r.domain}, {"service", c.service}, {"writes", describeInject(r)}});
+        intercepts.push_back(
+            {{"domain", r.domain}, {"service", c.service}, {"writes", describeInject(r)}});
       }
-      o["apiKey"] = {{"name", c.api_key->name}, {"proxyManaged", c.api_key->proxy_managed}, {"inject", inject}};
+      o["apiKey"] = {{"name", c.api_key->name},
+                     {"proxyManaged", c.api_key->proxy_managed},
+                     {"inject", inject}};
     }
     if (c.oauth) {
       const auto& a = *c.oauth;
@@ -156,9 +164,12 @@ std::string kitToJson(const kit::LoadResult& result, std::string_view ref) {
       if (!a.response_fields.empty()) oa["responseFields"] = a.response_fields;
       if (a.passthrough) oa["passthrough"] = true;
       o["oauth"] = oa;
-      intercepts.push_back({{"domain", a.token_host}, {"service", c.service}, {"writes", "OAuth token exchange"}});
+      intercepts.push_back(
+          {{"domain", a.token_host}, {"service", c.service}, {"writes", "OAuth token exchange"}});
       for (const auto& h : a.resource_hosts) {
-        intercepts.push_back({{"domain", h}, {"service", c.service}, {"writes", "Authorization: Bearer <oauth access token>"}});
+        intercepts.push_back({{"domain", h},
+                              {"service", c.service},
+                              {"writes", "Authorization: Bearer <oauth access token>"}});
       }
     }
     creds.push_back(o);
@@ -166,13 +177,20 @@ std::string kitToJson(const kit::LoadResult& result, std::string_view ref) {
   j["credentials"] = creds;
   j["environment"] = {{"variables", k.environment}, {"proxyManaged", k.proxyManagedNames()}};
   ordered_json install = ordered_json::array();
-  for (const auto& s : k.setup.install) install.push_back({{"command", s.command}, {"user", s.user}, {"description", s.description}});
+  for (const auto& s : k.setup.install)
+    install.push_back({{"command", s.command}, {"user", s.user}, {"description", s.description}});
   ordered_json startup = ordered_json::array();
   for (const auto& s : k.setup.startup)
-    startup.push_back({{"command", s.command}, {"user", s.user}, {"background", s.background}, {"description", s.description}});
+    startup.push_back({{"command", s.command},
+                       {"user", s.user},
+                       {"background", s.background},
+                       {"description", s.description}});
   ordered_json files = ordered_json::array();
   for (const auto& f : k.setup.files)
-    files.push_back({{"path", f.path}, {"content", f.content}, {"mode", f.mode}, {"onlyIfMissing", f.only_if_missing},
+    files.push_back({{"path", f.path},
+                     {"content", f.content},
+                     {"mode", f.mode},
+                     {"onlyIfMissing", f.only_if_missing},
                      {"description", f.description}});
   j["setup"] = {{"install", install}, {"startup", startup}, {"files", files}};
   ordered_json volumes = ordered_json::array();
@@ -224,22 +242,27 @@ std::string kitToText(const kit::LoadResult& result, std::string_view ref, bool 
     for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
     return s;
   };
-  o << b << "Kit:" << r << " " << k.name << " (" << (k.kind == kit::KitKind::kSandbox ? "sandbox" : "mixin") << ")";
+  o << b << "Kit:" << r << " " << k.name << " ("
+    << (k.kind == kit::KitKind::kSandbox ? "sandbox" : "mixin") << ")";
   if (!k.display_name.empty()) o << " — " << k.display_name;
   if (!k.version.empty()) o << ", version " << k.version;
   o << "\n";
-  if (!k.description.empty()) o << "  " << k.description << (k.description.back() == '\n' ? "" : "\n");
-  o << b << "Source:" << r << " " << ref << " (" << kit::refKindName(result.ref_kind) << "), schemaVersion \""
-    << result.spec_schema << "\"" << (result.spec_schema == "2" ? "" : ", shown normalized to schemaVersion \"2\"") << "\n";
+  if (!k.description.empty())
+    o << "  " << k.description << (k.description.back() == '\n' ? "" : "\n");
+  o << b << "Source:" << r << " " << ref << " (" << kit::refKindName(result.ref_kind)
+    << "), schemaVersion \"" << result.spec_schema << "\""
+    << (result.spec_schema == "2" ? "" : ", shown normalized to schemaVersion \"2\"") << "\n";
   if (!k.extends.empty()) o << b << "Extends:" << r << " " << k.extends << "\n";
-  if (!k.requires_agent.empty()) o << b << "Requires agent:" << r << " " << k.requires_agent << "\n";
+  if (!k.requires_agent.empty())
+    o << b << "Requires agent:" << r << " " << k.requires_agent << "\n";
   if (k.sandbox) {
     o << b << "Image:" << r << " " << k.sandbox->image << "\n";
     std::string ep = join(k.sandbox->entrypoint, " ");
     o << b << "Entrypoint:" << r << " " << (ep.empty() ? "(the image's own)" : ep) << "\n";
     if (k.sandbox->command) {
       o << "  task mode runs:        " << join(k.sandbox->command->default_args, " ") << "\n";
-      const auto& tail = k.sandbox->command->interactive ? *k.sandbox->command->interactive : k.sandbox->command->default_args;
+      const auto& tail = k.sandbox->command->interactive ? *k.sandbox->command->interactive
+                                                         : k.sandbox->command->default_args;
       o << "  interactive mode runs: " << join(tail, " ") << "\n";
     }
   }
@@ -256,19 +279,25 @@ std::string kitToText(const kit::LoadResult& result, std::string_view ref, bool 
       }
     }
     if (c.oauth) {
-      o << "  " << c.oauth->token_host << "  [" << c.service << "]  OAuth token exchange at " << c.oauth->token_path << "\n";
-      for (const auto& h : c.oauth->resource_hosts) o << "  " << h << "  [" << c.service << "]  OAuth bearer token\n";
+      o << "  " << c.oauth->token_host << "  [" << c.service << "]  OAuth token exchange at "
+        << c.oauth->token_path << "\n";
+      for (const auto& h : c.oauth->resource_hosts)
+        o << "  " << h << "  [" << c.service << "]  OAuth bearer token\n";
       any = true;
     }
   }
   if (!any) o << "  (none: every allowed host is a blind tunnel)\n";
   if (!k.credentials.empty()) {
-    o << b << "Credentials (the real secret stays on the host; set it with 'kitgate secret set <service>'):" << r << "\n";
+    o << b
+      << "Credentials (the real secret stays on the host; set it with 'kitgate secret set "
+         "<service>'):"
+      << r << "\n";
     for (const auto& c : k.credentials) {
       o << "  " << c.service << (c.required ? " (required)" : " (optional)");
       if (c.api_key && !c.api_key->name.empty()) {
         o << ", container env " << c.api_key->name
-          << (c.api_key->proxy_managed ? "=proxy-managed (sentinel)" : " (not set in the container)");
+          << (c.api_key->proxy_managed ? "=proxy-managed (sentinel)"
+                                       : " (not set in the container)");
       }
       if (!c.description.empty()) o << " — " << c.description;
       o << "\n";
@@ -277,44 +306,49 @@ std::string kitToText(const kit::LoadResult& result, std::string_view ref, bool 
   if (!k.environment.empty() || !k.proxyManagedNames().empty()) {
     o << b << "Environment:" << r << "\n";
     for (const auto& [name, value] : k.environment) o << "  " << name << "=" << value << "\n";
-    for (const auto& name : k.proxyManagedNames()) o << "  " << name << "=proxy-managed (sentinel; proxy injects the real value)\n";
+    for (const auto& name : k.proxyManagedNames())
+      o << "  " << name << "=proxy-managed (sentinel; proxy injects the real value)\n";
   }
   if (!k.setup.install.empty() || !k.setup.startup.empty() || !k.setup.files.empty()) {
     o << b << "Setup:" << r << "\n";
     for (size_t i = 0; i < k.setup.install.size(); ++i) {
       const auto& s = k.setup.install[i];
-      o << "  install[" << i << "] as user " << s.user << ": " << (s.description.empty() ? s.command : s.description) << "\n";
+      o << "  install[" << i << "] as user " << s.user << ": "
+        << (s.description.empty() ? s.command : s.description) << "\n";
     }
     for (size_t i = 0; i < k.setup.startup.size(); ++i) {
       const auto& s = k.setup.startup[i];
-      o << "  startup[" << i << "] as user " << s.user << (s.background ? " (background)" : "") << ": "
-        << (s.description.empty() ? join(s.command, " ") : s.description) << "\n";
+      o << "  startup[" << i << "] as user " << s.user << (s.background ? " (background)" : "")
+        << ": " << (s.description.empty() ? join(s.command, " ") : s.description) << "\n";
     }
     for (const auto& f : k.setup.files) {
-      o << "  file " << f.path << " (" << f.mode << (f.only_if_missing ? ", only if missing" : "") << ")"
-        << (f.description.empty() ? "" : ": " + f.description) << "\n";
+      o << "  file " << f.path << " (" << f.mode << (f.only_if_missing ? ", only if missing" : "")
+        << ")" << (f.description.empty() ? "" : ": " + f.description) << "\n";
     }
   }
   if (!k.ports.empty()) {
     o << b << "Ports:" << r;
-    for (const auto& p : k.ports) o << " " << p.container << (p.protocol.empty() ? "" : "/" + p.protocol);
+    for (const auto& p : k.ports)
+      o << " " << p.container << (p.protocol.empty() ? "" : "/" + p.protocol);
     o << "\n";
   }
   if (!k.volumes.empty()) {
     o << b << "Volumes:" << r << "\n";
     for (const auto& v : k.volumes)
-      o << "  " << v.path << " (" << (v.type.empty() ? "block" : v.type) << (v.size.empty() ? "" : ", " + v.size) << ")\n";
+      o << "  " << v.path << " (" << (v.type.empty() ? "block" : v.type)
+        << (v.size.empty() ? "" : ", " + v.size) << ")\n";
   }
   if (!k.agent_instructions.filename.empty() || !k.agent_instructions.content.empty()) {
     o << b << "Agent instructions:" << r << " "
-      << (k.agent_instructions.filename.empty() ? "(mixin context file)" : k.agent_instructions.filename) << ", "
-      << k.agent_instructions.content.size() << " bytes\n";
+      << (k.agent_instructions.filename.empty() ? "(mixin context file)"
+                                                : k.agent_instructions.filename)
+      << ", " << k.agent_instructions.content.size() << " bytes\n";
   }
   if (!k.files.empty()) {
     o << b << "Files:" << r << "\n";
     for (const auto& f : k.files) {
-      o << "  " << (f.target == kit::FileTarget::kHome ? "/home/agent/" : "<workspace>/") << f.relative_path << " ("
-        << modeText(f.mode) << ", " << f.content.size() << " bytes)\n";
+      o << "  " << (f.target == kit::FileTarget::kHome ? "/home/agent/" : "<workspace>/")
+        << f.relative_path << " (" << modeText(f.mode) << ", " << f.content.size() << " bytes)\n";
     }
   }
   auto warnings = result.warningMessages();

@@ -19,7 +19,8 @@ LoadOptions withArgs(std::initializer_list<const char*> args) {
 TEST(KitArgs, TckKitWithoutRequiredArgNamesIt) {
   LoadResult r = load(corpusKit("tck-args-install"));
   ASSERT_EQ(r.errors().size(), 1u);
-  EXPECT_EQ(r.errors()[0]->message, "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
+  EXPECT_EQ(r.errors()[0]->message,
+            "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
   EXPECT_EQ(r.errors()[0]->line, 8);  // the `args:` key
   EXPECT_EQ(r.errors()[0]->column, 1);
 }
@@ -30,7 +31,8 @@ TEST(KitArgs, TckKitWithItsTckValuesIsValidAndSubstituted) {
   ASSERT_TRUE(r.ok()) << (r.errors().empty() ? "" : r.errors()[0]->message);
   EXPECT_EQ(r.kit.environment.at("ARGS_FIXTURE_VERSION"), "1.20");
   EXPECT_EQ(r.kit.environment.at("ARGS_FIXTURE_TOKEN"), "dummy-for-ci");
-  EXPECT_EQ(r.kit.setup.install[0].command, "test \"supplied by tck.yaml\" = \"supplied by tck.yaml\"");
+  EXPECT_EQ(r.kit.setup.install[0].command,
+            "test \"supplied by tck.yaml\" = \"supplied by tck.yaml\"");
   ASSERT_EQ(r.kit.files.size(), 1u);
   EXPECT_EQ(r.kit.files[0].relative_path, ".args-install/config.txt");
   EXPECT_EQ(r.kit.files[0].content, "version=1.20\nliteral=${{ kit.args.version }}\n");
@@ -39,8 +41,9 @@ TEST(KitArgs, TckKitWithItsTckValuesIsValidAndSubstituted) {
 }
 
 TEST(KitArgs, ScopedValueWinsOverUnscoped) {
-  LoadResult r = load(corpusKit("tck-args-install"),
-                      withArgs({"args-install.token=scoped", "token=plain", "other-kit.token=ignored"}));
+  LoadResult r =
+      load(corpusKit("tck-args-install"),
+           withArgs({"args-install.token=scoped", "token=plain", "other-kit.token=ignored"}));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.environment.at("ARGS_FIXTURE_TOKEN"), "scoped");
 }
@@ -49,43 +52,52 @@ TEST(KitArgs, ValueMustMatchThePattern) {
   LoadResult r = load(corpusKit("tck-args-install"), withArgs({"token=t", "version=latest"}));
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_EQ(r.errors()[0]->message,
-            "--kit-arg version: args[\"version\"]: \"latest\" does not match pattern \"^[0-9]+\\.[0-9]+$\"");
+            "--kit-arg version: args[\"version\"]: \"latest\" does not match pattern "
+            "\"^[0-9]+\\.[0-9]+$\"");
 }
 
 TEST(KitArgs, UndeclaredArgIsAnError) {
   LoadResult r = load(corpusKit("tck-args-install"), withArgs({"token=t", "colour=red"}));
   ASSERT_EQ(r.errors().size(), 1u);
-  EXPECT_EQ(r.errors()[0]->message, "--kit-arg \"colour\": kit \"args-install\" declares no argument \"colour\"");
+  EXPECT_EQ(r.errors()[0]->message,
+            "--kit-arg \"colour\": kit \"args-install\" declares no argument \"colour\"");
 }
 
 TEST(KitArgs, EnumValueChecked) {
-  const char* spec = "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  ch: {default: stable, enum: [stable, beta]}\n"
-                     "environment:\n  variables:\n    CH: ${{ kit.args.ch }}\n";
+  const char* spec =
+      "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  ch: {default: stable, enum: [stable, "
+      "beta]}\n"
+      "environment:\n  variables:\n    CH: ${{ kit.args.ch }}\n";
   EXPECT_EQ(loadSpecBytes(spec).kit.environment.at("CH"), "stable");
   LoadResult bad = loadSpecBytes(spec, withArgs({"ch=nightly"}));
   ASSERT_EQ(bad.errors().size(), 1u);
-  EXPECT_EQ(bad.errors()[0]->message, "--kit-arg ch: args[\"ch\"]: \"nightly\" is not one of \"stable\", \"beta\"");
+  EXPECT_EQ(bad.errors()[0]->message,
+            "--kit-arg ch: args[\"ch\"]: \"nightly\" is not one of \"stable\", \"beta\"");
 }
 
 TEST(KitArgs, UnquotedSubstitutionIsRetypedForTypedFields) {
-  const char* spec = "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  port: {default: \"8080\"}\n"
-                     "ports:\n  - container: ${{ kit.args.port }}\n";
+  const char* spec =
+      "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  port: {default: \"8080\"}\n"
+      "ports:\n  - container: ${{ kit.args.port }}\n";
   LoadResult r = loadSpecBytes(spec);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.ports[0].container, 8080);
 }
 
 TEST(KitArgs, OtherNamespacesAndEscapesStayLiteral) {
-  const char* spec = "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  a: {default: A}\n"
-                     "environment:\n  variables:\n    X: \"${{ github.sha }} $${{ kit.args.a }} ${{kit.args.a}}\"\n";
+  const char* spec =
+      "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  a: {default: A}\n"
+      "environment:\n  variables:\n    X: \"${{ github.sha }} $${{ kit.args.a }} "
+      "${{kit.args.a}}\"\n";
   LoadResult r = loadSpecBytes(spec);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.environment.at("X"), "${{ github.sha }} ${{ kit.args.a }} A");
 }
 
 TEST(KitArgs, UnterminatedReferenceIsAnError) {
-  LoadResult r = loadSpecBytes("schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  a: {default: A}\n"
-                               "description: \"${{ kit.args.a\"\n");
+  LoadResult r = loadSpecBytes(
+      "schemaVersion: \"2\"\nkind: mixin\nname: t\nargs:\n  a: {default: A}\n"
+      "description: \"${{ kit.args.a\"\n");
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_EQ(r.errors()[0]->message, "spec.yaml: unterminated ${{ kit.args. reference");
   EXPECT_EQ(r.errors()[0]->line, 6);

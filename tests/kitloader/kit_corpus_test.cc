@@ -20,27 +20,31 @@ const std::string kKindAgent = dep("kind: agent", "use 'kind: sandbox' instead (
 const std::string kAgentBlock = dep("agent:", "use 'sandbox:' block instead (kit-spec v2)");
 const std::string kPersistence =
     dep("sandbox.persistence", "field has no effect and is removed in kit-spec v2; safe to delete");
-const std::string kMemory =
-    dep("memory", "use 'agentContext' (schemaVersion 1) or 'agentInstructions.content' (kit-spec v2) instead");
+const std::string kMemory = dep(
+    "memory",
+    "use 'agentContext' (schemaVersion 1) or 'agentInstructions.content' (kit-spec v2) instead");
 const std::string kServiceDomains =
     dep("network.serviceDomains", "use credentials[].apiKey.inject[].domain (kit-spec v2)");
 const std::string kServiceAuth =
     dep("network.serviceAuth", "use credentials[].apiKey.inject[].header/format (kit-spec v2)");
 const std::string kAllowed =
     dep("network.allowedDomains", "use 'permissions.network.allow' instead (kit-spec v2)");
-const std::string kDenied = dep("network.deniedDomains", "use 'permissions.network.deny' instead (kit-spec v2)");
+const std::string kDenied =
+    dep("network.deniedDomains", "use 'permissions.network.deny' instead (kit-spec v2)");
 const std::string kPorts =
     dep("network.publishedPorts", "use the top-level 'ports' field instead (kit-spec v2)");
-const std::string kSources = dep("credentials.sources",
-                                 "use the top-level 'credentials:' list with 'apiKey:' sub-blocks (kit-spec v2)");
+const std::string kSources =
+    dep("credentials.sources",
+        "use the top-level 'credentials:' list with 'apiKey:' sub-blocks (kit-spec v2)");
 const std::string kProxyManaged =
     dep("environment.proxyManaged",
         "use credentials[].apiKey.name with credentials[].apiKey.proxyManaged: true (kit-spec v2)");
-const std::string kOAuth = dep("oauth: (standalone block)", "use credentials[].oauth (kit-spec v2)");
-const std::string kSettings =
-    dep("settings",
-        "container settings are now lifted into kit commands.initFiles/commands.startup (schemaVersion 1) or "
-        "setup.files/setup.startup (kit-spec v2); remove this block");
+const std::string kOAuth =
+    dep("oauth: (standalone block)", "use credentials[].oauth (kit-spec v2)");
+const std::string kSettings = dep("settings",
+                                  "container settings are now lifted into kit "
+                                  "commands.initFiles/commands.startup (schemaVersion 1) or "
+                                  "setup.files/setup.startup (kit-spec v2); remove this block");
 
 std::vector<std::string> deprecations(const LoadResult& r) {
   std::vector<std::string> out;
@@ -72,13 +76,15 @@ TEST_P(CorpusKit, LoadsWithExpectedVerdictAndDeprecations) {
 INSTANTIATE_TEST_SUITE_P(
     Corpus, CorpusKit,
     ::testing::Values(
-        CorpusCase{"amp--v1-agent", true,
-                   {kKindAgent, kAgentBlock, kPersistence, kMemory, kServiceDomains, kServiceAuth, kAllowed}},
+        CorpusCase{"amp--v1-agent",
+                   true,
+                   {kKindAgent, kAgentBlock, kPersistence, kMemory, kServiceDomains, kServiceAuth,
+                    kAllowed}},
         CorpusCase{"amp--v1-renamed", true, {kServiceDomains, kServiceAuth, kAllowed}},
-        CorpusCase{"amp--v2", true, {}},
-        CorpusCase{"claude-mem--v2-mixin-requires", true, {}},
+        CorpusCase{"amp--v2", true, {}}, CorpusCase{"claude-mem--v2-mixin-requires", true, {}},
         CorpusCase{"claude-model-runner--v1-mixin-anchors", true, {}},
-        CorpusCase{"claude-ollama--v1-settings", true,
+        CorpusCase{"claude-ollama--v1-settings",
+                   true,
                    {kKindAgent, kAgentBlock, kPersistence, kMemory, kAllowed, kSettings}},
         CorpusCase{"claude-sbx-statusline--v2-mixin-files", true, {}},
         CorpusCase{"code-server--v1-mixin-extends", true, {kAllowed}},
@@ -86,8 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
         CorpusCase{"codex-app-server--v1-mixin-extends", true, {kMemory, kAllowed}},
         CorpusCase{"git-ssh-sign--v1-mixin", true, {kMemory}},
         CorpusCase{"github-ssh--v1-mixin", true, {kMemory, kAllowed}},
-        CorpusCase{"glab--v2-mixin-credential", true, {}},
-        CorpusCase{"hermes-agent--v2", true, {}},
+        CorpusCase{"glab--v2-mixin-credential", true, {}}, CorpusCase{"hermes-agent--v2", true, {}},
         CorpusCase{"kernel--v2-mixin-credential", true, {}},
         CorpusCase{"kiro--v2-own-image", true, {}},
         CorpusCase{"nanoclaw--v1-mixin-initial", true, {kAllowed}},
@@ -96,23 +101,28 @@ INSTANTIATE_TEST_SUITE_P(
         CorpusCase{"packages-through-sfw--v1-mixin", true, {kAllowed}},
         CorpusCase{"testdata-sample-agent-v1-renamed", true, {kAllowed, kDenied, kPorts}},
         CorpusCase{"testdata-sample-agent-v2", true, {}},
-        CorpusCase{"testdata-sample-mixin-v1", true,
-                   {kSources, kServiceDomains, kServiceAuth, kProxyManaged, kAllowed, kDenied, kPorts, kSettings}},
-        CorpusCase{"testdata-v1-full", true,
-                   {kKindAgent, kAgentBlock, kMemory, kSources, kServiceDomains, kServiceAuth, kProxyManaged, kOAuth,
-                    kAllowed, kDenied, kPorts, kSettings}},
-        CorpusCase{"testdata-v2-expected", true, {}},
-        CorpusCase{"amp--v3", false, {}},
+        CorpusCase{"testdata-sample-mixin-v1",
+                   true,
+                   {kSources, kServiceDomains, kServiceAuth, kProxyManaged, kAllowed, kDenied,
+                    kPorts, kSettings}},
+        CorpusCase{"testdata-v1-full",
+                   true,
+                   {kKindAgent, kAgentBlock, kMemory, kSources, kServiceDomains, kServiceAuth,
+                    kProxyManaged, kOAuth, kAllowed, kDenied, kPorts, kSettings}},
+        CorpusCase{"testdata-v2-expected", true, {}}, CorpusCase{"amp--v3", false, {}},
         CorpusCase{"tck-args-install", false, {}}),
     [](const ::testing::TestParamInfo<CorpusCase>& param_info) {
       std::string n = param_info.param.kit;
-      std::replace_if(n.begin(), n.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+      std::replace_if(
+          n.begin(), n.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); },
+          '_');
       return n;
     });
 
 TEST(CorpusKit, EveryCorpusFolderHasACase) {
   size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(testing::corpusDir())) n += e.is_directory() ? 1 : 0;
+  for (const auto& e : std::filesystem::directory_iterator(testing::corpusDir()))
+    n += e.is_directory() ? 1 : 0;
   EXPECT_EQ(n, 27u);
 }
 
@@ -202,7 +212,8 @@ TEST(CanonicalModel, V3DirectoryErrorSaysV3) {
   LoadResult r = load(corpusKit("amp--v3"));
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_NE(r.errors()[0]->message.find("spec.yaml (or spec.yml) is required"), std::string::npos);
-  EXPECT_NE(r.errors()[0]->message.find("amp.yaml is a schemaVersion \"3\" kit descriptor"), std::string::npos);
+  EXPECT_NE(r.errors()[0]->message.find("amp.yaml is a schemaVersion \"3\" kit descriptor"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -22,20 +22,29 @@ struct ErrorCase {
 #define V1 "schemaVersion: \"1\"\nkind: agent\nname: t\nagent:\n  image: img\n"
 
 const ErrorCase kCases[] = {
-    {"UnknownTopLevelFieldV2", V2 "caps:\n  network: {}\n", 6, 1, "field caps not found in type spec.specFileV2"},
-    {"UnknownFieldInSandbox", V2 "  persistence: persistent\n", 6, 3, "field persistence not found in type spec.sandboxBlockV2"},
-    {"UnknownFieldV1Top", V1 "permissions: {}\n", 6, 1, "field permissions not found in type spec.SpecFile"},
-    {"UnknownFieldV1Agent", V1 "  memoryMB: 3\n", 6, 3, "field memoryMB not found in type spec.agentBlock"},
+    {"UnknownTopLevelFieldV2", V2 "caps:\n  network: {}\n", 6, 1,
+     "field caps not found in type spec.specFileV2"},
+    {"UnknownFieldInSandbox", V2 "  persistence: persistent\n", 6, 3,
+     "field persistence not found in type spec.sandboxBlockV2"},
+    {"UnknownFieldV1Top", V1 "permissions: {}\n", 6, 1,
+     "field permissions not found in type spec.SpecFile"},
+    {"UnknownFieldV1Agent", V1 "  memoryMB: 3\n", 6, 3,
+     "field memoryMB not found in type spec.agentBlock"},
     {"UnknownFieldInInstall", V2 "setup:\n  install:\n    - command: x\n      shell: bash\n", 9, 7,
      "field shell not found in type spec.InstallCommand"},
-    {"UnknownFieldInInject", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          heder: X\n",
+    {"UnknownFieldInInject",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   heder: X\n",
      11, 11, "field heder not found in type spec.InjectRule"},
     {"DuplicateKey", V2 "name: u\n", 6, 1, "mapping key \"name\" already defined at line 3"},
-    {"SchemaVersionMissing", "kind: sandbox\nname: t\n", 1, 1, "manifest: schemaVersion is required"},
+    {"SchemaVersionMissing", "kind: sandbox\nname: t\n", 1, 1,
+     "manifest: schemaVersion is required"},
     {"SchemaVersion3", "schemaVersion: \"3\"\nkind: workload\n", 1, 16,
-     "manifest: unsupported schemaVersion \"3\" (supported: [1 2]); schemaVersion \"3\" kits are OCI images built from "
+     "manifest: unsupported schemaVersion \"3\" (supported: [1 2]); schemaVersion \"3\" kits are "
+     "OCI images built from "
      "a descriptor, which kitgate does not load"},
-    {"SchemaVersion7", "schemaVersion: \"7\"\n", 1, 16, "manifest: unsupported schemaVersion \"7\" (supported: [1 2])"},
+    {"SchemaVersion7", "schemaVersion: \"7\"\n", 1, 16,
+     "manifest: unsupported schemaVersion \"7\" (supported: [1 2])"},
     {"KindMissing", "schemaVersion: \"2\"\nname: t\n", 1, 1, "manifest: kind is required"},
     {"KindInvalid", "schemaVersion: \"2\"\nkind: agentt\nname: t\n", 2, 7,
      "manifest: invalid kind \"agentt\" (must be \"sandbox\" or \"mixin\")"},
@@ -44,7 +53,8 @@ const ErrorCase kCases[] = {
      "manifest: invalid name \"My_Kit\" (must be lowercase alphanumeric with hyphens, 1-64 chars)"},
     {"SandboxWithoutBlock", "schemaVersion: \"2\"\nkind: sandbox\nname: t\n", 1, 1,
      "kind \"sandbox\" requires a 'sandbox:' block with at least 'sandbox.image'"},
-    {"SandboxWithoutImage", "schemaVersion: \"2\"\nkind: sandbox\nname: t\nsandbox:\n  entrypoint: [x]\n", 4, 1,
+    {"SandboxWithoutImage",
+     "schemaVersion: \"2\"\nkind: sandbox\nname: t\nsandbox:\n  entrypoint: [x]\n", 4, 1,
      "manifest: template is required for kind \"sandbox\""},
     {"MixinWithSandbox", V2MIX "sandbox:\n  image: x\n", 4, 1,
      "'sandbox:' block is only valid for kind \"sandbox\", not \"mixin\""},
@@ -54,104 +64,167 @@ const ErrorCase kCases[] = {
      "kind \"agent\" requires an 'agent:' block with at least 'agent.image'"},
     {"V1FlatTemplate", V1 "template: x\n", 6, 1,
      "use the 'agent:' block instead of flat 'template'/'binary'/'runOptions' fields"},
-    {"V1FlatAiFilename", V1 "aiFilename: X.md\n", 6, 1, "use 'agent.aiFilename' instead of flat 'aiFilename' field"},
+    {"V1FlatAiFilename", V1 "aiFilename: X.md\n", 6, 1,
+     "use 'agent.aiFilename' instead of flat 'aiFilename' field"},
     {"V1BadPersistence", V1 "  persistence: forever\n", 6, 16,
      "manifest: invalid persistence \"forever\" (must be \"ephemeral\" or \"persistent\")"},
     {"MixinExtendsV2", V2MIX "extends: claude\n", 4, 1,
-     "kind \"mixin\" must not set extends (kit-spec v2): mixins are base-agnostic additions; use a kind \"sandbox\" "
+     "kind \"mixin\" must not set extends (kit-spec v2): mixins are base-agnostic additions; use a "
+     "kind \"sandbox\" "
      "kit with extends to derive from a parent agent"},
     {"RequiresOnSandbox", V2 "requires:\n  agent: claude\n", 6, 1,
-     "requires.agent is only valid for kind \"mixin\", not \"sandbox\" — base-agent affinity applies to a mixin "
+     "requires.agent is only valid for kind \"mixin\", not \"sandbox\" — base-agent affinity "
+     "applies to a mixin "
      "layered onto an agent"},
     {"RequiresBadName", V2MIX "requires:\n  agent: Claude\n", 5, 10,
-     "requires.agent \"Claude\" is not a valid agent name (must be lowercase alphanumeric with hyphens, 1-64 chars)"},
-    {"LockedBadPath", V2 "locked: [Sandbox.image]\n", 6, 10, "locked[0] \"Sandbox.image\" is not a well-formed dotted path"},
+     "requires.agent \"Claude\" is not a valid agent name (must be lowercase alphanumeric with "
+     "hyphens, 1-64 chars)"},
+    {"LockedBadPath", V2 "locked: [Sandbox.image]\n", 6, 10,
+     "locked[0] \"Sandbox.image\" is not a well-formed dotted path"},
     {"LicenseDuplicated", V2 "licenses: [MIT, MIT]\n", 6, 17, "licenses[1] \"MIT\" is duplicated"},
-    {"PortOutOfRange", V2 "ports:\n  - container: 70000\n", 7, 16, "publishedPorts[0].container must be in 1..65535 (got 70000)"},
+    {"PortOutOfRange", V2 "ports:\n  - container: 70000\n", 7, 16,
+     "publishedPorts[0].container must be in 1..65535 (got 70000)"},
     {"PortBadProtocol", V2 "ports:\n  - container: 80\n    protocol: sctp\n", 8, 15,
      "publishedPorts[0].protocol must be empty, \"tcp\" or \"udp\" (got \"sctp\")"},
-    {"PortQuotedNumber", V2 "ports:\n  - container: \"80\"\n", 7, 16, "cannot unmarshal !!str `80` into int"},
-    {"InstallCommandMissing", V2 "setup:\n  install:\n    - user: \"0\"\n", 8, 7, "commands: install[0].command is required"},
-    {"InstallCommandList", V2 "setup:\n  install:\n    - command: [a, b]\n", 8, 16, "cannot unmarshal !!seq into string"},
-    {"StartupCommandMissing", V2 "setup:\n  startup:\n    - user: \"1000\"\n", 8, 7, "commands: startup[0].command is required"},
+    {"PortQuotedNumber", V2 "ports:\n  - container: \"80\"\n", 7, 16,
+     "cannot unmarshal !!str `80` into int"},
+    {"InstallCommandMissing", V2 "setup:\n  install:\n    - user: \"0\"\n", 8, 7,
+     "commands: install[0].command is required"},
+    {"InstallCommandList", V2 "setup:\n  install:\n    - command: [a, b]\n", 8, 16,
+     "cannot unmarshal !!seq into string"},
+    {"StartupCommandMissing", V2 "setup:\n  startup:\n    - user: \"1000\"\n", 8, 7,
+     "commands: startup[0].command is required"},
     {"FilesPathRelative", V2 "setup:\n  files:\n    - path: relative/x\n", 8, 13,
      "commands: initFiles[0].path must be absolute (got \"relative/x\")"},
     {"FilesModeNotOctal", V2 "setup:\n  files:\n    - path: /x\n      mode: \"0999\"\n", 9, 13,
      "commands: initFiles[0].mode must be octal (e.g. \"0755\"), got \"0999\""},
-    {"InstallNotAList", V2 "setup:\n  install:\n    command: x\n", 8, 5, "cannot unmarshal !!map into []spec.InstallCommand"},
-    {"BackgroundNotBool", V2 "setup:\n  startup:\n    - command: [x]\n      background: yes\n", 9, 19,
-     "cannot unmarshal !!str `yes` into bool"},
+    {"InstallNotAList", V2 "setup:\n  install:\n    command: x\n", 8, 5,
+     "cannot unmarshal !!map into []spec.InstallCommand"},
+    {"BackgroundNotBool", V2 "setup:\n  startup:\n    - command: [x]\n      background: yes\n", 9,
+     19, "cannot unmarshal !!str `yes` into bool"},
     {"EnvNotShellIdentifier", V2 "environment:\n  variables:\n    1BAD: x\n", 8, 5,
      "environment: variable key \"1BAD\" is not a valid shell identifier"},
     {"EnvHttpProxy", V2 "environment:\n  variables:\n    https_proxy: http://evil\n", 8, 5,
-     "environment: variable \"https_proxy\" must not be set by a kit: it routes traffic around the egress proxy, which "
+     "environment: variable \"https_proxy\" must not be set by a kit: it routes traffic around the "
+     "egress proxy, which "
      "silently disables policy enforcement and credential injection"},
     {"V1ProxyManagedNotIdentifier", V1 "environment:\n  proxyManaged: [\"A-B\"]\n", 7, 18,
      "environment: proxyManaged entry \"A-B\" is not a valid shell identifier"},
     {"V1ProxyManagedReserved", V1 "environment:\n  proxyManaged: [PATH]\n", 7, 18,
-     "environment: proxyManaged entry \"PATH\" is reserved for the runtime and cannot carry a credential"},
+     "environment: proxyManaged entry \"PATH\" is reserved for the runtime and cannot carry a "
+     "credential"},
     {"V2ProxyManagedIsV1Only", V2 "environment:\n  proxyManaged: [X]\n", 7, 3,
      "field proxyManaged not found in type spec.environmentV2"},
-    {"CredentialServiceMissing", V2 "credentials:\n  - description: x\n", 7, 5, "artifact: credentials[0]: service is required"},
-    {"InjectFormatTwoPercentS", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          header: X\n          format: \"%s %s\"\n",
+    {"CredentialServiceMissing", V2 "credentials:\n  - description: x\n", 7, 5,
+     "artifact: credentials[0]: service is required"},
+    {"InjectFormatTwoPercentS",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   header: X\n          format: \"%s %s\"\n",
      12, 19, "credentials[0].apiKey.inject[0].format \"%s %s\" must contain exactly one %s"},
-    {"InjectFormatNoPercentS", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          header: X\n          format: Bearer\n",
+    {"InjectFormatNoPercentS",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   header: X\n          format: Bearer\n",
      12, 19, "credentials[0].apiKey.inject[0].format \"Bearer\" must contain exactly one %s"},
-    {"InjectHeaderNotToken", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          header: \"X Api Key\"\n          format: \"%s\"\n",
-     11, 19, "credentials[0].apiKey.inject[0].header \"X Api Key\" is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"},
-    {"InjectHeaderWithoutFormat", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          header: X\n",
-     11, 19, "credentials[0].apiKey.inject[0]: 'header' requires 'format' (e.g. format: \"Bearer %s\")"},
-    {"InjectDomainMissing", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - header: X\n          format: \"%s\"\n",
+    {"InjectHeaderNotToken",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   header: \"X Api Key\"\n          format: \"%s\"\n",
+     11, 19,
+     "credentials[0].apiKey.inject[0].header \"X Api Key\" is not a valid HTTP header name "
+     "(letters, digits and !#$%&'*+-.^_`|~ only)"},
+    {"InjectHeaderWithoutFormat",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   header: X\n",
+     11, 19,
+     "credentials[0].apiKey.inject[0]: 'header' requires 'format' (e.g. format: \"Bearer %s\")"},
+    {"InjectDomainMissing",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - header: X\n          "
+        "format: \"%s\"\n",
      10, 11, "credentials[0].apiKey.inject[0].domain is required"},
-    {"InjectBasicWithoutUsername", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          scheme: basic\n",
+    {"InjectBasicWithoutUsername",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   scheme: basic\n",
      11, 19, "credentials[0].apiKey.inject[0]: scheme: basic requires 'username'"},
-    {"InjectSchemeAndFormat", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          scheme: bearer\n          format: \"x %s\"\n",
+    {"InjectSchemeAndFormat",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   scheme: bearer\n          format: \"x %s\"\n",
      11, 19, "credentials[0].apiKey.inject[0]: 'scheme' and 'format' are mutually exclusive"},
-    {"InjectUnknownScheme", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          scheme: digest\n",
-     11, 19, "credentials[0].apiKey.inject[0]: unknown scheme \"digest\" (want \"basic\" or \"bearer\")"},
-    {"InjectUsernameWithColon", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n          scheme: basic\n          username: \"a:b\"\n",
+    {"InjectUnknownScheme",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   scheme: digest\n",
+     11, 19,
+     "credentials[0].apiKey.inject[0]: unknown scheme \"digest\" (want \"basic\" or \"bearer\")"},
+    {"InjectUsernameWithColon",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: a.com\n       "
+        "   scheme: basic\n          username: \"a:b\"\n",
      12, 21, "credentials[0].apiKey.inject[0].username \"a:b\" must not contain ':'"},
-    {"ApiKeyNameNotIdentifier", V2 "credentials:\n  - service: s\n    apiKey:\n      name: MY-KEY\n", 9, 13,
+    {"ApiKeyNameNotIdentifier",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      name: MY-KEY\n", 9, 13,
      "credentials[0].apiKey.name \"MY-KEY\" is not a valid shell identifier"},
-    {"InjectDomainBadPattern", V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: \"api.*.com\"\n          header: X\n          format: \"%s\"\n",
+    {"InjectDomainBadPattern",
+     V2 "credentials:\n  - service: s\n    apiKey:\n      inject:\n        - domain: "
+        "\"api.*.com\"\n          header: X\n          format: \"%s\"\n",
      10, 24, "credentials[0].apiKey.inject[0].domain: invalid pattern \"api.*.com\": "},
-    {"AllowBarePatternStar", V2 "permissions:\n  network:\n    allow: [\"*\"]\n", 8, 14, "permissions.network.allow[0]: invalid pattern \"*\": "},
-    {"AllowPortRange", V2 "permissions:\n  network:\n    allow:\n      - example.com:80-443\n", 9, 23,
-     "permissions.network.allow[0]: invalid pattern \"example.com:80-443\": "},
+    {"AllowBarePatternStar", V2 "permissions:\n  network:\n    allow: [\"*\"]\n", 8, 14,
+     "permissions.network.allow[0]: invalid pattern \"*\": "},
+    {"AllowPortRange", V2 "permissions:\n  network:\n    allow:\n      - example.com:80-443\n", 9,
+     23, "permissions.network.allow[0]: invalid pattern \"example.com:80-443\": "},
     {"V1AllowedDomainsBadPattern", V1 "network:\n  allowedDomains: [\"a..b\"]\n", 7, 23,
      "network.allowedDomains[0]: invalid pattern \"a..b\": "},
-    {"V1ServiceAuthFormat", V1 "network:\n  serviceDomains: {a.com: s}\n  serviceAuth:\n    s: {headerName: X, valueFormat: Bearer}\n",
-     9, 37, "network: serviceAuth[\"s\"].valueFormat must contain exactly one %s placeholder (got \"Bearer\")"},
+    {"V1ServiceAuthFormat",
+     V1 "network:\n  serviceDomains: {a.com: s}\n  serviceAuth:\n    s: {headerName: X, "
+        "valueFormat: Bearer}\n",
+     9, 37,
+     "network: serviceAuth[\"s\"].valueFormat must contain exactly one %s placeholder (got "
+     "\"Bearer\")"},
     {"V1SourceWithoutEnvOrFile", V1 "credentials:\n  sources:\n    s: {required: true}\n", 8, 8,
      "credentials: sources[\"s\"] must have at least one of env or file"},
-    {"OAuthSentinelMissing", V2 "credentials:\n  - service: s\n    oauth:\n      tokenEndpoint: {host: h, path: /t}\n      sentinels: {refreshToken: r}\n      credentialFile: {path: /x, template: t}\n",
+    {"OAuthSentinelMissing",
+     V2 "credentials:\n  - service: s\n    oauth:\n      tokenEndpoint: {host: h, path: /t}\n      "
+        "sentinels: {refreshToken: r}\n      credentialFile: {path: /x, template: t}\n",
      10, 18, "artifact: credentials[0] (service \"s\"): oauth: sentinels.accessToken is required"},
-    {"V1OAuthServiceMissing", V1 "oauth:\n  tokenEndpoint: {host: h, path: /t}\n", 7, 3, "artifact: oauth: service is required"},
-    {"VolumeRelativePath", V2 "volumes:\n  - path: cache\n", 7, 5, "manifest: volumes[0].path \"cache\" must be an absolute path"},
+    {"V1OAuthServiceMissing", V1 "oauth:\n  tokenEndpoint: {host: h, path: /t}\n", 7, 3,
+     "artifact: oauth: service is required"},
+    {"VolumeRelativePath", V2 "volumes:\n  - path: cache\n", 7, 5,
+     "manifest: volumes[0].path \"cache\" must be an absolute path"},
     {"VolumeBadType", V2 "volumes:\n  - path: /c\n    type: nfs\n", 7, 5,
      "manifest: volumes[0].type \"nfs\" is invalid (must be omitted or \"tmpfs\")"},
     {"VolumeBadSize", V2 "volumes:\n  - path: /c\n    size: lots\n", 7, 5,
      "manifest: volumes[0].size \"lots\" is not a valid size: invalid size: 'lots'"},
-    {"ResourcesNegativeCpu", V2 "  resources: {cpu: -1}\n", 6, 20, "manifest: resources.cpu must be non-negative (got -1)"},
+    {"ResourcesNegativeCpu", V2 "  resources: {cpu: -1}\n", 6, 20,
+     "manifest: resources.cpu must be non-negative (got -1)"},
     {"ResourcesBadMemory", V2 "  resources: {memory: 4q}\n", 6, 23,
      "sandbox.resources.memory \"4q\" is not a valid size: invalid size: '4q'"},
-    {"CommandScalar", V2 "  command: run\n", 6, 12, "sandbox.command: must be a list (shorthand) or a mapping with default/interactive"},
-    {"ExtendsUnknown", "schemaVersion: \"2\"\nkind: sandbox\nname: t\nextends: nosuchagent\n", 4, 10,
-     "extends: unknown base agent \"nosuchagent\" (extends names a built-in agent such as claude, codex or shell)"},
-    {"DocumentIsAList", "- a\n- b\n", 1, 1, "artifact: invalid spec.yaml: the document must be a mapping of fields, not !!seq"},
+    {"CommandScalar", V2 "  command: run\n", 6, 12,
+     "sandbox.command: must be a list (shorthand) or a mapping with default/interactive"},
+    {"ExtendsUnknown", "schemaVersion: \"2\"\nkind: sandbox\nname: t\nextends: nosuchagent\n", 4,
+     10,
+     "extends: unknown base agent \"nosuchagent\" (extends names a built-in agent such as claude, "
+     "codex or shell)"},
+    {"DocumentIsAList", "- a\n- b\n", 1, 1,
+     "artifact: invalid spec.yaml: the document must be a mapping of fields, not !!seq"},
     {"EmptyDocument", "# nothing\n", 1, 1, "artifact: invalid spec.yaml: the document is empty"},
     {"ArgsBothDefaultAndRequired", V2MIX "args:\n  a: {default: x, required: true}\n", 5, 3,
      "args[\"a\"] declares both a default and required: true (a required argument has no default)"},
-    {"ArgsNeither", V2MIX "args:\n  a: {description: x}\n", 5, 3, "args[\"a\"] must declare either a default or required: true"},
+    {"ArgsNeither", V2MIX "args:\n  a: {description: x}\n", 5, 3,
+     "args[\"a\"] must declare either a default or required: true"},
     {"ArgsBadName", V2MIX "args:\n  a.b: {default: x}\n", 5, 3,
-     "args[\"a.b\"] is not a valid argument name (letters, digits, '_' and '-', not starting with a digit)"},
-    {"ArgsDefaultNotInEnum", V2MIX "args:\n  c: {default: x, enum: [a, b]}\n", 5, 16, "args[\"c\"].default: \"x\" is not one of \"a\", \"b\""},
-    {"ArgsBadRegexp", V2MIX "args:\n  c: {default: x, pattern: \"(\"}\n", 5, 28, "args[\"c\"].pattern is not a valid regexp: missing ): ("},
-    {"ArgsUndeclaredReference", V2MIX "environment:\n  variables:\n    A: \"${{ kit.args.nope }}\"\n", 6, 8,
-     "spec.yaml references ${{ kit.args.nope }}, which spec.yaml does not declare in its args: block"},
-    {"ArgsReferenceInKey", V2MIX "args:\n  k: {default: X}\nenvironment:\n  variables:\n    \"${{ kit.args.k }}\": v\n", 8, 5,
-     "mapping key \"${{ kit.args.k }}\" references an argument, which may only stand in for a value"},
-    {"InvalidYaml", V2 "  entrypoint: [a, b\n", 7, 1, "invalid YAML: end of sequence flow not found"},
+     "args[\"a.b\"] is not a valid argument name (letters, digits, '_' and '-', not starting with "
+     "a digit)"},
+    {"ArgsDefaultNotInEnum", V2MIX "args:\n  c: {default: x, enum: [a, b]}\n", 5, 16,
+     "args[\"c\"].default: \"x\" is not one of \"a\", \"b\""},
+    {"ArgsBadRegexp", V2MIX "args:\n  c: {default: x, pattern: \"(\"}\n", 5, 28,
+     "args[\"c\"].pattern is not a valid regexp: missing ): ("},
+    {"ArgsUndeclaredReference",
+     V2MIX "environment:\n  variables:\n    A: \"${{ kit.args.nope }}\"\n", 6, 8,
+     "spec.yaml references ${{ kit.args.nope }}, which spec.yaml does not declare in its args: "
+     "block"},
+    {"ArgsReferenceInKey",
+     V2MIX "args:\n  k: {default: X}\nenvironment:\n  variables:\n    \"${{ kit.args.k }}\": v\n",
+     8, 5,
+     "mapping key \"${{ kit.args.k }}\" references an argument, which may only stand in for a "
+     "value"},
+    {"InvalidYaml", V2 "  entrypoint: [a, b\n", 7, 1,
+     "invalid YAML: end of sequence flow not found"},
 };
 
 class ErrorMessage : public ::testing::TestWithParam<ErrorCase> {};
@@ -178,7 +251,9 @@ TEST_P(ErrorMessage, FirstErrorHasExactTextAndPosition) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kits, ErrorMessage, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<ErrorCase>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<ErrorCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(ErrorMessage, AtLeastFortyCases) { EXPECT_GE(std::size(kCases), 40u); }
 
@@ -206,33 +281,43 @@ TEST(Diagnostics, RenderShowsLineAndCaretUnderTheColumn) {
 TEST(Diagnostics, ColourOnlyWhenAsked) {
   LoadResult r = loadSpecBytes(V2 "ports:\n  - container: 70000\n");
   EXPECT_EQ(renderDiagnostic(*r.errors()[0], r.spec_text, false).find('\033'), std::string::npos);
-  EXPECT_NE(renderDiagnostic(*r.errors()[0], r.spec_text, true).find("\033[1;31merror:"), std::string::npos);
+  EXPECT_NE(renderDiagnostic(*r.errors()[0], r.spec_text, true).find("\033[1;31merror:"),
+            std::string::npos);
 }
 
 TEST(Warnings, WildcardInjectDomainWarnsAboutInterception) {
   LoadResult r = loadSpecBytes(V2
                                "permissions:\n  network:\n    allow: [\"*.dev.azure.com\"]\n"
                                "credentials:\n  - service: az\n    apiKey:\n      name: AZ_TOKEN\n"
-                               "      inject:\n        - {domain: \"*.dev.azure.com\", header: Authorization, format: \"Basic %s\"}\n");
+                               "      inject:\n        - {domain: \"*.dev.azure.com\", header: "
+                               "Authorization, format: \"Basic %s\"}\n");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r.warningMessages().size(), 1u);
-  EXPECT_EQ(r.warningMessages()[0],
-            "credentials[0].apiKey.inject[0]: \"*.dev.azure.com\" is a wildcard: every matching host will be "
-            "TLS-intercepted (MITM) by the proxy to inject the credential; list exact hosts instead");
+  EXPECT_EQ(
+      r.warningMessages()[0],
+      "credentials[0].apiKey.inject[0]: \"*.dev.azure.com\" is a wildcard: every matching host "
+      "will be "
+      "TLS-intercepted (MITM) by the proxy to inject the credential; list exact hosts instead");
 }
 
 TEST(Warnings, V1WildcardServiceDomainWarns) {
-  LoadResult r = loadSpecBytes(V1 "network:\n  allowedDomains: [\"*.x.com\"]\n  serviceDomains: {\"*.x.com\": s}\n"
-                                  "  serviceAuth: {s: {headerName: A, valueFormat: \"%s\"}}\n");
+  LoadResult r = loadSpecBytes(
+      V1
+      "network:\n  allowedDomains: [\"*.x.com\"]\n  serviceDomains: {\"*.x.com\": s}\n"
+      "  serviceAuth: {s: {headerName: A, valueFormat: \"%s\"}}\n");
   ASSERT_TRUE(r.ok());
   bool found = false;
-  for (const auto& w : r.warningMessages()) found = found || w.find("is a wildcard: every matching host will be TLS-intercepted") != std::string::npos;
+  for (const auto& w : r.warningMessages())
+    found = found || w.find("is a wildcard: every matching host will be TLS-intercepted") !=
+                         std::string::npos;
   EXPECT_TRUE(found);
 }
 
 TEST(Warnings, ReservedEnvNameAndProxyManagedCollision) {
-  LoadResult r = loadSpecBytes(V2 "environment:\n  variables:\n    SBX_MODE: x\n    GH_TOKEN: y\n"
-                                  "credentials:\n  - service: github\n    apiKey: {name: GH_TOKEN, proxyManaged: true}\n");
+  LoadResult r = loadSpecBytes(
+      V2
+      "environment:\n  variables:\n    SBX_MODE: x\n    GH_TOKEN: y\n"
+      "credentials:\n  - service: github\n    apiKey: {name: GH_TOKEN, proxyManaged: true}\n");
   ASSERT_TRUE(r.ok());
   auto w = r.warningMessages();
   ASSERT_EQ(w.size(), 2u);
@@ -244,13 +329,16 @@ TEST(Warnings, MixinAgentInstructionsFilenameIsIgnored) {
   LoadResult r = loadSpecBytes(V2MIX "agentInstructions: {filename: X.md, content: hi}\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.warningMessages(),
-            std::vector<std::string>{"field \"agentInstructions.filename\" ignored: only used for kind \"sandbox\", not \"mixin\""});
+            std::vector<std::string>{"field \"agentInstructions.filename\" ignored: only used for "
+                                     "kind \"sandbox\", not \"mixin\""});
   EXPECT_EQ(r.kit.agent_instructions.filename, "");
 }
 
 TEST(Scalars, KeepTheirLiteralText) {
-  LoadResult r = loadSpecBytes(V2 "version: 1.20\nenvironment:\n  variables:\n    N: 1\n    B: true\n    E: \n"
-                                  "setup:\n  install:\n    - command: id\n      user: 1000\n");
+  LoadResult r =
+      loadSpecBytes(V2
+                    "version: 1.20\nenvironment:\n  variables:\n    N: 1\n    B: true\n    E: \n"
+                    "setup:\n  install:\n    - command: id\n      user: 1000\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.version, "1.20");
   EXPECT_EQ(r.kit.environment.at("N"), "1");
@@ -265,7 +353,8 @@ TEST(Scalars, SchemaVersionAsIntegerIsAccepted) {
 }
 
 TEST(Defaults, SetupUsersAndFileModeDefault) {
-  LoadResult r = loadSpecBytes(V2 "setup:\n  install: [{command: a}]\n  startup: [{command: [b]}]\n  files: [{path: /c}]\n");
+  LoadResult r = loadSpecBytes(
+      V2 "setup:\n  install: [{command: a}]\n  startup: [{command: [b]}]\n  files: [{path: /c}]\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.setup.install[0].user, "0");
   EXPECT_EQ(r.kit.setup.startup[0].user, "1000");

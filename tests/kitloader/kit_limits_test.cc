@@ -8,7 +8,9 @@ namespace kitgate::kit {
 namespace {
 
 std::string billionLaughs() {
-  std::string y = "schemaVersion: \"2\"\nkind: mixin\nname: t\nx:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  std::string y =
+      "schemaVersion: \"2\"\nkind: mixin\nname: t\nx:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, "
+      "lol, lol, lol, lol]\n";
   for (int i = 1; i < 10; ++i) {
     y += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
     for (int j = 0; j < 10; ++j) y += (j ? ", *a" : "*a") + std::to_string(i - 1);
@@ -20,7 +22,8 @@ std::string billionLaughs() {
 TEST(Limits, BillionLaughsFailsWithAClearError) {
   LoadResult r = loadSpecBytes(billionLaughs());
   ASSERT_EQ(r.errors().size(), 1u);
-  EXPECT_NE(r.errors()[0]->message.find("expands to more than 100000 nodes"), std::string::npos) << r.errors()[0]->message;
+  EXPECT_NE(r.errors()[0]->message.find("expands to more than 100000 nodes"), std::string::npos)
+      << r.errors()[0]->message;
   EXPECT_NE(r.errors()[0]->message.find("billion laughs"), std::string::npos);
   EXPECT_GT(r.errors()[0]->line, 4);
 }
@@ -33,7 +36,8 @@ TEST(Limits, DeepNestingIsRefused) {
 }
 
 TEST(Limits, NonUtf8IsRejectedWithItsPosition) {
-  LoadResult r = loadSpecBytes("schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: caf\xe9!\n");
+  LoadResult r =
+      loadSpecBytes("schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: caf\xe9!\n");
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_EQ(r.errors()[0]->message, "spec.yaml is not valid UTF-8: byte 0xe9 at line 4, column 17");
   EXPECT_EQ(r.errors()[0]->line, 4);
@@ -41,7 +45,8 @@ TEST(Limits, NonUtf8IsRejectedWithItsPosition) {
 }
 
 TEST(Limits, ValidMultibyteUtf8IsAccepted) {
-  LoadResult r = loadSpecBytes("schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: \"café — ok\"\n");
+  LoadResult r =
+      loadSpecBytes("schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: \"café — ok\"\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.kit.description, "café — ok");
 }
@@ -54,7 +59,8 @@ TEST(Limits, OverlongEncodingAndNulAreRejected) {
 }
 
 TEST(Limits, OversizedSpecIsRefused) {
-  std::string y = "schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: \"" + std::string((1 << 20) + 10, 'x') + "\"\n";
+  std::string y = "schemaVersion: \"2\"\nkind: mixin\nname: t\ndescription: \"" +
+                  std::string((1 << 20) + 10, 'x') + "\"\n";
   LoadResult r = loadSpecBytes(y);
   ASSERT_EQ(r.errors().size(), 1u);
   EXPECT_EQ(r.errors()[0]->message, "spec.yaml is larger than 1024 KiB; refusing to load it");

@@ -42,7 +42,9 @@ void writeZip(const std::string& path, const std::vector<ZipItem>& items) {
   archive_write_free(a);
 }
 
-std::string firstError(const LoadResult& r) { return r.errors().empty() ? "" : r.errors()[0]->message; }
+std::string firstError(const LoadResult& r) {
+  return r.errors().empty() ? "" : r.errors()[0]->message;
+}
 
 TEST(DirectorySource, ReadsFilesHomeAndWorkspaceSorted) {
   TempDir t;
@@ -57,7 +59,8 @@ TEST(DirectorySource, ReadsFilesHomeAndWorkspaceSorted) {
   EXPECT_EQ(r.kit.files[0].relative_path, ".cfg/a.txt");
   EXPECT_EQ(r.kit.files[1].target, FileTarget::kWorkspace);
   EXPECT_EQ(r.warningMessages(),
-            std::vector<std::string>{"files/other is ignored: only files/home/** and files/workspace/** are copied into the sandbox"});
+            std::vector<std::string>{"files/other is ignored: only files/home/** and "
+                                     "files/workspace/** are copied into the sandbox"});
 }
 
 TEST(DirectorySource, SymlinkEscapingTheKitIsAnError) {
@@ -69,8 +72,9 @@ TEST(DirectorySource, SymlinkEscapingTheKitIsAnError) {
   std::filesystem::create_symlink(outside.path() / "secret", t.path() / "files/home/link");
   LoadResult r = load(t.str());
   ASSERT_EQ(r.errors().size(), 1u);
-  EXPECT_EQ(firstError(r), "file files/home/link is a symlink that escapes the artifact directory (resolves to " +
-                               std::filesystem::canonical(outside.path() / "secret").string() + ")");
+  EXPECT_EQ(firstError(r),
+            "file files/home/link is a symlink that escapes the artifact directory (resolves to " +
+                std::filesystem::canonical(outside.path() / "secret").string() + ")");
 }
 
 TEST(DirectorySource, SymlinkInsideTheKitIsFollowed) {
@@ -87,13 +91,16 @@ TEST(DirectorySource, SymlinkInsideTheKitIsFollowed) {
 TEST(DirectorySource, MissingSpecSaysSo) {
   TempDir t;
   LoadResult r = load(t.str());
-  EXPECT_EQ(firstError(r), "artifact: spec.yaml (or spec.yml) is required: " + t.str() + " has neither");
+  EXPECT_EQ(firstError(r),
+            "artifact: spec.yaml (or spec.yml) is required: " + t.str() + " has neither");
 }
 
 TEST(DirectorySource, OciReferenceIsRefused) {
   LoadResult r = load("docker.io/sbx/amp-kit:latest");
-  EXPECT_EQ(firstError(r), "OCI references are not supported for validation; use a local directory or ZIP file (or a "
-                           "git+https:// reference)");
+  EXPECT_EQ(
+      firstError(r),
+      "OCI references are not supported for validation; use a local directory or ZIP file (or a "
+      "git+https:// reference)");
 }
 
 TEST(ZipSource, LoadsSpecAndFiles) {
@@ -121,8 +128,9 @@ TEST(ZipSource, ZipSlipIsRejected) {
   std::string zip = (t.path() / "kit.zip").string();
   writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/../../../etc/cron.d/x", "evil"}});
   LoadResult r = load(zip);
-  EXPECT_EQ(firstError(r), "ZIP entry files/home/../../../etc/cron.d/x has an absolute path or a '..' component "
-                           "(zip-slip); refusing the kit");
+  EXPECT_EQ(firstError(r),
+            "ZIP entry files/home/../../../etc/cron.d/x has an absolute path or a '..' component "
+            "(zip-slip); refusing the kit");
 }
 
 TEST(ZipSource, AbsolutePathIsRejected) {
@@ -130,7 +138,9 @@ TEST(ZipSource, AbsolutePathIsRejected) {
   std::string zip = (t.path() / "kit.zip").string();
   writeZip(zip, {{"spec.yaml", kMixin}, {"/etc/passwd", "evil"}});
   LoadResult r = load(zip);
-  EXPECT_NE(firstError(r).find("has an absolute path or a '..' component (zip-slip)"), std::string::npos) << firstError(r);
+  EXPECT_NE(firstError(r).find("has an absolute path or a '..' component (zip-slip)"),
+            std::string::npos)
+      << firstError(r);
 }
 
 TEST(ZipSource, SymlinkEntryIsRejected) {
@@ -138,7 +148,9 @@ TEST(ZipSource, SymlinkEntryIsRejected) {
   std::string zip = (t.path() / "kit.zip").string();
   writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/l", "", AE_IFLNK, "/etc/shadow"}});
   LoadResult r = load(zip);
-  EXPECT_EQ(firstError(r), "ZIP entry files/home/l is a link or special file; a kit ZIP may hold only regular files");
+  EXPECT_EQ(
+      firstError(r),
+      "ZIP entry files/home/l is a link or special file; a kit ZIP may hold only regular files");
 }
 
 TEST(ZipSource, OversizedEntryIsRejected) {
@@ -146,19 +158,22 @@ TEST(ZipSource, OversizedEntryIsRejected) {
   std::string zip = (t.path() / "kit.zip").string();
   writeZip(zip, {{"spec.yaml", kMixin}, {"files/home/big", std::string((16u << 20) + 1, '\0')}});
   LoadResult r = load(zip);
-  EXPECT_NE(firstError(r).find("ZIP entry files/home/big is larger than 16 MiB"), std::string::npos) << firstError(r);
+  EXPECT_NE(firstError(r).find("ZIP entry files/home/big is larger than 16 MiB"), std::string::npos)
+      << firstError(r);
 }
 
 TEST(ZipSource, MissingSpecSaysSo) {
   TempDir t;
   std::string zip = (t.path() / "kit.zip").string();
   writeZip(zip, {{"files/home/x", "x"}});
-  EXPECT_EQ(firstError(load(zip)), "artifact: spec.yaml (or spec.yml) is required: the ZIP " + zip + " has neither");
+  EXPECT_EQ(firstError(load(zip)),
+            "artifact: spec.yaml (or spec.yml) is required: the ZIP " + zip + " has neither");
 }
 
 TEST(Pack, IsReproducibleAndLoadsLikeTheDirectory) {
   TempDir t;
-  std::filesystem::copy(testing::corpusKit("tck-args-install"), t.path() / "kit", std::filesystem::copy_options::recursive);
+  std::filesystem::copy(testing::corpusKit("tck-args-install"), t.path() / "kit",
+                        std::filesystem::copy_options::recursive);
   LoadOptions opts;
   opts.args.push_back(*parseKitArg("token=x"));
   std::string a = (t.path() / "a.zip").string();
@@ -167,7 +182,8 @@ TEST(Pack, IsReproducibleAndLoadsLikeTheDirectory) {
   ASSERT_TRUE(pack((t.path() / "kit").string(), a, opts, &err).ok());
   ASSERT_EQ(err, "");
   // Touch a file: timestamps must not leak into the archive.
-  std::filesystem::last_write_time(t.path() / "kit/spec.yaml", std::filesystem::file_time_type::clock::now());
+  std::filesystem::last_write_time(t.path() / "kit/spec.yaml",
+                                   std::filesystem::file_time_type::clock::now());
   ASSERT_TRUE(pack((t.path() / "kit").string(), b, opts, &err).ok());
   EXPECT_EQ(testing::readFile(a), testing::readFile(b));
   LoadResult from_zip = load(a, opts);
@@ -189,11 +205,13 @@ class GitSource : public ::testing::Test {
  protected:
   void SetUp() override {
     repo_ = repo_dir_.path() / "repo";
-    writeFile(repo_ / "kits/amp/spec.yaml", testing::readFile(testing::corpusKit("amp--v2") + "/spec.yaml"));
+    writeFile(repo_ / "kits/amp/spec.yaml",
+              testing::readFile(testing::corpusKit("amp--v2") + "/spec.yaml"));
     writeFile(repo_ / "kits/amp/files/home/.amp/x", "x");
     git({"init", "-q", "-b", "main", repo_.string()});
     git({"-C", repo_.string(), "add", "."});
-    git({"-C", repo_.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "kit"});
+    git({"-C", repo_.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit",
+         "-q", "-m", "kit"});
     git({"-C", repo_.string(), "tag", "v1"});
   }
   void git(std::vector<std::string> args) {
@@ -232,7 +250,8 @@ TEST_F(GitSource, ClonesCommitSha) {
 }
 
 TEST_F(GitSource, UnknownRefFails) {
-  LoadResult r = load("git+file://" + repo_.string() + "#ref=no-such-branch&dir=kits/amp", options());
+  LoadResult r =
+      load("git+file://" + repo_.string() + "#ref=no-such-branch&dir=kits/amp", options());
   EXPECT_NE(firstError(r).find("git clone of file://"), std::string::npos) << firstError(r);
   EXPECT_NE(firstError(r).find("at no-such-branch failed"), std::string::npos);
 }
@@ -243,7 +262,8 @@ TEST_F(GitSource, DirEscapingTheRepositoryIsRefused) {
 }
 
 TEST(GitRef, PlainHttpAndUnknownKeysAreRefused) {
-  EXPECT_NE(firstError(load("git+http://example.invalid/r.git")).find("unsupported git reference"), std::string::npos);
+  EXPECT_NE(firstError(load("git+http://example.invalid/r.git")).find("unsupported git reference"),
+            std::string::npos);
   EXPECT_EQ(firstError(load("git+https://example.invalid/r.git#branch=x")),
             "git reference fragment key branch is unknown (expected ref= and dir=)");
 }

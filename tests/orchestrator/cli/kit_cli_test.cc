@@ -104,23 +104,34 @@ TEST_F(KitCli, ValidateSeedAmpKitPrintsValidAndItsDeprecationWarnings) {
   auto out = lines(r.out);
   ASSERT_EQ(out.size(), 8u) << r.out;
   EXPECT_EQ(out[0], "VALID: " + seedAmp() + " (directory)");
-  EXPECT_EQ(out[1], "WARN: deprecated field \"kind: agent\": use 'kind: sandbox' instead (kit-spec v2)");
-  EXPECT_EQ(out[7], "WARN: deprecated field \"network.allowedDomains\": use 'permissions.network.allow' instead (kit-spec v2)");
+  EXPECT_EQ(out[1],
+            "WARN: deprecated field \"kind: agent\": use 'kind: sandbox' instead (kit-spec v2)");
+  EXPECT_EQ(out[7],
+            "WARN: deprecated field \"network.allowedDomains\": use 'permissions.network.allow' "
+            "instead (kit-spec v2)");
   EXPECT_EQ(r.out.find('\033'), std::string::npos) << "colour on a non-TTY";
 }
 
 TEST_F(KitCli, ValidateBrokenKitPrintsEveryProblemWithItsLineOnStderr) {
   fs::create_directories(tmp_ / "broken");
-  std::ofstream(tmp_ / "broken/spec.yaml") << "schemaVersion: \"2\"\nkind: sandbox\nname: Bad_Name\nsandbox:\n"
-                                              "  image: x\n  persistence: persistent\nports:\n  - container: 0\n";
+  std::ofstream(tmp_ / "broken/spec.yaml")
+      << "schemaVersion: \"2\"\nkind: sandbox\nname: Bad_Name\nsandbox:\n"
+         "  image: x\n  persistence: persistent\nports:\n  - container: 0\n";
   CliRun r = kitgate({"kit", "validate", (tmp_ / "broken").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find("spec.yaml:3:7: error: manifest: invalid name \"Bad_Name\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.yaml:3:7: error: manifest: invalid name \"Bad_Name\""),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("  name: Bad_Name\n        ^\n"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("spec.yaml:6:3: error: field persistence not found in type spec.sandboxBlockV2"), std::string::npos);
-  EXPECT_NE(r.err.find("spec.yaml:8:16: error: publishedPorts[0].container must be in 1..65535 (got 0)"), std::string::npos);
-  EXPECT_NE(r.err.find("INVALID: " + (tmp_ / "broken").string() + " (3 errors)"), std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find("spec.yaml:6:3: error: field persistence not found in type spec.sandboxBlockV2"),
+      std::string::npos);
+  EXPECT_NE(
+      r.err.find("spec.yaml:8:16: error: publishedPorts[0].container must be in 1..65535 (got 0)"),
+      std::string::npos);
+  EXPECT_NE(r.err.find("INVALID: " + (tmp_ / "broken").string() + " (3 errors)"), std::string::npos)
+      << r.err;
 }
 
 TEST_F(KitCli, ValidateJsonReportsVerdict) {
@@ -137,13 +148,15 @@ TEST_F(KitCli, ValidateJsonReportsVerdict) {
   EXPECT_EQ(bad.exit_code, 1);
   auto b = nlohmann::json::parse(bad.out);
   EXPECT_EQ(b["valid"], false);
-  EXPECT_EQ(b["error"], "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
+  EXPECT_EQ(b["error"],
+            "args[\"token\"] is required but no value was given (pass --kit-arg token=VALUE)");
   EXPECT_EQ(b["errors"][0]["file"], "spec.yaml");
   EXPECT_GT(b["errors"][0]["line"].get<int>(), 0);
 }
 
 TEST_F(KitCli, KitArgMakesTheArgsKitValid) {
-  CliRun r = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-arg", "token=t", "--kit-arg=greeting=hi"});
+  CliRun r = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-arg", "token=t",
+                      "--kit-arg=greeting=hi"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines(r.out)[0], "VALID: " + corpus("tck-args-install") + " (directory)");
 }
@@ -158,7 +171,8 @@ TEST_F(KitCli, KitArgsFileSuppliesValuesAndKitArgOverridesIt) {
   EXPECT_EQ(j["files"][0]["relativePath"], ".args-install/config.txt");
 
   std::ofstream(tmp_ / "bad.txt") << "token\n";
-  CliRun bad = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-args-file", (tmp_ / "bad.txt").string()});
+  CliRun bad = kitgate({"kit", "validate", corpus("tck-args-install"), "--kit-args-file",
+                        (tmp_ / "bad.txt").string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("bad.txt:1: expected NAME=VALUE"), std::string::npos) << bad.err;
 }
@@ -171,7 +185,8 @@ TEST_F(KitCli, InspectExplainsInterceptionAndCredentials) {
   EXPECT_NE(r.out.find("allow: ampcode.com:443, *.ampcode.com:443"), std::string::npos);
   EXPECT_NE(r.out.find("ampcode.com  [amp]  Authorization: Bearer <secret>"), std::string::npos);
   EXPECT_NE(r.out.find("install[0] as user 1000: Install Amp"), std::string::npos);
-  EXPECT_NE(r.out.find("schemaVersion \"1\", shown normalized to schemaVersion \"2\""), std::string::npos);
+  EXPECT_NE(r.out.find("schemaVersion \"1\", shown normalized to schemaVersion \"2\""),
+            std::string::npos);
 }
 
 TEST_F(KitCli, InspectJsonOfV1FullEqualsV2Expected) {
@@ -221,7 +236,8 @@ TEST_F(KitCli, ValidateGitReference) {
   };
   git({"init", "-q", "-b", "main", repo.string()});
   git({"-C", repo.string(), "add", "."});
-  git({"-C", repo.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "amp"});
+  git({"-C", repo.string(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit",
+       "-q", "-m", "amp"});
   std::string ref = "git+file://" + repo.string() + "#ref=main&dir=amp";
   CliRun r = kitgate({"kit", "validate", ref, "--cache-dir", (tmp_ / "cache").string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -229,8 +245,11 @@ TEST_F(KitCli, ValidateGitReference) {
 }
 
 TEST_F(KitCli, HelpOnEveryCommandHasExamples) {
-  for (std::vector<std::string> args : {std::vector<std::string>{"--help"}, {"kit", "--help"}, {"kit", "validate", "--help"},
-                                        {"kit", "inspect", "--help"}, {"kit", "pack", "--help"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"kit", "--help"},
+                                        {"kit", "validate", "--help"},
+                                        {"kit", "inspect", "--help"},
+                                        {"kit", "pack", "--help"}}) {
     CliRun r = kitgate(args);
     EXPECT_EQ(r.exit_code, 0) << args.back();
     EXPECT_NE(r.out.find("Examples:"), std::string::npos) << args.back() << ": " << r.out;
@@ -248,7 +267,8 @@ TEST_F(KitCli, UsageErrorsExitTwo) {
 TEST_F(KitCli, V3KitIsAClearError) {
   CliRun r = kitgate({"kit", "validate", corpus("amp--v3")});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("amp.yaml is a schemaVersion \"3\" kit descriptor"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("amp.yaml is a schemaVersion \"3\" kit descriptor"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace
