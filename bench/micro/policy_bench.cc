@@ -25,11 +25,26 @@ const Policy& bigPolicy() {
       const std::string n = std::to_string(i);
       std::string rule;
       switch (i % 10) {
-        case 0: case 1: case 2: case 3: rule = "host" + n + ".example.com"; break;
-        case 4: case 5: rule = "*.single" + n + ".example.org:443"; break;
-        case 6: case 7: rule = "**.multi" + n + ".example.net"; break;
-        case 8: rule = "api" + n + "-?.glob.example"; break;
-        default: rule = "10." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + ".0/24"; break;
+        case 0:
+        case 1:
+        case 2:
+        case 3:
+          rule = "host" + n + ".example.com";
+          break;
+        case 4:
+        case 5:
+          rule = "*.single" + n + ".example.org:443";
+          break;
+        case 6:
+        case 7:
+          rule = "**.multi" + n + ".example.net";
+          break;
+        case 8:
+          rule = "api" + n + "-?.glob.example";
+          break;
+        default:
+          rule = "10." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + ".0/24";
+          break;
       }
       (i % 97 == 0 ? deny : allow).push_back(rule);
     }
@@ -54,15 +69,31 @@ void evaluateHost(benchmark::State& state, const char* text, uint16_t port, V wa
   for (auto _ : state) benchmark::DoNotOptimize(p.evaluate(h, port));
 }
 
-void BM_EvaluateExactHit(benchmark::State& s) { evaluateHost(s, "host4000.example.com", 443, V::kAllow); }
-void BM_EvaluateSingleWildcardHit(benchmark::State& s) { evaluateHost(s, "api.single4.example.org", 443, V::kAllow); }
-void BM_EvaluateMultiWildcardHit(benchmark::State& s) { evaluateHost(s, "a.b.c.multi6.example.net", 443, V::kAllow); }
-void BM_EvaluateGlobHit(benchmark::State& s) { evaluateHost(s, "api5008-x.glob.example", 443, V::kAllow); }
-void BM_EvaluateDenyHit(benchmark::State& s) { evaluateHost(s, "host970.example.com", 443, V::kDeny); }
+void BM_EvaluateExactHit(benchmark::State& s) {
+  evaluateHost(s, "host4000.example.com", 443, V::kAllow);
+}
+void BM_EvaluateSingleWildcardHit(benchmark::State& s) {
+  evaluateHost(s, "api.single4.example.org", 443, V::kAllow);
+}
+void BM_EvaluateMultiWildcardHit(benchmark::State& s) {
+  evaluateHost(s, "a.b.c.multi6.example.net", 443, V::kAllow);
+}
+void BM_EvaluateGlobHit(benchmark::State& s) {
+  evaluateHost(s, "api5008-x.glob.example", 443, V::kAllow);
+}
+void BM_EvaluateDenyHit(benchmark::State& s) {
+  evaluateHost(s, "host970.example.com", 443, V::kDeny);
+}
 // A name no rule matches: the CIDR allows make the resolved address decide.
-void BM_EvaluateMissShort(benchmark::State& s) { evaluateHost(s, "unknown.example", 443, V::kCheckAddress); }
-void BM_EvaluateMissDeep(benchmark::State& s) { evaluateHost(s, "a.b.c.d.e.f.unknown.example.com", 443, V::kCheckAddress); }
-void BM_EvaluateIpLiteralCidrHit(benchmark::State& s) { evaluateHost(s, "10.0.9.5", 5432, V::kAllow); }
+void BM_EvaluateMissShort(benchmark::State& s) {
+  evaluateHost(s, "unknown.example", 443, V::kCheckAddress);
+}
+void BM_EvaluateMissDeep(benchmark::State& s) {
+  evaluateHost(s, "a.b.c.d.e.f.unknown.example.com", 443, V::kCheckAddress);
+}
+void BM_EvaluateIpLiteralCidrHit(benchmark::State& s) {
+  evaluateHost(s, "10.0.9.5", 5432, V::kAllow);
+}
 void BM_EvaluateIpLiteralMiss(benchmark::State& s) { evaluateHost(s, "192.0.2.1", 443, V::kDeny); }
 
 void BM_CheckAddressPublic(benchmark::State& state) {

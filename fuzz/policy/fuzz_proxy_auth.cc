@@ -32,8 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   static const auto registry = singleTenantRegistry({});
   check(registry.isOk());
-  const Sandbox* sb =
-      (*registry)->identify(kitgate::policy::IpAddress::v4(0x0a000001), header);
+  const Sandbox* sb = (*registry)->identify(kitgate::policy::IpAddress::v4(0x0a000001), header);
   check(sb != nullptr && sb->name() == kDefaultSandboxName);
   return 0;
 }

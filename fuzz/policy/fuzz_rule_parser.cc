@@ -33,7 +33,8 @@ void check(bool ok) {
 void checkAgreesWithInetAton(std::string_view input, const kitgate::StatusOr<Host>& host) {
   if (input.empty() || input.size() > 64) return;
   for (char c : input) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0') return;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0')
+      return;
   }
   const std::string text(input);
   in_addr a{};

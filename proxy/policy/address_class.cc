@@ -52,7 +52,7 @@ AddressClass classify(const IpAddress& ip) {
   if (w0 == 0x2001 && w1 == 0x0000) return AddressClass::kIpv4Embedded;  // Teredo
   if (w0 == 0x2001 && w1 == 0x0db8) return AddressClass::kDocumentation;
   if ((w0 & 0xfff0) == 0x3ff0) return AddressClass::kDocumentation;  // 3fff::/20
-  if (w0 == 0x2001 && w1 < 0x0200) return AddressClass::kReserved;    // 2001::/23
+  if (w0 == 0x2001 && w1 < 0x0200) return AddressClass::kReserved;   // 2001::/23
   if ((b[0] & 0xfe) == 0xfc) return AddressClass::kPrivate;
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressClass::kLinkLocal;
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return AddressClass::kReserved;  // site-local
@@ -68,18 +68,30 @@ AddressClass classify(const IpAddress& ip, uint16_t port, const SelfAddresses& s
 
 std::string_view toString(AddressClass c) {
   switch (c) {
-    case AddressClass::kPublic: return "public";
-    case AddressClass::kUnspecified: return "unspecified";
-    case AddressClass::kLoopback: return "loopback";
-    case AddressClass::kPrivate: return "private";
-    case AddressClass::kCgnat: return "carrier-grade NAT";
-    case AddressClass::kLinkLocal: return "link-local";
-    case AddressClass::kMulticast: return "multicast";
-    case AddressClass::kBroadcast: return "broadcast";
-    case AddressClass::kDocumentation: return "documentation";
-    case AddressClass::kReserved: return "reserved";
-    case AddressClass::kIpv4Embedded: return "IPv4-embedding";
-    case AddressClass::kSelf: return "the proxy's own listener";
+    case AddressClass::kPublic:
+      return "public";
+    case AddressClass::kUnspecified:
+      return "unspecified";
+    case AddressClass::kLoopback:
+      return "loopback";
+    case AddressClass::kPrivate:
+      return "private";
+    case AddressClass::kCgnat:
+      return "carrier-grade NAT";
+    case AddressClass::kLinkLocal:
+      return "link-local";
+    case AddressClass::kMulticast:
+      return "multicast";
+    case AddressClass::kBroadcast:
+      return "broadcast";
+    case AddressClass::kDocumentation:
+      return "documentation";
+    case AddressClass::kReserved:
+      return "reserved";
+    case AddressClass::kIpv4Embedded:
+      return "IPv4-embedding";
+    case AddressClass::kSelf:
+      return "the proxy's own listener";
   }
   return "unknown";
 }
@@ -110,12 +122,18 @@ StatusOr<SelfAddresses> SelfAddresses::fromInterfaces(uint16_t port) {
   SelfAddresses self;
   for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr) continue;
-    const socklen_t len = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                             : sizeof(sockaddr_in);
+    const socklen_t len =
+        i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     if (auto ip = IpAddress::fromSockaddr(i->ifa_addr, len)) self.add(*ip, port);
   }
   freeifaddrs(list);
   return self;
+}
+
+void SelfAddresses::merge(const SelfAddresses& other) {
+  for (const auto& [ip, ports] : other.endpoints_) {
+    for (uint16_t port : ports) add(ip, port);
+  }
 }
 
 }  // namespace kitgate::policy

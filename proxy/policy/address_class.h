@@ -7,8 +7,8 @@
 // shared between workers.
 #pragma once
 
-#include <string_view>
 #include <cstdint>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -53,6 +53,8 @@ class SelfAddresses {
   void add(const IpAddress& ip, uint16_t port = 0);
   bool contains(const IpAddress& ip, uint16_t port) const;
   bool empty() const { return endpoints_.empty(); }
+  // Adds every endpoint of `other`.
+  void merge(const SelfAddresses& other);
 
   // Every address of every local interface, each with `port`: what a proxy
   // listening on a wildcard address (0.0.0.0 / ::) on `port` answers on.

@@ -14,16 +14,20 @@ void appendPrintable(std::string& out, std::string_view text) {
 
 std::string_view toString(Decision::Verdict v) {
   switch (v) {
-    case Decision::Verdict::kAllow: return "allow";
-    case Decision::Verdict::kDeny: return "deny";
-    case Decision::Verdict::kCheckAddress: return "check-address";
+    case Decision::Verdict::kAllow:
+      return "allow";
+    case Decision::Verdict::kDeny:
+      return "deny";
+    case Decision::Verdict::kCheckAddress:
+      return "check-address";
   }
   return "deny";
 }
 
 std::string blockedBody(std::string_view host, uint16_t port, std::string_view reason) {
   std::string body = "Blocked by network policy: domain ";
-  const bool bracket = !host.empty() && host.find(':') != std::string_view::npos && host.front() != '[';
+  const bool bracket =
+      !host.empty() && host.find(':') != std::string_view::npos && host.front() != '[';
   if (bracket) body.push_back('[');
   appendPrintable(body, host);
   if (bracket) body.push_back(']');

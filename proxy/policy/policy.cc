@@ -77,9 +77,9 @@ Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
   if (host_decision.verdict == Decision::Verdict::kDeny) return host_decision;
   if (self.contains(address, port)) {
     return make(Decision::Verdict::kDeny, nullptr,
-                "resolved address " + (address.isV6() ? "[" + address.toString() + "]" : address.toString()) +
-                    ":" + std::to_string(port) +
-                    " is the proxy's own listener (never allowed)");
+                "resolved address " +
+                    (address.isV6() ? "[" + address.toString() + "]" : address.toString()) + ":" +
+                    std::to_string(port) + " is the proxy's own listener (never allowed)");
   }
   const AddressClass cls = classify(address);
   if (cls != AddressClass::kPublic) {

@@ -16,9 +16,7 @@ constexpr std::string_view kMiddleWildcard =
     "list the names explicitly";
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isNameChar(char c) {
-  return isDigit(c) || (c >= 'a' && c <= 'z') || c == '-' || c == '_';
-}
+bool isNameChar(char c) { return isDigit(c) || (c >= 'a' && c <= 'z') || c == '-' || c == '_'; }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 RuleError error(size_t column, std::string_view message) {
@@ -60,7 +58,8 @@ std::variant<Rule, RuleError> parseCidr(std::string_view host, size_t column, bo
       if (!isDigit(c)) return error(len_col, "invalid prefix length");
       prefix = prefix * 10 + static_cast<size_t>(c - '0');
     }
-    if (prefix > ip->bitLength()) return error(len_col, "prefix length too long for the address family");
+    if (prefix > ip->bitLength())
+      return error(len_col, "prefix length too long for the address family");
     if (ip->masked(prefix) != *ip) {
       return error(column, "host bits set in CIDR; did you mean " + ip->masked(prefix).toString() +
                                "/" + std::to_string(prefix) + "?");
@@ -204,7 +203,8 @@ ParsedRule parseRule(std::string_view text) {
     const size_t colons = static_cast<size_t>(std::count(text.begin(), text.end(), ':'));
     if (colons >= 2) {
       if (text.find('/') == std::string_view::npos) {
-        return error(1, "IPv6 addresses must be written in brackets: [2001:db8::1] or [2001:db8::1]:443");
+        return error(
+            1, "IPv6 addresses must be written in brackets: [2001:db8::1] or [2001:db8::1]:443");
       }
       v6 = true;  // bare v6 CIDR: 2001:db8::/32 (no port possible)
     } else if (colons == 1) {

@@ -21,9 +21,15 @@ std::string globToRegex(std::string_view pattern) {
   for (size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     switch (c) {
-      case '?': re += "[^.]"; break;
-      case '*': re += "[^.]*"; break;
-      case '.': re += "\\."; break;
+      case '?':
+        re += "[^.]";
+        break;
+      case '*':
+        re += "[^.]*";
+        break;
+      case '.':
+        re += "\\.";
+        break;
       case '[': {
         const size_t close = pattern.find(']', i + 1);
         std::string_view body = pattern.substr(i + 1, close - i - 1);
@@ -38,7 +44,9 @@ std::string globToRegex(std::string_view pattern) {
         i = close;
         break;
       }
-      default: re.push_back(c); break;  // [a-z0-9_-]: literal in RE2
+      default:
+        re.push_back(c);
+        break;  // [a-z0-9_-]: literal in RE2
     }
   }
   return re;
@@ -65,11 +73,21 @@ Status RuleSet::build(List& l) {
   for (uint32_t i = 0; i < l.rules.size(); ++i) {
     const Rule& r = l.rules[i];
     switch (r.kind) {
-      case Rule::Kind::kAnyHost: l.any_host.push_back(i); break;
-      case Rule::Kind::kExact: l.exact[r.pattern].push_back(i); break;
-      case Rule::Kind::kSingleWildcard: l.single[r.pattern].push_back(i); break;
-      case Rule::Kind::kMultiWildcard: l.multi[r.pattern].push_back(i); break;
-      case Rule::Kind::kCidr: l.cidrs.insert(r.network, r.prefix_len, i); break;
+      case Rule::Kind::kAnyHost:
+        l.any_host.push_back(i);
+        break;
+      case Rule::Kind::kExact:
+        l.exact[r.pattern].push_back(i);
+        break;
+      case Rule::Kind::kSingleWildcard:
+        l.single[r.pattern].push_back(i);
+        break;
+      case Rule::Kind::kMultiWildcard:
+        l.multi[r.pattern].push_back(i);
+        break;
+      case Rule::Kind::kCidr:
+        l.cidrs.insert(r.network, r.prefix_len, i);
+        break;
       case Rule::Kind::kGlob: {
         if (!l.globs) l.globs = std::make_unique<GlobSet>();
         std::string err;

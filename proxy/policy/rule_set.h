@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,8 +43,8 @@ class RuleSet {
                                                           std::vector<Rule> deny);
   // Convenience for tests and tools: parse then compile; the error lists
   // every bad rule as `<allow|deny>[i]:<column>: <message>`.
-  static StatusOr<std::shared_ptr<const RuleSet>> compileText(
-      const std::vector<std::string>& allow, const std::vector<std::string>& deny);
+  static StatusOr<std::shared_ptr<const RuleSet>> compileText(const std::vector<std::string>& allow,
+                                                              const std::vector<std::string>& deny);
 
   ~RuleSet();
   RuleSet(const RuleSet&) = delete;
@@ -67,7 +68,8 @@ class RuleSet {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using NameMap = std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>>;
+  using NameMap =
+      std::unordered_map<std::string, std::vector<uint32_t>, StringHash, std::equal_to<>>;
   struct GlobSet;  // RE2::Set + rule indices, defined in the .cc
   struct List {
     std::vector<Rule> rules;
@@ -80,7 +82,8 @@ class RuleSet {
   RuleSet();
   static Status build(List& list);
   const List& list(RuleAction a) const { return a == RuleAction::kAllow ? allow_ : deny_; }
-  const Rule* firstInMap(const List& l, const NameMap& m, std::string_view key, uint16_t port) const;
+  const Rule* firstInMap(const List& l, const NameMap& m, std::string_view key,
+                         uint16_t port) const;
 
   List allow_;
   List deny_;

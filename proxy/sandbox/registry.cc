@@ -95,7 +95,7 @@ std::optional<IpAddress> unmapped(const IpAddress& ip) {
 struct PendingSandbox {
   std::unique_ptr<Sandbox> sandbox;
   RuleSource rules;
-  std::shared_ptr<const RuleSet> own;  // compiled `rules`
+  std::shared_ptr<const RuleSet> own;                            // compiled `rules`
   std::vector<std::pair<std::string, size_t>> source_positions;  // "line:col", per source
 };
 
@@ -185,7 +185,8 @@ class RegistryBuilder {
       if (std::find(known.begin(), known.end(), k) == known.end()) {
         std::string list;
         for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        error(file, key.Mark(), "unknown key \"" + printable(k) + "\" (expected one of: " + list + ")");
+        error(file, key.Mark(),
+              "unknown key \"" + printable(k) + "\" (expected one of: " + list + ")");
         continue;
       }
       if (!seen.insert(k).second) {
@@ -218,9 +219,10 @@ class RegistryBuilder {
         error(file, doc->Mark(), "expected a mapping with 'allow' and/or 'deny'");
         return;
       }
-      forEachKey(file, *doc, {"allow", "deny"}, [&](const std::string& k, const YAML::Node& v, const YAML::Mark&) {
-        readRuleList(file, v, k == "allow" ? &out->allow : &out->deny);
-      });
+      forEachKey(file, *doc, {"allow", "deny"},
+                 [&](const std::string& k, const YAML::Node& v, const YAML::Mark&) {
+                   readRuleList(file, v, k == "allow" ? &out->allow : &out->deny);
+                 });
     } catch (const YAML::Exception& e) {
       error(file, e.mark, e.msg);
     }
@@ -244,24 +246,27 @@ class RegistryBuilder {
       }
       forEachKey(file, *doc, {"name", "match", "allow", "deny", "limits"},
                  [&](const std::string& k, const YAML::Node& v, const YAML::Mark& km) {
-        if (k == "name") {
-          has_name = true;
-          if (!v.IsScalar() || !validSandboxName(v.Scalar())) {
-            error(file, v.Mark(), "invalid sandbox name (1-63 of a-z 0-9 - _ ., starting with a letter or digit)");
-          } else if (v.Scalar() != path.stem().string()) {
-            error(file, v.Mark(), "sandbox name \"" + v.Scalar() + "\" does not match the file name \"" +
-                                      path.filename().string() + "\"");
-          } else {
-            sb.name_ = v.Scalar();
-          }
-        } else if (k == "allow" || k == "deny") {
-          readRuleList(file, v, k == "allow" ? &p.rules.allow : &p.rules.deny);
-        } else if (k == "match") {
-          readMatch(file, v, km, &p);
-        } else if (k == "limits") {
-          readLimits(file, v, &sb.limits_);
-        }
-      });
+                   if (k == "name") {
+                     has_name = true;
+                     if (!v.IsScalar() || !validSandboxName(v.Scalar())) {
+                       error(file, v.Mark(),
+                             "invalid sandbox name (1-63 of a-z 0-9 - _ ., starting with a letter "
+                             "or digit)");
+                     } else if (v.Scalar() != path.stem().string()) {
+                       error(file, v.Mark(),
+                             "sandbox name \"" + v.Scalar() + "\" does not match the file name \"" +
+                                 path.filename().string() + "\"");
+                     } else {
+                       sb.name_ = v.Scalar();
+                     }
+                   } else if (k == "allow" || k == "deny") {
+                     readRuleList(file, v, k == "allow" ? &p.rules.allow : &p.rules.deny);
+                   } else if (k == "match") {
+                     readMatch(file, v, km, &p);
+                   } else if (k == "limits") {
+                     readLimits(file, v, &sb.limits_);
+                   }
+                 });
     } catch (const YAML::Exception& e) {
       error(file, e.mark, e.msg);
     }
@@ -288,32 +293,36 @@ class RegistryBuilder {
       error(file, v.IsNull() ? km : v.Mark(), "expected a mapping with 'sources' and/or 'token'");
       return;
     }
-    forEachKey(file, v, {"sources", "token"}, [&](const std::string& k, const YAML::Node& val, const YAML::Mark&) {
-      if (k == "token") {
-        // Never echo the value: it is a credential.
-        if (!val.IsScalar() || !validToken(val.Scalar())) {
-          error(file, val.Mark(), "invalid token (16-256 printable characters, no spaces or ':')");
-        } else {
-          p->sandbox->token_ = val.Scalar();
-        }
-        return;
-      }
-      if (!val.IsSequence()) {
-        error(file, val.Mark(), "expected a list of IP addresses or CIDRs");
-        return;
-      }
-      for (const YAML::Node& s : val) {
-        std::string why;
-        auto parsed = s.IsScalar() ? parseSource(s.Scalar(), &why) : std::nullopt;
-        if (!parsed) {
-          error(file, s.Mark(), "invalid source \"" + (s.IsScalar() ? printable(s.Scalar()) : "") + "\": " +
-                                    (why.empty() ? "expected a string" : why));
-          continue;
-        }
-        p->sandbox->sources_.push_back(Sandbox::Source{parsed->first, parsed->second});
-        p->source_positions.emplace_back(s.Scalar(), static_cast<size_t>(s.Mark().line) + 1);
-      }
-    });
+    forEachKey(file, v, {"sources", "token"},
+               [&](const std::string& k, const YAML::Node& val, const YAML::Mark&) {
+                 if (k == "token") {
+                   // Never echo the value: it is a credential.
+                   if (!val.IsScalar() || !validToken(val.Scalar())) {
+                     error(file, val.Mark(),
+                           "invalid token (16-256 printable characters, no spaces or ':')");
+                   } else {
+                     p->sandbox->token_ = val.Scalar();
+                   }
+                   return;
+                 }
+                 if (!val.IsSequence()) {
+                   error(file, val.Mark(), "expected a list of IP addresses or CIDRs");
+                   return;
+                 }
+                 for (const YAML::Node& s : val) {
+                   std::string why;
+                   auto parsed = s.IsScalar() ? parseSource(s.Scalar(), &why) : std::nullopt;
+                   if (!parsed) {
+                     error(file, s.Mark(),
+                           "invalid source \"" + (s.IsScalar() ? printable(s.Scalar()) : "") +
+                               "\": " + (why.empty() ? "expected a string" : why));
+                     continue;
+                   }
+                   p->sandbox->sources_.push_back(Sandbox::Source{parsed->first, parsed->second});
+                   p->source_positions.emplace_back(s.Scalar(),
+                                                    static_cast<size_t>(s.Mark().line) + 1);
+                 }
+               });
   }
 
   void readLimits(const std::string& file, const YAML::Node& v, SandboxLimits* limits) {
@@ -321,17 +330,19 @@ class RegistryBuilder {
       error(file, v.Mark(), "expected a mapping (max_connections)");
       return;
     }
-    forEachKey(file, v, {"max_connections"}, [&](const std::string&, const YAML::Node& val, const YAML::Mark&) {
-      const std::string s = val.IsScalar() ? val.Scalar() : "";
-      const bool digits = !s.empty() && s.size() <= 9 &&
-                          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-      const unsigned long n = digits ? std::stoul(s) : 0;
-      if (n == 0) {
-        error(file, val.Mark(), "max_connections must be a positive integer");
-      } else {
-        limits->max_connections = static_cast<uint32_t>(n);
-      }
-    });
+    forEachKey(file, v, {"max_connections"},
+               [&](const std::string&, const YAML::Node& val, const YAML::Mark&) {
+                 const std::string s = val.IsScalar() ? val.Scalar() : "";
+                 const bool digits =
+                     !s.empty() && s.size() <= 9 &&
+                     std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+                 const unsigned long n = digits ? std::stoul(s) : 0;
+                 if (n == 0) {
+                   error(file, val.Mark(), "max_connections must be a positive integer");
+                 } else {
+                   limits->max_connections = static_cast<uint32_t>(n);
+                 }
+               });
   }
 
   static std::string printable(std::string_view s) {
@@ -373,8 +384,8 @@ class RegistryBuilder {
             }
             error(b.file_, pending[j].source_positions[y].second, 1,
                   "source \"" + pending[j].source_positions[y].first + "\" overlaps source \"" +
-                      pending[i].source_positions[x].first + "\" of sandbox \"" + a.name_ +
-                      "\" (" + a.file_ + ":" + std::to_string(pending[i].source_positions[x].second) + ")");
+                      pending[i].source_positions[x].first + "\" of sandbox \"" + a.name_ + "\" (" +
+                      a.file_ + ":" + std::to_string(pending[i].source_positions[x].second) + ")");
           }
         }
       }
@@ -420,7 +431,8 @@ const Sandbox* Registry::identify(const IpAddress& client,
   const Sandbox* token_match = nullptr;
   if (creds->sandbox) {
     const Sandbox* named = find(*creds->sandbox);
-    if (named != nullptr && named->requiresToken() && constantTimeEquals(named->token_, creds->token)) {
+    if (named != nullptr && named->requiresToken() &&
+        constantTimeEquals(named->token_, creds->token)) {
       token_match = named;
     }
   } else {
@@ -436,7 +448,8 @@ const Sandbox* Registry::identify(const IpAddress& client,
   return token_match;
 }
 
-StatusOr<std::shared_ptr<const Registry>> singleTenantRegistry(const std::vector<RuleSource>& global) {
+StatusOr<std::shared_ptr<const Registry>> singleTenantRegistry(
+    const std::vector<RuleSource>& global) {
   RegistryBuilder b;
   std::vector<const RuleSource*> sources;
   for (const RuleSource& s : global) sources.push_back(&s);
@@ -445,8 +458,8 @@ StatusOr<std::shared_ptr<const Registry>> singleTenantRegistry(const std::vector
   return b.singleTenant(std::move(rules));
 }
 
-StatusOr<std::shared_ptr<const Registry>> loadRegistry(const std::string& state_dir,
-                                                       const std::vector<RuleSource>& extra_global) {
+StatusOr<std::shared_ptr<const Registry>> loadRegistry(
+    const std::string& state_dir, const std::vector<RuleSource>& extra_global) {
   namespace fs = std::filesystem;
   RegistryBuilder b;
   std::error_code ec;

@@ -21,8 +21,7 @@ TEST_P(Classify, Address) {
 INSTANTIATE_TEST_SUITE_P(
     Table, Classify,
     ::testing::Values(
-        ClassCase{"8.8.8.8", AddressClass::kPublic},
-        ClassCase{"1.1.1.1", AddressClass::kPublic},
+        ClassCase{"8.8.8.8", AddressClass::kPublic}, ClassCase{"1.1.1.1", AddressClass::kPublic},
         ClassCase{"0.0.0.0", AddressClass::kUnspecified},
         ClassCase{"0.1.2.3", AddressClass::kUnspecified},
         ClassCase{"127.0.0.1", AddressClass::kLoopback},
@@ -46,8 +45,7 @@ INSTANTIATE_TEST_SUITE_P(
         ClassCase{"192.0.2.1", AddressClass::kDocumentation},
         ClassCase{"198.51.100.1", AddressClass::kDocumentation},
         ClassCase{"203.0.113.1", AddressClass::kDocumentation},
-        ClassCase{"::", AddressClass::kUnspecified},
-        ClassCase{"::1", AddressClass::kLoopback},
+        ClassCase{"::", AddressClass::kUnspecified}, ClassCase{"::1", AddressClass::kLoopback},
         ClassCase{"::ffff:10.0.0.1", AddressClass::kPrivate},
         ClassCase{"::ffff:169.254.169.254", AddressClass::kLinkLocal},
         ClassCase{"::ffff:8.8.8.8", AddressClass::kPublic},
@@ -62,16 +60,14 @@ INSTANTIATE_TEST_SUITE_P(
         ClassCase{"2001:0:4136:e378:8000:63bf:3fff:fdd2", AddressClass::kIpv4Embedded},
         ClassCase{"fe80::1", AddressClass::kLinkLocal},
         ClassCase{"febf::1", AddressClass::kLinkLocal},
-        ClassCase{"fec0::1", AddressClass::kReserved},
-        ClassCase{"fc00::1", AddressClass::kPrivate},
+        ClassCase{"fec0::1", AddressClass::kReserved}, ClassCase{"fc00::1", AddressClass::kPrivate},
         ClassCase{"fd00:ec2::254", AddressClass::kPrivate},
         ClassCase{"ff02::1", AddressClass::kMulticast},
         ClassCase{"ff00::", AddressClass::kMulticast},
         ClassCase{"2001:db8::1", AddressClass::kDocumentation},
         ClassCase{"3fff::1", AddressClass::kDocumentation},
         ClassCase{"2001:2::1", AddressClass::kReserved},
-        ClassCase{"100::1", AddressClass::kReserved},
-        ClassCase{"4000::1", AddressClass::kReserved},
+        ClassCase{"100::1", AddressClass::kReserved}, ClassCase{"4000::1", AddressClass::kReserved},
         ClassCase{"2606:4700::1111", AddressClass::kPublic},
         ClassCase{"2001:4860:4860::8888", AddressClass::kPublic}));
 

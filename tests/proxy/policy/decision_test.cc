@@ -14,7 +14,8 @@ TEST(BlockedBody, MatchesTheTextAgentsKnow) {
 TEST(BlockedBody, BracketsIpv6) {
   EXPECT_EQ(blockedBody("2001:db8::1", 443, "r"),
             "Blocked by network policy: domain [2001:db8::1]:443\n  detail: r\n");
-  EXPECT_EQ(blockedBody("[::1]", 80, "r"), "Blocked by network policy: domain [::1]:80\n  detail: r\n");
+  EXPECT_EQ(blockedBody("[::1]", 80, "r"),
+            "Blocked by network policy: domain [::1]:80\n  detail: r\n");
 }
 
 TEST(BlockedBody, ReplacesControlCharacters) {

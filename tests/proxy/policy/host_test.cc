@@ -23,36 +23,35 @@ TEST_P(NormalizeHostAccepts, ToCanonicalForm) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, NormalizeHostAccepts,
-    ::testing::Values(
-        HostCase{"example.com", Host::Kind::kName, "example.com"},
-        HostCase{"API.Example.COM", Host::Kind::kName, "api.example.com"},
-        HostCase{"api.example.com.", Host::Kind::kName, "api.example.com"},
-        HostCase{"xn--bcher-kva.example", Host::Kind::kName, "xn--bcher-kva.example"},
-        HostCase{"_dmarc.example.com", Host::Kind::kName, "_dmarc.example.com"},
-        HostCase{"localhost", Host::Kind::kName, "localhost"},
-        HostCase{"1a.example.com", Host::Kind::kName, "1a.example.com"},
-        HostCase{"example.1a", Host::Kind::kName, "example.1a"},
-        // Every inet_aton / WHATWG numeric IPv4 form.
-        HostCase{"127.0.0.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"2130706433", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"0x7f000001", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"0x7f.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"0X7F.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"017.0.0.1", Host::Kind::kIpv4, "15.0.0.1"},
-        HostCase{"0177.0.0.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"127.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"127.0.1", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"169.254.43518", Host::Kind::kIpv4, "169.254.169.254"},
-        HostCase{"0xa9.0xfe.0xa9.0xfe", Host::Kind::kIpv4, "169.254.169.254"},
-        HostCase{"127.0.0.1.", Host::Kind::kIpv4, "127.0.0.1"},
-        HostCase{"0", Host::Kind::kIpv4, "0.0.0.0"},
-        HostCase{"4294967295", Host::Kind::kIpv4, "255.255.255.255"},
-        // IPv6 literals, canonical RFC 5952 text.
-        HostCase{"[::1]", Host::Kind::kIpv6, "::1"},
-        HostCase{"[2001:DB8:0:0:0:0:0:1]", Host::Kind::kIpv6, "2001:db8::1"},
-        HostCase{"[::ffff:127.0.0.1]", Host::Kind::kIpv6, "::ffff:127.0.0.1"},
-        HostCase{"[::ffff:7f00:1]", Host::Kind::kIpv6, "::ffff:127.0.0.1"},
-        HostCase{"[64:ff9b::7f00:1]", Host::Kind::kIpv6, "64:ff9b::7f00:1"}));
+    ::testing::Values(HostCase{"example.com", Host::Kind::kName, "example.com"},
+                      HostCase{"API.Example.COM", Host::Kind::kName, "api.example.com"},
+                      HostCase{"api.example.com.", Host::Kind::kName, "api.example.com"},
+                      HostCase{"xn--bcher-kva.example", Host::Kind::kName, "xn--bcher-kva.example"},
+                      HostCase{"_dmarc.example.com", Host::Kind::kName, "_dmarc.example.com"},
+                      HostCase{"localhost", Host::Kind::kName, "localhost"},
+                      HostCase{"1a.example.com", Host::Kind::kName, "1a.example.com"},
+                      HostCase{"example.1a", Host::Kind::kName, "example.1a"},
+                      // Every inet_aton / WHATWG numeric IPv4 form.
+                      HostCase{"127.0.0.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"2130706433", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"0x7f000001", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"0x7f.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"0X7F.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"017.0.0.1", Host::Kind::kIpv4, "15.0.0.1"},
+                      HostCase{"0177.0.0.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"127.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"127.0.1", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"169.254.43518", Host::Kind::kIpv4, "169.254.169.254"},
+                      HostCase{"0xa9.0xfe.0xa9.0xfe", Host::Kind::kIpv4, "169.254.169.254"},
+                      HostCase{"127.0.0.1.", Host::Kind::kIpv4, "127.0.0.1"},
+                      HostCase{"0", Host::Kind::kIpv4, "0.0.0.0"},
+                      HostCase{"4294967295", Host::Kind::kIpv4, "255.255.255.255"},
+                      // IPv6 literals, canonical RFC 5952 text.
+                      HostCase{"[::1]", Host::Kind::kIpv6, "::1"},
+                      HostCase{"[2001:DB8:0:0:0:0:0:1]", Host::Kind::kIpv6, "2001:db8::1"},
+                      HostCase{"[::ffff:127.0.0.1]", Host::Kind::kIpv6, "::ffff:127.0.0.1"},
+                      HostCase{"[::ffff:7f00:1]", Host::Kind::kIpv6, "::ffff:127.0.0.1"},
+                      HostCase{"[64:ff9b::7f00:1]", Host::Kind::kIpv6, "64:ff9b::7f00:1"}));
 
 class NormalizeHostRefuses : public ::testing::TestWithParam<const char*> {};
 
@@ -64,14 +63,14 @@ TEST_P(NormalizeHostRefuses, WithAnError) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, NormalizeHostRefuses,
-    ::testing::Values("", ".", "..", "a..b", ".example.com", "example.com..", "exa mple.com",
-                      "bücher.example", "\xd0\xb0pple.com", "exam/ple.com", "a@b.com",
-                      "-lead.example.com", "trail-.example.com", "::1", "[::1", "[]",
-                      "[fe80::1%eth0]", "[1.2.3.4]", "256.0.0.1", "1.2.3.4.5", "0x100000000",
-                      "4294967296", "08.0.0.1", "127.0.0.1.2", "1.256.0.0",
-                      "example.com:443"));
+INSTANTIATE_TEST_SUITE_P(Table, NormalizeHostRefuses,
+                         ::testing::Values("", ".", "..", "a..b", ".example.com", "example.com..",
+                                           "exa mple.com", "bücher.example", "\xd0\xb0pple.com",
+                                           "exam/ple.com", "a@b.com", "-lead.example.com",
+                                           "trail-.example.com", "::1", "[::1", "[]",
+                                           "[fe80::1%eth0]", "[1.2.3.4]", "256.0.0.1", "1.2.3.4.5",
+                                           "0x100000000", "4294967296", "08.0.0.1", "127.0.0.1.2",
+                                           "1.256.0.0", "example.com:443"));
 
 TEST(NormalizeHost, RefusesLabelLongerThan63) {
   EXPECT_TRUE(normalizeHost(std::string(63, 'a') + ".com").isOk());

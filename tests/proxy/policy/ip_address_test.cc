@@ -37,7 +37,8 @@ INSTANTIATE_TEST_SUITE_P(Table, IpAddressEmbeddedV4,
                                            EmbeddedCase{"2002:7f00:1::", "127.0.0.1"},
                                            EmbeddedCase{"2002:a9fe:a9fe:1::5", "169.254.169.254"},
                                            EmbeddedCase{"::10.0.0.1", "10.0.0.1"},
-                                           EmbeddedCase{"::", nullptr}, EmbeddedCase{"::1", nullptr},
+                                           EmbeddedCase{"::", nullptr},
+                                           EmbeddedCase{"::1", nullptr},
                                            EmbeddedCase{"2001:db8::1", nullptr},
                                            EmbeddedCase{"64:ff9b:1::7f00:1", nullptr}));
 

@@ -81,16 +81,22 @@ TEST_P(AddressCheckRefuses, NonPublicAddressOfAllowedName) {
 INSTANTIATE_TEST_SUITE_P(
     Table, AddressCheckRefuses,
     ::testing::Values(
-        AddressCase{"169.254.169.254", "resolved address 169.254.169.254 is link-local (blocked by default)"},
+        AddressCase{"169.254.169.254",
+                    "resolved address 169.254.169.254 is link-local (blocked by default)"},
         AddressCase{"127.0.0.1", "resolved address 127.0.0.1 is loopback (blocked by default)"},
         AddressCase{"10.0.0.1", "resolved address 10.0.0.1 is private (blocked by default)"},
-        AddressCase{"100.64.0.1", "resolved address 100.64.0.1 is carrier-grade NAT (blocked by default)"},
+        AddressCase{"100.64.0.1",
+                    "resolved address 100.64.0.1 is carrier-grade NAT (blocked by default)"},
         AddressCase{"0.0.0.0", "resolved address 0.0.0.0 is unspecified (blocked by default)"},
-        AddressCase{"::ffff:10.0.0.1", "resolved address ::ffff:10.0.0.1 is private (blocked by default)"},
-        AddressCase{"64:ff9b::7f00:1", "resolved address 64:ff9b::7f00:1 is loopback (blocked by default)"},
-        AddressCase{"2002:7f00:1::", "resolved address 2002:7f00:1:: is loopback (blocked by default)"},
+        AddressCase{"::ffff:10.0.0.1",
+                    "resolved address ::ffff:10.0.0.1 is private (blocked by default)"},
+        AddressCase{"64:ff9b::7f00:1",
+                    "resolved address 64:ff9b::7f00:1 is loopback (blocked by default)"},
+        AddressCase{"2002:7f00:1::",
+                    "resolved address 2002:7f00:1:: is loopback (blocked by default)"},
         AddressCase{"fe80::1", "resolved address fe80::1 is link-local (blocked by default)"},
-        AddressCase{"fd00:ec2::254", "resolved address fd00:ec2::254 is private (blocked by default)"},
+        AddressCase{"fd00:ec2::254",
+                    "resolved address fd00:ec2::254 is private (blocked by default)"},
         AddressCase{"ff02::1", "resolved address ff02::1 is multicast (blocked by default)"},
         AddressCase{"::1", "resolved address ::1 is loopback (blocked by default)"}));
 

@@ -33,8 +33,8 @@ TEST_P(RuleMatches, AllowRule) {
   const MatchCase& c = GetParam();
   Policy p = policyOf({c.rule});
   Decision d = p.evaluate(host(c.host), c.port);
-  EXPECT_EQ(d.allowed(), c.allowed) << c.rule << " vs " << c.host << ":" << c.port << " -> "
-                                    << d.reason;
+  EXPECT_EQ(d.allowed(), c.allowed)
+      << c.rule << " vs " << c.host << ":" << c.port << " -> " << d.reason;
   if (c.allowed) {
     EXPECT_EQ(d.rule, c.rule);
   } else {
@@ -81,15 +81,12 @@ INSTANTIATE_TEST_SUITE_P(
         MatchCase{"api?.example.com:443", "api1.example.com", 80, false},
         MatchCase{"*.api?.example.com", "x.api1.example.com", 443, true},
         // ** = every host
-        MatchCase{"**", "anything.example", 443, true},
-        MatchCase{"**", "localhost", 1, true},
-        MatchCase{"**", "8.8.8.8", 53, true},
-        MatchCase{"**:443", "anything.example", 80, false},
+        MatchCase{"**", "anything.example", 443, true}, MatchCase{"**", "localhost", 1, true},
+        MatchCase{"**", "8.8.8.8", 53, true}, MatchCase{"**:443", "anything.example", 80, false},
         // IP literals and CIDRs
         MatchCase{"10.0.0.0/8", "10.1.2.3", 5432, true},
         MatchCase{"10.0.0.0/8:5432", "10.1.2.3", 5433, false},
-        MatchCase{"10.0.0.0/8", "11.0.0.1", 80, false},
-        MatchCase{"10.0.0.0/8", "0xa.1", 80, true},
+        MatchCase{"10.0.0.0/8", "11.0.0.1", 80, false}, MatchCase{"10.0.0.0/8", "0xa.1", 80, true},
         MatchCase{"127.0.0.1", "2130706433", 80, true},
         MatchCase{"10.0.0.0/8", "[::ffff:10.0.0.9]", 80, true},
         MatchCase{"[2001:db8::1]:443", "[2001:db8::1]", 443, true},

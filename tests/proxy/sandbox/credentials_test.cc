@@ -34,8 +34,8 @@ TEST_P(ParseProxyAuthorizationRefuses, Malformed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ParseProxyAuthorizationRefuses,
-                         ::testing::Values("", "Basic", "Basic ", "Bearer", "Bearer ",
-                                           "Digest abc", "Basic !!!!", "Basic ZGV2MQ==" /* no colon */,
+                         ::testing::Values("", "Basic", "Basic ", "Bearer", "Bearer ", "Digest abc",
+                                           "Basic !!!!", "Basic ZGV2MQ==" /* no colon */,
                                            "Basic OnRva2Vu" /* empty user */, "Bearer a b",
                                            "Basicx ZGV2MTp4"));
 

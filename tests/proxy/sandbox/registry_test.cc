@@ -27,7 +27,8 @@ class StateDir : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string write(const std::string& rel, const std::string& text, fs::perms mode = fs::perms(0600)) {
+  std::string write(const std::string& rel, const std::string& text,
+                    fs::perms mode = fs::perms(0600)) {
     const fs::path p = dir_ / rel;
     fs::create_directories(p.parent_path());
     std::ofstream(p) << text;
@@ -50,7 +51,8 @@ std::string basic(const std::string& user, const std::string& token) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    const unsigned v =
+        (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
     for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
   }
   if (i + 1 == in.size()) {
@@ -58,7 +60,8 @@ std::string basic(const std::string& user, const std::string& token) {
     out += std::string{kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == in.size()) {
     const unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += std::string{kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+    out +=
+        std::string{kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
   }
   return "Basic " + out;
 }
@@ -105,7 +108,9 @@ TEST(SingleTenantRegistry, ReportsRuleErrorsWithFileLineColumn) {
   ASSERT_FALSE(reg.isOk());
   const std::string m = reg.status().message();
   EXPECT_NE(m.find("proxy.yaml:4:9: error: invalid rule \"a.*.example\""), std::string::npos) << m;
-  EXPECT_NE(m.find("proxy.yaml:6:13: error: invalid rule \"x:80-90\": port ranges"), std::string::npos) << m;
+  EXPECT_NE(m.find("proxy.yaml:6:13: error: invalid rule \"x:80-90\": port ranges"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(StateDir, LoadsSandboxesAndLayersGlobalRules) {
@@ -142,10 +147,13 @@ TEST_F(StateDir, IdentifiesBySourceIncludingMappedAndV6) {
   write("sandboxes/b.yaml", "name: b\nmatch: { sources: [\"10.0.1.9\"] }\n");
   auto reg = load();
   ASSERT_TRUE(reg.isOk()) << reg.status().message();
-  struct Case { const char* client; const char* sandbox; };
-  for (const Case& c : {Case{"10.0.0.1", "a"}, Case{"::ffff:10.0.0.200", "a"}, Case{"fd00:1::5", "a"},
-                        Case{"10.0.1.9", "b"}, Case{"10.0.1.10", nullptr}, Case{"fd00:2::5", nullptr},
-                        Case{"127.0.0.1", nullptr}}) {
+  struct Case {
+    const char* client;
+    const char* sandbox;
+  };
+  for (const Case& c : {Case{"10.0.0.1", "a"}, Case{"::ffff:10.0.0.200", "a"},
+                        Case{"fd00:1::5", "a"}, Case{"10.0.1.9", "b"}, Case{"10.0.1.10", nullptr},
+                        Case{"fd00:2::5", nullptr}, Case{"127.0.0.1", nullptr}}) {
     const Sandbox* sb = (*reg)->identify(ip(c.client), std::nullopt);
     if (c.sandbox == nullptr) {
       EXPECT_EQ(sb, nullptr) << c.client;
@@ -174,7 +182,8 @@ TEST_F(StateDir, IdentifiesByToken) {
   EXPECT_EQ(name(r.identify(ip("192.0.2.1"), bearer2)), "<none>");
   EXPECT_EQ(name(r.identify(ip("10.5.3.3"), std::nullopt)), "<none>");
   // Wrong token, wrong name, token of another sandbox, from another's source.
-  EXPECT_EQ(name(r.identify(ip("192.0.2.1"), std::string("Bearer tok-aaaaaaaaaaaaaaab"))), "<none>");
+  EXPECT_EQ(name(r.identify(ip("192.0.2.1"), std::string("Bearer tok-aaaaaaaaaaaaaaab"))),
+            "<none>");
   EXPECT_EQ(name(r.identify(ip("192.0.2.1"), basic("t2", kToken1))), "<none>");
   EXPECT_EQ(name(r.identify(ip("192.0.2.1"), basic("nobody", kToken1))), "<none>");
   EXPECT_EQ(name(r.identify(ip("10.5.3.3"), bearer1)), "<none>");
@@ -183,14 +192,16 @@ TEST_F(StateDir, IdentifiesByToken) {
 }
 
 TEST_F(StateDir, ReportsEveryErrorAtOnceWithFileLineColumn) {
-  const std::string policy = write("policy.yaml", "allow:\n  - \"*\"\n  - ok.example\ndeny:\n  - a.*.b\n");
+  const std::string policy =
+      write("policy.yaml", "allow:\n  - \"*\"\n  - ok.example\ndeny:\n  - a.*.b\n");
   const std::string s1 = write("sandboxes/s1.yaml",
                                "name: s1\n"
                                "match: { sources: [10.1.0.0/16] }\n"
                                "allow:\n"
                                "  - \"example.com:80-443\"\n"
                                "colour: blue\n");
-  const std::string s2 = write("sandboxes/s2.yaml", "name: other\nmatch: { sources: [10.2.0.1/8] }\n");
+  const std::string s2 =
+      write("sandboxes/s2.yaml", "name: other\nmatch: { sources: [10.2.0.1/8] }\n");
   auto reg = load();
   ASSERT_FALSE(reg.isOk());
   const std::string m = reg.status().message();
@@ -220,21 +231,25 @@ TEST_F(StateDir, OverlappingSourcesAreErrors) {
   write("sandboxes/b.yaml", "name: b\nmatch:\n  sources:\n    - 10.0.3.4\n");
   auto reg = load();
   ASSERT_FALSE(reg.isOk());
-  EXPECT_NE(reg.status().message().find("b.yaml:4:1: error: source \"10.0.3.4\" overlaps source \"10.0.0.0/16\" of sandbox \"a\""),
+  EXPECT_NE(reg.status().message().find("b.yaml:4:1: error: source \"10.0.3.4\" overlaps source "
+                                        "\"10.0.0.0/16\" of sandbox \"a\""),
             std::string::npos)
       << reg.status().message();
 }
 
 TEST_F(StateDir, TokenNeverAppearsInErrors) {
   write("sandboxes/k.yaml", "name: k\nmatch: { token: \"short-secret\" }\n");
-  write("sandboxes/w.yaml", std::string("name: w\nmatch: { token: \"") + kToken1 + "\" }\n", fs::perms(0644));
+  write("sandboxes/w.yaml", std::string("name: w\nmatch: { token: \"") + kToken1 + "\" }\n",
+        fs::perms(0644));
   auto reg = load();
   ASSERT_FALSE(reg.isOk());
   const std::string m = reg.status().message();
   EXPECT_EQ(m.find("short-secret"), std::string::npos) << m;
   EXPECT_EQ(m.find(kToken1), std::string::npos) << m;
   EXPECT_NE(m.find("k.yaml:2:17: error: invalid token"), std::string::npos) << m;
-  EXPECT_NE(m.find("w.yaml: error: file holds a token but is readable by group or others"), std::string::npos) << m;
+  EXPECT_NE(m.find("w.yaml: error: file holds a token but is readable by group or others"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(StateDir, SandboxWithoutIdentityIsAnError) {
