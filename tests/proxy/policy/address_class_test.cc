@@ -82,6 +82,19 @@ TEST(SelfAddresses, ClassifiesOwnEndpointsAsSelf) {
   EXPECT_EQ(classify(*IpAddress::parse("203.0.114.11"), 3128, self), AddressClass::kPublic);
 }
 
+TEST(SelfAddresses, MergeAddsTheOtherSetsEndpoints) {
+  SelfAddresses a;
+  a.add(*IpAddress::parse("127.0.0.1"), 3128);
+  SelfAddresses b;
+  b.add(*IpAddress::parse("127.0.0.1"), 9090);
+  b.add(*IpAddress::parse("::1"), 3128);
+  a.merge(b);
+  EXPECT_TRUE(a.contains(*IpAddress::parse("127.0.0.1"), 3128));
+  EXPECT_TRUE(a.contains(*IpAddress::parse("127.0.0.1"), 9090));
+  EXPECT_TRUE(a.contains(*IpAddress::parse("::1"), 3128));
+  EXPECT_FALSE(a.contains(*IpAddress::parse("::1"), 9090));
+}
+
 TEST(SelfAddresses, FromInterfacesIncludesLoopbackOnThatPort) {
   auto self = SelfAddresses::fromInterfaces(3128);
   ASSERT_TRUE(self.isOk()) << self.status().message();
