@@ -31,6 +31,7 @@ constexpr Field kPrefix{345, 155};
 using Header = std::array<char, kBlock>;
 
 void putText(Header& h, Field f, std::string_view text) {
+  if (text.empty()) return;  // an empty view may hold a null pointer
   std::memcpy(h.data() + f.offset, text.data(), std::min(text.size(), f.size));
 }
 

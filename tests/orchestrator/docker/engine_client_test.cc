@@ -275,6 +275,24 @@ TEST(EngineClient, ImportOfMissingFileFailsBeforeSending) {
   EXPECT_EQ(server.requests().size(), 1u);  // only /version
 }
 
+TEST(EngineClient, LoadImageSurfacesDaemonStreamError) {
+  const std::filesystem::path tarball =
+      std::filesystem::temp_directory_path() / ("kitgate-load-" + std::to_string(::getpid()) + ".tar");
+  std::ofstream(tarball, std::ios::binary) << "not a docker save archive";
+  FakeEngineServer server(daemon([](const FakeRequest&) {
+    return streamAnswer("application/json",
+                        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
+  }));
+  auto client = connect(server);
+  ASSERT_TRUE(client);
+  Status s = client->loadImage(tarball.string());
+  std::filesystem::remove(tarball);
+  EXPECT_EQ(s.message(), "load image archive " + tarball.string() + ": unexpected EOF");
+  const FakeRequest sent = server.requests().back();
+  EXPECT_EQ(sent.target, "/v1.41/images/load?quiet=1");
+  EXPECT_EQ(sent.body, "not a docker save archive");
+}
+
 TEST(EngineClient, PutArchiveSendsTarToEncodedPath) {
   FakeEngineServer server(daemon([](const FakeRequest&) { return jsonAnswer(200, ""); }));
   auto client = connect(server);
