@@ -98,13 +98,6 @@ std::string_view toString(AddressClass c) {
 
 void SelfAddresses::add(const IpAddress& ip, uint16_t port) { endpoints_[ip].push_back(port); }
 
-void SelfAddresses::merge(const SelfAddresses& other) {
-  for (const auto& [ip, ports] : other.endpoints_) {
-    auto& mine = endpoints_[ip];
-    mine.insert(mine.end(), ports.begin(), ports.end());
-  }
-}
-
 bool SelfAddresses::containsExact(const IpAddress& ip, uint16_t port) const {
   auto it = endpoints_.find(ip);
   if (it == endpoints_.end()) return false;

@@ -51,8 +51,6 @@ class SelfAddresses {
  public:
   SelfAddresses() = default;
   void add(const IpAddress& ip, uint16_t port = 0);
-  // Adds every endpoint of `other`.
-  void merge(const SelfAddresses& other);
   bool contains(const IpAddress& ip, uint16_t port) const;
   bool empty() const { return endpoints_.empty(); }
   // Adds every endpoint of `other`.
