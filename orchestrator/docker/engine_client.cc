@@ -1,5 +1,6 @@
 #include "orchestrator/docker/engine_client.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 #include <utility>
