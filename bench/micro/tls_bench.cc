@@ -114,6 +114,16 @@ BENCHMARK(BM_FullHandshake)->Unit(benchmark::kMicrosecond);
 void BM_ResumedHandshake(benchmark::State& state) { runHandshakes(state, true); }
 BENCHMARK(BM_ResumedHandshake)->Unit(benchmark::kMicrosecond);
 
+// One-off: an upstream context with the system trust store (once per config load).
+void BM_ClientContextWithSystemStore(benchmark::State& state) {
+  for (auto _ : state) {
+    auto ctx = ClientContext::create();
+    if (!ctx) state.SkipWithError("no system trust store");
+    benchmark::DoNotOptimize(ctx);
+  }
+}
+BENCHMARK(BM_ClientContextWithSystemStore)->Unit(benchmark::kMillisecond);
+
 // Encrypt + decrypt of application data in 16 KiB writes (one record each).
 void BM_RecordThroughput(benchmark::State& state) {
   testing::TlsWorld& f = fixture();

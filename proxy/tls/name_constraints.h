@@ -20,6 +20,10 @@
 // still cannot impersonate anything outside these subtrees.
 // When no IP address is permitted, every IPv4 and IPv6 range is excluded;
 // when no DNS name is permitted, the whole DNS namespace is excluded.
+// Verifier support: OpenSSL, Go, NSS and GnuTLS check both kinds. BoringSSL's
+// X509_verify_cert does not evaluate iPAddress constraints and rejects any
+// IP-SAN leaf under such a CA ("unsupported name constraint type"): fail
+// closed, and DNS-named leaves are unaffected.
 // Rejected patterns: `*`, `**`, glob characters (`?`, `[`), wildcards that are
 // not a leading `*.`/`**.` label, ports, and anything that is not a valid
 // host name or IP literal.

@@ -4,6 +4,8 @@
 
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/proxy/tls/tls_test_util.h"
 
@@ -149,6 +151,30 @@ TEST(LeafMinter, SerialsAreRandomPositive128Bit) {
     OPENSSL_free(hex);
   }
   EXPECT_EQ(serials.size(), 200u);
+}
+
+// One minter serves every worker; each worker has its own cache over it.
+TEST(LeafMinter, IsSharedByWorkersEachWithItsOwnCache) {
+  CertificateAuthority ca = makeCa({"*.example.com"});
+  auto minter = minterFor(ca);
+  std::vector<std::shared_ptr<const Leaf>> minted[2];
+  std::vector<std::thread> workers;
+  for (auto& out : minted) {
+    workers.emplace_back([&minter, &out] {
+      LeafCache cache(minter);
+      for (int i = 0; i < 40; ++i) {
+        auto leaf = cache.get("h" + std::to_string(i % 20) + ".example.com");
+        if (leaf.isOk()) out.push_back(*leaf);
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  for (const auto& out : minted) {
+    ASSERT_EQ(out.size(), 40u);
+    for (const auto& leaf : out) {
+      EXPECT_EQ(verifyWithBackend(ca, leaf->cert.get(), leaf->host), X509_V_OK) << leaf->host;
+    }
+  }
 }
 
 TEST(LeafCache, HitsReturnTheSameLeafAndHostsNormalize) {
