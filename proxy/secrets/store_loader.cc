@@ -118,7 +118,9 @@ class Loader {
     const fs::path secrets = fs::path(state_dir_) / "secrets.yaml";
     if (auto text = readFile(secrets.string(), /*secret=*/true)) {
       if (auto doc = parse(secrets.string(), *text, /*secret=*/true)) {
+        in_secrets_file_ = true;
         readSecrets(secrets.string(), *doc);
+        in_secrets_file_ = false;
       }
     }
     const fs::path dir = fs::path(state_dir_) / "credentials";
@@ -154,6 +156,12 @@ class Loader {
   }
 
  private:
+  // ` "text"` for messages about credential files; nothing in secrets.yaml,
+  // where a misplaced value could sit in any field (line:column points at it).
+  std::string quoted(std::string_view text) const {
+    return in_secrets_file_ ? std::string() : " \"" + printable(text) + "\"";
+  }
+
   void error(const std::string& file, size_t line, size_t column, const std::string& msg) {
     std::string e = file;
     if (line > 0) e += ":" + std::to_string(line) + ":" + std::to_string(column);
@@ -256,7 +264,7 @@ class Loader {
       if (std::find(known.begin(), known.end(), k) == known.end()) {
         std::string list;
         for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        error(file, key.Mark(), "unknown key \"" + printable(k) + "\" (expected one of: " + list + ")");
+        error(file, key.Mark(), "unknown key" + quoted(k) + " (expected one of: " + list + ")");
         continue;
       }
       if (!seen.insert(k).second) {
@@ -286,7 +294,7 @@ class Loader {
     auto n = scalar(file, v, key);
     if (!n) return std::nullopt;
     if (valid(*n)) return n;
-    error(file, v.Mark(), "invalid " + std::string(key) + " name \"" + printable(*n) + "\" (" + std::string(rule) + ")");
+    error(file, v.Mark(), "invalid " + std::string(key) + " name" + quoted(*n) + " (" + std::string(rule) + ")");
     return std::nullopt;
   }
 
@@ -324,7 +332,7 @@ class Loader {
     if (s->rfind(kPrefix, 0) == 0 && validSandboxName(std::string_view(*s).substr(kPrefix.size()))) {
       return s->substr(kPrefix.size());
     }
-    error(file, v.Mark(), "invalid scope \"" + printable(*s) + "\" (expected global or sandbox:<name>)");
+    error(file, v.Mark(), "invalid scope" + quoted(*s) + " (expected global or sandbox:<name>)");
     return std::nullopt;
   }
 
@@ -343,6 +351,11 @@ class Loader {
       error(file, v.Mark(),
             "secret value contains a control character (CR, LF, NUL …); a value must be one line "
             "(strip the trailing newline)");
+      return std::nullopt;
+    }
+    const char first = v.Scalar().front(), last = v.Scalar().back();
+    if (first == ' ' || first == '\t' || last == ' ' || last == '\t') {
+      error(file, v.Mark(), "secret value starts or ends with whitespace (HTTP would strip it)");
       return std::nullopt;
     }
     return v.Scalar();
@@ -367,7 +380,7 @@ class Loader {
         const size_t quote = h.Tag() == "!" ? 1 : 0;  // a quoted scalar's mark is its quote
         error(file, static_cast<size_t>(m.line) + 1,
               static_cast<size_t>(m.column) + quote + e->column,
-              "invalid host \"" + printable(h.Scalar()) + "\": " + e->message);
+              "invalid host" + quoted(h.Scalar()) + ": " + e->message);
         *ok = false;
         continue;
       }
@@ -417,9 +430,8 @@ class Loader {
     if (!ok) return;
     const std::string key = s.service + "\n" + s.sandbox;
     if (auto [it, fresh] = service_lines_.emplace(key, entry.Mark().line + 1); !fresh) {
-      error(file, entry.Mark(), "duplicate secret for service \"" + s.service + "\" in scope " +
-                                    (s.sandbox.empty() ? "global" : "sandbox:" + s.sandbox) +
-                                    " (first at line " + std::to_string(it->second) + ")");
+      error(file, entry.Mark(), "duplicate secret for the same service and scope (first at line " +
+                                    std::to_string(it->second) + ")");
       return;
     }
     model_.services.push_back(std::move(s));
@@ -518,6 +530,7 @@ class Loader {
   }
 
   std::string state_dir_;
+  bool in_secrets_file_ = false;
   StoreModel model_;
   std::vector<std::string> errors_;
   std::vector<std::string> values_seen_;
