@@ -205,7 +205,7 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
   }
   try {
     checkKeys(root, {"listen", "workers", "metrics_listen", "admin_listen", "state_dir", "policy_log",
-                     "limits", "dns", "allow", "deny", "log_level"},
+                     "limits", "dns", "tls", "allow", "deny", "log_level"},
               "proxy config", e);
     if (auto n = root["listen"]) {
       c.listen.clear();
@@ -244,6 +244,17 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
     }
     if (auto n = root["limits"]) parseLimits(n, e, &c.limits);
     if (auto n = root["dns"]) parseDns(n, e, &c);
+    if (auto n = root["tls"]) {
+      if (!n.IsMap()) {
+        e.add(n, "tls: expected a mapping");
+      } else {
+        checkKeys(n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours"}, "tls", e);
+        if (n["upstream_ca_file"]) scalar(n["upstream_ca_file"], "upstream_ca_file", e, &c.upstream_ca_file);
+        if (n["ca_dir"]) scalar(n["ca_dir"], "ca_dir", e, &c.ca_dir);
+        if (n["leaf_lifetime_hours"])
+          number<int>(n["leaf_lifetime_hours"], "leaf_lifetime_hours", e, &c.leaf_lifetime_hours, 2, 24 * 90);
+      }
+    }
     if (auto n = root["allow"]) rules(n, "allow", e, &c.allow);
     if (auto n = root["deny"]) rules(n, "deny", e, &c.deny);
   } catch (const YAML::Exception& ex) {

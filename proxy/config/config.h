@@ -15,6 +15,9 @@
 //            max_head_bytes: 32768, max_headers: 100, max_connections: 10000,
 //            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000}
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
+//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24}
+//        # interception: extra trusted roots for upstreams (besides the system
+//        # store), where sandbox CAs live (default <state_dir>/ca)
 //   allow: [rule, …]                   # global rules, kit-spec §4.2 grammar
 //   deny:  [rule, …]
 //   log_level: info
@@ -62,6 +65,9 @@ struct ProxyConfig {
   std::string log_level = "info";
   Limits limits;
   std::map<std::string, std::vector<std::string>> dns_hosts;  // name -> literal addresses
+  std::string upstream_ca_file;
+  std::string ca_dir;  // "" = <state_dir>/ca
+  int leaf_lifetime_hours = 24;
   std::vector<SourcedRule> allow;
   std::vector<SourcedRule> deny;
 };

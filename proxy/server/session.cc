@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "proxy/http/serialize.h"
+#include "proxy/secrets/rewrite.h"
 #include "proxy/server/worker.h"
 
 namespace kitgate::server {
@@ -126,12 +127,33 @@ void Session::armTimer(std::chrono::milliseconds d) {
 
 void Session::onClient(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Session*>(arg);
+  if (s->state_ == State::kClientHandshake) {
+    s->driveClientHandshake();
+    return;
+  }
   s->readClient();
+  if (s->state_ != State::kDead && s->client_io_ && s->client_io_->writeBlockedOnRead()) s->flushClient();
 }
 
-void Session::onClientWritable(evutil_socket_t, short, void* arg) { static_cast<Session*>(arg)->flushClient(); }
+void Session::onClientWritable(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  if (s->state_ == State::kClientHandshake) {
+    s->driveClientHandshake();
+    return;
+  }
+  s->flushClient();
+  if (s->state_ != State::kDead && s->client_io_ && s->client_io_->readBlockedOnWrite()) s->readClient();
+}
 
-void Session::onUpstream(evutil_socket_t, short, void* arg) { static_cast<Session*>(arg)->readUpstream(); }
+void Session::onUpstream(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  if (s->state_ == State::kUpstreamHandshake) {
+    s->driveUpstreamHandshake();
+    return;
+  }
+  s->readUpstream();
+  if (s->state_ != State::kDead && s->upstream_io_ && s->upstream_io_->writeBlockedOnRead()) s->flushUpstream();
+}
 
 void Session::onUpstreamWritable(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Session*>(arg);
@@ -142,7 +164,12 @@ void Session::onUpstreamWritable(evutil_socket_t, short, void* arg) {
     s->onConnectDone(err);
     return;
   }
+  if (s->state_ == State::kUpstreamHandshake) {
+    s->driveUpstreamHandshake();
+    return;
+  }
   s->flushUpstream();
+  if (s->state_ != State::kDead && s->upstream_io_ && s->upstream_io_->readBlockedOnWrite()) s->readUpstream();
 }
 
 void Session::onTimer(evutil_socket_t, short, void* arg) {
@@ -170,6 +197,11 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
       s->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
       s->terminate();
       return;
+    case State::kClientHandshake:
+    case State::kUpstreamHandshake:
+      s->logDecision(false, 0, "TLS handshake timed out", 0, 0);
+      s->terminate();
+      return;
     case State::kClosing:
     case State::kTunnel:
     case State::kDead:
@@ -184,8 +216,8 @@ void Session::readClient() {
   size_t n = 0;
   switch (client_io_->read(cin_, kReadChunk, &n)) {
     case tunnel::Io::kOk:
-      // TLS may hold more decoded bytes than we took: come back for them.
-      if (client_io_->hasBuffered()) event_active(cev_, EV_READ, 0);
+      // TLS may hold more bytes than we took: come back for them.
+      if (n >= kReadChunk || client_io_->hasBuffered()) event_active(cev_, EV_READ, 0);
       break;
     case tunnel::Io::kWouldBlock:
       if (client_io_->readBlockedOnWrite()) event_add(cwev_, nullptr);
@@ -208,7 +240,16 @@ void Session::readClient() {
       return;
     case State::kForward:
       if (client_eof_ && !req_done_) {
-        terminate();  // client gave up mid-request
+        if (!upgraded_) {
+          terminate();  // client gave up mid-request
+          return;
+        }
+        pumpRequestBody();  // forward what is buffered, then the half-close
+        if (state_ != State::kForward) return;
+        req_done_ = true;
+        flushUpstream();
+        if (upstream_io_) upstream_io_->shutdownWrite();
+        updateReadInterest();
         return;
       }
       pumpRequestBody();
@@ -293,6 +334,10 @@ void Session::handleRequest() {
   req_start_ = Clock::now();
   req_bytes_up_ = 0;
   req_bytes_down_ = 0;
+  if (intercepted_) {  // the CONNECT's host, decision and sandbox stay
+    handleInterceptedRequest();
+    return;
+  }
   address_text_.clear();
   decision_ = {};
   host_ = {};
@@ -452,12 +497,19 @@ void Session::onConnectDone(int err) {
   }
   w_.metrics().connect_duration.observe(Clock::now() - step_start_);
   upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
-  if (req_.form == http::RequestHead::TargetForm::kAuthority) {
-    startTunnel();
+  upstream_key_ = host_.text + ":" + std::to_string(req_.port);
+  if (intercepted_) {
+    startUpstreamTls();  // reconnect for an inner request
+  } else if (req_.form == http::RequestHead::TargetForm::kAuthority) {
+    if (!maybeIntercept()) startTunnel();
   } else {
-    upstream_key_ = host_.text + ":" + std::to_string(req_.port);
     startForward();
   }
+}
+
+void Session::upstreamReady() {
+  if (state_ == State::kDead) return;
+  startForward();
 }
 
 // ---------------------------------------------------------------- tunnel
@@ -512,7 +564,12 @@ void Session::startForward() {
   client_keep_alive_ = req_.keep_alive;
   req_.host = host_.text;
   req_.keep_alive = true;  // the upstream connection is ours to reuse
-  req_.upgrade = false;    // protocol upgrades are not relayed on plain HTTP
+  if (intercepted_) {
+    req_.scheme = "https";
+    req_.port = connect_port_;
+  } else {
+    req_.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
+  }
   scratch_.clear();
   http::serializeRequestForOrigin(req_, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
@@ -559,7 +616,7 @@ void Session::readUpstream() {
     return;
   }
   if (io == tunnel::Io::kOk) {
-    if (upstream_io_->hasBuffered()) event_active(uev_, EV_READ, 0);
+    if (n >= kReadChunk || upstream_io_->hasBuffered()) event_active(uev_, EV_READ, 0);
     req_bytes_down_ += n;
     if (state_ == State::kForward) {
       armTimer(snap_->config.limits.idle_timeout);
@@ -601,7 +658,9 @@ void Session::pumpResponse() {
       http::ParseStatus st =
           http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
       if (st.isIncomplete()) break;
-      if (st.isError() || resp_.framing == http::BodyFraming::kTunnel) {
+      const bool switching = resp_.framing == http::BodyFraming::kTunnel && intercepted_ && req_.upgrade &&
+                             resp_.status == 101;
+      if (st.isError() || (resp_.framing == http::BodyFraming::kTunnel && !switching)) {
         w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
         std::string why = "upstream " + host_.authority() + " sent an invalid response: " +
                           std::string(st.isError() ? st.reason() : "unexpected protocol switch");
@@ -610,6 +669,23 @@ void Session::pumpResponse() {
       }
       evbuffer_drain(uin_, consumed);
       scratch_.clear();
+      if (intercepted_ && creds_ != nullptr) secrets::scrubResponse(*creds_, resp_);
+      if (switching) {
+        // WebSocket (or other Upgrade) on an intercepted host: from here on
+        // both directions are opaque byte streams, still through TLS.
+        resp_.keep_alive = false;
+        http::serializeResponseForClient(resp_, &scratch_);
+        evbuffer_add(cout_, scratch_.data(), scratch_.size());
+        upgraded_ = true;
+        upstream_keep_alive_ = false;
+        resp_head_done_ = true;
+        resp_body_.emplace(http::BodyFraming::kUntilClose, 0);
+        req_body_.emplace(http::BodyFraming::kUntilClose, 0);
+        req_done_ = false;
+        pumpRequestBody();
+        if (state_ != State::kForward) return;
+        continue;
+      }
       if (resp_.isInterim()) {
         http::serializeResponseForClient(resp_, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
@@ -719,7 +795,11 @@ void Session::flushUpstream() {
 }
 
 void Session::updateReadInterest() {
-  if (state_ == State::kDead || state_ == State::kTunnel) return;
+  // Tunnels and TLS handshakes arm their own events.
+  if (state_ == State::kDead || state_ == State::kTunnel || state_ == State::kClientHandshake ||
+      state_ == State::kUpstreamHandshake) {
+    return;
+  }
   bool want_client = false;
   bool want_upstream = false;
   switch (state_) {
@@ -796,7 +876,7 @@ void Session::logDecision(bool allowed, int status, std::string_view reason, uin
   r.allowed = allowed;
   r.rule = decision_.rule;
   r.reason = reason;
-  r.proxy = allowed ? (is_connect ? "forward-bypass" : "forward") : "";
+  r.proxy = allowed ? (is_connect && !intercepted_ ? "forward-bypass" : "forward") : "";
   r.status = status;
   r.bytes_up = up;
   r.bytes_down = down;

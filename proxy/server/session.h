@@ -28,6 +28,7 @@
 #include "proxy/http/response.h"
 #include "proxy/policy/decision.h"
 #include "proxy/policy/host.h"
+#include "proxy/secrets/store.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/tunnel/resolver.h"
 #include "proxy/tunnel/splice_relay.h"
@@ -55,7 +56,11 @@ class Session {
   Session* next = nullptr;
 
  private:
-  enum class State { kHead, kResolving, kConnecting, kForward, kTunnel, kClosing, kDead };
+  enum class State {
+    kHead, kResolving, kConnecting, kForward, kTunnel,
+    kClientHandshake, kUpstreamHandshake,  // interception only
+    kClosing, kDead
+  };
 
   static void onClient(evutil_socket_t, short what, void* arg);
   static void onClientWritable(evutil_socket_t, short, void* arg);
@@ -75,6 +80,14 @@ class Session {
   void onConnectDone(int err);
   void startTunnel();
   void startForward();
+  void upstreamReady();
+
+  // Interception (session_intercept.cc).
+  bool maybeIntercept();
+  void driveClientHandshake();
+  void startUpstreamTls();
+  void driveUpstreamHandshake();
+  void handleInterceptedRequest();
 
   // Forward exchange.
   void pumpRequestBody();
@@ -145,6 +158,17 @@ class Session {
   std::string scratch_;
 
   std::unique_ptr<tunnel::SpliceRelay> relay_;
+
+  // Interception state: the CONNECT host/port stay in host_/connect_port_
+  // for the whole connection; every inner request must name the same host.
+  bool intercepted_ = false;
+  bool upgraded_ = false;        // after a 101 on an intercepted connection
+  bool request_waiting_ = false; // an inner request waits for an upstream reconnect
+  uint16_t connect_port_ = 0;
+  std::string sni_;
+  std::string upstream_error_;   // upstream TLS failure, answered 502 on the next request
+  const secrets::SandboxCredentials* creds_ = nullptr;
+  std::shared_ptr<const secrets::InterceptPlan> plan_;
 };
 
 }  // namespace kitgate::server

@@ -1,6 +1,10 @@
 #include "proxy/server/snapshot.h"
 
+#include <spdlog/spdlog.h>
+
 #include <ctime>
+
+#include "proxy/mitm/authority.h"
 
 namespace kitgate::server {
 namespace {
@@ -12,6 +16,49 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
     out.push_back(sandbox::RuleEntry{r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
   }
   return out;
+}
+
+// Secrets, per-sandbox CAs and the TLS contexts. Any error fails the whole
+// snapshot (the previous one stays active).
+Status loadInterception(const config::ProxyConfig& config, Snapshot& snap) {
+  if (config.state_dir.empty()) return Status::ok();
+  auto store = secrets::loadStore(config.state_dir);
+  if (!store) return store.status();
+  snap.secrets = std::move(store.value());
+
+  const std::string ca_dir = config.ca_dir.empty() ? config.state_dir + "/ca" : config.ca_dir;
+  tls::LeafOptions leaf;
+  leaf.lifetime = std::chrono::hours(config.leaf_lifetime_hours);
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < snap.registry->size(); ++i) {
+    const std::string& name = snap.registry->at(i).name();
+    const secrets::SandboxCredentials* creds = snap.secrets->forSandbox(name);
+    if (creds == nullptr) continue;
+    std::vector<std::string> patterns = creds->interceptPatterns();
+    if (patterns.empty()) continue;
+    auto authority = mitm::loadOrCreateAuthority(ca_dir, name, patterns, leaf);
+    if (!authority) {
+      errors.push_back(authority.status().message());
+      continue;
+    }
+    if (authority->created) spdlog::info("sandbox {}: new interception CA {}", name, authority->cert_path);
+    snap.minters[name] = std::move(authority->minter);
+  }
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
+    return Status::error(all);
+  }
+  if (snap.minters.empty()) return Status::ok();
+  auto server_ctx = tls::ServerContext::create();
+  if (!server_ctx) return server_ctx.status();
+  snap.client_tls = std::make_shared<const tls::ServerContext>(std::move(server_ctx.value()));
+  tls::ClientContextOptions copts;
+  copts.extra_ca_file = config.upstream_ca_file;
+  auto client_ctx = tls::ClientContext::create(copts);
+  if (!client_ctx) return client_ctx.status();
+  snap.upstream_tls = std::make_shared<const tls::ClientContext>(std::move(client_ctx.value()));
+  return Status::ok();
 }
 
 }  // namespace
@@ -33,15 +80,23 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
   if (!registry) return registry.status();
   snap->registry = std::move(registry.value());
 
-  // The proxy's own addresses: every interface address (a CONNECT back to
-  // the proxy or its admin port must be explicitly allowed).
-  auto self = policy::SelfAddresses::fromInterfaces();
-  if (self) snap->self = std::move(self.value());
-  for (const auto& l : config.listen) {
+  // The proxy's own endpoints (proxy, metrics and admin listeners): a
+  // CONNECT back into the proxy is refused whatever the rules say.
+  std::vector<std::string> own = config.listen;
+  own.push_back(config.metrics_listen);
+  own.push_back(config.admin_listen);
+  for (const auto& l : own) {
     std::string host;
     uint16_t port = 0;
-    if (config::splitHostPort(l, &host, &port)) {
-      if (auto ip = policy::IpAddress::parse(host)) snap->self.add(*ip);
+    if (l.empty() || !config::splitHostPort(l, &host, &port) || port == 0) continue;
+    auto ip = policy::IpAddress::parse(host);
+    if (!ip) continue;
+    if (*ip == policy::IpAddress::v4(0) || *ip == policy::IpAddress::v6({})) {  // wildcard listen
+      auto all = policy::SelfAddresses::fromInterfaces(port);
+      if (!all) return all.status();
+      snap->self.merge(all.value());
+    } else {
+      snap->self.add(*ip, port);
     }
   }
 
@@ -63,6 +118,8 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
     }
     snap->counters[name] = c ? c : std::make_shared<SandboxCounter>(0);
   }
+  Status st = loadInterception(config, *snap);
+  if (!st) return st;
   snap->loaded_at_unix = static_cast<int64_t>(std::time(nullptr));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }

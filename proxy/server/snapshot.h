@@ -18,6 +18,9 @@
 #include "proxy/http/limits.h"
 #include "proxy/policy/address_class.h"
 #include "proxy/sandbox/registry.h"
+#include "proxy/secrets/store.h"
+#include "proxy/tls/contexts.h"
+#include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/resolver.h"
 
 namespace kitgate::server {
@@ -32,10 +35,20 @@ struct Snapshot {
   std::shared_ptr<const sandbox::Registry> registry;
   policy::SelfAddresses self;
   std::shared_ptr<const tunnel::HostMap> static_hosts;
+  // Interception (issue: credential hosts only). secrets == nullptr or no
+  // minter for a sandbox = every CONNECT of it is an opaque tunnel.
+  std::shared_ptr<const secrets::Store> secrets;
+  std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>> minters;  // by sandbox
+  std::shared_ptr<const tls::ServerContext> client_tls;    // toward sandboxes
+  std::shared_ptr<const tls::ClientContext> upstream_tls;  // toward real servers, verifying
   // sandbox name -> its connection counter
   std::unordered_map<std::string, std::shared_ptr<SandboxCounter>> counters;
   int64_t loaded_at_unix = 0;
 
+  std::shared_ptr<const tls::LeafMinter> minterFor(const std::string& sandbox) const {
+    auto it = minters.find(sandbox);
+    return it == minters.end() ? nullptr : it->second;
+  }
   SandboxCounter* counterFor(const std::string& sandbox) const {
     auto it = counters.find(sandbox);
     return it == counters.end() ? nullptr : it->second.get();

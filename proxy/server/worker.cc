@@ -113,7 +113,21 @@ void Worker::post(std::function<void()> fn) {
 }
 
 void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
-  post([this, s = std::move(snapshot)]() mutable { snapshot_ = std::move(s); });
+  post([this, s = std::move(snapshot)]() mutable {
+    snapshot_ = std::move(s);
+    // Drop leaf caches of CAs the new snapshot no longer uses.
+    for (auto it = leaf_caches_.begin(); it != leaf_caches_.end();) {
+      bool used = false;
+      for (const auto& [name, m] : snapshot_->minters) used = used || m.get() == it->first;
+      it = used ? std::next(it) : leaf_caches_.erase(it);
+    }
+  });
+}
+
+tls::LeafCache& Worker::leafCache(const std::shared_ptr<const tls::LeafMinter>& minter) {
+  auto& slot = leaf_caches_[minter.get()];
+  if (!slot.second) slot = {minter, std::make_unique<tls::LeafCache>(minter)};
+  return *slot.second;
 }
 
 void Worker::drain(std::chrono::milliseconds deadline) {

@@ -15,6 +15,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "proxy/admin/metrics.h"
@@ -22,6 +24,8 @@
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
 #include "proxy/server/snapshot.h"
+#include "proxy/tls/contexts.h"
+#include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/pipe_pool.h"
 #include "proxy/tunnel/resolver.h"
 
@@ -70,6 +74,10 @@ class Worker {
   Shared& shared() { return shared_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
+  // This worker's upstream TLS session cache and per-CA leaf caches (no
+  // locks: only this thread touches them).
+  tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
+  tls::LeafCache& leafCache(const std::shared_ptr<const tls::LeafMinter>& minter);
   // Unlinks `s` and deletes it after the current callbacks have returned.
   void retire(Session* s);
   size_t sessionCount() const { return sessions_; }
@@ -106,6 +114,9 @@ class Worker {
   size_t sessions_ = 0;
   bool draining_ = false;
   tunnel::PipePool pipes_;
+  tls::ClientSessionCache tls_sessions_;
+  // Keyed by minter: a reload that keeps a sandbox's CA keeps its leaves.
+  std::unordered_map<const tls::LeafMinter*, std::pair<std::shared_ptr<const tls::LeafMinter>, std::unique_ptr<tls::LeafCache>>> leaf_caches_;
   std::unique_ptr<tunnel::Resolver> resolver_;
   admin::WorkerMetrics metrics_;
 };

@@ -1,0 +1,203 @@
+// The interception half of Session: deciding to intercept a CONNECT, the two
+// TLS handshakes, and the checks on every inner request. The HTTP exchange
+// itself is the same loop as plain forwarding (session.cc), running over
+// TLS transports.
+//
+//   CONNECT allowed + credential bound for host + sandbox CA
+//     -> "200 Connection established"
+//     -> TLS with the sandbox (leaf minted for the CONNECT host, ALPN http/1.1)
+//     -> verified TLS with the real upstream (SNI = CONNECT host)
+//     -> kHead: origin-form requests whose Host (and SNI) must equal the CONNECT
+//        host (else 421), rewritten (inject, placeholders), forwarded.
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <utility>
+
+#include <cstring>
+
+#include "proxy/http/serialize.h"
+#include "proxy/mitm/tls_transport.h"
+#include "proxy/secrets/rewrite.h"
+#include "proxy/server/session.h"
+#include "proxy/server/worker.h"
+
+namespace kitgate::server {
+namespace {
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+}
+
+bool Session::maybeIntercept() {
+  if (!snap_->secrets || !snap_->client_tls || !snap_->upstream_tls) return false;
+  creds_ = snap_->secrets->forSandbox(sandbox_->name());
+  if (creds_ == nullptr) return false;
+  plan_ = creds_->planFor(host_);
+  if (!plan_) return false;
+  auto minter = snap_->minterFor(sandbox_->name());
+  if (!minter) return false;
+  if (evbuffer_get_length(cin_) > 0) {
+    // The client pipelined bytes behind CONNECT (its ClientHello) before our
+    // 200; the TLS stream reads the socket itself, so those would be lost.
+    reject(400, "Bad Request", "kitgate: wait for the CONNECT response before sending data on this host\n",
+           "client sent data before the CONNECT response on an intercepted host", false);
+    return true;
+  }
+  auto leaf = w_.leafCache(minter).get(host_.text);
+  if (!leaf) {
+    std::string why = "cannot issue a certificate for " + host_.text + ": " + leaf.status().message();
+    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    return true;
+  }
+  auto stream = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get());
+  if (!stream) {
+    std::string why = "TLS setup failed: " + stream.status().message();
+    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    return true;
+  }
+  // The 200 is a few bytes on a fresh socket: it goes out in one send.
+  if (::send(client_.get(), kConnectEstablished.data(), kConnectEstablished.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kConnectEstablished.size())) {
+    terminate();
+    return true;
+  }
+  intercepted_ = true;
+  connect_port_ = req_.port;
+  client_io_ = std::make_unique<mitm::TlsTransport>(std::move(stream.value()));
+  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
+  logDecision(true, 200, "intercepted: " + plan_->toString(), 0, 0);
+  state_ = State::kClientHandshake;
+  armTimer(snap_->config.limits.head_timeout);
+  driveClientHandshake();
+  return true;
+}
+
+void Session::driveClientHandshake() {
+  auto& t = static_cast<mitm::TlsTransport&>(*client_io_);
+  tls::IoResult r = t.stream().handshake();
+  switch (r.status) {
+    case tls::IoStatus::kOk:
+      break;
+    case tls::IoStatus::kWantRead:
+      if (!client_reading_) {
+        event_add(cev_, nullptr);
+        client_reading_ = true;
+      }
+      return;
+    case tls::IoStatus::kWantWrite:
+      event_add(cwev_, nullptr);
+      return;
+    default:
+      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+      logDecision(false, 0, "TLS handshake with the sandbox failed: " + (r.error.empty() ? std::string("closed") : r.error), 0, 0);
+      terminate();
+      return;
+  }
+  sni_.assign(t.stream().sni());
+  startUpstreamTls();
+}
+
+void Session::startUpstreamTls() {
+  const std::string key = host_.text + ":" + std::to_string(connect_port_);
+  auto stream = tls::TlsStream::connect(upstream_.get(), *snap_->upstream_tls, host_.text, &w_.tlsSessions(), key);
+  if (!stream) {
+    upstream_error_ = "upstream TLS setup failed: " + stream.status().message();
+    closeUpstream();
+    state_ = State::kHead;
+    updateReadInterest();
+    return;
+  }
+  upstream_io_ = std::make_unique<mitm::TlsTransport>(std::move(stream.value()));
+  state_ = State::kUpstreamHandshake;
+  armTimer(snap_->config.limits.connect_timeout);
+  driveUpstreamHandshake();
+}
+
+void Session::driveUpstreamHandshake() {
+  auto& t = static_cast<mitm::TlsTransport&>(*upstream_io_);
+  tls::IoResult r = t.stream().handshake();
+  switch (r.status) {
+    case tls::IoStatus::kOk:
+      break;
+    case tls::IoStatus::kWantRead:
+      if (!upstream_reading_) {
+        event_add(uev_, nullptr);
+        upstream_reading_ = true;
+      }
+      return;
+    case tls::IoStatus::kWantWrite:
+      event_add(uwev_, nullptr);
+      return;
+    default: {
+      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
+      upstream_error_ = "TLS with upstream " + host_.text + " failed: " +
+                        (r.error.empty() ? std::string("connection closed") : r.error);
+      closeUpstream();
+      break;
+    }
+  }
+  event_del(timer_);
+  if (request_waiting_) {
+    // Reconnected for a request that is waiting.
+    request_waiting_ = false;
+    if (upstream_error_.empty()) {
+      upstreamReady();
+    } else {
+      std::string why = std::exchange(upstream_error_, {});
+      reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    }
+    return;
+  }
+  // First handshake after CONNECT: the sandbox's first request. It may
+  // already sit inside the TLS layer (sent right behind the client's
+  // Finished), where no fd readiness will announce it: read now.
+  state_ = State::kHead;
+  armTimer(snap_->config.limits.head_timeout);
+  updateReadInterest();
+  readClient();  // parses what it reads
+  if (state_ == State::kHead && evbuffer_get_length(cin_) > 0) tryHead();
+}
+
+void Session::handleInterceptedRequest() {
+  if (req_.form != http::RequestHead::TargetForm::kOrigin) {
+    w_.metrics().bad_requests.add();
+    reject(400, "Bad Request", "kitgate: inside a TLS connection send origin-form requests (GET /path)\n",
+           "non-origin-form request on an intercepted connection", false);
+    return;
+  }
+  auto host = policy::normalizeHost(req_.host, policy::Ipv6Brackets::kOptional);
+  uint16_t port = req_.port != 0 ? req_.port : 443;
+  const bool host_ok = host && host->text == host_.text && port == connect_port_;
+  bool sni_ok = sni_.empty();
+  if (!sni_ok) {
+    auto sni = policy::normalizeHost(sni_, policy::Ipv6Brackets::kOptional);
+    sni_ok = sni && sni->text == host_.text;
+  }
+  if (!host_ok || !sni_ok) {
+    std::string why = !host_ok ? "Host header does not match the CONNECT target " + host_.text
+                               : "TLS SNI does not match the CONNECT target " + host_.text;
+    reject(421, "Misdirected Request", "kitgate: " + why + "\n", why, false);
+    return;
+  }
+  if (!upstream_error_.empty()) {
+    std::string why = std::exchange(upstream_error_, {});
+    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    return;
+  }
+  Status st = secrets::rewriteRequest(*plan_, req_);
+  if (!st) {
+    // A bound value that cannot be written as a header value was skipped
+    // (the request goes out without it); say so once, without the value.
+    spdlog::warn("sandbox {}: {}", sandbox_->name(), st.message());
+  }
+  if (upstream_.valid() && upstream_io_) {
+    startForward();
+    return;
+  }
+  // The upstream ended keep-alive: connect again (same host, same address
+  // checks), then TLS, then forward this request.
+  req_.port = connect_port_;
+  request_waiting_ = true;
+  startResolve();
+}
+
+}  // namespace kitgate::server
