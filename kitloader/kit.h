@@ -278,6 +278,9 @@ struct LoadResult {
   std::vector<const Diagnostic*> errors() const;
 };
 
+// The reference with any `user:password@` removed, for output.
+std::string redactReference(std::string_view ref);
+
 // Loads a reference: a directory, a .zip, `git+https://host/repo.git#ref=R&dir=D`
 // or `git+file:///path/repo#...`.
 LoadResult load(std::string_view ref, const LoadOptions& options = {});

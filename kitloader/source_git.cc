@@ -167,6 +167,8 @@ std::string redactUrl(std::string_view url) {
   return std::string(url);
 }
 
+std::string redactReference(std::string_view ref) { return redactUrl(ref); }
+
 bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out,
                    std::vector<Diagnostic>* diags) {
   std::string shown = redactUrl(ref);
@@ -175,6 +177,13 @@ bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* 
   std::string fragment =
       rest.find('#') == std::string_view::npos ? "" : std::string(rest.substr(rest.find('#') + 1));
   bool is_file = url.rfind("file://", 0) == 0;
+  if (redactUrl(url) != url) {
+    // A password in the URL would sit in git's argv (visible in ps) and in logs.
+    addError(diags, shown,
+             "git reference " + shown +
+                 " carries credentials in the URL; remove them and use a git credential helper");
+    return false;
+  }
   if (!is_file && url.rfind("https://", 0) != 0) {
     addError(
         diags, shown,

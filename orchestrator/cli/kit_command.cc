@@ -70,6 +70,7 @@ constexpr std::string_view kPackUsage =
 struct Parsed {
   std::vector<kit::KitArgValue> file_args;  // from --kit-args-file, before --kit-arg
   std::string ref;
+  std::string shown;  // ref without user:password@, for output
   bool json = false;
   bool help = false;
   std::string output;
@@ -155,6 +156,9 @@ Parsed parse(const Args& args, bool allow_output) {
       return p;
     }
   }
+  p.shown = kit::redactReference(p.ref);
+  // Files first (later files override earlier ones), then --kit-arg.
+  p.options.args.insert(p.options.args.begin(), p.file_args.begin(), p.file_args.end());
   return p;
 }
 
@@ -201,17 +205,17 @@ int validate(const Args& args, Io& io) {
   const Parsed& p = *parsed;
   kit::LoadResult r = kit::load(p.ref, p.options);
   if (p.json) {
-    io.out << verdictToJson(r, p.ref);
+    io.out << verdictToJson(r, p.shown);
     return r.ok() ? kExitOk : kExitFailed;
   }
   if (!r.ok()) {
-    printErrors(r, p.ref, io);
+    printErrors(r, p.shown, io);
     return kExitFailed;
   }
   const char* green = io.out_color ? "\033[1;32m" : "";
   const char* yellow = io.out_color ? "\033[1;33m" : "";
   const char* reset = io.out_color ? "\033[0m" : "";
-  io.out << green << "VALID:" << reset << " " << p.ref << " (" << kit::refKindName(r.ref_kind)
+  io.out << green << "VALID:" << reset << " " << p.shown << " (" << kit::refKindName(r.ref_kind)
          << ")\n";
   for (const auto& w : r.warningMessages())
     io.out << yellow << "WARN:" << reset << " " << w << "\n";
@@ -226,13 +230,13 @@ int inspect(const Args& args, Io& io) {
   kit::LoadResult r = kit::load(p.ref, p.options);
   if (!r.ok()) {
     if (p.json) {
-      io.out << verdictToJson(r, p.ref);
+      io.out << verdictToJson(r, p.shown);
     } else {
-      printErrors(r, p.ref, io);
+      printErrors(r, p.shown, io);
     }
     return kExitFailed;
   }
-  io.out << (p.json ? kitToJson(r, p.ref) : kitToText(r, p.ref, io.out_color));
+  io.out << (p.json ? kitToJson(r, p.shown) : kitToText(r, p.shown, io.out_color));
   return kExitOk;
 }
 
@@ -245,7 +249,7 @@ int pack(const Args& args, Io& io) {
   if (out.empty()) {
     kit::LoadResult probe = kit::load(p.ref, p.options);
     if (!probe.ok()) {
-      printErrors(probe, p.ref, io);
+      printErrors(probe, p.shown, io);
       return kExitFailed;
     }
     out = probe.kit.name + ".zip";
@@ -253,7 +257,7 @@ int pack(const Args& args, Io& io) {
   std::string write_error;
   kit::LoadResult r = kit::pack(p.ref, out, p.options, &write_error);
   if (!r.ok()) {
-    printErrors(r, p.ref, io);
+    printErrors(r, p.shown, io);
     return kExitFailed;
   }
   if (!write_error.empty()) {

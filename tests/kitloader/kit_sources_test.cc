@@ -268,9 +268,13 @@ TEST(GitRef, PlainHttpAndUnknownKeysAreRefused) {
             "git reference fragment key branch is unknown (expected ref= and dir=)");
 }
 
-TEST(GitRef, CredentialsInTheUrlAreRedacted) {
-  LoadResult r = load("git+ssh://user:hunter2@example.invalid/r.git");
-  EXPECT_EQ(firstError(r).find("hunter2"), std::string::npos);
+TEST(GitRef, CredentialsInTheUrlAreRefusedAndNeverEchoed) {
+  LoadResult r = load("git+https://user:hunter2@example.invalid/r.git#dir=kit");
+  EXPECT_EQ(firstError(r),
+            "git reference git+https://example.invalid/r.git#dir=kit carries credentials in the "
+            "URL; remove "
+            "them and use a git credential helper");
+  EXPECT_EQ(r.errors()[0]->file.find("hunter2"), std::string::npos);
 }
 
 }  // namespace

@@ -168,6 +168,7 @@ TEST_F(KitCli, KitArgsFileSuppliesValuesAndKitArgOverridesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["environment"]["variables"]["ARGS_FIXTURE_TOKEN"], "from-flag");
+  EXPECT_EQ(j["setup"]["install"][0]["command"], "test \"hi\" = \"supplied by tck.yaml\"");
   EXPECT_EQ(j["files"][0]["relativePath"], ".args-install/config.txt");
 
   std::ofstream(tmp_ / "bad.txt") << "token\n";
@@ -242,6 +243,14 @@ TEST_F(KitCli, ValidateGitReference) {
   CliRun r = kitgate({"kit", "validate", ref, "--cache-dir", (tmp_ / "cache").string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines(r.out)[0], "VALID: " + ref + " (git)");
+}
+
+TEST_F(KitCli, PasswordInAGitUrlIsRefusedBeforeAnyFetchAndNeverPrinted) {
+  CliRun r = kitgate({"kit", "validate", "git+https://u:hunter2@example.invalid/x.git#dir=kit"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("carries credentials in the URL"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos);
 }
 
 TEST_F(KitCli, HelpOnEveryCommandHasExamples) {
