@@ -114,7 +114,11 @@ EXTRA_PEER_CMD="$BIN --config $CFG" OUT="$RESULTS/runs" \
   nice -n "${NICE:-0}" "$SHARED_BENCH/run-peers.sh"
 
 # the harness names its files by the UTC stamp of its start: take the newest raw file since T0
-RAW=$(ls -1 "$RESULTS"/runs/raw-*.jsonl | awk -F'raw-|.jsonl' -v t="$T0" '$2 >= t' | tail -1)
+RAW=""
+for f in "$RESULTS"/runs/raw-*.jsonl; do   # the glob sorts by stamp: the last match is the newest
+  s=${f##*/raw-}; s=${s%.jsonl}
+  [[ "$s" < "$T0" ]] || RAW=$f
+done
 [ -n "$RAW" ] || die "the harness wrote no raw-*.jsonl into $RESULTS/runs"
 STAMP=$(basename "$RAW" .jsonl); STAMP=${STAMP#raw-}
 python3 "$HERE/targets.py" --raw "$RAW" --table "$RESULTS/runs/table-$STAMP.md" \
@@ -122,5 +126,6 @@ python3 "$HERE/targets.py" --raw "$RAW" --table "$RESULTS/runs/table-$STAMP.md" 
   --params "REPS=${REPS:-3} DUR=${DUR:-4} SCEN=${SCEN:-a b b2 c d f} PEERS=${PEERS:-harness default}" \
   > "$RESULTS/kitgate-vs-peers-$STAMP.md"
 cp "$RESULTS/kitgate-vs-peers-$STAMP.md" "$RESULTS/kitgate-vs-peers.md"
+rm -f "$RESULTS/runs/latest.md"   # the harness's copy of table-$STAMP.md
 sed -n '1,/^## Harness table/p' "$RESULTS/kitgate-vs-peers.md"
 log "wrote $RESULTS/kitgate-vs-peers.md (raw: $RAW)"
