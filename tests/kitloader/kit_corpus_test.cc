@@ -73,57 +73,73 @@ TEST_P(CorpusKit, LoadsWithExpectedVerdictAndDeprecations) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Corpus, CorpusKit,
-    ::testing::Values(
-        CorpusCase{"amp--v1-agent",
-                   true,
-                   {kKindAgent, kAgentBlock, kPersistence, kMemory, kServiceDomains, kServiceAuth,
-                    kAllowed}},
-        CorpusCase{"amp--v1-renamed", true, {kServiceDomains, kServiceAuth, kAllowed}},
-        CorpusCase{"amp--v2", true, {}}, CorpusCase{"claude-mem--v2-mixin-requires", true, {}},
-        CorpusCase{"claude-model-runner--v1-mixin-anchors", true, {}},
-        CorpusCase{"claude-ollama--v1-settings",
-                   true,
-                   {kKindAgent, kAgentBlock, kPersistence, kMemory, kAllowed, kSettings}},
-        CorpusCase{"claude-sbx-statusline--v2-mixin-files", true, {}},
-        CorpusCase{"code-server--v1-mixin-extends", true, {kAllowed}},
-        CorpusCase{"code-server--v2-ports", true, {}},
-        CorpusCase{"codex-app-server--v1-mixin-extends", true, {kMemory, kAllowed}},
-        CorpusCase{"git-ssh-sign--v1-mixin", true, {kMemory}},
-        CorpusCase{"github-ssh--v1-mixin", true, {kMemory, kAllowed}},
-        CorpusCase{"glab--v2-mixin-credential", true, {}}, CorpusCase{"hermes-agent--v2", true, {}},
-        CorpusCase{"kernel--v2-mixin-credential", true, {}},
-        CorpusCase{"kiro--v2-own-image", true, {}},
-        CorpusCase{"nanoclaw--v1-mixin-initial", true, {kAllowed}},
-        CorpusCase{"openclaw--v1-mixin-initial", true, {kAllowed}},
-        CorpusCase{"openclaw--v2-oauth", true, {}},
-        CorpusCase{"packages-through-sfw--v1-mixin", true, {kAllowed}},
-        CorpusCase{"testdata-sample-agent-v1-renamed", true, {kAllowed, kDenied, kPorts}},
-        CorpusCase{"testdata-sample-agent-v2", true, {}},
-        CorpusCase{"testdata-sample-mixin-v1",
-                   true,
-                   {kSources, kServiceDomains, kServiceAuth, kProxyManaged, kAllowed, kDenied,
-                    kPorts, kSettings}},
-        CorpusCase{"testdata-v1-full",
-                   true,
-                   {kKindAgent, kAgentBlock, kMemory, kSources, kServiceDomains, kServiceAuth,
-                    kProxyManaged, kOAuth, kAllowed, kDenied, kPorts, kSettings}},
-        CorpusCase{"testdata-v2-expected", true, {}}, CorpusCase{"amp--v3", false, {}},
-        CorpusCase{"tck-args-install", false, {}}),
-    [](const ::testing::TestParamInfo<CorpusCase>& param_info) {
-      std::string n = param_info.param.kit;
-      std::replace_if(
-          n.begin(), n.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); },
-          '_');
-      return n;
-    });
+const std::vector<CorpusCase>& corpusCases() {
+  static const std::vector<CorpusCase> kCases = {
+
+      CorpusCase{"amp--v1-agent",
+                 true,
+                 {kKindAgent, kAgentBlock, kPersistence, kMemory, kServiceDomains, kServiceAuth,
+                  kAllowed}},
+      CorpusCase{"amp--v1-renamed", true, {kServiceDomains, kServiceAuth, kAllowed}},
+      CorpusCase{"amp--v2", true, {}},
+      CorpusCase{"claude-mem--v2-mixin-requires", true, {}},
+      CorpusCase{"claude-model-runner--v1-mixin-anchors", true, {}},
+      CorpusCase{"claude-ollama--v1-settings",
+                 true,
+                 {kKindAgent, kAgentBlock, kPersistence, kMemory, kAllowed, kSettings}},
+      CorpusCase{"claude-sbx-statusline--v2-mixin-files", true, {}},
+      CorpusCase{"code-server--v1-mixin-extends", true, {kAllowed}},
+      CorpusCase{"code-server--v2-ports", true, {}},
+      CorpusCase{"codex-app-server--v1-mixin-extends", true, {kMemory, kAllowed}},
+      CorpusCase{"git-ssh-sign--v1-mixin", true, {kMemory}},
+      CorpusCase{"github-ssh--v1-mixin", true, {kMemory, kAllowed}},
+      CorpusCase{"glab--v2-mixin-credential", true, {}},
+      CorpusCase{"hermes-agent--v2", true, {}},
+      CorpusCase{"kernel--v2-mixin-credential", true, {}},
+      CorpusCase{"kiro--v2-own-image", true, {}},
+      CorpusCase{"nanoclaw--v1-mixin-initial", true, {kAllowed}},
+      CorpusCase{"openclaw--v1-mixin-initial", true, {kAllowed}},
+      CorpusCase{"openclaw--v2-oauth", true, {}},
+      CorpusCase{"packages-through-sfw--v1-mixin", true, {kAllowed}},
+      CorpusCase{"testdata-sample-agent-v1-renamed", true, {kAllowed, kDenied, kPorts}},
+      CorpusCase{"testdata-sample-agent-v2", true, {}},
+      CorpusCase{"testdata-sample-mixin-v1",
+                 true,
+                 {kSources, kServiceDomains, kServiceAuth, kProxyManaged, kAllowed, kDenied, kPorts,
+                  kSettings}},
+      CorpusCase{"testdata-v1-full",
+                 true,
+                 {kKindAgent, kAgentBlock, kMemory, kSources, kServiceDomains, kServiceAuth,
+                  kProxyManaged, kOAuth, kAllowed, kDenied, kPorts, kSettings}},
+      CorpusCase{"testdata-v2-expected", true, {}},
+      CorpusCase{"amp--v3", false, {}},
+      CorpusCase{"tck-args-install", false, {}}};
+  return kCases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusKit, ::testing::ValuesIn(corpusCases()),
+                         [](const ::testing::TestParamInfo<CorpusCase>& param_info) {
+                           std::string n = param_info.param.kit;
+                           std::replace_if(
+                               n.begin(), n.end(),
+                               [](char ch) {
+                                 return !std::isalnum(static_cast<unsigned char>(ch));
+                               },
+                               '_');
+                           return n;
+                         });
 
 TEST(CorpusKit, EveryCorpusFolderHasACase) {
-  size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(testing::corpusDir()))
-    n += e.is_directory() ? 1 : 0;
-  EXPECT_EQ(n, 27u);
+  std::vector<std::string> folders;
+  for (const auto& e : std::filesystem::directory_iterator(testing::corpusDir())) {
+    if (e.is_directory()) folders.push_back(e.path().filename().string());
+  }
+  std::vector<std::string> cases;
+  for (const auto& c : corpusCases()) cases.push_back("docker__sbx-kits-contrib__" + c.kit);
+  std::sort(folders.begin(), folders.end());
+  std::sort(cases.begin(), cases.end());
+  EXPECT_EQ(folders.size(), 27u);
+  EXPECT_EQ(folders, cases);
 }
 
 TEST(GoldenNormalisation, V1FullEqualsV2Expected) {
