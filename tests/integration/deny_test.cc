@@ -75,9 +75,9 @@ TEST(Deny, NameRulesAndAddressCheck) {
        "resolved address 127.0.0.2 is loopback (blocked by default)", nullptr},
   };
   for (const auto& c : cases) expectDenied(*proxy, c);
-  // The origin itself is on the proxy's own address (127.0.0.1).
-  const std::string self_reason = "resolved address 127.0.0.1 is the proxy's own address (blocked by default)";
-  expectDenied(*proxy, {origin_target.c_str(), origin_target.c_str(), "origin.test", self_reason.c_str(), "origin.test"});
+  // The origin itself listens on loopback, which no IP/CIDR rule allows here.
+  const std::string loopback_reason = "resolved address 127.0.0.1 is loopback (blocked by default)";
+  expectDenied(*proxy, {origin_target.c_str(), origin_target.c_str(), "origin.test", loopback_reason.c_str(), nullptr});
   auto line = proxy->waitForLog(logLine("origin.test", 403));
   ASSERT_TRUE(line.has_value());
   EXPECT_EQ((*line)["address"], "127.0.0.1");
@@ -92,13 +92,12 @@ TEST(Deny, NonPublicLiteralsRefusedEvenUnderAllowAll) {
   o.allow = {"**"};
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
   const std::string p = std::to_string(origin->port());
-  const std::string self = "resolved address 127.0.0.1 is the proxy's own address (blocked by default)";
+  const std::string self = "resolved address 127.0.0.1 is loopback (blocked by default)";
   const std::string t_dec = "2130706433:" + p, t_hex = "0x7f.1:" + p, t_short = "127.1:" + p,
                     t_oct = "0177.0.0.1:" + p, t_mapped = "[::ffff:127.0.0.1]:" + p,
                     t_mapped_hex = "[::ffff:7f00:1]:" + p, shown = "127.0.0.1:" + p,
                     shown_mapped = "[::ffff:127.0.0.1]:" + p;
-  const std::string self_mapped =
-      "resolved address ::ffff:127.0.0.1 is the proxy's own address (blocked by default)";
+  const std::string self_mapped = "resolved address ::ffff:127.0.0.1 is loopback (blocked by default)";
   const DenyCase cases[] = {
       {"169.254.169.254:80", "169.254.169.254:80", "169.254.169.254",
        "resolved address 169.254.169.254 is link-local (blocked by default)", nullptr},
@@ -155,9 +154,24 @@ TEST(Deny, PortScopedRulesRefuseOtherPorts) {
   // rule is scoped to the origin's port.
   ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->port(), "CONNECT origin.test:1 HTTP/1.1\r\n\r\n"));
   EXPECT_EQ(r.status, 403);
-  EXPECT_EQ(r.body, "Blocked by network policy: domain origin.test:1\n  detail: resolved address 127.0.0.1 is the "
-                    "proxy's own address (blocked by default)\n");
+  EXPECT_EQ(r.body, "Blocked by network policy: domain origin.test:1\n  detail: resolved address 127.0.0.1 is "
+                    "loopback (blocked by default)\n");
   EXPECT_EQ(origin->connectionsAccepted(), 1u);
+}
+
+// The proxy's own listener is never a destination, whatever the rules say
+// (no loops through the proxy).
+TEST(Deny, ProxyOwnListenerNeverAllowed) {
+  ProxyOptions o;
+  o.allow = {"127.0.0.1/32", "**", "self.test"};
+  o.dns_hosts = {{"self.test", "127.0.0.1"}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  const std::string p = std::to_string(proxy->port());
+  const std::string reason = "resolved address 127.0.0.1:" + p + " is the proxy's own listener (never allowed)";
+  const std::string by_ip = "127.0.0.1:" + p, by_name = "self.test:" + p, by_number = "2130706433:" + p;
+  expectDenied(*proxy, {by_ip.c_str(), by_ip.c_str(), "127.0.0.1", reason.c_str(), nullptr});
+  expectDenied(*proxy, {by_name.c_str(), by_name.c_str(), "self.test", reason.c_str(), nullptr});
+  expectDenied(*proxy, {by_number.c_str(), by_ip.c_str(), "127.0.0.1", reason.c_str(), nullptr});
 }
 
 }  // namespace

@@ -10,6 +10,18 @@
 namespace kitgate::testing {
 namespace {
 
+// A TCP socket bound to 127.0.0.1 on a free port.
+StatusOr<UniqueFd> bindLoopback(sockaddr_in* addr) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(addr), sizeof *addr) != 0) return Status::error("bind failed");
+  socklen_t len = sizeof *addr;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(addr), &len);
+  return fd;
+}
+
 // A loopback port that refuses connections: bound (so nobody else takes it)
 // but not listening.
 struct ClosedPort {
@@ -18,16 +30,10 @@ struct ClosedPort {
 };
 
 StatusOr<ClosedPort> closedPort() {
-  ClosedPort p;
-  p.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(p.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Status::error("bind failed");
-  socklen_t len = sizeof a;
-  ::getsockname(p.fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  p.port = ntohs(a.sin_port);
-  return p;
+  auto fd = bindLoopback(&a);
+  if (!fd) return fd.status();
+  return ClosedPort{std::move(fd.value()), ntohs(a.sin_port)};
 }
 
 // A loopback listener whose accept queue is full: further SYNs are dropped,
@@ -40,24 +46,20 @@ struct FullBacklog {
 
 StatusOr<FullBacklog> fullBacklog() {
   FullBacklog b;
-  b.listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(b.listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(b.listener.get(), 0) != 0) {
-    return Status::error("bind/listen failed");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(b.listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  auto fd = bindLoopback(&a);
+  if (!fd) return fd.status();
+  b.listener = std::move(fd.value());
+  if (::listen(b.listener.get(), 0) != 0) return Status::error("listen failed");
   b.port = ntohs(a.sin_port);
   // Connect until one attempt does not complete within 200 ms: the queue is
   // full from then on (bounded: a handful of attempts).
   for (int i = 0; i < 16; ++i) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    pollfd p{fd.get(), POLLOUT, 0};
+    UniqueFd filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(filler.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    pollfd p{filler.get(), POLLOUT, 0};
     int r = ::poll(&p, 1, 200);
-    b.fillers.push_back(std::move(fd));
+    b.fillers.push_back(std::move(filler));
     if (r == 0) return b;
   }
   return Status::error("the accept queue never filled up");
