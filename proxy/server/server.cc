@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -130,8 +131,16 @@ Status Server::reload() {
       global_metrics_.reloads_failed.fetch_add(1);
       return c.status();
     }
-    // Fixed at start: where we listen and how many workers.
-    c->listen = config_.listen;
+    // `listen` may change (new sandbox networks); a port 0 entry means the
+    // port this proxy already bound on that address. The rest is fixed at start.
+    for (auto& l : c->listen) {
+      std::string host, cur_host;
+      uint16_t port = 0, cur_port = 0;
+      if (!config::splitHostPort(l, &host, &port) || port != 0) continue;
+      for (const auto& cur : config_.listen) {
+        if (config::splitHostPort(cur, &cur_host, &cur_port) && cur_host == host) l = cur;
+      }
+    }
     c->workers = config_.workers;
     c->metrics_listen = config_.metrics_listen;
     c->admin_listen = config_.admin_listen;
@@ -144,11 +153,46 @@ Status Server::reload() {
     global_metrics_.reloads_failed.fetch_add(1);
     return snap.status();
   }
+  Status listen_status = applyListenChanges(next.listen);
+  if (!listen_status) {
+    global_metrics_.reloads_failed.fetch_add(1);
+    return listen_status;
+  }
   config_ = std::move(next);
   snapshot_ = std::move(snap.value());
   for (auto& w : workers_) w->publish(snapshot_);
   global_metrics_.reloads_ok.fetch_add(1);
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
+  return Status::ok();
+}
+
+Status Server::applyListenChanges(std::vector<std::string>& wanted) {
+  auto contains = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  // Bind every new address for every worker first: a bind error fails the
+  // reload before anything changes.
+  std::vector<std::pair<std::string, std::vector<UniqueFd>>> added;
+  for (auto& addr : wanted) {
+    if (contains(config_.listen, addr)) continue;
+    std::vector<UniqueFd> fds;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      auto fd = listenOn(addr);
+      if (!fd) return fd.status();
+      if (i == 0) addr = boundAddress(fd->get());  // resolves a port 0 for the other workers
+      fds.push_back(std::move(fd.value()));
+    }
+    added.emplace_back(addr, std::move(fds));
+  }
+  for (auto& [addr, fds] : added) {
+    for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->addListener(addr, std::move(fds[i]));
+    spdlog::info("listening on {}", addr);
+  }
+  for (const auto& addr : config_.listen) {
+    if (contains(wanted, addr)) continue;
+    for (auto& w : workers_) w->removeListener(addr);
+    spdlog::info("stopped listening on {}", addr);
+  }
   return Status::ok();
 }
 

@@ -7,8 +7,10 @@
 //
 // Reload re-reads proxy.yaml's policy parts and the state directory, builds a
 // new Snapshot and publishes it to every worker; on any error the old one
-// stays and the error is reported (never fails open). Listen addresses and
-// the worker count are fixed at start.
+// stays and the error is reported (never fails open). The worker count and
+// the admin/metrics listeners are fixed at start; `listen` entries may be
+// added and removed by a reload (the orchestrator adds each sandbox
+// network's gateway address).
 #pragma once
 
 #include <event2/event.h>
@@ -57,6 +59,9 @@ class Server {
   static void onSignal(evutil_socket_t sig, short, void* arg);
   static void onFlush(evutil_socket_t, short, void* arg);
   void beginShutdown();
+  // Opens listeners for addresses in `wanted` that are new (resolving port 0
+  // in place) and closes the ones no longer wanted.
+  Status applyListenChanges(std::vector<std::string>& wanted);
 
   config::ProxyConfig config_;
   std::string config_path_;

@@ -15,8 +15,8 @@
 
 namespace kitgate::server {
 namespace {
-
 constexpr int kAcceptBatch = 64;
+}  // namespace
 
 StatusOr<UniqueFd> listenOn(const std::string& addr) {
   std::string host;
@@ -37,8 +37,6 @@ StatusOr<UniqueFd> listenOn(const std::string& addr) {
   if (::listen(fd.get(), 4096) != 0) return Status::error("listen " + addr + ": " + std::strerror(errno));
   return fd;
 }
-
-}  // namespace
 
 std::string boundAddress(int fd) {
   sockaddr_storage ss{};
@@ -92,6 +90,7 @@ Status Worker::init(std::vector<std::string>& listen) {
     if (!fd) return fd.status();
     addr = boundAddress(fd->get());
     Listener l;
+    l.addr = addr;
     l.fd = std::move(fd.value());
     l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);
     event_add(l.ev, nullptr);
@@ -128,6 +127,32 @@ tls::LeafCache& Worker::leafCache(const std::shared_ptr<const tls::LeafMinter>& 
   auto& slot = leaf_caches_[minter.get()];
   if (!slot.second) slot = {minter, std::make_unique<tls::LeafCache>(minter)};
   return *slot.second;
+}
+
+void Worker::addListener(std::string addr, UniqueFd fd) {
+  auto shared_fd = std::make_shared<UniqueFd>(std::move(fd));
+  post([this, addr = std::move(addr), shared_fd] {
+    if (draining_) return;
+    Listener l;
+    l.addr = addr;
+    l.fd = std::move(*shared_fd);
+    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);
+    event_add(l.ev, nullptr);
+    listeners_.push_back(std::move(l));
+  });
+}
+
+void Worker::removeListener(std::string addr) {
+  post([this, addr = std::move(addr)] {
+    for (auto it = listeners_.begin(); it != listeners_.end();) {
+      if (it->addr == addr) {
+        if (it->ev) event_free(it->ev);
+        it = listeners_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  });
 }
 
 void Worker::drain(std::chrono::milliseconds deadline) {

@@ -35,6 +35,8 @@ class Session;
 
 // "ip:port" ("[v6]:port") a listening socket is bound to; "" on error.
 std::string boundAddress(int fd);
+// A non-blocking SO_REUSEPORT listening socket on "ip:port".
+StatusOr<UniqueFd> listenOn(const std::string& addr);
 
 // Process-wide state a worker reads (owned by Server, outlives workers).
 struct Shared {
@@ -60,6 +62,10 @@ class Worker {
   void post(std::function<void()> fn);
   // Thread-safe: publish a new snapshot for connections accepted from now on.
   void publish(std::shared_ptr<const Snapshot> snapshot);
+  // Thread-safe: start accepting on `fd` (bound to `addr`, already
+  // listening), or stop accepting on `addr` (reload changed `listen`).
+  void addListener(std::string addr, UniqueFd fd);
+  void removeListener(std::string addr);
   // Thread-safe: stop accepting, close idle connections, let the others
   // finish; after `deadline` close what is left. The loop then exits.
   void drain(std::chrono::milliseconds deadline);
@@ -85,6 +91,7 @@ class Worker {
 
  private:
   struct Listener {
+    std::string addr;
     UniqueFd fd;
     event* ev = nullptr;
   };
