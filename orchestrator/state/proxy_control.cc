@@ -1,0 +1,326 @@
+// Control of the local kitgate-proxy daemon: start (posix_spawn, setsid),
+// status (ready file + pid + /healthz), reload (POST /reload), stop.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "orchestrator/state/state.h"
+#include "proxy/common/unique_fd.h"
+
+extern char** environ;
+
+namespace kitgate::state {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kAdminTimeout = std::chrono::seconds(15);
+constexpr auto kStartTimeout = std::chrono::seconds(15);
+// The proxy drains for up to limits.drain_timeout (10 s by default).
+constexpr auto kStopTimeout = std::chrono::seconds(20);
+
+std::string readText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  if (in) ss << in.rdbuf();
+  return ss.str();
+}
+
+bool fileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool isExecutable(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// Polls with growing pauses until `condition` holds or `timeout` passes.
+template <typename Condition>
+bool waitFor(Condition&& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(2);
+  while (true) {
+    if (condition()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+// The ready file: listen=… (repeated), metrics=…, admin=…, pid=…
+ProxyStatus readReadyFile(const std::string& path) {
+  ProxyStatus s;
+  std::istringstream in(readText(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "listen") s.listen.push_back(value);
+    if (key == "metrics") s.metrics = value;
+    if (key == "admin") s.admin = value;
+    if (key == "pid") s.pid = std::atoi(value.c_str());
+  }
+  return s;
+}
+
+// Reaps `pid` if it is our (zombie) child; true while it still runs.
+bool processAlive(int pid) {
+  if (pid <= 0) return false;
+  int status = 0;
+  ::waitpid(pid, &status, WNOHANG);
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  // A zombie that is not ours (cannot reap) is not running either.
+  std::string stat = readText("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') return false;
+  return true;
+}
+
+// `pid` is a kitgate-proxy started with this ready file (guards against pid
+// reuse by an unrelated process).
+bool isOurProxy(int pid, const Paths& paths) {
+  std::string cmdline = readText("/proc/" + std::to_string(pid) + "/cmdline");
+  return cmdline.find(paths.readyFile()) != std::string::npos;
+}
+
+// Connects to "unix:/path" or "ip:port" / "[v6]:port".
+StatusOr<UniqueFd> connectTo(const std::string& addr) {
+  if (addr.rfind("unix:", 0) == 0) {
+    const std::string path = addr.substr(5);
+    sockaddr_un sun{};
+    if (path.size() >= sizeof sun.sun_path) return Status::error("socket path too long: " + path);
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return Status::error("socket: " + std::string(std::strerror(errno)));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+      return Status::error("cannot connect to " + addr + ": " + std::strerror(errno));
+    }
+    return fd;
+  }
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return Status::error("bad admin address " + addr);
+  std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+    return Status::error("bad admin address " + addr);
+  }
+  UniqueFd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int rc = fd.valid() ? ::connect(fd.get(), res->ai_addr, res->ai_addrlen) : -1;
+  const int err = errno;
+  ::freeaddrinfo(res);
+  if (rc != 0) return Status::error("cannot connect to " + addr + ": " + std::strerror(err));
+  return fd;
+}
+
+struct AdminAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// One HTTP/1.1 request (the admin server answers one per connection).
+StatusOr<AdminAnswer> adminRequest(const std::string& addr, std::string_view method,
+                                   std::string_view target) {
+  auto fd = connectTo(addr);
+  if (!fd) return fd.status();
+  std::string req = std::string(method) + " " + std::string(target) +
+                    " HTTP/1.1\r\nHost: kitgate-proxy\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n";
+  if (::send(fd->get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return Status::error("cannot send to " + addr + ": " + std::strerror(errno));
+  }
+  std::string resp;
+  const auto deadline = Clock::now() + kAdminTimeout;
+  char buf[4096];
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Status::error("no answer from " + addr + " (timed out)");
+    pollfd p{fd->get(), POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    ssize_t n = ::recv(fd->get(), buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+    if (resp.size() > (1u << 20)) break;
+  }
+  AdminAnswer a;
+  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) {
+    return Status::error("unexpected answer from " + addr);
+  }
+  a.status = std::atoi(resp.c_str() + 9);
+  size_t body = resp.find("\r\n\r\n");
+  if (body != std::string::npos) a.body = resp.substr(body + 4);
+  return a;
+}
+
+bool healthy(const std::string& admin) {
+  auto a = adminRequest(admin, "GET", "/healthz");
+  return a && a->status == 200;
+}
+
+std::string tail(const std::string& text, size_t lines) {
+  size_t pos = text.size();
+  while (pos > 0 && (text[pos - 1] == '\n')) --pos;
+  size_t end = pos;
+  for (size_t n = 0; pos > 0; --pos) {
+    if (text[pos - 1] == '\n' && ++n == lines) break;
+  }
+  return text.substr(pos, end - pos);
+}
+
+}  // namespace
+
+ProxyStatus proxyStatus(const Paths& paths) {
+  ProxyStatus s = readReadyFile(paths.readyFile());
+  s.running = processAlive(s.pid) && isOurProxy(s.pid, paths) && (s.admin.empty() || healthy(s.admin));
+  return s;
+}
+
+Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
+  if (proxyStatus(paths).running) return Status::ok();
+  if (proxy_binary.empty() || !isExecutable(proxy_binary)) {
+    return Status::error("kitgate-proxy not found" +
+                         (proxy_binary.empty() ? std::string() : " at " + proxy_binary) +
+                         "; install it next to kitgate or set KITGATE_PROXY=/path/to/kitgate-proxy");
+  }
+  Status st = ensureDirs(paths);
+  if (!st) return st;
+  if (!fileExists(paths.proxyConfig())) {
+    st = writeFileAtomic(paths.proxyConfig(), defaultProxyConfig(paths), 0600);
+    if (!st) return st;
+  }
+  ::unlink(paths.readyFile().c_str());
+
+  int out = ::open(paths.proxyOut().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) return Status::error("cannot open " + paths.proxyOut() + ": " + std::strerror(errno));
+  const size_t out_start = static_cast<size_t>(::lseek(out, 0, SEEK_END));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out, 1);
+  posix_spawn_file_actions_adddup2(&actions, out, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGHUP);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string config = paths.proxyConfig(), ready = paths.readyFile();
+  const char* argv[] = {proxy_binary.c_str(), "--config", config.c_str(), "--ready-file", ready.c_str(),
+                        nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, proxy_binary.c_str(), &actions, &attr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(out);
+  if (rc != 0) return Status::error("cannot start " + proxy_binary + ": " + std::strerror(rc));
+
+  bool exited = false;
+  bool ready_seen = waitFor(
+      [&] {
+        if (readReadyFile(paths.readyFile()).pid == pid) return true;
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) exited = true;
+        return exited;
+      },
+      kStartTimeout);
+  if (ready_seen && !exited) return Status::ok();
+  if (!exited) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+  std::string output = readText(paths.proxyOut());
+  output = out_start < output.size() ? output.substr(out_start) : "";
+  return Status::error(std::string("kitgate-proxy ") + (exited ? "exited" : "did not become ready") +
+                       " (config " + paths.proxyConfig() + "); its last output:\n" + tail(output, 12));
+}
+
+Status stopProxy(const Paths& paths) {
+  ProxyStatus s = readReadyFile(paths.readyFile());
+  if (!processAlive(s.pid) || !isOurProxy(s.pid, paths)) {
+    ::unlink(paths.readyFile().c_str());
+    return Status::ok();
+  }
+  if (::kill(s.pid, SIGTERM) != 0 && errno != ESRCH) {
+    return Status::error("cannot signal kitgate-proxy (pid " + std::to_string(s.pid) +
+                         "): " + std::strerror(errno));
+  }
+  if (!waitFor([&] { return !processAlive(s.pid); }, kStopTimeout)) {
+    ::kill(s.pid, SIGKILL);
+    if (!waitFor([&] { return !processAlive(s.pid); }, std::chrono::seconds(5))) {
+      return Status::error("kitgate-proxy (pid " + std::to_string(s.pid) + ") does not stop");
+    }
+  }
+  ::unlink(paths.readyFile().c_str());
+  return Status::ok();
+}
+
+Status reloadProxy(const Paths& paths) {
+  ProxyStatus s = proxyStatus(paths);
+  if (!s.running) return Status::ok();
+  if (s.admin.empty()) {
+    if (::kill(s.pid, SIGHUP) != 0) {
+      return Status::error("cannot signal kitgate-proxy: " + std::string(std::strerror(errno)));
+    }
+    return Status::ok();
+  }
+  auto a = adminRequest(s.admin, "POST", "/reload");
+  if (!a) return Status::error("cannot reload kitgate-proxy: " + a.status().message());
+  if (a->status == 200) return Status::ok();
+  std::string body = a->body;
+  while (!body.empty() && body.back() == '\n') body.pop_back();
+  return Status::error("kitgate-proxy refused the new state (it keeps the previous one):\n" + body);
+}
+
+std::string findProxyBinary() {
+  if (const char* env = std::getenv("KITGATE_PROXY"); env != nullptr && *env != '\0') return env;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.find_last_of('/'));
+    for (const std::string& candidate : {dir + "/../proxy/kitgate-proxy", dir + "/kitgate-proxy"}) {
+      if (isExecutable(candidate)) return candidate;
+    }
+  }
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    std::istringstream in(path);
+    std::string dir;
+    while (std::getline(in, dir, ':')) {
+      if (!dir.empty() && isExecutable(dir + "/kitgate-proxy")) return dir + "/kitgate-proxy";
+    }
+  }
+  return "";
+}
+
+}  // namespace kitgate::state
