@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "proxy/common/base64.h"
+
 namespace kitgate::sandbox {
 namespace {
 
@@ -18,35 +20,6 @@ bool startsWithScheme(std::string_view value, std::string_view scheme, std::stri
   while (!r.empty() && (r.back() == ' ' || r.back() == '\t')) r.remove_suffix(1);
   *rest = r;
   return !r.empty();
-}
-
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-std::optional<std::string> base64Decode(std::string_view in) {
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = base64Value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 bool validTokenText(std::string_view t) {
@@ -67,7 +40,7 @@ std::optional<ProxyCredentials> parseProxyAuthorization(std::string_view value) 
     return ProxyCredentials{std::nullopt, std::string(rest)};
   }
   if (startsWithScheme(value, "basic", &rest)) {
-    auto decoded = base64Decode(rest);
+    auto decoded = kitgate::base64Decode(rest);
     if (!decoded) return std::nullopt;
     const size_t colon = decoded->find(':');
     if (colon == std::string::npos || colon == 0) return std::nullopt;
