@@ -31,7 +31,7 @@ void expectDenied(ProxyProcess& proxy, const DenyCase& c) {
     std::string req = connect ? std::string("CONNECT ") + c.target + " HTTP/1.1\r\nHost: " + c.target + "\r\n\r\n"
                               : std::string("GET http://") + c.target + "/small HTTP/1.1\r\nHost: " + c.target +
                                     "\r\n\r\n";
-    auto r = requestOnce(proxy.port(), req);
+    auto r = requestOnce(proxy.port(), req, 5s);
     ASSERT_TRUE(r.isOk()) << r.status().message();
     EXPECT_EQ(r->status, 403);
     EXPECT_EQ(r->body, blockedBody(c));

@@ -21,6 +21,14 @@ std::string sandboxFile(const std::string& name, const std::string& token, const
 
 const char* kAllowOrigin = "  - \"origin.test\"\n  - \"127.0.0.1/32\"\n";
 
+// Multi-tenant with one sandbox, dev1, allowed to reach the origin.
+ProxyOptions onlyDev1() {
+  ProxyOptions o;
+  o.dns_hosts = {{"origin.test", "127.0.0.1"}};
+  o.state_files["sandboxes/dev1.yaml"] = sandboxFile("dev1", kDev1Token, kAllowOrigin);
+  return o;
+}
+
 TEST(Reload, AdminReloadAppliesToNewConnectionsOnly) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(reachOrigin()));
@@ -47,10 +55,7 @@ TEST(Reload, AdminReloadAppliesToNewConnectionsOnly) {
 
 TEST(Reload, SighupLoadsNewSandbox) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
-  ProxyOptions o;
-  o.dns_hosts = {{"origin.test", "127.0.0.1"}};
-  o.state_files["sandboxes/dev1.yaml"] = sandboxFile("dev1", kDev1Token, kAllowOrigin);
-  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(onlyDev1()));
   const std::string dev2 = proxyBasicAuth("dev2", kDev2Token);
   ASSERT_OK_AND_ASSIGN(auto before, requestOnce(proxy->port(), absoluteGet(*origin, "/small", dev2)));
   EXPECT_EQ(before.status, 407);
@@ -72,10 +77,7 @@ TEST(Reload, SighupLoadsNewSandbox) {
 
 TEST(Reload, InvalidStateFileRefusedWithLocationOldPolicyStays) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
-  ProxyOptions o;
-  o.dns_hosts = {{"origin.test", "127.0.0.1"}};
-  o.state_files["sandboxes/dev1.yaml"] = sandboxFile("dev1", kDev1Token, kAllowOrigin);
-  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(onlyDev1()));
   // Line 6, column 10 (the stray wildcard): a wildcard after the first label
   // is not a rule.
   ASSERT_OK(proxy->writeStateFile("sandboxes/dev2.yaml",

@@ -65,10 +65,8 @@ TEST(Shutdown, DrainDeadlineClosesRemainingTunnels) {
 
 TEST(Shutdown, SigtermWithNoConnectionsExitsZero) {
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(reachOrigin()));
-  ASSERT_OK(proxy->signal(SIGTERM));
-  auto exit = proxy->waitExit(15s);
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_TRUE(exit->exited && exit->code == 0) << exit->toString();
+  ASSERT_OK_AND_ASSIGN(auto exit, proxy->stop());
+  EXPECT_TRUE(exit.exited && exit.code == 0) << exit.toString();
 }
 
 }  // namespace

@@ -172,6 +172,14 @@ Status ProxyProcess::reloadViaSignal(std::chrono::milliseconds timeout) {
   return Status::ok();
 }
 
+StatusOr<ExitStatus> ProxyProcess::stop(std::chrono::milliseconds timeout) {
+  Status st = signal(SIGTERM);
+  if (!st) return st;
+  auto exit = waitExit(timeout);
+  if (!exit) return Status::error("kitgate-proxy did not exit within the timeout after SIGTERM");
+  return *exit;
+}
+
 StatusOr<std::string> ProxyProcess::metricsText() {
   auto r = requestOnce(metrics_port_, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   if (!r) return r.status();

@@ -92,6 +92,8 @@ class ProxyProcess {
                                            std::chrono::milliseconds timeout = 10s) const;
 
   Status signal(int sig) { return process_->signal(sig); }
+  // SIGTERM, then waits (bounded) for the exit; error if it did not exit.
+  StatusOr<ExitStatus> stop(std::chrono::milliseconds timeout = 20s);
   std::optional<ExitStatus> waitExit(std::chrono::milliseconds timeout) { return process_->wait(timeout); }
   bool running() { return process_->running(); }
   std::string stderrText() const { return process_->stderrText(); }
