@@ -1,0 +1,107 @@
+#include "orchestrator/sandbox/run_record.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "orchestrator/state/state.h"
+
+namespace kitgate::sandbox {
+
+namespace {
+
+constexpr std::string_view kSuffix = ".json";
+
+std::string recordPath(const std::string& run_dir, const std::string& name) {
+  return run_dir + "/" + name + std::string(kSuffix);
+}
+
+}  // namespace
+
+std::string renderRunRecord(const RunRecord& r) {
+  nlohmann::json j = {
+      {"name", r.name},         {"agent", r.agent},
+      {"kit", r.kit},           {"image", r.image},
+      {"workspace", r.workspace}, {"containerId", r.container_id},
+      {"container", r.container}, {"network", r.network},
+      {"subnet", r.subnet},     {"proxyListen", r.proxy_listen},
+      {"volumes", r.volumes},   {"created", r.created},
+  };
+  return j.dump(2) + "\n";
+}
+
+StatusOr<RunRecord> parseRunRecord(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Status::error("not a JSON object");
+  RunRecord r;
+  auto str = [&](const char* key, std::string* out) {
+    auto it = j.find(key);
+    if (it != j.end() && it->is_string()) *out = it->get<std::string>();
+  };
+  str("name", &r.name);
+  str("agent", &r.agent);
+  str("kit", &r.kit);
+  str("image", &r.image);
+  str("workspace", &r.workspace);
+  str("containerId", &r.container_id);
+  str("container", &r.container);
+  str("network", &r.network);
+  str("subnet", &r.subnet);
+  str("proxyListen", &r.proxy_listen);
+  str("created", &r.created);
+  auto vols = j.find("volumes");
+  if (vols != j.end() && vols->is_array()) {
+    for (const auto& v : *vols) {
+      if (v.is_string()) r.volumes.push_back(v.get<std::string>());
+    }
+  }
+  if (r.name.empty()) return Status::error("no \"name\"");
+  return r;
+}
+
+Status saveRunRecord(const std::string& run_dir, const RunRecord& record) {
+  return state::writeFileAtomic(recordPath(run_dir, record.name), renderRunRecord(record), 0600);
+}
+
+StatusOr<RunRecord> loadRunRecord(const std::string& run_dir, const std::string& name) {
+  std::ifstream in(recordPath(run_dir, name));
+  if (!in) return Status::error("no sandbox named \"" + name + "\" (see `kitgate ls`)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto r = parseRunRecord(ss.str());
+  if (!r.isOk()) {
+    return Status::error(recordPath(run_dir, name) + ": " + r.status().message());
+  }
+  return r;
+}
+
+Status removeRunRecord(const std::string& run_dir, const std::string& name) {
+  std::string path = recordPath(run_dir, name);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::error("remove " + path + ": " + std::strerror(errno));
+  }
+  return Status::ok();
+}
+
+std::vector<std::string> listRunRecords(const std::string& run_dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(run_dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.empty() || n[0] == '.' || n.size() <= kSuffix.size()) continue;
+    if (n.compare(n.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) continue;
+    names.push_back(n.substr(0, n.size() - kSuffix.size()));
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace kitgate::sandbox
