@@ -12,6 +12,7 @@
 
 #include "proxy/http/message.h"
 #include "proxy/secrets/base64.h"
+#include "proxy/tls/name_constraints.h"
 #include "tests/support/subprocess.h"
 
 namespace kitgate::secrets {
@@ -210,6 +211,28 @@ TEST_F(StoreTest, PlanForMatchesExactWildcardAndIpPatterns) {
   EXPECT_EQ(c->interceptPatterns(),
             (std::vector<std::string>{"api.example.com", "*.one.example", "**.deep.example", "192.0.2.7",
                                       "2001:db8::1", "api.upper.example"}));
+}
+
+TEST_F(StoreTest, InterceptPatternsBuildNameConstraintsThatPermitEveryPlannedHost) {
+  write("secrets.yaml", "services:\n  - {service: svc, scope: global, value: \"wild-aaaaaaaaaa\"}\n");
+  write("credentials/default.yaml", R"(routes:
+  - {service: svc, domains: [api.example.com, "*.one.example", "**.deep.example", 192.0.2.7, "[2001:db8::1]"], header: X-K, format: "%s"}
+)");
+  auto store = loadOk();
+  ASSERT_NE(store, nullptr);
+  const SandboxCredentials* c = store->forSandbox("default");
+  ASSERT_NE(c, nullptr);
+  auto constraints = tls::nameConstraintsFor(c->interceptPatterns());
+  ASSERT_TRUE(constraints.isOk()) << constraints.status().message();
+  for (const char* h : {"api.example.com", "a.one.example", "a.b.deep.example", "192.0.2.7", "[2001:db8::1]",
+                        "other.example", "one.example", "192.0.2.8"}) {
+    const policy::Host parsed = host(h);
+    if (c->planFor(parsed)) {
+      EXPECT_TRUE(constraints->permits(parsed.text)) << h;
+    } else {
+      EXPECT_FALSE(constraints->permits(parsed.text)) << h;  // nothing here is below a planned pattern
+    }
+  }
 }
 
 TEST_F(StoreTest, ExactHostPlansArePrecomputedAndShared) {
