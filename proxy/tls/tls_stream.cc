@@ -22,13 +22,20 @@ int streamIndex() {
 IoResult want(IoStatus s) { return IoResult{s, 0, {}}; }
 
 // A socket BIO that writes with send(MSG_NOSIGNAL): a peer that went away
-// yields EPIPE (a kError) instead of a SIGPIPE that kills the process.
-// The fd lives in the BIO's data pointer; the BIO never closes it.
-int fdOf(BIO* bio) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))); }
+// yields EPIPE (a kError) instead of a SIGPIPE that kills the process. It
+// first serves bytes the server had already read from the socket (a
+// ClientHello pipelined behind CONNECT). It never closes the fd.
+struct SocketBio {
+  int fd;
+  std::string initial;
+  size_t consumed = 0;
+};
+
+SocketBio* stateOf(BIO* bio) { return static_cast<SocketBio*>(BIO_get_data(bio)); }
 
 int socketWrite(BIO* bio, const char* buf, int len) {
   BIO_clear_retry_flags(bio);
-  const ssize_t n = ::send(fdOf(bio), buf, static_cast<size_t>(len), MSG_NOSIGNAL);
+  const ssize_t n = ::send(stateOf(bio)->fd, buf, static_cast<size_t>(len), MSG_NOSIGNAL);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     BIO_set_retry_write(bio);
   }
@@ -37,7 +44,15 @@ int socketWrite(BIO* bio, const char* buf, int len) {
 
 int socketRead(BIO* bio, char* buf, int len) {
   BIO_clear_retry_flags(bio);
-  const ssize_t n = ::recv(fdOf(bio), buf, static_cast<size_t>(len), 0);
+  SocketBio* st = stateOf(bio);
+  if (st->consumed < st->initial.size()) {
+    const size_t n = std::min(static_cast<size_t>(len), st->initial.size() - st->consumed);
+    std::memcpy(buf, st->initial.data() + st->consumed, n);
+    st->consumed += n;
+    if (st->consumed == st->initial.size()) std::string().swap(st->initial);
+    return static_cast<int>(n);
+  }
+  const ssize_t n = ::recv(st->fd, buf, static_cast<size_t>(len), 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     BIO_set_retry_read(bio);
   }
@@ -46,11 +61,18 @@ int socketRead(BIO* bio, char* buf, int len) {
 
 long socketCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 
+int socketDestroy(BIO* bio) {
+  delete stateOf(bio);
+  BIO_set_data(bio, nullptr);
+  return 1;
+}
+
 const BIO_METHOD* socketMethod() {
   static BIO_METHOD* const kMethod = [] {
     BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "kitgate socket");
     if (m == nullptr || BIO_meth_set_write(m, socketWrite) != 1 ||
-        BIO_meth_set_read(m, socketRead) != 1 || BIO_meth_set_ctrl(m, socketCtrl) != 1) {
+        BIO_meth_set_read(m, socketRead) != 1 || BIO_meth_set_ctrl(m, socketCtrl) != 1 ||
+        BIO_meth_set_destroy(m, socketDestroy) != 1) {
       std::abort();  // allocation failure at start-up
     }
     return m;
@@ -58,11 +80,11 @@ const BIO_METHOD* socketMethod() {
   return kMethod;
 }
 
-// Attaches a no-SIGPIPE socket BIO for `fd` as both read and write side.
-bool attachSocket(SSL* ssl, int fd) {
+// Attaches the socket BIO for `fd` as both the read and the write side.
+bool attachSocket(SSL* ssl, int fd, std::string_view initial_bytes = {}) {
   BIO* bio = BIO_new(socketMethod());
   if (bio == nullptr) return false;
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_data(bio, new SocketBio{fd, std::string(initial_bytes)});
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl, bio, bio);  // SSL owns it (one reference for both sides)
   return true;
@@ -88,9 +110,10 @@ TlsStream* TlsStream::fromSsl(const SSL* ssl) {
 }
 
 StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(int fd, const ServerContext& ctx,
-                                                        const Leaf* leaf, SniHook sni_hook) {
+                                                        const Leaf* leaf, SniHook sni_hook,
+                                                        std::string_view initial_bytes) {
   SslPtr ssl(SSL_new(ctx.get()));
-  if (!ssl || !attachSocket(ssl.get(), fd)) return backendError("SSL_new (server)");
+  if (!ssl || !attachSocket(ssl.get(), fd, initial_bytes)) return backendError("SSL_new (server)");
   SSL_set_accept_state(ssl.get());
   std::unique_ptr<TlsStream> stream(new TlsStream(std::move(ssl), fd, true));
   stream->sni_hook_ = std::move(sni_hook);

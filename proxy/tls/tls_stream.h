@@ -51,8 +51,11 @@ using SniHook = std::function<Status(std::string_view sni, TlsStream& stream)>;
 class TlsStream {
  public:
   // Server side (client-facing). `leaf` may be null if the SNI hook sets it.
+  // `initial_bytes`: bytes the caller already read from `fd` (a ClientHello
+  // the client pipelined behind CONNECT); the handshake consumes them first.
   static StatusOr<std::unique_ptr<TlsStream>> accept(int fd, const ServerContext& ctx,
-                                                     const Leaf* leaf, SniHook sni_hook = {});
+                                                     const Leaf* leaf, SniHook sni_hook = {},
+                                                     std::string_view initial_bytes = {});
 
   // Client side (upstream): SNI = host (not for IP literals), certificate
   // must verify for `host`. With `sessions`, a cached session for

@@ -84,6 +84,25 @@ TEST_F(TlsStreamTest, HandshakeWithMintedLeafReadsSniAndNegotiatesHttp11) {
   EXPECT_EQ(transfer(*server, *client, big), big);
 }
 
+// A client that pipelines its ClientHello behind CONNECT: the server has
+// already read those bytes with the request head and hands them over.
+TEST_F(TlsStreamTest, HandshakeConsumesBytesTheServerAlreadyRead) {
+  auto client = connectTo("api.example.com", client_ctx_);
+  ASSERT_EQ(client->handshake().status, IoStatus::kWantRead);  // ClientHello sent
+  char hello[16384];
+  const ssize_t n = ::recv(server_fd_.get(), hello, sizeof(hello), 0);
+  ASSERT_GT(n, 0);
+  auto leaf = leaves_.get("api.example.com");
+  ASSERT_TRUE(leaf.isOk());
+  auto server = TlsStream::accept(server_fd_.get(), server_ctx_, leaf->get(), {},
+                                  std::string_view(hello, static_cast<size_t>(n)));
+  ASSERT_TRUE(server.isOk());
+  auto r = handshakeBoth(*client, **server);
+  ASSERT_TRUE(r.ok()) << r.client.error << " / " << r.server.error;
+  EXPECT_EQ((*server)->sni(), "api.example.com");
+  EXPECT_EQ(transfer(*client, **server, "ping"), "ping");
+}
+
 TEST_F(TlsStreamTest, SniHookCanChooseTheLeaf) {
   auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, nullptr,
                                   [this](std::string_view sni, TlsStream& s) {
