@@ -15,6 +15,9 @@
 // Threads: both contexts are immutable after create() and may be shared by
 // every worker (SSL_CTX is reference-counted and thread-safe for SSL_new).
 // Use one ServerContext per CA/sandbox so tickets never cross sandboxes.
+// Ticket keys are random per context: BoringSSL rotates them itself (every
+// two days); OpenSSL keeps them for the context's life, so rebuild the
+// context when the sandbox's TLS settings are reloaded.
 // ClientSessionCache is per worker: ONE THREAD ONLY.
 #pragma once
 
