@@ -303,7 +303,7 @@ class Loader {
   void forEachEntry(const std::string& file, const YAML::Node& list, std::string_view what, Fn&& fn) {
     if (list.IsNull()) return;
     if (!list.IsSequence()) {
-      error(file, list.Mark(), "expected a list of " + std::string(what));
+      error(file, list.Mark(), "expected a list of " + std::string(what) + "s");
       return;
     }
     for (const YAML::Node& entry : list) {

@@ -445,7 +445,7 @@ TEST_F(StoreTest, ErrorsNameFileLineAndColumn) {
       {"bad file name", "credentials/Bad Name.yaml", "routes: []\n",
        "Bad Name.yaml: error: file name must be <sandbox>.yaml"},
       {"routes not a list", "credentials/dev1.yaml", "routes: {service: a}\n",
-       "dev1.yaml:1:9: error: expected a list of route"},
+       "dev1.yaml:1:9: error: expected a list of routes"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);
