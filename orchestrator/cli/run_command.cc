@@ -1,0 +1,213 @@
+// `kitgate run --kit REF [--name N] [--workspace DIR] [-d] AGENT [-- ARGS…]`.
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ostream>
+
+#include "kitloader/kit.h"
+#include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/cli/state_cli.h"
+#include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/tty_relay.h"
+
+namespace kitgate::cli {
+
+namespace {
+
+constexpr std::string_view kCmd = "run";
+constexpr std::string_view kRunUsage =
+    "Usage: kitgate run --kit REF [--name NAME] [--workspace DIR] [-d] [--kit-arg K=V]... AGENT\n"
+    "                   [-- AGENT_ARGS...]\n\n"
+    "Creates a sandbox from a kit and starts its agent in it: a container on its\n"
+    "own internal Docker network whose only way out is kitgate-proxy (started\n"
+    "when needed). The kit's rules become the sandbox's policy; its credentials\n"
+    "are injected by the proxy; inside, secrets are only placeholders. Setup\n"
+    "(files/home, install commands, setup.files, startup, files/workspace, the\n"
+    "agent file) runs first, with its output shown; a failure removes everything\n"
+    "the run created and names the failed step.\n\n"
+    "AGENT is the kit's name. The workspace (default: the current directory) is\n"
+    "mounted at its absolute path; the sandbox name defaults to AGENT-<basename>.\n\n"
+    "Options:\n"
+    "  --kit REF              kit directory, .zip or git+https://…#dir=…&ref=…\n"
+    "  --name NAME            sandbox name (a-z 0-9 - _ ., at most 63)\n"
+    "  --workspace DIR        the project directory to mount (default: .)\n"
+    "  -d, --detach           start the agent in the background and return\n"
+    "  --kit-arg K=V          value for a kit argument (repeatable)\n"
+    "  --non-interactive      use the kit's default command tail, not the interactive one\n\n"
+    "Examples:\n"
+    "  kitgate run --kit ./amp/ amp\n"
+    "  kitgate run --kit ./amp/ --name amp-dev --workspace ~/src/app -d amp\n"
+    "  kitgate run --kit ./amp/ amp -- --help\n";
+
+struct RunArgs {
+  std::string kit_ref;
+  std::string name;
+  std::string workspace = ".";
+  bool detach = false;
+  bool interactive = true;
+  std::string agent;
+  std::vector<std::string> agent_args;
+  kit::LoadOptions load;
+};
+
+// Parses; returns an error text or "".
+std::string parseRunArgs(const Args& args, RunArgs* out) {
+  ArgCursor cur(args);
+  std::string error, value;
+  while (!cur.done()) {
+    if (cur.peek() == "--") {
+      cur.next();
+      while (!cur.done()) out->agent_args.push_back(cur.next());
+      break;
+    }
+    if (cur.option({"--kit"}, &out->kit_ref, &error) ||
+        cur.option({"--name"}, &out->name, &error) ||
+        cur.option({"--workspace", "-w"}, &out->workspace, &error)) {
+      if (!error.empty()) return error;
+      continue;
+    }
+    if (cur.option({"--kit-arg"}, &value, &error)) {
+      if (!error.empty()) return error;
+      auto arg = kit::parseKitArg(value);
+      if (!arg) return "--kit-arg needs NAME=VALUE";
+      out->load.args.push_back(*arg);
+      continue;
+    }
+    if (cur.flag({"-d", "--detach"})) {
+      out->detach = true;
+      continue;
+    }
+    if (cur.flag({"--non-interactive"})) {
+      out->interactive = false;
+      continue;
+    }
+    std::string a = cur.next();
+    if (a.size() > 1 && a[0] == '-') return "unknown option " + a;
+    if (!out->agent.empty()) return "unexpected argument " + a + " (agent arguments go after --)";
+    out->agent = a;
+  }
+  if (out->kit_ref.empty()) return "--kit REF is required";
+  if (out->agent.empty()) return "AGENT is required (the kit's name)";
+  return "";
+}
+
+StatusOr<std::string> absoluteDirectory(const std::string& dir) {
+  char buf[PATH_MAX];
+  if (::realpath(dir.c_str(), buf) == nullptr) {
+    return Status::error("workspace " + dir + " does not exist");
+  }
+  struct stat st {};
+  if (::stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::error("workspace " + dir + " is not a directory");
+  }
+  return std::string(buf);
+}
+
+}  // namespace
+
+int runRunCommand(const Args& args, Io& io) {
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (isHelpFlag(a)) {
+      io.out << kRunUsage;
+      return kExitOk;
+    }
+  }
+  RunArgs run;
+  if (std::string e = parseRunArgs(args, &run); !e.empty()) return usageError(io, kCmd, kRunUsage, e);
+
+  // 1. The kit: any error stops here, before anything is created.
+  kit::LoadResult loaded = kit::load(run.kit_ref, run.load);
+  const std::string shown = kit::redactReference(run.kit_ref);
+  for (const kit::Diagnostic& d : loaded.diagnostics) {
+    if (d.severity == kit::Severity::kError || !loaded.ok()) {
+      bool in_spec = d.file == loaded.spec_file;
+      io.err << kit::renderDiagnostic(d, in_spec ? std::string_view(loaded.spec_text) : "",
+                                      io.err_color);
+    }
+  }
+  if (!loaded.ok()) {
+    return fail(io, kCmd, "kit " + shown + " is invalid; fix the errors above (kitgate kit validate " +
+                              shown + ")");
+  }
+  if (loaded.kit.kind != kit::KitKind::kSandbox) {
+    return fail(io, kCmd, "kit " + shown + " is a mixin; run needs a sandbox kit");
+  }
+  if (loaded.kit.name != run.agent) {
+    return usageError(io, kCmd, kRunUsage,
+                      "kit " + shown + " is named \"" + loaded.kit.name + "\", not \"" + run.agent +
+                          "\": use `kitgate run --kit " + shown + " " + loaded.kit.name + "`");
+  }
+  auto workspace = absoluteDirectory(run.workspace);
+  if (!workspace.isOk()) return fail(io, kCmd, workspace.status().message());
+  std::string name = run.name.empty() ? sandbox::defaultSandboxName(run.agent, *workspace) : run.name;
+  if (!state::validSandboxName(name)) {
+    return usageError(io, kCmd, kRunUsage,
+                      "invalid sandbox name \"" + name +
+                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
+  }
+
+  auto ctx = openSandboxContext();
+  if (!ctx.isOk()) return fail(io, kCmd, ctx.status().message());
+
+  sandbox::CreateRequest req;
+  req.kit = loaded.kit;
+  req.kit_ref = shown;
+  req.name = name;
+  req.workspace = *workspace;
+  req.agent = run.agent;
+  req.agent_args = run.agent_args;
+  req.interactive = run.interactive && !run.detach;
+  sandbox::Progress progress = progressFor(io);
+  sandbox::CreateFailure failure;
+  auto record = ctx->manager->create(req, progress, &failure);
+  if (!record.isOk()) {
+    if (!failure.output.empty()) {
+      io.err << "--- last output of the failed step ---\n" << failure.output;
+      if (failure.output.back() != '\n') io.err << "\n";
+    }
+    fail(io, kCmd, "sandbox " + name + " was not created: " + record.status().message() +
+                       "\n  everything this run created has been removed");
+    return failure.exit_code != 0 ? failure.exit_code : kExitFailed;
+  }
+
+  if (run.detach) {
+    if (Status s = ctx->manager->start(*record); !s.isOk()) {
+      (void)ctx->manager->remove(name, false, {});
+      return fail(io, kCmd, s.message());
+    }
+    io.out << "Sandbox " << name << " is running (container " << record->container << ", network "
+           << record->network << ").\n"
+           << "  kitgate exec " << name << " -- sh     run a command in it\n"
+           << "  kitgate policy log " << name << "     see what it tried to reach\n"
+           << "  kitgate rm " << name << "             remove it\n";
+    return kExitOk;
+  }
+
+  // Attached: attach first (so no output is lost), then let the agent start.
+  docker::AttachOptions attach;
+  attach.detach_keys = "ctrl-p,ctrl-q";
+  auto stream = ctx->docker->attach(record->container_id, attach);
+  if (!stream.isOk()) return fail(io, kCmd, "attach: " + stream.status().message());
+  if (Status s = ctx->manager->start(*record); !s.isOk()) return fail(io, kCmd, s.message());
+  io.out << std::flush;
+  io.err << std::flush;
+  Status relay =
+      sandbox::relayTerminal(*ctx->docker, record->container_id, std::move(*stream), 0, 1);
+  if (!relay.isOk()) return fail(io, kCmd, relay.message());
+  auto info = ctx->docker->inspectContainer(record->container_id);
+  if (info.isOk() && info->has_value() && (*info)->state.running) {
+    io.err << "\r\nDetached from " << name << " (still running). kitgate rm " << name
+           << " removes it.\n";
+    return kExitOk;
+  }
+  auto code = ctx->docker->waitContainer(record->container_id);
+  if (!code.isOk()) return fail(io, kCmd, code.status().message());
+  io.err << "\r\nThe agent exited (" << *code << "). Sandbox " << name
+         << " is kept; kitgate rm " << name << " removes it.\n";
+  return *code;
+}
+
+}  // namespace kitgate::cli

@@ -1,0 +1,80 @@
+#include "orchestrator/cli/sandbox_cli.h"
+
+#include <ostream>
+
+#include "orchestrator/cli/state_cli.h"
+#include "orchestrator/docker/engine_client.h"
+
+namespace kitgate::cli {
+
+namespace {
+
+DockerFactory& dockerFactory() {
+  static DockerFactory factory;
+  return factory;
+}
+
+ProxyControlFactory& proxyFactory() {
+  static ProxyControlFactory factory;
+  return factory;
+}
+
+// One pull progress line per layer status change, not per byte count.
+class PullPrinter {
+ public:
+  explicit PullPrinter(std::ostream& err) : err_(err) {}
+  void operator()(const docker::PullProgress& p) {
+    std::string line = p.layer_id.empty() ? p.status : p.layer_id + ": " + p.status;
+    if (p.total_bytes > 0) {
+      int pct = static_cast<int>(100 * p.current_bytes / p.total_bytes);
+      line += " " + std::to_string(pct) + "%";
+      if (pct / 25 == last_pct_ / 25 && p.layer_id == last_layer_) return;
+      last_pct_ = pct;
+    }
+    last_layer_ = p.layer_id;
+    err_ << "  " << line << "\n" << std::flush;
+  }
+
+ private:
+  std::ostream& err_;
+  std::string last_layer_;
+  int last_pct_ = -100;
+};
+
+}  // namespace
+
+void setDockerFactoryForTesting(DockerFactory factory) { dockerFactory() = std::move(factory); }
+void setProxyControlFactoryForTesting(ProxyControlFactory factory) {
+  proxyFactory() = std::move(factory);
+}
+
+StatusOr<SandboxContext> openSandboxContext() {
+  auto paths = openState();
+  if (!paths.isOk()) return paths.status();
+  SandboxContext ctx;
+  ctx.paths = *paths;
+  auto client = dockerFactory() ? dockerFactory()() : docker::connectDocker();
+  if (!client.isOk()) return client.status();
+  ctx.docker = std::move(*client);
+  ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
+                             : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
+  ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, ctx.paths);
+  return ctx;
+}
+
+sandbox::Progress progressFor(Io& io) {
+  sandbox::Progress p;
+  const bool color = io.err_color;
+  p.step = [&io, color](std::string_view s) {
+    io.err << (color ? "\033[36m→\033[0m " : "→ ") << s << "\n" << std::flush;
+  };
+  p.output = [&io](std::string_view s) { io.err << s << std::flush; };
+  p.warning = [&io, color](std::string_view s) {
+    io.err << (color ? "\033[33mWARN:\033[0m " : "WARN: ") << s << "\n" << std::flush;
+  };
+  auto printer = std::make_shared<PullPrinter>(io.err);
+  p.pull = [printer](const docker::PullProgress& pp) { (*printer)(pp); };
+  return p;
+}
+
+}  // namespace kitgate::cli

@@ -1,0 +1,45 @@
+// The sandbox subcommands (`kitgate run | ls | exec | stop | rm`, one file
+// each) and what they share: the Docker connection, the proxy control and the
+// SandboxManager over the state directory.
+//
+// Tests replace the Docker connection and the proxy control through the two
+// set…ForTesting hooks (a FakeDockerClient, a recording ProxyControl) and run
+// the commands in-process with runCli(). Main thread only.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "orchestrator/cli/app.h"
+#include "orchestrator/docker/docker_client.h"
+#include "orchestrator/sandbox/manager.h"
+#include "orchestrator/state/state.h"
+
+namespace kitgate::cli {
+
+int runRunCommand(const Args& args, Io& io);
+int runLsCommand(const Args& args, Io& io);
+int runExecCommand(const Args& args, Io& io);
+int runStopCommand(const Args& args, Io& io);
+int runRmCommand(const Args& args, Io& io);
+
+// Hooks (null = the real thing: connectDocker(), kitgate_state's daemon control).
+using DockerFactory = std::function<StatusOr<std::unique_ptr<docker::DockerClient>>()>;
+using ProxyControlFactory =
+    std::function<std::unique_ptr<sandbox::ProxyControl>(const state::Paths&)>;
+void setDockerFactoryForTesting(DockerFactory factory);
+void setProxyControlFactoryForTesting(ProxyControlFactory factory);
+
+// Everything a sandbox command needs, opened together.
+struct SandboxContext {
+  state::Paths paths;
+  std::unique_ptr<docker::DockerClient> docker;
+  std::unique_ptr<sandbox::ProxyControl> proxy;
+  std::unique_ptr<sandbox::SandboxManager> manager;
+};
+StatusOr<SandboxContext> openSandboxContext();
+
+// Progress printing for a command: steps and warnings on io.err.
+sandbox::Progress progressFor(Io& io);
+
+}  // namespace kitgate::cli
