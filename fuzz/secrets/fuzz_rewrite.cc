@@ -17,7 +17,7 @@
 
 #include "proxy/http/request.h"
 #include "proxy/http/serialize.h"
-#include "proxy/secrets/base64.h"
+#include "proxy/common/base64.h"
 #include "proxy/secrets/mask.h"
 #include "proxy/secrets/rewrite.h"
 
@@ -88,8 +88,8 @@ void fuzzRewrite(std::string_view input) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   fuzzRewrite(input);
-  if (auto decoded = secrets::base64Decode(input)) {
-    check(secrets::base64Decode(secrets::base64Encode(*decoded)) == decoded);
+  if (auto decoded = kitgate::base64Decode(input)) {
+    check(kitgate::base64Decode(kitgate::base64Encode(*decoded)) == decoded);
   }
   const std::string masked = secrets::maskSecret(input);
   const size_t n = characters(input);

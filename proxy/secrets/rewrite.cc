@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "proxy/http/message.h"
-#include "proxy/secrets/base64.h"
+#include "proxy/common/base64.h"
 #include "proxy/secrets/text.h"
 
 namespace kitgate::secrets {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "proxy/http/message.h"
-#include "proxy/secrets/base64.h"
+#include "proxy/common/base64.h"
 #include "proxy/secrets/store_model.h"
 #include "proxy/secrets/text.h"
 

@@ -1,10 +1,12 @@
-#include "proxy/secrets/base64.h"
+// Tests of proxy/common/base64 (strict base64 for Basic credentials), kept
+// next to their main user, the secrets rewriter.
+#include "proxy/common/base64.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace kitgate::secrets {
+namespace kitgate {
 namespace {
 
 struct Vector {
@@ -49,4 +51,4 @@ TEST(Base64, RefusesMalformedInput) {
 }
 
 }  // namespace
-}  // namespace kitgate::secrets
+}  // namespace kitgate

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "proxy/http/serialize.h"
-#include "proxy/secrets/base64.h"
+#include "proxy/common/base64.h"
 #include "tests/support/subprocess.h"
 
 namespace kitgate::secrets {

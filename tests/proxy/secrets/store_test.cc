@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "proxy/http/message.h"
-#include "proxy/secrets/base64.h"
+#include "proxy/common/base64.h"
 #include "proxy/tls/name_constraints.h"
 #include "tests/support/subprocess.h"
 
