@@ -35,20 +35,17 @@ bool Session::maybeIntercept() {
   if (!plan_) return false;
   auto minter = snap_->minterFor(sandbox_->name());
   if (!minter) return false;
-  if (evbuffer_get_length(cin_) > 0) {
-    // The client pipelined bytes behind CONNECT (its ClientHello) before our
-    // 200; the TLS stream reads the socket itself, so those would be lost.
-    reject(400, "Bad Request", "kitgate: wait for the CONNECT response before sending data on this host\n",
-           "client sent data before the CONNECT response on an intercepted host", false);
-    return true;
-  }
   auto leaf = w_.leafCache(minter).get(host_.text);
   if (!leaf) {
     std::string why = "cannot issue a certificate for " + host_.text + ": " + leaf.status().message();
     reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
     return true;
   }
-  auto stream = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get());
+  // Bytes the client pipelined behind its CONNECT (a ClientHello sent
+  // before our 200) are the start of the TLS stream.
+  std::string early(evbuffer_get_length(cin_), '\0');
+  evbuffer_remove(cin_, early.data(), early.size());
+  auto stream = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get(), {}, early);
   if (!stream) {
     std::string why = "TLS setup failed: " + stream.status().message();
     reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
