@@ -62,22 +62,33 @@ std::variant<HostPattern, RuleError> parseHostPattern(std::string_view text) {
   return p;
 }
 
-std::string renderInjection(const Route& route, std::string_view secret) {
-  if (!route.username.empty()) {
-    return "Basic " + base64Encode(route.username + ":" + std::string(secret));
-  }
+namespace {
+
+// `format` with %s = secret and %% = '%' (validated by the loader).
+std::string applyFormat(std::string_view format, std::string_view secret) {
   std::string out;
-  for (size_t i = 0; i < route.format.size(); ++i) {
-    const char c = route.format[i];
-    if (c == '%' && i + 1 < route.format.size()) {
-      if (route.format[i + 1] == 's') out.append(secret);
-      if (route.format[i + 1] == '%') out.push_back('%');
+  for (size_t i = 0; i < format.size(); ++i) {
+    const char c = format[i];
+    if (c == '%' && i + 1 < format.size()) {
+      if (format[i + 1] == 's') out.append(secret);
+      if (format[i + 1] == '%') out.push_back('%');
       ++i;
       continue;
     }
     out.push_back(c);
   }
   return out;
+}
+
+std::string basicCredential(const Route& route, std::string_view secret) {
+  return base64Encode(route.username + ":" + applyFormat(route.format, secret));
+}
+
+}  // namespace
+
+std::string renderInjection(const Route& route, std::string_view secret) {
+  if (!route.username.empty()) return "Basic " + basicCredential(route, secret);
+  return applyFormat(route.format, secret);
 }
 
 std::string InterceptPlan::toString() const {
@@ -176,8 +187,7 @@ class SandboxCredentialsBuilder {
       c.injections_.push_back(HeaderInjection{r.header, renderInjection(r, *value), r.service});
       for (const HostPattern& h : r.domains) pattern(h).items.injections.push_back(c.injections_.size() - 1);
       if (!r.username.empty()) {
-        basic_scrub_.push_back(ScrubRule{base64Encode(r.username + ":" + *value),
-                                         base64Encode(r.username + ":" + std::string(kProxyManagedSentinel))});
+        basic_scrub_.push_back(ScrubRule{basicCredential(r, *value), basicCredential(r, kProxyManagedSentinel)});
       }
     }
   }

@@ -514,10 +514,7 @@ class Loader {
       if (k == "username") field(v, k, &r.username, usernameProblem);
     });
     ok = requireKeys(file, entry, seen, {"service", "domains"}) && ok;
-    if (seen.count("username") != 0 && seen.count("format") != 0) {
-      error(file, format_mark, "format cannot be used with username (Basic writes base64(username:secret))");
-      ok = false;
-    } else if (seen.count("username") == 0 && seen.count("header") != 0 && seen.count("format") == 0) {
+    if (seen.count("username") == 0 && seen.count("header") != 0 && seen.count("format") == 0) {
       error(file, header_mark, "header needs a format with one %s (e.g. \"Bearer %s\")");
       ok = false;
     } else if (seen.count("username") == 0 && seen.count("header") == 0 && seen.count("format") != 0) {
@@ -526,6 +523,7 @@ class Loader {
     }
     if (!ok) return;
     if (!r.username.empty() && r.header.empty()) r.header = "Authorization";
+    if (!r.username.empty() && r.format.empty()) r.format = "%s";
     out->routes.push_back(std::move(r));
   }
 

@@ -43,8 +43,8 @@ struct Route {
   std::string service;
   std::vector<HostPattern> domains;
   std::string header;    // empty = routing only (nothing written)
-  std::string format;    // exactly one %s ("%%" is a literal '%'); unused for Basic
-  std::string username;  // non-empty = Basic base64(username ":" secret)
+  std::string format;    // exactly one %s ("%%" is a literal '%')
+  std::string username;  // non-empty = Basic base64(username ":" format(secret))
 };
 
 struct SandboxRoutes {

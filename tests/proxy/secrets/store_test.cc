@@ -296,6 +296,21 @@ TEST_F(StoreTest, BasicUsernameRouteBuildsAuthorizationBasic) {
             "Basic " + base64Encode("token:reg-5555555555"));
 }
 
+TEST_F(StoreTest, BasicRouteAcceptsTheFormatKitsWrite) {
+  // kitloader folds `scheme: basic` into username + format "%s".
+  write("secrets.yaml", "services:\n  - {service: registry, scope: global, value: \"reg-5555555555\"}\n");
+  write("credentials/dev1.yaml", R"(routes:
+  - {service: registry, domains: [a.example], username: token, format: "%s"}
+  - {service: registry, domains: [b.example], username: token, format: "pre-%s", header: X-Basic}
+)");
+  auto store = loadOk();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(injected(store->forSandbox("dev1"), "a.example", "authorization"),
+            "Basic " + base64Encode("token:reg-5555555555"));
+  EXPECT_EQ(injected(store->forSandbox("dev1"), "b.example", "x-basic"),
+            "Basic " + base64Encode("token:pre-reg-5555555555"));
+}
+
 TEST_F(StoreTest, FormatPercentEscapes) {
   write("secrets.yaml", "services:\n  - {service: s, scope: global, value: \"amp-GLOBAL-1111111111\"}\n");
   write("credentials/dev1.yaml",
@@ -434,9 +449,9 @@ TEST_F(StoreTest, ErrorsNameFileLineAndColumn) {
       {"username with colon", "credentials/dev1.yaml",
        "routes:\n  - {service: a, domains: [a.example], username: \"a:b\"}\n",
        "dev1.yaml:2:50: error: username must be non-empty, without ':'"},
-      {"username with format", "credentials/dev1.yaml",
-       "routes:\n  - {service: a, domains: [a.example], username: u, format: \"%s\"}\n",
-       "dev1.yaml:2:61: error: format cannot be used with username"},
+      {"format without header", "credentials/dev1.yaml",
+       "routes:\n  - {service: a, domains: [a.example], format: \"%s\"}\n",
+       "dev1.yaml:2:48: error: format needs a header"},
       {"missing domains", "credentials/dev1.yaml", "routes:\n  - {service: a, header: X-K, format: \"%s\"}\n",
        "dev1.yaml:2:5: error: missing key \"domains\""},
       {"empty domains", "credentials/dev1.yaml",
