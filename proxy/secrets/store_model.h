@@ -1,29 +1,18 @@
 // Internal to kitgate_secrets: the validated contents of the state files
 // (store_loader.cc, the only yaml-cpp user, fills it) and the compile step
 // that turns it into an immutable Store (store.cc). Plain values; any thread.
+// (Outside users want proxy/secrets/host_pattern.h and store.h.)
 #pragma once
 
 #include <memory>
 #include <string>
-#include <string_view>
-#include <variant>
 #include <vector>
 
 #include "proxy/common/status.h"
-#include "proxy/policy/rule.h"
+#include "proxy/secrets/host_pattern.h"
 #include "proxy/secrets/store.h"
 
 namespace kitgate::secrets {
-
-// A credential host pattern: policy::Rule of kind kExact, kSingleWildcard,
-// kMultiWildcard or kCidr with a full-length prefix (an IP literal).
-struct HostPattern {
-  policy::Rule rule;
-  std::string canonical;  // "api.x.com", "*.x.com", "**.x.com", "192.0.2.1", "2001:db8::1"
-};
-
-// nullopt-free: either the pattern or the policy-style error (1-based column).
-std::variant<HostPattern, policy::RuleError> parseHostPattern(std::string_view text);
 
 struct ServiceSecret {
   std::string service;
