@@ -2,6 +2,8 @@
 // chains to the sandbox CA, that CA's name constraints hold even with its
 // key in hand, Host/SNI must equal the CONNECT target, and an upstream with
 // an untrusted certificate is refused with a clear 502.
+#include <cstring>
+
 #include "proxy/tls/compat.h"
 #include "tests/integration/mitm_fixture.h"
 
@@ -17,7 +19,7 @@ TEST_F(MitmCertificates, MintedLeafChainsToSandboxCa) {
   ASSERT_OK_AND_ASSIGN(auto ca, tls::CertificateAuthority::load(sandbox_ca_file_, proxy_->stateDir() + "/ca/default.key"));
   EXPECT_EQ(X509_check_issued(ca.cert(), leaf.get()), X509_V_OK);
   EXPECT_EQ(X509_verify(leaf.get(), ca.key()), 1);
-  EXPECT_EQ(X509_check_host(leaf.get(), kAmpHost, 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(leaf.get(), kAmpHost, std::strlen(kAmpHost), 0, nullptr), 1);
   // Not the origin's certificate: the origin CA did not sign it.
   EXPECT_NE(X509_check_issued(origin_ca_->cert(), leaf.get()), X509_V_OK);
   // And curl (system OpenSSL) accepts the chain too.

@@ -47,6 +47,7 @@ TEST_F(MitmTransfer, OneGibDownloadWithBoundedProxyMemory) {
   EXPECT_EQ(n, kGiB);
   EXPECT_EQ(misplaced, 0u);
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
+  RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
   EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
   // The connection is still good for another request.
   warmUp(c);
@@ -70,6 +71,7 @@ TEST_F(MitmTransfer, OneGibUploadWithBoundedProxyMemory) {
   EXPECT_EQ(resp.status, 200);
   EXPECT_EQ(resp.body, "length=" + std::to_string(kGiB) + " checksum=" + hex64(sum) + "\n");
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
+  RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
   EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
 }
 
