@@ -1,0 +1,331 @@
+// SandboxManager against FakeDockerClient, a recording ProxyControl and a
+// temporary state directory: what create() makes, in which order, how a
+// failure at any step is undone, and what remove() takes away.
+#include "orchestrator/sandbox/manager.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/fake_docker.h"
+
+namespace kitgate::sandbox {
+namespace {
+
+using docker::testing::FakeDockerClient;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace fs = std::filesystem;
+
+constexpr char kImage[] = "kitgate-test-agent:latest";
+
+class RecordingProxy final : public ProxyControl {
+ public:
+  Status ensureRunning() override { return record("ensure"); }
+  Status reload() override { return record("reload"); }
+  Status addListen(const std::string& addr) override {
+    listen.push_back(addr);
+    return record("add " + addr);
+  }
+  Status removeListen(const std::string& addr) override {
+    listen.erase(std::remove(listen.begin(), listen.end(), addr), listen.end());
+    return record("remove " + addr);
+  }
+  std::vector<std::string> calls;
+  std::vector<std::string> listen;
+  std::string fail_on;  // call that fails
+
+ private:
+  Status record(const std::string& call) {
+    calls.push_back(call);
+    if (!fail_on.empty() && call.rfind(fail_on, 0) == 0) return Status::error("proxy said no");
+    return Status::ok();
+  }
+};
+
+std::string sourceDir() {
+  const char* dir = std::getenv("KITGATE_SOURCE_DIR");
+  return dir ? dir : KITGATE_TEST_SOURCE_DIR;
+}
+
+bool isBaseCheck(const docker::ExecSpec& spec) {
+  return spec.cmd.size() == 3 && spec.cmd[2].find("/etc/passwd") != std::string::npos;
+}
+
+class SandboxManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kitgate-manager-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    paths_.root = root_ + "/state";
+    workspace_ = root_ + "/proj";
+    fs::create_directories(workspace_);
+    docker_.addImage(kImage);
+    docker_.setExecHandler([this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
+      docker::ExecResult r;
+      r.exit_code = 0;
+      if (isBaseCheck(spec)) {
+        r.stdout_text = passwd_answer_;
+      } else if (spec.cmd.size() == 3 && spec.cmd[2] == fail_command_) {
+        r.exit_code = 3;
+        r.stderr_text = "boom: no such package\n";
+      }
+      return r;
+    });
+    kit::LoadResult loaded = kit::load(sourceDir() + "/configs/kits/amp-local");
+    ASSERT_TRUE(loaded.ok());
+    request_.kit = loaded.kit;
+    request_.kit_ref = "./amp-local/";
+    request_.name = "amp-proj";
+    request_.workspace = workspace_;
+    request_.agent = "amp";
+    request_.token = "kgtTOKENtoken0123456789";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  SandboxManager manager() { return SandboxManager(docker_, proxy_, paths_); }
+  Progress progress() {
+    Progress p;
+    p.step = [this](std::string_view s) { steps_.emplace_back(s); };
+    p.warning = [this](std::string_view s) { warnings_.emplace_back(s); };
+    p.output = [this](std::string_view s) { output_ += s; };
+    return p;
+  }
+  // Nothing of sandbox amp-proj remains anywhere.
+  void expectNothingLeft() {
+    EXPECT_TRUE(docker_.nothingLabelled("kitgate.sandbox=amp-proj"));
+    EXPECT_TRUE(docker_.networks().empty());
+    EXPECT_FALSE(fs::exists(paths_.sandboxFile("amp-proj")));
+    EXPECT_FALSE(fs::exists(paths_.credentialsFile("amp-proj")));
+    EXPECT_FALSE(fs::exists(paths_.runDir() + "/amp-proj.json"));
+    EXPECT_TRUE(proxy_.listen.empty());
+  }
+
+  std::string root_, workspace_;
+  state::Paths paths_;
+  FakeDockerClient docker_;
+  RecordingProxy proxy_;
+  CreateRequest request_;
+  std::string passwd_answer_ = "agent=1000:/home/agent\nsudo=yes\n";
+  std::string fail_command_;
+  std::vector<std::string> steps_, warnings_;
+  std::string output_;
+};
+
+TEST_F(SandboxManagerTest, CreateRegistersNetworkProxyAndContainer) {
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+
+  ASSERT_EQ(docker_.networks().size(), 1u);
+  const docker::NetworkInfo& net = docker_.networks().begin()->second;
+  EXPECT_TRUE(net.internal);
+  EXPECT_EQ(rec->network, "kitgate-amp-proj");
+  EXPECT_EQ(rec->proxy_listen, net.gateway + ":3128");
+  EXPECT_THAT(proxy_.calls, ElementsAre("ensure", "add " + net.gateway + ":3128", "reload"));
+
+  auto sb = state::loadSandbox(paths_, "amp-proj");
+  ASSERT_TRUE(sb.isOk()) << sb.status().message();
+  EXPECT_THAT(sb->sources, ElementsAre(net.subnet));
+  EXPECT_EQ(sb->token, request_.token);
+  EXPECT_THAT(sb->allow, ElementsAre("ampcode.com", "*.ampcode.com"));
+  EXPECT_TRUE(fs::exists(paths_.credentialsFile("amp-proj")));
+
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->info.state.running);
+  EXPECT_EQ(c->spec.user, "1000");
+  EXPECT_EQ(c->spec.working_dir, workspace_);
+  EXPECT_THAT(c->spec.env,
+              Contains("HTTPS_PROXY=http://amp-proj:" + request_.token + "@" + net.gateway + ":3128"));
+  EXPECT_EQ(rec->container_id, c->info.id);
+  EXPECT_TRUE(fs::exists(paths_.runDir() + "/amp-proj.json"));
+}
+
+TEST_F(SandboxManagerTest, SetupRunsInOrderAndAgentStartsOnlyOnStart) {
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  ASSERT_GE(c->execs.size(), 3u);
+  EXPECT_TRUE(isBaseCheck(c->execs[0]));
+  EXPECT_EQ(c->execs[0].user, "0");
+  const docker::ExecSpec& install = c->execs[2];
+  EXPECT_EQ(install.user, "1000");
+  EXPECT_THAT(install.cmd.back(), HasSubstr(".kitgate-install-uid"));
+  auto marker = [&] {
+    return std::any_of(c->execs.begin(), c->execs.end(), [](const docker::ExecSpec& e) {
+      return std::find(e.cmd.begin(), e.cmd.end(), std::string(kStartMarker)) != e.cmd.end();
+    });
+  };
+  EXPECT_FALSE(marker());
+  ASSERT_TRUE(m.start(*rec).isOk());
+  EXPECT_TRUE(marker());
+  ASSERT_FALSE(c->archives.empty());
+  EXPECT_EQ(c->archives.back().dir, fs::path(workspace_).parent_path().string());
+  EXPECT_THAT(c->archives.back().tar_bytes, HasSubstr("Sandbox environment (amp-local)"));
+  EXPECT_THAT(steps_, Contains("install: Install Amp (marker)"));
+}
+
+TEST_F(SandboxManagerTest, FailingInstallRemovesEverythingAndReportsExitCode) {
+  fail_command_ = request_.kit.setup.install[0].command;
+  auto m = manager();
+  CreateFailure failure;
+  auto rec = m.create(request_, progress(), &failure);
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("install: Install Amp (marker)"));
+  EXPECT_EQ(failure.exit_code, 3);
+  EXPECT_THAT(failure.output, HasSubstr("boom: no such package"));
+  expectNothingLeft();
+  EXPECT_THAT(proxy_.calls, Contains(HasSubstr("remove ")));
+}
+
+TEST_F(SandboxManagerTest, FailureAtEachDockerStepRollsBack) {
+  for (const char* method : {"createContainer", "startContainer", "putArchive", "createNetwork"}) {
+    SCOPED_TRACE(method);
+    docker_.failNext(method, std::string(method) + ": injected failure");
+    auto m = manager();
+    auto rec = m.create(request_, progress());
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_THAT(rec.status().message(), HasSubstr("injected failure"));
+    expectNothingLeft();
+  }
+}
+
+TEST_F(SandboxManagerTest, ProxyListenFailureRemovesNetwork) {
+  proxy_.fail_on = "add ";
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("proxy listen"));
+  EXPECT_TRUE(docker_.networks().empty());
+}
+
+TEST_F(SandboxManagerTest, BaseImageRequirementsAreNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"sudo=yes\n", "no user `agent`"},
+      {"agent=1001:/home/agent\nsudo=yes\n", "uid 1001"},
+      {"agent=1000:/home/other\nsudo=yes\n", "home /home/other"},
+  };
+  for (const auto& [answer, message] : cases) {
+    SCOPED_TRACE(answer);
+    passwd_answer_ = answer;
+    auto m = manager();
+    auto rec = m.create(request_, progress());
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_THAT(rec.status().message(), HasSubstr("base image check"));
+    EXPECT_THAT(rec.status().message(), HasSubstr(message));
+    expectNothingLeft();
+  }
+}
+
+TEST_F(SandboxManagerTest, MissingSudoIsOnlyAWarning) {
+  passwd_answer_ = "agent=1000:/home/agent\nsudo=no\n";
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  EXPECT_THAT(warnings_, Contains(HasSubstr("no sudo")));
+}
+
+TEST_F(SandboxManagerTest, MissingImageIsPulledOrNamedClearly) {
+  request_.kit.sandbox->image = "example/agent:2";
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("example/agent:2 is not available locally"));
+  expectNothingLeft();
+
+  docker_.allowPull("example/agent:2");
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  EXPECT_THAT(docker_.calls(), Contains("pullImage example/agent:2"));
+}
+
+TEST_F(SandboxManagerTest, PlaceholdersOfCustomSecretsReachTheEnvironment) {
+  state::Secrets secrets;
+  secrets.custom.push_back({"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-abcdefgh12345678",
+                            "real-secret-value-1"});
+  ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_THAT(c->spec.env, Contains("AMP_API_KEY=sgamp-abcdefgh12345678"));
+  for (const std::string& e : c->spec.env) EXPECT_THAT(e, Not(HasSubstr("real-secret-value-1")));
+}
+
+TEST_F(SandboxManagerTest, SecondSandboxWithSameNameIsRefused) {
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  auto again = m.create(request_, progress());
+  ASSERT_FALSE(again.isOk());
+  EXPECT_THAT(again.status().message(), HasSubstr("already exists"));
+  EXPECT_NE(docker_.findContainer("kitgate-amp-proj"), nullptr);
+}
+
+TEST_F(SandboxManagerTest, RemoveTakesEverythingAndOnlySandboxScopedSecrets) {
+  request_.persistent_home = true;
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  EXPECT_EQ(docker_.volumes().size(), 1u);
+  state::Secrets secrets;
+  secrets.services.push_back({"amp", "global", "global-value-123"});
+  secrets.services.push_back({"amp", "sandbox:amp-proj", "scoped-value-123"});
+  secrets.custom.push_back({"sandbox:amp-proj", {"ampcode.com"}, "K", "kph-12345678", "v-123456"});
+  ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
+
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  expectNothingLeft();
+  EXPECT_TRUE(docker_.volumes().empty());
+  auto left = state::loadSecrets(paths_);
+  ASSERT_TRUE(left.isOk());
+  ASSERT_EQ(left->services.size(), 1u);
+  EXPECT_EQ(left->services[0].scope, "global");
+  EXPECT_TRUE(left->custom.empty());
+  // Idempotent: removing again is fine.
+  EXPECT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+}
+
+TEST_F(SandboxManagerTest, RemoveCanKeepVolumes) {
+  request_.persistent_home = true;
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  ASSERT_TRUE(m.remove("amp-proj", true, progress()).isOk());
+  EXPECT_EQ(docker_.volumes().size(), 1u);
+  EXPECT_TRUE(docker_.containers().empty());
+}
+
+TEST_F(SandboxManagerTest, ListExecAndStop) {
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk());
+  auto list = m.list();
+  ASSERT_TRUE(list.isOk());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].record.name, "amp-proj");
+  EXPECT_EQ((*list)[0].state, "running");
+
+  auto code = m.exec("amp-proj", {"id", "-u"}, nullptr);
+  ASSERT_TRUE(code.isOk()) << code.status().message();
+  EXPECT_EQ(*code, 0);
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  EXPECT_EQ(c->execs.back().user, "1000");
+  EXPECT_EQ(c->execs.back().working_dir, workspace_);
+
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  list = m.list();
+  ASSERT_TRUE(list.isOk());
+  EXPECT_NE((*list)[0].state, "running");
+  EXPECT_FALSE(m.exec("nope", {"true"}, nullptr).isOk());
+}
+
+}  // namespace
+}  // namespace kitgate::sandbox
