@@ -192,8 +192,14 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
       s->w_.metrics().limit_hits[admin::idx(admin::Limit::kConnectTimeout)].add();
       s->onConnectDone(ETIMEDOUT);
       return;
+    case State::kResolving: {
+      s->lookup_.reset();
+      s->w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
+      std::string why = "DNS lookup of " + s->host_.text + " timed out";
+      s->reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+      return;
+    }
     case State::kForward:
-    case State::kResolving:
       s->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
       s->terminate();
       return;
@@ -230,6 +236,7 @@ void Session::readClient() {
       return;
   }
   req_bytes_up_ += n;
+  if (state_ == State::kForward && n > 0) armTimer(snap_->config.limits.idle_timeout);
   switch (state_) {
     case State::kHead:
       if (client_eof_ && evbuffer_get_length(cin_) == 0) {
