@@ -1,0 +1,120 @@
+// kitgate_state's daemon control against the real kitgate-proxy: start,
+// status, reload (visible in its metrics), listen changes, stop.
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/state/state.h"
+#include "tests/support/curl.h"
+#include "tests/support/proxy_process.h"
+#include "tests/support/subprocess.h"
+
+namespace kitgate::state {
+namespace {
+
+class ProxyControl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = testing::TempDir::create("proxyctl");
+    ASSERT_TRUE(dir.isOk()) << dir.status().message();
+    dir_ = std::make_unique<testing::TempDir>(std::move(dir.value()));
+    paths_.root = dir_->path() + "/kg";
+    ASSERT_TRUE(ensureDirs(paths_).isOk());
+    // Loopback port 0 everywhere, admin on a unix socket: never collides with
+    // a proxy on 3128/9090.
+    const std::string config = "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"127.0.0.1:0\"\n"
+                               "admin_listen: \"unix:" + paths_.adminSocket() + "\"\nstate_dir: \"" +
+                               paths_.root + "\"\npolicy_log: {path: \"" + paths_.policyLog() + "\"}\n";
+    ASSERT_TRUE(writeFileAtomic(paths_.proxyConfig(), config, 0600).isOk());
+    auto bin = testing::proxyBinary();
+    ASSERT_TRUE(bin.isOk()) << bin.status().message();
+    binary_ = *bin;
+  }
+  void TearDown() override {
+    if (paths_.root.empty()) return;
+    ProxyStatus s = proxyStatus(paths_);
+    if (s.running) ::kill(s.pid, SIGKILL);
+  }
+
+  double reloadsOk() {
+    ProxyStatus s = proxyStatus(paths_);
+    auto r = testing::runCurl({"http://" + s.metrics + "/metrics"}, dir_->path());
+    if (!r.isOk() || r->http_code != 200) return -1;
+    return testing::metricValue(r->body, "kitgate_reloads_total{result=\"ok\"}").value_or(-1);
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  Paths paths_;
+  std::string binary_;
+};
+
+TEST_F(ProxyControl, StartStatusReloadStop) {
+  EXPECT_FALSE(proxyStatus(paths_).running);
+  EXPECT_TRUE(reloadProxy(paths_).isOk());  // nothing to reload
+  Status st = ensureProxy(paths_, binary_);
+  ASSERT_TRUE(st.isOk()) << st.message() << testing::readFile(paths_.proxyOut());
+  ProxyStatus s = proxyStatus(paths_);
+  ASSERT_TRUE(s.running);
+  EXPECT_GT(s.pid, 0);
+  ASSERT_EQ(s.listen.size(), 1u);
+  EXPECT_EQ(s.listen[0].rfind("127.0.0.1:", 0), 0u);
+  EXPECT_NE(s.listen[0], "127.0.0.1:0");
+  EXPECT_EQ(s.admin, "unix:" + paths_.adminSocket());
+  // Starting again is a no-op: same process.
+  ASSERT_TRUE(ensureProxy(paths_, binary_).isOk());
+  EXPECT_EQ(proxyStatus(paths_).pid, s.pid);
+
+  // A secret change followed by a reload is visible to the running proxy.
+  const double before = reloadsOk();
+  ASSERT_GE(before, 0);
+  Secrets secrets;
+  secrets.custom.push_back({"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-0123456789abcdef", "sk-value-1"});
+  ASSERT_TRUE(saveSecrets(paths_, secrets).isOk());
+  st = reloadProxy(paths_);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_EQ(reloadsOk(), before + 1);
+
+  ASSERT_TRUE(stopProxy(paths_).isOk());
+  EXPECT_FALSE(proxyStatus(paths_).running);
+  EXPECT_NE(::kill(s.pid, 0), 0);
+  EXPECT_TRUE(stopProxy(paths_).isOk());  // idempotent
+}
+
+TEST_F(ProxyControl, ReloadReportsTheProxysErrorsAndKeepsRunning) {
+  ASSERT_TRUE(ensureProxy(paths_, binary_).isOk());
+  ASSERT_TRUE(writeFileAtomic(paths_.policyFile(), "allow: [\"a.*.b\"]\n", 0600).isOk());
+  Status st = reloadProxy(paths_);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("policy.yaml:1:"), std::string::npos) << st.message();
+  EXPECT_TRUE(proxyStatus(paths_).running);
+  ASSERT_TRUE(stopProxy(paths_).isOk());
+}
+
+TEST_F(ProxyControl, ListenAddressesAreAddedAndRemovedLive) {
+  ASSERT_TRUE(ensureProxy(paths_, binary_).isOk());
+  Status st = addProxyListen(paths_, "127.0.0.2:0");
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_EQ(*proxyListen(paths_), (std::vector<std::string>{"127.0.0.1:0", "127.0.0.2:0"}));
+  st = removeProxyListen(paths_, "127.0.0.2:0");
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_TRUE(proxyStatus(paths_).running);
+  ASSERT_TRUE(stopProxy(paths_).isOk());
+}
+
+TEST_F(ProxyControl, StartFailureShowsTheProxysOutput) {
+  ASSERT_TRUE(writeFileAtomic(paths_.proxyConfig(), "listen: [\"127.0.0.1:0\"]\nbogus_key: 1\n", 0600).isOk());
+  Status st = ensureProxy(paths_, binary_);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("bogus_key"), std::string::npos) << st.message();
+  EXPECT_FALSE(proxyStatus(paths_).running);
+}
+
+TEST_F(ProxyControl, MissingBinaryIsAClearError) {
+  Status st = ensureProxy(paths_, dir_->path() + "/no-such-proxy");
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("KITGATE_PROXY"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kitgate::state
