@@ -12,6 +12,20 @@ constexpr uint64_t kGiB = 1ull << 30;
 // How much the proxy's peak resident memory may exceed its resident memory
 // before a 1 GiB transfer (a bound on buffering, not a timing).
 constexpr long kMaxGrowthKib = 64 * 1024;
+// ASan keeps freed memory in quarantine (256 MiB by default), so resident
+// memory says nothing about buffering there: the bound is checked only in
+// builds without it (the transfer itself is checked everywhere).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
 // patternByte(i) repeats every 251 * 7 bytes.
 constexpr size_t kPatternPeriod = 251 * 7;
 
@@ -48,7 +62,9 @@ TEST_F(MitmTransfer, OneGibDownloadWithBoundedProxyMemory) {
   EXPECT_EQ(misplaced, 0u);
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
   RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
-  EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+  }
   // The connection is still good for another request.
   warmUp(c);
 }
@@ -72,7 +88,9 @@ TEST_F(MitmTransfer, OneGibUploadWithBoundedProxyMemory) {
   EXPECT_EQ(resp.body, "length=" + std::to_string(kGiB) + " checksum=" + hex64(sum) + "\n");
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
   RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
-  EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+  }
 }
 
 TEST_F(MitmTransfer, UpstreamResetMidBodyCutsTheClientOff) {
