@@ -25,6 +25,16 @@ TEST(Forward, KeepAliveRequestsReuseOneUpstreamConnection) {
   }
   EXPECT_EQ(origin->requestsServed(), 5u);
   EXPECT_EQ(origin->connectionsAccepted(), 1u);
+  // One policy-log line per request, not per connection.
+  size_t lines = 0;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        lines = 0;
+        for (const auto& j : proxy->policyLog()) lines += logLine("origin.test", 200, "http")(j) ? 1 : 0;
+        return lines == 5;
+      },
+      10s))
+      << lines << " lines";
 }
 
 TEST(Forward, PipelinedRequestsAnsweredInOrder) {

@@ -33,6 +33,9 @@ TEST(Tunnel, EchoRoundTripThroughConnect) {
   EXPECT_EQ((*line)["bytes_up"], 13);
   EXPECT_EQ((*line)["bytes_down"], 13);
   EXPECT_EQ((*line)["sandbox"], "default");
+  EXPECT_EQ((*line)["rule"], "origin.test");
+  EXPECT_TRUE((*line)["time"].is_string());
+  EXPECT_GE((*line)["duration_ms"].get<double>(), 0.0);
 }
 
 TEST(Tunnel, BytesSentWithTheConnectHeadAreRelayed) {
