@@ -14,6 +14,11 @@ DockerFactory& dockerFactory() {
   return factory;
 }
 
+FirewallFactory& firewallFactory() {
+  static FirewallFactory factory;
+  return factory;
+}
+
 ProxyControlFactory& proxyFactory() {
   static ProxyControlFactory factory;
   return factory;
@@ -44,6 +49,9 @@ class PullPrinter {
 }  // namespace
 
 void setDockerFactoryForTesting(DockerFactory factory) { dockerFactory() = std::move(factory); }
+void setFirewallFactoryForTesting(FirewallFactory factory) {
+  firewallFactory() = std::move(factory);
+}
 void setProxyControlFactoryForTesting(ProxyControlFactory factory) {
   proxyFactory() = std::move(factory);
 }
@@ -58,7 +66,9 @@ StatusOr<SandboxContext> openSandboxContext() {
   ctx.docker = std::move(*client);
   ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
                              : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
-  ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, ctx.paths);
+  ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();
+  ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall,
+                                                          ctx.paths);
   return ctx;
 }
 

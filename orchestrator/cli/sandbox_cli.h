@@ -2,7 +2,8 @@
 // each) and what they share: the Docker connection, the proxy control and the
 // SandboxManager over the state directory.
 //
-// Tests replace the Docker connection and the proxy control through the two
+// Tests replace the Docker connection, the proxy control and the host
+// firewall through the
 // set…ForTesting hooks (a FakeDockerClient, a recording ProxyControl) and run
 // the commands in-process with runCli(). Main thread only.
 #pragma once
@@ -27,7 +28,9 @@ int runRmCommand(const Args& args, Io& io);
 using DockerFactory = std::function<StatusOr<std::unique_ptr<docker::DockerClient>>()>;
 using ProxyControlFactory =
     std::function<std::unique_ptr<sandbox::ProxyControl>(const state::Paths&)>;
+using FirewallFactory = std::function<std::unique_ptr<sandbox::HostFirewall>()>;
 void setDockerFactoryForTesting(DockerFactory factory);
+void setFirewallFactoryForTesting(FirewallFactory factory);
 void setProxyControlFactoryForTesting(ProxyControlFactory factory);
 
 // Everything a sandbox command needs, opened together.
@@ -35,6 +38,7 @@ struct SandboxContext {
   state::Paths paths;
   std::unique_ptr<docker::DockerClient> docker;
   std::unique_ptr<sandbox::ProxyControl> proxy;
+  std::unique_ptr<sandbox::HostFirewall> firewall;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();

@@ -101,8 +101,8 @@ std::unique_ptr<ProxyControl> makeProxyControl(state::Paths paths, std::string p
 }
 
 SandboxManager::SandboxManager(docker::DockerClient& docker, ProxyControl& proxy,
-                               state::Paths paths)
-    : docker_(docker), proxy_(proxy), paths_(std::move(paths)) {}
+                               HostFirewall& firewall, state::Paths paths)
+    : docker_(docker), proxy_(proxy), firewall_(firewall), paths_(std::move(paths)) {}
 
 Status SandboxManager::ensureImage(const std::string& image, const Progress& progress) {
   auto info = docker_.inspectImage(image);
@@ -198,6 +198,14 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
   if (net->gateway.empty() || net->subnet.empty()) {
     return failAt("network", Status::error("Docker reported no gateway/subnet for " + net->name));
   }
+
+  // The host answers the sandbox only on the proxy port.
+  if (Status f = firewall_.isolate(req.name, net->subnet, net->gateway, kProxyPort); !f.isOk()) {
+    return failAt("host firewall", f);
+  }
+  rollback.add("host firewall", [this, name = req.name, subnet = net->subnet, gw = net->gateway] {
+    return firewall_.release(name, subnet, gw, kProxyPort);
+  });
 
   // The proxy listens on the network's gateway.
   record.proxy_listen = net->gateway + ":" + std::to_string(kProxyPort);
@@ -335,6 +343,15 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes, const 
   const std::string container = record.container_id.empty() ? record.container : record.container_id;
   say(progress.step, "Removing container " + record.container);
   check("container", docker_.removeContainer(container, true));
+  std::string subnet = record.subnet;
+  std::string gateway = record.proxy_listen.substr(0, record.proxy_listen.rfind(':'));
+  if (auto net = docker_.inspectNetwork(record.network); net.isOk() && net->has_value()) {
+    subnet = (*net)->subnet;
+    gateway = (*net)->gateway;
+  }
+  if (!subnet.empty() && !gateway.empty()) {
+    check("host firewall", firewall_.release(name, subnet, gateway, kProxyPort));
+  }
   say(progress.step, "Removing network " + record.network);
   check("network", docker_.removeNetwork(record.network));
   if (!keep_volumes) {

@@ -2,13 +2,14 @@
 // drives a DockerClient and the proxy (through ProxyControl) over one state
 // directory, following a SandboxPlan (plan.h).
 //
-// create(): network -> proxy listen on its gateway -> registration + routes
+// create(): network -> host firewall (the sandbox reaches only the proxy
+// port on the host) -> proxy listen on its gateway -> registration + routes
 // -> reload (the proxy mints the sandbox CA when credentials are bound) ->
 // image (pulled when missing) -> volumes -> container -> base image check ->
 // setup steps. Any failure undoes everything created so far, in reverse,
 // and the error names the failed step. The agent is not started yet:
 // start() does that (so an attaching caller can attach first).
-// remove() undoes a sandbox: container, network, registration, routes,
+// remove() undoes a sandbox: container, firewall rules, network, registration, routes,
 // sandbox-scoped secrets, proxy listen entry, run record, volumes (unless
 // kept), then reloads the proxy. Every removal is idempotent.
 //
@@ -26,6 +27,7 @@
 
 #include "kitloader/kit.h"
 #include "orchestrator/docker/docker_client.h"
+#include "orchestrator/sandbox/host_firewall.h"
 #include "orchestrator/sandbox/plan.h"
 #include "orchestrator/sandbox/run_record.h"
 #include "orchestrator/state/state.h"
@@ -79,7 +81,8 @@ struct SandboxStatus {
 
 class SandboxManager {
  public:
-  SandboxManager(docker::DockerClient& docker, ProxyControl& proxy, state::Paths paths);
+  SandboxManager(docker::DockerClient& docker, ProxyControl& proxy, HostFirewall& firewall,
+                 state::Paths paths);
 
   // Everything up to (not including) starting the agent. On failure,
   // `failure` (optional) says which step and how.
@@ -104,6 +107,7 @@ class SandboxManager {
 
   docker::DockerClient& docker_;
   ProxyControl& proxy_;
+  HostFirewall& firewall_;
   state::Paths paths_;
 };
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,22 @@ class RecordingProxy final : public ProxyControl {
   }
 };
 
+class RecordingFirewall final : public HostFirewall {
+ public:
+  Status isolate(const std::string& name, const std::string& subnet, const std::string& gateway,
+                 int port) override {
+    rules.push_back(name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+    return Status::ok();
+  }
+  Status release(const std::string& name, const std::string& subnet, const std::string& gateway,
+                 int port) override {
+    std::string rule = name + " " + subnet + " " + gateway + ":" + std::to_string(port);
+    rules.erase(std::remove(rules.begin(), rules.end(), rule), rules.end());
+    return Status::ok();
+  }
+  std::vector<std::string> rules;
+};
+
 std::string sourceDir() {
   const char* dir = std::getenv("KITGATE_SOURCE_DIR");
   return dir ? dir : KITGATE_TEST_SOURCE_DIR;
@@ -92,7 +109,7 @@ class SandboxManagerTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  SandboxManager manager() { return SandboxManager(docker_, proxy_, paths_); }
+  SandboxManager manager() { return SandboxManager(docker_, proxy_, firewall_, paths_); }
   Progress progress() {
     Progress p;
     p.step = [this](std::string_view s) { steps_.emplace_back(s); };
@@ -108,12 +125,14 @@ class SandboxManagerTest : public ::testing::Test {
     EXPECT_FALSE(fs::exists(paths_.credentialsFile("amp-proj")));
     EXPECT_FALSE(fs::exists(paths_.runDir() + "/amp-proj.json"));
     EXPECT_TRUE(proxy_.listen.empty());
+    EXPECT_TRUE(firewall_.rules.empty());
   }
 
   std::string root_, workspace_;
   state::Paths paths_;
   FakeDockerClient docker_;
   RecordingProxy proxy_;
+  RecordingFirewall firewall_;
   CreateRequest request_;
   std::string passwd_answer_ = "agent=1000:/home/agent\nsudo=yes\n";
   std::string fail_command_;
@@ -132,6 +151,7 @@ TEST_F(SandboxManagerTest, CreateRegistersNetworkProxyAndContainer) {
   EXPECT_EQ(rec->network, "kitgate-amp-proj");
   EXPECT_EQ(rec->proxy_listen, net.gateway + ":3128");
   EXPECT_THAT(proxy_.calls, ElementsAre("ensure", "add " + net.gateway + ":3128", "reload"));
+  EXPECT_THAT(firewall_.rules, ElementsAre("amp-proj " + net.subnet + " " + net.gateway + ":3128"));
 
   auto sb = state::loadSandbox(paths_, "amp-proj");
   ASSERT_TRUE(sb.isOk()) << sb.status().message();
