@@ -1,0 +1,532 @@
+// `kitgate policy allow | deny | ls | check | log` (kit-spec §4.6-§4.8), on
+// the same files and rule grammar kitgate-proxy uses: rules are parsed by
+// policy::parseRule, `check` evaluates with sandbox::loadRegistry's Policy,
+// `log` reads the proxy's JSON-lines policy log (and its rotations).
+#include "orchestrator/cli/policy_command.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <thread>
+
+#include "orchestrator/cli/state_cli.h"
+#include "orchestrator/state/policy_log.h"
+#include "orchestrator/state/state.h"
+#include "proxy/config/config.h"
+#include "proxy/policy/host.h"
+#include "proxy/policy/rule.h"
+#include "proxy/sandbox/registry.h"
+
+namespace kitgate::cli {
+
+namespace {
+
+constexpr std::string_view kCmd = "policy";
+
+constexpr std::string_view kUsage =
+    "Usage: kitgate policy <allow|deny|ls|check|log> ...\n\n"
+    "Commands:\n"
+    "  allow network [-g | --sandbox N] RESOURCES   add allow rules\n"
+    "  deny network [-g | --sandbox N] RESOURCES    add deny rules (deny beats allow)\n"
+    "  ls [--json]                                  every rule and where it comes from\n"
+    "  check network [--sandbox N] TARGET [--json]  would TARGET (host[:port]) be allowed?\n"
+    "  log [SANDBOX] [--json] [--limit N] [-q] [-f] what the proxy allowed and blocked\n\n"
+    "Run 'kitgate policy <command> --help' for details.\n";
+
+constexpr std::string_view kRuleUsage =
+    "Usage: kitgate policy allow|deny network [-g | --sandbox NAME] RESOURCES...\n\n"
+    "Adds rules to the global policy (<state>/policy.yaml, default) or to one\n"
+    "sandbox, then reloads the proxy. RESOURCES are comma-separated or repeated:\n"
+    "  example.com         that host only, every port\n"
+    "  *.example.com       one more label;  **.example.com  any depth\n"
+    "  api?.example.com    glob characters inside a label;  **  every host\n"
+    "  host:443            one port (no port = every port)\n"
+    "  10.0.0.0/8:5432     IP literals and CIDRs ([v6] in brackets)\n"
+    "Deny beats allow. Private and loopback addresses need an IP/CIDR allow rule.\n\n"
+    "Examples:\n"
+    "  kitgate policy allow network \"registry.npmjs.org:443,**.githubusercontent.com:443\"\n"
+    "  kitgate policy deny network --sandbox dev1 gist.github.com\n"
+    "  kitgate policy allow network -g 10.0.0.0/8:5432\n";
+
+constexpr std::string_view kLsUsage =
+    "Usage: kitgate policy ls [--json]\n\n"
+    "Lists every rule: SCOPE DECISION RULE SOURCE (global rules from proxy.yaml\n"
+    "and policy.yaml, then each sandbox's rules).\n\n"
+    "Examples:\n"
+    "  kitgate policy ls\n"
+    "  kitgate policy ls --json\n";
+
+constexpr std::string_view kCheckUsage =
+    "Usage: kitgate policy check network [--sandbox NAME] TARGET [--json]\n\n"
+    "Evaluates TARGET (host, host:port, IP, [v6]:port; default port 443) with the\n"
+    "proxy's own policy code against the rules in the state directory: the global\n"
+    "rules, plus the sandbox's with --sandbox. Prints allowed/blocked, the deciding\n"
+    "rule and the reason. Exit 0 allowed, 1 blocked. Addresses come from\n"
+    "proxy.yaml's dns.hosts only (no DNS lookup): a name that only an IP/CIDR\n"
+    "rule could allow is reported as 'depends on its address'.\n\n"
+    "Examples:\n"
+    "  kitgate policy check network ampcode.com\n"
+    "  kitgate policy check network --sandbox dev1 github.com:22\n";
+
+constexpr std::string_view kLogUsage =
+    "Usage: kitgate policy log [SANDBOX] [--json] [--limit N] [-q] [-f]\n\n"
+    "Summarises the proxy's policy log (<state>/policy.log and its rotations):\n"
+    "blocked requests first, then allowed ones, aggregated per sandbox, type,\n"
+    "host:port, proxy path, rule and reason, with the last time seen and a count.\n\n"
+    "Options:\n"
+    "  --json       the aggregated records as a JSON array\n"
+    "  --limit N    at most N rows\n"
+    "  -q           host:port only, one per line (blocked first)\n"
+    "  -f           follow: print each new decision as it is logged (Ctrl-C stops)\n\n"
+    "Examples:\n"
+    "  kitgate policy log\n"
+    "  kitgate policy log amp --limit 20\n"
+    "  kitgate policy log -q | sort -u\n";
+
+// The -g/--sandbox flags (sandbox may also be written as `--sandbox=N`).
+bool scopeFlag(ArgCursor& c, bool* global, std::string* sandbox, std::string* error) {
+  if (c.flag({"-g", "--global"})) {
+    *global = true;
+  } else if (!c.option({"--sandbox"}, sandbox, error)) {
+    return false;
+  } else if (error->empty() && !state::validSandboxName(*sandbox)) {
+    *error = "invalid sandbox name \"" + *sandbox + "\"";
+  }
+  if (error->empty() && *global && !sandbox->empty()) *error = "-g and --sandbox exclude each other";
+  return true;
+}
+
+// proxy.yaml's own allow/deny rules (a global layer the proxy adds).
+StatusOr<std::optional<config::ProxyConfig>> loadProxyConfig(const state::Paths& paths) {
+  struct stat st {};
+  if (::stat(paths.proxyConfig().c_str(), &st) != 0) return std::optional<config::ProxyConfig>();
+  auto cfg = config::loadConfig(paths.proxyConfig());
+  if (!cfg) return cfg.status();
+  return std::optional<config::ProxyConfig>(std::move(cfg.value()));
+}
+
+std::vector<sandbox::RuleSource> configRules(const std::optional<config::ProxyConfig>& cfg) {
+  if (!cfg || (cfg->allow.empty() && cfg->deny.empty())) return {};
+  sandbox::RuleSource src;
+  src.file = cfg->source;
+  for (const auto& r : cfg->allow) {
+    src.allow.push_back({r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
+  }
+  for (const auto& r : cfg->deny) {
+    src.deny.push_back({r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
+  }
+  return {src};
+}
+
+// ---- allow / deny ---------------------------------------------------------------
+
+int runRule(const Args& args, Io& io, bool allow) {
+  ArgCursor c(args, 1);
+  bool global = false;
+  std::string sandbox_name, error;
+  std::vector<std::string> resources;
+  bool saw_type = false;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kRuleUsage;
+      return kExitOk;
+    }
+    if (scopeFlag(c, &global, &sandbox_name, &error)) continue;
+    if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (!saw_type) {
+      saw_type = true;
+      std::string type = c.next();
+      if (type != "network") error = "only 'network' rules exist (got \"" + type + "\")";
+    } else {
+      splitList(c.next(), &resources);
+    }
+  }
+  if (error.empty() && !saw_type) error = "say which kind of rule: 'network'";
+  if (error.empty() && resources.empty()) error = "no RESOURCES given";
+  if (!error.empty()) return usageError(io, kCmd, kRuleUsage, error);
+
+  std::string problems;
+  for (const auto& r : resources) {
+    auto parsed = policy::parseRule(r);
+    if (const auto* e = std::get_if<policy::RuleError>(&parsed)) {
+      problems += "  " + r + "\n  " + std::string(e->column > 0 ? e->column - 1 : 0, ' ') + "^ column " +
+                  std::to_string(e->column) + ": " + e->message + "\n";
+    }
+  }
+  if (!problems.empty()) return fail(io, kCmd, "invalid rule:\n" + problems + "(see kitgate policy allow --help)");
+
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto add = [&](std::vector<std::string>* list) {
+    size_t added = 0;
+    for (const auto& r : resources) {
+      if (std::find(list->begin(), list->end(), r) == list->end()) {
+        list->push_back(r);
+        ++added;
+      }
+    }
+    return added;
+  };
+  size_t added = 0;
+  std::string where;
+  if (sandbox_name.empty()) {
+    auto policy = state::loadGlobalPolicy(*paths);
+    if (!policy) return fail(io, kCmd, policy.status().message());
+    added = add(allow ? &policy->allow : &policy->deny);
+    Status st = state::saveGlobalPolicy(*paths, *policy);
+    if (!st) return fail(io, kCmd, st.message());
+    where = "the global policy";
+  } else {
+    auto record = state::loadSandbox(*paths, sandbox_name);
+    if (!record) {
+      return fail(io, kCmd, record.status().message() + " (kitgate ls lists sandboxes; -g for every sandbox)");
+    }
+    added = add(allow ? &record->allow : &record->deny);
+    Status st = state::writeSandbox(*paths, *record);
+    if (!st) return fail(io, kCmd, st.message());
+    where = "sandbox " + sandbox_name;
+  }
+  io.out << (allow ? "Allowed" : "Denied") << " in " << where << ": ";
+  for (size_t i = 0; i < resources.size(); ++i) io.out << (i ? ", " : "") << resources[i];
+  io.out << (added < resources.size() ? " (" + std::to_string(resources.size() - added) + " already present)" : "")
+         << "\n";
+  Status st = state::reloadProxy(*paths);
+  if (!st) return fail(io, kCmd, "saved, but " + st.message());
+  return kExitOk;
+}
+
+// ---- ls -------------------------------------------------------------------------
+
+int runLs(const Args& args, Io& io) {
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (isHelpFlag(args[i])) {
+      io.out << kLsUsage;
+      return kExitOk;
+    }
+    if (args[i] != "--json") return usageError(io, kCmd, kLsUsage, "unexpected argument " + args[i]);
+    json = true;
+  }
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  struct Row {
+    std::string scope, decision, rule, source;
+  };
+  std::vector<Row> rows;
+  auto cfg = loadProxyConfig(*paths);
+  if (!cfg) return fail(io, kCmd, cfg.status().message());
+  if (*cfg) {
+    for (const auto& r : (*cfg)->allow) rows.push_back({"global", "allow", r.text, "proxy.yaml"});
+    for (const auto& r : (*cfg)->deny) rows.push_back({"global", "deny", r.text, "proxy.yaml"});
+  }
+  auto global = state::loadGlobalPolicy(*paths);
+  if (!global) return fail(io, kCmd, global.status().message());
+  for (const auto& r : global->allow) rows.push_back({"global", "allow", r, "policy.yaml"});
+  for (const auto& r : global->deny) rows.push_back({"global", "deny", r, "policy.yaml"});
+  for (const auto& name : state::listSandboxes(*paths)) {
+    auto rec = state::loadSandbox(*paths, name);
+    if (!rec) return fail(io, kCmd, rec.status().message());
+    for (const auto& r : rec->allow) rows.push_back({"sandbox:" + name, "allow", r, "sandboxes/" + name + ".yaml"});
+    for (const auto& r : rec->deny) rows.push_back({"sandbox:" + name, "deny", r, "sandboxes/" + name + ".yaml"});
+  }
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : rows) {
+      out.push_back({{"scope", r.scope}, {"decision", r.decision}, {"rule", r.rule}, {"source", r.source}});
+    }
+    io.out << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (rows.empty()) {
+    io.out << "No rules: every destination is blocked (kitgate policy allow network HOST adds one).\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> table;
+  for (const auto& r : rows) table.push_back({r.scope, r.decision, r.rule, r.source});
+  printTable(io.out, io.out_color, {"SCOPE", "DECISION", "RULE", "SOURCE"}, table);
+  return kExitOk;
+}
+
+// ---- check ------------------------------------------------------------------------
+
+// host[:port] / [v6][:port] / bare v6 -> host text + port (default 443).
+bool splitTarget(const std::string& target, std::string* host, uint16_t* port) {
+  *port = 443;
+  std::string port_text;
+  if (!target.empty() && target[0] == '[') {
+    size_t close = target.find(']');
+    if (close == std::string::npos) return false;
+    *host = target.substr(0, close + 1);
+    if (close + 1 < target.size()) {
+      if (target[close + 1] != ':') return false;
+      port_text = target.substr(close + 2);
+    }
+  } else if (std::count(target.begin(), target.end(), ':') > 1) {
+    *host = "[" + target + "]";
+  } else {
+    size_t colon = target.find(':');
+    *host = target.substr(0, colon);
+    if (colon != std::string::npos) port_text = target.substr(colon + 1);
+  }
+  if (!port_text.empty()) {
+    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), ::isdigit)) return false;
+    long p = std::stol(port_text);
+    if (p < 1 || p > 65535) return false;
+    *port = static_cast<uint16_t>(p);
+  }
+  return !host->empty();
+}
+
+int runCheck(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  bool json = false, saw_type = false;
+  std::string sandbox_name, target, error;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kCheckUsage;
+      return kExitOk;
+    }
+    if (c.flag({"--json"})) {
+      json = true;
+    } else if (c.option({"--sandbox"}, &sandbox_name, &error)) {
+    } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (!saw_type) {
+      saw_type = true;
+      if (std::string t = c.next(); t != "network") error = "only 'network' can be checked (got \"" + t + "\")";
+    } else if (target.empty()) {
+      target = c.next();
+    } else {
+      error = "unexpected argument " + c.next();
+    }
+  }
+  if (error.empty() && target.empty()) error = "check needs 'network TARGET'";
+  std::string host_text;
+  uint16_t port = 443;
+  if (error.empty() && !splitTarget(target, &host_text, &port)) error = "TARGET must be host[:port]";
+  if (!error.empty()) return usageError(io, kCmd, kCheckUsage, error);
+  auto host = policy::normalizeHost(host_text);
+  if (!host) return fail(io, kCmd, "invalid host \"" + host_text + "\": " + host.status().message());
+
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto cfg = loadProxyConfig(*paths);
+  if (!cfg) return fail(io, kCmd, cfg.status().message());
+  auto registry = sandbox::loadRegistry(paths->root, configRules(*cfg));
+  if (!registry) return fail(io, kCmd, "the state directory has errors:\n" + registry.status().message());
+
+  // The sandbox's effective policy; without --sandbox the global rules.
+  policy::Policy global_only({(*registry)->globalRules()});
+  const policy::Policy* pol = &global_only;
+  std::string who = "global rules";
+  if (!sandbox_name.empty()) {
+    const sandbox::Sandbox* sb = (*registry)->find(sandbox_name);
+    if (sb == nullptr) return fail(io, kCmd, "no sandbox named " + sandbox_name + " (kitgate ls lists them)");
+    pol = &sb->policy();
+    who = "sandbox " + sandbox_name;
+  }
+  policy::Decision d = pol->evaluate(*host, port);
+  std::string note;
+  std::vector<policy::IpAddress> addresses;
+  if (host->isIp()) {
+    addresses.push_back(host->ip);
+  } else if (*cfg) {
+    auto it = (*cfg)->dns_hosts.find(host->text);
+    if (it != (*cfg)->dns_hosts.end()) {
+      for (const auto& a : it->second) {
+        if (auto ip = policy::IpAddress::parse(a)) addresses.push_back(*ip);
+      }
+    }
+  }
+  if (!d.denied() && !addresses.empty()) {
+    // What the proxy does after DNS: every address is checked.
+    policy::SelfAddresses self;
+    const policy::Decision name_decision = d;
+    for (const auto& ip : addresses) {
+      d = pol->checkAddress(ip, port, name_decision, self);
+      if (!d.allowed()) break;
+    }
+  }
+  const bool depends = d.verdict == policy::Decision::Verdict::kCheckAddress;
+  if (!d.denied() && !depends && !host->isIp() && addresses.empty()) {
+    note = "the resolved address is checked when connecting: private and loopback addresses are refused "
+           "unless an IP/CIDR allow rule contains them";
+  }
+  if (depends) note = "no name rule matches; allowed only if its address falls in an IP/CIDR allow rule";
+  const std::string verdict = d.allowed() ? "allowed" : depends ? "depends on its address" : "blocked";
+  const std::string shown = host->authority() + ":" + std::to_string(port);
+  if (json) {
+    nlohmann::json j = {{"target", shown},  {"scope", who},         {"decision", verdict},
+                        {"rule", d.rule},   {"reason", d.reason},   {"allowed", d.allowed()}};
+    if (!note.empty()) j["note"] = note;
+    io.out << j.dump(2) << "\n";
+  } else {
+    const char* color = d.allowed() ? "\033[32m" : "\033[31m";
+    io.out << (io.out_color ? color : "") << verdict << (io.out_color ? "\033[0m" : "") << ": " << shown << " ("
+           << who << ")\n";
+    io.out << "  rule:   " << (d.rule.empty() ? "(default)" : std::string(d.rule)) << "\n";
+    io.out << "  reason: " << (d.reason.empty() ? "-" : d.reason) << "\n";
+    if (!note.empty()) io.out << "  note:   " << note << "\n";
+  }
+  return d.allowed() ? kExitOk : kExitFailed;
+}
+
+// ---- log ----------------------------------------------------------------------------
+
+std::string logPath(const state::Paths& paths, const std::optional<config::ProxyConfig>& cfg) {
+  if (!cfg || cfg->policy_log_path.empty() || cfg->policy_log_path == "-") return paths.policyLog();
+  const std::string& p = cfg->policy_log_path;
+  return p[0] == '/' ? p : paths.root + "/" + p;
+}
+
+std::string followLine(const state::LogEntry& e) {
+  const std::string host = (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" +
+                           std::to_string(e.port);
+  return e.time + "  " + e.sandbox + "  " + e.decision + "  " + e.type + "  " + host + "  " +
+         (e.rule.empty() ? "-" : e.rule) + "  " + e.reason;
+}
+
+// Prints every new line of the log until interrupted; starts at its end.
+int followLog(const std::string& path, const std::string& sandbox_name, Io& io) {
+  io.err << "Following " << path << " (Ctrl-C stops)\n";
+  std::streamoff offset = -1;
+  std::string partial;
+  while (true) {
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      in.seekg(0, std::ios::end);
+      std::streamoff size = in.tellg();
+      if (offset < 0 || size < offset) offset = offset < 0 ? size : 0;  // first look, or rotated
+      if (size > offset) {
+        in.seekg(offset);
+        std::string chunk(static_cast<size_t>(size - offset), '\0');
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        offset = size;
+        partial += chunk;
+        size_t nl = partial.rfind('\n');
+        if (nl != std::string::npos) {
+          std::vector<state::LogEntry> entries;
+          state::parseLogText(std::string_view(partial).substr(0, nl), sandbox_name, &entries);
+          for (const auto& e : entries) io.out << followLine(e) << "\n";
+          io.out.flush();
+          partial.erase(0, nl + 1);
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+int runLog(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  bool json = false, quiet = false, follow = false;
+  std::string sandbox_name, limit_text, error;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kLogUsage;
+      return kExitOk;
+    }
+    if (c.flag({"--json"})) {
+      json = true;
+    } else if (c.flag({"-q", "--quiet"})) {
+      quiet = true;
+    } else if (c.flag({"-f", "--follow"})) {
+      follow = true;
+    } else if (c.option({"--limit", "-n"}, &limit_text, &error)) {
+    } else if (c.option({"--sandbox"}, &sandbox_name, &error)) {
+    } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (sandbox_name.empty()) {
+      sandbox_name = c.next();
+    } else {
+      error = "unexpected argument " + c.next();
+    }
+  }
+  size_t limit = 0;
+  if (error.empty() && !limit_text.empty()) {
+    if (limit_text.size() > 9 || !std::all_of(limit_text.begin(), limit_text.end(), ::isdigit) ||
+        std::stoul(limit_text) == 0) {
+      error = "--limit needs a positive number";
+    } else {
+      limit = std::stoul(limit_text);
+    }
+  }
+  if (!error.empty()) return usageError(io, kCmd, kLogUsage, error);
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto cfg = loadProxyConfig(*paths);
+  if (!cfg) return fail(io, kCmd, cfg.status().message());
+  const std::string path = logPath(*paths, *cfg);
+  if (follow) return followLog(path, sandbox_name, io);
+
+  auto groups = state::aggregatePolicyLog(state::readPolicyLog(path, sandbox_name));
+  if (limit > 0 && groups.size() > limit) groups.resize(limit);
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : groups) {
+      out.push_back({{"sandbox", g.sandbox},
+                     {"type", g.type},
+                     {"host", g.host},
+                     {"decision", g.decision},
+                     {"proxy", g.proxy},
+                     {"rule", g.rule},
+                     {"reason", g.reason},
+                     {"last_seen", g.last_seen},
+                     {"count", g.count}});
+    }
+    io.out << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (quiet) {
+    std::set<std::string> printed;
+    for (const auto& g : groups) {
+      if (printed.insert(g.host).second) io.out << g.host << "\n";
+    }
+    return kExitOk;
+  }
+  if (groups.empty()) {
+    io.out << "No requests logged" << (sandbox_name.empty() ? "" : " for sandbox " + sandbox_name) << " yet ("
+           << path << ").\n";
+    return kExitOk;
+  }
+  bool first_section = true;
+  for (bool blocked : {true, false}) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& g : groups) {
+      if (g.blocked() != blocked) continue;
+      rows.push_back({g.sandbox, g.type, g.host, g.proxy.empty() ? "-" : g.proxy, g.rule.empty() ? "-" : g.rule,
+                      g.reason.empty() ? "-" : g.reason, g.last_seen, std::to_string(g.count)});
+    }
+    if (rows.empty()) continue;
+    io.out << (first_section ? "" : "\n") << (blocked ? "Blocked requests:\n" : "Allowed requests:\n");
+    first_section = false;
+    printTable(io.out, io.out_color, {"SANDBOX", "TYPE", "HOST", "PROXY", "RULE", "REASON", "LAST SEEN", "COUNT"},
+               rows);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int runPolicyCommand(const Args& args, Io& io) {
+  if (args.empty()) return usageError(io, kCmd, kUsage, "missing command");
+  const std::string& sub = args[0];
+  if (isHelpFlag(sub)) {
+    io.out << kUsage;
+    return kExitOk;
+  }
+  if (sub == "allow") return runRule(args, io, true);
+  if (sub == "deny") return runRule(args, io, false);
+  if (sub == "ls" || sub == "list") return runLs(args, io);
+  if (sub == "check") return runCheck(args, io);
+  if (sub == "log") return runLog(args, io);
+  return usageError(io, kCmd, kUsage, "unknown command \"" + sub + "\"");
+}
+
+}  // namespace kitgate::cli
