@@ -132,5 +132,48 @@ TEST(MultiTenant, PerSandboxConnectionLimit) {
   EXPECT_EQ(r.status, 403);
 }
 
+// Sandboxes recognised by the client's source address (127.0.0.x are all
+// local): each gets its own rules; an address no sandbox lists gets 407; a
+// sandbox that lists sources and a token needs both.
+TEST(MultiTenant, SandboxesIdentifiedBySourceAddress) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o;
+  o.dns_hosts = {{"origin.test", "127.0.0.1"}};
+  o.state_files["sandboxes/local1.yaml"] =
+      "name: local1\nmatch:\n  sources: [\"127.0.0.1\"]\nallow: [\"origin.test\", \"127.0.0.1/32\"]\n";
+  o.state_files["sandboxes/local2.yaml"] =
+      "name: local2\nmatch:\n  sources: [\"127.0.0.2\"]\nallow: [\"127.0.0.1/32\"]\ndeny: [\"origin.test\"]\n";
+  o.state_files["sandboxes/both.yaml"] = std::string("name: both\nmatch:\n  sources: [\"127.0.0.4\"]\n  token: \"") +
+                                         kDev1Token + "\"\nallow: [\"origin.test\", \"127.0.0.1/32\"]\n";
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  auto get = [&](const char* source, const std::string& auth) -> StatusOr<HttpResponse> {
+    auto c = RawClient::connectFrom(source, proxy->port());
+    if (!c) return c.status();
+    Status st = c->send(absoluteGet(*origin, "/small", auth));
+    if (!st) return st;
+    return c->readResponse();
+  };
+  ASSERT_OK_AND_ASSIGN(auto r1, get("127.0.0.1", ""));
+  EXPECT_EQ(r1.status, 200);
+  ASSERT_OK_AND_ASSIGN(auto r2, get("127.0.0.2", ""));
+  EXPECT_EQ(r2.status, 403);
+  ASSERT_OK_AND_ASSIGN(auto r3, get("127.0.0.3", ""));
+  EXPECT_EQ(r3.status, 407);
+  ASSERT_OK_AND_ASSIGN(auto r4, get("127.0.0.4", ""));
+  EXPECT_EQ(r4.status, 407);
+  ASSERT_OK_AND_ASSIGN(auto r5, get("127.0.0.4", proxyBasicAuth("both", kDev1Token)));
+  EXPECT_EQ(r5.status, 200);
+  // The right token from the wrong address is refused too.
+  ASSERT_OK_AND_ASSIGN(auto r6, get("127.0.0.1", proxyBasicAuth("both", kDev1Token)));
+  EXPECT_EQ(r6.status, 407);
+
+  auto allowed = proxy->waitForLog(logLine("origin.test", 200, "http"));
+  ASSERT_TRUE(allowed.has_value());
+  auto denied = proxy->waitForLog(logLine("origin.test", 403, "http"));
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ((*denied)["sandbox"], "local2");
+  EXPECT_EQ(origin->requestsServed(), 2u);
+}
+
 }  // namespace
 }  // namespace kitgate::testing

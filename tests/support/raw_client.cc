@@ -37,6 +37,10 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 }
 
 StatusOr<RawClient> RawClient::connect(uint16_t port, std::string_view host) {
+  return connectFrom("", port, host);
+}
+
+StatusOr<RawClient> RawClient::connectFrom(std::string_view source, uint16_t port, std::string_view host) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   std::string h(host);
@@ -58,6 +62,14 @@ StatusOr<RawClient> RawClient::connect(uint16_t port, std::string_view host) {
   if (!c.fd_.valid()) return Status::error(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   ::setsockopt(c.fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!source.empty()) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (ss.ss_family != AF_INET || ::inet_pton(AF_INET, std::string(source).c_str(), &src.sin_addr) != 1 ||
+        ::bind(c.fd_.get(), reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      return Status::error("cannot bind the client to " + std::string(source));
+    }
+  }
   if (::connect(c.fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     return Status::error("connect " + h + ":" + std::to_string(port) + ": " + std::strerror(errno));
   }

@@ -39,6 +39,9 @@ class RawClient {
  public:
   // Connects to host:port (IPv4 or IPv6 literal).
   static StatusOr<RawClient> connect(uint16_t port, std::string_view host = "127.0.0.1");
+  // The same from a chosen local IPv4 address (e.g. "127.0.0.2": any
+  // 127/8 address is local on Linux), to look like another client.
+  static StatusOr<RawClient> connectFrom(std::string_view source, uint16_t port, std::string_view host = "127.0.0.1");
 
   RawClient(RawClient&&) = default;
   RawClient& operator=(RawClient&&) = default;
