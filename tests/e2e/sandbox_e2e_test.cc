@@ -1,0 +1,330 @@
+// The seed flow end to end, with the real binaries and a real Docker engine:
+//
+//   kitgate secret set-custom -g --host ampcode.com --env AMP_API_KEY
+//       --placeholder "sgamp-{rand}" --value "$AMP_API_KEY"   (one line)
+//   kitgate kit validate ./amp-local/
+//   kitgate run --kit ./amp-local/ amp        (-d here: the test execs in)
+//   kitgate policy log
+//   kitgate rm <name>
+//   kitgate secret rm -g --host ampcode.com
+//
+// An HTTPS origin on 127.0.0.1 stands in for ampcode.com: the proxy maps the
+// name (proxy.yaml dns.hosts) and trusts the origin's test CA
+// (tls.upstream_ca_file); the global policy allows 127.0.0.1/32 so the
+// sandbox may reach it — only through the proxy. Each TEST is its own
+// process (gtest_discover_tests): its own state directory, proxy and sandbox
+// name, all removed in TearDown even after a failed assertion.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "orchestrator/docker/engine_client.h"
+#include "tests/support/https_origin.h"
+#include "tests/support/origin_server.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wait.h"
+
+namespace kitgate::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kSupport = KITGATE_E2E_SUPPORT_DIR;
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+const std::string kSourceDir = envOr("KITGATE_SOURCE_DIR", KITGATE_E2E_SOURCE_DIR);
+const std::string kBuildDir = envOr("KITGATE_BUILD_DIR", KITGATE_E2E_BUILD_DIR);
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// 24 random alphanumerics, so the key is unique to this run.
+std::string randomKey() {
+  static const char kAlnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::string out = "sk-e2e-";
+  for (int i = 0; i < 24; ++i) out += kAlnum[rd() % (sizeof(kAlnum) - 1)];
+  return out;
+}
+
+// A regex that matches `key` without containing it (grep runs inside the
+// sandbox; its argv must not hold the key).
+std::string keyPattern(const std::string& key) {
+  return key.substr(0, key.size() - 1) + "[" + key.back() + "]";
+}
+
+struct Setup {
+  std::string skip;
+  std::string error;
+};
+
+Setup& suiteSetup() {
+  static Setup s = [] {
+    Setup r;
+    auto started = runProgram({kSupport + "/start-dockerd.sh"}, "/tmp/kitgate-e2e-dockerd", 120s);
+    if (!started.isOk() || started->status.code == 77) {
+      r.skip = "Docker cannot run on this machine (start-dockerd.sh exited 77)";
+      return r;
+    }
+    if (started->status.code != 0) {
+      r.error = "start-dockerd.sh failed: " + started->status.toString() + "\n" + started->err;
+      return r;
+    }
+    auto built = runProgram({kSupport + "/build-test-image.sh"}, "/tmp/kitgate-e2e-image", 480s);
+    if (!built.isOk() || built->status.code != 0) {
+      r.error = "build-test-image.sh failed: " + (built.isOk() ? built->err : built.status().message());
+    }
+    return r;
+  }();
+  return s;
+}
+
+class SandboxE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!suiteSetup().skip.empty()) GTEST_SKIP() << suiteSetup().skip;
+    ASSERT_TRUE(suiteSetup().error.empty()) << suiteSetup().error;
+    ASSERT_TRUE(fs::exists(kitgate_)) << kitgate_ << " not built";
+    ASSERT_TRUE(fs::exists(proxy_bin_)) << proxy_bin_ << " not built";
+
+    auto dir = TempDir::create("kitgate-e2e");
+    ASSERT_TRUE(dir.isOk()) << dir.status().message();
+    tmp_ = std::make_unique<TempDir>(std::move(*dir));
+    state_ = tmp_->path() + "/state";
+    workspace_ = tmp_->path() + "/ws/proj";
+    fs::create_directories(workspace_);
+    fs::create_directories(state_);
+    fs::permissions(state_, fs::perms::owner_all);
+    name_ = "e2e-" + std::to_string(::getpid());
+    ::setenv("KITGATE_STATE_DIR", state_.c_str(), 1);
+    ::setenv("KITGATE_PROXY", proxy_bin_.c_str(), 1);
+
+    // The stand-in for ampcode.com.
+    auto ca = makeTestCa({"ampcode.com"});
+    ASSERT_TRUE(ca.isOk()) << ca.status().message();
+    origin_ca_ = std::make_unique<tls::CertificateAuthority>(std::move(*ca));
+    auto pem = origin_ca_->certPem();
+    ASSERT_TRUE(pem.isOk());
+    const std::string ca_file = tmp_->path() + "/origin-ca.pem";
+    ASSERT_TRUE(writeFileAtomic(ca_file, *pem).isOk());
+    auto origin = HttpsOrigin::start({origin_ca_.get(), {"ampcode.com"}});
+    ASSERT_TRUE(origin.isOk()) << origin.status().message();
+    origin_ = std::move(*origin);
+
+    // proxy.yaml before the first kitgate command (ensureProxy keeps it).
+    std::ofstream(state_ + "/proxy.yaml")
+        << "listen:\n  - 127.0.0.1:0\n"
+        << "metrics_listen: \"\"\n"
+        << "admin_listen: unix:" << state_ << "/admin.sock\n"
+        << "state_dir: " << state_ << "\n"
+        << "policy_log:\n  path: " << state_ << "/policy.log\n"
+        << "dns:\n  hosts:\n    ampcode.com: 127.0.0.1\n    blocked.example: 127.0.0.2\n"
+        << "tls:\n  upstream_ca_file: " << ca_file << "\n";
+    fs::permissions(state_ + "/proxy.yaml", fs::perms::owner_read | fs::perms::owner_write);
+    std::ofstream(state_ + "/policy.yaml") << "allow:\n  - \"127.0.0.1/32\"\n";
+    fs::permissions(state_ + "/policy.yaml", fs::perms::owner_read | fs::perms::owner_write);
+  }
+
+  void TearDown() override {
+    if (!tmp_) return;
+    (void)kitgate({"rm", "-f", name_});
+    (void)kitgate({"proxy", "stop"});
+  }
+
+  RunResult kitgate(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) {
+    std::vector<std::string> argv = {kitgate_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = runProgram(argv, tmp_->path() + "/kitgate-" + std::to_string(++calls_), timeout);
+    EXPECT_TRUE(r.isOk()) << r.status().message();
+    return r.isOk() ? *r : RunResult{};
+  }
+  // A command in the sandbox (as the agent).
+  RunResult inSandbox(const std::string& script) {
+    return kitgate({"exec", name_, "--", "sh", "-c", script}, 60s);
+  }
+  RunResult runSandbox(const std::string& kit_dir) {
+    return kitgate({"run", "--kit", kit_dir, "--name", name_, "--workspace", workspace_, "-d", "amp"});
+  }
+  std::string kitDir() const { return kSourceDir + "/configs/kits/amp-local"; }
+  std::string ampUrl(const std::string& path) const {
+    return "https://ampcode.com:" + std::to_string(origin_->port()) + path;
+  }
+
+  // Nothing of the sandbox is left: Docker objects, proxy files, firewall.
+  void expectNothingLeft() {
+    auto docker = docker::connectDocker();
+    ASSERT_TRUE(docker.isOk()) << docker.status().message();
+    const docker::LabelFilter label = {"kitgate.sandbox=" + name_};
+    auto containers = (*docker)->listContainers(label);
+    ASSERT_TRUE(containers.isOk());
+    EXPECT_TRUE(containers->empty()) << "container left";
+    auto networks = (*docker)->listNetworks(label);
+    ASSERT_TRUE(networks.isOk());
+    EXPECT_TRUE(networks->empty()) << "network left";
+    auto volumes = (*docker)->listVolumes(label);
+    ASSERT_TRUE(volumes.isOk());
+    EXPECT_TRUE(volumes->empty()) << "volume left";
+    EXPECT_FALSE(fs::exists(state_ + "/sandboxes/" + name_ + ".yaml"));
+    EXPECT_FALSE(fs::exists(state_ + "/credentials/" + name_ + ".yaml"));
+    EXPECT_FALSE(fs::exists(state_ + "/run/" + name_ + ".json"));
+    std::string yaml = readFile(state_ + "/proxy.yaml");
+    EXPECT_THAT(yaml, Not(HasSubstr(":3128"))) << yaml;
+    auto rules = runProgram({"/bin/sh", "-c", "iptables -w -S INPUT 2>/dev/null || true"},
+                            tmp_->path() + "/iptables", 30s);
+    ASSERT_TRUE(rules.isOk());
+    EXPECT_THAT(rules->out, Not(HasSubstr("kitgate:" + name_)));
+  }
+
+  const std::string kitgate_ = kBuildDir + "/orchestrator/kitgate";
+  const std::string proxy_bin_ = kBuildDir + "/proxy/kitgate-proxy";
+  std::unique_ptr<TempDir> tmp_;
+  std::string state_, workspace_, name_;
+  std::unique_ptr<tls::CertificateAuthority> origin_ca_;
+  std::unique_ptr<HttpsOrigin> origin_;
+  int calls_ = 0;
+};
+
+TEST_F(SandboxE2e, SeedFlowInjectsRealKeyOnlyOnTheWayOut) {
+  const std::string key = randomKey();
+  auto set = kitgate({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+                      "--placeholder", "sgamp-{rand}", "--value", key});
+  ASSERT_EQ(set.status.code, 0) << set.err;
+  auto valid = kitgate({"kit", "validate", kitDir()});
+  ASSERT_EQ(valid.status.code, 0) << valid.err;
+  EXPECT_THAT(valid.out, HasSubstr("VALID"));
+
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("install: Install Amp (marker)"));
+  EXPECT_THAT(run.err, HasSubstr("installed as agent"));  // streamed install output
+
+  // Install ran as uid 1000; the agent file holds the kit's memory.
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.kitgate-install-uid").out), "1000");
+  auto agents = inSandbox("cat " + fs::path(workspace_).parent_path().string() + "/AGENTS.md");
+  EXPECT_THAT(agents.out, HasSubstr("Sandbox environment (amp-local)"));
+  EXPECT_THAT(inSandbox("id -u; pwd").out, HasSubstr("1000\n" + workspace_));
+
+  // Inside: the placeholder, never the key (env, process list, files).
+  std::string placeholder = trim(inSandbox("printf %s \"$AMP_API_KEY\"").out);
+  EXPECT_THAT(placeholder, StartsWith("sgamp-"));
+  EXPECT_EQ(placeholder.size(), 6u + 16u);
+  auto env = inSandbox("env; cat /proc/1/environ | tr '\\0' '\\n'");
+  EXPECT_THAT(env.out, HasSubstr("AMP_API_KEY=" + placeholder));
+  EXPECT_THAT(env.out, Not(HasSubstr(key)));
+  auto ps = inSandbox("ps auxww");
+  EXPECT_THAT(ps.out, HasSubstr("sleep infinity"));
+  EXPECT_THAT(ps.out, Not(HasSubstr(key)));
+  auto files = inSandbox("grep -rlsE '" + keyPattern(key) + "' /home /etc /tmp /usr/local " + workspace_ +
+                         "; echo scanned");
+  EXPECT_EQ(trim(files.out), "scanned") << files.out;
+
+  // Through the proxy: the origin sees the real key; the reply is scrubbed.
+  auto curl = inSandbox("curl -sS --max-time 20 -D - -o /dev/null -H \"Authorization: Bearer $AMP_API_KEY\" " +
+                        ampUrl("/echo-auth"));
+  ASSERT_EQ(curl.status.code, 0) << curl.out << curl.err;
+  EXPECT_THAT(curl.out, HasSubstr("200"));
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
+  EXPECT_THAT(curl.out, Not(HasSubstr(key)));
+  EXPECT_THAT(curl.out, HasSubstr(placeholder));
+
+  // A host the policy does not allow: 403 with the proxy's text, logged.
+  auto blocked = inSandbox("curl -sS --max-time 20 -w '\\n%{http_code}' http://blocked.example/");
+  EXPECT_THAT(blocked.out, HasSubstr("403")) << blocked.err;
+  EXPECT_THAT(blocked.out, HasSubstr("blocked")) << blocked.err;
+  // The proxy writes its log line when the connection ends.
+  RunResult log;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        log = kitgate({"policy", "log", "--json"});
+        return log.out.find("blocked.example") != std::string::npos;
+      },
+      10s))
+      << log.out << log.err;
+  auto log_table = kitgate({"policy", "log"});
+  EXPECT_THAT(log_table.out, HasSubstr("blocked.example"));
+  EXPECT_THAT(log_table.out, HasSubstr(name_));
+
+  // No way around the proxy: the origin on the host's loopback, and a host
+  // listener on 0.0.0.0 reached through the network's gateway.
+  OriginServer::Options any;
+  any.bind_address = "0.0.0.0";
+  auto host_service = OriginServer::start(any);
+  ASSERT_TRUE(host_service.isOk()) << host_service.status().message();
+  const std::string gw = trim(inSandbox("echo \"$HTTP_PROXY\" | sed 's/.*@//; s/:[0-9]*$//'").out);
+  ASSERT_FALSE(gw.empty());
+  auto direct_host = inSandbox("curl -sS --noproxy '*' --max-time 5 http://" + gw + ":" +
+                               std::to_string((*host_service)->port()) + "/small");
+  EXPECT_NE(direct_host.status.code, 0) << direct_host.out;
+  EXPECT_EQ((*host_service)->connectionsAccepted(), 0u);
+  auto direct_origin = inSandbox("curl -sS --noproxy '*' --max-time 5 -k https://" + gw + ":" +
+                                 std::to_string(origin_->port()) + "/small; curl -sS --noproxy '*' "
+                                 "--max-time 5 -k https://127.0.0.1:" + std::to_string(origin_->port()) + "/small");
+  EXPECT_NE(direct_origin.status.code, 0) << direct_origin.out;
+  auto no_proxy_env = inSandbox("env -u HTTPS_PROXY -u https_proxy curl -sS --max-time 5 " + ampUrl("/small"));
+  EXPECT_NE(no_proxy_env.status.code, 0) << no_proxy_env.out;
+
+  // ls shows it; rm leaves nothing behind; the global secret stays until
+  // `secret rm`.
+  auto ls = kitgate({"ls"});
+  EXPECT_THAT(ls.out, HasSubstr(name_));
+  EXPECT_THAT(ls.out, HasSubstr("running"));
+  auto rm = kitgate({"rm", "-f", name_});
+  ASSERT_EQ(rm.status.code, 0) << rm.err;
+  expectNothingLeft();
+  EXPECT_THAT(readFile(state_ + "/secrets.yaml"), HasSubstr("ampcode.com"));
+  auto srm = kitgate({"secret", "rm", "-g", "--host", "ampcode.com", "-f"});
+  EXPECT_EQ(srm.status.code, 0) << srm.err;
+  EXPECT_THAT(readFile(state_ + "/secrets.yaml"), Not(HasSubstr("ampcode.com")));
+}
+
+TEST_F(SandboxE2e, ServiceSecretIsInjectedByTheKitsServiceAuth) {
+  const std::string key = randomKey();
+  auto set = kitgate({"secret", "set", "amp", "-g", "-t", key});
+  ASSERT_EQ(set.status.code, 0) << set.err;
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  auto curl = inSandbox("curl -sS --max-time 20 -D - -o /dev/null " + ampUrl("/echo-auth"));
+  ASSERT_EQ(curl.status.code, 0) << curl.out << curl.err;
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
+  EXPECT_THAT(curl.out, Not(HasSubstr(key)));
+  EXPECT_THAT(inSandbox("env; ps auxww").out, Not(HasSubstr(key)));
+  auto rm = kitgate({"rm", "-f", name_});
+  ASSERT_EQ(rm.status.code, 0) << rm.err;
+  expectNothingLeft();
+}
+
+TEST_F(SandboxE2e, FailingInstallCleansUpAndReportsTheStep) {
+  const std::string kit = tmp_->path() + "/failing-kit";
+  fs::create_directories(kit);
+  std::string spec = readFile(kitDir() + "/spec.yaml");
+  const std::string install = "    - command: \"id -u > /home/agent/.kitgate-install-uid";
+  ASSERT_NE(spec.find(install), std::string::npos);
+  spec.insert(spec.find(install),
+              "    - command: \"echo about to fail; exit 7\"\n      description: Broken step\n");
+  std::ofstream(kit + "/spec.yaml") << spec;
+  auto run = runSandbox(kit);
+  EXPECT_EQ(run.status.code, 7) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("install: Broken step"));
+  EXPECT_THAT(run.err, HasSubstr("about to fail"));
+  EXPECT_THAT(run.err, HasSubstr("removed"));
+  expectNothingLeft();
+}
+
+}  // namespace
+}  // namespace kitgate::testing
