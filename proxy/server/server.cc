@@ -51,6 +51,21 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
     Status st = s->admin_->listen(s->config_.admin_listen, /*metrics_only=*/false);
     if (!st) return st;
   }
+  // Port 0 entries are bound now: record the real endpoints, and rebuild the
+  // first snapshot so the proxy's own endpoints are known to the address
+  // check before the first connection is accepted.
+  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
+                         s->snapshot_->config.listen != s->config_.listen;
+  if (!s->config_.metrics_listen.empty()) s->config_.metrics_listen = s->metricsAddress();
+  if (!s->config_.admin_listen.empty() && s->config_.admin_listen.rfind("unix:", 0) != 0) {
+    s->config_.admin_listen = s->adminAddress();
+  }
+  if (had_port0) {
+    auto resolved = buildSnapshot(s->config_, s->snapshot_.get());
+    if (!resolved) return resolved.status();
+    s->snapshot_ = std::move(resolved.value());
+    for (auto& w : s->workers_) w->setSnapshotBeforeRun(s->snapshot_);
+  }
   for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
     event* e = evsignal_new(s->base_, sig, &Server::onSignal, raw);
     event_add(e, nullptr);

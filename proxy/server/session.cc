@@ -435,6 +435,7 @@ void Session::onResolved(tunnel::ResolveResult r) {
   }
   if (candidates_.empty()) {
     w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kAddressBlocked)].add();
+    decision_.rule = {};  // the address check decided, not the name rule
     reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, first_denial), first_denial, true);
     return;
   }
@@ -554,10 +555,12 @@ void Session::startTunnel() {
         auto& m = w_.metrics();
         m.tunnels_closed.add();
         m.bytes_up.add(st.bytes_up);
-        m.bytes_down.add(st.bytes_down);
+        // The relay counted our "200 Connection established" line too.
+        const uint64_t down = st.bytes_down >= kConnectEstablished.size() ? st.bytes_down - kConnectEstablished.size() : 0;
+        m.bytes_down.add(down);
         if (std::strcmp(st.end_reason, "idle timeout") == 0) m.limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
         logDecision(true, 200, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
-                    st.bytes_up, st.bytes_down);  // the relay does not count the 200 line
+                    st.bytes_up, down);
         terminate();
       });
   relay_->start();
@@ -771,9 +774,8 @@ void Session::flushClient() {
     // All said: half-close and wait (bounded) for the client's EOF, so unread
     // request bytes do not turn our answer into a reset.
     client_io_->shutdownWrite();
-    return;
   }
-  updateReadInterest();
+  updateReadInterest();  // kClosing reads (and drops) until the client's EOF
 }
 
 void Session::flushUpstream() {

@@ -60,6 +60,8 @@ class Worker {
 
   // Thread-safe: run `fn` on this worker's loop thread.
   void post(std::function<void()> fn);
+  // Before run() only (same thread as the constructor): replace the snapshot.
+  void setSnapshotBeforeRun(std::shared_ptr<const Snapshot> s) { snapshot_ = std::move(s); }
   // Thread-safe: publish a new snapshot for connections accepted from now on.
   void publish(std::shared_ptr<const Snapshot> snapshot);
   // Thread-safe: start accepting on `fd` (bound to `addr`, already

@@ -147,6 +147,7 @@ SpliceRelay::Step SpliceRelay::move(Direction& d) {
       return Step::kError;
     }
     d.pending_off += static_cast<size_t>(n);
+    *d.counter += static_cast<uint64_t>(n);
   }
   if (!d.pending.empty()) std::string().swap(d.pending);
 

@@ -31,6 +31,7 @@
 namespace kitgate::tunnel {
 
 struct RelayStats {
+  // Every byte written to each side, the pending prefixes included.
   uint64_t bytes_up = 0;    // client -> upstream
   uint64_t bytes_down = 0;  // upstream -> client
   const char* end_reason = "closed";  // static string: "closed", "idle timeout", "reset", …
