@@ -61,9 +61,15 @@ StatusOr<SandboxContext> openSandboxContext() {
   if (!paths.isOk()) return paths.status();
   SandboxContext ctx;
   ctx.paths = *paths;
-  auto client = dockerFactory() ? dockerFactory()() : docker::connectDocker();
-  if (!client.isOk()) return client.status();
-  ctx.docker = std::move(*client);
+  if (dockerFactory()) {
+    auto client = dockerFactory()();
+    if (!client.isOk()) return client.status();
+    ctx.docker = std::move(*client);
+  } else {
+    auto client = docker::connectDocker();
+    if (!client.isOk()) return client.status();
+    ctx.docker = std::move(*client);
+  }
   ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
                              : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
   ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();

@@ -25,10 +25,11 @@ int runStopCommand(const Args& args, Io& io);
 int runRmCommand(const Args& args, Io& io);
 
 // Hooks (null = the real thing: connectDocker(), kitgate_state's daemon control).
-using DockerFactory = std::function<StatusOr<std::unique_ptr<docker::DockerClient>>()>;
+// Shared pointers: a test keeps its fake alive (and inspectable) across commands.
+using DockerFactory = std::function<StatusOr<std::shared_ptr<docker::DockerClient>>()>;
 using ProxyControlFactory =
-    std::function<std::unique_ptr<sandbox::ProxyControl>(const state::Paths&)>;
-using FirewallFactory = std::function<std::unique_ptr<sandbox::HostFirewall>()>;
+    std::function<std::shared_ptr<sandbox::ProxyControl>(const state::Paths&)>;
+using FirewallFactory = std::function<std::shared_ptr<sandbox::HostFirewall>()>;
 void setDockerFactoryForTesting(DockerFactory factory);
 void setFirewallFactoryForTesting(FirewallFactory factory);
 void setProxyControlFactoryForTesting(ProxyControlFactory factory);
@@ -36,9 +37,9 @@ void setProxyControlFactoryForTesting(ProxyControlFactory factory);
 // Everything a sandbox command needs, opened together.
 struct SandboxContext {
   state::Paths paths;
-  std::unique_ptr<docker::DockerClient> docker;
-  std::unique_ptr<sandbox::ProxyControl> proxy;
-  std::unique_ptr<sandbox::HostFirewall> firewall;
+  std::shared_ptr<docker::DockerClient> docker;
+  std::shared_ptr<sandbox::ProxyControl> proxy;
+  std::shared_ptr<sandbox::HostFirewall> firewall;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();

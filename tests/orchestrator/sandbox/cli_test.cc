@@ -1,0 +1,261 @@
+// `kitgate run | ls | exec | stop | rm` in-process against FakeDockerClient,
+// a recording proxy control and a no-op firewall (the hooks of
+// sandbox_cli.h), over a temporary state directory: argument handling, exit
+// codes, what the user reads, and that a failed run leaves nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "orchestrator/cli/app.h"
+#include "orchestrator/cli/sandbox_cli.h"
+#include "tests/support/fake_docker.h"
+
+namespace kitgate::cli {
+namespace {
+
+using docker::testing::FakeDockerClient;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace fs = std::filesystem;
+
+class NullProxy final : public sandbox::ProxyControl {
+ public:
+  Status ensureRunning() override { return Status::ok(); }
+  Status reload() override { return Status::ok(); }
+  Status addListen(const std::string& addr) override {
+    listen.push_back(addr);
+    return Status::ok();
+  }
+  Status removeListen(const std::string& addr) override {
+    listen.erase(std::remove(listen.begin(), listen.end(), addr), listen.end());
+    return Status::ok();
+  }
+  std::vector<std::string> listen;
+};
+
+class NullFirewall final : public sandbox::HostFirewall {
+ public:
+  Status isolate(const std::string&, const std::string&, const std::string&, int) override {
+    ++isolated;
+    return Status::ok();
+  }
+  Status release(const std::string&, const std::string&, const std::string&, int) override {
+    --isolated;
+    return Status::ok();
+  }
+  int isolated = 0;
+};
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+class SandboxCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kitgate-cli-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    workspace_ = root_ + "/proj";
+    fs::create_directories(workspace_);
+    ::setenv("KITGATE_STATE_DIR", (root_ + "/state").c_str(), 1);
+    const char* src = std::getenv("KITGATE_SOURCE_DIR");
+    kit_ = std::string(src ? src : KITGATE_TEST_SOURCE_DIR) + "/configs/kits/amp-local";
+    docker_ = std::make_shared<FakeDockerClient>();
+    docker_->addImage("kitgate-test-agent:latest");
+    docker_->setExecHandler([this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
+      docker::ExecResult r;
+      r.exit_code = 0;
+      const std::string last = spec.cmd.empty() ? "" : spec.cmd.back();
+      if (last.find("/etc/passwd") != std::string::npos) r.stdout_text = "agent=1000:/home/agent\nsudo=yes\n";
+      if (!fail_install_.empty() && last.find(fail_install_) != std::string::npos) {
+        r.exit_code = 5;
+        r.stdout_text = "E: unable to locate package\n";
+      }
+      if (spec.cmd.size() == 2 && spec.cmd[0] == "echo") r.stdout_text = spec.cmd[1] + "\n";
+      if (spec.cmd.size() == 1 && spec.cmd[0] == "false") r.exit_code = 1;
+      return r;
+    });
+    proxy_ = std::make_shared<NullProxy>();
+    firewall_ = std::make_shared<NullFirewall>();
+    setDockerFactoryForTesting([this]() -> StatusOr<std::shared_ptr<docker::DockerClient>> {
+      return std::shared_ptr<docker::DockerClient>(docker_);
+    });
+    setProxyControlFactoryForTesting([this](const state::Paths&) { return proxy_; });
+    setFirewallFactoryForTesting([this]() { return firewall_; });
+  }
+  void TearDown() override {
+    setDockerFactoryForTesting(nullptr);
+    setProxyControlFactoryForTesting(nullptr);
+    setFirewallFactoryForTesting(nullptr);
+    ::unsetenv("KITGATE_STATE_DIR");
+    fs::remove_all(root_);
+  }
+
+  Result cli(std::vector<std::string> args) {
+    args.insert(args.begin(), "kitgate");
+    std::ostringstream out, err;
+    Io io{out, err};
+    Result r;
+    r.code = runCli(args, io);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+  }
+  Result run(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", "--kit", kit_, "--name", name, "--workspace", workspace_, "-d"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back("amp");
+    return cli(args);
+  }
+
+  std::string root_, workspace_, kit_, fail_install_;
+  std::shared_ptr<FakeDockerClient> docker_;
+  std::shared_ptr<NullProxy> proxy_;
+  std::shared_ptr<NullFirewall> firewall_;
+};
+
+TEST_F(SandboxCliTest, RunDetachedPrintsNextStepsAndStartsTheAgent) {
+  Result r = run("amp-a");
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Sandbox amp-a is running"));
+  EXPECT_THAT(r.out, HasSubstr("kitgate rm amp-a"));
+  EXPECT_THAT(r.err, HasSubstr("install: Install Amp (marker)"));
+  const FakeDockerClient::Container* c = docker_->findContainer("kitgate-amp-a");
+  ASSERT_NE(c, nullptr);
+  EXPECT_THAT(c->execs.back().cmd, ::testing::Contains("/tmp/.kitgate-start"));
+  EXPECT_EQ(firewall_->isolated, 1);
+}
+
+TEST_F(SandboxCliTest, DefaultNameIsAgentAndWorkspaceBasename) {
+  Result r = cli({"run", "--kit", kit_, "--workspace", workspace_, "-d", "amp"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_NE(docker_->findContainer("kitgate-amp-proj"), nullptr);
+}
+
+TEST_F(SandboxCliTest, UsageErrorsExitTwoAndCreateNothing) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"run", "amp"},                                             // no --kit
+      {"run", "--kit", "x"},                                      // no AGENT
+      {"run", "--kit", "x", "--bogus", "amp"},                    // unknown option
+      {"run", "--kit", "x", "amp", "extra"},                      // stray positional
+      {"exec", "amp-a"},                                          // no command
+      {"rm"},                                                     // no name
+      {"rm", "amp-a", "--all"},                                   // both
+      {"stop"},
+  };
+  for (const auto& args : cases) {
+    Result r = cli(args);
+    EXPECT_EQ(r.code, kExitUsage) << args[0] << " " << (args.size() > 1 ? args[1] : "") << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Usage: kitgate " + args[0]));
+  }
+  EXPECT_TRUE(docker_->calls().empty());
+}
+
+TEST_F(SandboxCliTest, AgentMustBeTheKitsName) {
+  Result r = cli({"run", "--kit", kit_, "--workspace", workspace_, "-d", "claude"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("is named \"amp\""));
+  EXPECT_TRUE(docker_->calls().empty());
+}
+
+TEST_F(SandboxCliTest, InvalidKitStopsBeforeAnythingIsCreated) {
+  const std::string bad = root_ + "/bad-kit";
+  fs::create_directories(bad);
+  std::ofstream(bad + "/spec.yaml") << "schemaVersion: \"2\"\nkind: sandbox\nname: amp\nsandbox: {}\n";
+  Result r = cli({"run", "--kit", bad, "--workspace", workspace_, "-d", "amp"});
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_THAT(r.err, HasSubstr("spec.yaml"));
+  EXPECT_THAT(r.err, HasSubstr("invalid"));
+  EXPECT_TRUE(docker_->calls().empty());
+}
+
+TEST_F(SandboxCliTest, FailingInstallExitsWithItsCodeShowsOutputAndCleansUp) {
+  fail_install_ = ".kitgate-install-uid";
+  Result r = run("amp-a");
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("install: Install Amp (marker)"));
+  EXPECT_THAT(r.err, HasSubstr("E: unable to locate package"));
+  EXPECT_THAT(r.err, HasSubstr("everything this run created has been removed"));
+  EXPECT_TRUE(docker_->nothingLabelled("kitgate.sandbox=amp-a"));
+  EXPECT_TRUE(docker_->networks().empty());
+  EXPECT_TRUE(proxy_->listen.empty());
+  EXPECT_EQ(firewall_->isolated, 0);
+  EXPECT_THAT(cli({"ls"}).out, HasSubstr("No sandboxes"));
+}
+
+TEST_F(SandboxCliTest, DaemonUnreachableIsAClearError) {
+  setDockerFactoryForTesting([]() -> StatusOr<std::shared_ptr<docker::DockerClient>> {
+    return Status::error("cannot reach the Docker daemon at unix:///var/run/docker.sock: "
+                         "connection refused. Is dockerd running?");
+  });
+  Result r = run("amp-a");
+  EXPECT_EQ(r.code, kExitFailed);
+  EXPECT_THAT(r.err, HasSubstr("Is dockerd running?"));
+}
+
+TEST_F(SandboxCliTest, LsTableAndJson) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(run("amp-b").code, kExitOk);
+  Result table = cli({"ls"});
+  ASSERT_EQ(table.code, kExitOk);
+  EXPECT_THAT(table.out, HasSubstr("NAME"));
+  EXPECT_THAT(table.out, HasSubstr("amp-a"));
+  EXPECT_THAT(table.out, HasSubstr("running"));
+  Result json = cli({"ls", "--json"});
+  ASSERT_EQ(json.code, kExitOk);
+  auto parsed = nlohmann::json::parse(json.out);
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_EQ(parsed[0]["name"], "amp-a");
+  EXPECT_EQ(parsed[1]["name"], "amp-b");
+  EXPECT_EQ(parsed[0]["workspace"], workspace_);
+  EXPECT_EQ(parsed[0]["image"], "kitgate-test-agent:latest");
+}
+
+TEST_F(SandboxCliTest, ExecStreamsOutputAndReturnsTheCommandsCode) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  Result r = cli({"exec", "amp-a", "--", "echo", "hello"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(cli({"exec", "amp-a", "--", "false"}).code, 1);
+  Result missing = cli({"exec", "nope", "--", "true"});
+  EXPECT_EQ(missing.code, kExitFailed);
+  EXPECT_THAT(missing.err, HasSubstr("no sandbox named \"nope\""));
+}
+
+TEST_F(SandboxCliTest, StopThenRmAllRemovesEverything) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(run("amp-b").code, kExitOk);
+  Result stop = cli({"stop", "amp-a"});
+  EXPECT_EQ(stop.code, kExitOk) << stop.err;
+  EXPECT_THAT(cli({"ls"}).out, HasSubstr("exited"));
+  Result rm = cli({"rm", "-f", "--all"});
+  EXPECT_EQ(rm.code, kExitOk) << rm.err;
+  EXPECT_THAT(rm.out, HasSubstr("Removed amp-a"));
+  EXPECT_THAT(rm.out, HasSubstr("Removed amp-b"));
+  EXPECT_TRUE(docker_->containers().empty());
+  EXPECT_TRUE(docker_->networks().empty());
+  EXPECT_TRUE(proxy_->listen.empty());
+  EXPECT_EQ(firewall_->isolated, 0);
+  EXPECT_THAT(cli({"ls"}).out, HasSubstr("No sandboxes"));
+}
+
+TEST_F(SandboxCliTest, HelpHasUsageAndExamples) {
+  for (const char* cmd : {"run", "ls", "exec", "stop", "rm"}) {
+    Result r = cli({cmd, "--help"});
+    EXPECT_EQ(r.code, kExitOk) << cmd;
+    EXPECT_THAT(r.out, HasSubstr(std::string("Usage: kitgate ") + cmd)) << cmd;
+    EXPECT_THAT(r.out, HasSubstr("Examples:")) << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace kitgate::cli
