@@ -1,5 +1,6 @@
 // kitgate-proxy: flags -> config -> Server. Everything else is in the libraries.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +39,16 @@ examples:
 int usageError(const std::string& msg) {
   std::fprintf(stderr, "kitgate-proxy: %s\n(see kitgate-proxy --help)\n", msg.c_str());
   return 2;
+}
+
+// Two fds per tunnel: raise the soft open-file limit to the hard one, as
+// other proxies do, so max_connections is not capped by a default of 1024.
+void raiseFileLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }
 
 }  // namespace
@@ -111,6 +122,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  raiseFileLimit();
   auto server = kitgate::server::Server::create(std::move(cfg.value()), config_path);
   if (!server) {
     std::fprintf(stderr, "kitgate-proxy: %s\n", server.status().message().c_str());

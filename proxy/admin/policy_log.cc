@@ -13,15 +13,23 @@
 namespace kitgate::admin {
 namespace {
 
+// "2026-11-27T08:01:02.123Z", quoted. The date-time part is formatted once
+// per second per thread.
 void appendTime(std::string& out) {
+  thread_local time_t cached_second = -1;
+  thread_local char cached[80];
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  if (secs != cached_second) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = secs;
+  }
+  char buf[112];
+  std::snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
   out += buf;
 }
 
@@ -81,10 +89,8 @@ void PolicyLog::flush() {
   if (logger_) logger_->flush();
 }
 
-void PolicyLog::write(const PolicyRecord& r) {
-  if (!logger_) return;
-  std::string line;
-  line.reserve(320);
+void PolicyLog::format(const PolicyRecord& r, std::string* out) {
+  std::string& line = *out;
   line += "{\"time\":";
   appendTime(line);
   line += ",\"sandbox\":";
@@ -95,7 +101,8 @@ void PolicyLog::write(const PolicyRecord& r) {
   appendJsonString(line, r.method);
   line += ",\"host\":";
   appendJsonString(line, r.host);
-  line += ",\"port\":" + std::to_string(r.port);
+  line += ",\"port\":";
+  line += std::to_string(r.port);
   line += ",\"address\":";
   appendJsonString(line, r.address);
   line += r.allowed ? ",\"decision\":\"allowed\"" : ",\"decision\":\"blocked\"";
@@ -105,13 +112,23 @@ void PolicyLog::write(const PolicyRecord& r) {
   appendJsonString(line, r.reason);
   line += ",\"proxy\":";
   appendJsonString(line, r.proxy);
-  line += ",\"status\":" + std::to_string(r.status);
-  line += ",\"bytes_up\":" + std::to_string(r.bytes_up);
-  line += ",\"bytes_down\":" + std::to_string(r.bytes_down);
-  char dur[32];
-  std::snprintf(dur, sizeof dur, ",\"duration_ms\":%.3f}", r.duration_ms);
-  line += dur;
-  logger_->info(line);
+  char nums[160];
+  std::snprintf(nums, sizeof nums, ",\"status\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%.3f}\n",
+                r.status, static_cast<unsigned long long>(r.bytes_up), static_cast<unsigned long long>(r.bytes_down),
+                r.duration_ms);
+  line += nums;
+}
+
+void PolicyLog::writeBatch(std::string_view lines) {
+  if (!logger_ || lines.empty()) return;
+  if (lines.back() == '\n') lines.remove_suffix(1);  // the sink adds the last newline
+  logger_->info(lines);
+}
+
+void PolicyLog::write(const PolicyRecord& r) {
+  std::string line;
+  format(r, &line);
+  writeBatch(line);
 }
 
 }  // namespace kitgate::admin

@@ -7,8 +7,9 @@
 //
 // `kitgate policy log` reads this file. Lines never contain secrets, tokens or
 // header values: only the normalised host, our own reason texts and numbers.
-// Thread-safe: workers call write() concurrently; lines are formatted on the
-// caller's thread and handed to spdlog's async logger (one background writer).
+// Thread-safe: workers format lines on their own thread into a local batch
+// (format()) and hand whole batches to writeBatch() — one queue push per
+// batch, not per line — to spdlog's async logger (one background writer).
 #pragma once
 
 #include <cstdint>
@@ -47,8 +48,13 @@ class PolicyLog {
   static StatusOr<std::unique_ptr<PolicyLog>> open(const std::string& path, size_t max_bytes, size_t max_files);
   ~PolicyLog();
 
+  // Appends `r` as one JSON line (with its '\n') to `out`.
+  static void format(const PolicyRecord& r, std::string* out);
+  // Writes lines produced by format() (must end with '\n'); any thread.
+  void writeBatch(std::string_view lines);
   void write(const PolicyRecord& r);
   void flush();
+  bool enabled() const { return logger_ != nullptr; }
 
   // Appends `s` as a JSON string literal (quotes included) to `out`.
   static void appendJsonString(std::string& out, std::string_view s);

@@ -821,7 +821,11 @@ void Session::updateReadInterest() {
       want_client = !client_eof_ && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
       break;
     case State::kForward:
-      want_client = !client_eof_ && !req_done_ && evbuffer_get_length(uout_) < kHighWater;
+      // While the request body flows, read it as fast as upstream takes it;
+      // after it, keep reading a pipelined next head (bounded) so the read
+      // event is not switched off and on for every request.
+      want_client = !client_eof_ && (req_done_ ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
+                                               : evbuffer_get_length(uout_) < kHighWater);
       want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
       break;
     case State::kClosing:
@@ -890,7 +894,7 @@ void Session::logDecision(bool allowed, int status, std::string_view reason, uin
   r.bytes_up = up;
   r.bytes_down = down;
   r.duration_ms = msSince(req_start_);
-  w_.policyLog().write(r);
+  w_.logDecision(r);
 }
 
 void Session::closeAfterFlush() {

@@ -50,7 +50,7 @@ std::string boundAddress(int fd) {
 }
 
 Worker::Worker(int index, Shared& shared, std::shared_ptr<const Snapshot> snapshot)
-    : index_(index), shared_(shared), snapshot_(std::move(snapshot)), pipes_(256 * 1024, 64) {}
+    : index_(index), shared_(shared), snapshot_(std::move(snapshot)), pipes_(1024 * 1024, 64) {}
 
 Worker::~Worker() {
   while (head_ != nullptr) {
@@ -62,7 +62,8 @@ Worker::~Worker() {
   for (auto& l : listeners_) {
     if (l.ev) event_free(l.ev);
   }
-  for (event* e : {reap_ev_, inbox_ev_, drain_ev_}) {
+  flushLog();
+  for (event* e : {reap_ev_, inbox_ev_, drain_ev_, log_flush_ev_}) {
     if (e) event_free(e);
   }
   resolver_.reset();
@@ -73,6 +74,9 @@ Status Worker::init(std::vector<std::string>& listen) {
   // A lock-free base: the only cross-thread wakeup is the inbox eventfd.
   event_config* cfg = event_config_new();
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  // Coalesce event_del + event_add of one fd within a loop pass into no
+  // epoll_ctl at all (the relay re-arms one-shot events on every wake).
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
   base_ = event_base_new_with_config(cfg);
   event_config_free(cfg);
   if (base_ == nullptr) return Status::error("event_base_new failed");
@@ -85,6 +89,9 @@ Status Worker::init(std::vector<std::string>& listen) {
   inbox_ev_ = event_new(base_, inbox_fd_.get(), EV_READ | EV_PERSIST, &Worker::onInbox, this);
   event_add(inbox_ev_, nullptr);
   drain_ev_ = evtimer_new(base_, &Worker::onDrainDeadline, this);
+  log_flush_ev_ = event_new(base_, -1, EV_PERSIST, &Worker::onLogFlush, this);
+  timeval every{0, 100'000};
+  event_add(log_flush_ev_, &every);
   for (auto& addr : listen) {
     auto fd = listenOn(addr);
     if (!fd) return fd.status();
@@ -99,7 +106,24 @@ Status Worker::init(std::vector<std::string>& listen) {
   return Status::ok();
 }
 
-void Worker::run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
+void Worker::run() {
+  event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  flushLog();
+}
+
+void Worker::logDecision(const admin::PolicyRecord& r) {
+  if (shared_.policy_log == nullptr || !shared_.policy_log->enabled()) return;
+  admin::PolicyLog::format(r, &log_batch_);
+  if (log_batch_.size() >= 64 * 1024) flushLog();
+}
+
+void Worker::flushLog() {
+  if (log_batch_.empty() || shared_.policy_log == nullptr) return;
+  shared_.policy_log->writeBatch(log_batch_);
+  log_batch_.clear();
+}
+
+void Worker::onLogFlush(evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->flushLog(); }
 
 void Worker::post(std::function<void()> fn) {
   {

@@ -78,7 +78,9 @@ class Worker {
   tunnel::Resolver& resolver() { return *resolver_; }
   admin::WorkerMetrics& metrics() { return metrics_; }
   const admin::WorkerMetrics& metrics() const { return metrics_; }
-  admin::PolicyLog& policyLog() { return *shared_.policy_log; }
+  // Queues one policy-log line; lines go out in batches (every 100 ms, or
+  // at 64 KiB), one hand-off to the log writer per batch.
+  void logDecision(const admin::PolicyRecord& r);
   Shared& shared() { return shared_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
@@ -101,6 +103,8 @@ class Worker {
   static void onReap(evutil_socket_t, short, void* arg);
   static void onInbox(evutil_socket_t, short, void* arg);
   static void onDrainDeadline(evutil_socket_t, short, void* arg);
+  static void onLogFlush(evutil_socket_t, short, void* arg);
+  void flushLog();
   void acceptBatch(int listen_fd);
   void stopListening();
   void maybeExit();
@@ -115,6 +119,8 @@ class Worker {
   event* reap_ev_ = nullptr;
   event* inbox_ev_ = nullptr;
   event* drain_ev_ = nullptr;
+  event* log_flush_ev_ = nullptr;
+  std::string log_batch_;
   UniqueFd inbox_fd_;    // eventfd: post() writes, the loop reads
   std::mutex inbox_mu_;  // cross-thread mailbox only; never taken on the data path
   std::vector<std::function<void()>> inbox_;

@@ -12,7 +12,10 @@ namespace {
 // Per splice call; a pump moves at most kBurst bytes before yielding to the
 // loop so one fast tunnel cannot starve the worker's other connections.
 constexpr size_t kSpliceChunk = 1 << 20;
-constexpr size_t kBurst = 4 << 20;
+constexpr size_t kBurst = 8 << 20;
+// A splice that returns less than this most likely emptied the socket's
+// receive queue (small request/response traffic).
+constexpr size_t kShortSplice = 64 * 1024;
 
 timeval toTimeval(std::chrono::milliseconds ms) {
   return timeval{static_cast<time_t>(ms.count() / 1000),
@@ -39,8 +42,9 @@ SpliceRelay::SpliceRelay(event_base* base, PipePool& pipes, UniqueFd client, Uni
   down_.pending = std::move(pending_to_client);
   down_.counter = &stats_.bytes_down;
   for (Direction* d : {&up_, &down_}) {
-    d->read_ev = event_new(base_, d->from, EV_READ, &SpliceRelay::onEvent, this);
-    d->write_ev = event_new(base_, d->to, EV_WRITE, &SpliceRelay::onEvent, this);
+    d->relay = this;
+    d->read_ev = event_new(base_, d->from, EV_READ, &SpliceRelay::onEvent, d);
+    d->write_ev = event_new(base_, d->to, EV_WRITE, &SpliceRelay::onEvent, d);
   }
   idle_ev_ = evtimer_new(base_, &SpliceRelay::onIdle, this);
 }
@@ -99,19 +103,14 @@ void SpliceRelay::onIdle(evutil_socket_t, short, void* arg) {
   event_add(self->idle_ev_, &tv);
 }
 
-void SpliceRelay::onEvent(evutil_socket_t fd, short, void* arg) {
-  auto* self = static_cast<SpliceRelay*>(arg);
+void SpliceRelay::onEvent(evutil_socket_t, short what, void* arg) {
+  // Each event belongs to one direction: its source became readable or its
+  // destination writable. Only that direction moves.
+  auto* d = static_cast<Direction*>(arg);
+  SpliceRelay* self = d->relay;
   event_base_gettimeofday_cached(self->base_, &self->last_activity_);
-  // A readable `from` or a writable `to` both mean: try to move that
-  // direction. The client fd is up_.from and down_.to, so try the direction it
-  // feeds first.
-  if (fd == self->client_.get()) {
-    self->pump(self->up_);
-    if (!self->finished_) self->pump(self->down_);
-  } else {
-    self->pump(self->down_);
-    if (!self->finished_) self->pump(self->up_);
-  }
+  if (what & EV_READ) d->source_drained = false;
+  self->pump(*d);
 }
 
 void SpliceRelay::pump(Direction& d) {
@@ -175,6 +174,9 @@ SpliceRelay::Step SpliceRelay::move(Direction& d) {
       return Step::kDone;
     }
     if (moved >= kBurst) return Step::kYield;
+    // A short splice emptied the socket a moment ago: another attempt would
+    // only return EAGAIN, so wait for readiness (level-triggered) instead.
+    if (d.source_drained) return Step::kWaitRead;
     // 3. Fill the pipe from the source.
     d.pipe = pipes_.acquire();
     if (d.pipe.read_fd < 0) return Step::kError;  // out of fds
@@ -193,6 +195,7 @@ SpliceRelay::Step SpliceRelay::move(Direction& d) {
       return Step::kError;
     }
     d.in_pipe = static_cast<size_t>(n);
+    d.source_drained = static_cast<size_t>(n) < kShortSplice;
   }
 }
 

@@ -57,6 +57,7 @@ class SpliceRelay {
 
  private:
   struct Direction {
+    SpliceRelay* relay = nullptr;
     int from = -1;
     int to = -1;
     event* read_ev = nullptr;   // readiness of `from`
@@ -67,6 +68,7 @@ class SpliceRelay {
     size_t pending_off = 0;
     bool eof = false;           // `from` reached EOF
     bool done = false;          // EOF forwarded as shutdown(to, SHUT_WR)
+    bool source_drained = false;  // the last splice from `from` was short: wait for readiness
     uint64_t* counter = nullptr;
   };
   enum class Step { kWaitRead, kWaitWrite, kYield, kDone, kError };
