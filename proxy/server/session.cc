@@ -583,6 +583,7 @@ void Session::startForward() {
   scratch_.clear();
   http::serializeRequestForOrigin(req_, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
+  req_bytes_up_ = scratch_.size();  // the body adds to it as it is read
   req_body_.emplace(req_.framing, req_.content_length);
   resp_body_.reset();
   req_done_ = req_.framing == http::BodyFraming::kNone;
