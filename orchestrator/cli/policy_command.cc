@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -97,7 +99,8 @@ bool scopeFlag(ArgCursor& c, bool* global, std::string* sandbox, std::string* er
   } else if (error->empty() && !state::validSandboxName(*sandbox)) {
     *error = "invalid sandbox name \"" + *sandbox + "\"";
   }
-  if (error->empty() && *global && !sandbox->empty()) *error = "-g and --sandbox exclude each other";
+  if (error->empty() && *global && !sandbox->empty())
+    *error = "-g and --sandbox exclude each other";
   return true;
 }
 
@@ -155,11 +158,12 @@ int runRule(const Args& args, Io& io, bool allow) {
   for (const auto& r : resources) {
     auto parsed = policy::parseRule(r);
     if (const auto* e = std::get_if<policy::RuleError>(&parsed)) {
-      problems += "  " + r + "\n  " + std::string(e->column > 0 ? e->column - 1 : 0, ' ') + "^ column " +
-                  std::to_string(e->column) + ": " + e->message + "\n";
+      problems += "  " + r + "\n  " + std::string(e->column > 0 ? e->column - 1 : 0, ' ') +
+                  "^ column " + std::to_string(e->column) + ": " + e->message + "\n";
     }
   }
-  if (!problems.empty()) return fail(io, kCmd, "invalid rule:\n" + problems + "(see kitgate policy allow --help)");
+  if (!problems.empty())
+    return fail(io, kCmd, "invalid rule:\n" + problems + "(see kitgate policy allow --help)");
 
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
@@ -185,7 +189,9 @@ int runRule(const Args& args, Io& io, bool allow) {
   } else {
     auto record = state::loadSandbox(*paths, sandbox_name);
     if (!record) {
-      return fail(io, kCmd, record.status().message() + " (kitgate ls lists sandboxes; -g for every sandbox)");
+      return fail(
+          io, kCmd,
+          record.status().message() + " (kitgate ls lists sandboxes; -g for every sandbox)");
     }
     added = add(allow ? &record->allow : &record->deny);
     Status st = state::writeSandbox(*paths, *record);
@@ -194,7 +200,9 @@ int runRule(const Args& args, Io& io, bool allow) {
   }
   io.out << (allow ? "Allowed" : "Denied") << " in " << where << ": ";
   for (size_t i = 0; i < resources.size(); ++i) io.out << (i ? ", " : "") << resources[i];
-  io.out << (added < resources.size() ? " (" + std::to_string(resources.size() - added) + " already present)" : "")
+  io.out << (added < resources.size()
+                 ? " (" + std::to_string(resources.size() - added) + " already present)"
+                 : "")
          << "\n";
   Status st = state::reloadProxy(*paths);
   if (!st) return fail(io, kCmd, "saved, but " + st.message());
@@ -210,7 +218,8 @@ int runLs(const Args& args, Io& io) {
       io.out << kLsUsage;
       return kExitOk;
     }
-    if (args[i] != "--json") return usageError(io, kCmd, kLsUsage, "unexpected argument " + args[i]);
+    if (args[i] != "--json")
+      return usageError(io, kCmd, kLsUsage, "unexpected argument " + args[i]);
     json = true;
   }
   auto paths = openState();
@@ -232,19 +241,23 @@ int runLs(const Args& args, Io& io) {
   for (const auto& name : state::listSandboxes(*paths)) {
     auto rec = state::loadSandbox(*paths, name);
     if (!rec) return fail(io, kCmd, rec.status().message());
-    for (const auto& r : rec->allow) rows.push_back({"sandbox:" + name, "allow", r, "sandboxes/" + name + ".yaml"});
-    for (const auto& r : rec->deny) rows.push_back({"sandbox:" + name, "deny", r, "sandboxes/" + name + ".yaml"});
+    for (const auto& r : rec->allow)
+      rows.push_back({"sandbox:" + name, "allow", r, "sandboxes/" + name + ".yaml"});
+    for (const auto& r : rec->deny)
+      rows.push_back({"sandbox:" + name, "deny", r, "sandboxes/" + name + ".yaml"});
   }
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
-      out.push_back({{"scope", r.scope}, {"decision", r.decision}, {"rule", r.rule}, {"source", r.source}});
+      out.push_back(
+          {{"scope", r.scope}, {"decision", r.decision}, {"rule", r.rule}, {"source", r.source}});
     }
     io.out << out.dump(2) << "\n";
     return kExitOk;
   }
   if (rows.empty()) {
-    io.out << "No rules: every destination is blocked (kitgate policy allow network HOST adds one).\n";
+    io.out
+        << "No rules: every destination is blocked (kitgate policy allow network HOST adds one).\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> table;
@@ -275,7 +288,8 @@ bool splitTarget(const std::string& target, std::string* host, uint16_t* port) {
     if (colon != std::string::npos) port_text = target.substr(colon + 1);
   }
   if (!port_text.empty()) {
-    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), ::isdigit)) return false;
+    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), ::isdigit))
+      return false;
     long p = std::stol(port_text);
     if (p < 1 || p > 65535) return false;
     *port = static_cast<uint16_t>(p);
@@ -299,7 +313,8 @@ int runCheck(const Args& args, Io& io) {
       error = "unknown option " + c.next();
     } else if (!saw_type) {
       saw_type = true;
-      if (std::string t = c.next(); t != "network") error = "only 'network' can be checked (got \"" + t + "\")";
+      if (std::string t = c.next(); t != "network")
+        error = "only 'network' can be checked (got \"" + t + "\")";
     } else if (target.empty()) {
       target = c.next();
     } else {
@@ -309,17 +324,20 @@ int runCheck(const Args& args, Io& io) {
   if (error.empty() && target.empty()) error = "check needs 'network TARGET'";
   std::string host_text;
   uint16_t port = 443;
-  if (error.empty() && !splitTarget(target, &host_text, &port)) error = "TARGET must be host[:port]";
+  if (error.empty() && !splitTarget(target, &host_text, &port))
+    error = "TARGET must be host[:port]";
   if (!error.empty()) return usageError(io, kCmd, kCheckUsage, error);
   auto host = policy::normalizeHost(host_text);
-  if (!host) return fail(io, kCmd, "invalid host \"" + host_text + "\": " + host.status().message());
+  if (!host)
+    return fail(io, kCmd, "invalid host \"" + host_text + "\": " + host.status().message());
 
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
   auto cfg = loadProxyConfig(*paths);
   if (!cfg) return fail(io, kCmd, cfg.status().message());
   auto registry = sandbox::loadRegistry(paths->root, configRules(*cfg));
-  if (!registry) return fail(io, kCmd, "the state directory has errors:\n" + registry.status().message());
+  if (!registry)
+    return fail(io, kCmd, "the state directory has errors:\n" + registry.status().message());
 
   // The sandbox's effective policy; without --sandbox the global rules.
   policy::Policy global_only({(*registry)->globalRules()});
@@ -327,7 +345,8 @@ int runCheck(const Args& args, Io& io) {
   std::string who = "global rules";
   if (!sandbox_name.empty()) {
     const sandbox::Sandbox* sb = (*registry)->find(sandbox_name);
-    if (sb == nullptr) return fail(io, kCmd, "no sandbox named " + sandbox_name + " (kitgate ls lists them)");
+    if (sb == nullptr)
+      return fail(io, kCmd, "no sandbox named " + sandbox_name + " (kitgate ls lists them)");
     pol = &sb->policy();
     who = "sandbox " + sandbox_name;
   }
@@ -355,21 +374,26 @@ int runCheck(const Args& args, Io& io) {
   }
   const bool depends = d.verdict == policy::Decision::Verdict::kCheckAddress;
   if (!d.denied() && !depends && !host->isIp() && addresses.empty()) {
-    note = "the resolved address is checked when connecting: private and loopback addresses are refused "
-           "unless an IP/CIDR allow rule contains them";
+    note =
+        "the resolved address is checked when connecting: private and loopback addresses are "
+        "refused "
+        "unless an IP/CIDR allow rule contains them";
   }
-  if (depends) note = "no name rule matches; allowed only if its address falls in an IP/CIDR allow rule";
-  const std::string verdict = d.allowed() ? "allowed" : depends ? "depends on its address" : "blocked";
+  if (depends)
+    note = "no name rule matches; allowed only if its address falls in an IP/CIDR allow rule";
+  const std::string verdict = d.allowed() ? "allowed"
+                              : depends   ? "depends on its address"
+                                          : "blocked";
   const std::string shown = host->authority() + ":" + std::to_string(port);
   if (json) {
-    nlohmann::json j = {{"target", shown},  {"scope", who},         {"decision", verdict},
-                        {"rule", d.rule},   {"reason", d.reason},   {"allowed", d.allowed()}};
+    nlohmann::json j = {{"target", shown}, {"scope", who},       {"decision", verdict},
+                        {"rule", d.rule},  {"reason", d.reason}, {"allowed", d.allowed()}};
     if (!note.empty()) j["note"] = note;
     io.out << j.dump(2) << "\n";
   } else {
     const char* color = d.allowed() ? "\033[32m" : "\033[31m";
-    io.out << (io.out_color ? color : "") << verdict << (io.out_color ? "\033[0m" : "") << ": " << shown << " ("
-           << who << ")\n";
+    io.out << (io.out_color ? color : "") << verdict << (io.out_color ? "\033[0m" : "") << ": "
+           << shown << " (" << who << ")\n";
     io.out << "  rule:   " << (d.rule.empty() ? "(default)" : std::string(d.rule)) << "\n";
     io.out << "  reason: " << (d.reason.empty() ? "-" : d.reason) << "\n";
     if (!note.empty()) io.out << "  note:   " << note << "\n";
@@ -386,23 +410,25 @@ std::string logPath(const state::Paths& paths, const std::optional<config::Proxy
 }
 
 std::string followLine(const state::LogEntry& e) {
-  const std::string host = (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" +
-                           std::to_string(e.port);
+  const std::string host = (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) +
+                           ":" + std::to_string(e.port);
   return e.time + "  " + e.sandbox + "  " + e.decision + "  " + e.type + "  " + host + "  " +
          (e.rule.empty() ? "-" : e.rule) + "  " + e.reason;
 }
 
 // Prints every new line of the log until interrupted; starts at its end.
 int followLog(const std::string& path, const std::string& sandbox_name, Io& io) {
-  io.err << "Following " << path << " (Ctrl-C stops)\n";
-  std::streamoff offset = -1;
+  // Start at the current end (0 when the log does not exist yet).
+  std::streamoff offset = 0;
+  if (std::ifstream in(path, std::ios::binary | std::ios::ate); in) offset = in.tellg();
+  io.err << "Following " << path << " (Ctrl-C stops)\n" << std::flush;
   std::string partial;
   while (true) {
     std::ifstream in(path, std::ios::binary);
     if (in) {
       in.seekg(0, std::ios::end);
       std::streamoff size = in.tellg();
-      if (offset < 0 || size < offset) offset = offset < 0 ? size : 0;  // first look, or rotated
+      if (size < offset) offset = 0;  // rotated: the new file is read from its start
       if (size > offset) {
         in.seekg(offset);
         std::string chunk(static_cast<size_t>(size - offset), '\0');
@@ -491,8 +517,8 @@ int runLog(const Args& args, Io& io) {
     return kExitOk;
   }
   if (groups.empty()) {
-    io.out << "No requests logged" << (sandbox_name.empty() ? "" : " for sandbox " + sandbox_name) << " yet ("
-           << path << ").\n";
+    io.out << "No requests logged" << (sandbox_name.empty() ? "" : " for sandbox " + sandbox_name)
+           << " yet (" << path << ").\n";
     return kExitOk;
   }
   bool first_section = true;
@@ -500,14 +526,16 @@ int runLog(const Args& args, Io& io) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& g : groups) {
       if (g.blocked() != blocked) continue;
-      rows.push_back({g.sandbox, g.type, g.host, g.proxy.empty() ? "-" : g.proxy, g.rule.empty() ? "-" : g.rule,
-                      g.reason.empty() ? "-" : g.reason, g.last_seen, std::to_string(g.count)});
+      rows.push_back({g.sandbox, g.type, g.host, g.proxy.empty() ? "-" : g.proxy,
+                      g.rule.empty() ? "-" : g.rule, g.reason.empty() ? "-" : g.reason, g.last_seen,
+                      std::to_string(g.count)});
     }
     if (rows.empty()) continue;
-    io.out << (first_section ? "" : "\n") << (blocked ? "Blocked requests:\n" : "Allowed requests:\n");
+    io.out << (first_section ? "" : "\n")
+           << (blocked ? "Blocked requests:\n" : "Allowed requests:\n");
     first_section = false;
-    printTable(io.out, io.out_color, {"SANDBOX", "TYPE", "HOST", "PROXY", "RULE", "REASON", "LAST SEEN", "COUNT"},
-               rows);
+    printTable(io.out, io.out_color,
+               {"SANDBOX", "TYPE", "HOST", "PROXY", "RULE", "REASON", "LAST SEEN", "COUNT"}, rows);
   }
   return kExitOk;
 }

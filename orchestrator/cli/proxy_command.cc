@@ -98,8 +98,8 @@ int runProxyCommand(const Args& args, Io& io) {
     } else {
       std::string listen;
       for (const auto& l : s.listen) listen += (listen.empty() ? "" : ", ") + l;
-      io.out << "kitgate-proxy " << (was_running ? "already running" : "started") << " (pid " << s.pid
-             << "), listening on " << listen << "\n";
+      io.out << "kitgate-proxy " << (was_running ? "already running" : "started") << " (pid "
+             << s.pid << "), listening on " << listen << "\n";
     }
     return kExitOk;
   }

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -18,9 +21,9 @@
 
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/state/state.h"
+#include "proxy/secrets/host_pattern.h"
 #include "proxy/secrets/mask.h"
 #include "proxy/secrets/store.h"
-#include "proxy/secrets/host_pattern.h"
 
 namespace kitgate::cli {
 
@@ -73,7 +76,8 @@ constexpr std::string_view kSetCustomUsage =
     "Examples:\n"
     "  kitgate secret set-custom -g --host ampcode.com --env AMP_API_KEY \\\n"
     "      --placeholder \"sgamp-{rand}\" --value \"$AMP_API_KEY\"\n"
-    "  printf '%s' \"$TOKEN\" | kitgate secret set-custom --sandbox dev1 --host '*.example.com' --env "
+    "  printf '%s' \"$TOKEN\" | kitgate secret set-custom --sandbox dev1 --host '*.example.com' "
+    "--env "
     "EXAMPLE_TOKEN\n";
 
 constexpr std::string_view kLsUsage =
@@ -122,7 +126,8 @@ bool scopeFlag(ArgCursor& c, ScopeFlags* s, std::string* error) {
   } else {
     return false;
   }
-  if (error->empty() && s->global && !s->sandbox.empty()) *error = "-g and --sandbox exclude each other";
+  if (error->empty() && s->global && !s->sandbox.empty())
+    *error = "-g and --sandbox exclude each other";
   return true;
 }
 
@@ -156,7 +161,8 @@ Status checkValue(std::string_view v) {
 
 // The value: from the flag, else stdin (no echo on a terminal). One trailing
 // newline (\n or \r\n) is dropped.
-StatusOr<std::string> readValue(const std::optional<std::string>& flag, Io& io, std::string_view what) {
+StatusOr<std::string> readValue(const std::optional<std::string>& flag, Io& io,
+                                std::string_view what) {
   std::string value;
   if (flag) {
     value = *flag;
@@ -218,7 +224,9 @@ Status checkWithProxyLoader(const state::Paths& paths, const state::Secrets& can
 // Check, save, reload; prints the reload problem. Returns the exit code.
 int commit(Io& io, const state::Paths& paths, const state::Secrets& next, const std::string& done) {
   Status st = checkWithProxyLoader(paths, next);
-  if (!st) return fail(io, kCmd, "kitgate-proxy would refuse this change; nothing saved:\n" + st.message());
+  if (!st)
+    return fail(io, kCmd,
+                "kitgate-proxy would refuse this change; nothing saved:\n" + st.message());
   st = state::saveSecrets(paths, next);
   if (!st) return fail(io, kCmd, st.message());
   io.out << done << "\n";
@@ -235,7 +243,9 @@ StatusOr<state::Secrets> loadOrExplain(const state::Paths& paths) {
   return s;
 }
 
-std::string scopeShown(const ScopeFlags& s) { return s.sandbox.empty() ? "global" : "sandbox " + s.sandbox; }
+std::string scopeShown(const ScopeFlags& s) {
+  return s.sandbox.empty() ? "global" : "sandbox " + s.sandbox;
+}
 
 // ---- set --------------------------------------------------------------------
 
@@ -275,9 +285,12 @@ int runSet(const Args& args, Io& io) {
 
   state::Secrets next = *secrets;
   const std::string sc = scope.scope();
-  std::erase_if(next.services, [&](const state::ServiceSecret& s) { return s.service == service && s.scope == sc; });
+  std::erase_if(next.services, [&](const state::ServiceSecret& s) {
+    return s.service == service && s.scope == sc;
+  });
   next.services.push_back({service, sc, *secret});
-  return commit(io, *paths, next, "Stored secret for service " + service + " (" + scopeShown(scope) + ").");
+  return commit(io, *paths, next,
+                "Stored secret for service " + service + " (" + scopeShown(scope) + ").");
 }
 
 // ---- set-custom -------------------------------------------------------------
@@ -304,12 +317,15 @@ int runSetCustom(const Args& args, Io& io) {
     } else if (c.option({"--value", "-t", "--token"}, &v, &error)) {
       value = v;
     } else {
-      error = (c.peek().size() > 1 && c.peek()[0] == '-' ? "unknown option " : "unexpected argument ") + c.next();
+      error =
+          (c.peek().size() > 1 && c.peek()[0] == '-' ? "unknown option " : "unexpected argument ") +
+          c.next();
     }
   }
   if (error.empty() && hosts.empty()) error = "set-custom needs at least one --host PATTERN";
   if (error.empty() && env.empty()) error = "set-custom needs --env VAR";
-  if (error.empty() && !validEnv(env)) error = "invalid --env \"" + env + "\": use a shell variable name";
+  if (error.empty() && !validEnv(env))
+    error = "invalid --env \"" + env + "\": use a shell variable name";
   if (!error.empty()) return usageError(io, kCmd, kSetCustomUsage, error);
 
   std::vector<std::string> canonical;
@@ -317,21 +333,24 @@ int runSetCustom(const Args& args, Io& io) {
   for (const auto& h : hosts) {
     auto parsed = secrets::parseHostPattern(h);
     if (auto* e = std::get_if<policy::RuleError>(&parsed)) {
-      problems += "  --host " + h + ": column " + std::to_string(e->column) + ": " + e->message + "\n";
+      problems +=
+          "  --host " + h + ": column " + std::to_string(e->column) + ": " + e->message + "\n";
     } else {
       const std::string& p = std::get<secrets::HostPattern>(parsed).canonical;
-      if (std::find(canonical.begin(), canonical.end(), p) == canonical.end()) canonical.push_back(p);
+      if (std::find(canonical.begin(), canonical.end(), p) == canonical.end())
+        canonical.push_back(p);
     }
   }
   if (!problems.empty()) {
-    return fail(io, kCmd, "invalid host pattern:\n" + problems +
-                              "use an exact host, *.domain (one label), **.domain (any depth) or an IP");
+    return fail(io, kCmd,
+                "invalid host pattern:\n" + problems +
+                    "use an exact host, *.domain (one label), **.domain (any depth) or an IP");
   }
   const std::string placeholder = state::newPlaceholder(placeholder_template.value_or(""));
-  if (placeholder.size() < 8 || std::any_of(placeholder.begin(), placeholder.end(), [](char ch) {
-        return ch <= ' ' || ch >= 0x7f;
-      })) {
-    return fail(io, kCmd, "the placeholder must be at least 8 printable ASCII characters without spaces");
+  if (placeholder.size() < 8 || std::any_of(placeholder.begin(), placeholder.end(),
+                                            [](char ch) { return ch <= ' ' || ch >= 0x7f; })) {
+    return fail(io, kCmd,
+                "the placeholder must be at least 8 printable ASCII characters without spaces");
   }
 
   auto paths = openState();
@@ -340,19 +359,21 @@ int runSetCustom(const Args& args, Io& io) {
   if (!secrets) return fail(io, kCmd, secrets.status().message());
   auto secret = readValue(value, io, env);
   if (!secret) return fail(io, kCmd, secret.status().message());
-  if (secret->find(placeholder) != std::string::npos || placeholder.find(*secret) != std::string::npos) {
+  if (secret->find(placeholder) != std::string::npos ||
+      placeholder.find(*secret) != std::string::npos) {
     return fail(io, kCmd, "the placeholder and the value overlap; choose another --placeholder");
   }
 
   state::Secrets next = *secrets;
   const std::string sc = scope.scope();
-  std::erase_if(next.custom, [&](const state::CustomSecret& s) { return s.env == env && s.scope == sc; });
+  std::erase_if(next.custom,
+                [&](const state::CustomSecret& s) { return s.env == env && s.scope == sc; });
   next.custom.push_back({sc, canonical, env, placeholder, *secret});
   std::string hosts_text;
   for (const auto& h : canonical) hosts_text += (hosts_text.empty() ? "" : ", ") + h;
   return commit(io, *paths, next,
-                env + "=" + placeholder + "\nStored custom secret " + env + " for " + hosts_text + " (" +
-                    scopeShown(scope) + "); sandboxes see the placeholder above.");
+                env + "=" + placeholder + "\nStored custom secret " + env + " for " + hosts_text +
+                    " (" + scopeShown(scope) + "); sandboxes see the placeholder above.");
 }
 
 // ---- ls -----------------------------------------------------------------------
@@ -382,11 +403,14 @@ int runLs(const Args& args, Io& io) {
   auto shown = [&](const std::string& sc) { return !scope.any() || sc == scope.scope(); };
 
   if (json) {
-    nlohmann::json out = {{"secrets", nlohmann::json::array()}, {"custom_secrets", nlohmann::json::array()}};
+    nlohmann::json out = {{"secrets", nlohmann::json::array()},
+                          {"custom_secrets", nlohmann::json::array()}};
     for (const auto& s : secrets->services) {
       if (!shown(s.scope)) continue;
-      out["secrets"].push_back(
-          {{"scope", s.scope}, {"type", "service"}, {"name", s.service}, {"secret", secrets::maskSecret(s.value)}});
+      out["secrets"].push_back({{"scope", s.scope},
+                                {"type", "service"},
+                                {"name", s.service},
+                                {"secret", secrets::maskSecret(s.value)}});
     }
     for (const auto& s : secrets->custom) {
       if (!shown(s.scope)) continue;
@@ -401,16 +425,19 @@ int runLs(const Args& args, Io& io) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : secrets->services) {
-    if (shown(s.scope)) rows.push_back({s.scope, "service", s.service, secrets::maskSecret(s.value)});
+    if (shown(s.scope))
+      rows.push_back({s.scope, "service", s.service, secrets::maskSecret(s.value)});
   }
   for (const auto& s : secrets->custom) {
     if (!shown(s.scope)) continue;
     std::string hosts;
     for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ",") + h;
-    rows.push_back({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder, secrets::maskSecret(s.value)});
+    rows.push_back({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder,
+                    secrets::maskSecret(s.value)});
   }
   if (rows.empty()) {
-    io.out << "No secrets stored" << (scope.any() ? " in scope " + scope.scope() : std::string()) << ".\n";
+    io.out << "No secrets stored" << (scope.any() ? " in scope " + scope.scope() : std::string())
+           << ".\n";
     return kExitOk;
   }
   printTable(io.out, io.out_color, {"SCOPE", "TYPE", "NAME", "SECRET"}, rows);
@@ -432,7 +459,8 @@ int runRm(const Args& args, Io& io) {
     if (scopeFlag(c, &scope, &error)) continue;
     if (c.flag({"-f", "--force"})) {
       force = true;
-    } else if (c.option({"--host"}, &host, &error) || c.option({"--placeholder"}, &placeholder, &error)) {
+    } else if (c.option({"--host"}, &host, &error) ||
+               c.option({"--placeholder"}, &placeholder, &error)) {
     } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
       error = "unknown option " + c.next();
     } else if (service.empty()) {
@@ -442,7 +470,8 @@ int runRm(const Args& args, Io& io) {
     }
   }
   const int selectors = !service.empty() + !host.empty() + !placeholder.empty();
-  if (error.empty() && selectors != 1) error = "name exactly one of SERVICE, --host PATTERN, --placeholder P";
+  if (error.empty() && selectors != 1)
+    error = "name exactly one of SERVICE, --host PATTERN, --placeholder P";
   if (!error.empty()) return usageError(io, kCmd, kRmUsage, error);
 
   std::string canonical_host;
@@ -462,10 +491,12 @@ int runRm(const Args& args, Io& io) {
   size_t removed = 0;
   std::string what;
   if (!service.empty()) {
-    removed = std::erase_if(next.services, [&](const auto& s) { return s.service == service && s.scope == sc; });
+    removed = std::erase_if(next.services,
+                            [&](const auto& s) { return s.service == service && s.scope == sc; });
     what = "service \"" + service + "\"";
   } else if (!placeholder.empty()) {
-    removed = std::erase_if(next.custom, [&](const auto& s) { return s.placeholder == placeholder && s.scope == sc; });
+    removed = std::erase_if(
+        next.custom, [&](const auto& s) { return s.placeholder == placeholder && s.scope == sc; });
     what = "placeholder \"" + placeholder + "\"";
   } else {
     for (auto& s : next.custom) {
@@ -475,10 +506,12 @@ int runRm(const Args& args, Io& io) {
     what = "host \"" + canonical_host + "\"";
   }
   if (removed == 0) {
-    return fail(io, kCmd, "no secret found for " + what + " in scope \"" + sc + "\" (see kitgate secret ls)");
+    return fail(io, kCmd,
+                "no secret found for " + what + " in scope \"" + sc + "\" (see kitgate secret ls)");
   }
   if (!force) {
-    if (!stdinIsTerminal()) return fail(io, kCmd, "stdin is not a terminal; use --force to skip confirmation");
+    if (!stdinIsTerminal())
+      return fail(io, kCmd, "stdin is not a terminal; use --force to skip confirmation");
     if (!confirm(io, "Delete selected secret?")) {
       io.out << "Nothing deleted.\n";
       return kExitFailed;

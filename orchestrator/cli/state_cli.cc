@@ -35,7 +35,8 @@ bool ArgCursor::option(std::initializer_list<std::string_view> names, std::strin
       i_ += 2;
       return true;
     }
-    if (n.size() > 2 && a.size() > n.size() && a.compare(0, n.size(), n) == 0 && a[n.size()] == '=') {
+    if (n.size() > 2 && a.size() > n.size() && a.compare(0, n.size(), n) == 0 &&
+        a[n.size()] == '=') {
       *value = a.substr(n.size() + 1);
       ++i_;
       return true;
@@ -48,7 +49,8 @@ void printTable(std::ostream& out, bool color, const std::vector<std::string>& h
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
-    for (size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c)
+      width[c] = std::max(width[c], row[c].size());
   };
   measure(header);
   for (const auto& r : rows) measure(r);

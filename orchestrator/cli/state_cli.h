@@ -5,6 +5,7 @@
 // Main thread only (reads stdin, writes the Io streams). Owns nothing global.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>

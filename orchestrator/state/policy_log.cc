@@ -59,7 +59,8 @@ void parseLogText(std::string_view text, std::string_view sandbox, std::vector<L
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
     LogEntry e;
-    if (parseLogLine(text.substr(pos, end - pos), &e) && (sandbox.empty() || e.sandbox == sandbox)) {
+    if (parseLogLine(text.substr(pos, end - pos), &e) &&
+        (sandbox.empty() || e.sandbox == sandbox)) {
       out->push_back(std::move(e));
     }
     pos = end + 1;

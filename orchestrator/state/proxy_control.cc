@@ -121,7 +121,8 @@ StatusOr<UniqueFd> connectTo(const std::string& addr) {
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos) return Status::error("bad admin address " + addr);
   std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
@@ -198,16 +199,17 @@ std::string tail(const std::string& text, size_t lines) {
 
 ProxyStatus proxyStatus(const Paths& paths) {
   ProxyStatus s = readReadyFile(paths.readyFile());
-  s.running = processAlive(s.pid) && isOurProxy(s.pid, paths) && (s.admin.empty() || healthy(s.admin));
+  s.running =
+      processAlive(s.pid) && isOurProxy(s.pid, paths) && (s.admin.empty() || healthy(s.admin));
   return s;
 }
 
 Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   if (proxyStatus(paths).running) return Status::ok();
   if (proxy_binary.empty() || !isExecutable(proxy_binary)) {
-    return Status::error("kitgate-proxy not found" +
-                         (proxy_binary.empty() ? std::string() : " at " + proxy_binary) +
-                         "; install it next to kitgate or set KITGATE_PROXY=/path/to/kitgate-proxy");
+    return Status::error(
+        "kitgate-proxy not found" + (proxy_binary.empty() ? std::string() : " at " + proxy_binary) +
+        "; install it next to kitgate or set KITGATE_PROXY=/path/to/kitgate-proxy");
   }
   Status st = ensureDirs(paths);
   if (!st) return st;
@@ -218,7 +220,8 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   ::unlink(paths.readyFile().c_str());
 
   int out = ::open(paths.proxyOut().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) return Status::error("cannot open " + paths.proxyOut() + ": " + std::strerror(errno));
+  if (out < 0)
+    return Status::error("cannot open " + paths.proxyOut() + ": " + std::strerror(errno));
   const size_t out_start = static_cast<size_t>(::lseek(out, 0, SEEK_END));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -237,12 +240,14 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   sigaddset(&defaults, SIGINT);
   sigaddset(&defaults, SIGPIPE);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::string config = paths.proxyConfig(), ready = paths.readyFile();
-  const char* argv[] = {proxy_binary.c_str(), "--config", config.c_str(), "--ready-file", ready.c_str(),
-                        nullptr};
+  const char* argv[] = {proxy_binary.c_str(), "--config",    config.c_str(),
+                        "--ready-file",       ready.c_str(), nullptr};
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, proxy_binary.c_str(), &actions, &attr, const_cast<char**>(argv), environ);
+  int rc =
+      ::posix_spawn(&pid, proxy_binary.c_str(), &actions, &attr, const_cast<char**>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(out);
@@ -261,8 +266,9 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   if (!exited) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
   std::string output = readText(paths.proxyOut());
   output = out_start < output.size() ? output.substr(out_start) : "";
-  return Status::error(std::string("kitgate-proxy ") + (exited ? "exited" : "did not become ready") +
-                       " (config " + paths.proxyConfig() + "); its last output:\n" + tail(output, 12));
+  return Status::error(std::string("kitgate-proxy ") +
+                       (exited ? "exited" : "did not become ready") + " (config " +
+                       paths.proxyConfig() + "); its last output:\n" + tail(output, 12));
 }
 
 Status stopProxy(const Paths& paths) {

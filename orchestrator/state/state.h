@@ -37,18 +37,18 @@ struct Paths {
   // $XDG_STATE_HOME/kitgate, ~/.local/state/kitgate.
   std::string root;
 
-  std::string proxyConfig() const;                            // root/proxy.yaml
-  std::string sandboxesDir() const;                           // root/sandboxes
-  std::string sandboxFile(std::string_view name) const;       // root/sandboxes/<name>.yaml
-  std::string credentialsFile(std::string_view name) const;   // root/credentials/<name>.yaml
-  std::string secretsFile() const;                            // root/secrets.yaml
-  std::string policyFile() const;                             // root/policy.yaml
-  std::string caCert(std::string_view sandbox) const;         // root/ca/<sandbox>.crt
-  std::string policyLog() const;                              // root/policy.log
-  std::string readyFile() const;                              // root/proxy.ready
-  std::string adminSocket() const;                            // root/admin.sock
-  std::string proxyOut() const;                               // root/proxy.out
-  std::string runDir() const;                                 // root/run (CLI metadata)
+  std::string proxyConfig() const;                           // root/proxy.yaml
+  std::string sandboxesDir() const;                          // root/sandboxes
+  std::string sandboxFile(std::string_view name) const;      // root/sandboxes/<name>.yaml
+  std::string credentialsFile(std::string_view name) const;  // root/credentials/<name>.yaml
+  std::string secretsFile() const;                           // root/secrets.yaml
+  std::string policyFile() const;                            // root/policy.yaml
+  std::string caCert(std::string_view sandbox) const;        // root/ca/<sandbox>.crt
+  std::string policyLog() const;                             // root/policy.log
+  std::string readyFile() const;                             // root/proxy.ready
+  std::string adminSocket() const;                           // root/admin.sock
+  std::string proxyOut() const;                              // root/proxy.out
+  std::string runDir() const;                                // root/run (CLI metadata)
 };
 
 Paths defaultPaths();
@@ -107,7 +107,7 @@ struct Secrets {
   std::vector<ServiceSecret> services;
   std::vector<CustomSecret> custom;
 };
-StatusOr<Secrets> loadSecrets(const Paths& paths);           // absent file = empty
+StatusOr<Secrets> loadSecrets(const Paths& paths);               // absent file = empty
 Status saveSecrets(const Paths& paths, const Secrets& secrets);  // 0600, atomic
 
 // Every "{rand}" becomes 16 alphanumerics from getrandom(2); "" gives

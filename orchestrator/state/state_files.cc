@@ -262,9 +262,8 @@ bool validSandboxName(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
   auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!lower_or_digit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(), [&](char c) {
-    return lower_or_digit(c) || c == '-' || c == '_' || c == '.';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return lower_or_digit(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 // ---- sandboxes --------------------------------------------------------------
@@ -292,15 +291,18 @@ Status writeSandbox(const Paths& paths, const SandboxRecord& r) {
   }
   e << YAML::EndMap;
   return writeFileAtomic(paths.sandboxFile(r.name),
-                         finish(e, "# Written by kitgate; format: proxy/sandbox/FORMAT.md\n"), 0600);
+                         finish(e, "# Written by kitgate; format: proxy/sandbox/FORMAT.md\n"),
+                         0600);
 }
 
 StatusOr<SandboxRecord> loadSandbox(const Paths& paths, std::string_view name) {
-  if (!validSandboxName(name)) return Status::error("invalid sandbox name \"" + std::string(name) + "\"");
+  if (!validSandboxName(name))
+    return Status::error("invalid sandbox name \"" + std::string(name) + "\"");
   const std::string file = paths.sandboxFile(name);
   auto doc = loadYaml(file);
   if (!doc) return doc.status();
-  if (!doc->IsDefined() || doc->IsNull()) return Status::error("no sandbox named " + std::string(name));
+  if (!doc->IsDefined() || doc->IsNull())
+    return Status::error("no sandbox named " + std::string(name));
   try {
     if (!doc->IsMap()) return shapeError(file, *doc, "expected a map");
     SandboxRecord r;
@@ -319,7 +321,8 @@ StatusOr<SandboxRecord> loadSandbox(const Paths& paths, std::string_view name) {
     if (!stringList((*doc)["deny"], &r.deny)) {
       return shapeError(file, (*doc)["deny"], "\"deny\" must be a list of rules");
     }
-    if (const YAML::Node limits = (*doc)["limits"]; limits && limits.IsMap() && limits["max_connections"]) {
+    if (const YAML::Node limits = (*doc)["limits"];
+        limits && limits.IsMap() && limits["max_connections"]) {
       r.max_connections = limits["max_connections"].as<uint32_t>();
     }
     return r;
@@ -329,7 +332,8 @@ StatusOr<SandboxRecord> loadSandbox(const Paths& paths, std::string_view name) {
 }
 
 Status removeSandbox(const Paths& paths, std::string_view name) {
-  if (!validSandboxName(name)) return Status::error("invalid sandbox name \"" + std::string(name) + "\"");
+  if (!validSandboxName(name))
+    return Status::error("invalid sandbox name \"" + std::string(name) + "\"");
   Status st = removeFile(paths.sandboxFile(name));
   if (!st) return st;
   return removeRoutes(paths, name);
@@ -369,7 +373,8 @@ Status writeRoutes(const Paths& paths, std::string_view sandbox, const std::vect
   }
   e << YAML::EndSeq << YAML::EndMap;
   return writeFileAtomic(paths.credentialsFile(sandbox),
-                         finish(e, "# Written by kitgate; format: proxy/secrets/FORMAT.md\n"), 0600);
+                         finish(e, "# Written by kitgate; format: proxy/secrets/FORMAT.md\n"),
+                         0600);
 }
 
 Status removeRoutes(const Paths& paths, std::string_view sandbox) {
@@ -418,7 +423,8 @@ StatusOr<Secrets> loadSecrets(const Paths& paths) {
       }
     }
   } catch (const YAML::Exception& e) {
-    return Status::error(file + ":" + std::to_string(e.mark.line + 1) + ": error: malformed secrets");
+    return Status::error(file + ":" + std::to_string(e.mark.line + 1) +
+                         ": error: malformed secrets");
   }
   return out;
 }

@@ -2,12 +2,14 @@
 // temporary state directory; rules are read back by the proxy's registry.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/state/state.h"
 #include "proxy/policy/host.h"
 #include "proxy/sandbox/registry.h"
 #include "tests/orchestrator/cli/state_cli_test_util.h"
+#include "tests/support/wait.h"
 
 namespace kitgate::cli::testing {
 namespace {
@@ -52,19 +54,24 @@ TEST_F(PolicyCli, GlobalAllowAndDenyAreWhatTheProxyEvaluates) {
   }
   CliRun human = kitgate({"policy", "check", "network", "example.org"});
   EXPECT_NE(human.out.find("blocked: example.org:443"), std::string::npos) << human.out;
-  EXPECT_NE(human.out.find("no matching allow rule - blocked by default deny policy"), std::string::npos);
+  EXPECT_NE(human.out.find("no matching allow rule - blocked by default deny policy"),
+            std::string::npos);
 }
 
 TEST_F(PolicyCli, SandboxRulesGoToTheSandboxFile) {
-  ASSERT_TRUE(state::writeSandbox(paths_, state::SandboxRecord{"dev1", {"10.88.1.2"}, "", {"github.com:443"}, {}}).isOk());
+  ASSERT_TRUE(state::writeSandbox(
+                  paths_, state::SandboxRecord{"dev1", {"10.88.1.2"}, "", {"github.com:443"}, {}})
+                  .isOk());
   CliRun r = kitgate({"policy", "allow", "network", "--sandbox", "dev1", "api.example.com:443"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto rec = state::loadSandbox(paths_, "dev1");
   ASSERT_TRUE(rec.isOk());
   EXPECT_EQ(rec->allow, (std::vector<std::string>{"github.com:443", "api.example.com:443"}));
   EXPECT_EQ(rec->sources, std::vector<std::string>{"10.88.1.2"});
-  EXPECT_EQ(kitgate({"policy", "check", "network", "--sandbox", "dev1", "api.example.com"}).exit_code, 0);
-  EXPECT_EQ(kitgate({"policy", "check", "network", "api.example.com"}).exit_code, 1);  // global rules only
+  EXPECT_EQ(
+      kitgate({"policy", "check", "network", "--sandbox", "dev1", "api.example.com"}).exit_code, 0);
+  EXPECT_EQ(kitgate({"policy", "check", "network", "api.example.com"}).exit_code,
+            1);  // global rules only
   r = kitgate({"policy", "allow", "network", "--sandbox", "nope", "x.com"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no sandbox named nope"), std::string::npos) << r.err;
@@ -92,37 +99,40 @@ TEST_F(PolicyCli, InvalidRulesShowTheColumnAndNothingIsSaved) {
   EXPECT_EQ(kitgate({"policy", "allow", "network"}).exit_code, 2);
 }
 
-std::string logLine(const std::string& time, const std::string& sandbox, const std::string& host, int port,
-                    bool blocked) {
-  nlohmann::json j = {{"time", time},
-                      {"sandbox", sandbox},
-                      {"type", "connect"},
-                      {"method", "CONNECT"},
-                      {"host", host},
-                      {"port", port},
-                      {"address", ""},
-                      {"decision", blocked ? "blocked" : "allowed"},
-                      {"rule", blocked ? "" : host},
-                      {"reason", blocked ? "no matching allow rule - blocked by default deny policy" : ""},
-                      {"proxy", blocked ? "" : "forward"},
-                      {"status", blocked ? 403 : 200},
-                      {"bytes_up", 10},
-                      {"bytes_down", 20},
-                      {"duration_ms", 1.5}};
+std::string logLine(const std::string& time, const std::string& sandbox, const std::string& host,
+                    int port, bool blocked) {
+  nlohmann::json j = {
+      {"time", time},
+      {"sandbox", sandbox},
+      {"type", "connect"},
+      {"method", "CONNECT"},
+      {"host", host},
+      {"port", port},
+      {"address", ""},
+      {"decision", blocked ? "blocked" : "allowed"},
+      {"rule", blocked ? "" : host},
+      {"reason", blocked ? "no matching allow rule - blocked by default deny policy" : ""},
+      {"proxy", blocked ? "" : "forward"},
+      {"status", blocked ? 403 : 200},
+      {"bytes_up", 10},
+      {"bytes_down", 20},
+      {"duration_ms", 1.5}};
   return j.dump() + "\n";
 }
 
 TEST_F(PolicyCli, LogIsAggregatedBlockedFirst) {
-  ASSERT_TRUE(state::writeFileAtomic(paths_.policyLog() + ".1",
-                                     logLine("2026-11-27T08:00:00.000Z", "amp", "evil.example", 443, true), 0600)
+  ASSERT_TRUE(state::writeFileAtomic(
+                  paths_.policyLog() + ".1",
+                  logLine("2026-11-27T08:00:00.000Z", "amp", "evil.example", 443, true), 0600)
                   .isOk());
-  ASSERT_TRUE(state::writeFileAtomic(paths_.policyLog(),
-                                     logLine("2026-11-27T08:00:01.000Z", "amp", "ampcode.com", 443, false) +
-                                         logLine("2026-11-27T08:00:02.000Z", "amp", "evil.example", 443, true) +
-                                         logLine("2026-11-27T08:00:03.000Z", "amp", "ampcode.com", 443, false) +
-                                         logLine("2026-11-27T08:00:04.000Z", "other", "x.example", 443, true) +
-                                         "{truncated",
-                                     0600)
+  ASSERT_TRUE(state::writeFileAtomic(
+                  paths_.policyLog(),
+                  logLine("2026-11-27T08:00:01.000Z", "amp", "ampcode.com", 443, false) +
+                      logLine("2026-11-27T08:00:02.000Z", "amp", "evil.example", 443, true) +
+                      logLine("2026-11-27T08:00:03.000Z", "amp", "ampcode.com", 443, false) +
+                      logLine("2026-11-27T08:00:04.000Z", "other", "x.example", 443, true) +
+                      "{truncated",
+                  0600)
                   .isOk());
   CliRun r = kitgate({"policy", "log", "amp"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -130,7 +140,8 @@ TEST_F(PolicyCli, LogIsAggregatedBlockedFirst) {
   ASSERT_NE(blocked, std::string::npos) << r.out;
   ASSERT_NE(allowed, std::string::npos) << r.out;
   EXPECT_LT(blocked, allowed);
-  for (const char* col : {"SANDBOX", "TYPE", "HOST", "PROXY", "RULE", "REASON", "LAST SEEN", "COUNT"}) {
+  for (const char* col :
+       {"SANDBOX", "TYPE", "HOST", "PROXY", "RULE", "REASON", "LAST SEEN", "COUNT"}) {
     EXPECT_NE(r.out.find(col), std::string::npos) << col;
   }
   EXPECT_EQ(r.out.find("x.example"), std::string::npos);  // other sandbox filtered out
@@ -152,6 +163,31 @@ TEST_F(PolicyCli, LogIsAggregatedBlockedFirst) {
   EXPECT_EQ(kitgate({"policy", "log", "--limit", "zero"}).exit_code, 2);
 }
 
+TEST_F(PolicyCli, FollowPrintsNewDecisionsAsTheyAreLogged) {
+  ASSERT_TRUE(state::writeFileAtomic(paths_.policyLog(),
+                                     logLine("t0", "amp", "old.example", 443, true), 0600)
+                  .isOk());
+  auto follow = kitgate::testing::Subprocess::spawn({binary_, "policy", "log", "amp", "-f"},
+                                                    dir_->path() + "/follow", false,
+                                                    {"KITGATE_STATE_DIR=" + paths_.root});
+  ASSERT_TRUE(follow.isOk()) << follow.status().message();
+  ASSERT_TRUE(kitgate::testing::waitUntil(
+      [&] { return follow->stderrText().find("Following") != std::string::npos; },
+      std::chrono::seconds(20)));
+  {
+    std::ofstream log(paths_.policyLog(), std::ios::app);
+    log << logLine("t1", "other", "skip.example", 443, true)
+        << logLine("t2", "amp", "new.example", 8443, true);
+  }
+  EXPECT_TRUE(kitgate::testing::waitUntil(
+      [&] { return follow->stdoutText().find("new.example:8443") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << follow->stdoutText();
+  follow->kill();
+  EXPECT_EQ(follow->stdoutText().find("old.example"), std::string::npos);  // starts at the end
+  EXPECT_EQ(follow->stdoutText().find("skip.example"), std::string::npos);
+}
+
 TEST_F(PolicyCli, EmptyLogSaysSo) {
   CliRun r = kitgate({"policy", "log"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -159,9 +195,12 @@ TEST_F(PolicyCli, EmptyLogSaysSo) {
 }
 
 TEST_F(PolicyCli, HelpHasExamples) {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"policy", "allow", "--help"}, {"policy", "ls", "--help"}, {"policy", "check", "--help"},
-           {"policy", "log", "--help"}, {"policy", "--help"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"policy", "allow", "--help"},
+                                             {"policy", "ls", "--help"},
+                                             {"policy", "check", "--help"},
+                                             {"policy", "log", "--help"},
+                                             {"policy", "--help"}}) {
     CliRun r = kitgate(args);
     EXPECT_EQ(r.exit_code, 0) << args[1];
     EXPECT_NE(r.out.find("kitgate policy"), std::string::npos) << args[1];

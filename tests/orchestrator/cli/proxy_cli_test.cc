@@ -1,8 +1,7 @@
 // `kitgate proxy start | status | reload | stop` against the real
 // kitgate-proxy, and a secret change reaching the running proxy.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
 
@@ -36,7 +35,8 @@ class ProxyCli : public StateCliTest {
     state::ProxyStatus s = state::proxyStatus(paths_);
     auto r = kitgate::testing::runCurl({"http://" + s.metrics + "/metrics"}, dir_->path());
     if (!r.isOk() || r->http_code != 200) return -1;
-    return kitgate::testing::metricValue(r->body, "kitgate_reloads_total{result=\"ok\"}").value_or(-1);
+    return kitgate::testing::metricValue(r->body, "kitgate_reloads_total{result=\"ok\"}")
+        .value_or(-1);
   }
 };
 
@@ -56,19 +56,22 @@ TEST_F(ProxyCli, StartStatusReloadStop) {
   EXPECT_EQ(j["admin"], "unix:" + paths_.adminSocket());
   ASSERT_EQ(j["listen"].size(), 1u);
   r = kitgate({"proxy", "start"});
-  EXPECT_NE(r.out.find("already running (pid " + std::to_string(pid) + ")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("already running (pid " + std::to_string(pid) + ")"), std::string::npos)
+      << r.out;
 
   // A secret change reloads the running proxy.
   const double before = reloadsOk();
   ASSERT_GE(before, 0);
-  r = kitgate({"secret", "set-custom", "--host", "ampcode.com", "--env", "AMP_API_KEY", "--value", kKey});
+  r = kitgate(
+      {"secret", "set-custom", "--host", "ampcode.com", "--env", "AMP_API_KEY", "--value", kKey});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(reloadsOk(), before + 1);
   r = kitgate({"policy", "allow", "network", "ampcode.com"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(reloadsOk(), before + 2);
   // The value is nowhere in the proxy's argv.
-  const std::string cmdline = kitgate::testing::readFile("/proc/" + std::to_string(pid) + "/cmdline");
+  const std::string cmdline =
+      kitgate::testing::readFile("/proc/" + std::to_string(pid) + "/cmdline");
   EXPECT_NE(cmdline.find("--config"), std::string::npos);
   EXPECT_EQ(cmdline.find(kKey), std::string::npos);
 
@@ -88,8 +91,11 @@ TEST_F(ProxyCli, StartStatusReloadStop) {
 
 TEST_F(ProxyCli, ReloadShowsWhereTheStateIsWrong) {
   ASSERT_EQ(kitgate({"proxy", "start"}).exit_code, 0);
-  ASSERT_TRUE(state::writeFileAtomic(paths_.sandboxFile("dev1"), "name: dev1\nmatch: {sources: [\"10.0.0.1\"]}\n"
-                                     "allow: [\"a.*.b\"]\n", 0600).isOk());
+  ASSERT_TRUE(state::writeFileAtomic(paths_.sandboxFile("dev1"),
+                                     "name: dev1\nmatch: {sources: [\"10.0.0.1\"]}\n"
+                                     "allow: [\"a.*.b\"]\n",
+                                     0600)
+                  .isOk());
   CliRun r = kitgate({"proxy", "reload"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("dev1.yaml:3:"), std::string::npos) << r.err;
@@ -100,9 +106,11 @@ TEST_F(ProxyCli, ReloadShowsWhereTheStateIsWrong) {
 TEST_F(ProxyCli, SecretChangeTheProxyWouldRefuseIsNotSaved) {
   // A credentials route whose header the proxy owns makes every secrets.yaml
   // unloadable; kitgate checks with the proxy's loader before saving.
-  ASSERT_TRUE(state::writeFileAtomic(paths_.credentialsFile("dev1"),
-                                     "routes:\n  - {service: amp, domains: [x.com], header: Host, format: \"%s\"}\n",
-                                     0600).isOk());
+  ASSERT_TRUE(state::writeFileAtomic(
+                  paths_.credentialsFile("dev1"),
+                  "routes:\n  - {service: amp, domains: [x.com], header: Host, format: \"%s\"}\n",
+                  0600)
+                  .isOk());
   CliRun r = kitgate({"secret", "set", "amp", "-t", kKey});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("nothing saved"), std::string::npos) << r.err;

@@ -1,9 +1,8 @@
 // `kitgate secret set | set-custom | ls | rm` as a user runs them: the real
 // binary, a temporary state directory, and every output scanned for the
 // secret values used.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -38,7 +37,8 @@ TEST_F(SecretCli, SetCustomPrintsThePlaceholderTheProxySubstitutes) {
                       "--placeholder", "sgamp-{rand}", "--value", kAmpKey});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("AMP_API_KEY=(sgamp-[A-Za-z0-9]{16})\n"))) << r.out;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("AMP_API_KEY=(sgamp-[A-Za-z0-9]{16})\n")))
+      << r.out;
   const std::string placeholder = m[1];
 
   struct stat st {};
@@ -61,7 +61,8 @@ TEST_F(SecretCli, SetCustomPrintsThePlaceholderTheProxySubstitutes) {
 }
 
 TEST_F(SecretCli, DefaultPlaceholderIsKitgateCsPlus16) {
-  CliRun r = kitgate({"secret", "set-custom", "--host", "*.example.com,api.other.org", "--env", "TOKEN"}, kAmpKey);
+  CliRun r = kitgate(
+      {"secret", "set-custom", "--host", "*.example.com,api.other.org", "--env", "TOKEN"}, kAmpKey);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("TOKEN=kitgate-cs-[A-Za-z0-9]{16}\n"))) << r.out;
   auto s = stored();
@@ -87,7 +88,8 @@ TEST_F(SecretCli, SetReadsTheValueFromStdinWithoutTheNewline) {
 
 TEST_F(SecretCli, LsMasksEveryValue) {
   ASSERT_EQ(kitgate({"secret", "set", "anthropic"}, kAnthropicKey).exit_code, 0);
-  ASSERT_EQ(kitgate({"secret", "set-custom", "--host", "ampcode.com", "--env", "AMP_API_KEY", "--value", kAmpKey})
+  ASSERT_EQ(kitgate({"secret", "set-custom", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+                     "--value", kAmpKey})
                 .exit_code,
             0);
   CliRun r = kitgate({"secret", "ls"});
@@ -113,12 +115,15 @@ TEST_F(SecretCli, LsMasksEveryValue) {
 }
 
 TEST_F(SecretCli, RmWithoutTerminalNeedsForce) {
-  ASSERT_EQ(kitgate({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY", "--value", kAmpKey})
+  ASSERT_EQ(kitgate({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+                     "--value", kAmpKey})
                 .exit_code,
             0);
   CliRun r = kitgate({"secret", "rm", "-g", "--host", "ampcode.com"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("stdin is not a terminal; use --force to skip confirmation"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stdin is not a terminal; use --force to skip confirmation"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(stored().custom.size(), 1u);
 
   r = kitgate({"secret", "rm", "-g", "--host", "ampcode.com", "-f"});
@@ -127,16 +132,20 @@ TEST_F(SecretCli, RmWithoutTerminalNeedsForce) {
 
   r = kitgate({"secret", "rm", "-g", "--host", "ampcode.com", "-f"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("no secret found for host \"ampcode.com\" in scope \"global\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no secret found for host \"ampcode.com\" in scope \"global\""),
+            std::string::npos)
+      << r.err;
   r = kitgate({"secret", "rm", "anthropic", "--sandbox", "dev1", "-f"});
-  EXPECT_NE(r.err.find("no secret found for service \"anthropic\" in scope \"sandbox:dev1\""), std::string::npos);
+  EXPECT_NE(r.err.find("no secret found for service \"anthropic\" in scope \"sandbox:dev1\""),
+            std::string::npos);
 }
 
 TEST_F(SecretCli, RmByHostKeepsTheOtherHostsAndByPlaceholderRemovesTheEntry) {
-  CliRun r = kitgate({"secret", "set-custom", "--host", "a.example.com", "--host", "b.example.com", "--env", "K",
-                      "--placeholder", "ph-{rand}", "--value", kAmpKey});
+  CliRun r = kitgate({"secret", "set-custom", "--host", "a.example.com", "--host", "b.example.com",
+                      "--env", "K", "--placeholder", "ph-{rand}", "--value", kAmpKey});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_EQ(kitgate({"secret", "rm", "--host", "A.Example.com.", "-f"}).exit_code, 0);  // canonicalised
+  ASSERT_EQ(kitgate({"secret", "rm", "--host", "A.Example.com.", "-f"}).exit_code,
+            0);  // canonicalised
   auto s = stored();
   ASSERT_EQ(s.custom.size(), 1u);
   EXPECT_EQ(s.custom[0].hosts, std::vector<std::string>{"b.example.com"});
@@ -146,10 +155,11 @@ TEST_F(SecretCli, RmByHostKeepsTheOtherHostsAndByPlaceholderRemovesTheEntry) {
 }
 
 TEST_F(SecretCli, BadHostPatternsAreRefusedWithTheirColumnAndNothingIsSaved) {
-  CliRun r = kitgate({"secret", "set-custom", "--host", "api?.x.com", "--host", "**", "--host", "x.com:443", "--env",
-                      "K", "--value", kAmpKey});
+  CliRun r = kitgate({"secret", "set-custom", "--host", "api?.x.com", "--host", "**", "--host",
+                      "x.com:443", "--env", "K", "--value", kAmpKey});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("--host api?.x.com: column 1: glob patterns cannot be intercepted"), std::string::npos)
+  EXPECT_NE(r.err.find("--host api?.x.com: column 1: glob patterns cannot be intercepted"),
+            std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("--host **"), std::string::npos);
   EXPECT_NE(r.err.find("--host x.com:443: column 6"), std::string::npos) << r.err;
@@ -168,7 +178,8 @@ TEST_F(SecretCli, BadValuesAndUsageErrorsNeverEchoTheValue) {
   EXPECT_EQ(r.exit_code, 2);
   r = kitgate({"secret", "set-custom", "--host", "x.com", "--env", "1BAD", "--value", kAmpKey});
   EXPECT_EQ(r.exit_code, 2);
-  r = kitgate({"secret", "set-custom", "--host", "x.com", "--env", "K", "--placeholder", "short", "--value", kAmpKey});
+  r = kitgate({"secret", "set-custom", "--host", "x.com", "--env", "K", "--placeholder", "short",
+               "--value", kAmpKey});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(stored().services.empty());
   EXPECT_TRUE(stored().custom.empty());

@@ -43,14 +43,17 @@ void StateCliTest::TearDown() {
 }
 
 void StateCliTest::writeTestProxyConfig() {
-  const std::string config = "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"127.0.0.1:0\"\n"
-                             "admin_listen: \"unix:" + paths_.adminSocket() + "\"\nstate_dir: \"" +
-                             paths_.root + "\"\npolicy_log: {path: \"" + paths_.policyLog() + "\"}\n";
+  const std::string config =
+      "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"127.0.0.1:0\"\n"
+      "admin_listen: \"unix:" +
+      paths_.adminSocket() + "\"\nstate_dir: \"" + paths_.root + "\"\npolicy_log: {path: \"" +
+      paths_.policyLog() + "\"}\n";
   ASSERT_TRUE(state::writeFileAtomic(paths_.proxyConfig(), config, 0600).isOk());
 }
 
 CliRun StateCliTest::kitgate(const std::vector<std::string>& args, const std::string& stdin_text) {
-  const std::string in = dir_->path() + "/stdin", out = dir_->path() + "/stdout", err = dir_->path() + "/stderr";
+  const std::string in = dir_->path() + "/stdin", out = dir_->path() + "/stdout",
+                    err = dir_->path() + "/stderr";
   EXPECT_TRUE(kitgate::testing::writeFileAtomic(in, stdin_text, 0600).isOk());
   std::vector<std::string> argv{binary_};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -61,7 +64,8 @@ CliRun StateCliTest::kitgate(const std::vector<std::string>& args, const std::st
                                "NO_COLOR=1"};
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view v = *e;
-    if (v.rfind("KITGATE_STATE_DIR=", 0) != 0 && v.rfind("KITGATE_PROXY=", 0) != 0) env.emplace_back(v);
+    if (v.rfind("KITGATE_STATE_DIR=", 0) != 0 && v.rfind("KITGATE_PROXY=", 0) != 0)
+      env.emplace_back(v);
   }
   std::vector<char*> cenv;
   for (auto& e : env) cenv.push_back(e.data());
@@ -95,8 +99,10 @@ CliRun StateCliTest::kitgate(const std::vector<std::string>& args, const std::st
   r.out = kitgate::testing::readFile(out);
   r.err = kitgate::testing::readFile(err);
   for (const auto& s : secrets_) {
-    EXPECT_EQ(r.out.find(s), std::string::npos) << "secret printed on stdout by kitgate " << args[0];
-    EXPECT_EQ(r.err.find(s), std::string::npos) << "secret printed on stderr by kitgate " << args[0];
+    EXPECT_EQ(r.out.find(s), std::string::npos)
+        << "secret printed on stdout by kitgate " << args[0];
+    EXPECT_EQ(r.err.find(s), std::string::npos)
+        << "secret printed on stderr by kitgate " << args[0];
   }
   return r;
 }

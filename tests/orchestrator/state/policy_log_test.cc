@@ -10,18 +10,22 @@
 namespace kitgate::state {
 namespace {
 
-std::string line(const std::string& time, const std::string& sandbox, const std::string& host, int port,
-                 const std::string& decision, const std::string& rule = "", const std::string& proxy = "forward-bypass") {
-  return R"({"time":")" + time + R"(","sandbox":")" + sandbox + R"(","type":"connect","method":"CONNECT","host":")" +
-         host + R"(","port":)" + std::to_string(port) + R"(,"address":"","decision":")" + decision +
-         R"(","rule":")" + rule + R"(","reason":")" +
+std::string line(const std::string& time, const std::string& sandbox, const std::string& host,
+                 int port, const std::string& decision, const std::string& rule = "",
+                 const std::string& proxy = "forward-bypass") {
+  return R"({"time":")" + time + R"(","sandbox":")" + sandbox +
+         R"(","type":"connect","method":"CONNECT","host":")" + host + R"(","port":)" +
+         std::to_string(port) + R"(,"address":"","decision":")" + decision + R"(","rule":")" +
+         rule + R"(","reason":")" +
          (decision == "blocked" ? "no matching allow rule - blocked by default deny policy" : "") +
-         R"(","proxy":")" + proxy + R"(","status":200,"bytes_up":1,"bytes_down":2,"duration_ms":3})" + "\n";
+         R"(","proxy":")" + proxy +
+         R"(","status":200,"bytes_up":1,"bytes_down":2,"duration_ms":3})" + "\n";
 }
 
 TEST(PolicyLog, ParsesEveryField) {
   LogEntry e;
-  ASSERT_TRUE(parseLogLine(line("2026-11-27T08:00:00Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com"), &e));
+  ASSERT_TRUE(parseLogLine(
+      line("2026-11-27T08:00:00Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com"), &e));
   EXPECT_EQ(e.time, "2026-11-27T08:00:00Z");
   EXPECT_EQ(e.sandbox, "amp");
   EXPECT_EQ(e.type, "connect");
@@ -44,13 +48,14 @@ TEST(PolicyLog, SkipsGarbageAndTruncatedLines) {
 
 TEST(PolicyLog, AggregatesPerHostAndDecisionBlockedFirst) {
   std::vector<LogEntry> out;
-  std::string text = line("2026-11-27T08:00:01Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com") +
-                     line("2026-11-27T08:00:02Z", "amp", "evil.com", 443, "blocked") +
-                     line("2026-11-27T08:00:05Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com") +
-                     line("2026-11-27T08:00:03Z", "amp", "evil.com", 443, "blocked") +
-                     line("2026-11-27T08:00:04Z", "amp", "evil.com", 80, "blocked") +
-                     line("2026-11-27T08:00:06Z", "other", "ampcode.com", 443, "allowed", "ampcode.com") +
-                     line("2026-11-27T08:00:07Z", "amp", "2001:db8::1", 443, "blocked");
+  std::string text =
+      line("2026-11-27T08:00:01Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com") +
+      line("2026-11-27T08:00:02Z", "amp", "evil.com", 443, "blocked") +
+      line("2026-11-27T08:00:05Z", "amp", "ampcode.com", 443, "allowed", "ampcode.com") +
+      line("2026-11-27T08:00:03Z", "amp", "evil.com", 443, "blocked") +
+      line("2026-11-27T08:00:04Z", "amp", "evil.com", 80, "blocked") +
+      line("2026-11-27T08:00:06Z", "other", "ampcode.com", 443, "allowed", "ampcode.com") +
+      line("2026-11-27T08:00:07Z", "amp", "2001:db8::1", 443, "blocked");
   parseLogText(text, "amp", &out);
   ASSERT_EQ(out.size(), 6u);
   auto groups = aggregatePolicyLog(out);
@@ -75,7 +80,8 @@ TEST(PolicyLog, ReadsRotatedFilesToo) {
   const std::string path = std::string(tmpl) + "/policy.log";
   std::ofstream(path + ".2") << line("t1", "amp", "a.com", 443, "blocked");
   std::ofstream(path + ".1") << line("t2", "amp", "a.com", 443, "blocked");
-  std::ofstream(path) << line("t3", "amp", "a.com", 443, "blocked") << line("t4", "zz", "a.com", 443, "blocked");
+  std::ofstream(path) << line("t3", "amp", "a.com", 443, "blocked")
+                      << line("t4", "zz", "a.com", 443, "blocked");
   auto entries = readPolicyLog(path, "amp");
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries.front().time, "t1");  // oldest rotation first

@@ -1,9 +1,8 @@
 // kitgate_state's daemon control against the real kitgate-proxy: start,
 // status, reload (visible in its metrics), listen changes, stop.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "orchestrator/state/state.h"
 #include "tests/support/curl.h"
@@ -23,9 +22,11 @@ class ProxyControl : public ::testing::Test {
     ASSERT_TRUE(ensureDirs(paths_).isOk());
     // Loopback port 0 everywhere, admin on a unix socket: never collides with
     // a proxy on 3128/9090.
-    const std::string config = "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"127.0.0.1:0\"\n"
-                               "admin_listen: \"unix:" + paths_.adminSocket() + "\"\nstate_dir: \"" +
-                               paths_.root + "\"\npolicy_log: {path: \"" + paths_.policyLog() + "\"}\n";
+    const std::string config =
+        "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"127.0.0.1:0\"\n"
+        "admin_listen: \"unix:" +
+        paths_.adminSocket() + "\"\nstate_dir: \"" + paths_.root + "\"\npolicy_log: {path: \"" +
+        paths_.policyLog() + "\"}\n";
     ASSERT_TRUE(writeFileAtomic(paths_.proxyConfig(), config, 0600).isOk());
     auto bin = testing::proxyBinary();
     ASSERT_TRUE(bin.isOk()) << bin.status().message();
@@ -69,7 +70,8 @@ TEST_F(ProxyControl, StartStatusReloadStop) {
   const double before = reloadsOk();
   ASSERT_GE(before, 0);
   Secrets secrets;
-  secrets.custom.push_back({"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-0123456789abcdef", "sk-value-1"});
+  secrets.custom.push_back(
+      {"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-0123456789abcdef", "sk-value-1"});
   ASSERT_TRUE(saveSecrets(paths_, secrets).isOk());
   st = reloadProxy(paths_);
   ASSERT_TRUE(st.isOk()) << st.message();
@@ -103,7 +105,9 @@ TEST_F(ProxyControl, ListenAddressesAreAddedAndRemovedLive) {
 }
 
 TEST_F(ProxyControl, StartFailureShowsTheProxysOutput) {
-  ASSERT_TRUE(writeFileAtomic(paths_.proxyConfig(), "listen: [\"127.0.0.1:0\"]\nbogus_key: 1\n", 0600).isOk());
+  ASSERT_TRUE(
+      writeFileAtomic(paths_.proxyConfig(), "listen: [\"127.0.0.1:0\"]\nbogus_key: 1\n", 0600)
+          .isOk());
   Status st = ensureProxy(paths_, binary_);
   ASSERT_FALSE(st.isOk());
   EXPECT_NE(st.message().find("bogus_key"), std::string::npos) << st.message();

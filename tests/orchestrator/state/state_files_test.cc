@@ -1,12 +1,11 @@
 // kitgate_state files, read back with the proxy's own loaders.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <regex>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "orchestrator/state/state.h"
 #include "proxy/policy/host.h"
@@ -72,7 +71,10 @@ TEST_F(StateDir, AtomicWriteHasExactModeAndLeavesNoTemporary) {
 }
 
 TEST_F(StateDir, SandboxFileLoadsInTheProxyRegistry) {
-  SandboxRecord r{"dev1", {"10.88.1.2", "fd00:88::/64"}, "kgt_0123456789abcdef", {"github.com:443", "*.npmjs.org"},
+  SandboxRecord r{"dev1",
+                  {"10.88.1.2", "fd00:88::/64"},
+                  "kgt_0123456789abcdef",
+                  {"github.com:443", "*.npmjs.org"},
                   {"gist.github.com"}};
   ASSERT_TRUE(writeSandbox(paths_, r).isOk());
   EXPECT_EQ(modeOf(paths_.sandboxFile("dev1")), 0600u);
@@ -104,7 +106,9 @@ TEST_F(StateDir, SandboxNeedsSourcesOrTokenAndAValidName) {
 
 TEST_F(StateDir, RemoveSandboxDropsCredentialsAndIsIdempotent) {
   ASSERT_TRUE(writeSandbox(paths_, SandboxRecord{"dev1", {"10.0.0.1"}, "", {}, {}}).isOk());
-  ASSERT_TRUE(writeRoutes(paths_, "dev1", {Route{"amp", {"ampcode.com"}, "Authorization", "Bearer %s", ""}}).isOk());
+  ASSERT_TRUE(
+      writeRoutes(paths_, "dev1", {Route{"amp", {"ampcode.com"}, "Authorization", "Bearer %s", ""}})
+          .isOk());
   ASSERT_TRUE(exists(paths_.credentialsFile("dev1")));
   ASSERT_TRUE(removeSandbox(paths_, "dev1").isOk());
   EXPECT_FALSE(exists(paths_.sandboxFile("dev1")));
@@ -131,7 +135,8 @@ TEST_F(StateDir, RoutesAndServiceSecretsGiveTheProxyAnInjectionPlan) {
   ASSERT_EQ(plan->injections.size(), 1u);
   EXPECT_EQ(plan->injections[0].name, "Authorization");
   EXPECT_EQ(plan->injections[0].value, "Bearer sk-dev1-value-456");  // sandbox scope wins
-  EXPECT_EQ(creds->planFor(*policy::normalizeHost("pkgs.example.com")), nullptr);  // no value: not bound
+  EXPECT_EQ(creds->planFor(*policy::normalizeHost("pkgs.example.com")),
+            nullptr);  // no value: not bound
   ASSERT_TRUE(writeRoutes(paths_, "dev1", {}).isOk());
   EXPECT_FALSE(exists(paths_.credentialsFile("dev1")));
 }
@@ -140,7 +145,11 @@ TEST_F(StateDir, SecretsRoundTripAwkwardCharactersAndLoadInTheProxy) {
   Secrets s;
   const std::string tricky = "sk-\"quoted\" #not-a-comment: {x} [y] 'z' \\ é";
   s.services.push_back({"svc.one", "global", tricky});
-  s.custom.push_back({"global", {"ampcode.com", "*.example.com"}, "AMP_API_KEY", "sgamp-ABCDEFGH12345678", tricky});
+  s.custom.push_back({"global",
+                      {"ampcode.com", "*.example.com"},
+                      "AMP_API_KEY",
+                      "sgamp-ABCDEFGH12345678",
+                      tricky});
   ASSERT_TRUE(saveSecrets(paths_, s).isOk());
   EXPECT_EQ(modeOf(paths_.secretsFile()), 0600u);
   auto back = loadSecrets(paths_);
@@ -169,7 +178,9 @@ TEST_F(StateDir, AbsentSecretsFileIsEmpty) {
 }
 
 TEST_F(StateDir, MalformedSecretsErrorNeverQuotesTheFile) {
-  ASSERT_TRUE(writeFileAtomic(paths_.secretsFile(), "services: [{service: a, value: \"sk-leak-me\"\n", 0600).isOk());
+  ASSERT_TRUE(
+      writeFileAtomic(paths_.secretsFile(), "services: [{service: a, value: \"sk-leak-me\"\n", 0600)
+          .isOk());
   auto s = loadSecrets(paths_);
   ASSERT_FALSE(s.isOk());
   EXPECT_EQ(s.status().message().find("sk-leak-me"), std::string::npos) << s.status().message();
@@ -208,7 +219,9 @@ TEST(Placeholders, SandboxScopeWinsOverGlobalPerEnv) {
 }
 
 TEST_F(StateDir, GlobalPolicyRoundTripsAndRulesTheDefaultSandbox) {
-  ASSERT_TRUE(saveGlobalPolicy(paths_, GlobalPolicy{{"**.npmjs.org:443", "10.0.0.0/8"}, {"bad.npmjs.org"}}).isOk());
+  ASSERT_TRUE(
+      saveGlobalPolicy(paths_, GlobalPolicy{{"**.npmjs.org:443", "10.0.0.0/8"}, {"bad.npmjs.org"}})
+          .isOk());
   auto p = loadGlobalPolicy(paths_);
   ASSERT_TRUE(p.isOk()) << p.status().message();
   EXPECT_EQ(p->allow, (std::vector<std::string>{"**.npmjs.org:443", "10.0.0.0/8"}));
