@@ -44,8 +44,9 @@ def s_per_gib(d):
 
 
 def idle_kib(d):
+    # pb divides by the connections established; a cell that lost more than 1% is not used.
     i = d["idle"][0]
-    return i["proxy"]["pss_per_conn_kb"] if i["established"] == i["target"] else None
+    return i["proxy"]["pss_per_conn_kb"] if i["established"] >= 0.99 * i["target"] else None
 
 
 def rps(d):
@@ -58,8 +59,14 @@ def main():
     ap.add_argument("--commit", default="?")
     ap.add_argument("--backend", default="?")
     ap.add_argument("--params", default="")
+    ap.add_argument("--reps", default="", help="only these repetitions (comma separated)")
+    ap.add_argument("--note", default="", help="a paragraph to print under the title")
     a = ap.parse_args()
     rows, failed = load(a.raw)
+    if a.reps:
+        keep = {int(x) for x in a.reps.split(",")}
+        rows = [r for r in rows if r["rep"] in keep]
+        failed = [r for r in failed if r["rep"] in keep]
     w = print
 
     w("# kitgate TLS interception vs squid ssl_bump (loopback, same run)")
@@ -70,6 +77,9 @@ def main():
     w("so every connection is intercepted and gets a header injected). Load generator, origin and proxy")
     w("share the 2 cores: the comparable figure is the proxy's own CPU time per unit of work.")
     w()
+    if a.note:
+        w(a.note)
+        w()
     w("| scenario | squid ssl_bump | kitgate | target | result |")
     w("|---|---|---|---|---|")
 
@@ -106,10 +116,11 @@ def main():
     if failed:
         w()
         w("Failed cells: " + ", ".join(f"{r['scen']}/{r['peer']}/rep{r['rep']} (rc {r['rc']})" for r in failed))
-    errs = [f"{r['scen']}/{r['peer']}/rep{r['rep']}: {r['pb']['errors']} errors" for r in rows if r["pb"]["errors"]]
+    errs = [f"{r['scen']}/{r['peer']}/rep{r['rep']}: {r['pb']['errors']} errors {r['pb']['err']}"
+            for r in rows if r["pb"]["errors"]]
     if errs:
         w()
-        w("Cells with request errors (excluded from the medians): " + "; ".join(errs))
+        w("Cells with request errors (excluded from the CPU medians; an idle cell counts when ≥ 99% of its connections were established): " + "; ".join(errs))
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ quiesce() { # at most 5 s until the box is below 10% busy
     b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
     awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," "); t=y[2]-x[2]; exit !(t>0 && (y[1]-x[1])/t < 0.10)}' && return 0
   done
+  log "  (box still busy after 5 s of waiting)"
 }
 ensure_up() {
   local d; d=$(daemon_of "$1"); local r; r=$(peer_root "$d")
