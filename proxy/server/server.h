@@ -76,7 +76,6 @@ class Server {
   std::unique_ptr<admin::AdminServer> admin_;
   std::vector<event*> signal_events_;
   event* flush_ev_ = nullptr;
-  event* stop_ev_ = nullptr;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> workers_exited_{0};
 };
