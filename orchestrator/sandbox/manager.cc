@@ -1,5 +1,9 @@
 #include "orchestrator/sandbox/manager.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -385,6 +389,14 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes, const 
     check("proxy listen " + record.proxy_listen, proxy_.removeListen(record.proxy_listen));
   } else {
     check("proxy reload", proxy_.reload());
+  }
+  // The sandbox's interception CA (the proxy no longer serves it).
+  const std::string crt = paths_.caCert(name);
+  const std::string key = crt.substr(0, crt.size() - 4) + ".key";
+  for (const std::string& f : {crt, key}) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+      check("CA file " + f, Status::error(std::strerror(errno)));
+    }
   }
   check("run record", removeRunRecord(paths_.runDir(), name));
   if (problems.empty()) return Status::ok();

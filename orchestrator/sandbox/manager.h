@@ -10,8 +10,8 @@
 // and the error names the failed step. The agent is not started yet:
 // start() does that (so an attaching caller can attach first).
 // remove() undoes a sandbox: container, firewall rules, network, registration, routes,
-// sandbox-scoped secrets, proxy listen entry, run record, volumes (unless
-// kept), then reloads the proxy. Every removal is idempotent.
+// sandbox-scoped secrets, proxy listen entry (+ reload), the sandbox's CA
+// files, run record, volumes (unless kept). Every removal is idempotent.
 //
 // Threads: one manager per thread; it borrows the client and the proxy
 // control (the caller owns them and keeps them alive). Progress callbacks

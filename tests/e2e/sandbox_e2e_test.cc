@@ -183,6 +183,9 @@ class SandboxE2e : public ::testing::Test {
     EXPECT_FALSE(fs::exists(state_ + "/sandboxes/" + name_ + ".yaml"));
     EXPECT_FALSE(fs::exists(state_ + "/credentials/" + name_ + ".yaml"));
     EXPECT_FALSE(fs::exists(state_ + "/run/" + name_ + ".json"));
+    EXPECT_FALSE(fs::exists(state_ + "/ca/" + name_ + ".crt"));
+    EXPECT_FALSE(fs::exists(state_ + "/ca/" + name_ + ".key"));
+    EXPECT_THAT(readFile(state_ + "/secrets.yaml"), Not(HasSubstr("sandbox:" + name_)));
     std::string yaml = readFile(state_ + "/proxy.yaml");
     EXPECT_THAT(yaml, Not(HasSubstr(":3128"))) << yaml;
     auto rules = runProgram({"/bin/sh", "-c", "iptables -w -S INPUT 2>/dev/null || true"},
@@ -297,16 +300,24 @@ TEST_F(SandboxE2e, ServiceSecretIsInjectedByTheKitsServiceAuth) {
   const std::string key = randomKey();
   auto set = kitgate({"secret", "set", "amp", "-g", "-t", key});
   ASSERT_EQ(set.status.code, 0) << set.err;
+  // A sandbox-scoped secret wins over the global one, and goes with the sandbox.
+  const std::string scoped = randomKey();
+  auto set_scoped = kitgate({"secret", "set", "amp", "--sandbox", name_, "-t", scoped});
+  ASSERT_EQ(set_scoped.status.code, 0) << set_scoped.err;
   auto run = runSandbox(kitDir());
   ASSERT_EQ(run.status.code, 0) << run.out << run.err;
   auto curl = inSandbox("curl -sS --max-time 20 -D - -o /dev/null " + ampUrl("/echo-auth"));
   ASSERT_EQ(curl.status.code, 0) << curl.out << curl.err;
-  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
-  EXPECT_THAT(curl.out, Not(HasSubstr(key)));
-  EXPECT_THAT(inSandbox("env; ps auxww").out, Not(HasSubstr(key)));
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + scoped));
+  EXPECT_THAT(curl.out, Not(HasSubstr(scoped)));
+  auto inside = inSandbox("env; ps auxww");
+  EXPECT_THAT(inside.out, Not(HasSubstr(key)));
+  EXPECT_THAT(inside.out, Not(HasSubstr(scoped)));
+  EXPECT_TRUE(fs::exists(state_ + "/ca/" + name_ + ".crt"));
   auto rm = kitgate({"rm", "-f", name_});
   ASSERT_EQ(rm.status.code, 0) << rm.err;
   expectNothingLeft();
+  EXPECT_THAT(readFile(state_ + "/secrets.yaml"), HasSubstr("global"));  // kept
 }
 
 TEST_F(SandboxE2e, FailingInstallCleansUpAndReportsTheStep) {
