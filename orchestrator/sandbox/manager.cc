@@ -169,13 +169,10 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
     return Status::error("invalid sandbox name \"" + req.name +
                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
-  if (!listRunRecords(paths_.runDir()).empty()) {
-    auto existing = loadRunRecord(paths_.runDir(), req.name);
-    if (existing.isOk()) {
-      return Status::error("a sandbox named \"" + req.name +
-                           "\" already exists; remove it first (kitgate rm " + req.name +
-                           ") or pick another --name");
-    }
+  if (loadRunRecord(paths_.runDir(), req.name).isOk()) {
+    return Status::error("a sandbox named \"" + req.name +
+                         "\" already exists; remove it first (kitgate rm " + req.name +
+                         ") or pick another --name");
   }
   if (Status s = state::ensureDirs(paths_); !s.isOk()) return failAt("state directory", s);
 

@@ -314,6 +314,25 @@ TEST_F(SandboxManagerTest, RemoveTakesEverythingAndOnlySandboxScopedSecrets) {
   EXPECT_TRUE(m.remove("amp-proj", false, progress()).isOk());
 }
 
+TEST_F(SandboxManagerTest, ProxyCaIsInstalledWhenTheProxyMadeOneAndRemovedWithTheSandbox) {
+  // The proxy writes ca/<name>.crt on reload when credentials are bound.
+  fs::create_directories(paths_.root + "/ca");
+  std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nTESTCA\n";
+  std::ofstream(paths_.root + "/ca/amp-proj.key") << "key";
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  ASSERT_FALSE(c->archives.empty());
+  EXPECT_EQ(c->archives.front().dir, "/");
+  EXPECT_THAT(c->archives.front().tar_bytes, HasSubstr("TESTCA"));
+  EXPECT_THAT(c->spec.env, Contains("NODE_EXTRA_CA_CERTS=" + std::string(kCaCertPath)));
+
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  EXPECT_FALSE(fs::exists(paths_.caCert("amp-proj")));
+  EXPECT_FALSE(fs::exists(paths_.root + "/ca/amp-proj.key"));
+}
+
 TEST_F(SandboxManagerTest, RemoveCanKeepVolumes) {
   request_.persistent_home = true;
   auto m = manager();
