@@ -167,6 +167,8 @@ int runRule(const Args& args, Io& io, bool allow) {
 
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);  // held until the change is saved
+  if (!lock) return fail(io, kCmd, lock.status().message());
   auto add = [&](std::vector<std::string>* list) {
     size_t added = 0;
     for (const auto& r : resources) {

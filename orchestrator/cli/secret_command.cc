@@ -278,6 +278,8 @@ int runSet(const Args& args, Io& io) {
 
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);  // held until the change is saved
+  if (!lock) return fail(io, kCmd, lock.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
   auto secret = readValue(value, io, "service " + service);
@@ -355,6 +357,8 @@ int runSetCustom(const Args& args, Io& io) {
 
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);  // held until the change is saved
+  if (!lock) return fail(io, kCmd, lock.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
   auto secret = readValue(value, io, env);
@@ -483,6 +487,8 @@ int runRm(const Args& args, Io& io) {
   }
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);  // held until the change is saved
+  if (!lock) return fail(io, kCmd, lock.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
 

@@ -206,13 +206,17 @@ ProxyStatus proxyStatus(const Paths& paths) {
 
 Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   if (proxyStatus(paths).running) return Status::ok();
+  Status st = ensureDirs(paths);
+  if (!st) return st;
+  auto lock = lockFile(paths.root + "/.proxy.lock");
+  if (!lock) return lock.status();
+  // Another kitgate may have started it while we waited for the lock.
+  if (proxyStatus(paths).running) return Status::ok();
   if (proxy_binary.empty() || !isExecutable(proxy_binary)) {
     return Status::error(
         "kitgate-proxy not found" + (proxy_binary.empty() ? std::string() : " at " + proxy_binary) +
         "; install it next to kitgate or set KITGATE_PROXY=/path/to/kitgate-proxy");
   }
-  Status st = ensureDirs(paths);
-  if (!st) return st;
   if (!fileExists(paths.proxyConfig())) {
     st = writeFileAtomic(paths.proxyConfig(), defaultProxyConfig(paths), 0600);
     if (!st) return st;

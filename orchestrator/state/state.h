@@ -5,6 +5,7 @@
 //
 // For Engineer R (run/ls/exec/stop/rm): the API is the agreed shape with these
 // refinements: loadSandbox() (read one sandbox file back), removeRoutes(),
+// lockState() (hold it around read-modify-write of secrets.yaml),
 // Paths::adminSocket()/proxyOut(), ensureDirs(); placeholdersFor() covers
 // custom secrets only (proxyManaged names come from the kit:
 // secrets::kProxyManagedSentinel). writeSandbox() refuses a record with
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "proxy/common/status.h"
+#include "proxy/common/unique_fd.h"
 
 namespace kitgate::state {
 
@@ -56,6 +58,14 @@ Paths defaultPaths();
 // Creates root, sandboxes/, credentials/ and run/ (0700; root is chmod'ed to
 // 0700 when it already exists and is ours).
 Status ensureDirs(const Paths& paths);
+
+// An exclusive advisory lock (flock) on root/.state.lock, released when the
+// returned fd is closed. Hold it across a read-modify-write of a shared state
+// file (secrets.yaml, policy.yaml, a sandbox file) so that two kitgate
+// processes never lose each other's change. Blocks while another holds it.
+StatusOr<UniqueFd> lockState(const Paths& paths);
+// The same on any file (created 0600 when missing).
+StatusOr<UniqueFd> lockFile(const std::string& path);
 
 // tmp file in the same directory (dot-name) + fsync + rename; creates the
 // parent directory (0700) when missing.
@@ -145,7 +155,8 @@ std::string defaultProxyConfig(const Paths& paths);
 ProxyStatus proxyStatus(const Paths& paths);
 // Starts kitgate-proxy detached (setsid, posix_spawn, no shell; stdout and
 // stderr to root/proxy.out) unless already running, writing the default
-// proxy.yaml first if missing; waits (bounded) until it is ready.
+// proxy.yaml first if missing; waits (bounded) until it is ready. Concurrent
+// callers serialise on root/.proxy.lock: one starts it, the others find it.
 Status ensureProxy(const Paths& paths, const std::string& proxy_binary);
 // SIGTERM, wait (bounded), SIGKILL as a last resort. Ok when not running.
 Status stopProxy(const Paths& paths);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -220,6 +221,21 @@ Status ensureDirs(const Paths& paths) {
     if (!st) return st;
   }
   return Status::ok();
+}
+
+StatusOr<UniqueFd> lockFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid()) return Status::error("cannot open " + path + ": " + errnoText(errno));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Status::error("cannot lock " + path + ": " + errnoText(errno));
+  }
+  return fd;
+}
+
+StatusOr<UniqueFd> lockState(const Paths& paths) {
+  Status st = mkdirs(paths.root);
+  if (!st) return st;
+  return lockFile(join(paths.root, ".state.lock"));
 }
 
 Status writeFileAtomic(const std::string& path, std::string_view content, mode_t mode) {

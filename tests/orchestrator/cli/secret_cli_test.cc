@@ -185,6 +185,26 @@ TEST_F(SecretCli, BadValuesAndUsageErrorsNeverEchoTheValue) {
   EXPECT_TRUE(stored().custom.empty());
 }
 
+TEST_F(SecretCli, ConcurrentSetsAllSurvive) {
+  // Eight kitgate processes at once, each adding its own service: the state
+  // lock serialises their read-modify-write, so none is lost.
+  std::vector<kitgate::testing::Subprocess> runs;
+  for (int i = 0; i < 8; ++i) {
+    auto p = kitgate::testing::Subprocess::spawn(
+        {binary_, "secret", "set", "svc" + std::to_string(i), "-t", kAmpKey},
+        dir_->path() + "/set" + std::to_string(i), false, {"KITGATE_STATE_DIR=" + paths_.root});
+    ASSERT_TRUE(p.isOk()) << p.status().message();
+    runs.push_back(std::move(p.value()));
+  }
+  for (auto& p : runs) {
+    auto status = p.wait(std::chrono::seconds(60));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 0) << p.stderrText();
+    EXPECT_EQ(p.stdoutText().find(kAmpKey), std::string::npos);
+  }
+  EXPECT_EQ(stored().services.size(), 8u);
+}
+
 TEST_F(SecretCli, HelpHasExamples) {
   for (const char* sub : {"set", "set-custom", "ls", "rm"}) {
     CliRun r = kitgate({"secret", sub, "--help"});

@@ -27,7 +27,7 @@ void StateCliTest::SetUp() {
   ASSERT_TRUE(dir.isOk()) << dir.status().message();
   dir_ = std::make_unique<kitgate::testing::TempDir>(std::move(dir.value()));
   paths_.root = dir_->path() + "/kg";
-  const std::string build = envOr("KITGATE_BUILD_DIR", ".");
+  const std::string build = envOr("KITGATE_BUILD_DIR", KITGATE_TEST_BUILD_DIR);
   binary_ = build + "/orchestrator/kitgate";
   proxy_binary_ = build + "/proxy/kitgate-proxy";
   ASSERT_EQ(::access(binary_.c_str(), X_OK), 0) << binary_;

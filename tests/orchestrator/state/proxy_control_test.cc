@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <thread>
+
 #include "orchestrator/state/state.h"
 #include "tests/support/curl.h"
 #include "tests/support/proxy_process.h"
@@ -81,6 +84,33 @@ TEST_F(ProxyControl, StartStatusReloadStop) {
   EXPECT_FALSE(proxyStatus(paths_).running);
   EXPECT_NE(::kill(s.pid, 0), 0);
   EXPECT_TRUE(stopProxy(paths_).isOk());  // idempotent
+}
+
+TEST_F(ProxyControl, ConcurrentStartsShareOneProxy) {
+  std::vector<std::thread> threads;
+  std::vector<Status> results(4);
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = ensureProxy(paths_, binary_); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& st : results) EXPECT_TRUE(st.isOk()) << st.message();
+  ProxyStatus s = proxyStatus(paths_);
+  ASSERT_TRUE(s.running);
+  // Exactly one live kitgate-proxy serves this state directory.
+  int live = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = testing::readFile(entry.path().string() + "/cmdline");
+    const std::string stat = testing::readFile(entry.path().string() + "/stat");
+    const size_t paren = stat.rfind(')');
+    const bool zombie =
+        paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+    if (!zombie && cmdline.find(paths_.readyFile()) != std::string::npos) ++live;
+  }
+  EXPECT_EQ(live, 1);
+  ASSERT_TRUE(stopProxy(paths_).isOk());
+  EXPECT_FALSE(proxyStatus(paths_).running);
 }
 
 TEST_F(ProxyControl, ReloadReportsTheProxysErrorsAndKeepsRunning) {
