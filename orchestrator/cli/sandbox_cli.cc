@@ -24,24 +24,40 @@ ProxyControlFactory& proxyFactory() {
   return factory;
 }
 
-// One pull progress line per layer status change, not per byte count.
+// Pull progress. On a terminal: one line per layer redrawn in place with a
+// bar while it downloads; elsewhere: a line per status change and per 25%.
 class PullPrinter {
  public:
-  explicit PullPrinter(std::ostream& err) : err_(err) {}
+  PullPrinter(std::ostream& err, bool tty) : err_(err), tty_(tty) {}
   void operator()(const docker::PullProgress& p) {
     std::string line = p.layer_id.empty() ? p.status : p.layer_id + ": " + p.status;
-    if (p.total_bytes > 0) {
-      int pct = static_cast<int>(100 * p.current_bytes / p.total_bytes);
-      line += " " + std::to_string(pct) + "%";
+    const bool sized = p.total_bytes > 0;
+    const int pct = sized ? static_cast<int>(100 * p.current_bytes / p.total_bytes) : 0;
+    if (sized) {
+      if (tty_) {
+        constexpr int kWidth = 30;
+        const int filled = pct * kWidth / 100;
+        line += " [" + std::string(static_cast<size_t>(filled), '=') +
+                std::string(static_cast<size_t>(kWidth - filled), ' ') + "] " +
+                std::to_string(pct) + "%";
+        err_ << "\r\033[K  " << line << std::flush;
+        redrawing_ = true;
+        return;
+      }
       if (pct / 25 == last_pct_ / 25 && p.layer_id == last_layer_) return;
       last_pct_ = pct;
+      line += " " + std::to_string(pct) + "%";
     }
+    if (redrawing_) err_ << "\r\033[K";
+    redrawing_ = false;
     last_layer_ = p.layer_id;
     err_ << "  " << line << "\n" << std::flush;
   }
 
  private:
   std::ostream& err_;
+  bool tty_;
+  bool redrawing_ = false;
   std::string last_layer_;
   int last_pct_ = -100;
 };
@@ -88,7 +104,7 @@ sandbox::Progress progressFor(Io& io) {
   p.warning = [&io, color](std::string_view s) {
     io.err << (color ? "\033[33mWARN:\033[0m " : "WARN: ") << s << "\n" << std::flush;
   };
-  auto printer = std::make_shared<PullPrinter>(io.err);
+  auto printer = std::make_shared<PullPrinter>(io.err, color);
   p.pull = [printer](const docker::PullProgress& pp) { (*printer)(pp); };
   return p;
 }

@@ -248,6 +248,28 @@ TEST_F(SandboxCliTest, StopThenRmAllRemovesEverything) {
   EXPECT_THAT(cli({"ls"}).out, HasSubstr("No sandboxes"));
 }
 
+TEST_F(SandboxCliTest, MissingImageIsPulledWithProgressOrRefusedWithAHint) {
+  auto fresh = std::make_shared<FakeDockerClient>();
+  fresh->setExecHandler([](const FakeDockerClient::Container&, const docker::ExecSpec&) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    r.stdout_text = "agent=1000:/home/agent\nsudo=yes\n";
+    return r;
+  });
+  docker_ = fresh;
+  Result refused = run("amp-a");
+  EXPECT_EQ(refused.code, kExitFailed);
+  EXPECT_THAT(refused.err, HasSubstr("kitgate-test-agent:latest is not available locally"));
+  EXPECT_THAT(refused.err, HasSubstr("docker build / docker load"));
+
+  docker_->allowPull("kitgate-test-agent:latest", {}, 2);
+  Result pulled = run("amp-a");
+  ASSERT_EQ(pulled.code, kExitOk) << pulled.err;
+  EXPECT_THAT(pulled.err, HasSubstr("Pulling image kitgate-test-agent:latest"));
+  EXPECT_THAT(pulled.err, HasSubstr("layer0: Downloading 50%"));
+  EXPECT_THAT(pulled.err, HasSubstr("layer1: Pull complete"));
+}
+
 TEST_F(SandboxCliTest, HelpHasUsageAndExamples) {
   for (const char* cmd : {"run", "ls", "exec", "stop", "rm"}) {
     Result r = cli({cmd, "--help"});
