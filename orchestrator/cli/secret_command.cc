@@ -221,6 +221,15 @@ Status checkWithProxyLoader(const state::Paths& paths, const state::Secrets& can
   return st;
 }
 
+// A sandbox-scoped secret for a sandbox that does not exist (yet) is kept;
+// say so, a typo in --sandbox would otherwise go unnoticed.
+void noteUnknownSandbox(Io& io, const state::Paths& paths, const std::string& sandbox) {
+  const auto names = state::listSandboxes(paths);
+  if (sandbox.empty() || std::find(names.begin(), names.end(), sandbox) != names.end()) return;
+  io.err << "note: no sandbox named " << sandbox
+         << " exists yet; the secret applies once one with that name is created\n";
+}
+
 // Check, save, reload; prints the reload problem. Returns the exit code.
 int commit(Io& io, const state::Paths& paths, const state::Secrets& next, const std::string& done) {
   Status st = checkWithProxyLoader(paths, next);
@@ -291,6 +300,7 @@ int runSet(const Args& args, Io& io) {
     return s.service == service && s.scope == sc;
   });
   next.services.push_back({service, sc, *secret});
+  noteUnknownSandbox(io, *paths, scope.sandbox);
   return commit(io, *paths, next,
                 "Stored secret for service " + service + " (" + scopeShown(scope) + ").");
 }
@@ -373,6 +383,7 @@ int runSetCustom(const Args& args, Io& io) {
   std::erase_if(next.custom,
                 [&](const state::CustomSecret& s) { return s.env == env && s.scope == sc; });
   next.custom.push_back({sc, canonical, env, placeholder, *secret});
+  noteUnknownSandbox(io, *paths, scope.sandbox);
   std::string hosts_text;
   for (const auto& h : canonical) hosts_text += (hosts_text.empty() ? "" : ", ") + h;
   return commit(io, *paths, next,

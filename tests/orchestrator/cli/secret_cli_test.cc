@@ -76,6 +76,7 @@ TEST_F(SecretCli, SetReadsTheValueFromStdinWithoutTheNewline) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = kitgate({"secret", "set", "anthropic", "--sandbox", "dev1", "-t", kAmpKey});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("note: no sandbox named dev1 exists yet"), std::string::npos) << r.err;
   auto s = stored();
   ASSERT_EQ(s.services.size(), 2u);
   EXPECT_EQ(s.services[0].scope, "global");
