@@ -35,7 +35,9 @@ constexpr std::string_view kRunUsage =
     "  --workspace DIR        the project directory to mount (default: .)\n"
     "  -d, --detach           start the agent in the background and return\n"
     "  --kit-arg K=V          value for a kit argument (repeatable)\n"
-    "  --non-interactive      use the kit's default command tail, not the interactive one\n\n"
+    "  --non-interactive      use the kit's default command tail, not the interactive one\n"
+    "  --home-volume          keep /home/agent in a named volume (kitgate-NAME-home-agent);\n"
+    "                         'kitgate rm --keep-volumes' keeps it\n\n"
     "Examples:\n"
     "  kitgate run --kit ./amp/ amp\n"
     "  kitgate run --kit ./amp/ --name amp-dev --workspace ~/src/app -d amp\n"
@@ -47,6 +49,7 @@ struct RunArgs {
   std::string workspace = ".";
   bool detach = false;
   bool interactive = true;
+  bool home_volume = false;
   std::string agent;
   std::vector<std::string> agent_args;
   kit::LoadOptions load;
@@ -77,6 +80,10 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
     }
     if (cur.flag({"-d", "--detach"})) {
       out->detach = true;
+      continue;
+    }
+    if (cur.flag({"--home-volume"})) {
+      out->home_volume = true;
       continue;
     }
     if (cur.flag({"--non-interactive"})) {
@@ -160,6 +167,7 @@ int runRunCommand(const Args& args, Io& io) {
   req.agent = run.agent;
   req.agent_args = run.agent_args;
   req.interactive = run.interactive && !run.detach;
+  req.persistent_home = run.home_volume;
   sandbox::Progress progress = progressFor(io);
   sandbox::CreateFailure failure;
   auto record = ctx->manager->create(req, progress, &failure);

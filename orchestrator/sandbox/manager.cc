@@ -382,6 +382,10 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes, const 
   } else {
     check("secrets", secrets.status());
   }
+  // Half-created (no record): the listen entry run adds for this network.
+  if (record.proxy_listen.empty() && !gateway.empty()) {
+    record.proxy_listen = gateway + ":" + std::to_string(kProxyPort);
+  }
   if (!record.proxy_listen.empty()) {
     check("proxy listen " + record.proxy_listen, proxy_.removeListen(record.proxy_listen));
   } else {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 
 #include "orchestrator/cli/app.h"
 #include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/sandbox/plan.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::cli {
@@ -268,6 +270,37 @@ TEST_F(SandboxCliTest, MissingImageIsPulledWithProgressOrRefusedWithAHint) {
   EXPECT_THAT(pulled.err, HasSubstr("Pulling image kitgate-test-agent:latest"));
   EXPECT_THAT(pulled.err, HasSubstr("layer0: Downloading 50%"));
   EXPECT_THAT(pulled.err, HasSubstr("layer1: Pull complete"));
+}
+
+TEST_F(SandboxCliTest, HomeVolumeSurvivesRmWithKeepVolumes) {
+  ASSERT_EQ(run("amp-a", {"--home-volume"}).code, kExitOk);
+  ASSERT_EQ(docker_->volumes().count("kitgate-amp-a-home-agent"), 1u);
+  const FakeDockerClient::Container* c = docker_->findContainer("kitgate-amp-a");
+  ASSERT_NE(c, nullptr);
+  bool mounted = std::any_of(c->spec.mounts.begin(), c->spec.mounts.end(), [](const docker::Mount& m) {
+    return m.type == docker::MountType::kVolume && m.target == "/home/agent";
+  });
+  EXPECT_TRUE(mounted);
+  ASSERT_EQ(cli({"rm", "-f", "--keep-volumes", "amp-a"}).code, kExitOk);
+  EXPECT_EQ(docker_->volumes().count("kitgate-amp-a-home-agent"), 1u);
+  EXPECT_TRUE(docker_->containers().empty());
+}
+
+TEST_F(SandboxCliTest, RmCleansUpAHalfCreatedSandbox) {
+  // What an interrupted run leaves: network + container, no run record.
+  auto net = docker_->createNetwork(sandbox::planNetwork("amp-a"));
+  ASSERT_TRUE(net.isOk());
+  proxy_->listen.push_back(net->gateway + ":3128");
+  docker::ContainerSpec spec;
+  spec.name = "kitgate-amp-a";
+  spec.image = "kitgate-test-agent:latest";
+  spec.labels["kitgate.sandbox"] = "amp-a";
+  ASSERT_TRUE(docker_->createContainer(spec).isOk());
+  Result rm = cli({"rm", "-f", "amp-a"});
+  EXPECT_EQ(rm.code, kExitOk) << rm.err;
+  EXPECT_TRUE(docker_->nothingLabelled("kitgate.sandbox=amp-a"));
+  EXPECT_TRUE(docker_->networks().empty());
+  EXPECT_TRUE(proxy_->listen.empty());
 }
 
 TEST_F(SandboxCliTest, HelpHasUsageAndExamples) {
