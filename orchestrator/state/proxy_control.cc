@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -217,6 +218,10 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
         "kitgate-proxy not found" + (proxy_binary.empty() ? std::string() : " at " + proxy_binary) +
         "; install it next to kitgate or set KITGATE_PROXY=/path/to/kitgate-proxy");
   }
+  // The child changes directory before exec: resolve the binary first.
+  char resolved[PATH_MAX];
+  const std::string binary =
+      ::realpath(proxy_binary.c_str(), resolved) != nullptr ? resolved : proxy_binary;
   if (!fileExists(paths.proxyConfig())) {
     st = writeFileAtomic(paths.proxyConfig(), defaultProxyConfig(paths), 0600);
     if (!st) return st;
@@ -229,6 +234,8 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   const size_t out_start = static_cast<size_t>(::lseek(out, 0, SEEK_END));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // Relative paths in proxy.yaml resolve against the state directory.
+  posix_spawn_file_actions_addchdir_np(&actions, paths.root.c_str());
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out, 1);
   posix_spawn_file_actions_adddup2(&actions, out, 2);
@@ -247,11 +254,10 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::string config = paths.proxyConfig(), ready = paths.readyFile();
-  const char* argv[] = {proxy_binary.c_str(), "--config",    config.c_str(),
-                        "--ready-file",       ready.c_str(), nullptr};
+  const char* argv[] = {binary.c_str(), "--config",    config.c_str(),
+                        "--ready-file", ready.c_str(), nullptr};
   pid_t pid = -1;
-  int rc =
-      ::posix_spawn(&pid, proxy_binary.c_str(), &actions, &attr, const_cast<char**>(argv), environ);
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, const_cast<char**>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(out);

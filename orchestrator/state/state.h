@@ -153,8 +153,9 @@ std::string defaultProxyConfig(const Paths& paths);
 // for this state directory and (when it has an admin listener) answers
 // /healthz.
 ProxyStatus proxyStatus(const Paths& paths);
-// Starts kitgate-proxy detached (setsid, posix_spawn, no shell; stdout and
-// stderr to root/proxy.out) unless already running, writing the default
+// Starts kitgate-proxy detached (setsid, posix_spawn, no shell, cwd root so
+// relative paths in proxy.yaml are relative to it; stdout and stderr to
+// root/proxy.out) unless already running, writing the default
 // proxy.yaml first if missing; waits (bounded) until it is ready. Concurrent
 // callers serialise on root/.proxy.lock: one starts it, the others find it.
 Status ensureProxy(const Paths& paths, const std::string& proxy_binary);

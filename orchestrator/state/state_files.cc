@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -205,6 +206,12 @@ Paths defaultPaths() {
     p.root = h + "/.local/state/kitgate";
   }
   while (p.root.size() > 1 && p.root.back() == '/') p.root.pop_back();
+  if (!p.root.empty() && p.root[0] != '/') {
+    // Absolute, so that the proxy (started in another directory) and the
+    // files it names agree on where everything is.
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd) != nullptr) p.root = std::string(cwd) + "/" + p.root;
+  }
   return p;
 }
 

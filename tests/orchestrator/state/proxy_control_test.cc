@@ -11,6 +11,7 @@
 #include "tests/support/curl.h"
 #include "tests/support/proxy_process.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait.h"
 
 namespace kitgate::state {
 namespace {
@@ -142,6 +143,32 @@ TEST_F(ProxyControl, StartFailureShowsTheProxysOutput) {
   ASSERT_FALSE(st.isOk());
   EXPECT_NE(st.message().find("bogus_key"), std::string::npos) << st.message();
   EXPECT_FALSE(proxyStatus(paths_).running);
+}
+
+TEST_F(ProxyControl, RelativePathsInProxyYamlAreRelativeToTheStateDir) {
+  // policy log "policy.log" (relative): the proxy runs in the state dir.
+  ASSERT_TRUE(
+      writeFileAtomic(paths_.proxyConfig(),
+                      "listen: [\"127.0.0.1:0\"]\nmetrics_listen: \"\"\nadmin_listen: \"unix:" +
+                          paths_.adminSocket() +
+                          "\"\nstate_dir: \".\"\npolicy_log: {path: policy.log}\n",
+                      0600)
+          .isOk());
+  Status st = ensureProxy(paths_, binary_);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  ProxyStatus s = proxyStatus(paths_);
+  ASSERT_TRUE(s.running);
+  ASSERT_EQ(s.listen.size(), 1u);
+  auto r =
+      testing::runCurl({"-x", "http://" + s.listen[0], "http://blocked.invalid/"}, dir_->path());
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->http_code, 403);
+  EXPECT_TRUE(testing::waitUntil(
+      [&] {
+        return testing::readFile(paths_.policyLog()).find("blocked.invalid") != std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  ASSERT_TRUE(stopProxy(paths_).isOk());
 }
 
 TEST_F(ProxyControl, MissingBinaryIsAClearError) {

@@ -51,6 +51,15 @@ TEST(StatePaths, StateDirEnvironmentWins) {
   EXPECT_EQ(p.secretsFile(), "/tmp/somewhere/kg/secrets.yaml");
 }
 
+TEST(StatePaths, RelativeStateDirBecomesAbsolute) {
+  ::setenv("KITGATE_STATE_DIR", "rel/kg", 1);
+  Paths p = defaultPaths();
+  ::unsetenv("KITGATE_STATE_DIR");
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  EXPECT_EQ(p.root, std::string(cwd) + "/rel/kg");
+}
+
 TEST_F(StateDir, DirectoriesAre0700) {
   EXPECT_EQ(modeOf(paths_.root), 0700u);
   EXPECT_EQ(modeOf(paths_.sandboxesDir()), 0700u);
