@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <ostream>
 
 #include "kitloader/kit.h"
@@ -100,6 +101,35 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
   return "";
 }
 
+volatile std::sig_atomic_t g_interrupted = 0;
+
+// First Ctrl-C / SIGTERM during setup: finish the current step, then undo
+// everything; a second one kills kitgate as usual.
+extern "C" void onInterrupt(int sig) {
+  g_interrupted = 1;
+  std::signal(sig, SIG_DFL);
+}
+
+// Installs onInterrupt for the lifetime of the object.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    g_interrupted = 0;
+    old_int_ = std::signal(SIGINT, onInterrupt);
+    old_term_ = std::signal(SIGTERM, onInterrupt);
+  }
+  ~InterruptGuard() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
 StatusOr<std::string> absoluteDirectory(const std::string& dir) {
   char buf[PATH_MAX];
   if (::realpath(dir.c_str(), buf) == nullptr) {
@@ -169,8 +199,12 @@ int runRunCommand(const Args& args, Io& io) {
   req.interactive = run.interactive && !run.detach;
   req.persistent_home = run.home_volume;
   sandbox::Progress progress = progressFor(io);
+  progress.cancelled = [] { return g_interrupted != 0; };
   sandbox::CreateFailure failure;
-  auto record = ctx->manager->create(req, progress, &failure);
+  auto record = [&] {
+    InterruptGuard guard;
+    return ctx->manager->create(req, progress, &failure);
+  }();
   if (!record.isOk()) {
     if (!failure.output.empty()) {
       io.err << "--- last output of the failed step ---\n" << failure.output;

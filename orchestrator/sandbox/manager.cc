@@ -273,6 +273,9 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
   for (size_t i = 0; i + 1 < plan->steps.size(); ++i) {
     const SetupStep& step = plan->steps[i];
     const std::string label = step.stage + ": " + step.description;
+    if (progress.cancelled && progress.cancelled()) {
+      return failAt(label, Status::error("interrupted before this step"));
+    }
     say(progress.step, label);
     if (step.kind == StepKind::kArchive) {
       if (Status a = docker_.putArchive(*id, step.dir, step.tar); !a.isOk()) return failAt(label, a);

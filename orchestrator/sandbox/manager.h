@@ -65,6 +65,8 @@ struct Progress {
   std::function<void(std::string_view)> output;   // streamed setup output
   std::function<void(std::string_view)> warning;  // non-fatal problems
   std::function<void(const docker::PullProgress&)> pull;
+  // Polled between steps: true = stop and undo (e.g. the user pressed Ctrl-C).
+  std::function<bool()> cancelled;
 };
 
 // Why create() failed, beyond the message.

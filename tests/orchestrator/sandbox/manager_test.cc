@@ -222,6 +222,17 @@ TEST_F(SandboxManagerTest, FailureAtEachDockerStepRollsBack) {
   }
 }
 
+TEST_F(SandboxManagerTest, CancelBetweenStepsUndoesEverything) {
+  Progress p = progress();
+  int polls = 0;
+  p.cancelled = [&] { return ++polls > 1; };  // after the first setup step
+  auto m = manager();
+  auto rec = m.create(request_, p);
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("interrupted"));
+  expectNothingLeft();
+}
+
 TEST_F(SandboxManagerTest, ProxyListenFailureRemovesNetwork) {
   proxy_.fail_on = "add ";
   auto m = manager();
