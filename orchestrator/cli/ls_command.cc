@@ -63,7 +63,8 @@ int runLsCommand(const Args& args, Io& io) {
     rows.push_back({s.record.name, s.record.agent, s.state, s.record.image, s.record.workspace,
                     s.record.created});
   }
-  printTable(io.out, io.out_color, {"NAME", "AGENT", "STATE", "IMAGE", "WORKSPACE", "CREATED"}, rows);
+  printTable(io.out, io.out_color, {"NAME", "AGENT", "STATE", "IMAGE", "WORKSPACE", "CREATED"},
+             rows);
   return kExitOk;
 }
 

@@ -153,7 +153,8 @@ int runRunCommand(const Args& args, Io& io) {
     }
   }
   RunArgs run;
-  if (std::string e = parseRunArgs(args, &run); !e.empty()) return usageError(io, kCmd, kRunUsage, e);
+  if (std::string e = parseRunArgs(args, &run); !e.empty())
+    return usageError(io, kCmd, kRunUsage, e);
 
   // 1. The kit: any error stops here, before anything is created.
   kit::LoadResult loaded = kit::load(run.kit_ref, run.load);
@@ -166,8 +167,9 @@ int runRunCommand(const Args& args, Io& io) {
     }
   }
   if (!loaded.ok()) {
-    return fail(io, kCmd, "kit " + shown + " is invalid; fix the errors above (kitgate kit validate " +
-                              shown + ")");
+    return fail(
+        io, kCmd,
+        "kit " + shown + " is invalid; fix the errors above (kitgate kit validate " + shown + ")");
   }
   if (loaded.kit.kind != kit::KitKind::kSandbox) {
     return fail(io, kCmd, "kit " + shown + " is a mixin; run needs a sandbox kit");
@@ -179,7 +181,8 @@ int runRunCommand(const Args& args, Io& io) {
   }
   auto workspace = absoluteDirectory(run.workspace);
   if (!workspace.isOk()) return fail(io, kCmd, workspace.status().message());
-  std::string name = run.name.empty() ? sandbox::defaultSandboxName(run.agent, *workspace) : run.name;
+  std::string name =
+      run.name.empty() ? sandbox::defaultSandboxName(run.agent, *workspace) : run.name;
   if (!state::validSandboxName(name)) {
     return usageError(io, kCmd, kRunUsage,
                       "invalid sandbox name \"" + name +
@@ -210,8 +213,9 @@ int runRunCommand(const Args& args, Io& io) {
       io.err << "--- last output of the failed step ---\n" << failure.output;
       if (failure.output.back() != '\n') io.err << "\n";
     }
-    fail(io, kCmd, "sandbox " + name + " was not created: " + record.status().message() +
-                       "\n  everything this run created has been removed");
+    fail(io, kCmd,
+         "sandbox " + name + " was not created: " + record.status().message() +
+             "\n  everything this run created has been removed");
     return failure.exit_code != 0 ? failure.exit_code : kExitFailed;
   }
 
@@ -247,8 +251,8 @@ int runRunCommand(const Args& args, Io& io) {
   }
   auto code = ctx->docker->waitContainer(record->container_id);
   if (!code.isOk()) return fail(io, kCmd, code.status().message());
-  io.err << "\r\nThe agent exited (" << *code << "). Sandbox " << name
-         << " is kept; kitgate rm " << name << " removes it.\n";
+  io.err << "\r\nThe agent exited (" << *code << "). Sandbox " << name << " is kept; kitgate rm "
+         << name << " removes it.\n";
   return *code;
 }
 

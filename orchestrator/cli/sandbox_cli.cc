@@ -89,8 +89,8 @@ StatusOr<SandboxContext> openSandboxContext() {
   ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
                              : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
   ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();
-  ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall,
-                                                          ctx.paths);
+  ctx.manager =
+      std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall, ctx.paths);
   return ctx;
 }
 

@@ -92,13 +92,17 @@ class IptablesFirewall final : public HostFirewall {
   }
   static std::vector<std::string> acceptRule(const std::string& name, const std::string& subnet,
                                              const std::string& gateway, int port) {
-    return {"-s", subnet, "-d", gateway, "-p", "tcp", "--dport", std::to_string(port),
-            "-m", "comment", "--comment", "kitgate:" + name, "-j", "ACCEPT"};
+    return {"-s", subnet,    "-d",        gateway,
+            "-p", "tcp",     "--dport",   std::to_string(port),
+            "-m", "comment", "--comment", "kitgate:" + name,
+            "-j", "ACCEPT"};
   }
 };
 
 }  // namespace
 
-std::unique_ptr<HostFirewall> makeIptablesFirewall() { return std::make_unique<IptablesFirewall>(); }
+std::unique_ptr<HostFirewall> makeIptablesFirewall() {
+  return std::make_unique<IptablesFirewall>();
+}
 
 }  // namespace kitgate::sandbox

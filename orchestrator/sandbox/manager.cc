@@ -116,7 +116,8 @@ Status SandboxManager::ensureImage(const std::string& image, const Progress& pro
   Status s = docker_.pullImage(image, progress.pull ? progress.pull : docker::PullProgressFn{});
   if (!s.isOk()) {
     return Status::error("image " + image + " is not available locally and could not be pulled (" +
-                         s.message() + "); build or load it (docker build / docker load), then retry");
+                         s.message() +
+                         "); build or load it (docker build / docker load), then retry");
   }
   return Status::ok();
 }
@@ -137,8 +138,9 @@ Status SandboxManager::checkBaseImage(const std::string& container_id, const Pro
   const std::string& out = r->stdout_text;
   size_t at = out.find("agent=");
   if (at == std::string::npos) {
-    return Status::error("the image has no user `agent`; kitgate needs user agent (uid 1000, home " +
-                         std::string(kAgentHome) + ")");
+    return Status::error(
+        "the image has no user `agent`; kitgate needs user agent (uid 1000, home " +
+        std::string(kAgentHome) + ")");
   }
   std::string line = out.substr(at + 6, out.find('\n', at) - at - 6);
   std::string uid = line.substr(0, line.find(':'));
@@ -235,9 +237,11 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
   in.placeholders = state::placeholdersFor(*secrets, req.name);
 
   std::vector<CredentialRoute> routes = planRoutes(req.kit);
-  rollback.add("registration", [this, name = req.name] { return state::removeSandbox(paths_, name); });
+  rollback.add("registration",
+               [this, name = req.name] { return state::removeSandbox(paths_, name); });
   Status s = state::writeSandbox(
-      paths_, state::SandboxRecord{req.name, {net->subnet}, in.token, req.kit.allow, req.kit.deny, 0});
+      paths_,
+      state::SandboxRecord{req.name, {net->subnet}, in.token, req.kit.allow, req.kit.deny, 0});
   if (s.isOk()) s = state::writeRoutes(paths_, req.name, toStateRoutes(routes));
   if (!s.isOk()) return failAt("registration", s);
   rollback.add("proxy reload", [this] { return proxy_.reload(); });  // runs after the removal
@@ -258,7 +262,8 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
                  [this, n = vol->name] { return docker_.removeVolume(n, true); });
     record.volumes.push_back(vol->name);
   }
-  say(progress.step, "Creating container " + plan->container.name + " from " + plan->container.image);
+  say(progress.step,
+      "Creating container " + plan->container.name + " from " + plan->container.image);
   auto id = docker_.createContainer(plan->container);
   if (!id.isOk()) return failAt("container", id.status());
   rollback.add("container " + plan->container.name,
@@ -278,7 +283,8 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
     }
     say(progress.step, label);
     if (step.kind == StepKind::kArchive) {
-      if (Status a = docker_.putArchive(*id, step.dir, step.tar); !a.isOk()) return failAt(label, a);
+      if (Status a = docker_.putArchive(*id, step.dir, step.tar); !a.isOk())
+        return failAt(label, a);
       continue;
     }
     docker::ExecSpec spec;
@@ -329,7 +335,8 @@ StatusOr<RunRecord> SandboxManager::liveRecord(const std::string& name) {
   return loadRunRecord(paths_.runDir(), name);
 }
 
-Status SandboxManager::remove(const std::string& name, bool keep_volumes, const Progress& progress) {
+Status SandboxManager::remove(const std::string& name, bool keep_volumes,
+                              const Progress& progress) {
   std::vector<std::string> problems;
   auto check = [&](const std::string& what, const Status& s) {
     if (!s.isOk()) problems.push_back(what + ": " + s.message());
@@ -344,7 +351,8 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes, const 
     record.container = containerName(name);
     record.network = networkName(name);
   }
-  const std::string container = record.container_id.empty() ? record.container : record.container_id;
+  const std::string container =
+      record.container_id.empty() ? record.container : record.container_id;
   say(progress.step, "Removing container " + record.container);
   check("container", docker_.removeContainer(container, true));
   std::string subnet = record.subnet;

@@ -25,7 +25,8 @@ constexpr std::string_view kCaScript =
     "set -e\n"
     "mkdir -p \"$(dirname \"$3\")\"\n"
     "if [ -s \"$1\" ] && command -v update-ca-certificates >/dev/null 2>&1; then\n"
-    "  update-ca-certificates >/dev/null 2>&1 || echo 'kitgate: update-ca-certificates failed' >&2\n"
+    "  update-ca-certificates >/dev/null 2>&1 || echo 'kitgate: update-ca-certificates failed' "
+    ">&2\n"
     "fi\n"
     ": > \"$3\"\n"
     "if [ -f \"$2\" ]; then cat \"$2\" >> \"$3\"; fi\n"
@@ -40,10 +41,24 @@ constexpr std::string_view kSetupFileScript =
 
 // Names the engine owns; a kit may not set them (kit-spec §3.7).
 bool isEngineOwnedVariable(std::string_view name) {
-  static const std::set<std::string, std::less<>> kOwned = {
-      "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-      "no_proxy", "all_proxy", "HOME", "USER", "SHELL", "PATH", "NODE_EXTRA_CA_CERTS",
-      "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_USE_ENV_PROXY", "WORKSPACE_DIR"};
+  static const std::set<std::string, std::less<>> kOwned = {"HTTP_PROXY",
+                                                            "HTTPS_PROXY",
+                                                            "NO_PROXY",
+                                                            "ALL_PROXY",
+                                                            "http_proxy",
+                                                            "https_proxy",
+                                                            "no_proxy",
+                                                            "all_proxy",
+                                                            "HOME",
+                                                            "USER",
+                                                            "SHELL",
+                                                            "PATH",
+                                                            "NODE_EXTRA_CA_CERTS",
+                                                            "SSL_CERT_FILE",
+                                                            "REQUESTS_CA_BUNDLE",
+                                                            "PIP_CERT",
+                                                            "NODE_USE_ENV_PROXY",
+                                                            "WORKSPACE_DIR"};
   if (kOwned.count(name)) return true;
   for (std::string_view prefix : {"LD_", "SBX_", "DOCKER_", "KITGATE_"}) {
     if (name.substr(0, prefix.size()) == prefix) return true;
@@ -166,9 +181,9 @@ std::vector<std::string> agentArgv(const PlanInput& in) {
   std::vector<std::string> argv = sb.entrypoint;
   if (argv.empty()) argv = {"sh"};
   if (sb.command) {
-    const std::vector<std::string>& tail =
-        in.interactive && sb.command->interactive ? *sb.command->interactive
-                                                  : sb.command->default_args;
+    const std::vector<std::string>& tail = in.interactive && sb.command->interactive
+                                               ? *sb.command->interactive
+                                               : sb.command->default_args;
     argv.insert(argv.end(), tail.begin(), tail.end());
   }
   argv.insert(argv.end(), in.agent_args.begin(), in.agent_args.end());
@@ -257,14 +272,15 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   plan.name = in.name;
   const std::string gw_host =
       in.gateway.find(':') != std::string::npos ? "[" + in.gateway + "]" : in.gateway;
-  plan.proxy_url = "http://" + in.name + ":" + in.token + "@" + gw_host + ":" +
-                   std::to_string(in.proxy_port);
+  plan.proxy_url =
+      "http://" + in.name + ":" + in.token + "@" + gw_host + ":" + std::to_string(in.proxy_port);
 
   // --- environment: kit variables, sentinels, placeholders, then ours.
   EnvList env;
   for (const auto& [name, value] : kit.environment) {
     if (isEngineOwnedVariable(name)) {
-      plan.warnings.push_back("kit variable " + name + " is set by kitgate; the kit's value is ignored");
+      plan.warnings.push_back("kit variable " + name +
+                              " is set by kitgate; the kit's value is ignored");
       continue;
     }
     env.set(name, value);
@@ -340,11 +356,11 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
     if (!s.isOk()) return Status::error("proxy CA: " + s.message());
     steps.push_back(archiveStep("ca", "Copy the proxy CA", "/", tar.finish()));
   }
-  steps.push_back(execStep("ca", "Trust the proxy CA",
-                           {"sh", "-c", std::string(kCaScript), "kitgate-ca",
-                            std::string(kCaCertPath), std::string(kSystemBundlePath),
-                            std::string(kCaBundlePath)},
-                           "0"));
+  steps.push_back(
+      execStep("ca", "Trust the proxy CA",
+               {"sh", "-c", std::string(kCaScript), "kitgate-ca", std::string(kCaCertPath),
+                std::string(kSystemBundlePath), std::string(kCaBundlePath)},
+               "0"));
 
   if (hasFiles(kit, kit::FileTarget::kHome)) {
     auto tar = filesArchive(kit, kit::FileTarget::kHome);
@@ -354,8 +370,8 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
 
   for (const kit::InstallStep& step : kit.setup.install) {
     std::string desc = step.description.empty() ? step.command : step.description;
-    steps.push_back(execStep("install", desc, {"sh", "-c", step.command},
-                             step.user.empty() ? "0" : step.user));
+    steps.push_back(
+        execStep("install", desc, {"sh", "-c", step.command}, step.user.empty() ? "0" : step.user));
   }
 
   if (!kit.setup.files.empty()) {
@@ -371,12 +387,12 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
     steps.push_back(archiveStep("setup.files", "Stage setup.files", "/", tar.finish()));
     for (size_t i = 0; i < kit.setup.files.size(); ++i) {
       const kit::SetupFile& f = kit.setup.files[i];
-      steps.push_back(execStep(
-          "setup.files", f.description.empty() ? "Write " + f.path : f.description,
-          {"sh", "-c", std::string(kSetupFileScript), "kitgate-file",
-           std::string(kStageDir) + "/" + std::to_string(i), f.path,
-           f.mode.empty() ? "0644" : f.mode, f.only_if_missing ? "1" : "0"},
-          std::to_string(kAgentUid)));
+      steps.push_back(execStep("setup.files",
+                               f.description.empty() ? "Write " + f.path : f.description,
+                               {"sh", "-c", std::string(kSetupFileScript), "kitgate-file",
+                                std::string(kStageDir) + "/" + std::to_string(i), f.path,
+                                f.mode.empty() ? "0644" : f.mode, f.only_if_missing ? "1" : "0"},
+                               std::to_string(kAgentUid)));
     }
     steps.push_back(execStep("setup.files", "Remove staged setup.files",
                              {"rm", "-rf", std::string(kStageDir)}, std::to_string(kAgentUid)));

@@ -26,12 +26,18 @@ std::string recordPath(const std::string& run_dir, const std::string& name) {
 
 std::string renderRunRecord(const RunRecord& r) {
   nlohmann::json j = {
-      {"name", r.name},         {"agent", r.agent},
-      {"kit", r.kit},           {"image", r.image},
-      {"workspace", r.workspace}, {"containerId", r.container_id},
-      {"container", r.container}, {"network", r.network},
-      {"subnet", r.subnet},     {"proxyListen", r.proxy_listen},
-      {"volumes", r.volumes},   {"created", r.created},
+      {"name", r.name},
+      {"agent", r.agent},
+      {"kit", r.kit},
+      {"image", r.image},
+      {"workspace", r.workspace},
+      {"containerId", r.container_id},
+      {"container", r.container},
+      {"network", r.network},
+      {"subnet", r.subnet},
+      {"proxyListen", r.proxy_listen},
+      {"volumes", r.volumes},
+      {"created", r.created},
   };
   return j.dump(2) + "\n";
 }

@@ -88,7 +88,8 @@ Setup& suiteSetup() {
     }
     auto built = runProgram({kSupport + "/build-test-image.sh"}, "/tmp/kitgate-e2e-image", 480s);
     if (!built.isOk() || built->status.code != 0) {
-      r.error = "build-test-image.sh failed: " + (built.isOk() ? built->err : built.status().message());
+      r.error =
+          "build-test-image.sh failed: " + (built.isOk() ? built->err : built.status().message());
     }
     return r;
   }();
@@ -147,7 +148,8 @@ class SandboxE2e : public ::testing::Test {
     (void)kitgate({"proxy", "stop"});
   }
 
-  RunResult kitgate(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 300s) {
+  RunResult kitgate(const std::vector<std::string>& args,
+                    std::chrono::milliseconds timeout = 300s) {
     std::vector<std::string> argv = {kitgate_};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = runProgram(argv, tmp_->path() + "/kitgate-" + std::to_string(++calls_), timeout);
@@ -159,7 +161,8 @@ class SandboxE2e : public ::testing::Test {
     return kitgate({"exec", name_, "--", "sh", "-c", script}, 60s);
   }
   RunResult runSandbox(const std::string& kit_dir) {
-    return kitgate({"run", "--kit", kit_dir, "--name", name_, "--workspace", workspace_, "-d", "amp"});
+    return kitgate(
+        {"run", "--kit", kit_dir, "--name", name_, "--workspace", workspace_, "-d", "amp"});
   }
   std::string kitDir() const { return kSourceDir + "/configs/kits/amp-local"; }
   std::string ampUrl(const std::string& path) const {
@@ -233,13 +236,14 @@ TEST_F(SandboxE2e, SeedFlowInjectsRealKeyOnlyOnTheWayOut) {
   auto ps = inSandbox("ps auxww");
   EXPECT_THAT(ps.out, HasSubstr("sleep infinity"));
   EXPECT_THAT(ps.out, Not(HasSubstr(key)));
-  auto files = inSandbox("grep -rlsE '" + keyPattern(key) + "' /home /etc /tmp /usr/local " + workspace_ +
-                         "; echo scanned");
+  auto files = inSandbox("grep -rlsE '" + keyPattern(key) + "' /home /etc /tmp /usr/local " +
+                         workspace_ + "; echo scanned");
   EXPECT_EQ(trim(files.out), "scanned") << files.out;
 
   // Through the proxy: the origin sees the real key; the reply is scrubbed.
-  auto curl = inSandbox("curl -sS --max-time 20 -D - -o /dev/null -H \"Authorization: Bearer $AMP_API_KEY\" " +
-                        ampUrl("/echo-auth"));
+  auto curl = inSandbox(
+      "curl -sS --max-time 20 -D - -o /dev/null -H \"Authorization: Bearer $AMP_API_KEY\" " +
+      ampUrl("/echo-auth"));
   ASSERT_EQ(curl.status.code, 0) << curl.out << curl.err;
   EXPECT_THAT(curl.out, HasSubstr("200"));
   EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
@@ -276,10 +280,13 @@ TEST_F(SandboxE2e, SeedFlowInjectsRealKeyOnlyOnTheWayOut) {
   EXPECT_NE(direct_host.status.code, 0) << direct_host.out;
   EXPECT_EQ((*host_service)->connectionsAccepted(), 0u);
   auto direct_origin = inSandbox("curl -sS --noproxy '*' --max-time 5 -k https://" + gw + ":" +
-                                 std::to_string(origin_->port()) + "/small; curl -sS --noproxy '*' "
-                                 "--max-time 5 -k https://127.0.0.1:" + std::to_string(origin_->port()) + "/small");
+                                 std::to_string(origin_->port()) +
+                                 "/small; curl -sS --noproxy '*' "
+                                 "--max-time 5 -k https://127.0.0.1:" +
+                                 std::to_string(origin_->port()) + "/small");
   EXPECT_NE(direct_origin.status.code, 0) << direct_origin.out;
-  auto no_proxy_env = inSandbox("env -u HTTPS_PROXY -u https_proxy curl -sS --max-time 5 " + ampUrl("/small"));
+  auto no_proxy_env =
+      inSandbox("env -u HTTPS_PROXY -u https_proxy curl -sS --max-time 5 " + ampUrl("/small"));
   EXPECT_NE(no_proxy_env.status.code, 0) << no_proxy_env.out;
 
   // ls shows it; rm leaves nothing behind; the global secret stays until

@@ -73,19 +73,21 @@ class SandboxCliTest : public ::testing::Test {
     kit_ = std::string(src ? src : KITGATE_TEST_SOURCE_DIR) + "/configs/kits/amp-local";
     docker_ = std::make_shared<FakeDockerClient>();
     docker_->addImage("kitgate-test-agent:latest");
-    docker_->setExecHandler([this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
-      docker::ExecResult r;
-      r.exit_code = 0;
-      const std::string last = spec.cmd.empty() ? "" : spec.cmd.back();
-      if (last.find("/etc/passwd") != std::string::npos) r.stdout_text = "agent=1000:/home/agent\nsudo=yes\n";
-      if (!fail_install_.empty() && last.find(fail_install_) != std::string::npos) {
-        r.exit_code = 5;
-        r.stdout_text = "E: unable to locate package\n";
-      }
-      if (spec.cmd.size() == 2 && spec.cmd[0] == "echo") r.stdout_text = spec.cmd[1] + "\n";
-      if (spec.cmd.size() == 1 && spec.cmd[0] == "false") r.exit_code = 1;
-      return r;
-    });
+    docker_->setExecHandler(
+        [this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
+          docker::ExecResult r;
+          r.exit_code = 0;
+          const std::string last = spec.cmd.empty() ? "" : spec.cmd.back();
+          if (last.find("/etc/passwd") != std::string::npos)
+            r.stdout_text = "agent=1000:/home/agent\nsudo=yes\n";
+          if (!fail_install_.empty() && last.find(fail_install_) != std::string::npos) {
+            r.exit_code = 5;
+            r.stdout_text = "E: unable to locate package\n";
+          }
+          if (spec.cmd.size() == 2 && spec.cmd[0] == "echo") r.stdout_text = spec.cmd[1] + "\n";
+          if (spec.cmd.size() == 1 && spec.cmd[0] == "false") r.exit_code = 1;
+          return r;
+        });
     proxy_ = std::make_shared<NullProxy>();
     firewall_ = std::make_shared<NullFirewall>();
     setDockerFactoryForTesting([this]() -> StatusOr<std::shared_ptr<docker::DockerClient>> {
@@ -113,7 +115,8 @@ class SandboxCliTest : public ::testing::Test {
     return r;
   }
   Result run(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", "--kit", kit_, "--name", name, "--workspace", workspace_, "-d"};
+    std::vector<std::string> args = {"run", "--kit",       kit_,       "--name",
+                                     name,  "--workspace", workspace_, "-d"};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back("amp");
     return cli(args);
@@ -145,13 +148,13 @@ TEST_F(SandboxCliTest, DefaultNameIsAgentAndWorkspaceBasename) {
 
 TEST_F(SandboxCliTest, UsageErrorsExitTwoAndCreateNothing) {
   const std::vector<std::vector<std::string>> cases = {
-      {"run", "amp"},                                             // no --kit
-      {"run", "--kit", "x"},                                      // no AGENT
-      {"run", "--kit", "x", "--bogus", "amp"},                    // unknown option
-      {"run", "--kit", "x", "amp", "extra"},                      // stray positional
-      {"exec", "amp-a"},                                          // no command
-      {"rm"},                                                     // no name
-      {"rm", "amp-a", "--all"},                                   // both
+      {"run", "amp"},                           // no --kit
+      {"run", "--kit", "x"},                    // no AGENT
+      {"run", "--kit", "x", "--bogus", "amp"},  // unknown option
+      {"run", "--kit", "x", "amp", "extra"},    // stray positional
+      {"exec", "amp-a"},                        // no command
+      {"rm"},                                   // no name
+      {"rm", "amp-a", "--all"},                 // both
       {"stop"},
   };
   for (const auto& args : cases) {
@@ -172,7 +175,8 @@ TEST_F(SandboxCliTest, AgentMustBeTheKitsName) {
 TEST_F(SandboxCliTest, InvalidKitStopsBeforeAnythingIsCreated) {
   const std::string bad = root_ + "/bad-kit";
   fs::create_directories(bad);
-  std::ofstream(bad + "/spec.yaml") << "schemaVersion: \"2\"\nkind: sandbox\nname: amp\nsandbox: {}\n";
+  std::ofstream(bad + "/spec.yaml")
+      << "schemaVersion: \"2\"\nkind: sandbox\nname: amp\nsandbox: {}\n";
   Result r = cli({"run", "--kit", bad, "--workspace", workspace_, "-d", "amp"});
   EXPECT_EQ(r.code, kExitFailed);
   EXPECT_THAT(r.err, HasSubstr("spec.yaml"));
@@ -196,8 +200,9 @@ TEST_F(SandboxCliTest, FailingInstallExitsWithItsCodeShowsOutputAndCleansUp) {
 
 TEST_F(SandboxCliTest, DaemonUnreachableIsAClearError) {
   setDockerFactoryForTesting([]() -> StatusOr<std::shared_ptr<docker::DockerClient>> {
-    return Status::error("cannot reach the Docker daemon at unix:///var/run/docker.sock: "
-                         "connection refused. Is dockerd running?");
+    return Status::error(
+        "cannot reach the Docker daemon at unix:///var/run/docker.sock: "
+        "connection refused. Is dockerd running?");
   });
   Result r = run("amp-a");
   EXPECT_EQ(r.code, kExitFailed);
@@ -277,9 +282,10 @@ TEST_F(SandboxCliTest, HomeVolumeSurvivesRmWithKeepVolumes) {
   ASSERT_EQ(docker_->volumes().count("kitgate-amp-a-home-agent"), 1u);
   const FakeDockerClient::Container* c = docker_->findContainer("kitgate-amp-a");
   ASSERT_NE(c, nullptr);
-  bool mounted = std::any_of(c->spec.mounts.begin(), c->spec.mounts.end(), [](const docker::Mount& m) {
-    return m.type == docker::MountType::kVolume && m.target == "/home/agent";
-  });
+  bool mounted =
+      std::any_of(c->spec.mounts.begin(), c->spec.mounts.end(), [](const docker::Mount& m) {
+        return m.type == docker::MountType::kVolume && m.target == "/home/agent";
+      });
   EXPECT_TRUE(mounted);
   ASSERT_EQ(cli({"rm", "-f", "--keep-volumes", "amp-a"}).code, kExitOk);
   EXPECT_EQ(docker_->volumes().count("kitgate-amp-a-home-agent"), 1u);

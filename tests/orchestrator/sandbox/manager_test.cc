@@ -87,17 +87,18 @@ class SandboxManagerTest : public ::testing::Test {
     workspace_ = root_ + "/proj";
     fs::create_directories(workspace_);
     docker_.addImage(kImage);
-    docker_.setExecHandler([this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
-      docker::ExecResult r;
-      r.exit_code = 0;
-      if (isBaseCheck(spec)) {
-        r.stdout_text = passwd_answer_;
-      } else if (spec.cmd.size() == 3 && spec.cmd[2] == fail_command_) {
-        r.exit_code = 3;
-        r.stderr_text = "boom: no such package\n";
-      }
-      return r;
-    });
+    docker_.setExecHandler(
+        [this](const FakeDockerClient::Container&, const docker::ExecSpec& spec) {
+          docker::ExecResult r;
+          r.exit_code = 0;
+          if (isBaseCheck(spec)) {
+            r.stdout_text = passwd_answer_;
+          } else if (spec.cmd.size() == 3 && spec.cmd[2] == fail_command_) {
+            r.exit_code = 3;
+            r.stderr_text = "boom: no such package\n";
+          }
+          return r;
+        });
     kit::LoadResult loaded = kit::load(sourceDir() + "/configs/kits/amp-local");
     ASSERT_TRUE(loaded.ok());
     request_.kit = loaded.kit;
@@ -165,8 +166,8 @@ TEST_F(SandboxManagerTest, CreateRegistersNetworkProxyAndContainer) {
   EXPECT_TRUE(c->info.state.running);
   EXPECT_EQ(c->spec.user, "1000");
   EXPECT_EQ(c->spec.working_dir, workspace_);
-  EXPECT_THAT(c->spec.env,
-              Contains("HTTPS_PROXY=http://amp-proj:" + request_.token + "@" + net.gateway + ":3128"));
+  EXPECT_THAT(c->spec.env, Contains("HTTPS_PROXY=http://amp-proj:" + request_.token + "@" +
+                                    net.gateway + ":3128"));
   EXPECT_EQ(rec->container_id, c->info.id);
   EXPECT_TRUE(fs::exists(paths_.runDir() + "/amp-proj.json"));
 }
@@ -282,8 +283,8 @@ TEST_F(SandboxManagerTest, MissingImageIsPulledOrNamedClearly) {
 
 TEST_F(SandboxManagerTest, PlaceholdersOfCustomSecretsReachTheEnvironment) {
   state::Secrets secrets;
-  secrets.custom.push_back({"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-abcdefgh12345678",
-                            "real-secret-value-1"});
+  secrets.custom.push_back(
+      {"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-abcdefgh12345678", "real-secret-value-1"});
   ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
   auto m = manager();
   ASSERT_TRUE(m.create(request_, progress()).isOk());

@@ -90,8 +90,7 @@ TEST(SandboxPlan, CaVariablesPointAtTheBundle) {
   for (const char* var : {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT"}) {
     EXPECT_THAT(plan.container.env, Contains(std::string(var) + "=" + std::string(kCaBundlePath)));
   }
-  EXPECT_THAT(plan.container.env,
-              Contains("NODE_EXTRA_CA_CERTS=" + std::string(kCaCertPath)));
+  EXPECT_THAT(plan.container.env, Contains("NODE_EXTRA_CA_CERTS=" + std::string(kCaCertPath)));
   const SetupStep* copy = findStep(plan, "ca");
   ASSERT_NE(copy, nullptr);
   EXPECT_EQ(copy->kind, StepKind::kArchive);
@@ -244,8 +243,9 @@ TEST(SandboxPlan, InstallDefaultsToRootAndKeepsDeclarationOrder) {
   for (const SetupStep& s : plan.steps) {
     if (s.stage == "install") installs.emplace_back(s.user, s.argv.back());
   }
-  EXPECT_THAT(installs, ElementsAre(std::pair<std::string, std::string>{"0", "apt-get install -y jq"},
-                                    std::pair<std::string, std::string>{"1000", "echo hi"}));
+  EXPECT_THAT(installs,
+              ElementsAre(std::pair<std::string, std::string>{"0", "apt-get install -y jq"},
+                          std::pair<std::string, std::string>{"1000", "echo hi"}));
 }
 
 TEST(SandboxPlan, FilesAreOwnedByTheAgentInTheirTargets) {
@@ -375,7 +375,8 @@ TEST(SandboxPlan, DefaultNameIsAgentDashWorkspaceBasename) {
 }
 
 TEST(SandboxPlan, SeedCorpusSandboxKitsAllPlan) {
-  for (const char* dir : {"docker__sbx-kits-contrib__amp--v1-agent", "docker__sbx-kits-contrib__amp--v2"}) {
+  for (const char* dir :
+       {"docker__sbx-kits-contrib__amp--v1-agent", "docker__sbx-kits-contrib__amp--v2"}) {
     PlanInput in = ampInput();
     in.kit = loadKit(sourceDir() + "/tests/kitloader/corpus/" + dir);
     SandboxPlan plan = mustPlan(in);
