@@ -35,6 +35,7 @@ constexpr std::string_view kUsage =
     "Commands:\n"
     "  allow network [-g | --sandbox N] RESOURCES   add allow rules\n"
     "  deny network [-g | --sandbox N] RESOURCES    add deny rules (deny beats allow)\n"
+    "  rm network [-g | --sandbox N] --resource R [-f]   remove rules (allow or deny)\n"
     "  ls [--json]                                  every rule and where it comes from\n"
     "  check network [--sandbox N] TARGET [--json]  would TARGET (host[:port]) be allowed?\n"
     "  log [SANDBOX] [--json] [--limit N] [-q] [-f] what the proxy allowed and blocked\n\n"
@@ -54,6 +55,15 @@ constexpr std::string_view kRuleUsage =
     "  kitgate policy allow network \"registry.npmjs.org:443,**.githubusercontent.com:443\"\n"
     "  kitgate policy deny network --sandbox dev1 gist.github.com\n"
     "  kitgate policy allow network -g 10.0.0.0/8:5432\n";
+
+constexpr std::string_view kRmUsage =
+    "Usage: kitgate policy rm network [-g | --sandbox NAME] --resource R[,R...] [-f]\n\n"
+    "Removes the rules written exactly R (allow and deny alike) from the global\n"
+    "policy (default: omitting --sandbox means global) or from one sandbox, then\n"
+    "reloads the proxy. Asks first unless -f.\n\n"
+    "Examples:\n"
+    "  kitgate policy rm network --resource registry.npmjs.org:443 -f\n"
+    "  kitgate policy rm network --sandbox dev1 --resource gist.github.com\n";
 
 constexpr std::string_view kLsUsage =
     "Usage: kitgate policy ls [--json]\n\n"
@@ -207,6 +217,91 @@ int runRule(const Args& args, Io& io, bool allow) {
                  : "")
          << "\n";
   Status st = state::reloadProxy(*paths);
+  if (!st) return fail(io, kCmd, "saved, but " + st.message());
+  return kExitOk;
+}
+
+// ---- rm -------------------------------------------------------------------------
+
+int runRm(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  bool global = false, force = false, saw_type = false;
+  std::string sandbox_name, error, v;
+  std::vector<std::string> resources;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kRmUsage;
+      return kExitOk;
+    }
+    if (scopeFlag(c, &global, &sandbox_name, &error)) continue;
+    if (c.flag({"-f", "--force"})) {
+      force = true;
+    } else if (c.option({"--resource"}, &v, &error)) {
+      splitList(v, &resources);
+    } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (!saw_type) {
+      saw_type = true;
+      if (std::string t = c.next(); t != "network")
+        error = "only 'network' rules exist (got \"" + t + "\")";
+    } else {
+      error = "unexpected argument " + c.next() + " (name rules with --resource)";
+    }
+  }
+  if (error.empty() && !saw_type) error = "say which kind of rule: 'network'";
+  if (error.empty() && resources.empty())
+    error = "at least one selector is required: use --resource";
+  if (!error.empty()) return usageError(io, kCmd, kRmUsage, error);
+
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);
+  if (!lock) return fail(io, kCmd, lock.status().message());
+  const std::string where = sandbox_name.empty() ? "the global policy" : "sandbox " + sandbox_name;
+  std::vector<std::string>*allow = nullptr, *deny = nullptr;
+  StatusOr<state::GlobalPolicy> global_policy = state::GlobalPolicy{};
+  StatusOr<state::SandboxRecord> record = state::SandboxRecord{};
+  if (sandbox_name.empty()) {
+    global_policy = state::loadGlobalPolicy(*paths);
+    if (!global_policy) return fail(io, kCmd, global_policy.status().message());
+    allow = &global_policy->allow;
+    deny = &global_policy->deny;
+  } else {
+    record = state::loadSandbox(*paths, sandbox_name);
+    if (!record) return fail(io, kCmd, record.status().message() + " (kitgate ls lists sandboxes)");
+    allow = &record->allow;
+    deny = &record->deny;
+  }
+  std::string missing;
+  for (const auto& r : resources) {
+    if (std::find(allow->begin(), allow->end(), r) == allow->end() &&
+        std::find(deny->begin(), deny->end(), r) == deny->end()) {
+      missing += (missing.empty() ? "" : ", ") + r;
+    }
+  }
+  if (!missing.empty()) {
+    return fail(io, kCmd,
+                "no rule " + missing + " in " + where + " (kitgate policy ls shows them)");
+  }
+  if (!force) {
+    if (!stdinIsTerminal())
+      return fail(io, kCmd, "stdin is not a terminal; use --force to skip confirmation");
+    if (!confirm(io, "Remove network rules from " + where + "?")) {
+      io.out << "Nothing removed.\n";
+      return kExitFailed;
+    }
+  }
+  for (const auto& r : resources) {
+    std::erase(*allow, r);
+    std::erase(*deny, r);
+  }
+  Status st = sandbox_name.empty() ? state::saveGlobalPolicy(*paths, *global_policy)
+                                   : state::writeSandbox(*paths, *record);
+  if (!st) return fail(io, kCmd, st.message());
+  io.out << "Removed from " << where << ": ";
+  for (size_t i = 0; i < resources.size(); ++i) io.out << (i ? ", " : "") << resources[i];
+  io.out << "\n";
+  st = state::reloadProxy(*paths);
   if (!st) return fail(io, kCmd, "saved, but " + st.message());
   return kExitOk;
 }
@@ -553,6 +648,7 @@ int runPolicyCommand(const Args& args, Io& io) {
   }
   if (sub == "allow") return runRule(args, io, true);
   if (sub == "deny") return runRule(args, io, false);
+  if (sub == "rm" || sub == "remove") return runRm(args, io);
   if (sub == "ls" || sub == "list") return runLs(args, io);
   if (sub == "check") return runCheck(args, io);
   if (sub == "log") return runLog(args, io);

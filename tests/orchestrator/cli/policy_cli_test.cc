@@ -87,6 +87,26 @@ TEST_F(PolicyCli, SandboxRulesGoToTheSandboxFile) {
   EXPECT_EQ(j[1]["source"], "sandboxes/dev1.yaml");
 }
 
+TEST_F(PolicyCli, RmRemovesRulesOfOneScope) {
+  ASSERT_EQ(kitgate({"policy", "allow", "network", "a.example.com,b.example.com"}).exit_code, 0);
+  ASSERT_EQ(kitgate({"policy", "deny", "network", "c.example.com"}).exit_code, 0);
+  CliRun r = kitgate({"policy", "rm", "network", "--resource", "a.example.com,c.example.com"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("stdin is not a terminal; use --force"), std::string::npos) << r.err;
+  r = kitgate({"policy", "rm", "network", "--resource", "a.example.com,c.example.com", "-f"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto p = state::loadGlobalPolicy(paths_);
+  ASSERT_TRUE(p.isOk());
+  EXPECT_EQ(p->allow, std::vector<std::string>{"b.example.com"});
+  EXPECT_TRUE(p->deny.empty());
+  r = kitgate({"policy", "rm", "network", "--resource", "a.example.com", "-f"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no rule a.example.com in the global policy"), std::string::npos) << r.err;
+  r = kitgate({"policy", "rm", "network", "-f"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("at least one selector is required"), std::string::npos) << r.err;
+}
+
 TEST_F(PolicyCli, InvalidRulesShowTheColumnAndNothingIsSaved) {
   CliRun r = kitgate({"policy", "allow", "network", "good.com,a.*.b", "*"});
   EXPECT_EQ(r.exit_code, 1);
@@ -197,6 +217,7 @@ TEST_F(PolicyCli, EmptyLogSaysSo) {
 TEST_F(PolicyCli, HelpHasExamples) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"policy", "allow", "--help"},
+                                             {"policy", "rm", "--help"},
                                              {"policy", "ls", "--help"},
                                              {"policy", "check", "--help"},
                                              {"policy", "log", "--help"},
