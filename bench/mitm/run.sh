@@ -20,7 +20,7 @@
 #   f   1,000 idle intercepted connections (one request each) on a freshly started proxy
 #       -> KiB (PSS) per connection
 # Knobs: REPS DUR WARM SCEN IDLE_MITM WORK SHARED_BENCH KITGATE_BIN KITGATE_BUILD KITGATE_PORT
-#        RESULTS NICE
+#        RESULTS REPORT (default $RESULTS/kitgate-mitm.md) NICE
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -33,6 +33,7 @@ SCEN=${SCEN:-"e n c f"}
 IDLE_MITM=${IDLE_MITM:-1000}
 KITGATE_PORT=${KITGATE_PORT:-13150}
 RESULTS=${RESULTS:-$REPO/bench/results}
+REPORT=${REPORT:-$RESULTS/kitgate-mitm.md}
 PEERS="squid-bump kitgate"
 
 die() { printf '[%s] error: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
@@ -188,6 +189,6 @@ done
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- proxy 2>/dev/null || COMMIT="$COMMIT+uncommitted proxy/ changes"
 python3 "$HERE/report.py" --raw "$RAW" --commit "$COMMIT" --backend "${BACKEND:-unknown}" \
-  --params "REPS=$REPS DUR=$DUR WARM=$WARM SCEN=$SCEN IDLE_MITM=$IDLE_MITM" > "$RESULTS/kitgate-mitm.md"
-cat "$RESULTS/kitgate-mitm.md"
-log "wrote $RESULTS/kitgate-mitm.md (raw: $RAW)"
+  --params "REPS=$REPS DUR=$DUR WARM=$WARM SCEN=$SCEN IDLE_MITM=$IDLE_MITM" > "$REPORT"
+cat "$REPORT"
+log "wrote $REPORT (raw: $RAW)"
