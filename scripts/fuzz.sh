@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)"
+targets=$(grep -rhoE 'kitgate_add_fuzzer\(\s*[A-Za-z0-9_]+' fuzz | sed 's/.*(//' | sort -u)
+# shellcheck disable=SC2086
+cmake --build --preset fuzz -j "$(nproc)" --target $targets
 status=0
 while IFS= read -r bin; do
   name=$(basename "$bin")
