@@ -16,7 +16,8 @@ TEST_F(MitmCertificates, MintedLeafChainsToSandboxCa) {
   ASSERT_OK_AND_ASSIGN(auto c, client(kAmpHost, *origin_));  // verified against the sandbox CA only
   tls::X509Ptr leaf = c.conn().peerCertificate();
   ASSERT_TRUE(leaf);
-  ASSERT_OK_AND_ASSIGN(auto ca, tls::CertificateAuthority::load(sandbox_ca_file_, proxy_->stateDir() + "/ca/default.key"));
+  ASSERT_OK_AND_ASSIGN(auto ca, tls::CertificateAuthority::load(
+                                    sandbox_ca_file_, proxy_->stateDir() + "/ca/default.key"));
   EXPECT_EQ(X509_check_issued(ca.cert(), leaf.get()), X509_V_OK);
   EXPECT_EQ(X509_verify(leaf.get(), ca.key()), 1);
   EXPECT_EQ(X509_check_host(leaf.get(), kAmpHost, std::strlen(kAmpHost), 0, nullptr), 1);
@@ -32,19 +33,22 @@ TEST_F(MitmCertificates, SandboxCaKeyCannotSignOutsideItsNameConstraints) {
   // Whoever holds the CA key can sign anything; verifiers must refuse names
   // outside the constraints. evil.test is outside, ampcode.test inside (the
   // control: the same CA, the same minting, accepted).
-  ASSERT_OK_AND_ASSIGN(auto ca, tls::CertificateAuthority::load(sandbox_ca_file_, proxy_->stateDir() + "/ca/default.key"));
+  ASSERT_OK_AND_ASSIGN(auto ca, tls::CertificateAuthority::load(
+                                    sandbox_ca_file_, proxy_->stateDir() + "/ca/default.key"));
   ASSERT_OK_AND_ASSIGN(auto rogue, HttpsOrigin::start({&ca, {"evil.test", kAmpHost}}));
   const std::string port = std::to_string(rogue->port());
   auto curl_direct = [&](const char* host) {
-    return runCurl({"--cacert", sandbox_ca_file_, "--resolve", std::string(host) + ":" + port + ":127.0.0.1",
-                    "https://" + std::string(host) + ":" + port + "/small"},
-                   work_->path());
+    return runCurl(
+        {"--cacert", sandbox_ca_file_, "--resolve", std::string(host) + ":" + port + ":127.0.0.1",
+         "https://" + std::string(host) + ":" + port + "/small"},
+        work_->path());
   };
   ASSERT_OK_AND_ASSIGN(auto inside, curl_direct(kAmpHost));
   EXPECT_EQ(inside.exit_code, 0) << inside.err;
   ASSERT_OK_AND_ASSIGN(auto outside, curl_direct("evil.test"));
   EXPECT_EQ(outside.exit_code, 60) << outside.err;  // peer certificate cannot be authenticated
-  EXPECT_NE(outside.err.find("subtree"), std::string::npos) << outside.err;  // "permitted subtree violation"
+  EXPECT_NE(outside.err.find("subtree"), std::string::npos)
+      << outside.err;  // "permitted subtree violation"
 
   // The project's own TLS client (this build's backend) refuses it too.
   tls::ClientContextOptions opts;
@@ -65,7 +69,8 @@ TEST_F(MitmCertificates, SandboxCaKeyCannotSignOutsideItsNameConstraints) {
 
 TEST_F(MitmCertificates, HostHeaderNotMatchingConnectIs421AndLogged) {
   ASSERT_OK_AND_ASSIGN(auto c, client(kAmpHost, *origin_));
-  ASSERT_OK(c.send("GET /headers HTTP/1.1\r\nHost: other.test:" + std::to_string(origin_->port()) + "\r\n\r\n"));
+  ASSERT_OK(c.send("GET /headers HTTP/1.1\r\nHost: other.test:" + std::to_string(origin_->port()) +
+                   "\r\n\r\n"));
   ASSERT_OK_AND_ASSIGN(auto resp, c.readResponse());
   EXPECT_EQ(resp.status, 421);
   EXPECT_NE(resp.body.find("Host header does not match"), std::string::npos) << resp.body;
@@ -96,7 +101,8 @@ TEST_F(MitmCertificates, UntrustedUpstreamCertificateIs502WithClearBody) {
   EXPECT_EQ(bad_origin_->requestsServed(), 0u);
   EXPECT_TRUE(proxy_->waitForLog(logLine(kBadHost, 502)).has_value());
   // curl sees the same answer.
-  ASSERT_OK_AND_ASSIGN(auto r, curlVia(sandbox_ca_file_, {target(kBadHost, *bad_origin_, "/small")}));
+  ASSERT_OK_AND_ASSIGN(auto r,
+                       curlVia(sandbox_ca_file_, {target(kBadHost, *bad_origin_, "/small")}));
   EXPECT_EQ(r.http_code, 502);
   EXPECT_NE(r.body.find("upstream certificate verify failed"), std::string::npos) << r.body;
 }

@@ -34,8 +34,12 @@ inline constexpr const char* kCustomValue = "REAL-custom-c0ffee9931";
 
 // Proxy-side Basic forms of the secrets (what a leak in encoded form looks like).
 inline std::vector<std::string> secretForms() {
-  return {kAmpKey, kCustomValue, "Key " + std::string(kAmpKey), base64(std::string("user:") + kCustomValue),
-          base64(kCustomValue), base64(kAmpKey)};
+  return {kAmpKey,
+          kCustomValue,
+          "Key " + std::string(kAmpKey),
+          base64(std::string("user:") + kCustomValue),
+          base64(kCustomValue),
+          base64(kAmpKey)};
 }
 
 class MitmWorld : public ::testing::Test {
@@ -67,13 +71,17 @@ class MitmWorld : public ::testing::Test {
     o.dns_hosts = {{kAmpHost, "127.0.0.1"}, {kOtherHost, "127.0.0.1"}, {kBadHost, "127.0.0.1"}};
     o.state_files["secrets.yaml"] =
         "services:\n"
-        "  - {service: amp, scope: global, value: \"" + std::string(kAmpKey) + "\"}\n"
+        "  - {service: amp, scope: global, value: \"" +
+        std::string(kAmpKey) +
+        "\"}\n"
         "custom:\n"
-        "  - {scope: global, hosts: [\"" + std::string(kAmpHost) + "\"], env: AMP_API_KEY, placeholder: \"" +
-        kPlaceholder + "\", value: \"" + kCustomValue + "\"}\n";
+        "  - {scope: global, hosts: [\"" +
+        std::string(kAmpHost) + "\"], env: AMP_API_KEY, placeholder: \"" + kPlaceholder +
+        "\", value: \"" + kCustomValue + "\"}\n";
     o.state_files["credentials/default.yaml"] =
         "routes:\n"
-        "  - {service: amp, domains: [\"" + std::string(kAmpHost) + "\", \"" + kBadHost +
+        "  - {service: amp, domains: [\"" +
+        std::string(kAmpHost) + "\", \"" + kBadHost +
         "\"], header: X-Api-Key, format: \"Key %s\"}\n";
     o.extra_yaml = "tls: {upstream_ca_file: \"" + origin_ca_file_ + "\"}\n";
     customize(o);
@@ -103,12 +111,14 @@ class MitmWorld : public ::testing::Test {
         },
         2s);
     auto metrics = proxy_->metricsText();
-    const std::string texts[] = {log, proxy_->stderrText(), readFile(proxy_->dir() + "/proxy.stdout"),
+    const std::string texts[] = {log, proxy_->stderrText(),
+                                 readFile(proxy_->dir() + "/proxy.stdout"),
                                  metrics.isOk() ? *metrics : std::string()};
     const char* names[] = {"policy log", "proxy stderr", "proxy stdout", "/metrics"};
     for (const std::string& secret : secretForms()) {
       for (size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(texts[i].find(secret), std::string::npos) << "a secret value appears in the " << names[i];
+        EXPECT_EQ(texts[i].find(secret), std::string::npos)
+            << "a secret value appears in the " << names[i];
       }
     }
     EXPECT_TRUE(metrics.isOk()) << "metrics scrape failed: " << metrics.status().message();
@@ -127,7 +137,8 @@ class MitmWorld : public ::testing::Test {
 
   StatusOr<HttpsClient> client(const char* host, const HttpsOrigin& origin,
                                std::optional<std::string> sni = std::nullopt) {
-    return HttpsClient::open({proxy_->port(), host, origin.port(), sandbox_ca_file_, std::move(sni)});
+    return HttpsClient::open(
+        {proxy_->port(), host, origin.port(), sandbox_ca_file_, std::move(sni)});
   }
 
   std::unique_ptr<TempDir> work_;

@@ -17,18 +17,21 @@ std::string headerLine(const std::string& head, const std::string& name) {
 }
 
 TEST_F(MitmInjection, BearerPlaceholderIsReplacedForTheBoundHost) {
-  ASSERT_OK_AND_ASSIGN(auto r, curlVia(sandbox_ca_file_, {"-H", std::string("Authorization: Bearer ") + kPlaceholder,
-                                                          target(kAmpHost, *origin_, "/headers")}));
+  ASSERT_OK_AND_ASSIGN(
+      auto r, curlVia(sandbox_ca_file_, {"-H", std::string("Authorization: Bearer ") + kPlaceholder,
+                                         target(kAmpHost, *origin_, "/headers")}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.http_code, 200);
   const std::string head = origin_->lastRequestHead();
-  EXPECT_EQ(headerLine(head, "Authorization"), std::string("Authorization: Bearer ") + kCustomValue) << head;
+  EXPECT_EQ(headerLine(head, "Authorization"), std::string("Authorization: Bearer ") + kCustomValue)
+      << head;
   EXPECT_EQ(head.find(kPlaceholder), std::string::npos) << head;
   // The connection was intercepted, and the log says what was done.
   auto connect = proxy_->waitForLog(logLine(kAmpHost, 200, "connect"));
   ASSERT_TRUE(connect.has_value());
   EXPECT_EQ((*connect)["proxy"], "forward");
-  EXPECT_NE((*connect)["reason"].get<std::string>().find("intercepted: inject X-Api-Key"), std::string::npos);
+  EXPECT_NE((*connect)["reason"].get<std::string>().find("intercepted: inject X-Api-Key"),
+            std::string::npos);
   EXPECT_NE((*connect)["reason"].get<std::string>().find(std::string("substitute ") + kPlaceholder),
             std::string::npos);
   EXPECT_TRUE(proxy_->waitForLog(logLine(kAmpHost, 200, "http")).has_value());
@@ -36,11 +39,13 @@ TEST_F(MitmInjection, BearerPlaceholderIsReplacedForTheBoundHost) {
 
 TEST_F(MitmInjection, ServiceRouteOverwritesProxyManagedHeader) {
   ASSERT_OK_AND_ASSIGN(auto r, curlVia(sandbox_ca_file_, {"-H", "X-Api-Key: proxy-managed", "-H",
-                                                          "x-api-key: second-copy", target(kAmpHost, *origin_, "/headers")}));
+                                                          "x-api-key: second-copy",
+                                                          target(kAmpHost, *origin_, "/headers")}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.http_code, 200);
   const std::string head = origin_->lastRequestHead();
-  EXPECT_NE(head.find(std::string("X-Api-Key: Key ") + kAmpKey + "\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find(std::string("X-Api-Key: Key ") + kAmpKey + "\r\n"), std::string::npos)
+      << head;
   EXPECT_EQ(head.find("proxy-managed"), std::string::npos) << head;
   EXPECT_EQ(head.find("second-copy"), std::string::npos) << head;
 }
@@ -48,7 +53,8 @@ TEST_F(MitmInjection, ServiceRouteOverwritesProxyManagedHeader) {
 TEST_F(MitmInjection, ServiceRouteAddsHeaderTheClientDidNotSend) {
   ASSERT_OK_AND_ASSIGN(auto r, curlVia(sandbox_ca_file_, {target(kAmpHost, *origin_, "/headers")}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(origin_->lastRequestHead().find(std::string("X-Api-Key: Key ") + kAmpKey + "\r\n"), std::string::npos);
+  EXPECT_NE(origin_->lastRequestHead().find(std::string("X-Api-Key: Key ") + kAmpKey + "\r\n"),
+            std::string::npos);
 }
 
 TEST_F(MitmInjection, BasicWrappedPlaceholderIsReplaced) {
@@ -67,25 +73,30 @@ TEST_F(MitmInjection, PlaceholderInQueryIsReplacedPathLeftAlone) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string head = origin_->lastRequestHead();
   // The secret has no characters that need percent-encoding.
-  EXPECT_EQ(head.rfind(std::string("GET /headers?key=") + kCustomValue + "&x=1 HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_EQ(head.rfind(std::string("GET /headers?key=") + kCustomValue + "&x=1 HTTP/1.1\r\n", 0),
+            0u)
+      << head;
 }
 
 TEST_F(MitmInjection, PlaceholderToUnboundHostArrivesUnchangedThroughOpaqueTunnel) {
   // other.test has nothing bound: a plain tunnel, so the client sees the
   // origin's own certificate (verifies with the origin CA) ...
-  ASSERT_OK_AND_ASSIGN(auto r, curlVia(origin_ca_file_, {"-H", std::string("Authorization: Bearer ") + kPlaceholder,
-                                                         target(kOtherHost, *origin_, "/headers")}));
+  ASSERT_OK_AND_ASSIGN(
+      auto r, curlVia(origin_ca_file_, {"-H", std::string("Authorization: Bearer ") + kPlaceholder,
+                                        target(kOtherHost, *origin_, "/headers")}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.http_code, 200);
   const std::string head = origin_->lastRequestHead();
-  EXPECT_EQ(headerLine(head, "Authorization"), std::string("Authorization: Bearer ") + kPlaceholder) << head;
+  EXPECT_EQ(headerLine(head, "Authorization"), std::string("Authorization: Bearer ") + kPlaceholder)
+      << head;
   EXPECT_EQ(head.find("X-Api-Key"), std::string::npos) << head;
   auto line = proxy_->waitForLog(logLine(kOtherHost, 200, "connect"));
   ASSERT_TRUE(line.has_value());
   EXPECT_EQ((*line)["proxy"], "forward-bypass");
   // ... and a client trusting only the sandbox CA refuses it (curl 60:
   // peer certificate cannot be authenticated).
-  ASSERT_OK_AND_ASSIGN(auto refused, curlVia(sandbox_ca_file_, {target(kOtherHost, *origin_, "/headers")}));
+  ASSERT_OK_AND_ASSIGN(auto refused,
+                       curlVia(sandbox_ca_file_, {target(kOtherHost, *origin_, "/headers")}));
   EXPECT_EQ(refused.exit_code, 60) << refused.err;
 }
 
@@ -96,9 +107,11 @@ TEST_F(MitmInjection, EchoingOriginCannotReflectTheSecret) {
   ASSERT_OK_AND_ASSIGN(auto resp, c.readResponse());
   EXPECT_EQ(resp.status, 200);
   // The origin got the real value ...
-  EXPECT_NE(origin_->lastSpecialHead().find(std::string("Bearer ") + kCustomValue), std::string::npos);
+  EXPECT_NE(origin_->lastSpecialHead().find(std::string("Bearer ") + kCustomValue),
+            std::string::npos);
   // ... and echoed it, but the sandbox sees the placeholder.
-  EXPECT_EQ(resp.header("X-Echo-Authorization").value_or(""), std::string("Bearer ") + kPlaceholder) << resp.head;
+  EXPECT_EQ(resp.header("X-Echo-Authorization").value_or(""), std::string("Bearer ") + kPlaceholder)
+      << resp.head;
   for (const std::string& secret : secretForms()) {
     EXPECT_EQ(resp.head.find(secret), std::string::npos) << resp.head;
   }
@@ -111,7 +124,8 @@ TEST_F(MitmInjection, EchoedServiceSecretBecomesProxyManaged) {
   EXPECT_EQ(resp.status, 200);
   // The origin got the injected value and reflected it; the sandbox sees the
   // sentinel in its place.
-  EXPECT_NE(origin_->lastSpecialHead().find(std::string("X-Api-Key: Key ") + kAmpKey), std::string::npos);
+  EXPECT_NE(origin_->lastSpecialHead().find(std::string("X-Api-Key: Key ") + kAmpKey),
+            std::string::npos);
   EXPECT_EQ(resp.header("X-Echo-Api-Key").value_or(""), "Key proxy-managed") << resp.head;
   EXPECT_EQ(resp.head.find(kAmpKey), std::string::npos) << resp.head;
 }

@@ -47,23 +47,25 @@ TEST_F(MitmTransfer, OneGibDownloadWithBoundedProxyMemory) {
   ASSERT_EQ(head.status, 200);
   uint64_t offset = 0;
   uint64_t misplaced = 0;
-  ASSERT_OK_AND_ASSIGN(uint64_t n, c.readBody(
-                                       head,
-                                       [&](std::string_view piece) {
-                                         // First and last byte of every piece sit where the pattern says.
-                                         if (piece.front() != patternByte(offset) ||
-                                             piece.back() != patternByte(offset + piece.size() - 1)) {
-                                           ++misplaced;
-                                         }
-                                         offset += piece.size();
-                                       },
-                                       std::chrono::minutes(4)));
+  ASSERT_OK_AND_ASSIGN(uint64_t n,
+                       c.readBody(
+                           head,
+                           [&](std::string_view piece) {
+                             // First and last byte of every piece sit where the pattern says.
+                             if (piece.front() != patternByte(offset) ||
+                                 piece.back() != patternByte(offset + piece.size() - 1)) {
+                               ++misplaced;
+                             }
+                             offset += piece.size();
+                           },
+                           std::chrono::minutes(4)));
   EXPECT_EQ(n, kGiB);
   EXPECT_EQ(misplaced, 0u);
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
   RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
   if (kRssIsMeaningful) {
-    EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+    EXPECT_LT(peak - before, kMaxGrowthKib)
+        << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
   }
   // The connection is still good for another request.
   warmUp(c);
@@ -76,7 +78,8 @@ TEST_F(MitmTransfer, OneGibUploadWithBoundedProxyMemory) {
   ASSERT_GT(before, 0);
   constexpr size_t kBlock = 1 << 20;
   const std::string pattern = patternBytes(0, kBlock + kPatternPeriod);
-  ASSERT_OK(c.send(c.request("POST", "/echo-length", "Content-Length: " + std::to_string(kGiB) + "\r\n")));
+  ASSERT_OK(c.send(
+      c.request("POST", "/echo-length", "Content-Length: " + std::to_string(kGiB) + "\r\n")));
   uint64_t sum = fnv1a64("");
   for (uint64_t off = 0; off < kGiB; off += kBlock) {
     std::string_view block(pattern.data() + off % kPatternPeriod, kBlock);
@@ -89,7 +92,8 @@ TEST_F(MitmTransfer, OneGibUploadWithBoundedProxyMemory) {
   const long peak = procStatusKib(proxy_->pid(), "VmHWM");
   RecordProperty("proxy_peak_growth_kib", std::to_string(peak - before));
   if (kRssIsMeaningful) {
-    EXPECT_LT(peak - before, kMaxGrowthKib) << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
+    EXPECT_LT(peak - before, kMaxGrowthKib)
+        << "VmRSS before " << before << " KiB, VmHWM after " << peak << " KiB";
   }
 }
 
@@ -128,14 +132,16 @@ TEST_F(MitmTransfer, ClientAbortMidUploadReleasesBothSides) {
 
 TEST_F(MitmTransfer, WebSocketEchoThroughInterception) {
   ASSERT_OK_AND_ASSIGN(auto c, client(kAmpHost, *origin_));
-  ASSERT_OK(c.send(c.request("GET", "/ws",
-                             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")));
+  ASSERT_OK(c.send(
+      c.request("GET", "/ws",
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")));
   ASSERT_OK_AND_ASSIGN(auto head, c.readHead());
   ASSERT_EQ(head.status, 101) << head.head;
   EXPECT_EQ(head.header("Upgrade").value_or(""), "websocket");
   // The upgrade request carried the injected credential.
-  EXPECT_NE(origin_->lastSpecialHead().find(std::string("X-Api-Key: Key ") + kAmpKey), std::string::npos);
+  EXPECT_NE(origin_->lastSpecialHead().find(std::string("X-Api-Key: Key ") + kAmpKey),
+            std::string::npos);
   // A masked text frame "hello", then a 256 KiB binary frame's worth of
   // bytes: after the 101 the proxy relays bytes both ways, unparsed.
   const std::string frame = std::string("\x81\x85\x37\xfa\x21\x3d", 6) + "\x7f\x9f\x4d\x51\x58";
@@ -153,7 +159,8 @@ TEST_F(MitmTransfer, WebSocketEchoThroughInterception) {
 
 TEST_F(MitmTransfer, TenThousandKeepAliveRequestsOnOneConnection) {
   ASSERT_OK_AND_ASSIGN(auto c, client(kAmpHost, *origin_));
-  const std::string request = c.request("GET", "/small", std::string("Authorization: Bearer ") + kPlaceholder + "\r\n");
+  const std::string request =
+      c.request("GET", "/small", std::string("Authorization: Bearer ") + kPlaceholder + "\r\n");
   const std::string body = patternBytes(0, kSmallBodySize);
   constexpr int kRequests = 10'000;
   const auto deadline = Clock::now() + std::chrono::minutes(3);  // a bound, not a measurement
@@ -170,7 +177,8 @@ TEST_F(MitmTransfer, TenThousandKeepAliveRequestsOnOneConnection) {
   // One client connection and one upstream connection carried them all.
   EXPECT_EQ(origin_->connectionsAccepted(), 1u);
   EXPECT_EQ(proxy_->metric("kitgate_connections_accepted_total"), 1.0);
-  EXPECT_NE(origin_->lastRequestHead().find(std::string("Bearer ") + kCustomValue), std::string::npos);
+  EXPECT_NE(origin_->lastRequestHead().find(std::string("Bearer ") + kCustomValue),
+            std::string::npos);
 }
 
 }  // namespace

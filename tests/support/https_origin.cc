@@ -92,7 +92,9 @@ class TlsOriginStream : public Stream {
     auto r = conn_->read(buf, n, kOriginIdle);
     return r ? static_cast<long>(*r) : -1;
   }
-  bool writeAll(std::string_view data) override { return conn_->writeAll(data, kOriginIdle).isOk(); }
+  bool writeAll(std::string_view data) override {
+    return conn_->writeAll(data, kOriginIdle).isOk();
+  }
   void shutdownWrite() override { conn_->shutdownWrite(); }
 
  private:
@@ -109,17 +111,19 @@ tls::IoResult TlsConn::drive(const std::function<tls::IoResult()>& op, milliseco
   while (true) {
     tls::IoResult r = op();
     if (r.status != tls::IoStatus::kWantRead && r.status != tls::IoStatus::kWantWrite) return r;
-    pollfd p{fd_.get(), static_cast<short>(r.status == tls::IoStatus::kWantRead ? POLLIN : POLLOUT), 0};
+    pollfd p{fd_.get(), static_cast<short>(r.status == tls::IoStatus::kWantRead ? POLLIN : POLLOUT),
+             0};
     int n = ::poll(&p, 1, remainingMs(deadline));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return tls::IoResult{tls::IoStatus::kError, 0, n == 0 ? "timed out" : std::strerror(errno)};
+    if (n <= 0)
+      return tls::IoResult{tls::IoStatus::kError, 0, n == 0 ? "timed out" : std::strerror(errno)};
     // POLLHUP/POLLERR: let the next call report what happened.
   }
 }
 
-StatusOr<std::unique_ptr<TlsConn>> TlsConn::accept(UniqueFd fd, const tls::ServerContext& ctx,
-                                                   const std::vector<std::shared_ptr<const tls::Leaf>>& leaves,
-                                                   milliseconds timeout) {
+StatusOr<std::unique_ptr<TlsConn>> TlsConn::accept(
+    UniqueFd fd, const tls::ServerContext& ctx,
+    const std::vector<std::shared_ptr<const tls::Leaf>>& leaves, milliseconds timeout) {
   if (leaves.empty()) return Status::error("TlsConn::accept: no certificate");
   if (Status st = setNonBlocking(fd.get()); !st) return st;
   std::unique_ptr<TlsConn> c(new TlsConn(std::move(fd)));
@@ -133,12 +137,14 @@ StatusOr<std::unique_ptr<TlsConn>> TlsConn::accept(UniqueFd fd, const tls::Serve
   if (!stream) return stream.status();
   c->stream_ = std::move(stream.value());
   tls::IoResult r = c->drive([&] { return c->stream_->handshake(); }, timeout);
-  if (!r.ok()) return Status::error("TLS accept: " + (r.error.empty() ? std::string("closed") : r.error));
+  if (!r.ok())
+    return Status::error("TLS accept: " + (r.error.empty() ? std::string("closed") : r.error));
   return c;
 }
 
 StatusOr<std::unique_ptr<TlsConn>> TlsConn::connect(UniqueFd fd, const tls::ClientContext& ctx,
-                                                    std::string_view verify_host, std::optional<std::string> sni,
+                                                    std::string_view verify_host,
+                                                    std::optional<std::string> sni,
                                                     milliseconds timeout) {
   if (Status st = setNonBlocking(fd.get()); !st) return st;
   std::unique_ptr<TlsConn> c(new TlsConn(std::move(fd)));
@@ -149,7 +155,8 @@ StatusOr<std::unique_ptr<TlsConn>> TlsConn::connect(UniqueFd fd, const tls::Clie
     return Status::error("cannot set SNI " + *sni);
   }
   tls::IoResult r = c->drive([&] { return c->stream_->handshake(); }, timeout);
-  if (!r.ok()) return Status::error("TLS connect: " + (r.error.empty() ? std::string("closed") : r.error));
+  if (!r.ok())
+    return Status::error("TLS connect: " + (r.error.empty() ? std::string("closed") : r.error));
   return c;
 }
 
@@ -173,7 +180,8 @@ Status TlsConn::writeAll(std::string_view data, milliseconds timeout) {
   while (!data.empty()) {
     tls::IoResult r = drive([&] { return stream_->write(data.data(), data.size()); },
                             std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-    if (!r.ok()) return Status::error("TLS write: " + (r.error.empty() ? std::string("closed") : r.error));
+    if (!r.ok())
+      return Status::error("TLS write: " + (r.error.empty() ? std::string("closed") : r.error));
     data.remove_prefix(r.bytes);
   }
   return Status::ok();
@@ -209,7 +217,8 @@ StatusOr<tls::CertificateAuthority> makeTestCa(const std::vector<std::string>& h
 // ---------------------------------------------------------- HttpsOrigin
 
 StatusOr<std::unique_ptr<HttpsOrigin>> HttpsOrigin::start(const Options& options) {
-  if (options.ca == nullptr || options.hosts.empty()) return Status::error("HttpsOrigin: needs a CA and hosts");
+  if (options.ca == nullptr || options.hosts.empty())
+    return Status::error("HttpsOrigin: needs a CA and hosts");
   std::unique_ptr<HttpsOrigin> o(new HttpsOrigin);
   auto ctx = tls::ServerContext::create();
   if (!ctx) return ctx.status();
@@ -272,7 +281,8 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
   if (path == "/echo-auth") {
     const std::string body = "echoed\n";
     c.writeAll("HTTP/1.1 200 OK\r\nX-Echo-Authorization: " + headerValue(head, "authorization") +
-               "\r\nX-Echo-Api-Key: " + headerValue(head, "x-api-key") + "\r\nX-Echo-Target: " + target + "\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\nX-Echo-Api-Key: " + headerValue(head, "x-api-key") + "\r\nX-Echo-Target: " +
+               target + "\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\nConnection: close\r\n\r\n" + body);
     c.shutdownWrite();
   } else if (path == "/ws") {
@@ -283,8 +293,9 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
     }
     // The accept key is not checked by the proxy; a fixed one keeps the
     // origin free of SHA-1 code.
-    if (!c.writeAll("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")) {
+    if (!c.writeAll(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")) {
       return nullptr;
     }
     std::string rest = buf.substr(head.size());
@@ -321,8 +332,8 @@ StatusOr<HttpsClient> HttpsClient::open(const Options& options, milliseconds tim
   auto tunnel = openTunnel(options.proxy_port, c.authority_, "", timeout);
   if (!tunnel) return tunnel.status();
   if (!tunnel->established()) {
-    return Status::error("CONNECT " + c.authority_ + " answered " + std::to_string(tunnel->response.status) + ": " +
-                         tunnel->response.body);
+    return Status::error("CONNECT " + c.authority_ + " answered " +
+                         std::to_string(tunnel->response.status) + ": " + tunnel->response.body);
   }
   UniqueFd fd(::dup(tunnel->client.fd()));
   if (!fd.valid()) return Status::error(std::string("dup: ") + std::strerror(errno));
@@ -332,9 +343,10 @@ StatusOr<HttpsClient> HttpsClient::open(const Options& options, milliseconds tim
   return c;
 }
 
-std::string HttpsClient::request(std::string_view method, std::string_view target, std::string_view extra) const {
-  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: " + authority_ + "\r\n" +
-         std::string(extra) + "\r\n";
+std::string HttpsClient::request(std::string_view method, std::string_view target,
+                                 std::string_view extra) const {
+  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: " + authority_ +
+         "\r\n" + std::string(extra) + "\r\n";
 }
 
 Status HttpsClient::fill(Clock::time_point deadline) {
@@ -350,7 +362,8 @@ StatusOr<HttpResponse> HttpsClient::readHead(milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   size_t end;
   while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-    if (Status st = fill(deadline); !st) return Status::error("reading a response head: " + st.message());
+    if (Status st = fill(deadline); !st)
+      return Status::error("reading a response head: " + st.message());
   }
   HttpResponse r;
   r.head = buf_.substr(0, end + 4);
@@ -372,7 +385,8 @@ StatusOr<HttpResponse> HttpsClient::readHead(milliseconds timeout) {
   return r;
 }
 
-StatusOr<uint64_t> HttpsClient::readBody(const HttpResponse& head, const std::function<void(std::string_view)>& sink,
+StatusOr<uint64_t> HttpsClient::readBody(const HttpResponse& head,
+                                         const std::function<void(std::string_view)>& sink,
                                          milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   if (head.status / 100 == 1 || head.status == 204 || head.status == 304) return uint64_t{0};
@@ -427,7 +441,8 @@ StatusOr<uint64_t> HttpsClient::readBody(const HttpResponse& head, const std::fu
 StatusOr<HttpResponse> HttpsClient::readResponse(milliseconds timeout) {
   auto head = readHead(timeout);
   if (!head) return head.status();
-  auto n = readBody(*head, [&](std::string_view piece) { head->body.append(piece); }, timeout);
+  auto n = readBody(
+      *head, [&](std::string_view piece) { head->body.append(piece); }, timeout);
   if (!n) return n.status();
   return head;
 }

@@ -50,9 +50,10 @@ class TlsConn {
  public:
   // Server side: handshakes with `leaf`, or with the entry of `leaves` whose
   // host equals the client's SNI (the first one without SNI).
-  static StatusOr<std::unique_ptr<TlsConn>> accept(UniqueFd fd, const tls::ServerContext& ctx,
-                                                   const std::vector<std::shared_ptr<const tls::Leaf>>& leaves,
-                                                   std::chrono::milliseconds timeout = 10s);
+  static StatusOr<std::unique_ptr<TlsConn>> accept(
+      UniqueFd fd, const tls::ServerContext& ctx,
+      const std::vector<std::shared_ptr<const tls::Leaf>>& leaves,
+      std::chrono::milliseconds timeout = 10s);
   // Client side: verifies the server for `verify_host`. `sni` overrides the
   // name sent in the ClientHello (default: verify_host).
   static StatusOr<std::unique_ptr<TlsConn>> connect(UniqueFd fd, const tls::ClientContext& ctx,
@@ -74,7 +75,7 @@ class TlsConn {
   int fd() const { return fd_.get(); }
 
  private:
-  TlsConn(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit TlsConn(UniqueFd fd) : fd_(std::move(fd)) {}
   // Runs op() until it is neither kWantRead nor kWantWrite, polling between.
   tls::IoResult drive(const std::function<tls::IoResult()>& op, std::chrono::milliseconds timeout);
 
@@ -84,8 +85,9 @@ class TlsConn {
 };
 
 // Mints a test CA whose name constraints permit `hosts` (plus nothing else).
-StatusOr<tls::CertificateAuthority> makeTestCa(const std::vector<std::string>& hosts,
-                                               const std::string& common_name = "kitgate test origin CA");
+StatusOr<tls::CertificateAuthority> makeTestCa(
+    const std::vector<std::string>& hosts,
+    const std::string& common_name = "kitgate test origin CA");
 
 class HttpsOrigin {
  public:
@@ -135,7 +137,8 @@ class HttpsClient {
     std::string ca_file;  // PEM trust anchors (the sandbox CA)
     std::optional<std::string> sni;
   };
-  static StatusOr<HttpsClient> open(const Options& options, std::chrono::milliseconds timeout = 10s);
+  static StatusOr<HttpsClient> open(const Options& options,
+                                    std::chrono::milliseconds timeout = 10s);
   HttpsClient(HttpsClient&&) = default;
   HttpsClient& operator=(HttpsClient&&) = default;
 
@@ -143,12 +146,14 @@ class HttpsClient {
     return conn_->writeAll(bytes, timeout);
   }
   // "GET <target> HTTP/1.1" with Host = host:port plus `extra` header lines.
-  std::string request(std::string_view method, std::string_view target, std::string_view extra = "") const;
+  std::string request(std::string_view method, std::string_view target,
+                      std::string_view extra = "") const;
   // Reads one response head (status line to the blank line).
   StatusOr<HttpResponse> readHead(std::chrono::milliseconds timeout = 10s);
   // Reads a Content-Length (or chunked) body, feeding it to `sink`; returns
   // the number of payload bytes. Error if the stream ends early.
-  StatusOr<uint64_t> readBody(const HttpResponse& head, const std::function<void(std::string_view)>& sink,
+  StatusOr<uint64_t> readBody(const HttpResponse& head,
+                              const std::function<void(std::string_view)>& sink,
                               std::chrono::milliseconds timeout = 10s);
   // readHead + readBody into response.body.
   StatusOr<HttpResponse> readResponse(std::chrono::milliseconds timeout = 10s);
