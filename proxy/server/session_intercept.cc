@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <optional>
 #include <utility>
 
 #include <cstring>
@@ -68,28 +69,43 @@ bool Session::maybeIntercept() {
   return true;
 }
 
-void Session::driveClientHandshake() {
-  auto& t = static_cast<mitm::TlsTransport&>(*client_io_);
-  tls::IoResult r = t.stream().handshake();
-  switch (r.status) {
-    case tls::IoStatus::kOk:
-      break;
-    case tls::IoStatus::kWantRead:
-      if (!client_reading_) {
-        event_add(cev_, nullptr);
-        client_reading_ = true;
-      }
-      return;
-    case tls::IoStatus::kWantWrite:
-      event_add(cwev_, nullptr);
-      return;
-    default:
-      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
-      logDecision(false, 0, "TLS handshake with the sandbox failed: " + (r.error.empty() ? std::string("closed") : r.error), 0, 0);
-      terminate();
-      return;
+namespace {
+
+// One step of a TLS handshake on `io`: arms the event it waits for and
+// returns nullopt, or returns the final result (kOk or a failure).
+std::optional<tls::IoResult> handshakeStep(tunnel::Transport& io, event* readable, bool& reading,
+                                           event* writable) {
+  tls::IoResult r = static_cast<mitm::TlsTransport&>(io).stream().handshake();
+  if (r.status == tls::IoStatus::kWantRead) {
+    if (!reading) {
+      event_add(readable, nullptr);
+      reading = true;
+    }
+    return std::nullopt;
   }
-  sni_.assign(t.stream().sni());
+  if (r.status == tls::IoStatus::kWantWrite) {
+    event_add(writable, nullptr);
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::string failureText(const tls::IoResult& r, const char* if_empty) {
+  return r.error.empty() ? std::string(if_empty) : r.error;
+}
+
+}  // namespace
+
+void Session::driveClientHandshake() {
+  auto r = handshakeStep(*client_io_, cev_, client_reading_, cwev_);
+  if (!r) return;
+  if (r->status != tls::IoStatus::kOk) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+    logDecision(false, 0, "TLS handshake with the sandbox failed: " + failureText(*r, "closed"), 0, 0);
+    terminate();
+    return;
+  }
+  sni_.assign(static_cast<mitm::TlsTransport&>(*client_io_).stream().sni());
   startUpstreamTls();
 }
 
@@ -110,27 +126,12 @@ void Session::startUpstreamTls() {
 }
 
 void Session::driveUpstreamHandshake() {
-  auto& t = static_cast<mitm::TlsTransport&>(*upstream_io_);
-  tls::IoResult r = t.stream().handshake();
-  switch (r.status) {
-    case tls::IoStatus::kOk:
-      break;
-    case tls::IoStatus::kWantRead:
-      if (!upstream_reading_) {
-        event_add(uev_, nullptr);
-        upstream_reading_ = true;
-      }
-      return;
-    case tls::IoStatus::kWantWrite:
-      event_add(uwev_, nullptr);
-      return;
-    default: {
-      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
-      upstream_error_ = "TLS with upstream " + host_.text + " failed: " +
-                        (r.error.empty() ? std::string("connection closed") : r.error);
-      closeUpstream();
-      break;
-    }
+  auto r = handshakeStep(*upstream_io_, uev_, upstream_reading_, uwev_);
+  if (!r) return;
+  if (r->status != tls::IoStatus::kOk) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
+    upstream_error_ = "TLS with upstream " + host_.text + " failed: " + failureText(*r, "connection closed");
+    closeUpstream();
   }
   event_del(timer_);
   if (request_waiting_) {
