@@ -31,6 +31,14 @@ struct PatternProblem {
 };
 std::optional<PatternProblem> checkNetworkPattern(std::string_view pattern);
 
+// A middle `*` label (`bedrock-runtime.*.amazonaws.com`): the 1-based column
+// of the last one and the fixed suffix after it ("amazonaws.com").
+struct MiddleWildcard {
+  size_t column = 1;
+  std::string suffix;
+};
+std::optional<MiddleWildcard> middleWildcard(std::string_view pattern);
+
 // Does allow-list entry `pattern` (host[:port]) admit requests to `host`?
 bool patternCoversHost(std::string_view pattern, std::string_view host);
 bool isWildcardHost(std::string_view host);

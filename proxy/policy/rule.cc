@@ -12,8 +12,10 @@ constexpr std::string_view kBareStar =
 constexpr std::string_view kPortRange =
     "port ranges are not supported (ports are compared exactly); write one rule per port";
 constexpr std::string_view kMiddleWildcard =
-    "a wildcard label is only allowed first ('*.example.com' or '**.example.com'); "
-    "list the names explicitly";
+    "'**' is only allowed as the first label ('**.example.com'); a '*' label may stand first or "
+    "in the middle ('*.example.com', 'api.*.example.com')";
+constexpr std::string_view kLastWildcard =
+    "a wildcard label cannot be the last (top-level) label; list the names explicitly";
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isNameChar(char c) { return isDigit(c) || (c >= 'a' && c <= 'z') || c == '-' || c == '_'; }
@@ -95,8 +97,15 @@ std::variant<Rule, RuleError> parseNamePattern(std::string_view host, size_t col
     const bool last = dot == std::string_view::npos;
     if (label.empty()) return error(col, "empty label");
     if (label == "*" || label == "**") {
-      if (label_index != 0) return error(col, kMiddleWildcard);
-      if (last) return error(col, label == "*" ? kBareStar : "'**' must be the whole rule");
+      if (label_index == 0) {
+        if (last) return error(col, label == "*" ? kBareStar : "'**' must be the whole rule");
+      } else if (label == "**") {
+        return error(col, kMiddleWildcard);
+      } else if (last) {
+        return error(col, kLastWildcard);
+      } else {
+        glob = true;  // a middle `*` label: exactly one label at that position
+      }
     } else {
       for (size_t i = 0; i < label.size(); ++i) {
         const char c = lower(label[i]);
