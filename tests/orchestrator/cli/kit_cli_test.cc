@@ -124,6 +124,41 @@ TEST_F(KitCli, InspectJsonOfV1FullEqualsV2Expected) {
   EXPECT_EQ(a, b);
 }
 
+TEST_F(KitCli, InspectWithSeveralKitsShowsTheComposedKit) {
+  CliRun r = kitgate({"kit", "inspect", "--kit", corpus("claude-mem--v2-mixin-requires"), "--kit",
+                      corpus("glab--v2-mixin-credential"), "claude"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Composed: claude + claude-mem + glab\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Image: docker/sandbox-templates:claude-code"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("api.anthropic.com  [anthropic]  x-api-key: <secret>"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("gitlab.com  [gitlab]  Authorization: Bearer <secret>"), std::string::npos)
+      << r.out;
+
+  CliRun j = kitgate({"kit", "inspect", "--json", "--kit", corpus("glab--v2-mixin-credential"),
+                      "--kit", corpus("kernel--v2-mixin-credential"), "shell"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["name"], "shell");
+  EXPECT_EQ(doc["kind"], "sandbox");
+  std::vector<std::string> services;
+  for (const auto& c : doc["credentials"]) services.push_back(c["service"]);
+  EXPECT_EQ(services, (std::vector<std::string>{"gitlab", "kernel"})) << j.out;
+
+  // A composition error is reported like run reports it.
+  CliRun bad =
+      kitgate({"kit", "inspect", "--kit", corpus("amp--v2"), "--kit", corpus("hermes-agent--v2")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("compose: two sandbox kits"), std::string::npos) << bad.err;
+}
+
+TEST_F(KitCli, KitAddNeedsASandboxAndAReference) {
+  CliRun r = kitgate({"kit", "add", "claude-proj"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("add needs a kit reference"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Usage: kitgate kit add SANDBOX REF"), std::string::npos) << r.err;
+}
+
 TEST_F(KitCli, PackWritesAZipThatValidateAccepts) {
   std::string zip = (tmp_ / "amp.zip").string();
   CliRun p = kitgate({"kit", "pack", seedAmp(), "-o", zip});
