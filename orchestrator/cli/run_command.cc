@@ -31,11 +31,11 @@ constexpr std::string_view kRunUsage =
     "agent file) runs first, with its output shown; a failure removes everything\n"
     "the run created and names the failed step.\n\n"
     "--kit is repeatable: at most one sandbox kit plus any number of mixins,\n"
-    "layered in --kit order. AGENT is the sandbox kit's name; with mixins only\n"
-    "(or no --kit) it is a built-in agent (claude, codex, copilot, gemini,\n"
-    "opencode, shell) or an image reference. The workspace (default: the current\n"
-    "directory) is mounted at its absolute path; the sandbox name defaults to\n"
-    "AGENT-<basename>.\n\n"
+    "layered in --kit order. AGENT is the sandbox kit's name (or its --kit\n"
+    "reference); with mixins only (or no --kit) it is a built-in agent (claude,\n"
+    "codex, copilot, gemini, opencode, shell) or an image reference. The\n"
+    "workspace (default: the current directory) is mounted at its absolute\n"
+    "path; the sandbox name defaults to AGENT-<basename>.\n\n"
     "Options:\n"
     "  --kit REF              kit directory, .zip or git+https://…#dir=…&ref=… (repeatable)\n"
     "  --name NAME            sandbox name (a-z 0-9 - _ ., at most 63)\n"
@@ -185,6 +185,7 @@ int runRunCommand(const Args& args, Io& io) {
     if (load_exit == kExitUsage) io.err << "\n" << kRunUsage;
     return load_exit;
   }
+  run.agent = kits->agent;
   auto workspace = absoluteDirectory(run.workspace);
   if (!workspace.isOk()) return fail(io, kCmd, workspace.status().message());
   std::string name =

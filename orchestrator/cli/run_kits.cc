@@ -32,21 +32,27 @@ std::optional<RunKits> loadRunKits(const std::vector<std::string>& refs, const s
     out.kit_ref += (out.kit_ref.empty() ? "" : ",") + shown;
   }
   if (!ok) return std::nullopt;
+  // AGENT may be the sandbox kit's reference instead of its name (newer sbx).
+  std::string agent_name = agent;
+  for (size_t i = 0; i < kits.size(); ++i) {
+    if (kits[i].kit.kind == kit::KitKind::kSandbox && (agent == refs[i] || agent == kits[i].ref))
+      agent_name = kits[i].kit.name;
+  }
   // AGENT must name the sandbox kit (when there is exactly one; compose()
   // reports two).
   const auto sandboxes = std::count_if(kits.begin(), kits.end(), [](const kit::ComposeKit& k) {
     return k.kit.kind == kit::KitKind::kSandbox;
   });
   for (const kit::ComposeKit& k : kits) {
-    if (sandboxes == 1 && k.kit.kind == kit::KitKind::kSandbox && !agent.empty() &&
-        k.kit.name != agent) {
+    if (sandboxes == 1 && k.kit.kind == kit::KitKind::kSandbox && !agent_name.empty() &&
+        k.kit.name != agent_name) {
       io.err << "kitgate run: kit " << k.ref << " is named \"" << k.kit.name << "\", not \""
              << agent << "\": use `kitgate run --kit " << k.ref << " " << k.kit.name << "`\n";
       *exit_code = kExitUsage;
       return std::nullopt;
     }
   }
-  kit::ComposeResult composed = kit::compose(kits, agent);
+  kit::ComposeResult composed = kit::compose(kits, agent_name);
   if (!composed.ok()) {
     io.err << "kitgate: " << composed.error << "\n";
     return std::nullopt;
@@ -59,6 +65,7 @@ std::optional<RunKits> loadRunKits(const std::vector<std::string>& refs, const s
     return std::nullopt;
   }
   if (refs.empty()) out.kit_ref = composed.value.refs.front();
+  out.agent = agent_name;
   out.composition = std::move(composed.value);
   return out;
 }

@@ -16,6 +16,7 @@ namespace kitgate::cli {
 struct RunKits {
   kit::Composition composition;
   std::string kit_ref;  // every reference, redacted, joined with ','
+  std::string agent;    // AGENT, or the sandbox kit's name when AGENT was its reference
 };
 
 // Loads `refs` (in --kit order) and composes them with AGENT. Errors (a kit's

@@ -124,6 +124,12 @@ TEST_F(RunDryRun, ComposesTwoMixinsOnABuiltinInKitOrder) {
   EXPECT_NE(r.out.find("gitlab"), std::string::npos) << r.out;
 }
 
+TEST_F(RunDryRun, KitReferenceMayStandInForAgent) {
+  CliRun r = dryRun({{"amp--v2"}, corpus("amp--v2"), {}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Plan for sandbox amp-proj "), std::string::npos) << r.out;
+}
+
 TEST_F(RunDryRun, CompositionErrorsStopBeforeAPlan) {
   // Two sandbox kits.
   CliRun r = dryRun({{"amp--v2", "hermes-agent--v2"}, "amp", {}});
