@@ -114,6 +114,16 @@ std::optional<MiddleWildcard> middleWildcard(std::string_view pattern) {
   return MiddleWildcard{last + 2, lower(host.substr(last + 3))};
 }
 
+std::optional<PatternProblem> checkCredentialHost(std::string_view pattern) {
+  policy::ParsedRule parsed = policy::parseRule(pattern);
+  const auto* rule = std::get_if<policy::Rule>(&parsed);
+  if (rule == nullptr) return std::nullopt;  // checkNetworkPattern reports it
+  if (auto e = policy::credentialHostProblem(*rule, pattern)) {
+    return PatternProblem{e->column, e->message};
+  }
+  return std::nullopt;
+}
+
 namespace {
 // Splits "host:port" (brackets for IPv6) into the host part.
 std::string_view hostPart(std::string_view p) {

@@ -30,6 +30,9 @@ struct PatternProblem {
   std::string message;
 };
 std::optional<PatternProblem> checkNetworkPattern(std::string_view pattern);
+// A valid pattern the proxy still cannot intercept for as a credential host
+// (a port, `**`, a glob other than whole `*` labels, an address range).
+std::optional<PatternProblem> checkCredentialHost(std::string_view pattern);
 
 // A middle `*` label (`bedrock-runtime.*.amazonaws.com`): the 1-based column
 // of the last one and the fixed suffix after it ("amazonaws.com").

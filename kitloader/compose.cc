@@ -324,6 +324,8 @@ std::vector<std::string> runtimeProblems(const Kit& kit) {
       std::string where = "credential " + q(c.service) + " inject " + q(in.domain);
       if (auto p = checkNetworkPattern(in.domain)) {
         out.push_back(where + ": column " + std::to_string(p->column) + ": " + p->message);
+      } else if (auto h = checkCredentialHost(in.domain)) {
+        out.push_back(where + ": column " + std::to_string(h->column) + ": " + h->message);
       }
       if (!in.header.empty() && !isHeaderToken(in.header))
         out.push_back(where + ": header " + q(in.header) + " is not a valid HTTP header name");

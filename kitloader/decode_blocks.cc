@@ -43,6 +43,15 @@ void checkPatternAt(DecodeContext& ctx, const YamlNode& item, const std::string&
                    std::string(kRunRefuses));
     return;
   }
+  if (intercepted) {
+    if (auto problem = checkCredentialHost(pattern)) {
+      ctx.warnAt(item.line, base + static_cast<int>(problem->column) - 1,
+                 label + ": " + quote(pattern) +
+                     " cannot be a credential host for kitgate's proxy: " + problem->message +
+                     std::string(kRunRefuses));
+      return;
+    }
+  }
   if (auto middle = middleWildcard(pattern)) {
     std::string text = label + ": " + quote(pattern) +
                        " has a wildcard label in the middle: kitgate matches exactly one label at "

@@ -178,7 +178,48 @@ std::variant<Rule, RuleError> parseNamePattern(std::string_view host, size_t col
   return r;
 }
 
+size_t portColumn(std::string_view text) {
+  const size_t bracket = text.rfind(']');
+  const size_t colon = text.find(':', bracket == std::string_view::npos ? 0 : bracket);
+  return colon == std::string_view::npos ? 1 : colon + 1;
+}
+
+// True when every glob character of `pattern` is a whole `*` label
+// (`bedrock-runtime.*.amazonaws.com`, `*.eu.*.example.com`).
+bool onlyWholeLabelStars(std::string_view pattern) {
+  size_t start = 0;
+  while (start <= pattern.size()) {
+    size_t dot = pattern.find('.', start);
+    if (dot == std::string_view::npos) dot = pattern.size();
+    std::string_view label = pattern.substr(start, dot - start);
+    if (label != "*" && label.find_first_of("*?[]") != std::string_view::npos) return false;
+    start = dot + 1;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<RuleError> credentialHostProblem(const Rule& rule, std::string_view text) {
+  if (rule.port) return error(portColumn(text), "credential hosts take no port");
+  switch (rule.kind) {
+    case Rule::Kind::kAnyHost:
+      return error(1, "\"**\" would intercept every host; name the hosts that need the credential");
+    case Rule::Kind::kGlob:
+      if (onlyWholeLabelStars(rule.pattern)) return std::nullopt;
+      return error(1,
+                   "glob patterns cannot be intercepted (no CA name constraint expresses them); "
+                   "use an exact host, *.domain, **.domain or a middle '*' label");
+    case Rule::Kind::kCidr:
+      if (rule.prefix_len == rule.network.bitLength()) return std::nullopt;
+      return error(1, "address ranges cannot be intercepted; list single IP addresses");
+    case Rule::Kind::kExact:
+    case Rule::Kind::kSingleWildcard:
+    case Rule::Kind::kMultiWildcard:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 ParsedRule parseRule(std::string_view text) {
   if (text.empty()) return error(1, "empty rule");

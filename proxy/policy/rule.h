@@ -67,4 +67,10 @@ using ParsedRule = std::variant<Rule, RuleError>;
 
 ParsedRule parseRule(std::string_view text);
 
+// Why `rule` (parsed from `text`) cannot name a credential host, i.e. a host
+// the proxy TLS-intercepts under a name-constrained CA: a port, `**`, a glob
+// other than whole `*` labels, an address range. nullopt = it can. Shared by
+// the proxy's credential host patterns and the kit loader's warnings.
+std::optional<RuleError> credentialHostProblem(const Rule& rule, std::string_view text);
+
 }  // namespace kitgate::policy

@@ -248,6 +248,22 @@ TEST(RuntimeProblems, NameWhatTheProxyCannotEnforce) {
   EXPECT_NE(p[1].find("permissions.network.deny[0] \"x:1-2\""), std::string::npos) << p[1];
 }
 
+TEST(RuntimeProblems, InjectDomainsTheProxyCannotInterceptFor) {
+  Kit k = kitOf(sandboxKit(
+      "t",
+      "credentials:\n  - service: s\n    apiKey:\n      inject:\n"
+      "        - {domain: \"api?.x.com\", header: X, format: \"%s\"}\n"
+      "        - {domain: \"bedrock-runtime.*.amazonaws.com\", header: X, format: \"%s\"}\n"
+      "        - {domain: \"x.com:443\", header: X, format: \"%s\"}\n"));
+  auto p = runtimeProblems(k);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_NE(p[0].find("\"api?.x.com\": column 1: glob patterns cannot be intercepted"),
+            std::string::npos)
+      << p[0];
+  EXPECT_NE(p[1].find("\"x.com:443\": column 6: credential hosts take no port"), std::string::npos)
+      << p[1];
+}
+
 TEST(NoProxy, KeepsOnlyLoopbackEntries) {
   auto s = splitNoProxy(
       "localhost, 127.0.0.1,host.docker.internal,::1,.localhost,127.0.0.0/8,"

@@ -369,6 +369,17 @@ const ErrorCase kWarningCases[] = {
      "\"bedrock-runtime.*.amazonaws.com\" has a wildcard label in the middle: kitgate matches "
      "exactly one label at that position; the sandbox's interception CA is name-constrained to "
      "the fixed suffix \"amazonaws.com\" (every name below it)"},
+    {"InjectDomainGlob",
+     INJECT("\"api?.example.com\"", "          header: X\n          format: \"%s\"\n"), 10, 20,
+     "credentials[0].apiKey.inject[0].domain: \"api?.example.com\" cannot be a credential host "
+     "for kitgate's proxy: glob patterns cannot be intercepted…"},
+    {"InjectDomainWithPort",
+     INJECT("\"api.example.com:443\"", "          header: X\n          format: \"%s\"\n"), 10, 35,
+     "credentials[0].apiKey.inject[0].domain: \"api.example.com:443\" cannot be a credential "
+     "host for kitgate's proxy: credential hosts take no port…"},
+    {"V1ServiceDomainAnyHost", V1 "network:\n  serviceDomains:\n    \"**\": s\n", 8, 6,
+     "network.serviceDomains[\"**\"]: \"**\" cannot be a credential host for kitgate's proxy: "
+     "\"**\" would intercept every host…"},
     // Credential shapes the proxy cannot inject.
     {"InjectFormatTwoPercentS",
      INJECT("a.com", "          header: X\n          format: \"%s %s\"\n"), 12, 19,
