@@ -103,6 +103,27 @@ std::optional<PatternProblem> checkNetworkPattern(std::string_view pattern) {
   return std::nullopt;
 }
 
+std::optional<MiddleWildcard> middleWildcard(std::string_view pattern) {
+  size_t colon = pattern.find(':');
+  std::string_view host = pattern.substr(0, colon);
+  size_t last = std::string_view::npos;
+  for (size_t pos = host.find(".*."); pos != std::string_view::npos;
+       pos = host.find(".*.", pos + 1))
+    last = pos;
+  if (last == std::string_view::npos) return std::nullopt;
+  return MiddleWildcard{last + 2, lower(host.substr(last + 3))};
+}
+
+std::optional<PatternProblem> checkCredentialHost(std::string_view pattern) {
+  policy::ParsedRule parsed = policy::parseRule(pattern);
+  const auto* rule = std::get_if<policy::Rule>(&parsed);
+  if (rule == nullptr) return std::nullopt;  // checkNetworkPattern reports it
+  if (auto e = policy::credentialHostProblem(*rule, pattern)) {
+    return PatternProblem{e->column, e->message};
+  }
+  return std::nullopt;
+}
+
 namespace {
 // Splits "host:port" (brackets for IPv6) into the host part.
 std::string_view hostPart(std::string_view p) {

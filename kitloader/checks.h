@@ -30,6 +30,17 @@ struct PatternProblem {
   std::string message;
 };
 std::optional<PatternProblem> checkNetworkPattern(std::string_view pattern);
+// A valid pattern the proxy still cannot intercept for as a credential host
+// (a port, `**`, a glob other than whole `*` labels, an address range).
+std::optional<PatternProblem> checkCredentialHost(std::string_view pattern);
+
+// A middle `*` label (`bedrock-runtime.*.amazonaws.com`): the 1-based column
+// of the last one and the fixed suffix after it ("amazonaws.com").
+struct MiddleWildcard {
+  size_t column = 1;
+  std::string suffix;
+};
+std::optional<MiddleWildcard> middleWildcard(std::string_view pattern);
 
 // Does allow-list entry `pattern` (host[:port]) admit requests to `host`?
 bool patternCoversHost(std::string_view pattern, std::string_view host);

@@ -27,6 +27,11 @@ void decodeV2(DecodeContext& ctx, const YamlNode& root, Kit* kit);
 void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit);
 void decodePatternList(DecodeContext& ctx, const YamlNode* n, std::string_view label,
                        std::vector<std::string>* out);
+// Warns (never errors: sbx does not check rule syntax) about a pattern
+// kitgate's policy engine refuses, and about a middle `*` label.
+// `intercepted`: an inject domain / serviceDomains key (names the CA suffix).
+void checkPatternAt(DecodeContext& ctx, const YamlNode& item, const std::string& label,
+                    const std::string& pattern, bool intercepted);
 void decodeBuild(DecodeContext& ctx, const YamlNode* n, Sandbox* sandbox);
 // sandbox.build (+ warning) and sandbox.resources (v1: memoryMB).
 void decodeSandboxExtras(DecodeContext& ctx, const Fields& s, bool v1, Sandbox* sandbox);

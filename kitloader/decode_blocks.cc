@@ -29,7 +29,40 @@ std::string idx(std::string_view base, size_t i) {
 
 const YamlNode& at(const YamlNode* n, const YamlNode& fallback) { return n ? *n : fallback; }
 
+constexpr std::string_view kRunRefuses = "; `kitgate run` refuses it (sbx does not check this)";
+
 }  // namespace
+
+void checkPatternAt(DecodeContext& ctx, const YamlNode& item, const std::string& label,
+                    const std::string& pattern, bool intercepted) {
+  int base = item.column + (item.quoted ? 1 : 0);
+  if (auto problem = checkNetworkPattern(pattern)) {
+    ctx.warnAt(item.line, base + static_cast<int>(problem->column) - 1,
+               label + ": pattern " + quote(pattern) +
+                   " is not valid for kitgate's policy engine: " + problem->message +
+                   std::string(kRunRefuses));
+    return;
+  }
+  if (intercepted) {
+    if (auto problem = checkCredentialHost(pattern)) {
+      ctx.warnAt(item.line, base + static_cast<int>(problem->column) - 1,
+                 label + ": " + quote(pattern) +
+                     " cannot be a credential host for kitgate's proxy: " + problem->message +
+                     std::string(kRunRefuses));
+      return;
+    }
+  }
+  if (auto middle = middleWildcard(pattern)) {
+    std::string text = label + ": " + quote(pattern) +
+                       " has a wildcard label in the middle: kitgate matches exactly one label at "
+                       "that position";
+    if (intercepted) {
+      text += "; the sandbox's interception CA is name-constrained to the fixed suffix " +
+              quote(middle->suffix) + " (every name below it)";
+    }
+    ctx.warnAt(item.line, base + static_cast<int>(middle->column) - 1, text);
+  }
+}
 
 void decodeHeader(DecodeContext& ctx, const Fields& top, bool v1, Kit* kit) {
   const YamlNode& root = top.node();
@@ -108,15 +141,11 @@ void decodePatternList(DecodeContext& ctx, const YamlNode* n, std::string_view l
     const YamlNode& item = n->items[i - before];
     const std::string& p = (*out)[i];
     if (p.empty()) {
-      ctx.error(item, idx(label, i - before) + " must not be empty");
+      ctx.warn(item,
+               idx(label, i - before) + " is empty: it matches nothing" + std::string(kRunRefuses));
       continue;
     }
-    if (auto problem = checkNetworkPattern(p)) {
-      int col = item.column + (item.quoted ? 1 : 0) + static_cast<int>(problem->column) - 1;
-      ctx.errorAt(
-          item.line, col,
-          idx(label, i - before) + ": invalid pattern " + quote(p) + ": " + problem->message);
-    }
+    checkPatternAt(ctx, item, idx(label, i - before), p, false);
   }
 }
 
@@ -191,26 +220,23 @@ void decodeInject(DecodeContext& ctx, const YamlNode& item, const std::string& l
     ctx.error(at(f.get("domain"), item), label + ".domain is required");
   } else {
     const YamlNode& d = *f.get("domain");
-    if (auto problem = checkNetworkPattern(out->domain)) {
-      int col = d.column + (d.quoted ? 1 : 0) + static_cast<int>(problem->column) - 1;
-      ctx.errorAt(
-          d.line, col,
-          label + ".domain: invalid pattern " + quote(out->domain) + ": " + problem->message);
-    }
+    checkPatternAt(ctx, d, label + ".domain", out->domain, true);
     ctx.inject_sites.push_back({label, out->domain, d.line, d.column});
   }
   if (!out->header.empty() && !isHeaderToken(out->header)) {
-    ctx.error(*f.get("header"),
-              label + ".header " + quote(out->header) +
-                  " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
+    ctx.warn(*f.get("header"),
+             label + ".header " + quote(out->header) +
+                 " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)" +
+                 std::string(kRunRefuses));
   }
   if (!out->header.empty() && out->format.empty()) {
-    ctx.error(*f.get("header"),
-              label + ": 'header' requires 'format' (e.g. format: \"Bearer %s\")");
+    ctx.warn(*f.get("header"), label + ": 'header' without 'format' (e.g. format: \"Bearer %s\")" +
+                                   std::string(kRunRefuses));
   }
   if (!out->format.empty() && countPercentS(out->format) != 1) {
-    ctx.error(at(f.get("format"), item),
-              label + ".format " + quote(out->format) + " must contain exactly one %s");
+    ctx.warn(at(f.get("format"), item), label + ".format " + quote(out->format) +
+                                            " must contain exactly one %s" +
+                                            std::string(kRunRefuses));
   }
   if (out->username.find(':') != std::string::npos) {
     ctx.error(*f.get("username"),
@@ -307,8 +333,8 @@ void decodeCredentialList(DecodeContext& ctx, const YamlNode* n, bool v2,
         ctx.error(*a.get("name"),
                   label + ".apiKey.name " + quote(key.name) + " is not a valid shell identifier");
       } else if (!key.name.empty() && classifyEnvName(key.name) != EnvNameClass::kOk) {
-        ctx.error(*a.get("name"), label + ".apiKey.name " + quote(key.name) +
-                                      " is reserved for the runtime and cannot carry a credential");
+        ctx.warn(*a.get("name"), label + ".apiKey.name " + quote(key.name) +
+                                     " is reserved for the runtime and may not reach the agent");
       }
       if (key.proxy_managed && key.name.empty()) {
         ctx.error(*a.get("proxyManaged"),
@@ -485,10 +511,10 @@ void decodeEnvVariables(DecodeContext& ctx, const YamlNode* n,
     } else if (!isShellIdentifier(name)) {
       ctx.error(k, "environment: variable key " + quote(name) + " is not a valid shell identifier");
     } else if (classifyEnvName(name) == EnvNameClass::kProxyBypass) {
-      ctx.error(k, "environment: variable " + quote(name) +
-                       " must not be set by a kit: it routes traffic around the egress proxy, "
-                       "which silently "
-                       "disables policy enforcement and credential injection");
+      ctx.warn(k, "environment: variable " + quote(name) +
+                      " should not be set by a kit: it would route traffic around the egress "
+                      "proxy; at run kitgate's own proxy settings win (a NO_PROXY keeps only its "
+                      "loopback entries)");
     } else if (classifyEnvName(name) == EnvNameClass::kRuntimeReserved) {
       ctx.warn(k, "environment: variable " + quote(name) +
                       " is reserved for the runtime (SBX_*, DASH_*, DOCKER_*, HOME, USER, SHELL, "

@@ -204,19 +204,19 @@ void V1Folder::decodeSources(const YamlNode& credentials) {
       std::string path, parser;
       readString(ctx_, ff.get("path"), &path);
       readString(ctx_, ff.get("parser"), &parser);
-      if (ff.valid() && path.empty()) ctx_.error(*file, label + ".file.path is required");
+      if (ff.valid() && path.empty()) ctx_.warn(*file, label + ".file.path is required");
       if (!parser.empty() && parser.rfind("json:", 0) != 0)
-        ctx_.error(*ff.get("parser"), "unsupported parser: " + parser);
+        ctx_.warn(*ff.get("parser"), "unsupported parser: " + parser);
     }
     if (s.valid() && env.empty() && !s.get("file"))
-      ctx_.error(item, label + " must have at least one of env or file");
+      ctx_.warn(item, label + " must have at least one of env or file");
     if (!priority.empty() && priority != "env-first" && priority != "file-first") {
-      ctx_.error(*s.get("priority"), label + ".priority must be \"env-first\" or \"file-first\"");
+      ctx_.warn(*s.get("priority"), label + ".priority must be \"env-first\" or \"file-first\"");
     }
     for (const auto& name : env) {
       if (!isShellIdentifier(name))
-        ctx_.error(*s.get("env"),
-                   label + ".env entry " + quote(name) + " is not a valid shell identifier");
+        ctx_.warn(*s.get("env"),
+                  label + ".env entry " + quote(name) + " is not a valid shell identifier");
     }
     source_env_[service] = env;
     if (declaredInList(service)) continue;
@@ -245,9 +245,8 @@ void V1Folder::decodeProxyManaged(const Fields& env) {
       continue;
     }
     if (classifyEnvName(name) != EnvNameClass::kOk) {
-      ctx_.error(pm->items[i], "environment: proxyManaged entry " + quote(name) +
-                                   " is reserved for the runtime and cannot carry a credential");
-      continue;
+      ctx_.warn(pm->items[i], "environment: proxyManaged entry " + quote(name) +
+                                  " is reserved for the runtime and may not reach the agent");
     }
     std::string service;
     for (const auto& [svc, envs] : source_env_) {
@@ -303,15 +302,15 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
           ctx_.warn(sa.items[i],
                     label + ".headerName is empty: no header is written (routing-only)");
         } else if (!isHeaderToken(a.header)) {
-          ctx_.error(
+          ctx_.warn(
               *f.get("headerName"),
               label + ".headerName " + quote(a.header) +
                   " is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)");
         }
         if (!a.format.empty() && countPercentS(a.format) != 1) {
-          ctx_.error(*f.get("valueFormat"),
-                     label + ".valueFormat must contain exactly one %s placeholder (got " +
-                         quote(a.format) + ")");
+          ctx_.warn(*f.get("valueFormat"),
+                    label + ".valueFormat must contain exactly one %s placeholder (got " +
+                        quote(a.format) + ")");
         }
         auth[service] = a;
       }
@@ -343,11 +342,7 @@ void V1Folder::decodeNetworkCredentials(const Fields& top) {
     const YamlNode* key = domain_nodes[domain];
     std::string label = "network.serviceDomains[" + quote(domain) + "]";
     if (key) {
-      if (auto problem = checkNetworkPattern(domain)) {
-        ctx_.errorAt(key->line,
-                     key->column + (key->quoted ? 1 : 0) + static_cast<int>(problem->column) - 1,
-                     label + ": invalid pattern " + quote(domain) + ": " + problem->message);
-      }
+      checkPatternAt(ctx_, *key, label, domain, true);
       ctx_.inject_sites.push_back({label, domain, key->line, key->column});
     }
     if (service.empty() || declaredInList(service)) continue;

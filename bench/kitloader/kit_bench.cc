@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kitloader/compose.h"
 #include "kitloader/kit.h"
 
 namespace {
@@ -46,5 +47,23 @@ void BM_LoadSpecBytes(benchmark::State& state, const char* kit) {
 BENCHMARK_CAPTURE(BM_LoadSpecBytes, v1_full, "testdata-v1-full");
 BENCHMARK_CAPTURE(BM_LoadSpecBytes, v2_sample, "testdata-sample-agent-v2");
 BENCHMARK_CAPTURE(BM_LoadSpecBytes, amp_v1, "amp--v1-agent");
+
+// A mixin composed onto a built-in agent (the built-in's embedded spec is
+// loaded each time, as `run` does), and onto a corpus sandbox kit.
+void BM_ComposeMixinOnBuiltin(benchmark::State& state) {
+  kitgate::kit::LoadResult mixin =
+      kitgate::kit::loadSpecBytes(readSpec("claude-mem--v2-mixin-requires"));
+  std::vector<kitgate::kit::ComposeKit> kits{{mixin.kit, "./claude-mem"}};
+  for (auto _ : state) benchmark::DoNotOptimize(kitgate::kit::compose(kits, "claude"));
+}
+BENCHMARK(BM_ComposeMixinOnBuiltin);
+
+void BM_ComposeSandboxKitAndMixin(benchmark::State& state) {
+  std::vector<kitgate::kit::ComposeKit> kits{
+      {kitgate::kit::loadSpecBytes(readSpec("testdata-sample-agent-v1-renamed")).kit, "./agent"},
+      {kitgate::kit::loadSpecBytes(readSpec("testdata-sample-mixin-v1")).kit, "./mixin"}};
+  for (auto _ : state) benchmark::DoNotOptimize(kitgate::kit::compose(kits, "sample-agent"));
+}
+BENCHMARK(BM_ComposeSandboxKitAndMixin);
 
 }  // namespace

@@ -8,19 +8,23 @@
 
 #include "kitloader/kit.h"
 #include "orchestrator/cli/kit_view.h"
+#include "orchestrator/cli/run_kits.h"
+#include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/sandbox/kit_add.h"
 
 namespace kitgate::cli {
 
 namespace {
 
 constexpr std::string_view kKitUsage =
-    "Usage: kitgate kit <validate|inspect|pack> ...\n\n"
+    "Usage: kitgate kit <validate|inspect|pack|add> ...\n\n"
     "Commands:\n"
     "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its "
     "warnings\n"
     "  inspect REF [--json] [--kit-arg NAME=VALUE]...    show what kitgate will do with a kit\n"
     "  pack DIR [-o OUT.zip]                             write a reproducible ZIP of a kit "
-    "directory\n\n"
+    "directory\n"
+    "  add SANDBOX REF [--kit-arg NAME=VALUE]...         add a mixin to a running sandbox\n\n"
     "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack', or\n"
     "git+https://host/repo.git#ref=REF&dir=DIR.\n\n"
     "Examples:\n"
@@ -44,18 +48,24 @@ constexpr std::string_view kValidateUsage =
     "  kitgate kit validate 'git+https://github.com/docker/sbx-kits-contrib.git#dir=amp' --json\n";
 
 constexpr std::string_view kInspectUsage =
-    "Usage: kitgate kit inspect REF [--json] [--kit-arg NAME=VALUE]...\n\n"
+    "Usage: kitgate kit inspect REF [--json] [--kit-arg NAME=VALUE]...\n"
+    "       kitgate kit inspect --kit REF [--kit REF]... [AGENT] [--json]\n\n"
     "Shows the kit as kitgate will apply it: image and entrypoint, allowed and\n"
     "denied hosts, the hosts the proxy TLS-intercepts and the header it writes\n"
     "for each credential, environment, setup steps and files. schemaVersion \"1\"\n"
     "kits are shown normalized to schemaVersion \"2\".\n\n"
+    "With --kit (repeatable) the kits are composed as 'kitgate run' composes\n"
+    "them: one sandbox kit (or the built-in agent / image named by AGENT) plus\n"
+    "mixins in --kit order, extends resolved; the composed kit is shown.\n\n"
     "Options:\n"
     "  --json                 the canonical schemaVersion \"2\" view, warnings and files\n"
     "  --kit-arg NAME=VALUE   value for a kit argument\n"
     "  --kit-args-file FILE   NAME=VALUE lines ('#' comments); --kit-arg wins\n\n"
     "Examples:\n"
     "  kitgate kit inspect ./configs/kits/amp/\n"
-    "  kitgate kit inspect ./amp.zip --json\n";
+    "  kitgate kit inspect ./amp.zip --json\n"
+    "  kitgate kit inspect --kit ./amp/ --kit ./glab/\n"
+    "  kitgate kit inspect --kit ./vale/ claude\n";
 
 constexpr std::string_view kPackUsage =
     "Usage: kitgate kit pack DIR [-o OUT.zip]\n\n"
@@ -67,8 +77,23 @@ constexpr std::string_view kPackUsage =
     "  kitgate kit pack ./configs/kits/amp -o amp.zip\n"
     "  kitgate kit pack ./my-kit\n";
 
+constexpr std::string_view kAddUsage =
+    "Usage: kitgate kit add SANDBOX REF [--kit-arg NAME=VALUE]...\n\n"
+    "Adds a mixin kit to a running sandbox: its permissions.network.allow rules\n"
+    "join the sandbox's policy, its environment.variables are exported for new\n"
+    "shells (/etc/sandbox-persistent.sh; the running agent keeps its\n"
+    "environment), and its setup.install commands run in the container. A kit\n"
+    "that needs anything else (startup, setup.files, files/, deny rules,\n"
+    "volumes, ports, credentials) or a sandbox kit is refused: remove the\n"
+    "sandbox and run it again with every --kit.\n\n"
+    "Examples:\n"
+    "  kitgate kit add claude-proj ./vale/\n"
+    "  kitgate kit add amp-dev ./packages-through-sfw/\n";
+
 struct Parsed {
   std::vector<kit::KitArgValue> file_args;  // from --kit-args-file, before --kit-arg
+  std::vector<std::string> kits;            // inspect --kit REF... (composed)
+  std::string sandbox;                      // add SANDBOX REF
   std::string ref;
   std::string shown;  // ref without user:password@, for output
   bool json = false;
@@ -102,7 +127,7 @@ bool readKitArgsFile(const std::string& path, std::vector<kit::KitArgValue>* out
   return true;
 }
 
-Parsed parse(const Args& args, bool allow_output) {
+Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_sandbox) {
   Parsed p;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -139,6 +164,13 @@ Parsed parse(const Args& args, bool allow_output) {
         return p;
       }
       p.output = *v;
+    } else if (allow_kits && (a == "--kit" || a.rfind("--kit=", 0) == 0)) {
+      auto v = value("--kit");
+      if (!v) {
+        p.error = "--kit needs a kit reference";
+        return p;
+      }
+      p.kits.push_back(*v);
     } else if (a == "--cache-dir" || a.rfind("--cache-dir=", 0) == 0) {
       auto v = value("--cache-dir");
       if (!v) {
@@ -149,6 +181,8 @@ Parsed parse(const Args& args, bool allow_output) {
     } else if (!a.empty() && a[0] == '-' && a != "-") {
       p.error = "unknown option " + a;
       return p;
+    } else if (want_sandbox && p.sandbox.empty()) {
+      p.sandbox = a;
     } else if (p.ref.empty()) {
       p.ref = a;
     } else {
@@ -183,14 +217,16 @@ int usageError(Io& io, std::string_view usage, const std::string& message) {
 // Parses a subcommand's arguments; answers --help and usage errors itself
 // (returns the exit code in `exit_code`, nullopt parse result then).
 std::optional<Parsed> parseOrExit(const Args& args, bool allow_output, std::string_view usage,
-                                  std::string_view what, Io& io, int* exit_code) {
-  Parsed p = parse(args, allow_output);
+                                  std::string_view what, Io& io, int* exit_code,
+                                  bool allow_kits = false, bool want_sandbox = false) {
+  Parsed p = parse(args, allow_output, allow_kits, want_sandbox);
   if (p.help) {
     io.out << usage;
     *exit_code = kExitOk;
     return std::nullopt;
   }
-  if (p.error.empty() && p.ref.empty()) p.error = std::string(what) + " needs a kit reference";
+  if (p.error.empty() && p.ref.empty() && p.kits.empty())
+    p.error = std::string(what) + " needs a kit reference";
   if (!p.error.empty()) {
     *exit_code = usageError(io, usage, p.error);
     return std::nullopt;
@@ -222,11 +258,36 @@ int validate(const Args& args, Io& io) {
   return kExitOk;
 }
 
+// `kit inspect --kit A --kit B [AGENT]`: the composed result, as `run` would use it.
+int inspectComposed(const Parsed& p, Io& io) {
+  int rc = kExitFailed;
+  auto kits = loadRunKits(p.kits, p.ref, p.options, io, !p.json, &rc);
+  if (!kits) return rc;
+  kit::LoadResult composed;
+  composed.kit = kits->composition.kit;
+  composed.spec_schema = "2";
+  if (p.json) {
+    io.out << kitToJson(composed, kits->kit_ref);
+    return kExitOk;
+  }
+  const kit::Composition& c = kits->composition;
+  io.out << "Composed: " << c.base;
+  for (const std::string& e : c.extends_chain) io.out << " extends " << e;
+  for (const std::string& m : c.mixins) io.out << " + " << m;
+  io.out << "\n";
+  for (const kit::MixinContext& m : c.mixin_contexts) {
+    io.out << "Agent context of mixin " << m.kit << ": kits-agent-context/" << m.kit << ".md\n";
+  }
+  io.out << "\n" << kitToText(composed, kits->kit_ref, io.out_color);
+  return kExitOk;
+}
+
 int inspect(const Args& args, Io& io) {
   int rc = kExitOk;
-  auto parsed = parseOrExit(args, false, kInspectUsage, "inspect", io, &rc);
+  auto parsed = parseOrExit(args, false, kInspectUsage, "inspect", io, &rc, true);
   if (!parsed) return rc;
   const Parsed& p = *parsed;
+  if (!p.kits.empty()) return inspectComposed(p, io);
   kit::LoadResult r = kit::load(p.ref, p.options);
   if (!r.ok()) {
     if (p.json) {
@@ -269,6 +330,40 @@ int pack(const Args& args, Io& io) {
   return kExitOk;
 }
 
+int add(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kAddUsage, "add", io, &rc, false, true);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  kit::LoadResult r = kit::load(p.ref, p.options);
+  if (!r.ok()) {
+    printErrors(r, p.shown, io);
+    return kExitFailed;
+  }
+  if (std::vector<std::string> problems = kit::runtimeProblems(r.kit); !problems.empty()) {
+    for (const std::string& problem : problems) io.err << "kitgate kit add: " << problem << "\n";
+    return kExitFailed;
+  }
+  auto ctx = openSandboxContext();
+  if (!ctx.isOk()) {
+    io.err << "kitgate kit add: " << ctx.status().message() << "\n";
+    return kExitFailed;
+  }
+  sandbox::CreateFailure failure;
+  auto added = sandbox::addKitToSandbox(*ctx->docker, *ctx->proxy, ctx->paths,
+                                        {p.sandbox, r.kit, p.shown}, progressFor(io), &failure);
+  if (!added.isOk()) {
+    if (!failure.output.empty())
+      io.err << "--- last output of the failed step ---\n" << failure.output << "\n";
+    io.err << "kitgate kit add: " << added.status().message() << "\n";
+    return failure.exit_code != 0 ? failure.exit_code : kExitFailed;
+  }
+  io.out << "Added kit " << r.kit.name << " to " << p.sandbox << ": " << added->added_allow.size()
+         << " allow rule(s), " << added->exported.size() << " variable(s), " << added->installs
+         << " install command(s).\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int runKitCommand(const Args& args, Io& io) {
@@ -285,6 +380,7 @@ int runKitCommand(const Args& args, Io& io) {
   if (sub == "validate") return validate(rest, io);
   if (sub == "inspect") return inspect(rest, io);
   if (sub == "pack") return pack(rest, io);
+  if (sub == "add") return add(rest, io);
   return usageError(io, kKitUsage, "unknown kit command '" + sub + "'");
 }
 

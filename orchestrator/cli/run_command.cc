@@ -8,6 +8,8 @@
 #include <ostream>
 
 #include "kitloader/kit.h"
+#include "orchestrator/cli/plan_view.h"
+#include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/sandbox/plan.h"
@@ -19,8 +21,8 @@ namespace {
 
 constexpr std::string_view kCmd = "run";
 constexpr std::string_view kRunUsage =
-    "Usage: kitgate run --kit REF [--name NAME] [--workspace DIR] [-d] [--kit-arg K=V]... AGENT\n"
-    "                   [-- AGENT_ARGS...]\n\n"
+    "Usage: kitgate run [--kit REF]... [--name NAME] [--workspace DIR] [-d] [--dry-run]\n"
+    "                   [--kit-arg K=V]... AGENT [-- AGENT_ARGS...]\n\n"
     "Creates a sandbox from a kit and starts its agent in it: a container on its\n"
     "own internal Docker network whose only way out is kitgate-proxy (started\n"
     "when needed). The kit's rules become the sandbox's policy; its credentials\n"
@@ -28,24 +30,33 @@ constexpr std::string_view kRunUsage =
     "(files/home, install commands, setup.files, startup, files/workspace, the\n"
     "agent file) runs first, with its output shown; a failure removes everything\n"
     "the run created and names the failed step.\n\n"
-    "AGENT is the kit's name. The workspace (default: the current directory) is\n"
-    "mounted at its absolute path; the sandbox name defaults to AGENT-<basename>.\n\n"
+    "--kit is repeatable: at most one sandbox kit plus any number of mixins,\n"
+    "layered in --kit order. AGENT is the sandbox kit's name (or its --kit\n"
+    "reference); with mixins only (or no --kit) it is a built-in agent (claude,\n"
+    "codex, copilot, gemini, opencode, shell) or an image reference. The\n"
+    "workspace (default: the current directory) is mounted at its absolute\n"
+    "path; the sandbox name defaults to AGENT-<basename>.\n\n"
     "Options:\n"
-    "  --kit REF              kit directory, .zip or git+https://…#dir=…&ref=…\n"
+    "  --kit REF              kit directory, .zip or git+https://…#dir=…&ref=… (repeatable)\n"
     "  --name NAME            sandbox name (a-z 0-9 - _ ., at most 63)\n"
     "  --workspace DIR        the project directory to mount (default: .)\n"
     "  -d, --detach           start the agent in the background and return\n"
+    "  --dry-run              print the plan (image, environment, rules, intercepted\n"
+    "                         hosts, steps) and exit; touches neither Docker nor the proxy\n"
     "  --kit-arg K=V          value for a kit argument (repeatable)\n"
     "  --non-interactive      use the kit's default command tail, not the interactive one\n"
     "  --home-volume          keep /home/agent in a named volume (kitgate-NAME-home-agent);\n"
     "                         'kitgate rm --keep-volumes' keeps it\n\n"
     "Examples:\n"
     "  kitgate run --kit ./amp/ amp\n"
+    "  kitgate run --kit ./vale/ claude\n"
+    "  kitgate run --kit ./amp/ --kit ./glab/ --dry-run amp\n"
     "  kitgate run --kit ./amp/ --name amp-dev --workspace ~/src/app -d amp\n"
     "  kitgate run --kit ./amp/ amp -- --help\n";
 
 struct RunArgs {
-  std::string kit_ref;
+  std::vector<std::string> kit_refs;
+  bool dry_run = false;
   std::string name;
   std::string workspace = ".";
   bool detach = false;
@@ -66,8 +77,16 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
       while (!cur.done()) out->agent_args.push_back(cur.next());
       break;
     }
-    if (cur.option({"--kit"}, &out->kit_ref, &error) ||
-        cur.option({"--name"}, &out->name, &error) ||
+    if (cur.option({"--kit"}, &value, &error)) {
+      if (!error.empty()) return error;
+      out->kit_refs.push_back(value);
+      continue;
+    }
+    if (cur.flag({"--dry-run"})) {
+      out->dry_run = true;
+      continue;
+    }
+    if (cur.option({"--name"}, &out->name, &error) ||
         cur.option({"--workspace", "-w"}, &out->workspace, &error)) {
       if (!error.empty()) return error;
       continue;
@@ -96,8 +115,10 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
     if (!out->agent.empty()) return "unexpected argument " + a + " (agent arguments go after --)";
     out->agent = a;
   }
-  if (out->kit_ref.empty()) return "--kit REF is required";
   if (out->agent.empty()) return "AGENT is required (the kit's name)";
+  if (out->kit_refs.empty() && !kit::isShippedBuiltin(out->agent))
+    return "--kit REF is required (or name a built-in agent: claude, codex, copilot, gemini, "
+           "opencode, shell)";
   return "";
 }
 
@@ -156,29 +177,15 @@ int runRunCommand(const Args& args, Io& io) {
   if (std::string e = parseRunArgs(args, &run); !e.empty())
     return usageError(io, kCmd, kRunUsage, e);
 
-  // 1. The kit: any error stops here, before anything is created.
-  kit::LoadResult loaded = kit::load(run.kit_ref, run.load);
-  const std::string shown = kit::redactReference(run.kit_ref);
-  for (const kit::Diagnostic& d : loaded.diagnostics) {
-    if (d.severity == kit::Severity::kError || !loaded.ok()) {
-      bool in_spec = d.file == loaded.spec_file;
-      io.err << kit::renderDiagnostic(d, in_spec ? std::string_view(loaded.spec_text) : "",
-                                      io.err_color);
-    }
+  // 1. The kits, composed: any error stops here, before anything is created.
+  int load_exit = kExitFailed;
+  std::optional<RunKits> kits =
+      loadRunKits(run.kit_refs, run.agent, run.load, io, run.dry_run, &load_exit);
+  if (!kits) {
+    if (load_exit == kExitUsage) io.err << "\n" << kRunUsage;
+    return load_exit;
   }
-  if (!loaded.ok()) {
-    return fail(
-        io, kCmd,
-        "kit " + shown + " is invalid; fix the errors above (kitgate kit validate " + shown + ")");
-  }
-  if (loaded.kit.kind != kit::KitKind::kSandbox) {
-    return fail(io, kCmd, "kit " + shown + " is a mixin; run needs a sandbox kit");
-  }
-  if (loaded.kit.name != run.agent) {
-    return usageError(io, kCmd, kRunUsage,
-                      "kit " + shown + " is named \"" + loaded.kit.name + "\", not \"" + run.agent +
-                          "\": use `kitgate run --kit " + shown + " " + loaded.kit.name + "`");
-  }
+  run.agent = kits->agent;
   auto workspace = absoluteDirectory(run.workspace);
   if (!workspace.isOk()) return fail(io, kCmd, workspace.status().message());
   std::string name =
@@ -189,18 +196,22 @@ int runRunCommand(const Args& args, Io& io) {
                           "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
 
-  auto ctx = openSandboxContext();
-  if (!ctx.isOk()) return fail(io, kCmd, ctx.status().message());
-
   sandbox::CreateRequest req;
-  req.kit = loaded.kit;
-  req.kit_ref = shown;
+  req.kit = kits->composition.kit;
+  req.kit_ref = kits->kit_ref;
+  for (const kit::MixinContext& m : kits->composition.mixin_contexts)
+    req.mixin_contexts.emplace_back(m.kit, m.content);
   req.name = name;
   req.workspace = *workspace;
   req.agent = run.agent;
   req.agent_args = run.agent_args;
   req.interactive = run.interactive && !run.detach;
   req.persistent_home = run.home_volume;
+  if (run.dry_run) return printDryRun({req, kits->composition}, io);
+
+  auto ctx = openSandboxContext();
+  if (!ctx.isOk()) return fail(io, kCmd, ctx.status().message());
+
   sandbox::Progress progress = progressFor(io);
   progress.cancelled = [] { return g_interrupted != 0; };
   sandbox::CreateFailure failure;

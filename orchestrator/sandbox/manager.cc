@@ -232,6 +232,7 @@ StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progr
   in.agent_args = req.agent_args;
   in.interactive = req.interactive;
   in.persistent_home = req.persistent_home;
+  in.mixin_contexts = req.mixin_contexts;
   auto secrets = state::loadSecrets(paths_);
   if (!secrets.isOk()) return failAt("secrets", secrets.status());
   in.placeholders = state::placeholdersFor(*secrets, req.name);

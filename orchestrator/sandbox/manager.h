@@ -58,6 +58,8 @@ struct CreateRequest {
   bool interactive = true;
   bool persistent_home = false;
   std::string token;  // identification token (alnum, 16+); generated when empty
+  // Composed mixins' agent context (kit name, markdown): PlanInput::mixin_contexts.
+  std::vector<std::pair<std::string, std::string>> mixin_contexts;
 };
 
 struct Progress {

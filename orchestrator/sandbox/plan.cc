@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "kitloader/compose.h"
 #include "orchestrator/docker/tar.h"
 #include "orchestrator/state/state.h"
 
@@ -231,6 +232,11 @@ std::vector<CredentialRoute> planRoutes(const kit::Kit& kit) {
 }
 
 std::string agentFileContent(const kit::Kit& kit, std::string_view workspace) {
+  return agentFileContent(kit, workspace, {});
+}
+
+std::string agentFileContent(const kit::Kit& kit, std::string_view workspace,
+                             const std::vector<std::pair<std::string, std::string>>& mixins) {
   std::string out =
       "# kitgate sandbox\n\n"
       "You are running inside a kitgate sandbox (a container). Your workspace is `" +
@@ -244,6 +250,13 @@ std::string agentFileContent(const kit::Kit& kit, std::string_view workspace) {
   if (!kit.agent_instructions.content.empty()) {
     out += "\n" + kit.agent_instructions.content;
     if (out.back() != '\n') out += '\n';
+  }
+  if (!mixins.empty()) {
+    out += "\n<!-- sbx:kits-section start -->\n## Kits\n\n";
+    for (const auto& [name, content] : mixins) {
+      out += "- " + name + ": see `" + std::string(kMixinContextDir) + "/" + name + ".md`\n";
+    }
+    out += "<!-- sbx:kits-section end -->\n";
   }
   return out;
 }
@@ -277,7 +290,22 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
 
   // --- environment: kit variables, sentinels, placeholders, then ours.
   EnvList env;
+  std::vector<std::string> no_proxy = {"localhost", "127.0.0.1", "::1"};
   for (const auto& [name, value] : kit.environment) {
+    if (name == "NO_PROXY" || name == "no_proxy") {
+      // Loopback entries may join kitgate's list; nothing else.
+      kit::NoProxySplit split = kit::splitNoProxy(value);
+      for (const std::string& e : split.kept) {
+        if (std::find(no_proxy.begin(), no_proxy.end(), e) == no_proxy.end()) no_proxy.push_back(e);
+      }
+      std::string dropped;
+      for (const std::string& e : split.dropped) dropped += (dropped.empty() ? "" : ",") + e;
+      plan.warnings.push_back("kit variable " + name +
+                              " is overridden by kitgate's proxy settings" +
+                              (dropped.empty() ? std::string(" (its loopback entries are kept)")
+                                               : "; dropped entries: " + dropped));
+      continue;
+    }
     if (isEngineOwnedVariable(name)) {
       plan.warnings.push_back("kit variable " + name +
                               " is set by kitgate; the kit's value is ignored");
@@ -298,8 +326,10 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) {
     env.set(name, plan.proxy_url);
   }
-  env.set("NO_PROXY", "localhost,127.0.0.1,::1");
-  env.set("no_proxy", "localhost,127.0.0.1,::1");
+  std::string no_proxy_value;
+  for (const std::string& e : no_proxy) no_proxy_value += (no_proxy_value.empty() ? "" : ",") + e;
+  env.set("NO_PROXY", no_proxy_value);
+  env.set("no_proxy", no_proxy_value);
   if (!in.ca_pem.empty()) env.set("NODE_EXTRA_CA_CERTS", std::string(kCaCertPath));
   for (const char* name : {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT"}) {
     env.set(name, std::string(kCaBundlePath));
@@ -422,8 +452,18 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
 
   if (!kit.agent_instructions.filename.empty()) {
     docker::TarWriter tar;
-    Status s = tar.addFile(kit.agent_instructions.filename, agentFileContent(kit, in.workspace),
-                           0644, {kAgentUid, kAgentUid});
+    Status s = tar.addFile(kit.agent_instructions.filename,
+                           agentFileContent(kit, in.workspace, in.mixin_contexts), 0644,
+                           {kAgentUid, kAgentUid});
+    if (s.isOk() && !in.mixin_contexts.empty()) {
+      s = tar.addDirectory(std::string(kMixinContextDir), 0755, {kAgentUid, kAgentUid});
+    }
+    for (size_t i = 0; s.isOk() && i < in.mixin_contexts.size(); ++i) {
+      std::string body = in.mixin_contexts[i].second;
+      if (!body.empty() && body.back() != '\n') body += '\n';
+      s = tar.addFile(std::string(kMixinContextDir) + "/" + in.mixin_contexts[i].first + ".md",
+                      body, 0644, {kAgentUid, kAgentUid});
+    }
     if (!s.isOk()) return Status::error("agent file: " + s.message());
     steps.push_back(archiveStep("agent-file", "Write " + kit.agent_instructions.filename,
                                 parentDir(in.workspace), tar.finish()));

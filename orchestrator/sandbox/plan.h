@@ -80,6 +80,10 @@ struct PlanInput {
   std::vector<std::string> agent_args;  // after `--`
   bool interactive = true;              // use command.interactive when set
   bool persistent_home = false;         // a named volume for /home/agent
+  // Composed mixins' agentInstructions.content (kit name, markdown), in
+  // --kit order: written as kits-agent-context/<kit>.md beside the agent
+  // file and indexed from its `## Kits` section (kit-spec §3.6).
+  std::vector<std::pair<std::string, std::string>> mixin_contexts;
 };
 
 struct VolumePlan {
@@ -146,7 +150,13 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& input);
 // exists, so the proxy can mint the CA first).
 std::vector<CredentialRoute> planRoutes(const kit::Kit& kit);
 
-// The agent file: kitgate's short preamble + the kit's instructions.
+// The agent file: kitgate's short preamble + the kit's instructions (+ the
+// `## Kits` section between sbx's markers when mixins bring context).
 std::string agentFileContent(const kit::Kit& kit, std::string_view workspace);
+std::string agentFileContent(const kit::Kit& kit, std::string_view workspace,
+                             const std::vector<std::pair<std::string, std::string>>& mixins);
+
+// Directory (beside the agent file) holding each mixin's context file.
+inline constexpr std::string_view kMixinContextDir = "kits-agent-context";
 
 }  // namespace kitgate::sandbox

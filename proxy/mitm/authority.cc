@@ -11,9 +11,23 @@
 
 namespace kitgate::mitm {
 
+std::string constraintPattern(std::string_view pattern) {
+  // The fixed suffix is everything after the last whole `*` label that is not
+  // the first label; a leading `*.`/`**.` is X.509-expressible on its own.
+  size_t last_star = std::string_view::npos;
+  for (size_t pos = pattern.find(".*."); pos != std::string_view::npos;
+       pos = pattern.find(".*.", pos + 1)) {
+    last_star = pos;
+  }
+  if (last_star == std::string_view::npos) return std::string(pattern);
+  return "**." + std::string(pattern.substr(last_star + 3));
+}
+
 StatusOr<AuthorityResult> loadOrCreateAuthority(const std::string& ca_dir, const std::string& sandbox,
-                                                const std::vector<std::string>& host_patterns,
+                                                const std::vector<std::string>& patterns,
                                                 const tls::LeafOptions& leaf_options) {
+  std::vector<std::string> host_patterns;
+  for (const std::string& p : patterns) host_patterns.push_back(constraintPattern(p));
   auto wanted = tls::nameConstraintsFor(host_patterns);
   if (!wanted) return Status::error("sandbox " + sandbox + ": " + wanted.status().message());
   std::error_code ec;

@@ -4,6 +4,11 @@
 // directory as <ca_dir>/<sandbox>.crt (0644, what the sandbox trusts) and
 // <ca_dir>/<sandbox>.key (0600, never leaves the host).
 //
+// A pattern with a middle `*` label (`bedrock-runtime.*.amazonaws.com`, which
+// X.509 cannot express) constrains the CA to its fixed suffix: every name
+// strictly below `amazonaws.com`. The leaf cache still mints only for hosts
+// the proxy intercepts, i.e. hosts that match the pattern itself.
+//
 // loadOrCreate() reuses the stored CA when its constraints still equal the
 // ones the patterns require; otherwise (first registration, or the set of
 // intercepted hosts changed) it creates and stores a new CA. Called on the
@@ -13,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/common/status.h"
@@ -25,6 +31,10 @@ struct AuthorityResult {
   std::string cert_path;
   bool created = false;  // a new CA was written (sandboxes must trust it)
 };
+
+// The pattern the CA's name constraints are derived from: `a.*.x.com` ->
+// `**.x.com`; any other pattern unchanged.
+std::string constraintPattern(std::string_view pattern);
 
 StatusOr<AuthorityResult> loadOrCreateAuthority(const std::string& ca_dir, const std::string& sandbox,
                                                 const std::vector<std::string>& host_patterns,

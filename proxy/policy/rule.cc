@@ -12,8 +12,10 @@ constexpr std::string_view kBareStar =
 constexpr std::string_view kPortRange =
     "port ranges are not supported (ports are compared exactly); write one rule per port";
 constexpr std::string_view kMiddleWildcard =
-    "a wildcard label is only allowed first ('*.example.com' or '**.example.com'); "
-    "list the names explicitly";
+    "'**' is only allowed as the first label ('**.example.com'); a '*' label may stand first or "
+    "in the middle ('*.example.com', 'api.*.example.com')";
+constexpr std::string_view kLastWildcard =
+    "a wildcard label cannot be the last (top-level) label; list the names explicitly";
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isNameChar(char c) { return isDigit(c) || (c >= 'a' && c <= 'z') || c == '-' || c == '_'; }
@@ -95,8 +97,15 @@ std::variant<Rule, RuleError> parseNamePattern(std::string_view host, size_t col
     const bool last = dot == std::string_view::npos;
     if (label.empty()) return error(col, "empty label");
     if (label == "*" || label == "**") {
-      if (label_index != 0) return error(col, kMiddleWildcard);
-      if (last) return error(col, label == "*" ? kBareStar : "'**' must be the whole rule");
+      if (label_index == 0) {
+        if (last) return error(col, label == "*" ? kBareStar : "'**' must be the whole rule");
+      } else if (label == "**") {
+        return error(col, kMiddleWildcard);
+      } else if (last) {
+        return error(col, kLastWildcard);
+      } else {
+        glob = true;  // a middle `*` label: exactly one label at that position
+      }
     } else {
       for (size_t i = 0; i < label.size(); ++i) {
         const char c = lower(label[i]);
@@ -169,7 +178,48 @@ std::variant<Rule, RuleError> parseNamePattern(std::string_view host, size_t col
   return r;
 }
 
+size_t portColumn(std::string_view text) {
+  const size_t bracket = text.rfind(']');
+  const size_t colon = text.find(':', bracket == std::string_view::npos ? 0 : bracket);
+  return colon == std::string_view::npos ? 1 : colon + 1;
+}
+
+// True when every glob character of `pattern` is a whole `*` label
+// (`bedrock-runtime.*.amazonaws.com`, `*.eu.*.example.com`).
+bool onlyWholeLabelStars(std::string_view pattern) {
+  size_t start = 0;
+  while (start <= pattern.size()) {
+    size_t dot = pattern.find('.', start);
+    if (dot == std::string_view::npos) dot = pattern.size();
+    std::string_view label = pattern.substr(start, dot - start);
+    if (label != "*" && label.find_first_of("*?[]") != std::string_view::npos) return false;
+    start = dot + 1;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<RuleError> credentialHostProblem(const Rule& rule, std::string_view text) {
+  if (rule.port) return error(portColumn(text), "credential hosts take no port");
+  switch (rule.kind) {
+    case Rule::Kind::kAnyHost:
+      return error(1, "\"**\" would intercept every host; name the hosts that need the credential");
+    case Rule::Kind::kGlob:
+      if (onlyWholeLabelStars(rule.pattern)) return std::nullopt;
+      return error(1,
+                   "glob patterns cannot be intercepted (no CA name constraint expresses them); "
+                   "use an exact host, *.domain, **.domain or a middle '*' label");
+    case Rule::Kind::kCidr:
+      if (rule.prefix_len == rule.network.bitLength()) return std::nullopt;
+      return error(1, "address ranges cannot be intercepted; list single IP addresses");
+    case Rule::Kind::kExact:
+    case Rule::Kind::kSingleWildcard:
+    case Rule::Kind::kMultiWildcard:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 ParsedRule parseRule(std::string_view text) {
   if (text.empty()) return error(1, "empty rule");

@@ -10,6 +10,9 @@
 //   api?.example.com       shell-glob characters inside labels: ? [ab] [a-c]
 //   api[!1].example.com    [!…] negated class, * inside a label (api-*.x.com);
 //                          a glob never matches across a '.'
+//   api.*.example.com      a middle `*` label: exactly one label at that
+//                          position (bedrock-runtime.*.amazonaws.com, used by
+//                          real kits); Kind kGlob
 //   **                     every host (names and IP literals)
 //   host:443  host:*       one port / every port; no port = every port
 //   10.0.0.1  [2001:db8::1]  [2001:db8::1]:443   IP literals (v6 in brackets)
@@ -18,7 +21,8 @@
 //                          Host bits must be zero (10.0.0.1/8 is refused).
 // Refused, with the 1-based column of the offending character and a message:
 //   bare `*`, port ranges `a-b` (ports compare exactly: list each port),
-//   `*`/`**` anywhere but the first label (`a.*.b`, `example.*`), bare IPv6
+//   `**` anywhere but the first label (`a.**.b`), a wildcard last label
+//   (`example.*`), bare IPv6
 //   without brackets or prefix, bad characters, empty labels, port 0.
 // Host parts are lower-cased and lose one trailing dot, like normalizeHost().
 #pragma once
@@ -62,5 +66,11 @@ struct RuleError {
 using ParsedRule = std::variant<Rule, RuleError>;
 
 ParsedRule parseRule(std::string_view text);
+
+// Why `rule` (parsed from `text`) cannot name a credential host, i.e. a host
+// the proxy TLS-intercepts under a name-constrained CA: a port, `**`, a glob
+// other than whole `*` labels, an address range. nullopt = it can. Shared by
+// the proxy's credential host patterns and the kit loader's warnings.
+std::optional<RuleError> credentialHostProblem(const Rule& rule, std::string_view text);
 
 }  // namespace kitgate::policy

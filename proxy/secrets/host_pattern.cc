@@ -9,32 +9,18 @@ namespace kitgate::secrets {
 using policy::Rule;
 using policy::RuleError;
 
-namespace {
-
-size_t portColumn(std::string_view text) {
-  const size_t bracket = text.rfind(']');
-  const size_t colon = text.find(':', bracket == std::string_view::npos ? 0 : bracket);
-  return colon == std::string_view::npos ? 1 : colon + 1;
-}
-
-}  // namespace
-
 std::variant<HostPattern, RuleError> parseHostPattern(std::string_view text) {
   auto parsed = policy::parseRule(text);
   if (auto* e = std::get_if<RuleError>(&parsed)) return *e;
   Rule rule = std::move(std::get<Rule>(parsed));
-  if (rule.port) return RuleError{portColumn(text), "credential hosts take no port"};
+  if (auto problem = policy::credentialHostProblem(rule, text)) return *problem;
   HostPattern p;
   switch (rule.kind) {
-    case Rule::Kind::kAnyHost:
-      return RuleError{1, "\"**\" would intercept every host; name the hosts that need the credential"};
-    case Rule::Kind::kGlob:
-      return RuleError{1, "glob patterns cannot be intercepted (no CA name constraint expresses them); "
-                          "use an exact host, *.domain or **.domain"};
-    case Rule::Kind::kCidr:
-      if (rule.prefix_len != rule.network.bitLength()) {
-        return RuleError{1, "address ranges cannot be intercepted; list single IP addresses"};
-      }
+    case Rule::Kind::kAnyHost:  // refused above
+    case Rule::Kind::kGlob:     // whole `*` labels; the CA is constrained to the fixed suffix
+      p.canonical = rule.pattern;
+      break;
+    case Rule::Kind::kCidr:  // a single address (ranges refused above)
       p.canonical = rule.network.toString();
       break;
     case Rule::Kind::kExact: {

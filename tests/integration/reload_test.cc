@@ -78,10 +78,10 @@ TEST(Reload, SighupLoadsNewSandbox) {
 TEST(Reload, InvalidStateFileRefusedWithLocationOldPolicyStays) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(onlyDev1()));
-  // Line 6, column 10 (the stray wildcard): a wildcard after the first label
+  // Line 6, column 10 (the stray wildcard): a "**" after the first label
   // is not a rule.
   ASSERT_OK(proxy->writeStateFile("sandboxes/dev2.yaml",
-                                  sandboxFile("dev2", kDev2Token, "  - \"origin.test\"\n  - \"api.*.example.com\"\n")));
+                                  sandboxFile("dev2", kDev2Token, "  - \"origin.test\"\n  - \"api.**.example.com\"\n")));
   ASSERT_OK_AND_ASSIGN(auto reload, proxy->reloadViaAdmin());
   EXPECT_EQ(reload.status, 500);
   EXPECT_NE(reload.body.find("dev2.yaml:6:10: error"), std::string::npos) << reload.body;

@@ -36,7 +36,7 @@ TEST(Validate, EveryProblemReportedWithLocation) {
   ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("validate"));
   ProxyOptions o;
   o.state_files["sandboxes/dev1.yaml"] =
-      "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow:\n  - \"*\"\n  - \"ok.example.com\"\n  - \"a.*.example.com\"\n";
+      "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow:\n  - \"*\"\n  - \"ok.example.com\"\n  - \"a.**.example.com\"\n";
   ASSERT_OK_AND_ASSIGN(auto r, validate(dir, o));
   EXPECT_TRUE(r.status.exited && r.status.code != 0) << r.status.toString();
   const std::string all = r.out + r.err;

@@ -1,101 +1,18 @@
 // `kitgate kit validate | inspect | pack` as a user runs them: the real binary,
 // its stdout, stderr and exit code.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "tests/orchestrator/cli/kit_cli_test_util.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string envOr(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-class KitCli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    binary_ = fs::path(envOr("KITGATE_BUILD_DIR", ".")) / "orchestrator/kitgate";
-    source_ = envOr("KITGATE_SOURCE_DIR", ".");
-    std::string tmpl = (fs::temp_directory_path() / "kitgate-cli-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    tmp_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-  }
-
-  // Runs kitgate with `args`; stdout/stderr go to files (never a TTY).
-  CliRun kitgate(std::vector<std::string> args) {
-    args.insert(args.begin(), binary_.string());
-    fs::path out = tmp_ / "stdout";
-    fs::path err = tmp_ / "stderr";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    CliRun r;
-    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return r;
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
-  std::string corpus(const std::string& name) {
-    return (source_ / "tests/kitloader/corpus" / ("docker__sbx-kits-contrib__" + name)).string();
-  }
-  std::string seedAmp() { return (source_ / "configs/kits/amp/").string(); }
-
-  fs::path binary_;
-  fs::path source_;
-  fs::path tmp_;
-};
-
-std::vector<std::string> lines(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    if (end == std::string::npos) end = s.size();
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+using namespace kitgate::testing;  // NOLINT: the fixture and its helpers
 
 TEST_F(KitCli, ValidateSeedAmpKitPrintsValidAndItsDeprecationWarnings) {
   CliRun r = kitgate({"kit", "validate", seedAmp()});
@@ -205,6 +122,41 @@ TEST_F(KitCli, InspectJsonOfV1FullEqualsV2Expected) {
     b.erase(volatile_key);
   }
   EXPECT_EQ(a, b);
+}
+
+TEST_F(KitCli, InspectWithSeveralKitsShowsTheComposedKit) {
+  CliRun r = kitgate({"kit", "inspect", "--kit", corpus("claude-mem--v2-mixin-requires"), "--kit",
+                      corpus("glab--v2-mixin-credential"), "claude"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Composed: claude + claude-mem + glab\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Image: docker/sandbox-templates:claude-code"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("api.anthropic.com  [anthropic]  x-api-key: <secret>"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("gitlab.com  [gitlab]  Authorization: Bearer <secret>"), std::string::npos)
+      << r.out;
+
+  CliRun j = kitgate({"kit", "inspect", "--json", "--kit", corpus("glab--v2-mixin-credential"),
+                      "--kit", corpus("kernel--v2-mixin-credential"), "shell"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["name"], "shell");
+  EXPECT_EQ(doc["kind"], "sandbox");
+  std::vector<std::string> services;
+  for (const auto& c : doc["credentials"]) services.push_back(c["service"]);
+  EXPECT_EQ(services, (std::vector<std::string>{"gitlab", "kernel"})) << j.out;
+
+  // A composition error is reported like run reports it.
+  CliRun bad =
+      kitgate({"kit", "inspect", "--kit", corpus("amp--v2"), "--kit", corpus("hermes-agent--v2")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("compose: two sandbox kits"), std::string::npos) << bad.err;
+}
+
+TEST_F(KitCli, KitAddNeedsASandboxAndAReference) {
+  CliRun r = kitgate({"kit", "add", "claude-proj"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("add needs a kit reference"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Usage: kitgate kit add SANDBOX REF"), std::string::npos) << r.err;
 }
 
 TEST_F(KitCli, PackWritesAZipThatValidateAccepts) {

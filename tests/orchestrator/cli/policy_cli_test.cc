@@ -108,9 +108,9 @@ TEST_F(PolicyCli, RmRemovesRulesOfOneScope) {
 }
 
 TEST_F(PolicyCli, InvalidRulesShowTheColumnAndNothingIsSaved) {
-  CliRun r = kitgate({"policy", "allow", "network", "good.com,a.*.b", "*"});
+  CliRun r = kitgate({"policy", "allow", "network", "good.com,a.**.b", "*"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("a.*.b\n    ^ column 3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a.**.b\n    ^ column 3:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("  *\n"), std::string::npos) << r.err;
   auto p = state::loadGlobalPolicy(paths_);
   ASSERT_TRUE(p.isOk());

@@ -93,7 +93,7 @@ TEST_F(ProxyCli, ReloadShowsWhereTheStateIsWrong) {
   ASSERT_EQ(kitgate({"proxy", "start"}).exit_code, 0);
   ASSERT_TRUE(state::writeFileAtomic(paths_.sandboxFile("dev1"),
                                      "name: dev1\nmatch: {sources: [\"10.0.0.1\"]}\n"
-                                     "allow: [\"a.*.b\"]\n",
+                                     "allow: [\"a.**.b\"]\n",
                                      0600)
                   .isOk());
   CliRun r = kitgate({"proxy", "reload"});

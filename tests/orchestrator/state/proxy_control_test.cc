@@ -116,7 +116,7 @@ TEST_F(ProxyControl, ConcurrentStartsShareOneProxy) {
 
 TEST_F(ProxyControl, ReloadReportsTheProxysErrorsAndKeepsRunning) {
   ASSERT_TRUE(ensureProxy(paths_, binary_).isOk());
-  ASSERT_TRUE(writeFileAtomic(paths_.policyFile(), "allow: [\"a.*.b\"]\n", 0600).isOk());
+  ASSERT_TRUE(writeFileAtomic(paths_.policyFile(), "allow: [\"a.**.b\"]\n", 0600).isOk());
   Status st = reloadProxy(paths_);
   ASSERT_FALSE(st.isOk());
   EXPECT_NE(st.message().find("policy.yaml:1:"), std::string::npos) << st.message();

@@ -80,6 +80,20 @@ INSTANTIATE_TEST_SUITE_P(
         MatchCase{"api-*.example.com", "api-eu.x.example.com", 443, false},
         MatchCase{"api?.example.com:443", "api1.example.com", 80, false},
         MatchCase{"*.api?.example.com", "x.api1.example.com", 443, true},
+        // a middle `*` label: exactly one label at that position
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "bedrock-runtime.us-east-1.amazonaws.com", 443,
+                  true},
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "bedrock-runtime.amazonaws.com", 443, false},
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "bedrock-runtime.a.b.amazonaws.com", 443,
+                  false},
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "x.bedrock-runtime.eu.amazonaws.com", 443,
+                  false},
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "bedrock.us-east-1.amazonaws.com", 443, false},
+        MatchCase{"bedrock-runtime.*.amazonaws.com", "bedrock-runtime.eu.amazonaws.com.evil.io",
+                  443, false},
+        MatchCase{"api.*.example.com:443", "api.eu.example.com", 80, false},
+        MatchCase{"*.eu.*.example.com", "a.eu.b.example.com", 443, true},
+        MatchCase{"*.eu.*.example.com", "eu.b.example.com", 443, false},
         // ** = every host
         MatchCase{"**", "anything.example", 443, true}, MatchCase{"**", "localhost", 1, true},
         MatchCase{"**", "8.8.8.8", 53, true}, MatchCase{"**:443", "anything.example", 80, false},
@@ -130,7 +144,7 @@ TEST(RuleSet, FirstMatchingRuleOfTheListIsReported) {
 }
 
 TEST(RuleSet, CompileTextReportsEveryBadRule) {
-  auto set = RuleSet::compileText({"ok.example", "*", "a.*.b"}, {"x:1-2"});
+  auto set = RuleSet::compileText({"ok.example", "*", "a.**.b"}, {"x:1-2"});
   ASSERT_FALSE(set.isOk());
   const std::string m = set.status().message();
   EXPECT_NE(m.find("allow[1]:1:"), std::string::npos) << m;

@@ -103,11 +103,11 @@ TEST(SingleTenantRegistry, FromInMemoryRules) {
 }
 
 TEST(SingleTenantRegistry, ReportsRuleErrorsWithFileLineColumn) {
-  RuleSource src{"proxy.yaml", {{"ok.example", 3, 7}, {"a.*.example", 4, 7}}, {{"x:80-90", 6, 9}}};
+  RuleSource src{"proxy.yaml", {{"ok.example", 3, 7}, {"a.**.example", 4, 7}}, {{"x:80-90", 6, 9}}};
   auto reg = singleTenantRegistry({src});
   ASSERT_FALSE(reg.isOk());
   const std::string m = reg.status().message();
-  EXPECT_NE(m.find("proxy.yaml:4:9: error: invalid rule \"a.*.example\""), std::string::npos) << m;
+  EXPECT_NE(m.find("proxy.yaml:4:9: error: invalid rule \"a.**.example\""), std::string::npos) << m;
   EXPECT_NE(m.find("proxy.yaml:6:13: error: invalid rule \"x:80-90\": port ranges"),
             std::string::npos)
       << m;
@@ -193,7 +193,7 @@ TEST_F(StateDir, IdentifiesByToken) {
 
 TEST_F(StateDir, ReportsEveryErrorAtOnceWithFileLineColumn) {
   const std::string policy =
-      write("policy.yaml", "allow:\n  - \"*\"\n  - ok.example\ndeny:\n  - a.*.b\n");
+      write("policy.yaml", "allow:\n  - \"*\"\n  - ok.example\ndeny:\n  - a.**.b\n");
   const std::string s1 = write("sandboxes/s1.yaml",
                                "name: s1\n"
                                "match: { sources: [10.1.0.0/16] }\n"
@@ -207,7 +207,7 @@ TEST_F(StateDir, ReportsEveryErrorAtOnceWithFileLineColumn) {
   const std::string m = reg.status().message();
   for (const std::string& want :
        {policy + ":2:6: error: invalid rule \"*\": bare '*'",
-        policy + ":5:7: error: invalid rule \"a.*.b\"",
+        policy + ":5:7: error: invalid rule \"a.**.b\"",
         s1 + ":4:20: error: invalid rule \"example.com:80-443\": port ranges",
         s1 + ":5:1: error: unknown key \"colour\"",
         s2 + ":1:7: error: sandbox name \"other\" does not match the file name \"s2.yaml\"",

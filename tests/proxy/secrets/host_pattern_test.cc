@@ -16,6 +16,8 @@ TEST(HostPattern, CanonicalisesAcceptedForms) {
       {"*.example.com", "*.example.com"},     {"**.Band.AI", "**.band.ai"},
       {"192.0.2.7", "192.0.2.7"},             {"[2001:DB8::1]", "2001:db8::1"},
       {"xn--bcher-kva.example", "xn--bcher-kva.example"}, {"127.1", "127.0.0.1"},
+      {"Bedrock-Runtime.*.AmazonAWS.com", "bedrock-runtime.*.amazonaws.com"},
+      {"*.eu.*.example.com", "*.eu.*.example.com"},
   };
   for (const auto& c : cases) {
     auto parsed = parseHostPattern(c.text);
@@ -33,6 +35,10 @@ TEST(HostPattern, RefusesWhatACaCannotBeConstrainedTo) {
       {"**", 1, "would intercept every host"},
       {"api?.example.com", 1, "glob patterns cannot be intercepted"},
       {"api-*.example.com", 1, "glob patterns cannot be intercepted"},
+      {"api.*-eu.example.com", 1, "glob patterns cannot be intercepted"},
+      {"api.[ab].example.com", 1, "glob patterns cannot be intercepted"},
+      {"example.*", 9, "last"},
+      {"api.**.example.com", 5, "first"},
       {"10.0.0.0/8", 1, "address ranges cannot be intercepted"},
       {"api.example.com:443", 16, "credential hosts take no port"},
       {"[2001:db8::1]:443", 14, "credential hosts take no port"},

@@ -235,6 +235,31 @@ TEST_F(StoreTest, InterceptPatternsBuildNameConstraintsThatPermitEveryPlannedHos
   }
 }
 
+// Docker's crush kit routes its AWS credential to every Bedrock region.
+TEST_F(StoreTest, MiddleWildcardPlansExactlyOneLabelAtItsPosition) {
+  write("secrets.yaml", "services:\n  - {service: aws, scope: global, value: \"wild-aaaaaaaaaa\"}\n");
+  write("credentials/default.yaml", R"(routes:
+  - {service: aws, domains: ["bedrock-runtime.*.amazonaws.com"], header: X-K, format: "%s"}
+)");
+  auto store = loadOk();
+  ASSERT_NE(store, nullptr);
+  const SandboxCredentials* c = store->forSandbox("default");
+  ASSERT_NE(c, nullptr);
+  const struct {
+    const char* host;
+    bool planned;
+  } cases[] = {
+      {"bedrock-runtime.us-east-1.amazonaws.com", true},
+      {"BEDROCK-RUNTIME.eu-west-1.amazonaws.com.", true},
+      {"bedrock-runtime.amazonaws.com", false},
+      {"bedrock-runtime.a.b.amazonaws.com", false},
+      {"s3.us-east-1.amazonaws.com", false},
+      {"x.bedrock-runtime.us-east-1.amazonaws.com", false},
+  };
+  for (const auto& tc : cases) EXPECT_EQ(c->planFor(host(tc.host)) != nullptr, tc.planned) << tc.host;
+  EXPECT_EQ(c->interceptPatterns(), std::vector<std::string>{"bedrock-runtime.*.amazonaws.com"});
+}
+
 TEST_F(StoreTest, ExactHostPlansArePrecomputedAndShared) {
   write("secrets.yaml", kAmpSecrets);
   write("credentials/dev1.yaml", kAmpRoutes);
@@ -423,7 +448,7 @@ TEST_F(StoreTest, ErrorsNameFileLineAndColumn) {
        "routes:\n  - {service: a, domains: [10.0.0.0/8], header: X-K, format: \"%s\"}\n",
        "dev1.yaml:2:28: error: invalid host \"10.0.0.0/8\": address ranges cannot be intercepted"},
       {"bad rule syntax", "credentials/dev1.yaml",
-       "routes:\n  - {service: a, domains: [\"a.*.example\"], header: X-K, format: \"%s\"}\n",
+       "routes:\n  - {service: a, domains: [\"a.**.example\"], header: X-K, format: \"%s\"}\n",
        "dev1.yaml:2:"},
       {"hop-by-hop header", "credentials/dev1.yaml",
        "routes:\n  - {service: a, domains: [a.example], header: Connection, format: \"%s\"}\n",
