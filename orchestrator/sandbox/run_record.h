@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/sandbox/plan.h"
 #include "proxy/common/status.h"
 
 namespace kitgate::sandbox {
@@ -27,6 +28,8 @@ struct RunRecord {
   std::string proxy_listen;          // "<gateway>:3128" entry added to proxy.yaml
   std::vector<std::string> volumes;  // named volumes this run created
   std::string created;               // ISO-8601 UTC
+  // What a restart reruns (restartSteps(plan)); archives stored base64.
+  std::vector<SetupStep> restart;
 
   bool operator==(const RunRecord&) const = default;
 };

@@ -234,6 +234,92 @@ TEST_F(SandboxManagerTest, CancelBetweenStepsUndoesEverything) {
   expectNothingLeft();
 }
 
+// The proxy writes ca/<name>.crt on reload when credentials are bound.
+void writeProxyCa(const state::Paths& paths, const std::string& name) {
+  fs::create_directories(paths.root + "/ca");
+  std::ofstream(paths.caCert(name)) << "-----BEGIN CERTIFICATE-----\nTESTCA\n";
+  std::ofstream(paths.root + "/ca/" + name + ".key") << "key";
+}
+
+TEST_F(SandboxManagerTest, PlannedStepsListEveryStepWithoutTouchingDocker) {
+  auto m = manager();
+  auto labels = m.plannedSteps(request_);
+  ASSERT_TRUE(labels.isOk()) << labels.status().message();
+  EXPECT_TRUE(docker_.calls().empty());
+  EXPECT_TRUE(proxy_.calls.empty());
+  EXPECT_FALSE(fs::exists(paths_.root));
+  EXPECT_THAT(*labels,
+              ::testing::IsSupersetOf({"network", "host firewall", "proxy listen", "registration",
+                                       "proxy reload", "image", "container", "base image check",
+                                       "install: Install Amp (marker)", "run record"}));
+  // Infrastructure first, in the order it is made.
+  auto at = [&](const std::string& l) {
+    return std::find(labels->begin(), labels->end(), l) - labels->begin();
+  };
+  EXPECT_LT(at("proxy"), at("network"));
+  EXPECT_LT(at("network"), at("host firewall"));
+  EXPECT_LT(at("proxy reload"), at("image"));
+  EXPECT_LT(at("container"), at("install: Install Amp (marker)"));
+  EXPECT_EQ(labels->back(), "run record");
+
+  request_.persistent_home = true;
+  auto with_volume = m.plannedSteps(request_);
+  ASSERT_TRUE(with_volume.isOk());
+  EXPECT_THAT(*with_volume, Contains(HasSubstr("volume kitgate-amp-proj-")));
+
+  request_.name = "Bad Name";
+  EXPECT_FALSE(m.plannedSteps(request_).isOk());
+}
+
+TEST_F(SandboxManagerTest, CancelBeforeEachStepNamesItAndUndoesEverything) {
+  writeProxyCa(paths_, "amp-proj");
+  auto m = manager();
+  auto labels = m.plannedSteps(request_);
+  ASSERT_TRUE(labels.isOk()) << labels.status().message();
+  ASSERT_GT(labels->size(), 10u);
+  for (size_t k = 0; k < labels->size(); ++k) {
+    SCOPED_TRACE("cancelled before step " + std::to_string(k) + " " + (*labels)[k]);
+    Progress p = progress();
+    size_t polls = 0;
+    p.cancelled = [&] { return polls++ == k; };
+    CreateFailure failure;
+    auto rec = m.create(request_, p, &failure);
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_EQ(rec.status().message(), (*labels)[k] + ": interrupted before this step");
+    EXPECT_EQ(failure.step, (*labels)[k]);
+    EXPECT_EQ(polls, k + 1);  // nothing ran after the cancellation
+    expectNothingLeft();
+    writeProxyCa(paths_, "amp-proj");
+  }
+  // And with no cancellation, exactly the planned steps were polled.
+  Progress p = progress();
+  size_t polls = 0;
+  p.cancelled = [&] { return ++polls == 0; };
+  ASSERT_TRUE(m.create(request_, p).isOk());
+  EXPECT_EQ(polls, labels->size());
+}
+
+TEST_F(SandboxManagerTest, FailureInEveryUndoableStepIsNamedAndRolledBack) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"createNetwork", "network: "},       {"createVolume", "volume kitgate-amp-proj-"},
+      {"createContainer", "container: "},   {"startContainer", "container start: "},
+      {"putArchive", "agent-file: Write "}, {"exec", "base image check: "},
+  };
+  request_.persistent_home = true;
+  for (const auto& [method, label] : cases) {
+    SCOPED_TRACE(method);
+    docker_.failNext(method, std::string(method) + ": injected failure");
+    auto m = manager();
+    CreateFailure failure;
+    auto rec = m.create(request_, progress(), &failure);
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_THAT(rec.status().message(), HasSubstr(label));
+    EXPECT_THAT(failure.step + ": ", HasSubstr(label));
+    expectNothingLeft();
+    EXPECT_TRUE(docker_.volumes().empty());
+  }
+}
+
 TEST_F(SandboxManagerTest, ProxyListenFailureRemovesNetwork) {
   proxy_.fail_on = "add ";
   auto m = manager();
