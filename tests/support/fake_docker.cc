@@ -1,6 +1,7 @@
 #include "tests/support/fake_docker.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -473,6 +474,14 @@ StatusOr<ExecSession> FakeDockerClient::execAttach(const std::string& container_
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return Status::error("exec: socketpair failed");
+  }
+  if (!exec_attach_output_.empty()) {
+    if (::write(fds[1], exec_attach_output_.data(), exec_attach_output_.size()) !=
+        static_cast<ssize_t>(exec_attach_output_.size())) {
+      ::close(fds[0]), ::close(fds[1]);
+      return Status::error("exec: socketpair write failed");
+    }
+    ::shutdown(fds[1], SHUT_WR);
   }
   const std::string id = nextId("exec");
   sessions_[id] = Session{c->info.id, spec, UniqueFd(fds[1]), 0, 0};

@@ -58,6 +58,9 @@ class FakeDockerClient final : public DockerClient {
   // The next call of `method` ("createContainer", "startContainer", …)
   // returns `error` and changes nothing.
   void failNext(const std::string& method, std::string error);
+  // What every later execAttach's command prints before it ends (the
+  // stream then closes); empty = it prints nothing and waits for the peer.
+  void setExecAttachOutput(std::string output) { exec_attach_output_ = std::move(output); }
   // The container's main process exits now with `code`, having printed `logs`.
   void exitContainer(const std::string& id_or_name, int code, std::string logs);
   // Makes the daemon unreachable: every call fails as EngineClient would.
@@ -127,6 +130,7 @@ class FakeDockerClient final : public DockerClient {
   std::map<std::string, Container> containers_;  // by id
   std::map<std::string, std::string> failures_;
   std::map<std::string, Session> sessions_;  // by exec id
+  std::string exec_attach_output_;
   std::vector<std::string> calls_;
   ExecHandler exec_handler_;
   bool unreachable_ = false;

@@ -464,5 +464,203 @@ TEST_F(SandboxManagerTest, ListExecAndStop) {
   EXPECT_FALSE(m.exec("nope", {"true"}, nullptr).isOk());
 }
 
+// A kit with a startup command and files/workspace, besides install.
+void addStartupAndWorkspaceFiles(CreateRequest& request) {
+  kit::StartupStep startup;
+  startup.command = {"touch", "/tmp/started"};
+  startup.description = "Mark started";
+  request.kit.setup.startup.push_back(startup);
+  kit::KitFile notes;
+  notes.target = kit::FileTarget::kWorkspace;
+  notes.relative_path = "NOTES.md";
+  notes.content = "kit notes\n";
+  request.kit.files.push_back(notes);
+}
+
+int countExecs(const FakeDockerClient::Container& c, const std::string& needle) {
+  return static_cast<int>(std::count_if(c.execs.begin(), c.execs.end(), [&](const auto& e) {
+    return std::any_of(e.cmd.begin(), e.cmd.end(),
+                       [&](const std::string& a) { return a.find(needle) != std::string::npos; });
+  }));
+}
+
+int countArchives(const FakeDockerClient::Container& c, const std::string& needle) {
+  return static_cast<int>(std::count_if(c.archives.begin(), c.archives.end(), [&](const auto& a) {
+    return a.tar_bytes.find(needle) != std::string::npos;
+  }));
+}
+
+TEST_F(SandboxManagerTest, RestartRerunsStartupAndWorkspaceFilesButNotInstall) {
+  addStartupAndWorkspaceFiles(request_);
+  writeProxyCa(paths_, "amp-proj");
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+  ASSERT_TRUE(m.start(*rec).isOk());
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(countExecs(*c, ".kitgate-install-uid"), 1);
+  EXPECT_EQ(countExecs(*c, "/tmp/started"), 1);
+  EXPECT_EQ(countArchives(*c, "kit notes"), 1);
+
+  // Running: refused.
+  EXPECT_THAT(m.restart("amp-proj", progress()).status().message(), HasSubstr("already running"));
+
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  // The proxy renewed the CA while the sandbox was stopped.
+  std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nRENEWEDCA\n";
+  steps_.clear();
+  auto again = m.restart("amp-proj", progress());
+  ASSERT_TRUE(again.isOk()) << again.status().message();
+  EXPECT_TRUE(c->info.state.running);
+  EXPECT_EQ(again->container_id, rec->container_id);
+  EXPECT_EQ(countExecs(*c, ".kitgate-install-uid"), 1) << "install must not rerun";
+  EXPECT_EQ(countExecs(*c, "/tmp/started"), 2);
+  EXPECT_EQ(countArchives(*c, "kit notes"), 2);
+  EXPECT_EQ(countArchives(*c, "RENEWEDCA"), 1);
+  EXPECT_THAT(steps_, Contains("startup: Mark started"));
+  EXPECT_THAT(steps_, Not(Contains(HasSubstr("install:"))));
+  // The agent waits for start() again.
+  ASSERT_TRUE(m.start(*again).isOk());
+  EXPECT_EQ(countExecs(*c, std::string(kStartMarker)), 2);
+}
+
+TEST_F(SandboxManagerTest, RestartSurvivesANewManagerAndFailsCleanly) {
+  addStartupAndWorkspaceFiles(request_);
+  {
+    auto m = manager();
+    ASSERT_TRUE(m.create(request_, progress()).isOk());
+    ASSERT_TRUE(m.stop("amp-proj").isOk());
+  }
+  // The restart steps come from the run record, not from the kit.
+  auto m = manager();
+  docker_.failNext("putArchive", "putArchive: injected failure");
+  auto failed = m.restart("amp-proj", progress());
+  ASSERT_FALSE(failed.isOk());
+  EXPECT_THAT(failed.status().message(), HasSubstr("files/workspace: Copy files/workspace"));
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->info.state.running) << "a failed restart stops the container again";
+  auto again = m.restart("amp-proj", progress());
+  ASSERT_TRUE(again.isOk()) << again.status().message();
+  EXPECT_TRUE(c->info.state.running);
+
+  EXPECT_THAT(m.restart("nope", progress()).status().message(), HasSubstr("no sandbox named"));
+  ASSERT_TRUE(docker_.removeContainer(c->info.id, true).isOk());
+  EXPECT_THAT(m.restart("amp-proj", progress()).status().message(), HasSubstr("is gone"));
+}
+
+TEST_F(SandboxManagerTest, CancelDuringRestartStopsTheContainerAgain) {
+  addStartupAndWorkspaceFiles(request_);
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  Progress p = progress();
+  int polls = 0;
+  p.cancelled = [&] { return ++polls > 4; };  // after the container started
+  auto rec = m.restart("amp-proj", p);
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("interrupted"));
+  EXPECT_FALSE(docker_.findContainer("kitgate-amp-proj")->info.state.running);
+  EXPECT_TRUE(fs::exists(paths_.runDir() + "/amp-proj.json")) << "a restart never removes";
+}
+
+TEST_F(SandboxManagerTest, WaitForAgentTellsUpFromExitedWithCodeAndOutput) {
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk());
+  ASSERT_TRUE(m.start(*rec).isOk());
+  auto up = m.waitForAgent(*rec);
+  ASSERT_TRUE(up.isOk()) << up.status().message();
+  EXPECT_TRUE(up->running);
+
+  // The entrypoint is missing: the container exits while kitgate waits.
+  docker_.setExecHandler([this](const FakeDockerClient::Container& c, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    if (s.cmd.size() > 1 && s.cmd.back() == std::string(kStartMarker) && s.cmd[0] == "sh" &&
+        s.cmd[3] == "kitgate-wait") {
+      docker_.exitContainer(c.info.id, 127, "line 1\nkitgate: amp-agent: command not found\n");
+      r.exit_code = 137;
+    }
+    return r;
+  });
+  auto exited = m.waitForAgent(*rec);
+  ASSERT_TRUE(exited.isOk()) << exited.status().message();
+  EXPECT_FALSE(exited->running);
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->last_output, HasSubstr("amp-agent: command not found"));
+}
+
+TEST_F(SandboxManagerTest, ExecPassesEnvAndWorkdirAndTellsNotFoundFromNotExecutable) {
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  docker_.setExecHandler([](const FakeDockerClient::Container&, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    if (s.cmd[0] == "nope") {
+      r.exit_code = 126;
+      r.stdout_text = "OCI runtime exec failed: exec: \"nope\": executable file not found in $PATH";
+    } else if (s.cmd[0] == "./script") {
+      r.exit_code = 126;
+      r.stdout_text = "OCI runtime exec failed: permission denied";
+    } else if (s.cmd[0] == "exit3") {
+      r.exit_code = 3;
+    }
+    return r;
+  });
+  ExecRequest req;
+  req.argv = {"env"};
+  req.env = {"DEBUG=1"};
+  req.working_dir = "/tmp";
+  ASSERT_EQ(*m.exec("amp-proj", req, nullptr), 0);
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  EXPECT_THAT(c->execs.back().env, ElementsAre("DEBUG=1"));
+  EXPECT_EQ(c->execs.back().working_dir, "/tmp");
+  EXPECT_EQ(c->execs.back().user, "1000");
+  const std::pair<const char*, int> codes[] = {
+      {"nope", kExecNotFound}, {"./script", kExecNotExecutable}, {"exit3", 3}};
+  for (const auto& [cmd, code] : codes) {
+    auto got = m.exec("amp-proj", {cmd}, nullptr);
+    ASSERT_TRUE(got.isOk());
+    EXPECT_EQ(*got, code) << cmd;
+  }
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  EXPECT_FALSE(m.exec("amp-proj", {"true"}, nullptr).isOk()) << "not running: an engine error";
+}
+
+TEST_F(SandboxManagerTest, InteractiveExecRelaysThroughATtyAndReturnsTheCode) {
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  docker_.setExecHandler([](const FakeDockerClient::Container&, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = s.cmd[0] == "bash" ? 7 : 0;
+    return r;
+  });
+  docker_.setExecAttachOutput("$ exit 7\r\n");
+  int in[2], out[2];
+  ASSERT_EQ(::pipe(in), 0);
+  ASSERT_EQ(::pipe(out), 0);
+  ExecRequest req;
+  req.argv = {"bash"};
+  req.working_dir = "/tmp";
+  auto code = m.execInteractive("amp-proj", req, in[0], out[1]);
+  ::close(out[1]);
+  ASSERT_TRUE(code.isOk()) << code.status().message();
+  EXPECT_EQ(*code, 7);
+  char buf[32] = {};
+  EXPECT_EQ(::read(out[0], buf, sizeof buf - 1), 10);
+  EXPECT_STREQ(buf, "$ exit 7\r\n");
+  ASSERT_EQ(docker_.sessions().size(), 1u);
+  const auto& spec = docker_.sessions().begin()->second.spec;
+  EXPECT_TRUE(spec.tty);
+  EXPECT_TRUE(spec.attach_stdin);
+  EXPECT_EQ(spec.user, "1000");
+  EXPECT_EQ(spec.working_dir, "/tmp");
+  ::close(in[0]);
+  ::close(in[1]);
+  ::close(out[0]);
+}
+
 }  // namespace
 }  // namespace kitgate::sandbox
