@@ -22,6 +22,8 @@ constexpr Command kCommands[] = {
     {"stop", "stop a sandbox's container", runStopCommand},
     {"rm", "remove sandboxes and everything they created", runRmCommand},
     {"proxy", "start, stop, reload the local kitgate-proxy daemon; status", runProxyCommand},
+    {"completion", "print a bash or zsh completion script", runCompletionCommand},
+    {"version", "print kitgate's version", runVersionCommand},
 };
 }  // namespace
 

@@ -23,6 +23,8 @@ int runLsCommand(const Args& args, Io& io);
 int runExecCommand(const Args& args, Io& io);
 int runStopCommand(const Args& args, Io& io);
 int runRmCommand(const Args& args, Io& io);
+int runCompletionCommand(const Args& args, Io& io);
+int runVersionCommand(const Args& args, Io& io);
 
 // Hooks (null = the real thing: connectDocker(), kitgate_state's daemon control).
 // Shared pointers: a test keeps its fake alive (and inspectable) across commands.

@@ -58,14 +58,26 @@ StatusOr<std::unique_ptr<DockerClient>> negotiate(const std::string& socket_path
 }  // namespace
 
 StatusOr<std::string> dockerSocketFromEnvironment() {
+  constexpr std::string_view kDriven =
+      "kitgate drives only a local daemon over its unix socket (DOCKER_HOST=unix:///path, "
+      "default unix:///var/run/docker.sock)";
+  const char* context = std::getenv("DOCKER_CONTEXT");
+  if (context != nullptr && *context != '\0' && std::string_view(context) != "default") {
+    return Status::error("DOCKER_CONTEXT=" + std::string(context) +
+                         " is refused: kitgate does not read docker contexts; " +
+                         std::string(kDriven) + ". Unset DOCKER_CONTEXT");
+  }
   const char* host = std::getenv("DOCKER_HOST");
   if (host == nullptr || *host == '\0') return std::string(kDefaultDockerSocket);
   std::string_view h(host);
   constexpr std::string_view kUnix = "unix://";
   if (h.substr(0, kUnix.size()) != kUnix || h.size() == kUnix.size()) {
-    return Status::error("DOCKER_HOST=" + std::string(h) +
-                         " is not supported: kitgate drives a local daemon through "
-                         "unix:///path/to/docker.sock");
+    const size_t scheme = h.find("://");
+    const std::string kind = scheme == std::string_view::npos
+                                 ? "an address without a scheme"
+                                 : "a " + std::string(h.substr(0, scheme)) + " daemon";
+    return Status::error("DOCKER_HOST=" + std::string(h) + " (" + kind +
+                         ") is refused: " + std::string(kDriven));
   }
   return std::string(h.substr(kUnix.size()));
 }

@@ -18,8 +18,9 @@ namespace kitgate::docker {
 inline constexpr std::string_view kDefaultDockerSocket = "/var/run/docker.sock";
 
 // The socket to use: DOCKER_HOST=unix:///path when set, else the default.
-// Any other DOCKER_HOST scheme (tcp://, ssh://) is an error: kitgate drives
-// a local daemon only.
+// Any other DOCKER_HOST scheme (tcp://, ssh://) and a DOCKER_CONTEXT other
+// than "default" are refused with a message that names which: kitgate
+// drives a local daemon only.
 StatusOr<std::string> dockerSocketFromEnvironment();
 
 // Connects to the daemon at `socket_path` and negotiates the API version.

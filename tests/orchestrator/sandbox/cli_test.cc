@@ -434,5 +434,76 @@ TEST_F(SandboxCliTest, ExecEnvWorkdirAndDockerExitCodes) {
   EXPECT_THAT(stopped.err, HasSubstr("not running"));
 }
 
+TEST_F(SandboxCliTest, RmWithoutATerminalNeedsForce) {
+  if (::isatty(STDIN_FILENO) != 0) GTEST_SKIP() << "stdin is a terminal here";
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"rm", "amp-a"}, std::vector<std::string>{"rm", "--all"}}) {
+    Result r = cli(args);
+    EXPECT_EQ(r.code, kExitFailed);
+    EXPECT_THAT(r.err, HasSubstr("stdin is not a terminal; pass -f"));
+    EXPECT_NE(docker_->findContainer("kitgate-amp-a"), nullptr);
+  }
+  EXPECT_EQ(cli({"rm", "--force", "amp-a"}).code, kExitOk);
+  EXPECT_EQ(docker_->findContainer("kitgate-amp-a"), nullptr);
+}
+
+TEST_F(SandboxCliTest, LsQuietAndFormatSelectFields) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(run("amp-b").code, kExitOk);
+  EXPECT_EQ(cli({"ls", "-q"}).out, "amp-a\namp-b\n");
+  Result f = cli({"ls", "--format", "{{.Name}}\\t{{ .State }} {{.Image}}"});
+  ASSERT_EQ(f.code, kExitOk) << f.err;
+  EXPECT_EQ(f.out,
+            "amp-a\trunning kitgate-test-agent:latest\namp-b\trunning kitgate-test-agent:latest\n");
+  EXPECT_EQ(cli({"ls", "--format={{.Workspace}}"}).out, workspace_ + "\n" + workspace_ + "\n");
+  const std::pair<std::vector<std::string>, const char*> bad[] = {
+      {{"ls", "--format", "{{.Nope}}"}, "unknown field {{.Nope}}; known: {{.Name}}"},
+      {{"ls", "--format", "{{.Name"}, "unclosed {{"},
+      {{"ls", "--format"}, "--format needs a TEMPLATE"},
+      {{"ls", "-q", "--json"}, "use one of"},
+  };
+  for (const auto& [args, message] : bad) {
+    Result r = cli(args);
+    EXPECT_EQ(r.code, kExitUsage) << message;
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
+}
+
+TEST_F(SandboxCliTest, HelpCommandVersionAndCompletion) {
+  Result help = cli({"help", "stop"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_EQ(help.out, cli({"stop", "--help"}).out);
+  EXPECT_THAT(help.out, HasSubstr("Usage: kitgate stop [-t SECONDS]"));
+  Result unknown = cli({"help", "frobnicate"});
+  EXPECT_EQ(unknown.code, kExitUsage);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_THAT(cli({"help"}).out, HasSubstr("Commands:"));
+
+  Result version = cli({"version"});
+  EXPECT_EQ(version.code, kExitOk);
+  EXPECT_THAT(version.out, ::testing::MatchesRegex("kitgate [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_EQ(cli({"--version"}).out, version.out);
+
+  for (const char* shell : {"bash", "zsh"}) {
+    Result script = cli({"completion", shell});
+    ASSERT_EQ(script.code, kExitOk) << shell;
+    // Every command of the table completes, and sandbox names come from ls -q.
+    for (const Command& c : commands()) {
+      EXPECT_THAT(script.out, HasSubstr(std::string(c.name))) << shell << " " << c.name;
+    }
+    EXPECT_THAT(script.out, HasSubstr("kitgate ls -q"));
+    // The shell accepts it (syntax only).
+    const std::string file = root_ + "/completion." + shell;
+    std::ofstream(file) << script.out;
+    const std::string check = std::string(shell) + " -n " + file;
+    if (std::system(("command -v " + std::string(shell) + " >/dev/null").c_str()) == 0) {
+      EXPECT_EQ(std::system(check.c_str()), 0) << script.out;
+    }
+  }
+  EXPECT_EQ(cli({"completion", "fish"}).code, kExitUsage);
+  EXPECT_EQ(cli({"completion"}).code, kExitUsage);
+}
+
 }  // namespace
 }  // namespace kitgate::cli
