@@ -1,5 +1,6 @@
 #include "orchestrator/sandbox/manager.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -649,6 +650,23 @@ StatusOr<int> SandboxManager::execInteractive(const std::string& name, const Exe
   auto rec = liveRecord(name);
   if (!rec.isOk()) return rec.status();
   docker::ExecSpec spec = agentExec(*rec, request);
+  // The API this daemon speaks (1.41) cannot size the TTY at creation and a
+  // resize right after the start races the command, so the command starts
+  // from a shell that sets the caller's size first (later changes go
+  // through resizeExec).
+  winsize ws{};
+  if (::isatty(in_fd) != 0 && ::ioctl(in_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+      ws.ws_col > 0) {
+    std::vector<std::string> cmd = {
+        "sh",
+        "-c",
+        "stty rows \"$1\" cols \"$2\" 2>/dev/null; shift 2; exec \"$@\"",
+        "kitgate-exec",
+        std::to_string(ws.ws_row),
+        std::to_string(ws.ws_col)};
+    cmd.insert(cmd.end(), spec.cmd.begin(), spec.cmd.end());
+    spec.cmd = std::move(cmd);
+  }
   spec.tty = true;
   spec.attach_stdin = true;
   auto session = docker_.execAttach(rec->container_id, spec);
