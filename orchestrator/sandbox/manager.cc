@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "orchestrator/sandbox/tty_relay.h"
+#include "orchestrator/sandbox/workspace_guard.h"
 
 namespace kitgate::sandbox {
 
@@ -350,6 +351,7 @@ Status SandboxManager::checkCreate(const CreateRequest& req) {
     return Status::error("invalid sandbox name \"" + req.name +
                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
+  if (Status w = checkWorkspace(req.workspace, paths_.root, protectedPaths()); !w.isOk()) return w;
   if (loadRunRecord(paths_.runDir(), req.name).isOk()) {
     return Status::error("a sandbox named \"" + req.name +
                          "\" already exists; remove it first (kitgate rm " + req.name +

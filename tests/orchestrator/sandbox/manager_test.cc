@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "orchestrator/sandbox/workspace_guard.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::sandbox {
@@ -660,6 +661,59 @@ TEST_F(SandboxManagerTest, InteractiveExecRelaysThroughATtyAndReturnsTheCode) {
   ::close(in[0]);
   ::close(in[1]);
   ::close(out[0]);
+}
+
+}  // namespace
+}  // namespace kitgate::sandbox
+
+namespace kitgate::sandbox {
+namespace {
+
+TEST(WorkspaceGuard, RefusesWorkspacesHoldingTheStateOrTheDockerSocket) {
+  const std::string state = "/srv/kg-state";
+  const std::vector<std::string> others = {"/var", "/run", "/var/run/docker.sock",
+                                           "/home/me/.docker/run/docker.sock"};
+  const std::pair<const char*, const char*> refused[] = {
+      {"/", "contains kitgate's state directory /srv/kg-state"},
+      {"/srv", "contains kitgate's state directory"},
+      {"/srv/kg-state", "contains kitgate's state directory"},
+      {"/srv/kg-state/", "contains kitgate's state directory"},
+      {"/srv/kg-state/ca", "is inside kitgate's state directory"},
+      {"/var", "contains /var"},
+      {"/var/run", "contains /"},  // /run or the socket, as symlinks resolve here
+      {"/run", "contains /run"},
+      {"/home/me", "contains /home/me/.docker/run/docker.sock"},
+  };
+  for (const auto& [ws, why] : refused) {
+    Status s = checkWorkspace(ws, state, others);
+    ASSERT_FALSE(s.isOk()) << ws;
+    EXPECT_THAT(s.message(), HasSubstr(why)) << ws;
+    EXPECT_THAT(s.message(), HasSubstr("--workspace DIR"));
+  }
+  for (const char* ws : {"/home/me/src/app", "/var/www/site", "/srv/kg-state-other", "/srv/app"}) {
+    EXPECT_TRUE(checkWorkspace(ws, state, others).isOk()) << ws;
+  }
+}
+
+TEST_F(SandboxManagerTest, AWorkspaceHoldingTheStateDirectoryIsRefusedBeforeAnything) {
+  request_.workspace = root_;  // holds <root>/state
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("contains kitgate's state directory"));
+  EXPECT_TRUE(docker_.calls().empty());
+  EXPECT_TRUE(proxy_.calls.empty());
+  EXPECT_FALSE(m.plannedSteps(request_).isOk());
+  // A state directory reached through a symlink in the workspace is the same.
+  const std::string link_ws = root_ + "/ws";
+  fs::create_directories(link_ws);
+  fs::create_directories(paths_.root);
+  request_.workspace = link_ws;
+  state::Paths linked = paths_;
+  linked.root = link_ws + "/state-link";
+  fs::create_directory_symlink(paths_.root, linked.root);
+  SandboxManager via_link(docker_, proxy_, firewall_, linked);
+  EXPECT_FALSE(via_link.create(request_, progress()).isOk());
 }
 
 }  // namespace
