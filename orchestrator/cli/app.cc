@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "orchestrator/cli/terminal.h"
+#include "orchestrator/sandbox/port_forward.h"
 
 namespace kitgate::cli {
 
@@ -54,6 +55,8 @@ int runCli(const std::vector<std::string>& argv, Io& io) {
     return kExitOk;
   }
   if (name == "--version") name = "version";
+  // Not a user command: the port forwarder kitgate starts for a sandbox.
+  if (name == "__forward") return sandbox::runForwarder(rest);
   for (const Command& c : commands()) {
     if (c.name == name) {
       const Args& args = rest;

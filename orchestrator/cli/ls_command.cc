@@ -21,7 +21,8 @@ constexpr std::string_view kLsUsage =
     "  -q, --quiet        names only, one a line\n"
     "  --format TEMPLATE  one line per sandbox from a Go-template-like text:\n"
     "                     {{.Name}} {{.Agent}} {{.State}} {{.Image}} {{.Workspace}}\n"
-    "                     {{.Kit}} {{.Container}} {{.Network}} {{.Created}};\n"
+    "                     {{.Kit}} {{.Container}} {{.Network}} {{.Created}}\n"
+    "                     {{.Ports}};\n"
     "                     \\t is a tab, \\n a newline\n"
     "  --json             an array of {name, agent, state, image, workspace, kit,\n"
     "                     container, network, created}\n\n"
@@ -30,6 +31,19 @@ constexpr std::string_view kLsUsage =
     "  kitgate ls -q | xargs kitgate stop\n"
     "  kitgate ls --format '{{.Name}}\\t{{.State}}'\n"
     "  kitgate ls --json\n";
+
+// "127.0.0.1:41234->8080/tcp, …" (or the ports alone while unpublished).
+std::string portsText(const sandbox::RunRecord& r) {
+  std::string out;
+  for (int port : r.ports) {
+    std::string host;
+    for (const auto& p : r.published) {
+      if (p.container == port) host = p.host + "->";
+    }
+    out += (out.empty() ? "" : ", ") + host + std::to_string(port) + "/tcp";
+  }
+  return out;
+}
 
 // The fields --format knows, by template name.
 std::vector<std::pair<std::string, std::string>> fieldsOf(const sandbox::SandboxStatus& s) {
@@ -41,7 +55,8 @@ std::vector<std::pair<std::string, std::string>> fieldsOf(const sandbox::Sandbox
           {"Kit", s.record.kit},
           {"Container", s.record.container},
           {"Network", s.record.network},
-          {"Created", s.record.created}};
+          {"Created", s.record.created},
+          {"Ports", portsText(s.record)}};
 }
 
 // Renders `tmpl` for one sandbox; an unknown {{.Field}} or an unclosed {{ is
@@ -151,10 +166,10 @@ int runLsCommand(const Args& args, Io& io) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : *list) {
     rows.push_back({s.record.name, s.record.agent, s.state, s.record.image, s.record.workspace,
-                    s.record.created});
+                    s.record.created, portsText(s.record)});
   }
-  printTable(io.out, io.out_color, {"NAME", "AGENT", "STATE", "IMAGE", "WORKSPACE", "CREATED"},
-             rows);
+  printTable(io.out, io.out_color,
+             {"NAME", "AGENT", "STATE", "IMAGE", "WORKSPACE", "CREATED", "PORTS"}, rows);
   return kExitOk;
 }
 

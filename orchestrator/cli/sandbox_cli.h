@@ -42,6 +42,7 @@ struct SandboxContext {
   std::shared_ptr<docker::DockerClient> docker;
   std::shared_ptr<sandbox::ProxyControl> proxy;
   std::shared_ptr<sandbox::HostFirewall> firewall;
+  std::shared_ptr<sandbox::PortForwarder> ports;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();

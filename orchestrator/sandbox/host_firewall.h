@@ -5,7 +5,8 @@
 // gateway) is reachable from the sandbox without the proxy. isolate() adds
 // INPUT rules for the sandbox's subnet: ACCEPT tcp to <gateway>:<proxy
 // port>, ACCEPT what arrives on lo (the host itself, e.g. kitgate probing
-// the proxy from the gateway address), DROP everything else; release()
+// the proxy from the gateway address) and answers on connections the host
+// opened (conntrack ESTABLISHED: the port forwarder), DROP everything else; release()
 // deletes exactly those rules. Both are idempotent. Rules carry the comment
 // "kitgate:<name>".
 //

@@ -95,8 +95,44 @@ std::unique_ptr<ProxyControl> makeProxyControl(state::Paths paths, std::string p
 }
 
 SandboxManager::SandboxManager(docker::DockerClient& docker, ProxyControl& proxy,
-                               HostFirewall& firewall, state::Paths paths)
-    : docker_(docker), proxy_(proxy), firewall_(firewall), paths_(std::move(paths)) {}
+                               HostFirewall& firewall, state::Paths paths, PortForwarder* ports)
+    : docker_(docker),
+      ports_(ports),
+      proxy_(proxy),
+      firewall_(firewall),
+      paths_(std::move(paths)) {}
+
+Step SandboxManager::portsStep(RunRecord& record, const Progress& progress) {
+  return {"ports", "",
+          [this, &record, &progress] {
+            record.published.clear();
+            if (record.ports.empty()) return Status::ok();
+            if (ports_ == nullptr) {
+              say(progress.warning, "the kit's ports are not published (no port forwarder)");
+              return Status::ok();
+            }
+            auto info = docker_.inspectContainer(record.container_id);
+            if (!info.isOk()) return info.status();
+            std::string ip;
+            if (info->has_value()) {
+              auto it = (*info)->network_ips.find(record.network);
+              if (it != (*info)->network_ips.end()) ip = it->second;
+            }
+            if (ip.empty())
+              return Status::error("the container has no address on " + record.network);
+            auto published = ports_->start(record.name, ip, record.ports);
+            if (!published.isOk()) return published.status();
+            record.published = *published;
+            for (const PublishedPort& p : record.published) {
+              say(progress.step, "Port " + std::to_string(p.container) + " published on " + p.host);
+            }
+            return Status::ok();
+          },
+          [this, &record] {
+            return ports_ != nullptr && !record.ports.empty() ? ports_->stop(record.name)
+                                                              : Status::ok();
+          }};
+}
 
 Status SandboxManager::ensureProxy(const Progress& progress) {
   Status s = proxy_.ensureRunning();
@@ -248,6 +284,7 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
                      if (!plan.isOk()) return plan.status();
                      c.plan = std::move(*plan);
                      c.record.restart = restartSteps(c.plan);
+                     c.record.ports = c.plan.ports;
                      for (const std::string& w : c.plan.warnings) say(progress.warning, w);
                      return Status::ok();
                    },
@@ -302,6 +339,7 @@ std::vector<Step> SandboxManager::containerSteps(CreateContext& c, const Progres
                    "",
                    [this, &c] { return docker_.startContainer(c.record.container_id); },
                    {}});
+  steps.push_back(portsStep(c.record, progress));
   steps.push_back(
       {"base image check",
        "",
@@ -453,6 +491,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
   }
   const std::string container =
       record.container_id.empty() ? record.container : record.container_id;
+  if (ports_ != nullptr) check("port forwarder", ports_->stop(name));
   say(progress.step, "Removing container " + record.container);
   check("container", docker_.removeContainer(container, true));
   std::string subnet = record.subnet;
@@ -520,6 +559,11 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
 Status SandboxManager::stop(const std::string& name, std::chrono::seconds grace) {
   auto rec = liveRecord(name);
   if (!rec.isOk()) return rec.status();
+  if (ports_ != nullptr && !rec->ports.empty()) {
+    if (Status s = ports_->stop(name); !s.isOk()) return s;
+    rec->published.clear();  // nothing listens for it while stopped
+    if (Status s = saveRunRecord(paths_.runDir(), *rec); !s.isOk()) return s;
+  }
   return docker_.stopContainer(rec->container_id, grace);
 }
 
@@ -562,6 +606,8 @@ StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progr
        }},
   };
   if (Status s = runner.run(first); !s.isOk()) return s;
+  const std::vector<Step> published = {portsStep(c.record, progress)};
+  if (Status s = runner.run(published); !s.isOk()) return s;
   // The CA the proxy holds now (it may have been renewed while stopped).
   auto ca = caSteps(readFileOrEmpty(paths_.caCert(name)));
   if (!ca.isOk()) return ca.status();
@@ -569,6 +615,7 @@ StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progr
   c.setup.insert(c.setup.end(), rec->restart.begin(), rec->restart.end());
   const std::vector<Step> second = setupStepList(c, c.setup, progress);
   if (Status s = runner.run(second); !s.isOk()) return s;
+  if (Status s = saveRunRecord(paths_.runDir(), c.record); !s.isOk()) return s;
   runner.commit();
   return c.record;
 }

@@ -31,6 +31,7 @@
 #include "orchestrator/docker/docker_client.h"
 #include "orchestrator/sandbox/host_firewall.h"
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/port_forward.h"
 #include "orchestrator/sandbox/run_record.h"
 #include "orchestrator/sandbox/steps.h"
 #include "orchestrator/state/state.h"
@@ -118,8 +119,9 @@ int execExitCode(const docker::ExecResult& result);
 
 class SandboxManager {
  public:
+  // `ports` (may be null: kit ports are then not published, with a warning).
   SandboxManager(docker::DockerClient& docker, ProxyControl& proxy, HostFirewall& firewall,
-                 state::Paths paths);
+                 state::Paths paths, PortForwarder* ports = nullptr);
 
   // Everything up to (not including) starting the agent. On failure,
   // `failure` (optional) says which step and how.
@@ -178,7 +180,11 @@ class SandboxManager {
   Status ensureImage(const std::string& image, const Progress& progress);
   StatusOr<RunRecord> liveRecord(const std::string& name);
 
+  // The "ports" step: publishes record.ports; undo stops the forwarder.
+  Step portsStep(RunRecord& record, const Progress& progress);
+
   docker::DockerClient& docker_;
+  PortForwarder* ports_;
   ProxyControl& proxy_;
   HostFirewall& firewall_;
   state::Paths paths_;

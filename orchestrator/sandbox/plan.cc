@@ -455,6 +455,15 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
                            {"sh", "-c", ": > \"$1\"", "kitgate-start", std::string(kStartMarker)},
                            std::to_string(kAgentUid)));
 
+  for (const kit::Port& p : kit.ports) {
+    if (p.protocol == "udp") {
+      plan.warnings.push_back("port " + std::to_string(p.container) +
+                              "/udp is not published (kitgate publishes tcp ports)");
+    } else if (std::find(plan.ports.begin(), plan.ports.end(), p.container) == plan.ports.end()) {
+      plan.ports.push_back(p.container);
+    }
+  }
+
   plan.registration = Registration{in.name, {in.subnet}, in.token, kit.allow, kit.deny};
   plan.routes = planRoutes(kit);
   return plan;

@@ -137,6 +137,7 @@ struct SandboxPlan {
   Registration registration;
   std::vector<CredentialRoute> routes;
   std::vector<std::string> warnings;  // e.g. a kit variable overridden
+  std::vector<int> ports;             // kit `ports` to publish (tcp)
 };
 
 // Fails (never throws) on inputs that cannot make a sandbox: no sandbox

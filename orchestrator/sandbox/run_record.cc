@@ -85,6 +85,11 @@ std::string renderRunRecord(const RunRecord& r) {
       {"volumes", r.volumes},
       {"created", r.created},
   };
+  j["ports"] = r.ports;
+  j["published"] = nlohmann::json::array();
+  for (const PublishedPort& p : r.published) {
+    j["published"].push_back({{"container", p.container}, {"host", p.host}});
+  }
   j["restart"] = nlohmann::json::array();
   for (const SetupStep& s : r.restart) j["restart"].push_back(renderStep(s));
   return j.dump(2) + "\n";
@@ -113,6 +118,18 @@ StatusOr<RunRecord> parseRunRecord(const std::string& text) {
   if (vols != j.end() && vols->is_array()) {
     for (const auto& v : *vols) {
       if (v.is_string()) r.volumes.push_back(v.get<std::string>());
+    }
+  }
+  if (auto ports = j.find("ports"); ports != j.end() && ports->is_array()) {
+    for (const auto& p : *ports) {
+      if (p.is_number_integer()) r.ports.push_back(p.get<int>());
+    }
+  }
+  if (auto pub = j.find("published"); pub != j.end() && pub->is_array()) {
+    for (const auto& p : *pub) {
+      if (p.is_object() && p.value("container", 0) > 0) {
+        r.published.push_back({p.value("container", 0), p.value("host", std::string())});
+      }
     }
   }
   if (auto steps = j.find("restart"); steps != j.end() && steps->is_array()) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/port_forward.h"
 #include "proxy/common/status.h"
 
 namespace kitgate::sandbox {
@@ -30,6 +31,8 @@ struct RunRecord {
   std::string created;               // ISO-8601 UTC
   // What a restart reruns (restartSteps(plan)); archives stored base64.
   std::vector<SetupStep> restart;
+  std::vector<int> ports;                // kit ports to publish
+  std::vector<PublishedPort> published;  // where they are now (host loopback)
 
   bool operator==(const RunRecord&) const = default;
 };

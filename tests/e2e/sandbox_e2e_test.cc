@@ -536,5 +536,51 @@ TEST_F(SandboxE2e, HandEditedProxyYamlIsRepairedAndTheSandboxServed) {
   expectNothingLeft();
 }
 
+TEST_F(SandboxE2e, KitPortIsReachableFromTheHostLoopback) {
+  // A kit port with a TLS server behind it (openssl is in the image), started
+  // by a background startup command.
+  const std::string kit = tmp_->path() + "/ports-kit";
+  fs::create_directories(kit);
+  std::string spec = readFile(kitDir() + "/spec.yaml");
+  spec.insert(spec.find("\nmemory:"),
+              "  startup:\n"
+              "    - command: [\"sh\", \"-c\", \"cd /tmp && openssl req -x509 -newkey rsa:2048 "
+              "-nodes -subj /CN=kg -keyout k.pem -out c.pem -days 1 >/dev/null 2>&1 && exec "
+              "openssl s_server -quiet -accept 8443 -cert c.pem -key k.pem -www\"]\n"
+              "      background: true\n"
+              "      description: Serve 8443\n");
+  spec += "publishedPorts:\n  - container: 8443\n    protocol: tcp\n";
+  std::ofstream(kit + "/spec.yaml") << spec;
+  auto run = runSandbox(kit);
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("Port 8443 published on 127.0.0.1:"));
+  auto ls = kitgate({"ls", "--format", "{{.Ports}}"});
+  ASSERT_EQ(ls.status.code, 0) << ls.err;
+  const std::string ports = trim(ls.out);
+  ASSERT_THAT(ports, ::testing::MatchesRegex("127\\.0\\.0\\.1:[0-9]+->8443/tcp"));
+  const std::string host = ports.substr(0, ports.find("->"));
+  RunResult curl;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        auto r = runProgram({"curl", "-sk", "--max-time", "5", "https://" + host + "/"},
+                            tmp_->path() + "/curl-port", 20s);
+        if (r.isOk()) curl = *r;
+        return r.isOk() && curl.status.code == 0;
+      },
+      60s))
+      << curl.err;
+  EXPECT_THAT(curl.out, HasSubstr("s_server"));
+  // Stopped: the binding goes; started again: it comes back.
+  ASSERT_EQ(kitgate({"stop", "-t", "1", name_}).status.code, 0);
+  auto gone = runProgram({"curl", "-sk", "--max-time", "5", "https://" + host + "/"},
+                         tmp_->path() + "/curl-gone", 20s);
+  ASSERT_TRUE(gone.isOk());
+  EXPECT_NE(gone->status.code, 0);
+  ASSERT_EQ(kitgate({"start", name_}).status.code, 0);
+  EXPECT_THAT(kitgate({"ls", "--format", "{{.Ports}}"}).out, HasSubstr("->8443/tcp"));
+  ASSERT_EQ(kitgate({"rm", "-f", name_}).status.code, 0);
+  expectNothingLeft();
+}
+
 }  // namespace
 }  // namespace kitgate::testing

@@ -718,3 +718,77 @@ TEST_F(SandboxManagerTest, AWorkspaceHoldingTheStateDirectoryIsRefusedBeforeAnyt
 
 }  // namespace
 }  // namespace kitgate::sandbox
+
+namespace kitgate::sandbox {
+namespace {
+
+class RecordingForwarder final : public PortForwarder {
+ public:
+  StatusOr<std::vector<PublishedPort>> start(const std::string& name, const std::string& ip,
+                                             const std::vector<int>& ports) override {
+    calls.push_back("start " + name + " " + ip);
+    if (fail) return Status::error("cannot bind");
+    running = true;
+    std::vector<PublishedPort> out;
+    for (int p : ports) out.push_back({p, "127.0.0.1:" + std::to_string(40000 + p)});
+    return out;
+  }
+  Status stop(const std::string& name) override {
+    calls.push_back("stop " + name);
+    running = false;
+    return Status::ok();
+  }
+  std::vector<std::string> calls;
+  bool running = false;
+  bool fail = false;
+};
+
+TEST_F(SandboxManagerTest, KitPortsArePublishedOnLoopbackWhileTheSandboxRuns) {
+  request_.kit.ports = {{8080, "tcp", "web"}, {53, "udp", "dns"}, {9000, "", ""}};
+  RecordingForwarder forwarder;
+  SandboxManager m(docker_, proxy_, firewall_, paths_, &forwarder);
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  const std::string ip = c->info.network_ips.at("kitgate-amp-proj");
+  ASSERT_FALSE(ip.empty());
+  EXPECT_THAT(forwarder.calls, ElementsAre("start amp-proj " + ip));
+  EXPECT_THAT(rec->published, ElementsAre(PublishedPort{8080, "127.0.0.1:48080"},
+                                          PublishedPort{9000, "127.0.0.1:49000"}));
+  EXPECT_THAT(warnings_, Contains(HasSubstr("53/udp is not published")));
+  EXPECT_THAT(steps_, Contains("Port 8080 published on 127.0.0.1:48080"));
+  // Kept in the run record (ls shows it).
+  auto list = m.list();
+  ASSERT_TRUE(list.isOk());
+  EXPECT_EQ((*list)[0].record.published, rec->published);
+
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  EXPECT_FALSE(forwarder.running);
+  list = m.list();
+  ASSERT_TRUE(list.isOk());
+  EXPECT_TRUE((*list)[0].record.published.empty());
+  ASSERT_TRUE(m.restart("amp-proj", progress()).isOk());
+  EXPECT_TRUE(forwarder.running);
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  EXPECT_FALSE(forwarder.running);
+  expectNothingLeft();
+}
+
+TEST_F(SandboxManagerTest, AForwarderThatFailsUndoesTheCreate) {
+  request_.kit.ports = {{8080, "tcp", "web"}};
+  RecordingForwarder forwarder;
+  forwarder.fail = true;
+  SandboxManager m(docker_, proxy_, firewall_, paths_, &forwarder);
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_EQ(rec.status().message(), "ports: cannot bind");
+  expectNothingLeft();
+  // Without a forwarder, ports are not published and the user is told.
+  SandboxManager without(docker_, proxy_, firewall_, paths_);
+  ASSERT_TRUE(without.create(request_, progress()).isOk());
+  EXPECT_THAT(warnings_, Contains(HasSubstr("ports are not published")));
+}
+
+}  // namespace
+}  // namespace kitgate::sandbox
