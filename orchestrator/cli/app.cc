@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "orchestrator/cli/terminal.h"
+#include "orchestrator/sandbox/port_forward.h"
 
 namespace kitgate::cli {
 
@@ -24,7 +25,8 @@ void printUsage(std::ostream& out) {
   out << "\nExamples:\n"
          "  kitgate kit validate ./configs/kits/amp/\n"
          "  kitgate kit inspect ./amp.zip --json\n\n"
-         "Run 'kitgate <command> --help' for a command's options.\n";
+         "Run 'kitgate help <command>' (or 'kitgate <command> --help') for a command's "
+         "options.\n";
 }
 
 }  // namespace
@@ -34,18 +36,30 @@ int runCli(const std::vector<std::string>& argv, Io& io) {
     printUsage(io.err);
     return kExitUsage;
   }
-  const std::string& name = argv[1];
-  if (isHelpFlag(name)) {
+  std::string name = argv[1];
+  std::vector<std::string> rest(argv.begin() + 2, argv.end());
+  if (name == "help" && !rest.empty()) {
+    // `kitgate help CMD [SUB]` = `kitgate CMD [SUB] --help`.
+    name = rest.front();
+    rest.erase(rest.begin());
+    rest.push_back("--help");
+    bool known = false;
+    for (const Command& c : commands()) known = known || c.name == name;
+    if (!known) {
+      io.err << "kitgate help: unknown command '" << name << "'\n\n";
+      printUsage(io.err);
+      return kExitUsage;
+    }
+  } else if (isHelpFlag(name)) {
     printUsage(io.out);
     return kExitOk;
   }
-  if (name == "--version") {
-    io.out << "kitgate 0.1.0\n";
-    return kExitOk;
-  }
+  if (name == "--version") name = "version";
+  // Not a user command: the port forwarder kitgate starts for a sandbox.
+  if (name == "__forward") return sandbox::runForwarder(rest);
   for (const Command& c : commands()) {
     if (c.name == name) {
-      Args args(argv.begin() + 2, argv.end());
+      const Args& args = rest;
       try {
         return c.run(args, io);
       } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 #include "orchestrator/cli/policy_command.h"
 #include "orchestrator/cli/proxy_command.h"
 #include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/cli/sandbox_launch.h"
 #include "orchestrator/cli/secret_command.h"
 
 namespace kitgate::cli {
@@ -11,14 +12,18 @@ namespace kitgate::cli {
 namespace {
 constexpr Command kCommands[] = {
     {"kit", "validate, inspect and pack kits (spec.yaml + files/)", runKitCommand},
-    {"secret", "store credentials the proxy injects (values never enter a sandbox)", runSecretCommand},
+    {"secret", "store credentials the proxy injects (values never enter a sandbox)",
+     runSecretCommand},
     {"policy", "network rules: allow, deny, ls, check, and the policy log", runPolicyCommand},
     {"run", "create a sandbox from a kit and start its agent", runRunCommand},
+    {"start", "start stopped sandboxes again (startup reruns, install does not)", runStartCommand},
     {"ls", "list sandboxes", runLsCommand},
     {"exec", "run a command in a sandbox as the agent", runExecCommand},
     {"stop", "stop a sandbox's container", runStopCommand},
     {"rm", "remove sandboxes and everything they created", runRmCommand},
     {"proxy", "start, stop, reload the local kitgate-proxy daemon; status", runProxyCommand},
+    {"completion", "print a bash or zsh completion script", runCompletionCommand},
+    {"version", "print kitgate's version", runVersionCommand},
 };
 }  // namespace
 

@@ -113,7 +113,13 @@ StatusOr<std::string> renderDryRun(const DryRunRequest& r) {
          "\n";
   }
 
-  o += "\nSteps, in order\n";
+  if (!r.run_steps.empty()) {
+    o += "\nWhat kitgate run does, in order (Ctrl-C between any two undoes them all)\n";
+    for (size_t i = 0; i < r.run_steps.size(); ++i)
+      o += "  " + std::to_string(i + 1) + ". " + r.run_steps[i] + "\n";
+  }
+
+  o += "\nSteps in the container, in order\n";
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const sandbox::SetupStep& s = plan.steps[i];
     std::string head = "  " + std::to_string(i + 1) + ". [" + s.stage + "] " + s.description;

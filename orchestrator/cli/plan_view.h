@@ -26,6 +26,7 @@ inline constexpr std::string_view kDryRunToken = "<identification-token>";
 struct DryRunRequest {
   sandbox::CreateRequest create;  // kit = the composed kit
   kit::Composition composition;
+  std::vector<std::string> run_steps;  // the executor's step labels, in order
 };
 
 // The PlanInput a dry run plans with (placeholders for the run-time facts;

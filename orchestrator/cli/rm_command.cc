@@ -14,7 +14,8 @@ constexpr std::string_view kRmUsage =
     "Removes sandboxes: the container, its network, the proxy registration and\n"
     "credential routes, secrets scoped to the sandbox (--sandbox NAME), the\n"
     "proxy's listener on its network, and its named volumes. Global secrets and\n"
-    "rules are kept. Asks for confirmation on a terminal unless -f.\n\n"
+    "rules are kept. Asks for confirmation unless -f; without a terminal to ask\n"
+    "on, refuses unless -f.\n\n"
     "Options:\n"
     "  -f, --force       do not ask\n"
     "  --all             every sandbox 'kitgate ls' shows\n"
@@ -58,9 +59,16 @@ int runRmCommand(const Args& args, Io& io) {
     io.out << "No sandboxes to remove.\n";
     return kExitOk;
   }
-  if (!force && stdinIsTerminal()) {
+  if (!force) {
     std::string list;
     for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+    // Nobody to ask (a script, a pipe): removing needs -f, as sbx and
+    // `kitgate secret rm` do.
+    if (!stdinIsTerminal()) {
+      return fail(
+          io, kCmd,
+          "not removing " + list + " without confirmation: stdin is not a terminal; pass -f");
+    }
     if (!confirm(io, "Remove " + list + "?")) {
       io.err << "Nothing removed.\n";
       return kExitFailed;

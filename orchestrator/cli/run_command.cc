@@ -4,16 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <ostream>
 
 #include "kitloader/kit.h"
 #include "orchestrator/cli/plan_view.h"
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/cli/sandbox_launch.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/sandbox/plan.h"
-#include "orchestrator/sandbox/tty_relay.h"
 
 namespace kitgate::cli {
 
@@ -22,7 +21,8 @@ namespace {
 constexpr std::string_view kCmd = "run";
 constexpr std::string_view kRunUsage =
     "Usage: kitgate run [--kit REF]... [--name NAME] [--workspace DIR] [-d] [--dry-run]\n"
-    "                   [--kit-arg K=V]... AGENT [-- AGENT_ARGS...]\n\n"
+    "                   [--kit-arg K=V]... AGENT [-- AGENT_ARGS...]\n"
+    "       kitgate run NAME            (start a stopped sandbox again; same as kitgate start)\n\n"
     "Creates a sandbox from a kit and starts its agent in it: a container on its\n"
     "own internal Docker network whose only way out is kitgate-proxy (started\n"
     "when needed). The kit's rules become the sandbox's policy; its credentials\n"
@@ -122,35 +122,6 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
   return "";
 }
 
-volatile std::sig_atomic_t g_interrupted = 0;
-
-// First Ctrl-C / SIGTERM during setup: finish the current step, then undo
-// everything; a second one kills kitgate as usual.
-extern "C" void onInterrupt(int sig) {
-  g_interrupted = 1;
-  std::signal(sig, SIG_DFL);
-}
-
-// Installs onInterrupt for the lifetime of the object.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    g_interrupted = 0;
-    old_int_ = std::signal(SIGINT, onInterrupt);
-    old_term_ = std::signal(SIGTERM, onInterrupt);
-  }
-  ~InterruptGuard() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  InterruptGuard(const InterruptGuard&) = delete;
-  InterruptGuard& operator=(const InterruptGuard&) = delete;
-
- private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
-};
-
 StatusOr<std::string> absoluteDirectory(const std::string& dir) {
   char buf[PATH_MAX];
   if (::realpath(dir.c_str(), buf) == nullptr) {
@@ -173,6 +144,7 @@ int runRunCommand(const Args& args, Io& io) {
       return kExitOk;
     }
   }
+  if (auto existing = runExistingSandbox(args, io)) return *existing;
   RunArgs run;
   if (std::string e = parseRunArgs(args, &run); !e.empty())
     return usageError(io, kCmd, kRunUsage, e);
@@ -207,13 +179,17 @@ int runRunCommand(const Args& args, Io& io) {
   req.agent_args = run.agent_args;
   req.interactive = run.interactive && !run.detach;
   req.persistent_home = run.home_volume;
-  if (run.dry_run) return printDryRun({req, kits->composition}, io);
+  if (run.dry_run) {
+    auto steps = plannedRunSteps(req);
+    if (!steps.isOk()) return fail(io, kCmd, steps.status().message());
+    return printDryRun({req, kits->composition, std::move(*steps)}, io);
+  }
 
   auto ctx = openSandboxContext();
   if (!ctx.isOk()) return fail(io, kCmd, ctx.status().message());
 
   sandbox::Progress progress = progressFor(io);
-  progress.cancelled = [] { return g_interrupted != 0; };
+  progress.cancelled = [] { return interrupted(); };
   sandbox::CreateFailure failure;
   auto record = [&] {
     InterruptGuard guard;
@@ -230,41 +206,8 @@ int runRunCommand(const Args& args, Io& io) {
     return failure.exit_code != 0 ? failure.exit_code : kExitFailed;
   }
 
-  if (run.detach) {
-    if (Status s = ctx->manager->start(*record); !s.isOk()) {
-      (void)ctx->manager->remove(name, false, {});
-      return fail(io, kCmd, s.message());
-    }
-    io.out << "Sandbox " << name << " is running (container " << record->container << ", network "
-           << record->network << ").\n"
-           << "  kitgate exec " << name << " -- sh     run a command in it\n"
-           << "  kitgate policy log " << name << "     see what it tried to reach\n"
-           << "  kitgate rm " << name << "             remove it\n";
-    return kExitOk;
-  }
-
-  // Attached: attach first (so no output is lost), then let the agent start.
-  docker::AttachOptions attach;
-  attach.detach_keys = "ctrl-p,ctrl-q";
-  auto stream = ctx->docker->attach(record->container_id, attach);
-  if (!stream.isOk()) return fail(io, kCmd, "attach: " + stream.status().message());
-  if (Status s = ctx->manager->start(*record); !s.isOk()) return fail(io, kCmd, s.message());
-  io.out << std::flush;
-  io.err << std::flush;
-  Status relay =
-      sandbox::relayTerminal(*ctx->docker, record->container_id, std::move(*stream), 0, 1);
-  if (!relay.isOk()) return fail(io, kCmd, relay.message());
-  auto info = ctx->docker->inspectContainer(record->container_id);
-  if (info.isOk() && info->has_value() && (*info)->state.running) {
-    io.err << "\r\nDetached from " << name << " (still running). kitgate rm " << name
-           << " removes it.\n";
-    return kExitOk;
-  }
-  auto code = ctx->docker->waitContainer(record->container_id);
-  if (!code.isOk()) return fail(io, kCmd, code.status().message());
-  io.err << "\r\nThe agent exited (" << *code << "). Sandbox " << name << " is kept; kitgate rm "
-         << name << " removes it.\n";
-  return *code;
+  return run.detach ? launchDetached(*ctx, *record, io, kCmd)
+                    : launchAttached(*ctx, *record, io, kCmd);
 }
 
 }  // namespace kitgate::cli

@@ -1,5 +1,7 @@
 #include "orchestrator/cli/sandbox_cli.h"
 
+#include <unistd.h>
+
 #include <ostream>
 
 #include "orchestrator/cli/state_cli.h"
@@ -62,6 +64,13 @@ class PullPrinter {
   int last_pct_ = -100;
 };
 
+// This kitgate binary (the port forwarder is `kitgate __forward`).
+std::string selfBinary() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "kitgate";
+}
+
 }  // namespace
 
 void setDockerFactoryForTesting(DockerFactory factory) { dockerFactory() = std::move(factory); }
@@ -89,9 +98,19 @@ StatusOr<SandboxContext> openSandboxContext() {
   ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
                              : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
   ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();
-  ctx.manager =
-      std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall, ctx.paths);
+  ctx.ports = sandbox::makeProcessPortForwarder(ctx.paths, selfBinary());
+  ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall,
+                                                          ctx.paths, ctx.ports.get());
   return ctx;
+}
+
+StatusOr<std::vector<std::string>> plannedRunSteps(const sandbox::CreateRequest& req) {
+  const state::Paths paths = state::defaultPaths();
+  docker::EngineClient offline("", docker::VersionInfo{});  // labels only: never called
+  std::unique_ptr<sandbox::ProxyControl> proxy = sandbox::makeProxyControl(paths, "");
+  std::unique_ptr<sandbox::HostFirewall> firewall = sandbox::makeIptablesFirewall();
+  sandbox::SandboxManager manager(offline, *proxy, *firewall, paths, nullptr);
+  return manager.plannedSteps(req);
 }
 
 sandbox::Progress progressFor(Io& io) {

@@ -23,6 +23,8 @@ int runLsCommand(const Args& args, Io& io);
 int runExecCommand(const Args& args, Io& io);
 int runStopCommand(const Args& args, Io& io);
 int runRmCommand(const Args& args, Io& io);
+int runCompletionCommand(const Args& args, Io& io);
+int runVersionCommand(const Args& args, Io& io);
 
 // Hooks (null = the real thing: connectDocker(), kitgate_state's daemon control).
 // Shared pointers: a test keeps its fake alive (and inspectable) across commands.
@@ -40,9 +42,16 @@ struct SandboxContext {
   std::shared_ptr<docker::DockerClient> docker;
   std::shared_ptr<sandbox::ProxyControl> proxy;
   std::shared_ptr<sandbox::HostFirewall> firewall;
+  std::shared_ptr<sandbox::PortForwarder> ports;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();
+
+// The executor's step labels for `req`, in order (`run --dry-run`), from a
+// manager whose Docker client, proxy control and firewall are never called:
+// nothing is contacted or created. Fails as create() would fail before its
+// first step (invalid name, refused workspace, existing sandbox).
+StatusOr<std::vector<std::string>> plannedRunSteps(const sandbox::CreateRequest& req);
 
 // Progress printing for a command: steps and warnings on io.err.
 sandbox::Progress progressFor(Io& io);

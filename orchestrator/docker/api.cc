@@ -259,7 +259,7 @@ std::string volumeCreateBody(const VolumeSpec& spec) {
 }
 
 std::string execCreateBody(const ExecSpec& spec) {
-  json j = {{"Cmd", spec.cmd},         {"AttachStdin", false}, {"AttachStdout", true},
+  json j = {{"Cmd", spec.cmd},         {"AttachStdin", spec.attach_stdin}, {"AttachStdout", true},
             {"AttachStderr", true},    {"Tty", spec.tty}};
   if (!spec.env.empty()) j["Env"] = spec.env;
   if (!spec.user.empty()) j["User"] = spec.user;

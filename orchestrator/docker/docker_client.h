@@ -33,6 +33,13 @@ struct AttachStream {
   std::string pending;
 };
 
+// An interactive exec (execAttach): its id (for resizeExec/execExitCode) and
+// the hijacked connection carrying its TTY.
+struct ExecSession {
+  std::string id;
+  AttachStream stream;
+};
+
 struct AttachOptions {
   bool stdin = true;
   bool stdout = true;
@@ -104,6 +111,17 @@ class DockerClient {
   virtual StatusOr<AttachStream> attach(const std::string& container_id,
                                         const AttachOptions& options) = 0;
   virtual Status resizeTty(const std::string& container_id, int rows, int cols) = 0;
+
+  // Starts `spec` (normally tty + attach_stdin) in a running container and
+  // hands back its stream; resizeExec sizes its TTY; execExitCode, once the
+  // stream has closed, is its exit code.
+  virtual StatusOr<ExecSession> execAttach(const std::string& container_id,
+                                           const ExecSpec& spec) = 0;
+  virtual Status resizeExec(const std::string& exec_id, int rows, int cols) = 0;
+  virtual StatusOr<int> execExitCode(const std::string& exec_id) = 0;
+  // The last `tail_lines` lines the container's main process printed
+  // (stdout and stderr merged).
+  virtual StatusOr<std::string> containerLogs(const std::string& container_id, int tail_lines) = 0;
 };
 
 }  // namespace kitgate::docker

@@ -58,14 +58,26 @@ StatusOr<std::unique_ptr<DockerClient>> negotiate(const std::string& socket_path
 }  // namespace
 
 StatusOr<std::string> dockerSocketFromEnvironment() {
+  constexpr std::string_view kDriven =
+      "kitgate drives only a local daemon over its unix socket (DOCKER_HOST=unix:///path, "
+      "default unix:///var/run/docker.sock)";
+  const char* context = std::getenv("DOCKER_CONTEXT");
+  if (context != nullptr && *context != '\0' && std::string_view(context) != "default") {
+    return Status::error("DOCKER_CONTEXT=" + std::string(context) +
+                         " is refused: kitgate does not read docker contexts; " +
+                         std::string(kDriven) + ". Unset DOCKER_CONTEXT");
+  }
   const char* host = std::getenv("DOCKER_HOST");
   if (host == nullptr || *host == '\0') return std::string(kDefaultDockerSocket);
   std::string_view h(host);
   constexpr std::string_view kUnix = "unix://";
   if (h.substr(0, kUnix.size()) != kUnix || h.size() == kUnix.size()) {
-    return Status::error("DOCKER_HOST=" + std::string(h) +
-                         " is not supported: kitgate drives a local daemon through "
-                         "unix:///path/to/docker.sock");
+    const size_t scheme = h.find("://");
+    const std::string kind = scheme == std::string_view::npos
+                                 ? "an address without a scheme"
+                                 : "a " + std::string(h.substr(0, scheme)) + " daemon";
+    return Status::error("DOCKER_HOST=" + std::string(h) + " (" + kind +
+                         ") is refused: " + std::string(kDriven));
   }
   return std::string(h.substr(kUnix.size()));
 }
@@ -106,7 +118,7 @@ Status EngineClient::removeUnlessGone(std::string_view what, std::string path) {
 
 template <typename T, typename Parse>
 StatusOr<std::optional<T>> EngineClient::inspectUnlessGone(std::string_view what, std::string path,
-                                                          Parse parse) {
+                                                           Parse parse) {
   auto r = call("GET", std::move(path));
   if (r.isOk() && r->status == 404) return std::optional<T>();
   if (Status s = expectOk(what, r); !s.isOk()) return s;
@@ -129,7 +141,8 @@ Status EngineClient::ping() { return expectOk("docker ping", call("GET", "/_ping
 // ---- images ---------------------------------------------------------------
 
 StatusOr<std::optional<ImageInfo>> EngineClient::inspectImage(const std::string& ref) {
-  return inspectUnlessGone<ImageInfo>("inspect image " + quoted(ref), "/images/" + imagePath(ref) + "/json",
+  return inspectUnlessGone<ImageInfo>("inspect image " + quoted(ref),
+                                      "/images/" + imagePath(ref) + "/json",
                                       api::parseImageInspect);
 }
 
@@ -161,7 +174,8 @@ StatusOr<std::string> EngineClient::importImage(const ImportSpec& spec) {
   });
   if (Status s = expectOk(what, r); !s.isOk()) return s;
   if (Status s = stream.finish(); !s.isOk()) return s;
-  if (stream.lastStatus().empty()) return Status::error(what + ": the daemon did not report an image id");
+  if (stream.lastStatus().empty())
+    return Status::error(what + ": the daemon did not report an image id");
   return stream.lastStatus();
 }
 
@@ -182,7 +196,8 @@ Status EngineClient::loadImage(const std::string& tarball_path) {
 }
 
 Status EngineClient::removeImage(const std::string& ref, bool force) {
-  return removeUnlessGone("remove image " + quoted(ref), "/images/" + imagePath(ref) + (force ? "?force=1" : ""));
+  return removeUnlessGone("remove image " + quoted(ref),
+                          "/images/" + imagePath(ref) + (force ? "?force=1" : ""));
 }
 
 // ---- networks -------------------------------------------------------------
@@ -206,7 +221,8 @@ StatusOr<std::optional<NetworkInfo>> EngineClient::inspectNetwork(const std::str
 }
 
 Status EngineClient::removeNetwork(const std::string& id_or_name) {
-  return removeUnlessGone("remove network " + quoted(id_or_name), "/networks/" + api::percentEncode(id_or_name));
+  return removeUnlessGone("remove network " + quoted(id_or_name),
+                          "/networks/" + api::percentEncode(id_or_name));
 }
 
 StatusOr<std::vector<NetworkInfo>> EngineClient::listNetworks(const LabelFilter& labels) {
@@ -240,8 +256,7 @@ StatusOr<std::string> EngineClient::createContainer(const ContainerSpec& spec) {
   std::string path = "/containers/create";
   if (!spec.name.empty()) path += "?name=" + api::percentEncode(spec.name);
   auto r = call("POST", path, api::containerCreateBody(spec));
-  const std::string what =
-      "create container " + quoted(spec.name.empty() ? spec.image : spec.name);
+  const std::string what = "create container " + quoted(spec.name.empty() ? spec.image : spec.name);
   if (r.isOk() && r->status == 404) {
     return Status::error(what + ": image " + quoted(spec.image) +
                          " not found (HTTP 404): " + api::dockerMessage(r->body));
@@ -258,8 +273,9 @@ Status EngineClient::startContainer(const std::string& id) {
 
 Status EngineClient::stopContainer(const std::string& id, std::chrono::seconds grace) {
   // The daemon answers after the grace period at worst; allow for it.
-  auto r = call("POST", "/containers/" + api::percentEncode(id) + "/stop?t=" + std::to_string(grace.count()),
-                "", grace + std::chrono::seconds(60));
+  auto r = call(
+      "POST", "/containers/" + api::percentEncode(id) + "/stop?t=" + std::to_string(grace.count()),
+      "", grace + std::chrono::seconds(60));
   return expectOk("stop container " + quoted(id), r, 304);  // 304: already stopped
 }
 
@@ -271,8 +287,9 @@ StatusOr<int> EngineClient::waitContainer(const std::string& id) {
 }
 
 Status EngineClient::removeContainer(const std::string& id, bool force) {
-  return removeUnlessGone("remove container " + quoted(id),
-                          "/containers/" + api::percentEncode(id) + "?v=1" + (force ? "&force=1" : ""));
+  return removeUnlessGone(
+      "remove container " + quoted(id),
+      "/containers/" + api::percentEncode(id) + "?v=1" + (force ? "&force=1" : ""));
 }
 
 StatusOr<std::optional<ContainerInfo>> EngineClient::inspectContainer(const std::string& id) {
@@ -289,17 +306,24 @@ StatusOr<std::vector<ContainerSummary>> EngineClient::listContainers(const Label
 
 // ---- exec -----------------------------------------------------------------
 
+StatusOr<std::string> EngineClient::createExec(const std::string& container_id,
+                                               const ExecSpec& spec) {
+  auto created = call("POST", "/containers/" + api::percentEncode(container_id) + "/exec",
+                      api::execCreateBody(spec));
+  if (Status s = expectOk("exec in container " + quoted(container_id), created); !s.isOk()) {
+    return s;
+  }
+  return api::parseId(created->body);
+}
+
 StatusOr<ExecResult> EngineClient::exec(const std::string& container_id, const ExecSpec& spec) {
   return execStreaming(container_id, spec, nullptr);
 }
 
-StatusOr<ExecResult> EngineClient::execStreaming(const std::string& container_id, const ExecSpec& spec,
-                                                 const OutputFn& on_output) {
+StatusOr<ExecResult> EngineClient::execStreaming(const std::string& container_id,
+                                                 const ExecSpec& spec, const OutputFn& on_output) {
   const std::string what = "exec in container " + quoted(container_id);
-  auto created = call("POST", "/containers/" + api::percentEncode(container_id) + "/exec",
-                      api::execCreateBody(spec));
-  if (Status s = expectOk(what, created); !s.isOk()) return s;
-  auto exec_id = api::parseId(created->body);
+  auto exec_id = createExec(container_id, spec);
   if (!exec_id.isOk()) return exec_id.status();
 
   StreamDemuxer demux(spec.tty);
@@ -320,23 +344,10 @@ StatusOr<ExecResult> EngineClient::execStreaming(const std::string& container_id
   });
   if (Status s = expectOk(what, started); !s.isOk()) return s;
 
-  // The output ends when the process exits; the exit code lands in the
-  // exec's state a moment later. Poll briefly, bounded.
+  auto code = execExitCode(*exec_id);
+  if (!code.isOk()) return code.status();
   ExecResult result;
-  auto delay = std::chrono::milliseconds(2);
-  for (int attempt = 0; attempt < 60; ++attempt) {
-    auto inspected = call("GET", "/exec/" + *exec_id + "/json");
-    if (Status s = expectOk(what, inspected); !s.isOk()) return s;
-    auto state = api::parseExecInspect(inspected->body);
-    if (!state.isOk()) return state.status();
-    if (!state->running && state->exit_code) {
-      result.exit_code = *state->exit_code;
-      break;
-    }
-    std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(200));
-  }
-  if (result.exit_code < 0) return Status::error(what + ": the command's exit code never arrived");
+  result.exit_code = *code;
   result.stdout_text = out.text();
   result.stderr_text = err.text();
   result.truncated = out.truncated() || err.truncated();
@@ -364,10 +375,12 @@ StatusOr<AttachStream> EngineClient::attach(const std::string& container_id,
   query += options.stdin ? "&stdin=1" : "&stdin=0";
   query += options.stdout ? "&stdout=1" : "&stdout=0";
   query += options.stderr ? "&stderr=1" : "&stderr=0";
-  if (!options.detach_keys.empty()) query += "&detachKeys=" + api::percentEncode(options.detach_keys);
+  if (!options.detach_keys.empty())
+    query += "&detachKeys=" + api::percentEncode(options.detach_keys);
   HttpRequest request;
   request.method = "POST";
-  request.target = versioned("/containers/" + api::percentEncode(container_id) + "/attach?" + query);
+  request.target =
+      versioned("/containers/" + api::percentEncode(container_id) + "/attach?" + query);
   auto hijacked = http_.hijack(request);
   if (!hijacked.isOk()) return hijacked.status();
   if (hijacked->status != 101 && !is2xx(hijacked->status)) {
@@ -382,8 +395,66 @@ StatusOr<AttachStream> EngineClient::attach(const std::string& container_id,
 
 Status EngineClient::resizeTty(const std::string& container_id, int rows, int cols) {
   return expectOk("resize the terminal of " + quoted(container_id),
-                  call("POST", "/containers/" + api::percentEncode(container_id) +
-                                   "/resize?h=" + std::to_string(rows) + "&w=" + std::to_string(cols)));
+                  call("POST", "/containers/" + api::percentEncode(container_id) + "/resize?h=" +
+                                   std::to_string(rows) + "&w=" + std::to_string(cols)));
+}
+
+StatusOr<int> EngineClient::execExitCode(const std::string& exec_id) {
+  // The output ends when the process exits; the exit code lands in the
+  // exec's state a moment later. Poll briefly, bounded.
+  const std::string what = "exec " + quoted(exec_id);
+  auto delay = std::chrono::milliseconds(2);
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    auto inspected = call("GET", "/exec/" + api::percentEncode(exec_id) + "/json");
+    if (Status s = expectOk(what, inspected); !s.isOk()) return s;
+    auto state = api::parseExecInspect(inspected->body);
+    if (!state.isOk()) return state.status();
+    if (!state->running && state->exit_code) return *state->exit_code;
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+  }
+  return Status::error(what + ": the command's exit code never arrived");
+}
+
+StatusOr<ExecSession> EngineClient::execAttach(const std::string& container_id,
+                                               const ExecSpec& spec) {
+  const std::string what = "exec in container " + quoted(container_id);
+  auto exec_id = createExec(container_id, spec);
+  if (!exec_id.isOk()) return exec_id.status();
+  HttpRequest start;
+  start.method = "POST";
+  start.target = versioned("/exec/" + *exec_id + "/start");
+  start.content_type = kJson;
+  start.body = api::execStartBody(spec.tty);
+  auto hijacked = http_.hijack(start);
+  if (!hijacked.isOk()) return hijacked.status();
+  if (hijacked->status != 101 && !is2xx(hijacked->status)) {
+    return api::errorFromResponse(what, hijacked->status, hijacked->pending);
+  }
+  ExecSession session;
+  session.id = *exec_id;
+  session.stream.fd = std::move(hijacked->fd);
+  session.stream.pending = std::move(hijacked->pending);
+  return session;
+}
+
+Status EngineClient::resizeExec(const std::string& exec_id, int rows, int cols) {
+  return expectOk("resize the terminal of exec " + quoted(exec_id),
+                  call("POST", "/exec/" + api::percentEncode(exec_id) + "/resize?h=" +
+                                   std::to_string(rows) + "&w=" + std::to_string(cols)));
+}
+
+StatusOr<std::string> EngineClient::containerLogs(const std::string& container_id, int tail_lines) {
+  auto info = inspectContainer(container_id);
+  if (!info.isOk()) return info.status();
+  if (!info->has_value()) return Status::error("no container " + quoted(container_id));
+  auto r = call("GET", "/containers/" + api::percentEncode(container_id) +
+                           "/logs?stdout=1&stderr=1&tail=" + std::to_string(tail_lines));
+  if (Status s = expectOk("logs of container " + quoted(container_id), r); !s.isOk()) return s;
+  StreamDemuxer demux((*info)->tty);
+  std::string text;
+  demux.feed(r->body, [&](OutputStream, std::string_view data) { text += data; });
+  return text;
 }
 
 }  // namespace kitgate::docker

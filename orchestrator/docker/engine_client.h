@@ -18,8 +18,9 @@ namespace kitgate::docker {
 inline constexpr std::string_view kDefaultDockerSocket = "/var/run/docker.sock";
 
 // The socket to use: DOCKER_HOST=unix:///path when set, else the default.
-// Any other DOCKER_HOST scheme (tcp://, ssh://) is an error: kitgate drives
-// a local daemon only.
+// Any other DOCKER_HOST scheme (tcp://, ssh://) and a DOCKER_CONTEXT other
+// than "default" are refused with a message that names which: kitgate
+// drives a local daemon only.
 StatusOr<std::string> dockerSocketFromEnvironment();
 
 // Connects to the daemon at `socket_path` and negotiates the API version.
@@ -70,8 +71,14 @@ class EngineClient final : public DockerClient {
   StatusOr<AttachStream> attach(const std::string& container_id,
                                 const AttachOptions& options) override;
   Status resizeTty(const std::string& container_id, int rows, int cols) override;
+  StatusOr<ExecSession> execAttach(const std::string& container_id, const ExecSpec& spec) override;
+  Status resizeExec(const std::string& exec_id, int rows, int cols) override;
+  StatusOr<int> execExitCode(const std::string& exec_id) override;
+  StatusOr<std::string> containerLogs(const std::string& container_id, int tail_lines) override;
 
  private:
+  // POST /containers/{id}/exec; the exec id.
+  StatusOr<std::string> createExec(const std::string& container_id, const ExecSpec& spec);
   // "/v1.41" + path
   std::string versioned(std::string_view path) const;
   StatusOr<HttpResponse> call(std::string method, std::string path, std::string body = "",
@@ -80,7 +87,8 @@ class EngineClient final : public DockerClient {
   Status removeUnlessGone(std::string_view what, std::string path);
   // GET path parsed by `parse`; 404 is std::nullopt.
   template <typename T, typename Parse>
-  StatusOr<std::optional<T>> inspectUnlessGone(std::string_view what, std::string path, Parse parse);
+  StatusOr<std::optional<T>> inspectUnlessGone(std::string_view what, std::string path,
+                                               Parse parse);
   // Sends and expects a 2xx (or `also_ok`) status; else the mapped error.
   Status expectOk(std::string_view what, const StatusOr<HttpResponse>& response, long also_ok = 0);
 

@@ -18,9 +18,9 @@ using Labels = std::map<std::string, std::string>;
 
 // Result of GET /version plus the API version this client settled on.
 struct VersionInfo {
-  std::string engine_version;       // "20.10.24+dfsg1"
-  std::string server_api_version;   // newest the daemon speaks, "1.41"
-  std::string min_api_version;      // oldest the daemon speaks, "1.12"
+  std::string engine_version;          // "20.10.24+dfsg1"
+  std::string server_api_version;      // newest the daemon speaks, "1.41"
+  std::string min_api_version;         // oldest the daemon speaks, "1.12"
   std::string negotiated_api_version;  // what requests use: "/v1.41/…"
   std::string os;
   std::string arch;
@@ -67,7 +67,7 @@ struct NetworkSpec {
   bool internal = true;  // no route out of the network
   std::string driver = "bridge";
   Labels labels;
-  std::optional<IpamConfig> ipam;  // unset = Docker picks subnet and gateway
+  std::optional<IpamConfig> ipam;              // unset = Docker picks subnet and gateway
   std::map<std::string, std::string> options;  // driver options
 };
 
@@ -133,7 +133,7 @@ struct ContainerState {
 
 struct ContainerInfo {
   std::string id;
-  std::string name;  // without the leading '/'
+  std::string name;   // without the leading '/'
   std::string image;  // the image reference it was created from
   std::string image_id;
   ContainerState state;
@@ -159,6 +159,7 @@ struct ExecSpec {
   std::string user;              // empty = the container's
   std::string working_dir;       // empty = the container's
   bool tty = false;              // one merged raw stream (reported as stdout)
+  bool attach_stdin = false;     // execAttach: the caller's input reaches the command
   // Collected output keeps at most this many trailing bytes per stream.
   size_t max_captured_bytes = size_t{1} << 20;
 };

@@ -58,7 +58,8 @@ class IptablesFirewall final : public HostFirewall {
     }
     // From a clean slate: DROP first, then ACCEPT inserted above it.
     if (Status s = release(name, subnet, gateway, port); !s.isOk()) return s;
-    for (const auto& rule : {dropRule(name, subnet), acceptRule(name, subnet, gateway, port)}) {
+    for (const auto& rule : {dropRule(name, subnet), acceptRule(name, subnet, gateway, port),
+                             loopbackRule(name, subnet), repliesRule(name, subnet)}) {
       if (int rc = runIptables(bin, prefixed("-I", rule)); rc != 0) {
         return Status::error("iptables -I INPUT for sandbox " + name + " failed (exit " +
                              std::to_string(rc) + "); kitgate must run as root, like Docker");
@@ -71,7 +72,8 @@ class IptablesFirewall final : public HostFirewall {
                  int port) override {
     const std::string bin = findIptables();
     if (bin.empty()) return Status::ok();
-    for (const auto& rule : {acceptRule(name, subnet, gateway, port), dropRule(name, subnet)}) {
+    for (const auto& rule : {repliesRule(name, subnet), loopbackRule(name, subnet),
+                             acceptRule(name, subnet, gateway, port), dropRule(name, subnet)}) {
       for (int i = 0; i < 8 && runIptables(bin, prefixed("-C", rule)) == 0; ++i) {
         if (runIptables(bin, prefixed("-D", rule)) != 0) {
           return Status::error("iptables -D INPUT for sandbox " + name + " failed");
@@ -89,6 +91,19 @@ class IptablesFirewall final : public HostFirewall {
   }
   static std::vector<std::string> dropRule(const std::string& name, const std::string& subnet) {
     return {"-s", subnet, "-m", "comment", "--comment", "kitgate:" + name, "-j", "DROP"};
+  }
+  // The host talking to itself on the gateway address (kitgate's probe of
+  // the proxy, and the proxy's answers): only locally made packets arrive on
+  // lo, so a sandbox cannot use this.
+  static std::vector<std::string> loopbackRule(const std::string& name, const std::string& subnet) {
+    return {"-i", "lo",    "-s", subnet, "-m", "comment", "--comment", "kitgate:" + name,
+            "-j", "ACCEPT"};
+  }
+  // Answers to connections the host opened (the port forwarder reaching a
+  // published port): conntrack only admits them after the host's own SYN.
+  static std::vector<std::string> repliesRule(const std::string& name, const std::string& subnet) {
+    return {"-s", subnet,    "-m",        "conntrack",       "--ctstate", "ESTABLISHED",
+            "-m", "comment", "--comment", "kitgate:" + name, "-j",        "ACCEPT"};
   }
   static std::vector<std::string> acceptRule(const std::string& name, const std::string& subnet,
                                              const std::string& gateway, int port) {

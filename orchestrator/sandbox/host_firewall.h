@@ -3,9 +3,12 @@
 // Docker's internal networks have no route out, but the host itself owns the
 // network's gateway address, so any host service bound to 0.0.0.0 (or to the
 // gateway) is reachable from the sandbox without the proxy. isolate() adds
-// two INPUT rules for the sandbox's subnet: ACCEPT tcp to <gateway>:<proxy
-// port>, DROP everything else; release() deletes exactly those rules. Both
-// are idempotent. Rules carry the comment "kitgate:<name>".
+// INPUT rules for the sandbox's subnet: ACCEPT tcp to <gateway>:<proxy
+// port>, ACCEPT what arrives on lo (the host itself, e.g. kitgate probing
+// the proxy from the gateway address) and answers on connections the host
+// opened (conntrack ESTABLISHED: the port forwarder), DROP everything else; release()
+// deletes exactly those rules. Both are idempotent. Rules carry the comment
+// "kitgate:<name>".
 //
 // The real one runs `iptables -w …` (posix_spawn, no shell; needs root, as
 // Docker does). One thread at a time; the caller owns it.

@@ -1,5 +1,6 @@
 #include "orchestrator/sandbox/manager.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -7,12 +8,17 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <utility>
+
+#include "orchestrator/sandbox/tty_relay.h"
+#include "orchestrator/sandbox/workspace_guard.h"
 
 namespace kitgate::sandbox {
 
 namespace {
 
 constexpr size_t kFailureOutputTail = 4000;
+constexpr int kLaunchLogLines = 20;
 
 // Prints "  uid:home" for user agent and "sudo=yes|no"; runs with plain sh.
 constexpr std::string_view kBaseImageScript =
@@ -30,8 +36,13 @@ class StateProxyControl final : public ProxyControl {
       return Status::error(
           "cannot find kitgate-proxy: set KITGATE_PROXY=/path/to/kitgate-proxy or put it on PATH");
     }
-    return state::ensureProxy(paths_, binary_);
+    return state::ensureProxy(paths_, binary_, &repairs_);
   }
+  Status checkServes(const std::string& listen, const std::string& name,
+                     const std::string& token) override {
+    return state::probeSandbox(listen, name, token);
+  }
+  std::vector<std::string> takeRepairs() override { return std::exchange(repairs_, {}); }
   Status reload() override { return state::reloadProxy(paths_); }
   Status addListen(const std::string& addr) override { return state::addProxyListen(paths_, addr); }
   Status removeListen(const std::string& addr) override {
@@ -41,6 +52,7 @@ class StateProxyControl final : public ProxyControl {
  private:
   state::Paths paths_;
   std::string binary_;
+  std::vector<std::string> repairs_;
 };
 
 void say(const std::function<void(std::string_view)>& fn, std::string_view text) {
@@ -76,28 +88,6 @@ std::vector<state::Route> toStateRoutes(const std::vector<CredentialRoute>& rout
   return out;
 }
 
-// Undo actions for a create() in progress, run in reverse on failure.
-class Rollback {
- public:
-  explicit Rollback(const Progress& progress) : progress_(progress) {}
-  ~Rollback() {
-    if (!armed_) return;
-    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-      Status s = it->second();
-      if (!s.isOk()) say(progress_.warning, "cleanup: " + it->first + ": " + s.message());
-    }
-  }
-  void add(std::string what, std::function<Status()> fn) {
-    undo_.emplace_back(std::move(what), std::move(fn));
-  }
-  void disarm() { armed_ = false; }
-
- private:
-  const Progress& progress_;
-  std::vector<std::pair<std::string, std::function<Status()>>> undo_;
-  bool armed_ = true;
-};
-
 }  // namespace
 
 std::unique_ptr<ProxyControl> makeProxyControl(state::Paths paths, std::string proxy_binary) {
@@ -105,8 +95,52 @@ std::unique_ptr<ProxyControl> makeProxyControl(state::Paths paths, std::string p
 }
 
 SandboxManager::SandboxManager(docker::DockerClient& docker, ProxyControl& proxy,
-                               HostFirewall& firewall, state::Paths paths)
-    : docker_(docker), proxy_(proxy), firewall_(firewall), paths_(std::move(paths)) {}
+                               HostFirewall& firewall, state::Paths paths, PortForwarder* ports)
+    : docker_(docker),
+      ports_(ports),
+      proxy_(proxy),
+      firewall_(firewall),
+      paths_(std::move(paths)) {}
+
+Step SandboxManager::portsStep(RunRecord& record, const Progress& progress) {
+  return {"ports", "",
+          [this, &record, &progress] {
+            record.published.clear();
+            if (record.ports.empty()) return Status::ok();
+            if (ports_ == nullptr) {
+              say(progress.warning, "the kit's ports are not published (no port forwarder)");
+              return Status::ok();
+            }
+            auto info = docker_.inspectContainer(record.container_id);
+            if (!info.isOk()) return info.status();
+            std::string ip;
+            if (info->has_value()) {
+              auto it = (*info)->network_ips.find(record.network);
+              if (it != (*info)->network_ips.end()) ip = it->second;
+            }
+            if (ip.empty())
+              return Status::error("the container has no address on " + record.network);
+            auto published = ports_->start(record.name, ip, record.ports);
+            if (!published.isOk()) return published.status();
+            record.published = *published;
+            for (const PublishedPort& p : record.published) {
+              say(progress.step, "Port " + std::to_string(p.container) + " published on " + p.host);
+            }
+            return Status::ok();
+          },
+          [this, &record] {
+            return ports_ != nullptr && !record.ports.empty() ? ports_->stop(record.name)
+                                                              : Status::ok();
+          }};
+}
+
+Status SandboxManager::ensureProxy(const Progress& progress) {
+  Status s = proxy_.ensureRunning();
+  for (const std::string& r : proxy_.takeRepairs()) {
+    say(progress.warning, paths_.proxyConfig() + ": kitgate put back " + r);
+  }
+  return s;
+}
 
 Status SandboxManager::ensureImage(const std::string& image, const Progress& progress) {
   auto info = docker_.inspectImage(image);
@@ -158,165 +192,273 @@ Status SandboxManager::checkBaseImage(const std::string& container_id, const Pro
   return Status::ok();
 }
 
-StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progress& progress,
-                                           CreateFailure* failure) {
-  CreateFailure scratch;
-  CreateFailure& fail = failure ? *failure : scratch;
-  auto failAt = [&](std::string step, const Status& s) {
-    fail.step = step;
-    return Status::error(step + ": " + s.message());
-  };
+// What one create() has made so far; the steps read and fill it.
+struct SandboxManager::CreateContext {
+  const CreateRequest& req;
+  CreateFailure& fail;
+  RunRecord record;
+  docker::NetworkInfo net;
+  PlanInput in;
+  SandboxPlan plan;
+  std::vector<SetupStep> setup;  // what runs in the container before the agent
+};
 
+std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Progress& progress) {
+  std::vector<Step> steps;
+  const CreateRequest& req = c.req;
+  steps.push_back({"state directory", "", [this] { return state::ensureDirs(paths_); }, {}});
+  steps.push_back(
+      {"proxy", "Starting the proxy", [this, &progress] { return ensureProxy(progress); }, {}});
+
+  const docker::NetworkSpec net_spec = planNetwork(req.name);
+  steps.push_back({"network", "Creating network " + net_spec.name,
+                   [this, &c, net_spec] {
+                     auto net = docker_.createNetwork(net_spec);
+                     if (!net.isOk()) return net.status();
+                     c.net = *net;
+                     c.record.network = net->name;
+                     c.record.subnet = net->subnet;
+                     if (net->gateway.empty() || net->subnet.empty()) {
+                       (void)docker_.removeNetwork(net->id);
+                       return Status::error("Docker reported no gateway/subnet for " + net->name);
+                     }
+                     c.record.proxy_listen = net->gateway + ":" + std::to_string(kProxyPort);
+                     return Status::ok();
+                   },
+                   [this, &c] { return docker_.removeNetwork(c.net.id); }});
+
+  // The host answers the sandbox only on the proxy port.
+  steps.push_back({"host firewall", "",
+                   [this, &c] {
+                     return firewall_.isolate(c.req.name, c.net.subnet, c.net.gateway, kProxyPort);
+                   },
+                   [this, &c] {
+                     return firewall_.release(c.req.name, c.net.subnet, c.net.gateway, kProxyPort);
+                   }});
+
+  // The proxy listens on the network's gateway.
+  steps.push_back({"proxy listen", "",
+                   [this, &c, &progress] {
+                     say(progress.step, "Proxy listening on " + c.record.proxy_listen);
+                     return proxy_.addListen(c.record.proxy_listen);
+                   },
+                   [this, &c] { return proxy_.removeListen(c.record.proxy_listen); }});
+
+  // Registration + routes, then reload (mints the CA when credentials are bound).
+  steps.push_back(
+      {"registration", "",
+       [this, &c] {
+         auto secrets = state::loadSecrets(paths_);
+         if (!secrets.isOk()) return secrets.status();
+         c.in.placeholders = state::placeholdersFor(*secrets, c.req.name);
+         c.in.subnet = c.net.subnet;
+         c.in.gateway = c.net.gateway;
+         Status s = state::writeSandbox(
+             paths_,
+             state::SandboxRecord{
+                 c.req.name, {c.net.subnet}, c.in.token, c.req.kit.allow, c.req.kit.deny, 0});
+         if (s.isOk()) {
+           s = state::writeRoutes(paths_, c.req.name, toStateRoutes(planRoutes(c.req.kit)));
+         }
+         if (!s.isOk()) (void)state::removeSandbox(paths_, c.req.name);
+         return s;
+       },
+       [this, &c] { return state::removeSandbox(paths_, c.req.name); }});
+  steps.push_back({"proxy reload", "Registering sandbox " + req.name + " with the proxy",
+                   [this, &c] {
+                     Status r = proxy_.reload();
+                     if (r.isOk()) c.in.ca_pem = readFileOrEmpty(paths_.caCert(c.req.name));
+                     return r;
+                   },
+                   // After the registration is gone, so the proxy forgets it.
+                   [this] { return proxy_.reload(); }});
+  steps.push_back(
+      {"proxy check",
+       "",
+       [this, &c] { return proxy_.checkServes(c.record.proxy_listen, c.req.name, c.in.token); },
+       {}});
+  steps.push_back({"plan",
+                   "",
+                   [&c, &progress] {
+                     auto plan = planSandbox(c.in);
+                     if (!plan.isOk()) return plan.status();
+                     c.plan = std::move(*plan);
+                     c.record.restart = restartSteps(c.plan);
+                     c.record.ports = c.plan.ports;
+                     for (const std::string& w : c.plan.warnings) say(progress.warning, w);
+                     return Status::ok();
+                   },
+                   {}});
+  return steps;
+}
+
+std::vector<Step> SandboxManager::setupStepList(CreateContext& c,
+                                                const std::vector<SetupStep>& setup,
+                                                const Progress& progress) {
+  std::vector<Step> steps;
+  for (const SetupStep& step : setup) {
+    const std::string label = step.stage + ": " + step.description;
+    steps.push_back(
+        {label,
+         label,
+         [this, &c, &step, &progress, label] { return runSetupStep(c, step, label, progress); },
+         {}});
+  }
+  return steps;
+}
+
+std::vector<Step> SandboxManager::containerSteps(CreateContext& c, const Progress& progress) {
+  std::vector<Step> steps;
+  const SandboxPlan& plan = c.plan;
+  c.setup.assign(plan.steps.begin(), plan.steps.end() - (plan.steps.empty() ? 0 : 1));
+  steps.push_back({"image",
+                   "",
+                   [this, &plan, &progress] { return ensureImage(plan.container.image, progress); },
+                   {}});
+  for (const VolumePlan& v : plan.volumes) {
+    steps.push_back({"volume " + v.spec.name, "",
+                     [this, &c, &v] {
+                       auto vol = docker_.createVolume(v.spec);
+                       if (!vol.isOk()) return vol.status();
+                       c.record.volumes.push_back(vol->name);
+                       return Status::ok();
+                     },
+                     [this, &v] { return docker_.removeVolume(v.spec.name, true); }});
+  }
+  steps.push_back({"container",
+                   "Creating container " + plan.container.name + " from " + plan.container.image,
+                   [this, &c, &plan] {
+                     auto id = docker_.createContainer(plan.container);
+                     if (!id.isOk()) return id.status();
+                     c.record.container_id = *id;
+                     c.record.container = plan.container.name;
+                     return Status::ok();
+                   },
+                   [this, &c] { return docker_.removeContainer(c.record.container_id, true); }});
+  steps.push_back({"container start",
+                   "",
+                   [this, &c] { return docker_.startContainer(c.record.container_id); },
+                   {}});
+  steps.push_back(portsStep(c.record, progress));
+  steps.push_back(
+      {"base image check",
+       "",
+       [this, &c, &progress] { return checkBaseImage(c.record.container_id, progress); },
+       {}});
+  // Setup steps (all but the last, which starts the agent: start()).
+  std::vector<Step> setup = setupStepList(c, c.setup, progress);
+  steps.insert(steps.end(), std::make_move_iterator(setup.begin()),
+               std::make_move_iterator(setup.end()));
+  steps.push_back(
+      {"run record", "", [this, &c] { return saveRunRecord(paths_.runDir(), c.record); }, {}});
+  return steps;
+}
+
+Status SandboxManager::runSetupStep(CreateContext& c, const SetupStep& step,
+                                    const std::string& label, const Progress& progress) {
+  const std::string& id = c.record.container_id;
+  if (step.kind == StepKind::kArchive) return docker_.putArchive(id, step.dir, step.tar);
+  docker::ExecSpec spec;
+  spec.cmd = step.argv;
+  spec.user = step.user;
+  spec.working_dir = step.working_dir;
+  spec.max_captured_bytes = kFailureOutputTail;
+  auto r = docker_.execStreaming(
+      id, spec, [&](docker::OutputStream, std::string_view data) { say(progress.output, data); });
+  if (!r.isOk()) {
+    if (!step.gating) {
+      say(progress.warning, label + ": " + r.status().message());
+      return Status::ok();
+    }
+    return r.status();
+  }
+  if (r->exit_code != 0) {
+    if (!step.gating) {
+      say(progress.warning, label + ": exited with " + std::to_string(r->exit_code));
+      return Status::ok();
+    }
+    c.fail.exit_code = r->exit_code;
+    c.fail.output = tail(r->stdout_text + r->stderr_text, kFailureOutputTail);
+    return Status::error("exited with " + std::to_string(r->exit_code));
+  }
+  return Status::ok();
+}
+
+Status SandboxManager::checkCreate(const CreateRequest& req) {
   if (!state::validSandboxName(req.name)) {
     return Status::error("invalid sandbox name \"" + req.name +
                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
+  if (Status w = checkWorkspace(req.workspace, paths_.root, protectedPaths()); !w.isOk()) return w;
   if (loadRunRecord(paths_.runDir(), req.name).isOk()) {
     return Status::error("a sandbox named \"" + req.name +
                          "\" already exists; remove it first (kitgate rm " + req.name +
                          ") or pick another --name");
   }
-  if (Status s = state::ensureDirs(paths_); !s.isOk()) return failAt("state directory", s);
+  return Status::ok();
+}
 
-  Rollback rollback(progress);
-  RunRecord record;
-  record.name = req.name;
-  record.agent = req.agent;
-  record.kit = req.kit_ref;
-  record.image = req.kit.sandbox ? req.kit.sandbox->image : "";
-  record.workspace = req.workspace;
-  record.created = nowIso8601();
+namespace {
 
-  say(progress.step, "Starting the proxy");
-  if (Status s = proxy_.ensureRunning(); !s.isOk()) return failAt("proxy", s);
-
-  // Network.
-  docker::NetworkSpec net_spec = planNetwork(req.name);
-  say(progress.step, "Creating network " + net_spec.name);
-  auto net = docker_.createNetwork(net_spec);
-  if (!net.isOk()) return failAt("network", net.status());
-  rollback.add("network " + net->name, [this, id = net->id] { return docker_.removeNetwork(id); });
-  record.network = net->name;
-  record.subnet = net->subnet;
-  if (net->gateway.empty() || net->subnet.empty()) {
-    return failAt("network", Status::error("Docker reported no gateway/subnet for " + net->name));
-  }
-
-  // The host answers the sandbox only on the proxy port.
-  if (Status f = firewall_.isolate(req.name, net->subnet, net->gateway, kProxyPort); !f.isOk()) {
-    return failAt("host firewall", f);
-  }
-  rollback.add("host firewall", [this, name = req.name, subnet = net->subnet, gw = net->gateway] {
-    return firewall_.release(name, subnet, gw, kProxyPort);
-  });
-
-  // The proxy listens on the network's gateway.
-  record.proxy_listen = net->gateway + ":" + std::to_string(kProxyPort);
-  say(progress.step, "Proxy listening on " + record.proxy_listen);
-  if (Status s = proxy_.addListen(record.proxy_listen); !s.isOk()) {
-    return failAt("proxy listen " + record.proxy_listen, s);
-  }
-  rollback.add("proxy listen " + record.proxy_listen,
-               [this, addr = record.proxy_listen] { return proxy_.removeListen(addr); });
-
-  // Registration + routes, then reload (mints the CA when credentials are bound).
+// What the plan needs from the request; the steps fill in network, token, placeholders and CA.
+PlanInput planInputFor(const CreateRequest& req) {
   PlanInput in;
   in.kit = req.kit;
   in.name = req.name;
   in.workspace = req.workspace;
   in.agent = req.agent;
   in.kit_ref = req.kit_ref;
-  in.subnet = net->subnet;
-  in.gateway = net->gateway;
-  in.token = req.token.empty() ? state::newPlaceholder("kgt{rand}{rand}") : req.token;
   in.agent_args = req.agent_args;
   in.interactive = req.interactive;
   in.persistent_home = req.persistent_home;
   in.mixin_contexts = req.mixin_contexts;
-  auto secrets = state::loadSecrets(paths_);
-  if (!secrets.isOk()) return failAt("secrets", secrets.status());
-  in.placeholders = state::placeholdersFor(*secrets, req.name);
+  return in;
+}
 
-  std::vector<CredentialRoute> routes = planRoutes(req.kit);
-  rollback.add("registration",
-               [this, name = req.name] { return state::removeSandbox(paths_, name); });
-  Status s = state::writeSandbox(
-      paths_,
-      state::SandboxRecord{req.name, {net->subnet}, in.token, req.kit.allow, req.kit.deny, 0});
-  if (s.isOk()) s = state::writeRoutes(paths_, req.name, toStateRoutes(routes));
-  if (!s.isOk()) return failAt("registration", s);
-  rollback.add("proxy reload", [this] { return proxy_.reload(); });  // runs after the removal
-  say(progress.step, "Registering sandbox " + req.name + " with the proxy");
-  if (Status r = proxy_.reload(); !r.isOk()) return failAt("proxy reload", r);
-  in.ca_pem = readFileOrEmpty(paths_.caCert(req.name));
+}  // namespace
 
-  auto plan = planSandbox(in);
-  if (!plan.isOk()) return failAt("plan", plan.status());
-  for (const std::string& w : plan->warnings) say(progress.warning, w);
+StatusOr<RunRecord> SandboxManager::create(const CreateRequest& req, const Progress& progress,
+                                           CreateFailure* failure) {
+  CreateFailure scratch;
+  if (Status s = checkCreate(req); !s.isOk()) return s;
 
-  // Image, volumes, container.
-  if (Status i = ensureImage(plan->container.image, progress); !i.isOk()) return failAt("image", i);
-  for (const VolumePlan& v : plan->volumes) {
-    auto vol = docker_.createVolume(v.spec);
-    if (!vol.isOk()) return failAt("volume " + v.spec.name, vol.status());
-    rollback.add("volume " + vol->name,
-                 [this, n = vol->name] { return docker_.removeVolume(n, true); });
-    record.volumes.push_back(vol->name);
-  }
-  say(progress.step,
-      "Creating container " + plan->container.name + " from " + plan->container.image);
-  auto id = docker_.createContainer(plan->container);
-  if (!id.isOk()) return failAt("container", id.status());
-  rollback.add("container " + plan->container.name,
-               [this, cid = *id] { return docker_.removeContainer(cid, true); });
-  record.container_id = *id;
-  record.container = plan->container.name;
-  if (Status st = docker_.startContainer(*id); !st.isOk()) return failAt("container start", st);
+  CreateContext c{req, failure ? *failure : scratch, {}, {}, {}, {}, {}};
+  c.record.name = req.name;
+  c.record.agent = req.agent;
+  c.record.kit = req.kit_ref;
+  c.record.image = req.kit.sandbox ? req.kit.sandbox->image : "";
+  c.record.workspace = req.workspace;
+  c.record.created = nowIso8601();
+  c.in = planInputFor(req);
+  c.in.token = req.token.empty() ? state::newPlaceholder("kgt{rand}{rand}") : req.token;
 
-  if (Status b = checkBaseImage(*id, progress); !b.isOk()) return failAt("base image check", b);
+  StepRunner runner(progress, &c.fail);
+  // The container steps depend on the plan the first list produces.
+  const std::vector<Step> first = registrationSteps(c, progress);
+  if (Status s = runner.run(first); !s.isOk()) return s;
+  const std::vector<Step> second = containerSteps(c, progress);
+  if (Status s = runner.run(second); !s.isOk()) return s;
+  runner.commit();
+  return c.record;
+}
 
-  // Setup steps (all but the last, which starts the agent: start()).
-  for (size_t i = 0; i + 1 < plan->steps.size(); ++i) {
-    const SetupStep& step = plan->steps[i];
-    const std::string label = step.stage + ": " + step.description;
-    if (progress.cancelled && progress.cancelled()) {
-      return failAt(label, Status::error("interrupted before this step"));
-    }
-    say(progress.step, label);
-    if (step.kind == StepKind::kArchive) {
-      if (Status a = docker_.putArchive(*id, step.dir, step.tar); !a.isOk())
-        return failAt(label, a);
-      continue;
-    }
-    docker::ExecSpec spec;
-    spec.cmd = step.argv;
-    spec.user = step.user;
-    spec.working_dir = step.working_dir;
-    spec.max_captured_bytes = kFailureOutputTail;
-    auto r = docker_.execStreaming(*id, spec, [&](docker::OutputStream, std::string_view data) {
-      say(progress.output, data);
-    });
-    if (!r.isOk()) {
-      if (!step.gating) {
-        say(progress.warning, label + ": " + r.status().message());
-        continue;
-      }
-      return failAt(label, r.status());
-    }
-    if (r->exit_code != 0) {
-      if (!step.gating) {
-        say(progress.warning, label + ": exited with " + std::to_string(r->exit_code));
-        continue;
-      }
-      fail.exit_code = r->exit_code;
-      fail.output = tail(r->stdout_text + r->stderr_text, kFailureOutputTail);
-      return failAt(label, Status::error("exited with " + std::to_string(r->exit_code)));
-    }
-  }
-
-  if (Status w = saveRunRecord(paths_.runDir(), record); !w.isOk()) return failAt("run record", w);
-  rollback.disarm();
-  return record;
+StatusOr<std::vector<std::string>> SandboxManager::plannedSteps(const CreateRequest& req) {
+  if (Status s = checkCreate(req); !s.isOk()) return s;
+  CreateFailure unused;
+  CreateContext c{req, unused, {}, {}, {}, {}, {}};
+  c.in = planInputFor(req);
+  // Stand-ins for what Docker and the proxy would say; labels only.
+  c.in.subnet = "192.0.2.0/24";
+  c.in.gateway = "192.0.2.1";
+  c.in.token = "kgtPLANNEDplanned0000";
+  c.in.ca_pem = planRoutes(req.kit).empty() ? "" : "planned";
+  const Progress quiet;
+  std::vector<std::string> labels = stepLabels(registrationSteps(c, quiet));
+  auto plan = planSandbox(c.in);
+  if (!plan.isOk()) return plan.status();
+  c.plan = std::move(*plan);
+  for (std::string& l : stepLabels(containerSteps(c, quiet))) labels.push_back(std::move(l));
+  return labels;
 }
 
 Status SandboxManager::start(const RunRecord& record) {
@@ -354,6 +496,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
   }
   const std::string container =
       record.container_id.empty() ? record.container : record.container_id;
+  if (ports_ != nullptr) check("port forwarder", ports_->stop(name));
   say(progress.step, "Removing container " + record.container);
   check("container", docker_.removeContainer(container, true));
   std::string subnet = record.subnet;
@@ -418,10 +561,96 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
   return Status::error(msg);
 }
 
-Status SandboxManager::stop(const std::string& name) {
+Status SandboxManager::stop(const std::string& name, std::chrono::seconds grace) {
   auto rec = liveRecord(name);
   if (!rec.isOk()) return rec.status();
-  return docker_.stopContainer(rec->container_id, std::chrono::seconds(10));
+  if (ports_ != nullptr && !rec->ports.empty()) {
+    if (Status s = ports_->stop(name); !s.isOk()) return s;
+    rec->published.clear();  // nothing listens for it while stopped
+    if (Status s = saveRunRecord(paths_.runDir(), *rec); !s.isOk()) return s;
+  }
+  return docker_.stopContainer(rec->container_id, grace);
+}
+
+bool SandboxManager::exists(const std::string& name) const {
+  return loadRunRecord(paths_.runDir(), name).isOk();
+}
+
+StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progress& progress) {
+  auto rec = liveRecord(name);
+  if (!rec.isOk()) return rec.status();
+  auto info = docker_.inspectContainer(rec->container_id);
+  if (!info.isOk()) return info.status();
+  if (!info->has_value()) {
+    return Status::error("the container of sandbox " + name + " (" + rec->container +
+                         ") is gone; remove the sandbox (kitgate rm " + name +
+                         ") and run it again");
+  }
+  if ((*info)->state.running) return Status::error("sandbox " + name + " is already running");
+
+  const CreateRequest none;
+  CreateFailure fail;
+  CreateContext c{none, fail, *rec, {}, {}, {}, {}};
+  StepRunner runner(progress, nullptr);
+  const std::vector<Step> first = {
+      {"proxy", "Starting the proxy", [this, &progress] { return ensureProxy(progress); }, {}},
+      // The registration is intact; a reload also renews the sandbox's CA.
+      {"proxy reload", "", [this] { return proxy_.reload(); }, {}},
+      {"proxy check",
+       "",
+       [this, &name, &c] {
+         auto registration = state::loadSandbox(paths_, name);
+         if (!registration.isOk()) return registration.status();
+         return proxy_.checkServes(c.record.proxy_listen, name, registration->token);
+       },
+       {}},
+      {"container start", "Starting container " + rec->container,
+       [this, &c] { return docker_.startContainer(c.record.container_id); },
+       [this, &c] {
+         return docker_.stopContainer(c.record.container_id, std::chrono::seconds(10));
+       }},
+  };
+  if (Status s = runner.run(first); !s.isOk()) return s;
+  const std::vector<Step> published = {portsStep(c.record, progress)};
+  if (Status s = runner.run(published); !s.isOk()) return s;
+  // The CA the proxy holds now (it may have been renewed while stopped).
+  auto ca = caSteps(readFileOrEmpty(paths_.caCert(name)));
+  if (!ca.isOk()) return ca.status();
+  c.setup = std::move(*ca);
+  c.setup.insert(c.setup.end(), rec->restart.begin(), rec->restart.end());
+  const std::vector<Step> second = setupStepList(c, c.setup, progress);
+  if (Status s = runner.run(second); !s.isOk()) return s;
+  if (Status s = saveRunRecord(paths_.runDir(), c.record); !s.isOk()) return s;
+  runner.commit();
+  return c.record;
+}
+
+StatusOr<AgentLaunch> SandboxManager::waitForAgent(const RunRecord& record) {
+  // The entrypoint consumes the start marker just before it execs the agent
+  // and leaves it when the agent command is missing (the container then
+  // exits, which ends this exec too). Bounded: 600 x 50 ms.
+  docker::ExecSpec spec;
+  spec.cmd = {"sh", "-c",
+              "i=0; while [ -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; "
+              "[ ! -e \"$1\" ]",
+              "kitgate-wait", std::string(kStartMarker)};
+  spec.user = std::to_string(kAgentUid);
+  auto waited = docker_.exec(record.container_id, spec);
+  auto info = docker_.inspectContainer(record.container_id);
+  if (!info.isOk()) return info.status();
+  if (!info->has_value()) return Status::error("the container " + record.container + " is gone");
+  AgentLaunch launch;
+  const bool ended = !waited.isOk() || waited->exit_code > 1;
+  if ((*info)->state.running && !ended) {
+    launch.running = true;  // consumed (up), or still waiting after the bound
+    return launch;
+  }
+  auto code = docker_.waitContainer(record.container_id);  // it is exiting
+  if (!code.isOk()) return code.status();
+  launch.exit_code = *code;
+  auto logs = docker_.containerLogs(record.container_id, kLaunchLogLines);
+  if (logs.isOk()) launch.last_output = *logs;
+  return launch;
 }
 
 StatusOr<std::vector<SandboxStatus>> SandboxManager::list() {
@@ -440,16 +669,81 @@ StatusOr<std::vector<SandboxStatus>> SandboxManager::list() {
 
 StatusOr<int> SandboxManager::exec(const std::string& name, const std::vector<std::string>& argv,
                                    const docker::OutputFn& on_output) {
+  ExecRequest request;
+  request.argv = argv;
+  return exec(name, request, on_output);
+}
+
+namespace {
+
+// `request` as the agent, in the workspace unless it names a directory.
+docker::ExecSpec agentExec(const RunRecord& record, const ExecRequest& request) {
+  docker::ExecSpec spec;
+  spec.cmd = request.argv;
+  spec.env = request.env;
+  spec.user = std::to_string(kAgentUid);
+  spec.working_dir = request.working_dir.empty() ? record.workspace : request.working_dir;
+  return spec;
+}
+
+}  // namespace
+
+StatusOr<int> SandboxManager::exec(const std::string& name, const ExecRequest& request,
+                                   const docker::OutputFn& on_output) {
   auto rec = liveRecord(name);
   if (!rec.isOk()) return rec.status();
-  docker::ExecSpec spec;
-  spec.cmd = argv;
-  spec.user = std::to_string(kAgentUid);
-  spec.working_dir = rec->workspace;
-  spec.max_captured_bytes = 0;
+  docker::ExecSpec spec = agentExec(*rec, request);
+  spec.max_captured_bytes = 1024;  // enough to tell "not found" from "not executable"
   auto r = docker_.execStreaming(rec->container_id, spec, on_output);
   if (!r.isOk()) return r.status();
-  return r->exit_code;
+  return execExitCode(*r);
+}
+
+StatusOr<int> SandboxManager::execInteractive(const std::string& name, const ExecRequest& request,
+                                              int in_fd, int out_fd) {
+  auto rec = liveRecord(name);
+  if (!rec.isOk()) return rec.status();
+  docker::ExecSpec spec = agentExec(*rec, request);
+  // The API this daemon speaks (1.41) cannot size the TTY at creation and a
+  // resize right after the start races the command, so the command starts
+  // from a shell that sets the caller's size first (later changes go
+  // through resizeExec).
+  winsize ws{};
+  if (::isatty(in_fd) != 0 && ::ioctl(in_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+      ws.ws_col > 0) {
+    std::vector<std::string> cmd = {
+        "sh",
+        "-c",
+        "stty rows \"$1\" cols \"$2\" 2>/dev/null; shift 2; exec \"$@\"",
+        "kitgate-exec",
+        std::to_string(ws.ws_row),
+        std::to_string(ws.ws_col)};
+    cmd.insert(cmd.end(), spec.cmd.begin(), spec.cmd.end());
+    spec.cmd = std::move(cmd);
+  }
+  spec.tty = true;
+  spec.attach_stdin = true;
+  auto session = docker_.execAttach(rec->container_id, spec);
+  if (!session.isOk()) return session.status();
+  const std::string id = session->id;
+  Status relay =
+      relayTerminal([this, &id](int rows, int cols) { (void)docker_.resizeExec(id, rows, cols); },
+                    std::move(session->stream), in_fd, out_fd);
+  if (!relay.isOk()) return relay;
+  auto code = docker_.execExitCode(id);
+  if (!code.isOk()) return code.status();
+  return *code;
+}
+
+int execExitCode(const docker::ExecResult& result) {
+  // Docker reports a failed exec start as 126 whatever the cause; docker's
+  // CLI tells a missing command (127) from one it cannot execute (126).
+  if (result.exit_code != kExecNotExecutable) return result.exit_code;
+  const std::string text = result.stdout_text + result.stderr_text;
+  for (const char* missing : {"executable file not found", "no such file or directory"}) {
+    if (text.find(missing) != std::string::npos) return kExecNotFound;
+  }
+  return result.exit_code;
 }
 
 }  // namespace kitgate::sandbox

@@ -14,10 +14,16 @@ namespace {
 
 constexpr std::string_view kStageDir = "/tmp/.kitgate-setup";
 
-// The container's main process: wait for the start marker, then become the
-// agent. $0 is a label for `ps`; "$@" is the agent argv.
+// The container's main process: wait for the start marker (a stale one from
+// an earlier run of the container is removed first, so a restart waits for
+// its setup again), then consume it and become the agent. An agent command
+// that is not there ends the container with 127, saying so, and leaves the
+// marker (SandboxManager::waitForAgent tells the two apart by it). $0 is a
+// label for `ps`; "$@" is the agent argv.
 constexpr std::string_view kWaitScript =
-    "while [ ! -e /tmp/.kitgate-start ]; do sleep 0.1; done; exec \"$@\"";
+    "rm -f /tmp/.kitgate-start; while [ ! -e /tmp/.kitgate-start ]; do sleep 0.1; done; "
+    "if ! command -v \"$1\" >/dev/null 2>&1; then echo \"kitgate: $1: command not found\" >&2; "
+    "exit 127; fi; rm -f /tmp/.kitgate-start; exec \"$@\"";
 
 // Installs the proxy CA (when one was copied in) into the system store and
 // writes the bundle the CA variables point at: system roots + the proxy CA.
@@ -261,6 +267,33 @@ std::string agentFileContent(const kit::Kit& kit, std::string_view workspace,
   return out;
 }
 
+StatusOr<std::vector<SetupStep>> caSteps(const std::string& ca_pem) {
+  std::vector<SetupStep> steps;
+  if (!ca_pem.empty()) {
+    docker::TarWriter tar;
+    std::string rel = std::string(kCaCertPath).substr(1);
+    std::set<std::string> made;
+    Status s = addParents(tar, rel, made, {});
+    if (s.isOk()) s = tar.addFile(rel, ca_pem, 0644);
+    if (!s.isOk()) return Status::error("proxy CA: " + s.message());
+    steps.push_back(archiveStep("ca", "Copy the proxy CA", "/", tar.finish()));
+  }
+  steps.push_back(
+      execStep("ca", "Trust the proxy CA",
+               {"sh", "-c", std::string(kCaScript), "kitgate-ca", std::string(kCaCertPath),
+                std::string(kSystemBundlePath), std::string(kCaBundlePath)},
+               "0"));
+  return steps;
+}
+
+std::vector<SetupStep> restartSteps(const SandboxPlan& plan) {
+  std::vector<SetupStep> out;
+  for (const SetupStep& s : plan.steps) {
+    if (s.stage == "startup" || s.stage == "files/workspace") out.push_back(s);
+  }
+  return out;
+}
+
 StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   const kit::Kit& kit = in.kit;
   if (kit.kind != kit::KitKind::kSandbox || !kit.sandbox) {
@@ -377,20 +410,9 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
 
   // --- setup steps, in kit-spec §3.5's safe order.
   std::vector<SetupStep>& steps = plan.steps;
-  if (!in.ca_pem.empty()) {
-    docker::TarWriter tar;
-    std::string rel = std::string(kCaCertPath).substr(1);
-    std::set<std::string> made;
-    Status s = addParents(tar, rel, made, {});
-    if (s.isOk()) s = tar.addFile(rel, in.ca_pem, 0644);
-    if (!s.isOk()) return Status::error("proxy CA: " + s.message());
-    steps.push_back(archiveStep("ca", "Copy the proxy CA", "/", tar.finish()));
-  }
-  steps.push_back(
-      execStep("ca", "Trust the proxy CA",
-               {"sh", "-c", std::string(kCaScript), "kitgate-ca", std::string(kCaCertPath),
-                std::string(kSystemBundlePath), std::string(kCaBundlePath)},
-               "0"));
+  auto ca = caSteps(in.ca_pem);
+  if (!ca.isOk()) return ca.status();
+  steps = std::move(*ca);
 
   if (hasFiles(kit, kit::FileTarget::kHome)) {
     auto tar = filesArchive(kit, kit::FileTarget::kHome);
@@ -472,6 +494,15 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   steps.push_back(execStep("start", "Start the agent",
                            {"sh", "-c", ": > \"$1\"", "kitgate-start", std::string(kStartMarker)},
                            std::to_string(kAgentUid)));
+
+  for (const kit::Port& p : kit.ports) {
+    if (p.protocol == "udp") {
+      plan.warnings.push_back("port " + std::to_string(p.container) +
+                              "/udp is not published (kitgate publishes tcp ports)");
+    } else if (std::find(plan.ports.begin(), plan.ports.end(), p.container) == plan.ports.end()) {
+      plan.ports.push_back(p.container);
+    }
+  }
 
   plan.registration = Registration{in.name, {in.subnet}, in.token, kit.allow, kit.deny};
   plan.routes = planRoutes(kit);

@@ -109,6 +109,7 @@ struct SetupStep {
   std::string working_dir;
   // A failure stops `run` (install, files) or only warns (startup).
   bool gating = true;
+  bool operator==(const SetupStep&) const = default;
 };
 
 // Registration handed to the proxy (sandboxes/<name>.yaml).
@@ -140,6 +141,7 @@ struct SandboxPlan {
   Registration registration;
   std::vector<CredentialRoute> routes;
   std::vector<std::string> warnings;  // e.g. a kit variable overridden
+  std::vector<int> ports;             // kit `ports` to publish (tcp)
 };
 
 // Fails (never throws) on inputs that cannot make a sandbox: no sandbox
@@ -149,6 +151,17 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& input);
 // Credential routes alone (the executor writes them before the container
 // exists, so the proxy can mint the CA first).
 std::vector<CredentialRoute> planRoutes(const kit::Kit& kit);
+
+// What a restart of a stopped sandbox reruns (kit-spec §3.5 "On restart"):
+// the startup commands and files/workspace, in creation order; not install,
+// setup.files, files/home or the agent file (they live in the container's
+// filesystem). The CA steps are not included: restart makes them from the
+// CA the proxy holds then (caSteps).
+std::vector<SetupStep> restartSteps(const SandboxPlan& plan);
+
+// Installing the sandbox's interception CA: copy `ca_pem` (when not empty)
+// and rebuild the trust store and the bundle the CA variables point at.
+StatusOr<std::vector<SetupStep>> caSteps(const std::string& ca_pem);
 
 // The agent file: kitgate's short preamble + the kit's instructions (+ the
 // `## Kits` section between sbx's markers when mixins bring context).

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "orchestrator/state/state.h"
+#include "proxy/common/base64.h"
 
 namespace kitgate::sandbox {
 
@@ -20,6 +21,51 @@ constexpr std::string_view kSuffix = ".json";
 
 std::string recordPath(const std::string& run_dir, const std::string& name) {
   return run_dir + "/" + name + std::string(kSuffix);
+}
+
+nlohmann::json renderStep(const SetupStep& s) {
+  nlohmann::json j = {{"stage", s.stage}, {"description", s.description}, {"gating", s.gating}};
+  if (s.kind == StepKind::kArchive) {
+    j["dir"] = s.dir;
+    j["tar"] = base64Encode(s.tar);
+  } else {
+    j["argv"] = s.argv;
+    j["user"] = s.user;
+    j["workingDir"] = s.working_dir;
+  }
+  return j;
+}
+
+StatusOr<SetupStep> parseStep(const nlohmann::json& j) {
+  if (!j.is_object()) return Status::error("a restart step is not an object");
+  SetupStep s;
+  auto str = [&](const char* key, std::string* out) {
+    auto it = j.find(key);
+    if (it != j.end() && it->is_string()) *out = it->get<std::string>();
+  };
+  str("stage", &s.stage);
+  str("description", &s.description);
+  if (auto g = j.find("gating"); g != j.end() && g->is_boolean()) s.gating = g->get<bool>();
+  if (j.contains("tar")) {
+    s.kind = StepKind::kArchive;
+    str("dir", &s.dir);
+    std::string text;
+    str("tar", &text);
+    auto tar = base64Decode(text);
+    if (!tar) return Status::error("restart step \"" + s.description + "\": bad archive");
+    s.tar = std::move(*tar);
+    return s;
+  }
+  s.kind = StepKind::kExec;
+  if (auto a = j.find("argv"); a != j.end() && a->is_array()) {
+    for (const auto& v : *a) {
+      if (v.is_string()) s.argv.push_back(v.get<std::string>());
+    }
+  }
+  if (s.argv.empty()) return Status::error("restart step \"" + s.description + "\": no argv");
+  str("user", &s.user);
+  str("workingDir", &s.working_dir);
+  return s;
 }
 
 }  // namespace
@@ -39,6 +85,13 @@ std::string renderRunRecord(const RunRecord& r) {
       {"volumes", r.volumes},
       {"created", r.created},
   };
+  j["ports"] = r.ports;
+  j["published"] = nlohmann::json::array();
+  for (const PublishedPort& p : r.published) {
+    j["published"].push_back({{"container", p.container}, {"host", p.host}});
+  }
+  j["restart"] = nlohmann::json::array();
+  for (const SetupStep& s : r.restart) j["restart"].push_back(renderStep(s));
   return j.dump(2) + "\n";
 }
 
@@ -65,6 +118,25 @@ StatusOr<RunRecord> parseRunRecord(const std::string& text) {
   if (vols != j.end() && vols->is_array()) {
     for (const auto& v : *vols) {
       if (v.is_string()) r.volumes.push_back(v.get<std::string>());
+    }
+  }
+  if (auto ports = j.find("ports"); ports != j.end() && ports->is_array()) {
+    for (const auto& p : *ports) {
+      if (p.is_number_integer()) r.ports.push_back(p.get<int>());
+    }
+  }
+  if (auto pub = j.find("published"); pub != j.end() && pub->is_array()) {
+    for (const auto& p : *pub) {
+      if (p.is_object() && p.value("container", 0) > 0) {
+        r.published.push_back({p.value("container", 0), p.value("host", std::string())});
+      }
+    }
+  }
+  if (auto steps = j.find("restart"); steps != j.end() && steps->is_array()) {
+    for (const auto& step : *steps) {
+      auto parsed = parseStep(step);
+      if (!parsed.isOk()) return parsed.status();
+      r.restart.push_back(std::move(*parsed));
     }
   }
   if (r.name.empty()) return Status::error("no \"name\"");

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/port_forward.h"
 #include "proxy/common/status.h"
 
 namespace kitgate::sandbox {
@@ -27,6 +29,10 @@ struct RunRecord {
   std::string proxy_listen;          // "<gateway>:3128" entry added to proxy.yaml
   std::vector<std::string> volumes;  // named volumes this run created
   std::string created;               // ISO-8601 UTC
+  // What a restart reruns (restartSteps(plan)); archives stored base64.
+  std::vector<SetupStep> restart;
+  std::vector<int> ports;                // kit ports to publish
+  std::vector<PublishedPort> published;  // where they are now (host loopback)
 
   bool operator==(const RunRecord&) const = default;
 };

@@ -75,10 +75,10 @@ bool writeAll(int fd, const char* data, size_t n) {
   return true;
 }
 
-void forwardSize(docker::DockerClient& docker, const std::string& id, int tty_fd) {
+void forwardSize(const ResizeFn& resize, int tty_fd) {
   winsize ws{};
   if (::ioctl(tty_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
-    (void)docker.resizeTty(id, ws.ws_row, ws.ws_col);
+    resize(ws.ws_row, ws.ws_col);
   }
 }
 
@@ -86,6 +86,14 @@ void forwardSize(docker::DockerClient& docker, const std::string& id, int tty_fd
 
 Status relayTerminal(docker::DockerClient& docker, const std::string& container_id,
                      docker::AttachStream stream, int in_fd, int out_fd) {
+  return relayTerminal(
+      [&docker, &container_id](int rows, int cols) {
+        (void)docker.resizeTty(container_id, rows, cols);
+      },
+      std::move(stream), in_fd, out_fd);
+}
+
+Status relayTerminal(const ResizeFn& resize, docker::AttachStream stream, int in_fd, int out_fd) {
   const int sock = stream.fd.get();
   if (!stream.pending.empty() && !writeAll(out_fd, stream.pending.data(), stream.pending.size())) {
     return Status::error("write to the terminal: " + std::string(std::strerror(errno)));
@@ -93,7 +101,7 @@ Status relayTerminal(docker::DockerClient& docker, const std::string& container_
   const bool tty = ::isatty(in_fd) != 0;
   WinchFd winch;
   RawMode raw(in_fd);
-  if (tty) forwardSize(docker, container_id, in_fd);
+  if (tty) forwardSize(resize, in_fd);
 
   bool in_open = true;
   char buf[16384];
@@ -114,7 +122,7 @@ Status relayTerminal(docker::DockerClient& docker, const std::string& container_
     }
     if (fds[1].revents & POLLIN) {
       winch.drain();
-      if (tty) forwardSize(docker, container_id, in_fd);
+      if (tty) forwardSize(resize, in_fd);
     }
     if (in_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t r = ::read(in_fd, buf, sizeof buf);

@@ -9,6 +9,7 @@
 // ownership of the stream; borrows the client.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "orchestrator/docker/docker_client.h"
@@ -18,5 +19,10 @@ namespace kitgate::sandbox {
 
 Status relayTerminal(docker::DockerClient& docker, const std::string& container_id,
                      docker::AttachStream stream, int in_fd, int out_fd);
+
+// The same for any TTY stream: `resize(rows, cols)` forwards a window size
+// (a container's TTY or an exec's).
+using ResizeFn = std::function<void(int rows, int cols)>;
+Status relayTerminal(const ResizeFn& resize, docker::AttachStream stream, int in_fd, int out_fd);
 
 }  // namespace kitgate::sandbox

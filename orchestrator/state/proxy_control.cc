@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "orchestrator/state/state.h"
+#include "proxy/common/base64.h"
 #include "proxy/common/unique_fd.h"
 
 extern char** environ;
@@ -144,14 +145,10 @@ struct AdminAnswer {
   std::string body;
 };
 
-// One HTTP/1.1 request (the admin server answers one per connection).
-StatusOr<AdminAnswer> adminRequest(const std::string& addr, std::string_view method,
-                                   std::string_view target) {
+// Sends one request head (Connection: close) and reads the whole answer.
+StatusOr<AdminAnswer> roundTrip(const std::string& addr, const std::string& req) {
   auto fd = connectTo(addr);
   if (!fd) return fd.status();
-  std::string req = std::string(method) + " " + std::string(target) +
-                    " HTTP/1.1\r\nHost: kitgate-proxy\r\nContent-Length: 0\r\n"
-                    "Connection: close\r\n\r\n";
   if (::send(fd->get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     return Status::error("cannot send to " + addr + ": " + std::strerror(errno));
   }
@@ -181,6 +178,26 @@ StatusOr<AdminAnswer> adminRequest(const std::string& addr, std::string_view met
   return a;
 }
 
+// One HTTP/1.1 request (the admin server answers one per connection).
+StatusOr<AdminAnswer> adminRequest(const std::string& addr, std::string_view method,
+                                   std::string_view target) {
+  return roundTrip(addr, std::string(method) + " " + std::string(target) +
+                             " HTTP/1.1\r\nHost: kitgate-proxy\r\nContent-Length: 0\r\n"
+                             "Connection: close\r\n\r\n");
+}
+
+// The status the proxy at `listen` answers a sandbox request with these
+// credentials (a name that does not resolve: nothing leaves the host).
+StatusOr<int> probeStatus(const std::string& listen, const std::string& user,
+                          const std::string& token) {
+  auto a = roundTrip(listen,
+                     "GET http://kitgate-probe.invalid/ HTTP/1.1\r\nHost: kitgate-probe.invalid\r\n"
+                     "Proxy-Authorization: Basic " +
+                         base64Encode(user + ":" + token) + "\r\nConnection: close\r\n\r\n");
+  if (!a) return a.status();
+  return a->status;
+}
+
 bool healthy(const std::string& admin) {
   auto a = adminRequest(admin, "GET", "/healthz");
   return a && a->status == 200;
@@ -205,10 +222,16 @@ ProxyStatus proxyStatus(const Paths& paths) {
   return s;
 }
 
-Status ensureProxy(const Paths& paths, const std::string& proxy_binary) {
-  if (proxyStatus(paths).running) return Status::ok();
+Status ensureProxy(const Paths& paths, const std::string& proxy_binary,
+                   std::vector<std::string>* repaired) {
   Status st = ensureDirs(paths);
   if (!st) return st;
+  // kitgate's own keys first, so a hand-edited file cannot make the proxy
+  // run single-tenant or refuse its config.
+  auto fixed = repairProxyConfig(paths);
+  if (!fixed) return fixed.status();
+  if (repaired != nullptr) *repaired = *fixed;
+  if (proxyStatus(paths).running) return fixed->empty() ? Status::ok() : reloadProxy(paths);
   auto lock = lockFile(paths.root + "/.proxy.lock");
   if (!lock) return lock.status();
   // Another kitgate may have started it while we waited for the lock.
@@ -298,6 +321,29 @@ Status stopProxy(const Paths& paths) {
     }
   }
   ::unlink(paths.readyFile().c_str());
+  return Status::ok();
+}
+
+Status probeSandbox(const std::string& listen, const std::string& name, const std::string& token) {
+  constexpr int kUnrecognised = 407;
+  auto right = probeStatus(listen, name, token);
+  if (!right)
+    return Status::error("the proxy does not answer on " + listen + ": " +
+                         right.status().message());
+  auto wrong = probeStatus(listen, name, "kgtPROBEnotTheToken0000");
+  if (!wrong)
+    return Status::error("the proxy does not answer on " + listen + ": " +
+                         wrong.status().message());
+  if (*right == kUnrecognised) {
+    return Status::error("the proxy on " + listen + " does not recognise sandbox " + name +
+                         " (407); its registration did not load (kitgate proxy status)");
+  }
+  if (*wrong != kUnrecognised) {
+    return Status::error("the proxy on " + listen + " does not tell sandboxes apart (it answered " +
+                         std::to_string(*wrong) +
+                         " to a wrong token): is it running with another proxy.yaml or without "
+                         "state_dir? (kitgate proxy stop, then run again)");
+  }
   return Status::ok();
 }
 

@@ -158,7 +158,15 @@ ProxyStatus proxyStatus(const Paths& paths);
 // root/proxy.out) unless already running, writing the default
 // proxy.yaml first if missing; waits (bounded) until it is ready. Concurrent
 // callers serialise on root/.proxy.lock: one starts it, the others find it.
-Status ensureProxy(const Paths& paths, const std::string& proxy_binary);
+// First repairs proxy.yaml (repairProxyConfig; what it repaired in
+// *repaired, and a running proxy is reloaded to take it).
+Status ensureProxy(const Paths& paths, const std::string& proxy_binary,
+                   std::vector<std::string>* repaired = nullptr);
+// Checks the proxy listening on `listen` serves sandbox `name`: a request
+// with its token is recognised, one with a wrong token is refused (407) — a
+// proxy running without state_dir or on other state fails this. The probe
+// asks for http://kitgate-probe.invalid/ (denied; nothing leaves the host).
+Status probeSandbox(const std::string& listen, const std::string& name, const std::string& token);
 // SIGTERM, wait (bounded), SIGKILL as a last resort. Ok when not running.
 Status stopProxy(const Paths& paths);
 // POST /reload on the admin listener (SIGHUP without one). The proxy's error
@@ -167,6 +175,12 @@ Status reloadProxy(const Paths& paths);
 // Adds/removes one `listen` entry of proxy.yaml (idempotent), then reloads.
 Status addProxyListen(const Paths& paths, const std::string& addr);
 Status removeProxyListen(const Paths& paths, const std::string& addr);
+// kitgate owns proxy.yaml's state_dir, admin_listen, policy_log and a
+// non-empty listen: missing ones are written back (a hand-edited file keeps
+// everything else, comments aside); returns what was repaired, one line
+// each. A state_dir naming another directory is refused with a message that
+// says how to fix it. Missing file: nothing to do.
+StatusOr<std::vector<std::string>> repairProxyConfig(const Paths& paths);
 // The proxy's `listen` entries as written in proxy.yaml (default config when
 // the file is missing).
 StatusOr<std::vector<std::string>> proxyListen(const Paths& paths);

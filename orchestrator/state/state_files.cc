@@ -574,20 +574,84 @@ StatusOr<YAML::Node> loadProxyYaml(const Paths& paths) {
   return doc;
 }
 
+constexpr std::string_view kDefaultListen = "127.0.0.1:3128";
+
+// `dir` as proxy.yaml means it (relative to the state directory, where the
+// proxy runs) is the directory `root`.
+bool sameDirectory(const std::string& root, const std::string& dir) {
+  if (dir.empty()) return false;
+  const std::string full = dir.front() == '/' ? dir : root + "/" + dir;
+  char a[PATH_MAX], b[PATH_MAX];
+  if (::realpath(root.c_str(), a) == nullptr || ::realpath(full.c_str(), b) == nullptr) {
+    return full == root;
+  }
+  return std::string(a) == std::string(b);
+}
+
+// Puts back the keys kitgate relies on (state_dir, admin_listen, policy_log,
+// a non-empty listen); says what it changed in *repaired. A state_dir that
+// names another directory is refused: the proxy would serve other state.
+Status ownKeys(const Paths& paths, YAML::Node& doc, std::vector<std::string>* repaired) {
+  const std::string file = paths.proxyConfig();
+  YAML::Node state_dir = doc["state_dir"];
+  if (!state_dir || state_dir.IsNull()) {
+    doc["state_dir"] = paths.root;
+    repaired->push_back("state_dir: " + paths.root +
+                        " (without it the proxy serves no sandbox, only a single default client)");
+  } else if (!state_dir.IsScalar() || !sameDirectory(paths.root, state_dir.as<std::string>())) {
+    return Status::error(file + ": state_dir is \"" +
+                         (state_dir.IsScalar() ? state_dir.as<std::string>() : "?") +
+                         "\" but kitgate's state directory is " + paths.root +
+                         "; kitgate owns state_dir: remove the line (kitgate writes it) or set it to " +
+                         paths.root);
+  }
+  YAML::Node admin = doc["admin_listen"];
+  if (!admin || admin.IsNull() || (admin.IsScalar() && admin.as<std::string>().empty())) {
+    doc["admin_listen"] = "unix:" + paths.adminSocket();
+    repaired->push_back("admin_listen: unix:" + paths.adminSocket() +
+                        " (kitgate reloads and checks the proxy through it)");
+  }
+  YAML::Node log = doc["policy_log"];
+  if (!log || log.IsNull() || !log.IsMap() || !log["path"]) {
+    YAML::Node fresh(YAML::NodeType::Map);
+    if (log && log.IsMap()) fresh = log;
+    fresh["path"] = paths.policyLog();
+    doc["policy_log"] = fresh;
+    repaired->push_back("policy_log.path: " + paths.policyLog() +
+                        " (kitgate policy log reads it)");
+  }
+  std::vector<std::string> listen;
+  if (!stringList(doc["listen"], &listen)) {
+    return shapeError(file, doc["listen"], "\"listen\" must be a list");
+  }
+  if (listen.empty()) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    seq.push_back(std::string(kDefaultListen));
+    doc["listen"] = seq;
+    repaired->push_back("listen: [" + std::string(kDefaultListen) +
+                        "] (the proxy refuses an empty listen list)");
+  }
+  return Status::ok();
+}
+
 Status editListen(const Paths& paths, const std::string& addr, bool add) {
   auto doc = loadProxyYaml(paths);
   if (!doc) return doc.status();
+  std::vector<std::string> repaired;
+  if (Status s = ownKeys(paths, *doc, &repaired); !s) return s;
   std::vector<std::string> listen;
   if (!stringList((*doc)["listen"], &listen)) {
     return shapeError(paths.proxyConfig(), (*doc)["listen"], "\"listen\" must be a list");
   }
   const auto it = std::find(listen.begin(), listen.end(), addr);
-  if (add == (it != listen.end())) return reloadProxy(paths);  // already as wanted
+  if (add == (it != listen.end()) && repaired.empty()) return reloadProxy(paths);
   if (add) {
     listen.push_back(addr);
   } else {
     listen.erase(it);
   }
+  // The proxy refuses an empty list: the loopback entry stays.
+  if (listen.empty()) listen.push_back(std::string(kDefaultListen));
   YAML::Node seq(YAML::NodeType::Sequence);
   for (const auto& l : listen) seq.push_back(l);
   (*doc)["listen"] = seq;
@@ -608,6 +672,18 @@ StatusOr<std::vector<std::string>> proxyListen(const Paths& paths) {
     return shapeError(paths.proxyConfig(), (*doc)["listen"], "\"listen\" must be a list");
   }
   return listen;
+}
+
+StatusOr<std::vector<std::string>> repairProxyConfig(const Paths& paths) {
+  std::vector<std::string> repaired;
+  auto doc = loadProxyYaml(paths);
+  if (!doc) return doc.status();
+  if (Status s = ownKeys(paths, *doc, &repaired); !s) return s;
+  if (repaired.empty()) return repaired;
+  YAML::Emitter e;
+  e << *doc;
+  if (Status st = writeFileAtomic(paths.proxyConfig(), finish(e, ""), 0600); !st) return st;
+  return repaired;
 }
 
 Status addProxyListen(const Paths& paths, const std::string& addr) {

@@ -16,6 +16,9 @@
 // name, all removed in TearDown even after a failed assertion.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -341,6 +344,241 @@ TEST_F(SandboxE2e, FailingInstallCleansUpAndReportsTheStep) {
   EXPECT_THAT(run.err, HasSubstr("install: Broken step"));
   EXPECT_THAT(run.err, HasSubstr("about to fail"));
   EXPECT_THAT(run.err, HasSubstr("removed"));
+  expectNothingLeft();
+}
+
+// amp-local plus: a second install step and a startup command that each
+// append a line to a counter in the agent's home, and files/workspace.
+std::string lifecycleKit(const std::string& dir, const std::string& base_spec) {
+  fs::create_directories(dir + "/files/workspace");
+  std::string spec = base_spec;
+  const std::string install = "  install:\n";
+  spec.insert(spec.find(install) + install.size(),
+              "    - command: \"echo run >> /home/agent/.installs\"\n"
+              "      user: \"1000\"\n"
+              "      description: Count installs\n");
+  // Right after install, before the memory block.
+  spec.insert(spec.find("\nmemory:"),
+              "  startup:\n"
+              "    - command: [\"sh\", \"-c\", \"echo run >> /home/agent/.startups\"]\n"
+              "      description: Count starts\n");
+  std::ofstream(dir + "/spec.yaml") << spec;
+  std::ofstream(dir + "/files/workspace/KIT.md") << "from the kit\n";
+  return dir;
+}
+
+TEST_F(SandboxE2e, StopAndStartKeepTheHomeAndRerunStartupButNotInstall) {
+  const std::string kit =
+      lifecycleKit(tmp_->path() + "/lifecycle-kit", readFile(kitDir() + "/spec.yaml"));
+  auto run = runSandbox(kit);
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("is running"));
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.installs | wc -l").out), "1");
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.startups | wc -l").out), "1");
+  ASSERT_EQ(inSandbox("echo mine > /home/agent/mine.txt").status.code, 0);
+  ASSERT_TRUE(fs::exists(workspace_ + "/KIT.md"));
+  fs::remove(workspace_ + "/KIT.md");
+
+  auto stop = kitgate({"stop", "-t", "1", name_});
+  ASSERT_EQ(stop.status.code, 0) << stop.err;
+  EXPECT_THAT(kitgate({"ls"}).out, HasSubstr("exited"));
+  // --kit on the existing sandbox: refused with sbx's message.
+  auto again_kit = runSandbox(kit);
+  EXPECT_EQ(again_kit.status.code, 1);
+  EXPECT_THAT(again_kit.err, HasSubstr("--kit can only be used when creating a new sandbox"));
+
+  auto start = kitgate({"start", name_});
+  ASSERT_EQ(start.status.code, 0) << start.out << start.err;
+  EXPECT_THAT(start.out, HasSubstr("Sandbox " + name_ + " is running"));
+  EXPECT_THAT(start.err, HasSubstr("startup: Count starts"));
+  EXPECT_THAT(start.err, Not(HasSubstr("install:")));
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/mine.txt").out), "mine");
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.installs | wc -l").out), "1");
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.startups | wc -l").out), "2");
+  EXPECT_EQ(readFile(workspace_ + "/KIT.md"), "from the kit\n");
+  // The agent itself runs again.
+  EXPECT_THAT(inSandbox("ps auxww").out, HasSubstr("sleep infinity"));
+
+  // `run NAME` on a stopped sandbox does the same (detached here).
+  ASSERT_EQ(kitgate({"stop", "-t", "1", name_}).status.code, 0);
+  auto rerun = kitgate({"run", "-d", name_});
+  ASSERT_EQ(rerun.status.code, 0) << rerun.out << rerun.err;
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.startups | wc -l").out), "3");
+  EXPECT_EQ(trim(inSandbox("cat /home/agent/.installs | wc -l").out), "1");
+
+  ASSERT_EQ(kitgate({"rm", "-f", name_}).status.code, 0);
+  expectNothingLeft();
+}
+
+TEST_F(SandboxE2e, RunDetachedFailsWithTheExitCodeOfAMissingEntrypoint) {
+  const std::string kit = tmp_->path() + "/missing-entrypoint";
+  fs::create_directories(kit);
+  std::string spec = readFile(kitDir() + "/spec.yaml");
+  const std::string entry = "run: [sleep, infinity]";
+  ASSERT_NE(spec.find(entry), std::string::npos);
+  spec.replace(spec.find(entry), entry.size(), "run: [kitgate-no-such-agent]");
+  std::ofstream(kit + "/spec.yaml") << spec;
+  auto run = runSandbox(kit);
+  EXPECT_EQ(run.status.code, 127) << run.out << run.err;
+  EXPECT_THAT(run.out, Not(HasSubstr("is running")));
+  EXPECT_THAT(run.err, HasSubstr("exited at once with code 127"));
+  EXPECT_THAT(run.err, HasSubstr("kitgate-no-such-agent: command not found"));
+  EXPECT_THAT(kitgate({"ls"}).out, HasSubstr("exited"));
+}
+
+TEST_F(SandboxE2e, ExecExitCodesEnvAndWorkdirFollowDocker) {
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  auto env = kitgate({"exec", "-e", "KG_E2E=yes", "-w", "/tmp", name_, "--", "sh", "-c",
+                      "echo $KG_E2E; pwd; exit 3"});
+  EXPECT_EQ(env.status.code, 3) << env.err;
+  EXPECT_EQ(env.out, "yes\n/tmp\n");
+  auto missing = kitgate({"exec", name_, "--", "kitgate-no-such-command"});
+  EXPECT_EQ(missing.status.code, 127) << missing.out << missing.err;
+  auto not_exec = kitgate({"exec", name_, "--", "/etc/hostname"});
+  EXPECT_EQ(not_exec.status.code, 126) << not_exec.out << not_exec.err;
+  auto unknown = kitgate({"exec", "kitgate-no-such-sandbox", "--", "true"});
+  EXPECT_EQ(unknown.status.code, 1);
+  ASSERT_EQ(kitgate({"stop", "-t", "0", name_}).status.code, 0);
+  auto stopped = kitgate({"exec", name_, "--", "true"});
+  EXPECT_EQ(stopped.status.code, 125) << stopped.err;
+}
+
+// Runs `argv` on a new pseudo-terminal of `rows` x `cols`, types `input`,
+// and collects everything it prints until it exits (bounded).
+struct PtyRun {
+  int code = -1;
+  std::string output;
+};
+PtyRun runOnPty(const std::vector<std::string>& argv, const std::string& input, int rows,
+                int cols) {
+  PtyRun r;
+  winsize ws{};
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ws.ws_col = static_cast<unsigned short>(cols);
+  int master = -1;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, &ws);
+  if (pid < 0) return r;
+  if (pid == 0) {
+    std::vector<char*> cargv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(126);
+  }
+  bool typed = false;
+  char buf[4096];
+  for (int rounds = 0; rounds < 600; ++rounds) {  // at most 600 x 100 ms
+    pollfd p{master, POLLIN, 0};
+    int n = ::poll(&p, 1, 100);
+    if (n > 0) {
+      ssize_t got = ::read(master, buf, sizeof buf);
+      if (got <= 0) break;  // EIO: the child side closed
+      r.output.append(buf, static_cast<size_t>(got));
+    }
+    // Type once the command shows its prompt.
+    if (!typed && r.output.find("ready>") != std::string::npos) {
+      (void)!::write(master, input.data(), input.size());
+      typed = true;
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST_F(SandboxE2e, InteractiveExecHasATerminalOfTheCallersSize) {
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  PtyRun pty = runOnPty({kitgate_, "exec", "-it", name_, "--", "sh", "-c",
+                         "stty size; [ -t 0 ] && echo tty-in; printf 'ready>'; read line; "
+                         "echo \"got:$line\"; exit 5"},
+                        "hello\r", 33, 101);
+  EXPECT_EQ(pty.code, 5) << pty.output;
+  EXPECT_THAT(pty.output, HasSubstr("33 101"));
+  EXPECT_THAT(pty.output, HasSubstr("tty-in"));
+  EXPECT_THAT(pty.output, HasSubstr("got:hello"));
+}
+
+TEST_F(SandboxE2e, HandEditedProxyYamlIsRepairedAndTheSandboxServed) {
+  // As a new user might write it: dns and tls added, kitgate's keys missing.
+  const std::string ca_file = tmp_->path() + "/origin-ca.pem";
+  std::ofstream(state_ + "/proxy.yaml") << "listen:\n  - 127.0.0.1:0\n"
+                                        << "metrics_listen: \"\"\n"
+                                        << "dns:\n  hosts:\n    ampcode.com: 127.0.0.1\n"
+                                        << "tls:\n  upstream_ca_file: " << ca_file << "\n";
+  const std::string key = randomKey();
+  ASSERT_EQ(kitgate({"secret", "set", "amp", "-g", "-t", key}).status.code, 0);
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("kitgate put back state_dir"));
+  const std::string yaml = readFile(state_ + "/proxy.yaml");
+  EXPECT_THAT(yaml, HasSubstr("state_dir: " + state_));
+  EXPECT_THAT(yaml, HasSubstr("ampcode.com: 127.0.0.1"));
+  // The proxy serves this sandbox: its route injects the key.
+  auto curl =
+      inSandbox("curl -sS --max-time 20 -o /dev/null -w '%{http_code}' " + ampUrl("/echo-auth"));
+  EXPECT_EQ(curl.out, "200") << curl.err;
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
+  // rm leaves a file the proxy still accepts.
+  ASSERT_EQ(kitgate({"rm", "-f", name_}).status.code, 0);
+  auto reload = kitgate({"proxy", "reload"});
+  EXPECT_EQ(reload.status.code, 0) << reload.err;
+
+  // A state_dir of another directory is refused before anything is made.
+  std::ofstream(state_ + "/proxy.yaml")
+      << "listen:\n  - 127.0.0.1:0\nstate_dir: /var/lib/elsewhere\n";
+  auto refused = runSandbox(kitDir());
+  EXPECT_EQ(refused.status.code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("kitgate owns state_dir"));
+  expectNothingLeft();
+}
+
+TEST_F(SandboxE2e, KitPortIsReachableFromTheHostLoopback) {
+  // A kit port with a TLS server behind it (openssl is in the image), started
+  // by a background startup command.
+  const std::string kit = tmp_->path() + "/ports-kit";
+  fs::create_directories(kit);
+  std::string spec = readFile(kitDir() + "/spec.yaml");
+  spec.insert(spec.find("\nmemory:"),
+              "  startup:\n"
+              "    - command: [\"sh\", \"-c\", \"cd /tmp && openssl req -x509 -newkey rsa:2048 "
+              "-nodes -subj /CN=kg -keyout k.pem -out c.pem -days 1 >/dev/null 2>&1 && exec "
+              "openssl s_server -quiet -accept 8443 -cert c.pem -key k.pem -www\"]\n"
+              "      background: true\n"
+              "      description: Serve 8443\n");
+  spec += "publishedPorts:\n  - container: 8443\n    protocol: tcp\n";
+  std::ofstream(kit + "/spec.yaml") << spec;
+  auto run = runSandbox(kit);
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("Port 8443 published on 127.0.0.1:"));
+  auto ls = kitgate({"ls", "--format", "{{.Ports}}"});
+  ASSERT_EQ(ls.status.code, 0) << ls.err;
+  const std::string ports = trim(ls.out);
+  ASSERT_THAT(ports, ::testing::MatchesRegex("127\\.0\\.0\\.1:[0-9]+->8443/tcp"));
+  const std::string host = ports.substr(0, ports.find("->"));
+  RunResult curl;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        auto r = runProgram({"curl", "-sk", "--max-time", "5", "https://" + host + "/"},
+                            tmp_->path() + "/curl-port", 20s);
+        if (r.isOk()) curl = *r;
+        return r.isOk() && curl.status.code == 0;
+      },
+      60s))
+      << curl.err;
+  EXPECT_THAT(curl.out, HasSubstr("s_server"));
+  // Stopped: the binding goes; started again: it comes back.
+  ASSERT_EQ(kitgate({"stop", "-t", "1", name_}).status.code, 0);
+  auto gone = runProgram({"curl", "-sk", "--max-time", "5", "https://" + host + "/"},
+                         tmp_->path() + "/curl-gone", 20s);
+  ASSERT_TRUE(gone.isOk());
+  EXPECT_NE(gone->status.code, 0);
+  ASSERT_EQ(kitgate({"start", name_}).status.code, 0);
+  EXPECT_THAT(kitgate({"ls", "--format", "{{.Ports}}"}).out, HasSubstr("->8443/tcp"));
+  ASSERT_EQ(kitgate({"rm", "-f", name_}).status.code, 0);
   expectNothingLeft();
 }
 

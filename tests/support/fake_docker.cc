@@ -1,6 +1,7 @@
 #include "tests/support/fake_docker.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -172,7 +173,8 @@ Status FakeDockerClient::removeImage(const std::string& ref, bool force) {
       if (normalizeRef(c.spec.image) == key) {
         return httpError("remove image " + quoted(ref), 409,
                          "conflict: unable to remove repository reference \"" + ref +
-                             "\" (must force) - container " + id + " is using its referenced image");
+                             "\" (must force) - container " + id +
+                             " is using its referenced image");
       }
     }
   }
@@ -193,15 +195,17 @@ StatusOr<NetworkInfo> FakeDockerClient::createNetwork(const NetworkSpec& spec) {
   n.internal = spec.internal;
   n.labels = spec.labels;
   const int third = 16 + next_subnet_++;
-  n.subnet = (spec.ipam && !spec.ipam->subnet.empty()) ? spec.ipam->subnet
-                                                       : "172.30." + std::to_string(third) + ".0/24";
+  n.subnet = (spec.ipam && !spec.ipam->subnet.empty())
+                 ? spec.ipam->subnet
+                 : "172.30." + std::to_string(third) + ".0/24";
   n.gateway = (spec.ipam && !spec.ipam->gateway.empty()) ? spec.ipam->gateway
                                                          : "172.30." + std::to_string(third) + ".1";
   networks_[n.id] = n;
   return n;
 }
 
-StatusOr<std::optional<NetworkInfo>> FakeDockerClient::inspectNetwork(const std::string& id_or_name) {
+StatusOr<std::optional<NetworkInfo>> FakeDockerClient::inspectNetwork(
+    const std::string& id_or_name) {
   if (Status s = enter("inspectNetwork", id_or_name); !s.isOk()) return s;
   NetworkInfo* n = findNetwork(id_or_name);
   if (n == nullptr) return std::optional<NetworkInfo>();
@@ -284,7 +288,8 @@ StatusOr<std::string> FakeDockerClient::createContainer(const ContainerSpec& spe
                          " not found (HTTP 404): No such image: " + spec.image);
   }
   if (!spec.name.empty() && findContainer(spec.name) != nullptr) {
-    return httpError(what, 409, "Conflict. The container name \"/" + spec.name + "\" is already in use");
+    return httpError(what, 409,
+                     "Conflict. The container name \"/" + spec.name + "\" is already in use");
   }
   if (!spec.network.empty() && findNetwork(spec.network) == nullptr) {
     return httpError(what, 404, "network " + spec.network + " not found");
@@ -309,7 +314,8 @@ StatusOr<std::string> FakeDockerClient::createContainer(const ContainerSpec& spe
 Status FakeDockerClient::startContainer(const std::string& id) {
   if (Status s = enter("startContainer", id); !s.isOk()) return s;
   Container* c = findContainer(id);
-  if (c == nullptr) return httpError("start container " + quoted(id), 404, "No such container: " + id);
+  if (c == nullptr)
+    return httpError("start container " + quoted(id), 404, "No such container: " + id);
   c->info.state.status = "running";
   c->info.state.running = true;
   c->info.state.pid = 4242;
@@ -324,7 +330,8 @@ Status FakeDockerClient::startContainer(const std::string& id) {
 Status FakeDockerClient::stopContainer(const std::string& id, std::chrono::seconds) {
   if (Status s = enter("stopContainer", id); !s.isOk()) return s;
   Container* c = findContainer(id);
-  if (c == nullptr) return httpError("stop container " + quoted(id), 404, "No such container: " + id);
+  if (c == nullptr)
+    return httpError("stop container " + quoted(id), 404, "No such container: " + id);
   if (c->info.state.running) {
     c->info.state = ContainerState{"exited", false, c->exit_code_on_stop, 0};
   }
@@ -334,7 +341,8 @@ Status FakeDockerClient::stopContainer(const std::string& id, std::chrono::secon
 StatusOr<int> FakeDockerClient::waitContainer(const std::string& id) {
   if (Status s = enter("waitContainer", id); !s.isOk()) return s;
   Container* c = findContainer(id);
-  if (c == nullptr) return httpError("wait for container " + quoted(id), 404, "No such container: " + id);
+  if (c == nullptr)
+    return httpError("wait for container " + quoted(id), 404, "No such container: " + id);
   // Nothing runs here: waiting on a running container means it exits now.
   c->info.state = ContainerState{"exited", false, c->exit_code_on_stop, 0};
   return c->exit_code_on_stop;
@@ -360,12 +368,14 @@ StatusOr<std::optional<ContainerInfo>> FakeDockerClient::inspectContainer(const 
   return std::optional<ContainerInfo>(c->info);
 }
 
-StatusOr<std::vector<ContainerSummary>> FakeDockerClient::listContainers(const LabelFilter& labels) {
+StatusOr<std::vector<ContainerSummary>> FakeDockerClient::listContainers(
+    const LabelFilter& labels) {
   if (Status s = enter("listContainers", ""); !s.isOk()) return s;
   std::vector<ContainerSummary> out;
   for (const auto& [id, c] : containers_) {
     if (matches(c.info.labels, labels)) {
-      out.push_back(ContainerSummary{id, c.info.name, c.spec.image, c.info.state.status, c.info.labels});
+      out.push_back(
+          ContainerSummary{id, c.info.name, c.spec.image, c.info.state.status, c.info.labels});
     }
   }
   return out;
@@ -375,17 +385,29 @@ StatusOr<ExecResult> FakeDockerClient::exec(const std::string& container_id, con
   return execStreaming(container_id, spec, nullptr);
 }
 
-StatusOr<ExecResult> FakeDockerClient::execStreaming(const std::string& container_id, const ExecSpec& spec,
-                                                     const OutputFn& on_output) {
+StatusOr<FakeDockerClient::Container*> FakeDockerClient::startExec(const std::string& method,
+                                                                   const std::string& container_id,
+                                                                   const ExecSpec& spec) {
   const std::string what = "exec in container " + quoted(container_id);
-  if (Status s = enter("exec", container_id + (spec.cmd.empty() ? "" : " " + spec.cmd.back()));
+  if (Status s = enter(method, container_id + (spec.cmd.empty() ? "" : " " + spec.cmd.back()));
       !s.isOk()) {
     return s;
   }
   Container* c = findContainer(container_id);
   if (c == nullptr) return httpError(what, 404, "No such container: " + container_id);
-  if (!c->info.state.running) return httpError(what, 409, "Container " + c->info.id + " is not running");
+  if (!c->info.state.running) {
+    return httpError(what, 409, "Container " + c->info.id + " is not running");
+  }
   c->execs.push_back(spec);
+  return c;
+}
+
+StatusOr<ExecResult> FakeDockerClient::execStreaming(const std::string& container_id,
+                                                     const ExecSpec& spec,
+                                                     const OutputFn& on_output) {
+  auto found = startExec("exec", container_id, spec);
+  if (!found.isOk()) return found.status();
+  Container* c = *found;
   ExecResult result = exec_handler_(*c, spec);
   if (on_output) {
     if (!result.stdout_text.empty()) on_output(OutputStream::kStdout, result.stdout_text);
@@ -406,11 +428,13 @@ Status FakeDockerClient::putArchive(const std::string& container_id, const std::
   return Status::ok();
 }
 
-StatusOr<AttachStream> FakeDockerClient::attach(const std::string& container_id, const AttachOptions&) {
+StatusOr<AttachStream> FakeDockerClient::attach(const std::string& container_id,
+                                                const AttachOptions&) {
   if (Status s = enter("attach", container_id); !s.isOk()) return s;
   Container* c = findContainer(container_id);
   if (c == nullptr) {
-    return httpError("attach to container " + quoted(container_id), 404, "No such container: " + container_id);
+    return httpError("attach to container " + quoted(container_id), 404,
+                     "No such container: " + container_id);
   }
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
@@ -426,11 +450,84 @@ Status FakeDockerClient::resizeTty(const std::string& container_id, int rows, in
   if (Status s = enter("resizeTty", container_id); !s.isOk()) return s;
   Container* c = findContainer(container_id);
   if (c == nullptr) {
-    return httpError("resize the terminal of " + quoted(container_id), 404, "No such container: " + container_id);
+    return httpError("resize the terminal of " + quoted(container_id), 404,
+                     "No such container: " + container_id);
   }
   c->tty_rows = rows;
   c->tty_cols = cols;
   return Status::ok();
+}
+
+void FakeDockerClient::exitContainer(const std::string& id_or_name, int code, std::string logs) {
+  Container* c = findContainer(id_or_name);
+  if (c == nullptr) return;
+  c->info.state = ContainerState{"exited", false, code, 0};
+  c->exit_code_on_stop = code;
+  c->logs += logs;
+}
+
+StatusOr<ExecSession> FakeDockerClient::execAttach(const std::string& container_id,
+                                                   const ExecSpec& spec) {
+  auto found = startExec("execAttach", container_id, spec);
+  if (!found.isOk()) return found.status();
+  Container* c = *found;
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return Status::error("exec: socketpair failed");
+  }
+  if (!exec_attach_output_.empty()) {
+    if (::write(fds[1], exec_attach_output_.data(), exec_attach_output_.size()) !=
+        static_cast<ssize_t>(exec_attach_output_.size())) {
+      ::close(fds[0]), ::close(fds[1]);
+      return Status::error("exec: socketpair write failed");
+    }
+    ::shutdown(fds[1], SHUT_WR);
+  }
+  const std::string id = nextId("exec");
+  sessions_[id] = Session{c->info.id, spec, UniqueFd(fds[1]), 0, 0};
+  ExecSession session;
+  session.id = id;
+  session.stream.fd = UniqueFd(fds[0]);
+  return session;
+}
+
+Status FakeDockerClient::resizeExec(const std::string& exec_id, int rows, int cols) {
+  if (Status s = enter("resizeExec", exec_id); !s.isOk()) return s;
+  auto it = sessions_.find(exec_id);
+  if (it == sessions_.end())
+    return httpError("resize exec " + quoted(exec_id), 404, "No such exec instance");
+  it->second.rows = rows;
+  it->second.cols = cols;
+  return Status::ok();
+}
+
+StatusOr<int> FakeDockerClient::execExitCode(const std::string& exec_id) {
+  if (Status s = enter("execExitCode", exec_id); !s.isOk()) return s;
+  auto it = sessions_.find(exec_id);
+  if (it == sessions_.end())
+    return httpError("exec " + quoted(exec_id), 404, "No such exec instance");
+  Container* c = findContainer(it->second.container_id);
+  if (c == nullptr) return httpError("exec " + quoted(exec_id), 404, "No such container");
+  ExecResult r;
+  if (exec_handler_) r = exec_handler_(*c, it->second.spec);
+  return r.exit_code;
+}
+
+StatusOr<std::string> FakeDockerClient::containerLogs(const std::string& container_id,
+                                                      int tail_lines) {
+  if (Status s = enter("containerLogs", container_id); !s.isOk()) return s;
+  Container* c = findContainer(container_id);
+  if (c == nullptr)
+    return httpError("logs of container " + quoted(container_id), 404,
+                     "No such container: " + container_id);
+  const std::string& logs = c->logs;
+  size_t end = logs.size();
+  if (end > 0 && logs[end - 1] == '\n') --end;
+  size_t at = end;
+  for (int seen = 0; at > 0; --at) {
+    if (logs[at - 1] == '\n' && ++seen == tail_lines) break;
+  }
+  return c->logs.substr(at);
 }
 
 }  // namespace kitgate::docker::testing

@@ -34,6 +34,16 @@ class FakeDockerClient final : public DockerClient {
     int tty_rows = 0;
     int tty_cols = 0;
     UniqueFd attach_peer;  // the daemon's end of the last attach
+    std::string logs;      // what containerLogs returns (tail applied)
+  };
+  // One execAttach: the daemon's end of its stream, its TTY size, and the
+  // exit code the exec handler gave it.
+  struct Session {
+    std::string container_id;
+    ExecSpec spec;
+    UniqueFd peer;
+    int rows = 0;
+    int cols = 0;
   };
   // Answers exec: gets the container and the spec, returns what it "printed".
   using ExecHandler = std::function<ExecResult(const Container&, const ExecSpec&)>;
@@ -48,6 +58,11 @@ class FakeDockerClient final : public DockerClient {
   // The next call of `method` ("createContainer", "startContainer", …)
   // returns `error` and changes nothing.
   void failNext(const std::string& method, std::string error);
+  // What every later execAttach's command prints before it ends (the
+  // stream then closes); empty = it prints nothing and waits for the peer.
+  void setExecAttachOutput(std::string output) { exec_attach_output_ = std::move(output); }
+  // The container's main process exits now with `code`, having printed `logs`.
+  void exitContainer(const std::string& id_or_name, int code, std::string logs);
   // Makes the daemon unreachable: every call fails as EngineClient would.
   void setUnreachable(bool unreachable) { unreachable_ = unreachable; }
 
@@ -58,6 +73,7 @@ class FakeDockerClient final : public DockerClient {
   const std::map<std::string, NetworkInfo>& networks() const { return networks_; }
   const std::map<std::string, VolumeInfo>& volumes() const { return volumes_; }
   const std::map<std::string, ImageInfo>& images() const { return images_; }
+  std::map<std::string, Session>& sessions() { return sessions_; }
   // Container by id or name, or nullptr.
   Container* findContainer(const std::string& id_or_name);
   // True when no container, network or volume carries `label` ("k=v" or "k").
@@ -90,13 +106,21 @@ class FakeDockerClient final : public DockerClient {
                                      const OutputFn& on_output) override;
   Status putArchive(const std::string& container_id, const std::string& dir,
                     const std::string& tar_bytes) override;
-  StatusOr<AttachStream> attach(const std::string& container_id, const AttachOptions& options) override;
+  StatusOr<AttachStream> attach(const std::string& container_id,
+                                const AttachOptions& options) override;
   Status resizeTty(const std::string& container_id, int rows, int cols) override;
+  StatusOr<ExecSession> execAttach(const std::string& container_id, const ExecSpec& spec) override;
+  Status resizeExec(const std::string& exec_id, int rows, int cols) override;
+  StatusOr<int> execExitCode(const std::string& exec_id) override;
+  StatusOr<std::string> containerLogs(const std::string& container_id, int tail_lines) override;
 
  private:
   // Records the call; returns the injected or "unreachable" failure, if any.
   Status enter(const std::string& method, const std::string& arg);
   std::string nextId(const char* prefix);
+  // The checks and records of an exec start: the running container.
+  StatusOr<Container*> startExec(const std::string& method, const std::string& container_id,
+                                 const ExecSpec& spec);
   NetworkInfo* findNetwork(const std::string& id_or_name);
 
   std::map<std::string, ImageInfo> images_;  // by "name:tag"
@@ -105,6 +129,8 @@ class FakeDockerClient final : public DockerClient {
   std::map<std::string, VolumeInfo> volumes_;    // by name
   std::map<std::string, Container> containers_;  // by id
   std::map<std::string, std::string> failures_;
+  std::map<std::string, Session> sessions_;  // by exec id
+  std::string exec_attach_output_;
   std::vector<std::string> calls_;
   ExecHandler exec_handler_;
   bool unreachable_ = false;

@@ -92,7 +92,12 @@ TEST_F(RunDryRun, EveryCorpusKitComposesAndPlansWithoutDocker) {
     std::string label = c.kits.back() + " on " + c.agent;
     EXPECT_EQ(r.exit_code, 0) << label << "\n" << r.err;
     EXPECT_NE(r.out.find("Plan for sandbox "), std::string::npos) << label;
-    EXPECT_NE(r.out.find("Steps, in order\n"), std::string::npos) << label;
+    EXPECT_NE(r.out.find("Steps in the container, in order\n"), std::string::npos) << label;
+    // The executor's own steps, host side included, in the order run takes them.
+    const size_t run_steps = r.out.find("What kitgate run does, in order");
+    EXPECT_NE(run_steps, std::string::npos) << label;
+    EXPECT_LT(r.out.find(". network\n", run_steps), r.out.find(". container\n", run_steps))
+        << label;
     EXPECT_NE(r.out.find("Start the agent"), std::string::npos) << label;
     covered.insert(covered.end(), c.kits.begin(), c.kits.end());
   }

@@ -43,8 +43,9 @@ std::unique_ptr<DockerClient> connect(FakeEngineServer& server) {
 }
 
 TEST(EngineClient, UsesNegotiatedVersionPrefix) {
-  FakeEngineServer server(daemon([](const FakeRequest&) { return jsonAnswer(200, "OK"); },
-                                 R"({"Version":"26.0","ApiVersion":"1.45","MinAPIVersion":"1.24"})"));
+  FakeEngineServer server(
+      daemon([](const FakeRequest&) { return jsonAnswer(200, "OK"); },
+             R"({"Version":"26.0","ApiVersion":"1.45","MinAPIVersion":"1.24"})"));
   auto client = connect(server);
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->ping().isOk());
@@ -56,8 +57,9 @@ TEST(EngineClient, UsesNegotiatedVersionPrefix) {
 }
 
 TEST(EngineClient, OlderDaemonGetsItsOwnVersion) {
-  FakeEngineServer server(daemon([](const FakeRequest&) { return jsonAnswer(200, "OK"); },
-                                 R"({"Version":"19.03","ApiVersion":"1.40","MinAPIVersion":"1.12"})"));
+  FakeEngineServer server(
+      daemon([](const FakeRequest&) { return jsonAnswer(200, "OK"); },
+             R"({"Version":"19.03","ApiVersion":"1.40","MinAPIVersion":"1.12"})"));
   auto client = connect(server);
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->ping().isOk());
@@ -65,7 +67,8 @@ TEST(EngineClient, OlderDaemonGetsItsOwnVersion) {
 }
 
 TEST(EngineClient, UnreachableDaemonAsksIfDockerdRuns) {
-  const std::string path = (std::filesystem::temp_directory_path() / "kitgate-no-such-dir" / "docker.sock").string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "kitgate-no-such-dir" / "docker.sock").string();
   auto client = connectDocker(path);
   ASSERT_FALSE(client.isOk());
   const std::string m = client.status().message();
@@ -85,6 +88,33 @@ TEST(EngineClient, DockerHostMustBeUnixSocket) {
   EXPECT_EQ(*unix_path, "/run/user/1000/docker.sock");
   ASSERT_TRUE(fallback.isOk());
   EXPECT_EQ(*fallback, "/var/run/docker.sock");
+}
+
+TEST(EngineClient, RemoteDaemonsAndContextsAreRefusedSayingWhich) {
+  const std::pair<const char*, const char*> hosts[] = {
+      {"tcp://127.0.0.1:2375", "(a tcp daemon) is refused"},
+      {"ssh://me@build-box", "(a ssh daemon) is refused"},
+      {"npipe:////./pipe/docker_engine", "(a npipe daemon) is refused"},
+      {"127.0.0.1:2375", "(an address without a scheme) is refused"},
+      {"unix://", "is refused"},
+  };
+  for (const auto& [host, words] : hosts) {
+    ::setenv("DOCKER_HOST", host, 1);
+    auto r = dockerSocketFromEnvironment();
+    ASSERT_FALSE(r.isOk()) << host;
+    EXPECT_NE(r.status().message().find(std::string("DOCKER_HOST=") + host), std::string::npos);
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("unix socket"), std::string::npos);
+  }
+  ::unsetenv("DOCKER_HOST");
+  ::setenv("DOCKER_CONTEXT", "colima", 1);
+  auto context = dockerSocketFromEnvironment();
+  ::setenv("DOCKER_CONTEXT", "default", 1);
+  auto default_context = dockerSocketFromEnvironment();
+  ::unsetenv("DOCKER_CONTEXT");
+  ASSERT_FALSE(context.isOk());
+  EXPECT_NE(context.status().message().find("DOCKER_CONTEXT=colima is refused"), std::string::npos);
+  EXPECT_TRUE(default_context.isOk());
 }
 
 TEST(EngineClient, MissingImageIsNulloptAndPresentImageIsRead) {
@@ -108,7 +138,9 @@ TEST(EngineClient, MissingImageIsNulloptAndPresentImageIsRead) {
 
 TEST(EngineClient, CreateContainerConflictCarriesDockerMessage) {
   FakeEngineServer server(daemon([](const FakeRequest&) {
-    return jsonAnswer(409, R"({"message":"Conflict. The container name \"/amp\" is already in use by container \"c0ffee\"."})");
+    return jsonAnswer(
+        409,
+        R"({"message":"Conflict. The container name \"/amp\" is already in use by container \"c0ffee\"."})");
   }));
   auto client = connect(server);
   ASSERT_TRUE(client);
@@ -117,9 +149,10 @@ TEST(EngineClient, CreateContainerConflictCarriesDockerMessage) {
   spec.image = "img";
   auto id = client->createContainer(spec);
   ASSERT_FALSE(id.isOk());
-  EXPECT_EQ(id.status().message(),
-            "create container \"amp\": conflict (HTTP 409): Conflict. The container name \"/amp\" is "
-            "already in use by container \"c0ffee\".");
+  EXPECT_EQ(
+      id.status().message(),
+      "create container \"amp\": conflict (HTTP 409): Conflict. The container name \"/amp\" is "
+      "already in use by container \"c0ffee\".");
   const FakeRequest sent = server.requests().back();
   EXPECT_EQ(sent.method, "POST");
   EXPECT_EQ(sent.target, "/v1.41/containers/create?name=amp");
@@ -147,8 +180,9 @@ TEST(EngineClient, ExecDemultiplexesOutputAndReadsExitCode) {
   FakeEngineServer server(daemon([&](const FakeRequest& r) {
     if (r.target == "/v1.41/containers/c1/exec") return jsonAnswer(201, R"({"Id":"e1"})");
     if (r.target == "/v1.41/exec/e1/start") {
-      return streamAnswer("application/vnd.docker.raw-stream",
-                          muxFrame(1, "1000\n") + muxFrame(2, "warning: x\n") + muxFrame(1, "done\n"));
+      return streamAnswer(
+          "application/vnd.docker.raw-stream",
+          muxFrame(1, "1000\n") + muxFrame(2, "warning: x\n") + muxFrame(1, "done\n"));
     }
     if (r.target == "/v1.41/exec/e1/json") {
       // The exit code shows up only on the second look, as on a busy daemon.
@@ -210,15 +244,18 @@ TEST(EngineClient, ExecInStoppedContainerIsConflict) {
 
 TEST(EngineClient, PullReportsProgressThenStreamError) {
   FakeEngineServer server(daemon([](const FakeRequest&) {
-    return streamAnswer("application/json",
-                        "{\"status\":\"Pulling fs layer\",\"id\":\"l1\"}\n"
-                        "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":5,\"total\":10},\"id\":\"l1\"}\n"
-                        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
+    return streamAnswer(
+        "application/json",
+        "{\"status\":\"Pulling fs layer\",\"id\":\"l1\"}\n"
+        "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":5,\"total\":10},\"id\":\"l1\"}"
+        "\n"
+        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
   }));
   auto client = connect(server);
   ASSERT_TRUE(client);
   std::vector<PullProgress> seen;
-  Status s = client->pullImage("example.test/agent:1", [&](const PullProgress& p) { seen.push_back(p); });
+  Status s =
+      client->pullImage("example.test/agent:1", [&](const PullProgress& p) { seen.push_back(p); });
   ASSERT_FALSE(s.isOk());
   EXPECT_EQ(s.message(), "pull image \"example.test/agent:1\": unexpected EOF");
   ASSERT_EQ(seen.size(), 2u);
@@ -230,18 +267,20 @@ TEST(EngineClient, PullReportsProgressThenStreamError) {
 
 TEST(EngineClient, PullDeniedIsHttpError) {
   FakeEngineServer server(daemon([](const FakeRequest&) {
-    return jsonAnswer(404, R"({"message":"pull access denied for nope, repository does not exist"})");
+    return jsonAnswer(404,
+                      R"({"message":"pull access denied for nope, repository does not exist"})");
   }));
   auto client = connect(server);
   ASSERT_TRUE(client);
   Status s = client->pullImage("nope", nullptr);
-  EXPECT_EQ(s.message(), "pull image \"nope\": not found (HTTP 404): pull access denied for nope, "
-                         "repository does not exist");
+  EXPECT_EQ(s.message(),
+            "pull image \"nope\": not found (HTTP 404): pull access denied for nope, "
+            "repository does not exist");
 }
 
 TEST(EngineClient, ImportStreamsTarballAndReturnsId) {
-  const std::filesystem::path tarball =
-      std::filesystem::temp_directory_path() / ("kitgate-import-" + std::to_string(::getpid()) + ".tar");
+  const std::filesystem::path tarball = std::filesystem::temp_directory_path() /
+                                        ("kitgate-import-" + std::to_string(::getpid()) + ".tar");
   const std::string content(200000, 'r');
   std::ofstream(tarball, std::ios::binary) << content;
   FakeEngineServer server(daemon([](const FakeRequest&) {
@@ -276,12 +315,13 @@ TEST(EngineClient, ImportOfMissingFileFailsBeforeSending) {
 }
 
 TEST(EngineClient, LoadImageSurfacesDaemonStreamError) {
-  const std::filesystem::path tarball =
-      std::filesystem::temp_directory_path() / ("kitgate-load-" + std::to_string(::getpid()) + ".tar");
+  const std::filesystem::path tarball = std::filesystem::temp_directory_path() /
+                                        ("kitgate-load-" + std::to_string(::getpid()) + ".tar");
   std::ofstream(tarball, std::ios::binary) << "not a docker save archive";
   FakeEngineServer server(daemon([](const FakeRequest&) {
-    return streamAnswer("application/json",
-                        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
+    return streamAnswer(
+        "application/json",
+        "{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\n");
   }));
   auto client = connect(server);
   ASSERT_TRUE(client);
@@ -344,8 +384,9 @@ TEST(EngineClient, ListsFilterByLabel) {
   ASSERT_TRUE(volumes.isOk());
   ASSERT_EQ(volumes->size(), 1u);
   auto requests = server.requests();
-  EXPECT_EQ(requests[1].target,
-            "/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22kitgate.sandbox%3Damp%22%5D%7D");
+  EXPECT_EQ(
+      requests[1].target,
+      "/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22kitgate.sandbox%3Damp%22%5D%7D");
   EXPECT_EQ(requests[2].target, "/v1.41/volumes?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
 }
 
@@ -377,9 +418,8 @@ TEST(EngineClient, StartAndStopTreatNotModifiedAsDone) {
 }
 
 TEST(EngineClient, WaitReturnsExitCode) {
-  FakeEngineServer server(daemon([](const FakeRequest&) {
-    return jsonAnswer(200, R"({"StatusCode":137,"Error":null})");
-  }));
+  FakeEngineServer server(daemon(
+      [](const FakeRequest&) { return jsonAnswer(200, R"({"StatusCode":137,"Error":null})"); }));
   auto client = connect(server);
   ASSERT_TRUE(client);
   auto code = client->waitContainer("c1");
@@ -392,8 +432,9 @@ TEST(EngineClient, AttachHijacksTheConnection) {
   FakeEngineServer server(daemon([](const FakeRequest& r) {
     if (r.target.find("/attach?") == std::string::npos) return jsonAnswer(200, "");
     FakeAnswer a;
-    a.bytes = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\nprompt$ ";
+    a.bytes =
+        "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\nprompt$ ";
     a.then = [](int fd) {  // echo one line back, upper-cased, then hang up
       char buf[64];
       const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -411,9 +452,11 @@ TEST(EngineClient, AttachHijacksTheConnection) {
   ASSERT_EQ(::write(stream->fd.get(), "ls\n", 3), 3);
   std::string echoed;
   char buf[64];
-  for (ssize_t n; (n = ::read(stream->fd.get(), buf, sizeof(buf))) > 0;) echoed.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(stream->fd.get(), buf, sizeof(buf))) > 0;)
+    echoed.append(buf, static_cast<size_t>(n));
   EXPECT_EQ(echoed, "LS\n");
-  EXPECT_EQ(server.requests().back().target, "/v1.41/containers/c1/attach?stream=1&stdin=1&stdout=1&stderr=1");
+  EXPECT_EQ(server.requests().back().target,
+            "/v1.41/containers/c1/attach?stream=1&stdin=1&stdout=1&stderr=1");
   EXPECT_EQ(server.requests().back().headers.at("upgrade"), "tcp");
   ASSERT_TRUE(client->resizeTty("c1", 40, 120).isOk());
   EXPECT_EQ(server.requests().back().target, "/v1.41/containers/c1/resize?h=40&w=120");

@@ -318,5 +318,192 @@ TEST_F(SandboxCliTest, HelpHasUsageAndExamples) {
   }
 }
 
+TEST_F(SandboxCliTest, RunDetachedReportsAnAgentThatExitsAtOnce) {
+  docker_->setExecHandler([this](const FakeDockerClient::Container& c, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    const std::string last = s.cmd.empty() ? "" : s.cmd.back();
+    if (last.find("/etc/passwd") != std::string::npos) {
+      r.stdout_text = "agent=1000:/home/agent\nsudo=yes\n";
+    }
+    if (s.cmd.size() > 3 && s.cmd[3] == "kitgate-wait") {
+      docker_->exitContainer(c.info.id, 127, "kitgate: sleep: command not found\n");
+      r.exit_code = 137;
+    }
+    return r;
+  });
+  Result r = run("amp-a");
+  EXPECT_EQ(r.code, 127) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("is running")));
+  EXPECT_THAT(r.err, HasSubstr("exited at once with code 127"));
+  EXPECT_THAT(r.err, HasSubstr("kitgate: sleep: command not found"));
+  EXPECT_THAT(cli({"ls"}).out, HasSubstr("exited"));  // kept, as docker keeps it
+}
+
+TEST_F(SandboxCliTest, RunNameRestartsAStoppedSandboxAndKitIsRefused) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(cli({"stop", "-t", "0", "amp-a"}).code, kExitOk);
+  const FakeDockerClient::Container* c = docker_->findContainer("kitgate-amp-a");
+  ASSERT_NE(c, nullptr);
+  ASSERT_FALSE(c->info.state.running);
+  const size_t execs = c->execs.size();
+
+  // --kit on an existing sandbox: sbx's message, nothing touched.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", "--kit", kit_, "--name", "amp-a", "-d", "amp"},
+        std::vector<std::string>{"run", "--kit", kit_, "-d", "amp-a"}}) {
+    Result refused = cli(args);
+    EXPECT_EQ(refused.code, kExitFailed);
+    EXPECT_THAT(refused.err, HasSubstr("--kit can only be used when creating a new sandbox"));
+    EXPECT_EQ(c->execs.size(), execs);
+    EXPECT_FALSE(c->info.state.running);
+  }
+
+  Result again = cli({"run", "-d", "amp-a"});
+  ASSERT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("Sandbox amp-a is running"));
+  EXPECT_TRUE(c->info.state.running);
+  bool reinstalled = false;
+  for (size_t i = execs; i < c->execs.size(); ++i) {
+    for (const std::string& a : c->execs[i].cmd) {
+      reinstalled = reinstalled || a.find(".kitgate-install-uid") != std::string::npos;
+    }
+  }
+  EXPECT_FALSE(reinstalled);
+  EXPECT_THAT(c->execs.back().cmd, ::testing::Contains("/tmp/.kitgate-start"));
+  // Already running with -d: says so, changes nothing.
+  Result running = cli({"run", "-d", "amp-a"});
+  EXPECT_EQ(running.code, kExitOk);
+  EXPECT_THAT(running.out, HasSubstr("is running"));
+}
+
+TEST_F(SandboxCliTest, StartStartsStoppedSandboxesAndNamesProblems) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(cli({"stop", "amp-a"}).code, kExitOk);
+  Result started = cli({"start", "amp-a"});
+  ASSERT_EQ(started.code, kExitOk) << started.err;
+  EXPECT_THAT(started.out, HasSubstr("Sandbox amp-a is running"));
+  EXPECT_THAT(cli({"ls"}).out, HasSubstr("running"));
+  Result twice = cli({"start", "amp-a"});
+  EXPECT_EQ(twice.code, kExitFailed);
+  EXPECT_THAT(twice.err, HasSubstr("already running"));
+  Result missing = cli({"start", "nope"});
+  EXPECT_EQ(missing.code, kExitFailed);
+  EXPECT_THAT(missing.err, HasSubstr("no sandbox named \"nope\""));
+  EXPECT_EQ(cli({"start"}).code, kExitUsage);
+  EXPECT_THAT(cli({"start", "--help"}).out, HasSubstr("Usage: kitgate start"));
+}
+
+TEST_F(SandboxCliTest, StopTakesAGracePeriod) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  for (const char* bad : {"-1", "x", "3601"}) {
+    Result r = cli({"stop", "-t", bad, "amp-a"});
+    EXPECT_EQ(r.code, kExitUsage) << bad;
+    EXPECT_THAT(r.err, HasSubstr("-t needs a number of seconds"));
+  }
+  EXPECT_EQ(cli({"stop", "-t"}).code, kExitUsage);
+  Result ok = cli({"stop", "--time", "0", "amp-a"});
+  EXPECT_EQ(ok.code, kExitOk) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("Stopped amp-a"));
+}
+
+TEST_F(SandboxCliTest, ExecEnvWorkdirAndDockerExitCodes) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  Result r = cli({"exec", "-e", "A=1", "--env", "B=2", "-w", "/tmp", "amp-a", "--", "echo", "x"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const FakeDockerClient::Container* c = docker_->findContainer("kitgate-amp-a");
+  EXPECT_EQ(c->execs.back().env, (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(c->execs.back().working_dir, "/tmp");
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"exec", "-e", "=1", "amp-a", "--", "true"},
+        std::vector<std::string>{"exec", "-e", "A", "amp-a", "--", "true"},
+        std::vector<std::string>{"exec", "-w", "rel", "amp-a", "--", "true"},
+        std::vector<std::string>{"exec", "-i", "amp-a", "--", "true"}}) {
+    EXPECT_EQ(cli(bad).code, kExitUsage) << bad[1] << " " << bad[2];
+  }
+  // Not on a terminal: -it is refused with docker's words.
+  if (::isatty(STDIN_FILENO) == 0) {
+    Result tty = cli({"exec", "-it", "amp-a", "--", "sh"});
+    EXPECT_EQ(tty.code, kExitUsage);
+    EXPECT_THAT(tty.err, HasSubstr("not a TTY"));
+  }
+  // The engine fails (the sandbox is stopped): 125.
+  ASSERT_EQ(cli({"stop", "amp-a"}).code, kExitOk);
+  Result stopped = cli({"exec", "amp-a", "--", "true"});
+  EXPECT_EQ(stopped.code, 125);
+  EXPECT_THAT(stopped.err, HasSubstr("not running"));
+}
+
+TEST_F(SandboxCliTest, RmWithoutATerminalNeedsForce) {
+  if (::isatty(STDIN_FILENO) != 0) GTEST_SKIP() << "stdin is a terminal here";
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"rm", "amp-a"}, std::vector<std::string>{"rm", "--all"}}) {
+    Result r = cli(args);
+    EXPECT_EQ(r.code, kExitFailed);
+    EXPECT_THAT(r.err, HasSubstr("stdin is not a terminal; pass -f"));
+    EXPECT_NE(docker_->findContainer("kitgate-amp-a"), nullptr);
+  }
+  EXPECT_EQ(cli({"rm", "--force", "amp-a"}).code, kExitOk);
+  EXPECT_EQ(docker_->findContainer("kitgate-amp-a"), nullptr);
+}
+
+TEST_F(SandboxCliTest, LsQuietAndFormatSelectFields) {
+  ASSERT_EQ(run("amp-a").code, kExitOk);
+  ASSERT_EQ(run("amp-b").code, kExitOk);
+  EXPECT_EQ(cli({"ls", "-q"}).out, "amp-a\namp-b\n");
+  Result f = cli({"ls", "--format", "{{.Name}}\\t{{ .State }} {{.Image}}"});
+  ASSERT_EQ(f.code, kExitOk) << f.err;
+  EXPECT_EQ(f.out,
+            "amp-a\trunning kitgate-test-agent:latest\namp-b\trunning kitgate-test-agent:latest\n");
+  EXPECT_EQ(cli({"ls", "--format={{.Workspace}}"}).out, workspace_ + "\n" + workspace_ + "\n");
+  const std::pair<std::vector<std::string>, const char*> bad[] = {
+      {{"ls", "--format", "{{.Nope}}"}, "unknown field {{.Nope}}; known: {{.Name}}"},
+      {{"ls", "--format", "{{.Name"}, "unclosed {{"},
+      {{"ls", "--format"}, "--format needs a TEMPLATE"},
+      {{"ls", "-q", "--json"}, "use one of"},
+  };
+  for (const auto& [args, message] : bad) {
+    Result r = cli(args);
+    EXPECT_EQ(r.code, kExitUsage) << message;
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
+}
+
+TEST_F(SandboxCliTest, HelpCommandVersionAndCompletion) {
+  Result help = cli({"help", "stop"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_EQ(help.out, cli({"stop", "--help"}).out);
+  EXPECT_THAT(help.out, HasSubstr("Usage: kitgate stop [-t SECONDS]"));
+  Result unknown = cli({"help", "frobnicate"});
+  EXPECT_EQ(unknown.code, kExitUsage);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_THAT(cli({"help"}).out, HasSubstr("Commands:"));
+
+  Result version = cli({"version"});
+  EXPECT_EQ(version.code, kExitOk);
+  EXPECT_THAT(version.out, ::testing::MatchesRegex("kitgate [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_EQ(cli({"--version"}).out, version.out);
+
+  for (const char* shell : {"bash", "zsh"}) {
+    Result script = cli({"completion", shell});
+    ASSERT_EQ(script.code, kExitOk) << shell;
+    // Every command of the table completes, and sandbox names come from ls -q.
+    for (const Command& c : commands()) {
+      EXPECT_THAT(script.out, HasSubstr(std::string(c.name))) << shell << " " << c.name;
+    }
+    EXPECT_THAT(script.out, HasSubstr("kitgate ls -q"));
+    // The shell accepts it (syntax only).
+    const std::string file = root_ + "/completion." + shell;
+    std::ofstream(file) << script.out;
+    const std::string check = std::string(shell) + " -n " + file;
+    if (std::system(("command -v " + std::string(shell) + " >/dev/null").c_str()) == 0) {
+      EXPECT_EQ(std::system(check.c_str()), 0) << script.out;
+    }
+  }
+  EXPECT_EQ(cli({"completion", "fish"}).code, kExitUsage);
+  EXPECT_EQ(cli({"completion"}).code, kExitUsage);
+}
+
 }  // namespace
 }  // namespace kitgate::cli

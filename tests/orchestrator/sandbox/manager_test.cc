@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "orchestrator/sandbox/workspace_guard.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::sandbox {
@@ -234,6 +235,92 @@ TEST_F(SandboxManagerTest, CancelBetweenStepsUndoesEverything) {
   expectNothingLeft();
 }
 
+// The proxy writes ca/<name>.crt on reload when credentials are bound.
+void writeProxyCa(const state::Paths& paths, const std::string& name) {
+  fs::create_directories(paths.root + "/ca");
+  std::ofstream(paths.caCert(name)) << "-----BEGIN CERTIFICATE-----\nTESTCA\n";
+  std::ofstream(paths.root + "/ca/" + name + ".key") << "key";
+}
+
+TEST_F(SandboxManagerTest, PlannedStepsListEveryStepWithoutTouchingDocker) {
+  auto m = manager();
+  auto labels = m.plannedSteps(request_);
+  ASSERT_TRUE(labels.isOk()) << labels.status().message();
+  EXPECT_TRUE(docker_.calls().empty());
+  EXPECT_TRUE(proxy_.calls.empty());
+  EXPECT_FALSE(fs::exists(paths_.root));
+  EXPECT_THAT(*labels,
+              ::testing::IsSupersetOf({"network", "host firewall", "proxy listen", "registration",
+                                       "proxy reload", "image", "container", "base image check",
+                                       "install: Install Amp (marker)", "run record"}));
+  // Infrastructure first, in the order it is made.
+  auto at = [&](const std::string& l) {
+    return std::find(labels->begin(), labels->end(), l) - labels->begin();
+  };
+  EXPECT_LT(at("proxy"), at("network"));
+  EXPECT_LT(at("network"), at("host firewall"));
+  EXPECT_LT(at("proxy reload"), at("image"));
+  EXPECT_LT(at("container"), at("install: Install Amp (marker)"));
+  EXPECT_EQ(labels->back(), "run record");
+
+  request_.persistent_home = true;
+  auto with_volume = m.plannedSteps(request_);
+  ASSERT_TRUE(with_volume.isOk());
+  EXPECT_THAT(*with_volume, Contains(HasSubstr("volume kitgate-amp-proj-")));
+
+  request_.name = "Bad Name";
+  EXPECT_FALSE(m.plannedSteps(request_).isOk());
+}
+
+TEST_F(SandboxManagerTest, CancelBeforeEachStepNamesItAndUndoesEverything) {
+  writeProxyCa(paths_, "amp-proj");
+  auto m = manager();
+  auto labels = m.plannedSteps(request_);
+  ASSERT_TRUE(labels.isOk()) << labels.status().message();
+  ASSERT_GT(labels->size(), 10u);
+  for (size_t k = 0; k < labels->size(); ++k) {
+    SCOPED_TRACE("cancelled before step " + std::to_string(k) + " " + (*labels)[k]);
+    Progress p = progress();
+    size_t polls = 0;
+    p.cancelled = [&] { return polls++ == k; };
+    CreateFailure failure;
+    auto rec = m.create(request_, p, &failure);
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_EQ(rec.status().message(), (*labels)[k] + ": interrupted before this step");
+    EXPECT_EQ(failure.step, (*labels)[k]);
+    EXPECT_EQ(polls, k + 1);  // nothing ran after the cancellation
+    expectNothingLeft();
+    writeProxyCa(paths_, "amp-proj");
+  }
+  // And with no cancellation, exactly the planned steps were polled.
+  Progress p = progress();
+  size_t polls = 0;
+  p.cancelled = [&] { return ++polls == 0; };
+  ASSERT_TRUE(m.create(request_, p).isOk());
+  EXPECT_EQ(polls, labels->size());
+}
+
+TEST_F(SandboxManagerTest, FailureInEveryUndoableStepIsNamedAndRolledBack) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"createNetwork", "network: "},       {"createVolume", "volume kitgate-amp-proj-"},
+      {"createContainer", "container: "},   {"startContainer", "container start: "},
+      {"putArchive", "agent-file: Write "}, {"exec", "base image check: "},
+  };
+  request_.persistent_home = true;
+  for (const auto& [method, label] : cases) {
+    SCOPED_TRACE(method);
+    docker_.failNext(method, std::string(method) + ": injected failure");
+    auto m = manager();
+    CreateFailure failure;
+    auto rec = m.create(request_, progress(), &failure);
+    ASSERT_FALSE(rec.isOk());
+    EXPECT_THAT(rec.status().message(), HasSubstr(label));
+    EXPECT_THAT(failure.step + ": ", HasSubstr(label));
+    expectNothingLeft();
+    EXPECT_TRUE(docker_.volumes().empty());
+  }
+}
+
 TEST_F(SandboxManagerTest, ProxyListenFailureRemovesNetwork) {
   proxy_.fail_on = "add ";
   auto m = manager();
@@ -376,6 +463,331 @@ TEST_F(SandboxManagerTest, ListExecAndStop) {
   ASSERT_TRUE(list.isOk());
   EXPECT_NE((*list)[0].state, "running");
   EXPECT_FALSE(m.exec("nope", {"true"}, nullptr).isOk());
+}
+
+// A kit with a startup command and files/workspace, besides install.
+void addStartupAndWorkspaceFiles(CreateRequest& request) {
+  kit::StartupStep startup;
+  startup.command = {"touch", "/tmp/started"};
+  startup.description = "Mark started";
+  request.kit.setup.startup.push_back(startup);
+  kit::KitFile notes;
+  notes.target = kit::FileTarget::kWorkspace;
+  notes.relative_path = "NOTES.md";
+  notes.content = "kit notes\n";
+  request.kit.files.push_back(notes);
+}
+
+int countExecs(const FakeDockerClient::Container& c, const std::string& needle) {
+  return static_cast<int>(std::count_if(c.execs.begin(), c.execs.end(), [&](const auto& e) {
+    return std::any_of(e.cmd.begin(), e.cmd.end(),
+                       [&](const std::string& a) { return a.find(needle) != std::string::npos; });
+  }));
+}
+
+int countArchives(const FakeDockerClient::Container& c, const std::string& needle) {
+  return static_cast<int>(std::count_if(c.archives.begin(), c.archives.end(), [&](const auto& a) {
+    return a.tar_bytes.find(needle) != std::string::npos;
+  }));
+}
+
+TEST_F(SandboxManagerTest, RestartRerunsStartupAndWorkspaceFilesButNotInstall) {
+  addStartupAndWorkspaceFiles(request_);
+  writeProxyCa(paths_, "amp-proj");
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+  ASSERT_TRUE(m.start(*rec).isOk());
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(countExecs(*c, ".kitgate-install-uid"), 1);
+  EXPECT_EQ(countExecs(*c, "/tmp/started"), 1);
+  EXPECT_EQ(countArchives(*c, "kit notes"), 1);
+
+  // Running: refused.
+  EXPECT_THAT(m.restart("amp-proj", progress()).status().message(), HasSubstr("already running"));
+
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  // The proxy renewed the CA while the sandbox was stopped.
+  std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nRENEWEDCA\n";
+  steps_.clear();
+  auto again = m.restart("amp-proj", progress());
+  ASSERT_TRUE(again.isOk()) << again.status().message();
+  EXPECT_TRUE(c->info.state.running);
+  EXPECT_EQ(again->container_id, rec->container_id);
+  EXPECT_EQ(countExecs(*c, ".kitgate-install-uid"), 1) << "install must not rerun";
+  EXPECT_EQ(countExecs(*c, "/tmp/started"), 2);
+  EXPECT_EQ(countArchives(*c, "kit notes"), 2);
+  EXPECT_EQ(countArchives(*c, "RENEWEDCA"), 1);
+  EXPECT_THAT(steps_, Contains("startup: Mark started"));
+  EXPECT_THAT(steps_, Not(Contains(HasSubstr("install:"))));
+  // The agent waits for start() again.
+  ASSERT_TRUE(m.start(*again).isOk());
+  EXPECT_EQ(countExecs(*c, std::string(kStartMarker)), 2);
+}
+
+TEST_F(SandboxManagerTest, RestartSurvivesANewManagerAndFailsCleanly) {
+  addStartupAndWorkspaceFiles(request_);
+  {
+    auto m = manager();
+    ASSERT_TRUE(m.create(request_, progress()).isOk());
+    ASSERT_TRUE(m.stop("amp-proj").isOk());
+  }
+  // The restart steps come from the run record, not from the kit.
+  auto m = manager();
+  docker_.failNext("putArchive", "putArchive: injected failure");
+  auto failed = m.restart("amp-proj", progress());
+  ASSERT_FALSE(failed.isOk());
+  EXPECT_THAT(failed.status().message(), HasSubstr("files/workspace: Copy files/workspace"));
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->info.state.running) << "a failed restart stops the container again";
+  auto again = m.restart("amp-proj", progress());
+  ASSERT_TRUE(again.isOk()) << again.status().message();
+  EXPECT_TRUE(c->info.state.running);
+
+  EXPECT_THAT(m.restart("nope", progress()).status().message(), HasSubstr("no sandbox named"));
+  ASSERT_TRUE(docker_.removeContainer(c->info.id, true).isOk());
+  EXPECT_THAT(m.restart("amp-proj", progress()).status().message(), HasSubstr("is gone"));
+}
+
+TEST_F(SandboxManagerTest, CancelDuringRestartStopsTheContainerAgain) {
+  addStartupAndWorkspaceFiles(request_);
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  Progress p = progress();
+  int polls = 0;
+  p.cancelled = [&] { return ++polls > 4; };  // after the container started
+  auto rec = m.restart("amp-proj", p);
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("interrupted"));
+  EXPECT_FALSE(docker_.findContainer("kitgate-amp-proj")->info.state.running);
+  EXPECT_TRUE(fs::exists(paths_.runDir() + "/amp-proj.json")) << "a restart never removes";
+}
+
+TEST_F(SandboxManagerTest, WaitForAgentTellsUpFromExitedWithCodeAndOutput) {
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk());
+  ASSERT_TRUE(m.start(*rec).isOk());
+  auto up = m.waitForAgent(*rec);
+  ASSERT_TRUE(up.isOk()) << up.status().message();
+  EXPECT_TRUE(up->running);
+
+  // The entrypoint is missing: the container exits while kitgate waits.
+  docker_.setExecHandler([this](const FakeDockerClient::Container& c, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    if (s.cmd.size() > 1 && s.cmd.back() == std::string(kStartMarker) && s.cmd[0] == "sh" &&
+        s.cmd[3] == "kitgate-wait") {
+      docker_.exitContainer(c.info.id, 127, "line 1\nkitgate: amp-agent: command not found\n");
+      r.exit_code = 137;
+    }
+    return r;
+  });
+  auto exited = m.waitForAgent(*rec);
+  ASSERT_TRUE(exited.isOk()) << exited.status().message();
+  EXPECT_FALSE(exited->running);
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->last_output, HasSubstr("amp-agent: command not found"));
+}
+
+TEST_F(SandboxManagerTest, ExecPassesEnvAndWorkdirAndTellsNotFoundFromNotExecutable) {
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  docker_.setExecHandler([](const FakeDockerClient::Container&, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = 0;
+    if (s.cmd[0] == "nope") {
+      r.exit_code = 126;
+      r.stdout_text = "OCI runtime exec failed: exec: \"nope\": executable file not found in $PATH";
+    } else if (s.cmd[0] == "./script") {
+      r.exit_code = 126;
+      r.stdout_text = "OCI runtime exec failed: permission denied";
+    } else if (s.cmd[0] == "exit3") {
+      r.exit_code = 3;
+    }
+    return r;
+  });
+  ExecRequest req;
+  req.argv = {"env"};
+  req.env = {"DEBUG=1"};
+  req.working_dir = "/tmp";
+  ASSERT_EQ(*m.exec("amp-proj", req, nullptr), 0);
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  EXPECT_THAT(c->execs.back().env, ElementsAre("DEBUG=1"));
+  EXPECT_EQ(c->execs.back().working_dir, "/tmp");
+  EXPECT_EQ(c->execs.back().user, "1000");
+  const std::pair<const char*, int> codes[] = {
+      {"nope", kExecNotFound}, {"./script", kExecNotExecutable}, {"exit3", 3}};
+  for (const auto& [cmd, code] : codes) {
+    auto got = m.exec("amp-proj", {cmd}, nullptr);
+    ASSERT_TRUE(got.isOk());
+    EXPECT_EQ(*got, code) << cmd;
+  }
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  EXPECT_FALSE(m.exec("amp-proj", {"true"}, nullptr).isOk()) << "not running: an engine error";
+}
+
+TEST_F(SandboxManagerTest, InteractiveExecRelaysThroughATtyAndReturnsTheCode) {
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  docker_.setExecHandler([](const FakeDockerClient::Container&, const docker::ExecSpec& s) {
+    docker::ExecResult r;
+    r.exit_code = s.cmd[0] == "bash" ? 7 : 0;
+    return r;
+  });
+  docker_.setExecAttachOutput("$ exit 7\r\n");
+  int in[2], out[2];
+  ASSERT_EQ(::pipe(in), 0);
+  ASSERT_EQ(::pipe(out), 0);
+  ExecRequest req;
+  req.argv = {"bash"};
+  req.working_dir = "/tmp";
+  auto code = m.execInteractive("amp-proj", req, in[0], out[1]);
+  ::close(out[1]);
+  ASSERT_TRUE(code.isOk()) << code.status().message();
+  EXPECT_EQ(*code, 7);
+  char buf[32] = {};
+  EXPECT_EQ(::read(out[0], buf, sizeof buf - 1), 10);
+  EXPECT_STREQ(buf, "$ exit 7\r\n");
+  ASSERT_EQ(docker_.sessions().size(), 1u);
+  const auto& spec = docker_.sessions().begin()->second.spec;
+  EXPECT_TRUE(spec.tty);
+  EXPECT_TRUE(spec.attach_stdin);
+  EXPECT_EQ(spec.user, "1000");
+  EXPECT_EQ(spec.working_dir, "/tmp");
+  ::close(in[0]);
+  ::close(in[1]);
+  ::close(out[0]);
+}
+
+}  // namespace
+}  // namespace kitgate::sandbox
+
+namespace kitgate::sandbox {
+namespace {
+
+TEST(WorkspaceGuard, RefusesWorkspacesHoldingTheStateOrTheDockerSocket) {
+  const std::string state = "/srv/kg-state";
+  const std::vector<std::string> others = {"/var", "/run", "/var/run/docker.sock",
+                                           "/home/me/.docker/run/docker.sock"};
+  const std::pair<const char*, const char*> refused[] = {
+      {"/", "contains kitgate's state directory /srv/kg-state"},
+      {"/srv", "contains kitgate's state directory"},
+      {"/srv/kg-state", "contains kitgate's state directory"},
+      {"/srv/kg-state/", "contains kitgate's state directory"},
+      {"/srv/kg-state/ca", "is inside kitgate's state directory"},
+      {"/var", "contains /var"},
+      {"/var/run", "contains /"},  // /run or the socket, as symlinks resolve here
+      {"/run", "contains /run"},
+      {"/home/me", "contains /home/me/.docker/run/docker.sock"},
+  };
+  for (const auto& [ws, why] : refused) {
+    Status s = checkWorkspace(ws, state, others);
+    ASSERT_FALSE(s.isOk()) << ws;
+    EXPECT_THAT(s.message(), HasSubstr(why)) << ws;
+    EXPECT_THAT(s.message(), HasSubstr("--workspace DIR"));
+  }
+  for (const char* ws : {"/home/me/src/app", "/var/www/site", "/srv/kg-state-other", "/srv/app"}) {
+    EXPECT_TRUE(checkWorkspace(ws, state, others).isOk()) << ws;
+  }
+}
+
+TEST_F(SandboxManagerTest, AWorkspaceHoldingTheStateDirectoryIsRefusedBeforeAnything) {
+  request_.workspace = root_;  // holds <root>/state
+  auto m = manager();
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_THAT(rec.status().message(), HasSubstr("contains kitgate's state directory"));
+  EXPECT_TRUE(docker_.calls().empty());
+  EXPECT_TRUE(proxy_.calls.empty());
+  EXPECT_FALSE(m.plannedSteps(request_).isOk());
+  // A state directory reached through a symlink in the workspace is the same.
+  const std::string link_ws = root_ + "/ws";
+  fs::create_directories(link_ws);
+  fs::create_directories(paths_.root);
+  request_.workspace = link_ws;
+  state::Paths linked = paths_;
+  linked.root = link_ws + "/state-link";
+  fs::create_directory_symlink(paths_.root, linked.root);
+  SandboxManager via_link(docker_, proxy_, firewall_, linked);
+  EXPECT_FALSE(via_link.create(request_, progress()).isOk());
+}
+
+}  // namespace
+}  // namespace kitgate::sandbox
+
+namespace kitgate::sandbox {
+namespace {
+
+class RecordingForwarder final : public PortForwarder {
+ public:
+  StatusOr<std::vector<PublishedPort>> start(const std::string& name, const std::string& ip,
+                                             const std::vector<int>& ports) override {
+    calls.push_back("start " + name + " " + ip);
+    if (fail) return Status::error("cannot bind");
+    running = true;
+    std::vector<PublishedPort> out;
+    for (int p : ports) out.push_back({p, "127.0.0.1:" + std::to_string(40000 + p)});
+    return out;
+  }
+  Status stop(const std::string& name) override {
+    calls.push_back("stop " + name);
+    running = false;
+    return Status::ok();
+  }
+  std::vector<std::string> calls;
+  bool running = false;
+  bool fail = false;
+};
+
+TEST_F(SandboxManagerTest, KitPortsArePublishedOnLoopbackWhileTheSandboxRuns) {
+  request_.kit.ports = {{8080, "tcp", "web"}, {53, "udp", "dns"}, {9000, "", ""}};
+  RecordingForwarder forwarder;
+  SandboxManager m(docker_, proxy_, firewall_, paths_, &forwarder);
+  auto rec = m.create(request_, progress());
+  ASSERT_TRUE(rec.isOk()) << rec.status().message();
+  const FakeDockerClient::Container* c = docker_.findContainer("kitgate-amp-proj");
+  ASSERT_NE(c, nullptr);
+  const std::string ip = c->info.network_ips.at("kitgate-amp-proj");
+  ASSERT_FALSE(ip.empty());
+  EXPECT_THAT(forwarder.calls, ElementsAre("start amp-proj " + ip));
+  EXPECT_THAT(rec->published, ElementsAre(PublishedPort{8080, "127.0.0.1:48080"},
+                                          PublishedPort{9000, "127.0.0.1:49000"}));
+  EXPECT_THAT(warnings_, Contains(HasSubstr("53/udp is not published")));
+  EXPECT_THAT(steps_, Contains("Port 8080 published on 127.0.0.1:48080"));
+  // Kept in the run record (ls shows it).
+  auto list = m.list();
+  ASSERT_TRUE(list.isOk());
+  EXPECT_EQ((*list)[0].record.published, rec->published);
+
+  ASSERT_TRUE(m.stop("amp-proj").isOk());
+  EXPECT_FALSE(forwarder.running);
+  list = m.list();
+  ASSERT_TRUE(list.isOk());
+  EXPECT_TRUE((*list)[0].record.published.empty());
+  ASSERT_TRUE(m.restart("amp-proj", progress()).isOk());
+  EXPECT_TRUE(forwarder.running);
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  EXPECT_FALSE(forwarder.running);
+  expectNothingLeft();
+}
+
+TEST_F(SandboxManagerTest, AForwarderThatFailsUndoesTheCreate) {
+  request_.kit.ports = {{8080, "tcp", "web"}};
+  RecordingForwarder forwarder;
+  forwarder.fail = true;
+  SandboxManager m(docker_, proxy_, firewall_, paths_, &forwarder);
+  auto rec = m.create(request_, progress());
+  ASSERT_FALSE(rec.isOk());
+  EXPECT_EQ(rec.status().message(), "ports: cannot bind");
+  expectNothingLeft();
+  // Without a forwarder, ports are not published and the user is told.
+  SandboxManager without(docker_, proxy_, firewall_, paths_);
+  ASSERT_TRUE(without.create(request_, progress()).isOk());
+  EXPECT_THAT(warnings_, Contains(HasSubstr("ports are not published")));
 }
 
 }  // namespace

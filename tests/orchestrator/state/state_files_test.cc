@@ -8,6 +8,7 @@
 #include <set>
 
 #include "orchestrator/state/state.h"
+#include "proxy/config/config.h"
 #include "proxy/policy/host.h"
 #include "proxy/sandbox/registry.h"
 #include "proxy/secrets/store.h"
@@ -253,6 +254,83 @@ TEST_F(StateDir, ProxyListenEditsAreIdempotent) {
   ASSERT_TRUE(removeProxyListen(paths_, "10.88.1.1:3128").isOk());
   ASSERT_TRUE(removeProxyListen(paths_, "10.88.1.1:3128").isOk());
   EXPECT_EQ(*proxyListen(paths_), std::vector<std::string>{"127.0.0.1:3128"});
+}
+
+}  // namespace
+}  // namespace kitgate::state
+
+namespace kitgate::state {
+namespace {
+
+// proxy.yaml as a user might hand-edit it: extra sections, kitgate's keys
+// missing or broken.
+class ProxyYamlOwnership : public StateDir {
+ protected:
+  void write(const std::string& text) {
+    ASSERT_TRUE(writeFileAtomic(paths_.proxyConfig(), text, 0600).isOk());
+  }
+  std::string read() { return testing::readFile(paths_.proxyConfig()); }
+};
+
+TEST_F(ProxyYamlOwnership, MissingKitgateKeysArePutBackAndTheUsersKept) {
+  write(
+      "listen: [\"127.0.0.1:3128\"]\n"
+      "dns:\n  hosts:\n    ampcode.com: 127.0.0.1\n"
+      "tls:\n  upstream_ca_file: /tmp/origin-ca.pem\n");
+  auto repaired = repairProxyConfig(paths_);
+  ASSERT_TRUE(repaired.isOk()) << repaired.status().message();
+  ASSERT_EQ(repaired->size(), 3u);
+  EXPECT_NE((*repaired)[0].find("state_dir: " + paths_.root), std::string::npos);
+  EXPECT_NE((*repaired)[1].find("admin_listen"), std::string::npos);
+  EXPECT_NE((*repaired)[2].find("policy_log"), std::string::npos);
+  const std::string text = read();
+  EXPECT_NE(text.find("ampcode.com: 127.0.0.1"), std::string::npos) << text;
+  EXPECT_NE(text.find("upstream_ca_file: /tmp/origin-ca.pem"), std::string::npos) << text;
+  EXPECT_NE(text.find("state_dir: " + paths_.root), std::string::npos) << text;
+  EXPECT_NE(text.find("unix:" + paths_.adminSocket()), std::string::npos) << text;
+  // Repaired once; a second pass has nothing to do.
+  auto again = repairProxyConfig(paths_);
+  ASSERT_TRUE(again.isOk());
+  EXPECT_TRUE(again->empty());
+}
+
+TEST_F(ProxyYamlOwnership, AStateDirOfAnotherDirectoryIsRefusedAndTheFileKept) {
+  const std::string text =
+      "listen: [\"127.0.0.1:3128\"]\nstate_dir: /var/lib/elsewhere\nadmin_listen: unix:/x\n";
+  write(text);
+  auto repaired = repairProxyConfig(paths_);
+  ASSERT_FALSE(repaired.isOk());
+  EXPECT_NE(repaired.status().message().find("state_dir is \"/var/lib/elsewhere\""),
+            std::string::npos)
+      << repaired.status().message();
+  EXPECT_NE(repaired.status().message().find("set it to " + paths_.root), std::string::npos);
+  EXPECT_EQ(read(), text);
+  EXPECT_FALSE(addProxyListen(paths_, "10.88.1.1:3128").isOk());
+  EXPECT_EQ(read(), text);
+}
+
+TEST_F(ProxyYamlOwnership, StateDirMayBeRelativeToTheStateDirectory) {
+  write(
+      "listen: [\"127.0.0.1:0\"]\nadmin_listen: unix:a.sock\nstate_dir: \".\"\n"
+      "policy_log: {path: policy.log}\n");
+  auto repaired = repairProxyConfig(paths_);
+  ASSERT_TRUE(repaired.isOk()) << repaired.status().message();
+  EXPECT_TRUE(repaired->empty());
+}
+
+TEST_F(ProxyYamlOwnership, ListenNeverBecomesEmpty) {
+  // A file whose only listen entry is a sandbox's: removing it keeps loopback.
+  write("listen: [\"10.88.1.1:3128\"]\nstate_dir: " + paths_.root + "\n");
+  ASSERT_TRUE(removeProxyListen(paths_, "10.88.1.1:3128").isOk());
+  EXPECT_EQ(*proxyListen(paths_), std::vector<std::string>{"127.0.0.1:3128"});
+  // An empty list written by hand (or by an older kitgate) is repaired.
+  write("listen: []\nstate_dir: " + paths_.root + "\n");
+  auto repaired = repairProxyConfig(paths_);
+  ASSERT_TRUE(repaired.isOk()) << repaired.status().message();
+  EXPECT_EQ(*proxyListen(paths_), std::vector<std::string>{"127.0.0.1:3128"});
+  // Every file kitgate leaves behind is one the proxy accepts.
+  auto config = config::loadConfig(paths_.proxyConfig());
+  EXPECT_TRUE(config.isOk()) << config.status().message();
 }
 
 }  // namespace
