@@ -20,31 +20,15 @@ using policy::RuleSet;
 
 namespace {
 
-// `format` with %s = secret and %% = '%' (validated by the loader).
-std::string applyFormat(std::string_view format, std::string_view secret) {
-  std::string out;
-  for (size_t i = 0; i < format.size(); ++i) {
-    const char c = format[i];
-    if (c == '%' && i + 1 < format.size()) {
-      if (format[i + 1] == 's') out.append(secret);
-      if (format[i + 1] == '%') out.push_back('%');
-      ++i;
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 std::string basicCredential(const Route& route, std::string_view secret) {
-  return base64Encode(route.username + ":" + applyFormat(route.format, secret));
+  return base64Encode(route.username + ":" +
+                      CredentialFormat{route.format, route.username}.formatted(secret));
 }
 
 }  // namespace
 
 std::string renderInjection(const Route& route, std::string_view secret) {
-  if (!route.username.empty()) return "Basic " + basicCredential(route, secret);
-  return applyFormat(route.format, secret);
+  return CredentialFormat{route.format, route.username}.render(secret);
 }
 
 std::string InterceptPlan::toString() const {
@@ -140,8 +124,14 @@ class SandboxCredentialsBuilder {
     for (const Route& r : *routes_) {
       const std::string* value = serviceValue(r.service);
       if (value == nullptr || r.header.empty()) continue;  // unbound, or routing only
-      c.injections_.push_back(HeaderInjection{r.header, renderInjection(r, *value), r.service});
-      for (const HostPattern& h : r.domains) pattern(h).items.injections.push_back(c.injections_.size() - 1);
+      CredentialFormat format{r.format, r.username};
+      std::string rendered = format.render(*value);
+      c.injections_.push_back(
+          HeaderInjection{r.header, std::move(rendered), r.service,
+                          std::make_shared<const StaticCredential>("secret " + r.service, *value),
+                          std::move(format)});
+      for (const HostPattern& h : r.domains)
+        pattern(h).items.injections.push_back(c.injections_.size() - 1);
       if (!r.username.empty()) {
         basic_scrub_.push_back(ScrubRule{basicCredential(r, *value), basicCredential(r, kProxyManagedSentinel)});
       }

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -108,9 +109,7 @@ void Session::start() {
   const auto& limits = snap_->config.limits;
   int64_t open = w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
   if (static_cast<size_t>(open) > limits.max_connections) {
-    w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnections)].add();
-    reject(503, "Service Unavailable", "kitgate: too many connections (max_connections reached)\n",
-           "connection limit reached (max_connections)", false);
+    end(stream::EndReason::kConnectionLimit);
     return;
   }
   req_start_ = Clock::now();
@@ -183,10 +182,7 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
         s->terminate();
         return;
       }
-      s->w_.metrics().limit_hits[admin::idx(admin::Limit::kHeadTimeout)].add();
-      s->reject(408, "Request Timeout", "kitgate: request head not received in time\n",
-                "request head timeout (head_timeout_ms " + std::to_string(limits.head_timeout.count()) + ")",
-                false);
+      s->end(stream::EndReason::kHeadTimeout, std::to_string(limits.head_timeout.count()));
       return;
     case State::kConnecting:
       s->w_.metrics().limit_hits[admin::idx(admin::Limit::kConnectTimeout)].add();
@@ -194,9 +190,7 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
       return;
     case State::kResolving: {
       s->lookup_.reset();
-      s->w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
-      std::string why = "DNS lookup of " + s->host_.text + " timed out";
-      s->reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+      s->end(stream::EndReason::kDnsTimeout);
       return;
     }
     case State::kForward:
@@ -291,14 +285,9 @@ void Session::tryHead() {
     if (client_eof_) terminate();
     return;
   }
+  port_ = req_.port;
   if (st.isError()) {
-    auto& m = w_.metrics();
-    if (st.httpStatus() == 431) {
-      m.limit_hits[admin::idx(admin::Limit::kHeadTooLarge)].add();
-    }
-    m.bad_requests.add();
-    std::string body = "kitgate: bad request: " + std::string(st.reason()) + "\n";
-    reject(st.httpStatus(), http::reasonPhrase(st.httpStatus()), body, st.reason(), false);
+    end(stream::EndReason::kBadRequest, st.reason(), st.httpStatus());
     return;
   }
   evbuffer_drain(cin_, consumed);
@@ -311,13 +300,7 @@ bool Session::identify() {
   if (const http::Header* h = http::findHeader(req_.headers, "Proxy-Authorization")) auth = h->value;
   sandbox_ = snap_->registry->identify(peer_, auth);
   if (sandbox_ == nullptr) {
-    w_.metrics().unauthenticated.add();
-    std::string resp = http::errorResponse(407, "Proxy Authentication Required",
-                                           "kitgate: this client is not a registered sandbox\n", true);
-    resp.insert(resp.find("\r\n") + 2, "Proxy-Authenticate: Basic realm=\"kitgate\"\r\n");
-    evbuffer_add(cout_, resp.data(), resp.size());
-    logDecision(false, 407, "client not recognised as any sandbox", 0, 0);
-    closeAfterFlush();
+    end(stream::EndReason::kUnauthenticated);
     return false;
   }
   sandbox_counter_ = snap_->counterFor(sandbox_->name());
@@ -326,10 +309,7 @@ bool Session::identify() {
         static_cast<uint32_t>(snap_->config.limits.max_connections_per_sandbox));
     int64_t open = sandbox_counter_->fetch_add(1, std::memory_order_relaxed) + 1;
     if (static_cast<size_t>(open) > limit) {
-      w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnectionsPerSandbox)].add();
-      reject(503, "Service Unavailable",
-             "kitgate: too many connections for sandbox " + sandbox_->name() + "\n",
-             "connection limit reached (max_connections_per_sandbox)", false);
+      end(stream::EndReason::kSandboxConnectionLimit, sandbox_->name());
       return false;
     }
   }
@@ -352,33 +332,29 @@ void Session::handleRequest() {
 
   const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
   if (!is_connect && req_.form != http::RequestHead::TargetForm::kAbsolute) {
-    w_.metrics().bad_requests.add();
-    reject(400, "Bad Request",
-           "kitgate is a forward proxy: send CONNECT host:port, or an absolute-form request "
-           "(GET http://host/path)\n",
-           "not a proxy request (origin-form target)", false);
+    end(stream::EndReason::kNotProxyRequest);
     return;
   }
   auto host = policy::normalizeHost(req_.host, policy::Ipv6Brackets::kOptional);
   if (!host) {
-    w_.metrics().bad_requests.add();
-    reject(400, "Bad Request", "kitgate: invalid host: " + host.status().message() + "\n",
-           "invalid host: " + host.status().message(), false);
+    end(stream::EndReason::kInvalidHost, host.status().message());
     return;
   }
   host_ = std::move(host.value());
+  port_ = req_.port;
   decideAndRoute();
 }
 
 void Session::decideAndRoute() {
   const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
-  decision_ = sandbox_->policy().evaluate(host_, req_.port);
+  decision_ = sandbox_->policy().evaluate(host_, port_);
   if (decision_.denied()) {
-    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, decision_.reason), decision_.reason, true);
+    end(stream::EndReason::kPolicyDeny, decision_.reason);
     return;
   }
+  if (is_connect) decideInterception();
   if (!is_connect) {
-    std::string key = host_.text + ":" + std::to_string(req_.port);
+    std::string key = host_.text + ":" + std::to_string(port_);
     if (upstream_.valid() && key == upstream_key_) {
       startForward();
       return;
@@ -414,56 +390,37 @@ void Session::onResolved(tunnel::ResolveResult r) {
   event_del(timer_);
   if (!host_.isIp()) w_.metrics().dns_duration.observe(Clock::now() - step_start_);
   if (r.addresses.empty()) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
-    std::string why = "DNS lookup of " + host_.text + " failed: " + r.error;
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    end(stream::EndReason::kDnsFailure, r.error);
     return;
   }
-  candidates_.clear();
+  policy::AddressDecision ad =
+      sandbox_->policy().decideAddresses(decision_, r.addresses, port_, snap_->self);
+  if (ad.decision.denied()) {
+    address_text_ = std::move(ad.refused_address);
+    decision_ = std::move(ad.decision);  // the addresses decided, not the name rule
+    end(stream::EndReason::kAddressBlocked, decision_.reason);
+    return;
+  }
+  candidates_ = std::move(ad.allowed);
   candidate_ = 0;
-  std::string first_denial;
-  std::string_view deciding_rule;
-  for (const auto& ip : r.addresses) {
-    policy::Decision d = sandbox_->policy().checkAddress(ip, req_.port, decision_, snap_->self);
-    if (d.allowed()) {
-      if (candidates_.empty()) deciding_rule = d.rule;
-      candidates_.push_back(ip);
-    } else if (first_denial.empty()) {
-      first_denial = d.reason;
-      address_text_ = ip.toString();
-    }
-  }
-  if (candidates_.empty()) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kAddressBlocked)].add();
-    decision_.rule = {};  // the address check decided, not the name rule
-    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, first_denial), first_denial, true);
-    return;
-  }
-  if (decision_.verdict == policy::Decision::Verdict::kCheckAddress) {
-    decision_.verdict = policy::Decision::Verdict::kAllow;
-    decision_.rule = deciding_rule;
-  }
+  decision_ = std::move(ad.decision);  // final: kAllow, never kCheckAddress
   connectNext();
 }
 
 void Session::connectNext() {
   state_ = State::kConnecting;
   if (candidate_ >= candidates_.size()) {
-    bool timed_out = errno == ETIMEDOUT;
-    w_.metrics().upstream_errors[admin::idx(timed_out ? admin::UpstreamError::kTimeout : admin::UpstreamError::kConnect)]
-        .add();
-    std::string why = "connect to " + host_.authority() + ":" + std::to_string(req_.port) +
-                      (timed_out ? " timed out" : " failed: " + std::string(std::strerror(errno)));
-    if (timed_out) {
-      reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+    const int err = errno;
+    if (err == ETIMEDOUT) {
+      end(stream::EndReason::kConnectTimeout);
     } else {
-      reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      end(stream::EndReason::kConnectFailed, std::strerror(err));
     }
     return;
   }
   const policy::IpAddress& ip = candidates_[candidate_];
   sockaddr_storage ss{};
-  socklen_t len = ip.toSockaddr(req_.port, &ss);
+  socklen_t len = ip.toSockaddr(port_, &ss);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ++candidate_;
@@ -505,11 +462,15 @@ void Session::onConnectDone(int err) {
   }
   w_.metrics().connect_duration.observe(Clock::now() - step_start_);
   upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
-  upstream_key_ = host_.text + ":" + std::to_string(req_.port);
+  upstream_key_ = host_.text + ":" + std::to_string(port_);
   if (intercepted_) {
     startUpstreamTls();  // reconnect for an inner request
   } else if (req_.form == http::RequestHead::TargetForm::kAuthority) {
-    if (!maybeIntercept()) startTunnel();
+    if (decision_.interception.intercept) {
+      startIntercept();
+    } else {
+      startTunnel();
+    }
   } else {
     startForward();
   }
@@ -569,19 +530,36 @@ void Session::startTunnel() {
 // ---------------------------------------------------------------- forward
 
 void Session::startForward() {
+  // The request as forwarded: a copy of the one received (assignment keeps
+  // the strings' capacity from the previous request on this connection).
+  fwd_.method = req_.method;
+  fwd_.scheme = intercepted_ ? std::string_view("https") : std::string_view(req_.scheme);
+  fwd_.host = host_.text;
+  fwd_.port = port_;
+  fwd_.path = req_.path;
+  fwd_.headers = req_.headers;
+  fwd_wire_ = req_.wire();
+  fwd_wire_.keep_alive = true;  // the upstream connection is ours to reuse
+  if (intercepted_) {
+    std::string unavailable;
+    Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable);
+    if (!st) {
+      // A bound value that cannot be written as a header value was skipped
+      // (the request goes out without it); say so once, without the value.
+      spdlog::warn("sandbox {}: {}", sandbox_->name(), st.message());
+    }
+    if (!unavailable.empty()) {
+      end(stream::EndReason::kCredentialUnavailable, unavailable);
+      return;
+    }
+  } else {
+    fwd_wire_.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
+  }
   state_ = State::kForward;
   w_.metrics().request(admin::ReqType::kHttp, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
   client_keep_alive_ = req_.keep_alive;
-  req_.host = host_.text;
-  req_.keep_alive = true;  // the upstream connection is ours to reuse
-  if (intercepted_) {
-    req_.scheme = "https";
-    req_.port = connect_port_;
-  } else {
-    req_.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
-  }
   scratch_.clear();
-  http::serializeRequestForOrigin(req_, &scratch_);
+  http::serializeRequestForOrigin(fwd_, fwd_wire_, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
   req_bytes_up_ = scratch_.size();  // the body adds to it as it is read
   req_body_.emplace(req_.framing, req_.content_length);
@@ -604,11 +582,11 @@ void Session::pumpRequestBody() {
     uint64_t moved = 0;
     Move m = moveBody(cin_, uout_, *req_body_, req_.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
-      w_.metrics().bad_requests.add();
       if (!resp_head_done_) {
-        reject(400, "Bad Request", "kitgate: bad request body: " + std::string(req_body_->error()) + "\n",
-               "bad request body framing", false);
+        end(stream::EndReason::kBadRequestBody, req_body_->error());
       } else {
+        stream::countEnd(stream::EndReason::kBadRequestBody,
+                         w_.metrics());  // the response has begun: just close
         terminate();
       }
       return;
@@ -649,10 +627,7 @@ void Session::readUpstream() {
     return;
   }
   if (!resp_head_done_ && evbuffer_get_length(cout_) == 0) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
-    std::string why = "upstream " + host_.authority() + ":" + std::to_string(req_.port) +
-                      " closed the connection without a response";
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    end(stream::EndReason::kUpstreamNoResponse);
     return;
   }
   terminate();  // truncated response: the client sees the close
@@ -669,13 +644,11 @@ void Session::pumpResponse() {
       http::ParseStatus st =
           http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
       if (st.isIncomplete()) break;
-      const bool switching = resp_.framing == http::BodyFraming::kTunnel && intercepted_ && req_.upgrade &&
-                             resp_.status == 101;
+      const bool switching = resp_.framing == http::BodyFraming::kTunnel && intercepted_ &&
+                             fwd_wire_.upgrade && resp_.status == 101;
       if (st.isError() || (resp_.framing == http::BodyFraming::kTunnel && !switching)) {
-        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
-        std::string why = "upstream " + host_.authority() + " sent an invalid response: " +
-                          std::string(st.isError() ? st.reason() : "unexpected protocol switch");
-        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+        end(stream::EndReason::kUpstreamBadResponse,
+            st.isError() ? st.reason() : "unexpected protocol switch");
         return;
       }
       evbuffer_drain(uin_, consumed);
@@ -784,9 +757,7 @@ void Session::flushUpstream() {
   {
     if (upstream_io_->write(uout_) == tunnel::Io::kError) {
       if (state_ == State::kForward && !resp_head_done_) {
-        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
-        std::string why = "upstream " + host_.authority() + " reset the connection";
-        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+        end(stream::EndReason::kUpstreamReset);
       } else {
         terminate();
       }
@@ -866,15 +837,20 @@ void Session::closeUpstream() {
 
 // ---------------------------------------------------------------- endings
 
-void Session::reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
-                     bool is_policy) {
-  if (is_policy) {
-    auto type = req_.form == http::RequestHead::TargetForm::kAuthority ? admin::ReqType::kConnect : admin::ReqType::kHttp;
+void Session::end(stream::EndReason reason, std::string_view detail, int status) {
+  stream::countEnd(reason, w_.metrics(), status);
+  const std::string authority = host_.text.empty() ? std::string() : host_.authority();
+  stream::EndResponse e =
+      stream::describeEnd(reason, {host_.text, authority, port_}, detail, status);
+  if (e.policy_block) {
+    auto type = req_.form == http::RequestHead::TargetForm::kAuthority ? admin::ReqType::kConnect
+                                                                       : admin::ReqType::kHttp;
     w_.metrics().request(type, admin::Verdict::kBlocked, admin::ProxyPath::kNone);
   }
-  std::string resp = http::errorResponse(status, reason_phrase, body, true);
+  std::string resp = http::errorResponse(e.status, e.phrase, e.body, true);
+  if (!e.extra_header.empty()) resp.insert(resp.find("\r\n") + 2, e.extra_header);
   evbuffer_add(cout_, resp.data(), resp.size());
-  logDecision(false, status, log_reason, 0, 0);
+  logDecision(false, e.status, e.log, 0, 0);
   closeAfterFlush();
 }
 
@@ -885,7 +861,7 @@ void Session::logDecision(bool allowed, int status, std::string_view reason, uin
   r.type = is_connect ? "connect" : "http";
   r.method = req_.method;
   r.host = host_.text.empty() ? std::string_view() : std::string_view(host_.text);
-  r.port = req_.port;
+  r.port = port_;
   r.address = address_text_;
   r.allowed = allowed;
   r.rule = decision_.rule;

@@ -30,6 +30,7 @@
 #include "proxy/policy/host.h"
 #include "proxy/secrets/store.h"
 #include "proxy/server/snapshot.h"
+#include "proxy/stream/end_reason.h"
 #include "proxy/tunnel/resolver.h"
 #include "proxy/tunnel/splice_relay.h"
 #include "proxy/tunnel/transport.h"
@@ -83,7 +84,8 @@ class Session {
   void upstreamReady();
 
   // Interception (session_intercept.cc).
-  bool maybeIntercept();
+  void decideInterception();
+  void startIntercept();
   void driveClientHandshake();
   void startUpstreamTls();
   void driveUpstreamHandshake();
@@ -100,8 +102,9 @@ class Session {
   void closeUpstream();
 
   // Ending.
-  void reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
-              bool is_policy);
+  // Ends the request: the EndReason table (proxy/stream/end_reason.h) gives
+  // the response, the metric and the log line; then close after the flush.
+  void end(stream::EndReason reason, std::string_view detail = {}, int status = 0);
   void logDecision(bool allowed, int status, std::string_view reason, uint64_t up, uint64_t down);
   void closeAfterFlush();
   void terminate();
@@ -131,7 +134,10 @@ class Session {
   // Current request.
   const sandbox::Sandbox* sandbox_ = nullptr;
   SandboxCounter* sandbox_counter_ = nullptr;
-  http::RequestHead req_;
+  http::RequestHead req_;    // the request as received (never edited)
+  uint16_t port_ = 0;        // the port this request goes to
+  http::Request fwd_;        // the request as forwarded (rewritten)
+  http1::Framing fwd_wire_;  // and the framing it is forwarded with
   policy::Host host_;
   policy::Decision decision_;
   std::chrono::steady_clock::time_point req_start_;
