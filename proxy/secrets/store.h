@@ -13,8 +13,10 @@
 //                  {service: registry, domains: [pkgs.example.com],
 //                   username: token}]          # Authorization: Basic
 //
-// Resolution (kit-spec §5.2, §5.7): a route is bound when its service has a
-// value — the sandbox-scoped secret wins over the global one. Custom secrets
+// Resolution (kit-spec §5.2, §5.7): a route is bound when it has a value —
+// the sandbox-scoped service secret, else the global one, else a custom
+// secret bound to the route's host (sandbox scope, then global): see
+// routeSecret() in store_model.h and FORMAT.md. Custom secrets
 // of scope `global` apply to every sandbox, `sandbox:<n>` only to n (and win
 // over a global custom secret with the same placeholder). A host is
 // intercepted only when something is bound for it: planFor() != nullptr.
