@@ -223,7 +223,7 @@ void Session::readClient() {
       if (client_io_->readBlockedOnWrite()) event_add(cwev_, nullptr);
       return;
     case tunnel::Io::kEof:
-      client_eof_ = true;
+      flags_.client_eof = true;
       break;
     case tunnel::Io::kError:
       terminate();
@@ -233,21 +233,21 @@ void Session::readClient() {
   if (state_ == State::kForward && n > 0) armTimer(snap_->config.limits.idle_timeout);
   switch (state_) {
     case State::kHead:
-      if (client_eof_ && evbuffer_get_length(cin_) == 0) {
+      if (flags_.client_eof && evbuffer_get_length(cin_) == 0) {
         terminate();
         return;
       }
       tryHead();
       return;
     case State::kForward:
-      if (client_eof_ && !req_done_) {
-        if (!upgraded_) {
+      if (flags_.client_eof && !flags_.req_done) {
+        if (!flags_.upgraded) {
           terminate();  // client gave up mid-request
           return;
         }
         pumpRequestBody();  // forward what is buffered, then the half-close
         if (state_ != State::kForward) return;
-        req_done_ = true;
+        flags_.req_done = true;
         flushUpstream();
         if (upstream_io_) upstream_io_->shutdownWrite();
         updateReadInterest();
@@ -257,12 +257,12 @@ void Session::readClient() {
       return;
     case State::kClosing:
       evbuffer_drain(cin_, evbuffer_get_length(cin_));
-      if (client_eof_) terminate();
+      if (flags_.client_eof) terminate();
       return;
     default:
       // Resolving/connecting: keep bytes (pipelined tunnel data) but stop
       // reading once a head's worth is buffered; EOF ends the attempt.
-      if (client_eof_) {
+      if (flags_.client_eof) {
         terminate();
         return;
       }
@@ -274,7 +274,7 @@ void Session::readClient() {
 void Session::tryHead() {
   size_t len = evbuffer_get_length(cin_);
   if (len == 0) {
-    if (client_eof_) terminate();
+    if (flags_.client_eof) terminate();
     return;
   }
   size_t view = std::min(len, snap_->head_limits.max_head_bytes);
@@ -282,7 +282,7 @@ void Session::tryHead() {
   size_t consumed = 0;
   http::ParseStatus st = http::parseRequestHead(std::string_view(p, view), snap_->head_limits, &req_, &consumed);
   if (st.isIncomplete()) {
-    if (client_eof_) terminate();
+    if (flags_.client_eof) terminate();
     return;
   }
   port_ = req_.port;
@@ -321,7 +321,7 @@ void Session::handleRequest() {
   req_start_ = Clock::now();
   req_bytes_up_ = 0;
   req_bytes_down_ = 0;
-  if (intercepted_) {  // the CONNECT's host, decision and sandbox stay
+  if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
     handleInterceptedRequest();
     return;
   }
@@ -436,7 +436,7 @@ void Session::connectNext() {
   if (uev_) event_free(uev_);
   uwev_ = event_new(w_.base(), fd, EV_WRITE, &Session::onUpstreamWritable, this);
   uev_ = event_new(w_.base(), fd, EV_READ | EV_PERSIST, &Session::onUpstream, this);
-  upstream_reading_ = false;
+  flags_.upstream_reading = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     onConnectDone(0);
     return;
@@ -463,7 +463,7 @@ void Session::onConnectDone(int err) {
   w_.metrics().connect_duration.observe(Clock::now() - step_start_);
   upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
   upstream_key_ = host_.text + ":" + std::to_string(port_);
-  if (intercepted_) {
+  if (flags_.intercepted) {
     startUpstreamTls();  // reconnect for an inner request
   } else if (req_.form == http::RequestHead::TargetForm::kAuthority) {
     if (decision_.interception.intercept) {
@@ -507,7 +507,7 @@ void Session::startTunnel() {
   req_.path = {};
   candidates_ = {};
   scratch_ = {};
-  client_reading_ = upstream_reading_ = false;
+  flags_.client_reading = flags_.upstream_reading = false;
   w_.metrics().tunnels_opened.add();
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForwardBypass);
   relay_ = std::make_unique<tunnel::SpliceRelay>(
@@ -533,14 +533,14 @@ void Session::startForward() {
   // The request as forwarded: a copy of the one received (assignment keeps
   // the strings' capacity from the previous request on this connection).
   fwd_.method = req_.method;
-  fwd_.scheme = intercepted_ ? std::string_view("https") : std::string_view(req_.scheme);
+  fwd_.scheme = flags_.intercepted ? std::string_view("https") : std::string_view(req_.scheme);
   fwd_.host = host_.text;
   fwd_.port = port_;
   fwd_.path = req_.path;
   fwd_.headers = req_.headers;
   fwd_wire_ = req_.wire();
   fwd_wire_.keep_alive = true;  // the upstream connection is ours to reuse
-  if (intercepted_) {
+  if (flags_.intercepted) {
     std::string unavailable;
     Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable);
     if (!st) {
@@ -557,16 +557,16 @@ void Session::startForward() {
   }
   state_ = State::kForward;
   w_.metrics().request(admin::ReqType::kHttp, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
-  client_keep_alive_ = req_.keep_alive;
+  flags_.client_keep_alive = req_.keep_alive;
   scratch_.clear();
   http::serializeRequestForOrigin(fwd_, fwd_wire_, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
   req_bytes_up_ = scratch_.size();  // the body adds to it as it is read
   req_body_.emplace(req_.framing, req_.content_length);
   resp_body_.reset();
-  req_done_ = req_.framing == http::BodyFraming::kNone;
-  resp_head_done_ = false;
-  resp_done_ = false;
+  flags_.req_done = req_.framing == http::BodyFraming::kNone;
+  flags_.resp_head_done = false;
+  flags_.resp_done = false;
   pumpRequestBody();
   if (state_ != State::kForward) return;
   flushUpstream();
@@ -578,11 +578,11 @@ void Session::startForward() {
 }
 
 void Session::pumpRequestBody() {
-  if (!req_done_) {
+  if (!flags_.req_done) {
     uint64_t moved = 0;
     Move m = moveBody(cin_, uout_, *req_body_, req_.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
-      if (!resp_head_done_) {
+      if (!flags_.resp_head_done) {
         end(stream::EndReason::kBadRequestBody, req_body_->error());
       } else {
         stream::countEnd(stream::EndReason::kBadRequestBody,
@@ -591,7 +591,7 @@ void Session::pumpRequestBody() {
       }
       return;
     }
-    if (m == Move::kDone) req_done_ = true;
+    if (m == Move::kDone) flags_.req_done = true;
   }
   flushUpstream();
   if (state_ == State::kForward) updateReadInterest();
@@ -620,13 +620,13 @@ void Session::readUpstream() {
     closeUpstream();
     return;
   }
-  if (resp_head_done_ && resp_body_ && resp_body_->finishOnClose()) {
-    resp_done_ = true;
-    upstream_keep_alive_ = false;
+  if (flags_.resp_head_done && resp_body_ && resp_body_->finishOnClose()) {
+    flags_.resp_done = true;
+    flags_.upstream_keep_alive = false;
     finishExchange();
     return;
   }
-  if (!resp_head_done_ && evbuffer_get_length(cout_) == 0) {
+  if (!flags_.resp_head_done && evbuffer_get_length(cout_) == 0) {
     end(stream::EndReason::kUpstreamNoResponse);
     return;
   }
@@ -634,8 +634,8 @@ void Session::readUpstream() {
 }
 
 void Session::pumpResponse() {
-  while (!resp_done_) {
-    if (!resp_head_done_) {
+  while (!flags_.resp_done) {
+    if (!flags_.resp_head_done) {
       size_t len = evbuffer_get_length(uin_);
       if (len == 0) break;
       size_t view = std::min(len, snap_->head_limits.max_head_bytes);
@@ -644,7 +644,7 @@ void Session::pumpResponse() {
       http::ParseStatus st =
           http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
       if (st.isIncomplete()) break;
-      const bool switching = resp_.framing == http::BodyFraming::kTunnel && intercepted_ &&
+      const bool switching = resp_.framing == http::BodyFraming::kTunnel && flags_.intercepted &&
                              fwd_wire_.upgrade && resp_.status == 101;
       if (st.isError() || (resp_.framing == http::BodyFraming::kTunnel && !switching)) {
         end(stream::EndReason::kUpstreamBadResponse,
@@ -653,19 +653,19 @@ void Session::pumpResponse() {
       }
       evbuffer_drain(uin_, consumed);
       scratch_.clear();
-      if (intercepted_ && creds_ != nullptr) secrets::scrubResponse(*creds_, resp_);
+      if (flags_.intercepted && creds_ != nullptr) secrets::scrubResponse(*creds_, resp_);
       if (switching) {
         // WebSocket (or other Upgrade) on an intercepted host: from here on
         // both directions are opaque byte streams, still through TLS.
         resp_.keep_alive = false;
         http::serializeResponseForClient(resp_, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
-        upgraded_ = true;
-        upstream_keep_alive_ = false;
-        resp_head_done_ = true;
+        flags_.upgraded = true;
+        flags_.upstream_keep_alive = false;
+        flags_.resp_head_done = true;
         resp_body_.emplace(http::BodyFraming::kUntilClose, 0);
         req_body_.emplace(http::BodyFraming::kUntilClose, 0);
-        req_done_ = false;
+        flags_.req_done = false;
         pumpRequestBody();
         if (state_ != State::kForward) return;
         continue;
@@ -675,15 +675,16 @@ void Session::pumpResponse() {
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
         continue;
       }
-      upstream_keep_alive_ = resp_.keep_alive && resp_.framing != http::BodyFraming::kUntilClose;
-      resp_.keep_alive = client_keep_alive_ && !draining_ && !w_.draining() &&
+      flags_.upstream_keep_alive =
+          resp_.keep_alive && resp_.framing != http::BodyFraming::kUntilClose;
+      resp_.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
                          resp_.framing != http::BodyFraming::kUntilClose;
       http::serializeResponseForClient(resp_, &scratch_);
       evbuffer_add(cout_, scratch_.data(), scratch_.size());
-      resp_head_done_ = true;
+      flags_.resp_head_done = true;
       resp_body_.emplace(resp_.framing, resp_.content_length);
       if (resp_.framing == http::BodyFraming::kNone) {
-        resp_done_ = true;
+        flags_.resp_done = true;
         break;
       }
     }
@@ -694,12 +695,12 @@ void Session::pumpResponse() {
       terminate();
       return;
     }
-    if (m == Move::kDone) resp_done_ = true;
+    if (m == Move::kDone) flags_.resp_done = true;
     break;
   }
   flushClient();
   if (state_ != State::kForward) return;
-  if (resp_done_) {
+  if (flags_.resp_done) {
     finishExchange();
   } else {
     updateReadInterest();
@@ -712,15 +713,16 @@ void Session::finishExchange() {
   m.bytes_down.add(req_bytes_down_);
   logDecision(true, resp_.status, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
               req_bytes_up_, req_bytes_down_);
-  if (!upstream_keep_alive_ || !req_done_ || evbuffer_get_length(uin_) > 0) closeUpstream();
-  if (!resp_.keep_alive || !req_done_ || client_eof_) {
+  if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0)
+    closeUpstream();
+  if (!resp_.keep_alive || !flags_.req_done || flags_.client_eof) {
     closeAfterFlush();
     return;
   }
   state_ = State::kHead;
   req_body_.reset();
   resp_body_.reset();
-  if (draining_ && evbuffer_get_length(cin_) == 0) {
+  if (flags_.draining && evbuffer_get_length(cin_) == 0) {
     closeAfterFlush();
     return;
   }
@@ -740,7 +742,7 @@ void Session::flushClient() {
   if (evbuffer_get_length(cout_) > 0) {
     if (client_io_->writeBlockedOnRead()) {
       event_add(cev_, nullptr);
-      client_reading_ = true;
+      flags_.client_reading = true;
     } else {
       event_add(cwev_, nullptr);
     }
@@ -756,7 +758,7 @@ void Session::flushUpstream() {
   if (!upstream_.valid() || !upstream_io_) return;
   {
     if (upstream_io_->write(uout_) == tunnel::Io::kError) {
-      if (state_ == State::kForward && !resp_head_done_) {
+      if (state_ == State::kForward && !flags_.resp_head_done) {
         end(stream::EndReason::kUpstreamReset);
       } else {
         terminate();
@@ -767,7 +769,7 @@ void Session::flushUpstream() {
   if (evbuffer_get_length(uout_) > 0) {
     if (upstream_io_->writeBlockedOnRead()) {
       event_add(uev_, nullptr);
-      upstream_reading_ = true;
+      flags_.upstream_reading = true;
     } else {
       event_add(uwev_, nullptr);
     }
@@ -785,49 +787,51 @@ void Session::updateReadInterest() {
   bool want_upstream = false;
   switch (state_) {
     case State::kHead:
-      want_client = !client_eof_;
+      want_client = !flags_.client_eof;
       want_upstream = upstream_.valid();  // notice an idle upstream closing
       break;
     case State::kResolving:
     case State::kConnecting:
-      want_client = !client_eof_ && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
+      want_client =
+          !flags_.client_eof && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
       break;
     case State::kForward:
       // While the request body flows, read it as fast as upstream takes it;
       // after it, keep reading a pipelined next head (bounded) so the read
       // event is not switched off and on for every request.
-      want_client = !client_eof_ && (req_done_ ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
-                                               : evbuffer_get_length(uout_) < kHighWater);
+      want_client = !flags_.client_eof &&
+                    (flags_.req_done ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
+                                     : evbuffer_get_length(uout_) < kHighWater);
       want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
       break;
     case State::kClosing:
-      want_client = !client_eof_;
+      want_client = !flags_.client_eof;
       break;
     default:
       break;
   }
-  if (cev_ && want_client != client_reading_) {
+  if (cev_ && want_client != flags_.client_reading) {
     if (want_client) {
       event_add(cev_, nullptr);
     } else {
       event_del(cev_);
     }
-    client_reading_ = want_client;
+    flags_.client_reading = want_client;
   }
-  if (uev_ && want_upstream != upstream_reading_) {
+  if (uev_ && want_upstream != flags_.upstream_reading) {
     if (want_upstream) {
       event_add(uev_, nullptr);
     } else {
       event_del(uev_);
     }
-    upstream_reading_ = want_upstream;
+    flags_.upstream_reading = want_upstream;
   }
 }
 
 void Session::closeUpstream() {
   if (uev_) event_del(uev_);
   if (uwev_) event_del(uwev_);
-  upstream_reading_ = false;
+  flags_.upstream_reading = false;
   upstream_io_.reset();
   upstream_.reset();
   upstream_key_.clear();
@@ -866,7 +870,7 @@ void Session::logDecision(bool allowed, int status, std::string_view reason, uin
   r.allowed = allowed;
   r.rule = decision_.rule;
   r.reason = reason;
-  r.proxy = allowed ? (is_connect && !intercepted_ ? "forward-bypass" : "forward") : "";
+  r.proxy = allowed ? (is_connect && !flags_.intercepted ? "forward-bypass" : "forward") : "";
   r.status = status;
   r.bytes_up = up;
   r.bytes_down = down;
@@ -885,7 +889,7 @@ void Session::closeAfterFlush() {
 }
 
 void Session::drain() {
-  draining_ = true;
+  flags_.draining = true;
   if (state_ == State::kHead && evbuffer_get_length(cin_) == 0) terminate();
 }
 

@@ -110,7 +110,27 @@ class Session {
   void terminate();
   void armTimer(std::chrono::milliseconds d);
 
+  // Every flag of the connection and of its current request, in one place
+  // (Envoy's ActiveStream::State). Request flags are reset by startForward().
+  struct Flags {
+    // Connection.
+    bool client_reading = false;    // cev_ is armed
+    bool upstream_reading = false;  // uev_ is armed
+    bool client_eof = false;        // the client half-closed (or closed)
+    bool draining = false;          // drain(): close once the current request is done
+    bool intercepted = false;       // TLS terminated on both legs (after the CONNECT)
+    // Current request (forward exchange).
+    bool req_done = false;             // the whole request body went to uout_
+    bool resp_head_done = false;       // the final response head went to cout_
+    bool resp_done = false;            // the whole response body went to cout_
+    bool upstream_keep_alive = false;  // the upstream connection may serve the next request
+    bool client_keep_alive = false;    // the client asked to keep the connection
+    bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
+    bool request_waiting = false;      // an inner request waits for an upstream reconnect
+  };
+
   Worker& w_;
+  Flags flags_;
   std::shared_ptr<const Snapshot> snap_;
   UniqueFd client_;
   UniqueFd upstream_;
@@ -127,9 +147,6 @@ class Session {
   evbuffer* cout_ = nullptr;  // to client
   evbuffer* uin_ = nullptr;   // from upstream
   evbuffer* uout_ = nullptr;  // to upstream
-  bool client_reading_ = false;
-  bool upstream_reading_ = false;
-  bool client_eof_ = false;
 
   // Current request.
   const sandbox::Sandbox* sandbox_ = nullptr;
@@ -154,12 +171,6 @@ class Session {
   std::optional<http::BodyReader> req_body_;
   std::optional<http::BodyReader> resp_body_;
   http::ResponseHead resp_;
-  bool resp_head_done_ = false;
-  bool resp_done_ = false;
-  bool req_done_ = false;
-  bool upstream_keep_alive_ = false;
-  bool client_keep_alive_ = false;
-  bool draining_ = false;
   std::string upstream_key_;     // host:port the open upstream connection serves
   std::string scratch_;
 
@@ -167,9 +178,6 @@ class Session {
 
   // Interception state: the CONNECT host/port stay in host_/connect_port_
   // for the whole connection; every inner request must name the same host.
-  bool intercepted_ = false;
-  bool upgraded_ = false;        // after a 101 on an intercepted connection
-  bool request_waiting_ = false; // an inner request waits for an upstream reconnect
   uint16_t connect_port_ = 0;
   std::string sni_;
   std::string upstream_error_;   // upstream TLS failure, answered 502 on the next request

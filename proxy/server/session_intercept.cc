@@ -74,7 +74,7 @@ void Session::startIntercept() {
     terminate();
     return;
   }
-  intercepted_ = true;
+  flags_.intercepted = true;
   connect_port_ = req_.port;
   client_io_ = std::make_unique<mitm::TlsTransport>(std::move(stream.value()));
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
@@ -113,7 +113,7 @@ std::string failureText(const tls::IoResult& r, const char* if_empty) {
 }  // namespace
 
 void Session::driveClientHandshake() {
-  auto r = handshakeStep(*client_io_, cev_, client_reading_, cwev_);
+  auto r = handshakeStep(*client_io_, cev_, flags_.client_reading, cwev_);
   if (!r) return;
   if (r->status != tls::IoStatus::kOk) {
     w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
@@ -142,7 +142,7 @@ void Session::startUpstreamTls() {
 }
 
 void Session::driveUpstreamHandshake() {
-  auto r = handshakeStep(*upstream_io_, uev_, upstream_reading_, uwev_);
+  auto r = handshakeStep(*upstream_io_, uev_, flags_.upstream_reading, uwev_);
   if (!r) return;
   if (r->status != tls::IoStatus::kOk) {
     w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
@@ -150,9 +150,9 @@ void Session::driveUpstreamHandshake() {
     closeUpstream();
   }
   event_del(timer_);
-  if (request_waiting_) {
+  if (flags_.request_waiting) {
     // Reconnected for a request that is waiting.
-    request_waiting_ = false;
+    flags_.request_waiting = false;
     if (upstream_error_.empty()) {
       upstreamReady();
     } else {
@@ -198,7 +198,7 @@ void Session::handleInterceptedRequest() {
   }
   // The upstream ended keep-alive: connect again (same host, same address
   // checks), then TLS, then forward this request.
-  request_waiting_ = true;
+  flags_.request_waiting = true;
   startResolve();
 }
 
