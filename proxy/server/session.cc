@@ -507,6 +507,7 @@ void Session::startTunnel() {
   req_.path = {};
   candidates_ = {};
   scratch_ = {};
+  ex_.reset();
   flags_.client_reading = flags_.upstream_reading = false;
   w_.metrics().tunnels_opened.add();
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForwardBypass);
@@ -530,19 +531,20 @@ void Session::startTunnel() {
 // ---------------------------------------------------------------- forward
 
 void Session::startForward() {
+  if (!ex_) ex_ = std::make_unique<Exchange>();
   // The request as forwarded: a copy of the one received (assignment keeps
   // the strings' capacity from the previous request on this connection).
-  fwd_.method = req_.method;
-  fwd_.scheme = flags_.intercepted ? std::string_view("https") : std::string_view(req_.scheme);
-  fwd_.host = host_.text;
-  fwd_.port = port_;
-  fwd_.path = req_.path;
-  fwd_.headers = req_.headers;
-  fwd_wire_ = req_.wire();
-  fwd_wire_.keep_alive = true;  // the upstream connection is ours to reuse
+  ex_->fwd.method = req_.method;
+  ex_->fwd.scheme = flags_.intercepted ? std::string_view("https") : std::string_view(req_.scheme);
+  ex_->fwd.host = host_.text;
+  ex_->fwd.port = port_;
+  ex_->fwd.path = req_.path;
+  ex_->fwd.headers = req_.headers;
+  ex_->fwd_wire = req_.wire();
+  ex_->fwd_wire.keep_alive = true;  // the upstream connection is ours to reuse
   if (flags_.intercepted) {
     std::string unavailable;
-    Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable);
+    Status st = secrets::rewriteRequest(*plan_, ex_->fwd, &unavailable);
     if (!st) {
       // A bound value that cannot be written as a header value was skipped
       // (the request goes out without it); say so once, without the value.
@@ -553,17 +555,17 @@ void Session::startForward() {
       return;
     }
   } else {
-    fwd_wire_.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
+    ex_->fwd_wire.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
   }
   state_ = State::kForward;
   w_.metrics().request(admin::ReqType::kHttp, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
   flags_.client_keep_alive = req_.keep_alive;
   scratch_.clear();
-  http::serializeRequestForOrigin(fwd_, fwd_wire_, &scratch_);
+  http::serializeRequestForOrigin(ex_->fwd, ex_->fwd_wire, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
   req_bytes_up_ = scratch_.size();  // the body adds to it as it is read
-  req_body_.emplace(req_.framing, req_.content_length);
-  resp_body_.reset();
+  ex_->req_body.emplace(req_.framing, req_.content_length);
+  ex_->resp_body.reset();
   flags_.req_done = req_.framing == http::BodyFraming::kNone;
   flags_.resp_head_done = false;
   flags_.resp_done = false;
@@ -580,10 +582,11 @@ void Session::startForward() {
 void Session::pumpRequestBody() {
   if (!flags_.req_done) {
     uint64_t moved = 0;
-    Move m = moveBody(cin_, uout_, *req_body_, req_.framing == http::BodyFraming::kChunked, &moved);
+    Move m =
+        moveBody(cin_, uout_, *ex_->req_body, req_.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
       if (!flags_.resp_head_done) {
-        end(stream::EndReason::kBadRequestBody, req_body_->error());
+        end(stream::EndReason::kBadRequestBody, ex_->req_body->error());
       } else {
         stream::countEnd(stream::EndReason::kBadRequestBody,
                          w_.metrics());  // the response has begun: just close
@@ -620,7 +623,7 @@ void Session::readUpstream() {
     closeUpstream();
     return;
   }
-  if (flags_.resp_head_done && resp_body_ && resp_body_->finishOnClose()) {
+  if (flags_.resp_head_done && ex_->resp_body && ex_->resp_body->finishOnClose()) {
     flags_.resp_done = true;
     flags_.upstream_keep_alive = false;
     finishExchange();
@@ -641,55 +644,56 @@ void Session::pumpResponse() {
       size_t view = std::min(len, snap_->head_limits.max_head_bytes);
       const char* p = reinterpret_cast<const char*>(evbuffer_pullup(uin_, static_cast<ssize_t>(view)));
       size_t consumed = 0;
-      http::ParseStatus st =
-          http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
+      http::ParseStatus st = http::parseResponseHead(std::string_view(p, view), snap_->head_limits,
+                                                     req_.method, &ex_->resp, &consumed);
       if (st.isIncomplete()) break;
-      const bool switching = resp_.framing == http::BodyFraming::kTunnel && flags_.intercepted &&
-                             fwd_wire_.upgrade && resp_.status == 101;
-      if (st.isError() || (resp_.framing == http::BodyFraming::kTunnel && !switching)) {
+      const bool switching = ex_->resp.framing == http::BodyFraming::kTunnel &&
+                             flags_.intercepted && ex_->fwd_wire.upgrade && ex_->resp.status == 101;
+      if (st.isError() || (ex_->resp.framing == http::BodyFraming::kTunnel && !switching)) {
         end(stream::EndReason::kUpstreamBadResponse,
             st.isError() ? st.reason() : "unexpected protocol switch");
         return;
       }
       evbuffer_drain(uin_, consumed);
       scratch_.clear();
-      if (flags_.intercepted && creds_ != nullptr) secrets::scrubResponse(*creds_, resp_);
+      if (flags_.intercepted && creds_ != nullptr) secrets::scrubResponse(*creds_, ex_->resp);
       if (switching) {
         // WebSocket (or other Upgrade) on an intercepted host: from here on
         // both directions are opaque byte streams, still through TLS.
-        resp_.keep_alive = false;
-        http::serializeResponseForClient(resp_, &scratch_);
+        ex_->resp.keep_alive = false;
+        http::serializeResponseForClient(ex_->resp, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
         flags_.upgraded = true;
         flags_.upstream_keep_alive = false;
         flags_.resp_head_done = true;
-        resp_body_.emplace(http::BodyFraming::kUntilClose, 0);
-        req_body_.emplace(http::BodyFraming::kUntilClose, 0);
+        ex_->resp_body.emplace(http::BodyFraming::kUntilClose, 0);
+        ex_->req_body.emplace(http::BodyFraming::kUntilClose, 0);
         flags_.req_done = false;
         pumpRequestBody();
         if (state_ != State::kForward) return;
         continue;
       }
-      if (resp_.isInterim()) {
-        http::serializeResponseForClient(resp_, &scratch_);
+      if (ex_->resp.isInterim()) {
+        http::serializeResponseForClient(ex_->resp, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
         continue;
       }
       flags_.upstream_keep_alive =
-          resp_.keep_alive && resp_.framing != http::BodyFraming::kUntilClose;
-      resp_.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
-                         resp_.framing != http::BodyFraming::kUntilClose;
-      http::serializeResponseForClient(resp_, &scratch_);
+          ex_->resp.keep_alive && ex_->resp.framing != http::BodyFraming::kUntilClose;
+      ex_->resp.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
+                             ex_->resp.framing != http::BodyFraming::kUntilClose;
+      http::serializeResponseForClient(ex_->resp, &scratch_);
       evbuffer_add(cout_, scratch_.data(), scratch_.size());
       flags_.resp_head_done = true;
-      resp_body_.emplace(resp_.framing, resp_.content_length);
-      if (resp_.framing == http::BodyFraming::kNone) {
+      ex_->resp_body.emplace(ex_->resp.framing, ex_->resp.content_length);
+      if (ex_->resp.framing == http::BodyFraming::kNone) {
         flags_.resp_done = true;
         break;
       }
     }
     uint64_t moved = 0;
-    Move m = moveBody(uin_, cout_, *resp_body_, resp_.framing == http::BodyFraming::kChunked, &moved);
+    Move m = moveBody(uin_, cout_, *ex_->resp_body,
+                      ex_->resp.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
       w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
       terminate();
@@ -711,17 +715,19 @@ void Session::finishExchange() {
   auto& m = w_.metrics();
   m.bytes_up.add(req_bytes_up_);
   m.bytes_down.add(req_bytes_down_);
-  logDecision(true, resp_.status, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
-              req_bytes_up_, req_bytes_down_);
+  logDecision(
+      true, ex_->resp.status,
+      decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
+      req_bytes_up_, req_bytes_down_);
   if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0)
     closeUpstream();
-  if (!resp_.keep_alive || !flags_.req_done || flags_.client_eof) {
+  if (!ex_->resp.keep_alive || !flags_.req_done || flags_.client_eof) {
     closeAfterFlush();
     return;
   }
   state_ = State::kHead;
-  req_body_.reset();
-  resp_body_.reset();
+  ex_->req_body.reset();
+  ex_->resp_body.reset();
   if (flags_.draining && evbuffer_get_length(cin_) == 0) {
     closeAfterFlush();
     return;

@@ -131,6 +131,17 @@ class Session {
 
   Worker& w_;
   Flags flags_;
+  // One forwarded exchange (plain forwarding, or an inner request of an
+  // intercepted connection). Allocated by the first startForward(), reused
+  // for the next request on the connection; a CONNECT tunnel never has one.
+  struct Exchange {
+    http::Request fwd;                          // the request as forwarded (rewritten)
+    http1::Framing fwd_wire;                    // and the framing it is forwarded with
+    std::optional<http::BodyReader> req_body;   // request body decoder
+    std::optional<http::BodyReader> resp_body;  // response body decoder
+    http::ResponseHead resp;                    // the response head as parsed (scrubbed)
+  };
+  std::unique_ptr<Exchange> ex_;
   std::shared_ptr<const Snapshot> snap_;
   UniqueFd client_;
   UniqueFd upstream_;
@@ -153,8 +164,6 @@ class Session {
   SandboxCounter* sandbox_counter_ = nullptr;
   http::RequestHead req_;    // the request as received (never edited)
   uint16_t port_ = 0;        // the port this request goes to
-  http::Request fwd_;        // the request as forwarded (rewritten)
-  http1::Framing fwd_wire_;  // and the framing it is forwarded with
   policy::Host host_;
   policy::Decision decision_;
   std::chrono::steady_clock::time_point req_start_;
@@ -168,9 +177,6 @@ class Session {
   uint64_t req_bytes_down_ = 0;
 
   // Forward state.
-  std::optional<http::BodyReader> req_body_;
-  std::optional<http::BodyReader> resp_body_;
-  http::ResponseHead resp_;
   std::string upstream_key_;     // host:port the open upstream connection serves
   std::string scratch_;
 
