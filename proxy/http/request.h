@@ -37,40 +37,52 @@
 
 #include "proxy/http/limits.h"
 #include "proxy/http/message.h"
+#include "proxy/http/request_model.h"
+
+namespace kitgate::http1 {
+
+// How an HTTP/1 request target was written (RFC 9112 §3.2).
+enum class TargetForm {
+  kOrigin,     // "/path?query" (MITM'd requests; Host header required)
+  kAbsolute,   // "http://host[:port]/path" (plain HTTP through the proxy)
+  kAuthority,  // "host:port", CONNECT only
+  kAsterisk,   // "*", OPTIONS only
+};
+
+// The HTTP/1 wire facts of one request: how it was framed, not what it asks
+// for. Kept by the HTTP/1 codec; never read by policy or secrets.
+struct Framing {
+  TargetForm form = TargetForm::kOrigin;
+  int version_minor = 1;  // HTTP/1.<minor>; only 0 and 1 are accepted
+  http::BodyFraming framing = http::BodyFraming::kNone;  // kNone, kContentLength or kChunked
+  uint64_t content_length = 0;                           // valid when framing == kContentLength
+  bool keep_alive = true;        // 1.1 unless "Connection: close"; 1.0 only with keep-alive
+  bool expect_continue = false;  // "Expect: 100-continue" (HTTP/1.1)
+  bool upgrade = false;          // "Connection: upgrade" plus an Upgrade header (HTTP/1.1)
+};
+
+}  // namespace kitgate::http1
 
 namespace kitgate::http {
 
-struct RequestHead {
-  enum class TargetForm {
-    kOrigin,     // "/path?query" (MITM'd requests; Host header required)
-    kAbsolute,   // "http://host[:port]/path" (plain HTTP through the proxy)
-    kAuthority,  // "host:port", CONNECT only
-    kAsterisk,   // "*", OPTIONS only
-  };
+// One parsed HTTP/1 request head: the protocol-neutral Request plus the
+// HTTP/1 Framing it came with. Field meanings for HTTP/1 targets:
+//  - scheme: "http" (lower-cased) for absolute-form, empty otherwise.
+//  - host: from the target for absolute- and authority-form (a Host header
+//    that disagrees is ignored: RFC 9112 §3.2.2; it is rewritten on
+//    serialization), from the Host header for origin-form; empty for
+//    asterisk-form.
+//  - port: explicit port, or 80 for absolute-form without one; 0 when
+//    origin-form's Host header names no port.
+//  - path: "/" when empty for origin-/absolute-form; empty for CONNECT; "*"
+//    for asterisk-form. Fragments are refused, never stripped.
+struct RequestHead : Request, http1::Framing {
+  using TargetForm = http1::TargetForm;
 
-  std::string method;  // case-sensitive token, e.g. "GET", "CONNECT"
-  TargetForm form = TargetForm::kOrigin;
-  // "http" (lower-cased) for absolute-form, empty otherwise.
-  std::string scheme;
-  // Host as sent (not lower-cased), without brackets for IPv6 literals. From
-  // the target for absolute- and authority-form (a Host header that
-  // disagrees is ignored: RFC 9112 §3.2.2; it is rewritten on serialization),
-  // from the Host header for origin-form; empty for asterisk-form.
-  std::string host;
-  // Explicit port, or 80 for absolute-form without one. 0 when origin-form's
-  // Host header names no port (the caller knows the default for its scheme).
-  uint16_t port = 0;
-  // Path and query for origin-/absolute-form ("/" when empty); empty for
-  // CONNECT; "*" for asterisk-form. Fragments are refused, never stripped.
-  std::string path;
-  int version_minor = 1;  // HTTP/1.<minor>; only 0 and 1 are accepted
-  std::vector<Header> headers;  // all fields, in order, hop-by-hop included
-
-  BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
-  uint64_t content_length = 0;               // valid when framing == kContentLength
-  bool keep_alive = true;       // 1.1 unless "Connection: close"; 1.0 only with keep-alive
-  bool expect_continue = false;  // "Expect: 100-continue" (HTTP/1.1)
-  bool upgrade = false;          // "Connection: upgrade" plus an Upgrade header (HTTP/1.1)
+  Request& request() { return *this; }
+  const Request& request() const { return *this; }
+  http1::Framing& wire() { return *this; }
+  const http1::Framing& wire() const { return *this; }
 };
 
 // Parses the request head at the start of `buf`. Empty lines before the

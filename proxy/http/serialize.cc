@@ -116,6 +116,10 @@ bool isHopByHop(std::string_view name) {
 }
 
 void serializeRequestForOrigin(const RequestHead& req, std::string* out) {
+  serializeRequestForOrigin(req.request(), req.wire(), out);
+}
+
+void serializeRequestForOrigin(const Request& req, const http1::Framing& wire, std::string* out) {
   out->append(req.method).append(" ");
   out->append(req.path.empty() ? std::string_view("/") : std::string_view(req.path));
   out->append(" HTTP/1.1\r\nHost: ");
@@ -131,12 +135,12 @@ void serializeRequestForOrigin(const RequestHead& req, std::string* out) {
   out->append("\r\n");
   // An Expect the parser ignored (HTTP/1.0) must not gain meaning as 1.1.
   appendEndToEndFields(req.headers,
-                       {"host", "content-length", req.expect_continue ? "" : "expect"}, out);
-  appendFraming(req.framing, req.content_length, out);
-  if (req.upgrade) {
+                       {"host", "content-length", wire.expect_continue ? "" : "expect"}, out);
+  appendFraming(wire.framing, wire.content_length, out);
+  if (wire.upgrade) {
     appendUpgrade(req.headers, out);
   } else {
-    appendConnection(req.keep_alive, out);
+    appendConnection(wire.keep_alive, out);
   }
   out->append("\r\n");
 }

@@ -33,6 +33,8 @@ bool isHopByHop(std::string_view name);
 // close, or "upgrade" plus the Upgrade field when req.upgrade). The body
 // framing on the wire must then follow req.framing (chunked bodies are
 // re-encoded with ChunkedEncoder).
+// The same from the request as forwarded and the framing to forward it with.
+void serializeRequestForOrigin(const Request& req, const http1::Framing& wire, std::string* out);
 void serializeRequestForOrigin(const RequestHead& req, std::string* out);
 
 // Appends "HTTP/1.1 status reason" (the standard phrase when reason is

@@ -24,6 +24,16 @@ std::string_view toString(Decision::Verdict v) {
   return "deny";
 }
 
+Interception decideInterception(const Decision& decision, const InterceptFacts& f) {
+  if (!decision.allowed()) return {false, "not intercepted: the request is not allowed"};
+  if (!f.tls_configured) return {false, "not intercepted: interception TLS is not configured"};
+  if (!f.credentials_bound)
+    return {false, "not intercepted: no credential is bound for this sandbox"};
+  if (!f.host_has_plan) return {false, "not intercepted: no credential is bound for this host"};
+  if (!f.sandbox_has_ca) return {false, "not intercepted: the sandbox has no interception CA"};
+  return {true, "intercepted: " + f.plan};
+}
+
 std::string blockedBody(std::string_view host, uint16_t port, std::string_view reason) {
   std::string body = "Blocked by network policy: domain ";
   const bool bracket =

@@ -95,4 +95,38 @@ Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
   return defaultDeny();
 }
 
+AddressDecision Policy::decideAddresses(const Decision& host_decision,
+                                        const std::vector<IpAddress>& addresses, uint16_t port,
+                                        const SelfAddresses& self) const {
+  AddressDecision out;
+  if (host_decision.denied()) {
+    out.decision = host_decision;
+    return out;
+  }
+  std::string first_denial;
+  std::string_view deciding_rule;
+  for (const IpAddress& ip : addresses) {
+    Decision d = checkAddress(ip, port, host_decision, self);
+    if (d.allowed()) {
+      if (out.allowed.empty()) deciding_rule = d.rule;
+      out.allowed.push_back(ip);
+    } else if (first_denial.empty()) {
+      first_denial = std::move(d.reason);
+      out.refused_address = ip.toString();
+    }
+  }
+  if (out.allowed.empty()) {
+    out.decision = make(
+        Decision::Verdict::kDeny, nullptr,
+        first_denial.empty() ? std::string("no address to connect to") : std::move(first_denial));
+    return out;
+  }
+  out.decision = host_decision;
+  if (out.decision.verdict == Decision::Verdict::kCheckAddress) {
+    out.decision.verdict = Decision::Verdict::kAllow;
+    out.decision.rule = deciding_rule;
+  }
+  return out;
+}
+
 }  // namespace kitgate::policy

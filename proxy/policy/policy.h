@@ -14,6 +14,8 @@
 //    kCheckAddress when some layer has IP/CIDR allow rules (the resolved
 //    address then decides: call checkAddress);
 //  * IP literal hosts are matched by IP/CIDR rules and `**`.
+// decideAddresses(host_decision, addresses, port, self) after DNS: the
+// final verdict, from checkAddress on each address (below).
 // checkAddress(ip, port, host_decision, self) after DNS (and for IP literal
 // hosts, with the literal): the proxy's own listening endpoints (`self`) are
 // always refused; addresses that are not public (loopback, private,
@@ -24,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/policy/address_class.h"
@@ -33,6 +36,17 @@
 
 namespace kitgate::policy {
 
+// The final decision for a host name *and* its resolved addresses.
+struct AddressDecision {
+  // kAllow or kDeny, never kCheckAddress. An allowed kCheckAddress host takes
+  // the rule of the first allowed address; a denial caused by the addresses
+  // has no rule (the reason names the address and what refused it).
+  Decision decision;
+  std::vector<IpAddress> allowed;  // in resolver order; empty when denied
+  // The first refused address ("" when none was refused).
+  std::string refused_address;
+};
+
 class Policy {
  public:
   Policy() = default;  // no rules: denies everything
@@ -41,6 +55,12 @@ class Policy {
   Decision evaluate(const Host& host, uint16_t port) const;
   Decision checkAddress(const IpAddress& address, uint16_t port, const Decision& host_decision,
                         const SelfAddresses& self) const;
+  // checkAddress for every resolved address, folded into the final verdict
+  // (denied when none is allowed; an empty list is a denial). A
+  // `host_decision` that is already kDeny stays denied whatever the addresses.
+  AddressDecision decideAddresses(const Decision& host_decision,
+                                  const std::vector<IpAddress>& addresses, uint16_t port,
+                                  const SelfAddresses& self) const;
 
   const std::vector<std::shared_ptr<const RuleSet>>& layers() const { return layers_; }
 

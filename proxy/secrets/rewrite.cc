@@ -71,7 +71,7 @@ std::string unsafeSubstitutions(const InterceptPlan& plan, const Header& h) {
          " not substituted in header \"" + h.name + "\": the value contains a control character";
 }
 
-void substituteHeaders(const InterceptPlan& plan, http::RequestHead& req, std::string* problems) {
+void substituteHeaders(const InterceptPlan& plan, http::Request& req, std::string* problems) {
   std::string scratch;
   for (Header& h : req.headers) {
     if (equalsIgnoreCase(h.name, "host") || injects(plan, h.name)) continue;
@@ -86,11 +86,8 @@ void substituteHeaders(const InterceptPlan& plan, http::RequestHead& req, std::s
   }
 }
 
-void substituteQuery(const InterceptPlan& plan, http::RequestHead& req) {
-  if (req.form != http::RequestHead::TargetForm::kOrigin &&
-      req.form != http::RequestHead::TargetForm::kAbsolute) {
-    return;
-  }
+void substituteQuery(const InterceptPlan& plan, http::Request& req) {
+  // CONNECT has no path and "OPTIONS *" no query: both end at the find.
   const size_t q = req.path.find('?');
   if (q == std::string::npos) return;
   const std::string_view query = std::string_view(req.path).substr(q + 1);
@@ -109,20 +106,41 @@ void substituteQuery(const InterceptPlan& plan, http::RequestHead& req) {
   req.path.replace(q + 1, std::string::npos, replaced);
 }
 
-void inject(const InterceptPlan& plan, http::RequestHead& req, std::string* problems) {
+void inject(const InterceptPlan& plan, http::Request& req, std::string* problems,
+            std::string* unavailable) {
+  std::string rendered;
   for (const HeaderInjection& inj : plan.injections) {
     std::erase_if(req.headers, [&](const Header& h) { return equalsIgnoreCase(h.name, inj.name); });
-    if (!isHeaderValueSafe(inj.value)) {
+    std::string_view value = inj.value;
+    if (inj.source && inj.source->refreshable()) {
+      std::shared_ptr<const std::string> current = inj.source->current();
+      if (!current) {
+        // Fail closed: the client's header of that name is already gone, and
+        // the caller learns which service has no value.
+        const std::string what = "no current value for service " + inj.service + " (" +
+                                 std::string(inj.source->describe()) + "): header \"" + inj.name +
+                                 "\" not injected";
+        if (unavailable != nullptr) {
+          if (unavailable->empty()) *unavailable = inj.service;
+        } else {
+          appendProblem(problems, what);
+        }
+        continue;
+      }
+      rendered = inj.format.render(*current);
+      value = rendered;
+    }
+    if (!isHeaderValueSafe(value)) {
       appendProblem(problems, "injection of header \"" + inj.name + "\" (service " + inj.service +
                                   ") skipped: the value contains a control character");
       continue;
     }
-    req.headers.push_back(Header{inj.name, inj.value});
+    req.headers.push_back(Header{inj.name, std::string(value)});
   }
 }
 
 // Drops Connection tokens that name an injected header.
-void protectInjected(const InterceptPlan& plan, http::RequestHead& req) {
+void protectInjected(const InterceptPlan& plan, http::Request& req) {
   for (auto it = req.headers.begin(); it != req.headers.end();) {
     if (!equalsIgnoreCase(it->name, "connection")) {
       ++it;
@@ -155,14 +173,19 @@ void protectInjected(const InterceptPlan& plan, http::RequestHead& req) {
 
 }  // namespace
 
-Status rewriteRequest(const InterceptPlan& plan, http::RequestHead& req) {
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req) {
+  return rewriteRequest(plan, req, nullptr);
+}
+
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
+                      std::string* unavailable_service) {
   std::string problems;
   if (!plan.substitutions.empty()) {
     substituteHeaders(plan, req, &problems);
     substituteQuery(plan, req);
   }
   if (!plan.injections.empty()) {
-    inject(plan, req, &problems);
+    inject(plan, req, &problems, unavailable_service);
     protectInjected(plan, req);
   }
   return problems.empty() ? Status::ok() : Status::error(problems);

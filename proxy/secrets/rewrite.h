@@ -9,7 +9,7 @@
 #pragma once
 
 #include "proxy/common/status.h"
-#include "proxy/http/request.h"
+#include "proxy/http/request_model.h"
 #include "proxy/http/response.h"
 #include "proxy/secrets/store.h"
 
@@ -34,7 +34,15 @@ namespace kitgate::secrets {
 // is never written: that injection is skipped, that header keeps its
 // original value, and the returned Status names the header and the service
 // or env (never a value). Everything else in the plan is still applied.
-Status rewriteRequest(const InterceptPlan& plan, http::RequestHead& req);
+//  4. An injection whose source is refreshable renders the source's current
+//     value; when it has none (never fetched, expired) the request must not
+//     go out as if it were authorised: the client's header is still removed,
+//     nothing is injected, and the service is named — in the Status (this
+//     form), or in *unavailable_service (the first such service; the form
+//     the data path uses, which then refuses the request).
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req);
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
+                      std::string* unavailable_service);
 
 // Replaces every real secret of the sandbox (each ScrubRule: the raw value,
 // its percent-encoded form, the Basic credential of a username route) in

@@ -20,31 +20,69 @@ using policy::RuleSet;
 
 namespace {
 
-// `format` with %s = secret and %% = '%' (validated by the loader).
-std::string applyFormat(std::string_view format, std::string_view secret) {
-  std::string out;
-  for (size_t i = 0; i < format.size(); ++i) {
-    const char c = format[i];
-    if (c == '%' && i + 1 < format.size()) {
-      if (format[i + 1] == 's') out.append(secret);
-      if (format[i + 1] == '%') out.push_back('%');
-      ++i;
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
+std::string basicCredential(const Route& route, std::string_view secret) {
+  return base64Encode(route.username + ":" +
+                      CredentialFormat{route.format, route.username}.formatted(secret));
 }
 
-std::string basicCredential(const Route& route, std::string_view secret) {
-  return base64Encode(route.username + ":" + applyFormat(route.format, secret));
+// routeSecret() with the value: nullptr when nothing is bound.
+const std::string* resolveRouteSecret(const StoreModel& model, std::string_view sandbox,
+                                      const Route& route, RouteSecret* which) {
+  using Kind = RouteSecret::Kind;
+  using Scope = RouteSecret::Scope;
+  const auto found = [&](Kind kind, Scope scope, const std::string& name,
+                         const std::string& value) {
+    if (which != nullptr) *which = RouteSecret{kind, scope, name};
+    return &value;
+  };
+  const auto isSandbox = [&](const std::string& scope) {
+    return !sandbox.empty() && scope == sandbox;
+  };
+  const ServiceSecret* global_service = nullptr;
+  for (const ServiceSecret& s : model.services) {
+    if (s.service != route.service) continue;
+    if (isSandbox(s.sandbox)) return found(Kind::kService, Scope::kSandbox, s.service, s.value);
+    if (s.sandbox.empty()) global_service = &s;
+  }
+  if (global_service != nullptr) {
+    return found(Kind::kService, Scope::kGlobal, global_service->service, global_service->value);
+  }
+  const auto boundToRoute = [&](const CustomSecret& c) {
+    return std::any_of(c.hosts.begin(), c.hosts.end(), [&](const HostPattern& h) {
+      return std::any_of(route.domains.begin(), route.domains.end(),
+                         [&](const HostPattern& d) { return d.canonical == h.canonical; });
+    });
+  };
+  const CustomSecret* own = nullptr;
+  const CustomSecret* global_custom = nullptr;
+  for (const CustomSecret& c : model.customs) {  // the later entry wins within a scope
+    if (!boundToRoute(c)) continue;
+    if (isSandbox(c.sandbox)) own = &c;
+    if (c.sandbox.empty()) global_custom = &c;
+  }
+  if (own != nullptr) return found(Kind::kCustom, Scope::kSandbox, own->env, own->value);
+  if (global_custom != nullptr)
+    return found(Kind::kCustom, Scope::kGlobal, global_custom->env, global_custom->value);
+  if (which != nullptr) *which = RouteSecret{};
+  return nullptr;
 }
 
 }  // namespace
 
 std::string renderInjection(const Route& route, std::string_view secret) {
-  if (!route.username.empty()) return "Basic " + basicCredential(route, secret);
-  return applyFormat(route.format, secret);
+  return CredentialFormat{route.format, route.username}.render(secret);
+}
+
+RouteSecret routeSecret(const StoreModel& model, std::string_view sandbox, const Route& route) {
+  RouteSecret which;
+  resolveRouteSecret(model, sandbox, route, &which);
+  return which;
+}
+
+std::string RouteSecret::toString() const {
+  if (kind == Kind::kNone) return "none";
+  return std::string(kind == Kind::kService ? "service secret " : "custom secret ") + name + " (" +
+         (scope == Scope::kGlobal ? std::string("global") : std::string("sandbox scope")) + ")";
 }
 
 std::string InterceptPlan::toString() const {
@@ -118,17 +156,6 @@ class SandboxCredentialsBuilder {
     return scope_sandbox.empty() || (!sandbox_.empty() && scope_sandbox == sandbox_);
   }
 
-  // The sandbox-scoped value wins over the global one.
-  const std::string* serviceValue(const std::string& service) const {
-    const std::string* global = nullptr;
-    for (const ServiceSecret& s : model_.services) {
-      if (s.service != service) continue;
-      if (!s.sandbox.empty() && s.sandbox == sandbox_) return &s.value;
-      if (s.sandbox.empty()) global = &s.value;
-    }
-    return global;
-  }
-
   Pattern& pattern(const HostPattern& host) {
     auto [it, fresh] = pattern_index_.emplace(host.canonical, patterns_.size());
     if (fresh) patterns_.push_back(Pattern{host, {}});
@@ -138,10 +165,16 @@ class SandboxCredentialsBuilder {
   void addRoutes(SandboxCredentials& c) {
     if (routes_ == nullptr) return;
     for (const Route& r : *routes_) {
-      const std::string* value = serviceValue(r.service);
+      const std::string* value = resolveRouteSecret(model_, sandbox_, r, nullptr);
       if (value == nullptr || r.header.empty()) continue;  // unbound, or routing only
-      c.injections_.push_back(HeaderInjection{r.header, renderInjection(r, *value), r.service});
-      for (const HostPattern& h : r.domains) pattern(h).items.injections.push_back(c.injections_.size() - 1);
+      CredentialFormat format{r.format, r.username};
+      std::string rendered = format.render(*value);
+      c.injections_.push_back(
+          HeaderInjection{r.header, std::move(rendered), r.service,
+                          std::make_shared<const StaticCredential>("secret " + r.service, *value),
+                          std::move(format)});
+      for (const HostPattern& h : r.domains)
+        pattern(h).items.injections.push_back(c.injections_.size() - 1);
       if (!r.username.empty()) {
         basic_scrub_.push_back(ScrubRule{basicCredential(r, *value), basicCredential(r, kProxyManagedSentinel)});
       }

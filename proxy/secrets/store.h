@@ -13,8 +13,10 @@
 //                  {service: registry, domains: [pkgs.example.com],
 //                   username: token}]          # Authorization: Basic
 //
-// Resolution (kit-spec §5.2, §5.7): a route is bound when its service has a
-// value — the sandbox-scoped secret wins over the global one. Custom secrets
+// Resolution (kit-spec §5.2, §5.7): a route is bound when it has a value —
+// the sandbox-scoped service secret, else the global one, else a custom
+// secret bound to the route's host (sandbox scope, then global): see
+// routeSecret() in store_model.h and FORMAT.md. Custom secrets
 // of scope `global` apply to every sandbox, `sandbox:<n>` only to n (and win
 // over a global custom secret with the same placeholder). A host is
 // intercepted only when something is bound for it: planFor() != nullptr.
@@ -42,6 +44,7 @@
 #include "proxy/common/status.h"
 #include "proxy/policy/host.h"
 #include "proxy/policy/rule_set.h"
+#include "proxy/secrets/credential_source.h"
 
 namespace kitgate::secrets {
 
@@ -49,11 +52,18 @@ namespace kitgate::secrets {
 // never substituted; an injection simply overwrites its header.
 inline constexpr std::string_view kProxyManagedSentinel = "proxy-managed";
 
-// Set `name: value` on the request, replacing every header of that name.
+// Set `name: <value>` on the request, replacing every header of that name.
+// The value comes from `source` rendered with `format`
+// (proxy/secrets/credential_source.h). For a static source (or no source, as
+// plans built by hand have) `value` is that rendering, computed once; for a
+// refreshable source `value` is empty and rewriteRequest renders the
+// source's current value on every request.
 struct HeaderInjection {
   std::string name;     // as the route wrote it
-  std::string value;    // formatted; contains the secret
+  std::string value;    // rendered static value; contains the secret
   std::string service;  // for diagnostics
+  std::shared_ptr<const CredentialSource> source;
+  CredentialFormat format;
 };
 
 // Replace `placeholder` by `value` in the request (custom secrets).

@@ -50,6 +50,29 @@ struct StoreModel {
 // Reads and validates the files (store.h); every error at once.
 StatusOr<StoreModel> readStoreFiles(const std::string& state_dir);
 
+// Which secret a credential route uses for sandbox `sandbox` (kit-spec §5.2,
+// §5.7; the seed tutorial's `secret set-custom --host`), first found wins:
+//  1. the service secret of scope `sandbox:<sandbox>`;
+//  2. the service secret of scope `global`;
+//  3. a custom secret bound to the route's host — one of its hosts is one of
+//     the route's domains (same canonical pattern) — of scope
+//     `sandbox:<sandbox>`, then of scope `global`; within one scope the later
+//     entry wins (as for placeholders).
+// Names the secret (kind + scope + service or env), never its value: the
+// CLI prints it ("amp: custom secret AMP_API_KEY (global)").
+struct RouteSecret {
+  enum class Kind { kNone, kService, kCustom };
+  enum class Scope { kGlobal, kSandbox };
+  Kind kind = Kind::kNone;
+  Scope scope = Scope::kGlobal;
+  std::string name;  // the service (kService) or the custom secret's env (kCustom)
+
+  // "service secret amp (sandbox dev1)", "custom secret AMP_API_KEY (global)", "none".
+  std::string toString() const;
+  bool operator==(const RouteSecret&) const = default;
+};
+RouteSecret routeSecret(const StoreModel& model, std::string_view sandbox, const Route& route);
+
 // The route's header value for `secret` (format applied, or the Basic
 // credential). Valid formats only (checked by the loader).
 std::string renderInjection(const Route& route, std::string_view secret);

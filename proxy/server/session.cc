@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -108,9 +109,7 @@ void Session::start() {
   const auto& limits = snap_->config.limits;
   int64_t open = w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
   if (static_cast<size_t>(open) > limits.max_connections) {
-    w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnections)].add();
-    reject(503, "Service Unavailable", "kitgate: too many connections (max_connections reached)\n",
-           "connection limit reached (max_connections)", false);
+    end(stream::EndReason::kConnectionLimit);
     return;
   }
   req_start_ = Clock::now();
@@ -183,10 +182,7 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
         s->terminate();
         return;
       }
-      s->w_.metrics().limit_hits[admin::idx(admin::Limit::kHeadTimeout)].add();
-      s->reject(408, "Request Timeout", "kitgate: request head not received in time\n",
-                "request head timeout (head_timeout_ms " + std::to_string(limits.head_timeout.count()) + ")",
-                false);
+      s->end(stream::EndReason::kHeadTimeout, std::to_string(limits.head_timeout.count()));
       return;
     case State::kConnecting:
       s->w_.metrics().limit_hits[admin::idx(admin::Limit::kConnectTimeout)].add();
@@ -194,9 +190,7 @@ void Session::onTimer(evutil_socket_t, short, void* arg) {
       return;
     case State::kResolving: {
       s->lookup_.reset();
-      s->w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
-      std::string why = "DNS lookup of " + s->host_.text + " timed out";
-      s->reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+      s->end(stream::EndReason::kDnsTimeout);
       return;
     }
     case State::kForward:
@@ -229,7 +223,7 @@ void Session::readClient() {
       if (client_io_->readBlockedOnWrite()) event_add(cwev_, nullptr);
       return;
     case tunnel::Io::kEof:
-      client_eof_ = true;
+      flags_.client_eof = true;
       break;
     case tunnel::Io::kError:
       terminate();
@@ -239,21 +233,21 @@ void Session::readClient() {
   if (state_ == State::kForward && n > 0) armTimer(snap_->config.limits.idle_timeout);
   switch (state_) {
     case State::kHead:
-      if (client_eof_ && evbuffer_get_length(cin_) == 0) {
+      if (flags_.client_eof && evbuffer_get_length(cin_) == 0) {
         terminate();
         return;
       }
       tryHead();
       return;
     case State::kForward:
-      if (client_eof_ && !req_done_) {
-        if (!upgraded_) {
+      if (flags_.client_eof && !flags_.req_done) {
+        if (!flags_.upgraded) {
           terminate();  // client gave up mid-request
           return;
         }
         pumpRequestBody();  // forward what is buffered, then the half-close
         if (state_ != State::kForward) return;
-        req_done_ = true;
+        flags_.req_done = true;
         flushUpstream();
         if (upstream_io_) upstream_io_->shutdownWrite();
         updateReadInterest();
@@ -263,12 +257,12 @@ void Session::readClient() {
       return;
     case State::kClosing:
       evbuffer_drain(cin_, evbuffer_get_length(cin_));
-      if (client_eof_) terminate();
+      if (flags_.client_eof) terminate();
       return;
     default:
       // Resolving/connecting: keep bytes (pipelined tunnel data) but stop
       // reading once a head's worth is buffered; EOF ends the attempt.
-      if (client_eof_) {
+      if (flags_.client_eof) {
         terminate();
         return;
       }
@@ -280,7 +274,7 @@ void Session::readClient() {
 void Session::tryHead() {
   size_t len = evbuffer_get_length(cin_);
   if (len == 0) {
-    if (client_eof_) terminate();
+    if (flags_.client_eof) terminate();
     return;
   }
   size_t view = std::min(len, snap_->head_limits.max_head_bytes);
@@ -288,17 +282,12 @@ void Session::tryHead() {
   size_t consumed = 0;
   http::ParseStatus st = http::parseRequestHead(std::string_view(p, view), snap_->head_limits, &req_, &consumed);
   if (st.isIncomplete()) {
-    if (client_eof_) terminate();
+    if (flags_.client_eof) terminate();
     return;
   }
+  port_ = req_.port;
   if (st.isError()) {
-    auto& m = w_.metrics();
-    if (st.httpStatus() == 431) {
-      m.limit_hits[admin::idx(admin::Limit::kHeadTooLarge)].add();
-    }
-    m.bad_requests.add();
-    std::string body = "kitgate: bad request: " + std::string(st.reason()) + "\n";
-    reject(st.httpStatus(), http::reasonPhrase(st.httpStatus()), body, st.reason(), false);
+    end(stream::EndReason::kBadRequest, st.reason(), st.httpStatus());
     return;
   }
   evbuffer_drain(cin_, consumed);
@@ -311,13 +300,7 @@ bool Session::identify() {
   if (const http::Header* h = http::findHeader(req_.headers, "Proxy-Authorization")) auth = h->value;
   sandbox_ = snap_->registry->identify(peer_, auth);
   if (sandbox_ == nullptr) {
-    w_.metrics().unauthenticated.add();
-    std::string resp = http::errorResponse(407, "Proxy Authentication Required",
-                                           "kitgate: this client is not a registered sandbox\n", true);
-    resp.insert(resp.find("\r\n") + 2, "Proxy-Authenticate: Basic realm=\"kitgate\"\r\n");
-    evbuffer_add(cout_, resp.data(), resp.size());
-    logDecision(false, 407, "client not recognised as any sandbox", 0, 0);
-    closeAfterFlush();
+    end(stream::EndReason::kUnauthenticated);
     return false;
   }
   sandbox_counter_ = snap_->counterFor(sandbox_->name());
@@ -326,10 +309,7 @@ bool Session::identify() {
         static_cast<uint32_t>(snap_->config.limits.max_connections_per_sandbox));
     int64_t open = sandbox_counter_->fetch_add(1, std::memory_order_relaxed) + 1;
     if (static_cast<size_t>(open) > limit) {
-      w_.metrics().limit_hits[admin::idx(admin::Limit::kMaxConnectionsPerSandbox)].add();
-      reject(503, "Service Unavailable",
-             "kitgate: too many connections for sandbox " + sandbox_->name() + "\n",
-             "connection limit reached (max_connections_per_sandbox)", false);
+      end(stream::EndReason::kSandboxConnectionLimit, sandbox_->name());
       return false;
     }
   }
@@ -341,7 +321,7 @@ void Session::handleRequest() {
   req_start_ = Clock::now();
   req_bytes_up_ = 0;
   req_bytes_down_ = 0;
-  if (intercepted_) {  // the CONNECT's host, decision and sandbox stay
+  if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
     handleInterceptedRequest();
     return;
   }
@@ -352,33 +332,29 @@ void Session::handleRequest() {
 
   const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
   if (!is_connect && req_.form != http::RequestHead::TargetForm::kAbsolute) {
-    w_.metrics().bad_requests.add();
-    reject(400, "Bad Request",
-           "kitgate is a forward proxy: send CONNECT host:port, or an absolute-form request "
-           "(GET http://host/path)\n",
-           "not a proxy request (origin-form target)", false);
+    end(stream::EndReason::kNotProxyRequest);
     return;
   }
   auto host = policy::normalizeHost(req_.host, policy::Ipv6Brackets::kOptional);
   if (!host) {
-    w_.metrics().bad_requests.add();
-    reject(400, "Bad Request", "kitgate: invalid host: " + host.status().message() + "\n",
-           "invalid host: " + host.status().message(), false);
+    end(stream::EndReason::kInvalidHost, host.status().message());
     return;
   }
   host_ = std::move(host.value());
+  port_ = req_.port;
   decideAndRoute();
 }
 
 void Session::decideAndRoute() {
   const bool is_connect = req_.form == http::RequestHead::TargetForm::kAuthority;
-  decision_ = sandbox_->policy().evaluate(host_, req_.port);
+  decision_ = sandbox_->policy().evaluate(host_, port_);
   if (decision_.denied()) {
-    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, decision_.reason), decision_.reason, true);
+    end(stream::EndReason::kPolicyDeny, decision_.reason);
     return;
   }
+  if (is_connect) decideInterception();
   if (!is_connect) {
-    std::string key = host_.text + ":" + std::to_string(req_.port);
+    std::string key = host_.text + ":" + std::to_string(port_);
     if (upstream_.valid() && key == upstream_key_) {
       startForward();
       return;
@@ -414,56 +390,37 @@ void Session::onResolved(tunnel::ResolveResult r) {
   event_del(timer_);
   if (!host_.isIp()) w_.metrics().dns_duration.observe(Clock::now() - step_start_);
   if (r.addresses.empty()) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kDns)].add();
-    std::string why = "DNS lookup of " + host_.text + " failed: " + r.error;
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    end(stream::EndReason::kDnsFailure, r.error);
     return;
   }
-  candidates_.clear();
+  policy::AddressDecision ad =
+      sandbox_->policy().decideAddresses(decision_, r.addresses, port_, snap_->self);
+  if (ad.decision.denied()) {
+    address_text_ = std::move(ad.refused_address);
+    decision_ = std::move(ad.decision);  // the addresses decided, not the name rule
+    end(stream::EndReason::kAddressBlocked, decision_.reason);
+    return;
+  }
+  candidates_ = std::move(ad.allowed);
   candidate_ = 0;
-  std::string first_denial;
-  std::string_view deciding_rule;
-  for (const auto& ip : r.addresses) {
-    policy::Decision d = sandbox_->policy().checkAddress(ip, req_.port, decision_, snap_->self);
-    if (d.allowed()) {
-      if (candidates_.empty()) deciding_rule = d.rule;
-      candidates_.push_back(ip);
-    } else if (first_denial.empty()) {
-      first_denial = d.reason;
-      address_text_ = ip.toString();
-    }
-  }
-  if (candidates_.empty()) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kAddressBlocked)].add();
-    decision_.rule = {};  // the address check decided, not the name rule
-    reject(403, "Forbidden", policy::blockedBody(host_.text, req_.port, first_denial), first_denial, true);
-    return;
-  }
-  if (decision_.verdict == policy::Decision::Verdict::kCheckAddress) {
-    decision_.verdict = policy::Decision::Verdict::kAllow;
-    decision_.rule = deciding_rule;
-  }
+  decision_ = std::move(ad.decision);  // final: kAllow, never kCheckAddress
   connectNext();
 }
 
 void Session::connectNext() {
   state_ = State::kConnecting;
   if (candidate_ >= candidates_.size()) {
-    bool timed_out = errno == ETIMEDOUT;
-    w_.metrics().upstream_errors[admin::idx(timed_out ? admin::UpstreamError::kTimeout : admin::UpstreamError::kConnect)]
-        .add();
-    std::string why = "connect to " + host_.authority() + ":" + std::to_string(req_.port) +
-                      (timed_out ? " timed out" : " failed: " + std::string(std::strerror(errno)));
-    if (timed_out) {
-      reject(504, "Gateway Timeout", "kitgate: " + why + "\n", why, false);
+    const int err = errno;
+    if (err == ETIMEDOUT) {
+      end(stream::EndReason::kConnectTimeout);
     } else {
-      reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      end(stream::EndReason::kConnectFailed, std::strerror(err));
     }
     return;
   }
   const policy::IpAddress& ip = candidates_[candidate_];
   sockaddr_storage ss{};
-  socklen_t len = ip.toSockaddr(req_.port, &ss);
+  socklen_t len = ip.toSockaddr(port_, &ss);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ++candidate_;
@@ -479,7 +436,7 @@ void Session::connectNext() {
   if (uev_) event_free(uev_);
   uwev_ = event_new(w_.base(), fd, EV_WRITE, &Session::onUpstreamWritable, this);
   uev_ = event_new(w_.base(), fd, EV_READ | EV_PERSIST, &Session::onUpstream, this);
-  upstream_reading_ = false;
+  flags_.upstream_reading = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     onConnectDone(0);
     return;
@@ -505,11 +462,15 @@ void Session::onConnectDone(int err) {
   }
   w_.metrics().connect_duration.observe(Clock::now() - step_start_);
   upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
-  upstream_key_ = host_.text + ":" + std::to_string(req_.port);
-  if (intercepted_) {
+  upstream_key_ = host_.text + ":" + std::to_string(port_);
+  if (flags_.intercepted) {
     startUpstreamTls();  // reconnect for an inner request
   } else if (req_.form == http::RequestHead::TargetForm::kAuthority) {
-    if (!maybeIntercept()) startTunnel();
+    if (decision_.interception.intercept) {
+      startIntercept();
+    } else {
+      startTunnel();
+    }
   } else {
     startForward();
   }
@@ -546,7 +507,8 @@ void Session::startTunnel() {
   req_.path = {};
   candidates_ = {};
   scratch_ = {};
-  client_reading_ = upstream_reading_ = false;
+  ex_.reset();
+  flags_.client_reading = flags_.upstream_reading = false;
   w_.metrics().tunnels_opened.add();
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForwardBypass);
   relay_ = std::make_unique<tunnel::SpliceRelay>(
@@ -569,26 +531,44 @@ void Session::startTunnel() {
 // ---------------------------------------------------------------- forward
 
 void Session::startForward() {
+  if (!ex_) ex_ = std::make_unique<Exchange>();
+  // The request as forwarded: a copy of the one received (assignment keeps
+  // the strings' capacity from the previous request on this connection).
+  ex_->fwd.method = req_.method;
+  ex_->fwd.scheme = flags_.intercepted ? std::string_view("https") : std::string_view(req_.scheme);
+  ex_->fwd.host = host_.text;
+  ex_->fwd.port = port_;
+  ex_->fwd.path = req_.path;
+  ex_->fwd.headers = req_.headers;
+  ex_->fwd_wire = req_.wire();
+  ex_->fwd_wire.keep_alive = true;  // the upstream connection is ours to reuse
+  if (flags_.intercepted) {
+    std::string unavailable;
+    Status st = secrets::rewriteRequest(*plan_, ex_->fwd, &unavailable);
+    if (!st) {
+      // A bound value that cannot be written as a header value was skipped
+      // (the request goes out without it); say so once, without the value.
+      spdlog::warn("sandbox {}: {}", sandbox_->name(), st.message());
+    }
+    if (!unavailable.empty()) {
+      end(stream::EndReason::kCredentialUnavailable, unavailable);
+      return;
+    }
+  } else {
+    ex_->fwd_wire.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
+  }
   state_ = State::kForward;
   w_.metrics().request(admin::ReqType::kHttp, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
-  client_keep_alive_ = req_.keep_alive;
-  req_.host = host_.text;
-  req_.keep_alive = true;  // the upstream connection is ours to reuse
-  if (intercepted_) {
-    req_.scheme = "https";
-    req_.port = connect_port_;
-  } else {
-    req_.upgrade = false;  // protocol upgrades are relayed on intercepted connections only
-  }
+  flags_.client_keep_alive = req_.keep_alive;
   scratch_.clear();
-  http::serializeRequestForOrigin(req_, &scratch_);
+  http::serializeRequestForOrigin(ex_->fwd, ex_->fwd_wire, &scratch_);
   evbuffer_add(uout_, scratch_.data(), scratch_.size());
   req_bytes_up_ = scratch_.size();  // the body adds to it as it is read
-  req_body_.emplace(req_.framing, req_.content_length);
-  resp_body_.reset();
-  req_done_ = req_.framing == http::BodyFraming::kNone;
-  resp_head_done_ = false;
-  resp_done_ = false;
+  ex_->req_body.emplace(req_.framing, req_.content_length);
+  ex_->resp_body.reset();
+  flags_.req_done = req_.framing == http::BodyFraming::kNone;
+  flags_.resp_head_done = false;
+  flags_.resp_done = false;
   pumpRequestBody();
   if (state_ != State::kForward) return;
   flushUpstream();
@@ -600,20 +580,21 @@ void Session::startForward() {
 }
 
 void Session::pumpRequestBody() {
-  if (!req_done_) {
+  if (!flags_.req_done) {
     uint64_t moved = 0;
-    Move m = moveBody(cin_, uout_, *req_body_, req_.framing == http::BodyFraming::kChunked, &moved);
+    Move m =
+        moveBody(cin_, uout_, *ex_->req_body, req_.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
-      w_.metrics().bad_requests.add();
-      if (!resp_head_done_) {
-        reject(400, "Bad Request", "kitgate: bad request body: " + std::string(req_body_->error()) + "\n",
-               "bad request body framing", false);
+      if (!flags_.resp_head_done) {
+        end(stream::EndReason::kBadRequestBody, ex_->req_body->error());
       } else {
+        stream::countEnd(stream::EndReason::kBadRequestBody,
+                         w_.metrics());  // the response has begun: just close
         terminate();
       }
       return;
     }
-    if (m == Move::kDone) req_done_ = true;
+    if (m == Move::kDone) flags_.req_done = true;
   }
   flushUpstream();
   if (state_ == State::kForward) updateReadInterest();
@@ -642,91 +623,88 @@ void Session::readUpstream() {
     closeUpstream();
     return;
   }
-  if (resp_head_done_ && resp_body_ && resp_body_->finishOnClose()) {
-    resp_done_ = true;
-    upstream_keep_alive_ = false;
+  if (flags_.resp_head_done && ex_->resp_body && ex_->resp_body->finishOnClose()) {
+    flags_.resp_done = true;
+    flags_.upstream_keep_alive = false;
     finishExchange();
     return;
   }
-  if (!resp_head_done_ && evbuffer_get_length(cout_) == 0) {
-    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
-    std::string why = "upstream " + host_.authority() + ":" + std::to_string(req_.port) +
-                      " closed the connection without a response";
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+  if (!flags_.resp_head_done && evbuffer_get_length(cout_) == 0) {
+    end(stream::EndReason::kUpstreamNoResponse);
     return;
   }
   terminate();  // truncated response: the client sees the close
 }
 
 void Session::pumpResponse() {
-  while (!resp_done_) {
-    if (!resp_head_done_) {
+  while (!flags_.resp_done) {
+    if (!flags_.resp_head_done) {
       size_t len = evbuffer_get_length(uin_);
       if (len == 0) break;
       size_t view = std::min(len, snap_->head_limits.max_head_bytes);
       const char* p = reinterpret_cast<const char*>(evbuffer_pullup(uin_, static_cast<ssize_t>(view)));
       size_t consumed = 0;
-      http::ParseStatus st =
-          http::parseResponseHead(std::string_view(p, view), snap_->head_limits, req_.method, &resp_, &consumed);
+      http::ParseStatus st = http::parseResponseHead(std::string_view(p, view), snap_->head_limits,
+                                                     req_.method, &ex_->resp, &consumed);
       if (st.isIncomplete()) break;
-      const bool switching = resp_.framing == http::BodyFraming::kTunnel && intercepted_ && req_.upgrade &&
-                             resp_.status == 101;
-      if (st.isError() || (resp_.framing == http::BodyFraming::kTunnel && !switching)) {
-        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
-        std::string why = "upstream " + host_.authority() + " sent an invalid response: " +
-                          std::string(st.isError() ? st.reason() : "unexpected protocol switch");
-        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      const bool switching = ex_->resp.framing == http::BodyFraming::kTunnel &&
+                             flags_.intercepted && ex_->fwd_wire.upgrade && ex_->resp.status == 101;
+      if (st.isError() || (ex_->resp.framing == http::BodyFraming::kTunnel && !switching)) {
+        end(stream::EndReason::kUpstreamBadResponse,
+            st.isError() ? st.reason() : "unexpected protocol switch");
         return;
       }
       evbuffer_drain(uin_, consumed);
       scratch_.clear();
-      if (intercepted_ && creds_ != nullptr) secrets::scrubResponse(*creds_, resp_);
+      if (flags_.intercepted && creds_ != nullptr) secrets::scrubResponse(*creds_, ex_->resp);
       if (switching) {
         // WebSocket (or other Upgrade) on an intercepted host: from here on
         // both directions are opaque byte streams, still through TLS.
-        resp_.keep_alive = false;
-        http::serializeResponseForClient(resp_, &scratch_);
+        ex_->resp.keep_alive = false;
+        http::serializeResponseForClient(ex_->resp, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
-        upgraded_ = true;
-        upstream_keep_alive_ = false;
-        resp_head_done_ = true;
-        resp_body_.emplace(http::BodyFraming::kUntilClose, 0);
-        req_body_.emplace(http::BodyFraming::kUntilClose, 0);
-        req_done_ = false;
+        flags_.upgraded = true;
+        flags_.upstream_keep_alive = false;
+        flags_.resp_head_done = true;
+        ex_->resp_body.emplace(http::BodyFraming::kUntilClose, 0);
+        ex_->req_body.emplace(http::BodyFraming::kUntilClose, 0);
+        flags_.req_done = false;
         pumpRequestBody();
         if (state_ != State::kForward) return;
         continue;
       }
-      if (resp_.isInterim()) {
-        http::serializeResponseForClient(resp_, &scratch_);
+      if (ex_->resp.isInterim()) {
+        http::serializeResponseForClient(ex_->resp, &scratch_);
         evbuffer_add(cout_, scratch_.data(), scratch_.size());
         continue;
       }
-      upstream_keep_alive_ = resp_.keep_alive && resp_.framing != http::BodyFraming::kUntilClose;
-      resp_.keep_alive = client_keep_alive_ && !draining_ && !w_.draining() &&
-                         resp_.framing != http::BodyFraming::kUntilClose;
-      http::serializeResponseForClient(resp_, &scratch_);
+      flags_.upstream_keep_alive =
+          ex_->resp.keep_alive && ex_->resp.framing != http::BodyFraming::kUntilClose;
+      ex_->resp.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
+                             ex_->resp.framing != http::BodyFraming::kUntilClose;
+      http::serializeResponseForClient(ex_->resp, &scratch_);
       evbuffer_add(cout_, scratch_.data(), scratch_.size());
-      resp_head_done_ = true;
-      resp_body_.emplace(resp_.framing, resp_.content_length);
-      if (resp_.framing == http::BodyFraming::kNone) {
-        resp_done_ = true;
+      flags_.resp_head_done = true;
+      ex_->resp_body.emplace(ex_->resp.framing, ex_->resp.content_length);
+      if (ex_->resp.framing == http::BodyFraming::kNone) {
+        flags_.resp_done = true;
         break;
       }
     }
     uint64_t moved = 0;
-    Move m = moveBody(uin_, cout_, *resp_body_, resp_.framing == http::BodyFraming::kChunked, &moved);
+    Move m = moveBody(uin_, cout_, *ex_->resp_body,
+                      ex_->resp.framing == http::BodyFraming::kChunked, &moved);
     if (m == Move::kError) {
       w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
       terminate();
       return;
     }
-    if (m == Move::kDone) resp_done_ = true;
+    if (m == Move::kDone) flags_.resp_done = true;
     break;
   }
   flushClient();
   if (state_ != State::kForward) return;
-  if (resp_done_) {
+  if (flags_.resp_done) {
     finishExchange();
   } else {
     updateReadInterest();
@@ -737,17 +715,20 @@ void Session::finishExchange() {
   auto& m = w_.metrics();
   m.bytes_up.add(req_bytes_up_);
   m.bytes_down.add(req_bytes_down_);
-  logDecision(true, resp_.status, decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
-              req_bytes_up_, req_bytes_down_);
-  if (!upstream_keep_alive_ || !req_done_ || evbuffer_get_length(uin_) > 0) closeUpstream();
-  if (!resp_.keep_alive || !req_done_ || client_eof_) {
+  logDecision(
+      true, ex_->resp.status,
+      decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
+      req_bytes_up_, req_bytes_down_);
+  if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0)
+    closeUpstream();
+  if (!ex_->resp.keep_alive || !flags_.req_done || flags_.client_eof) {
     closeAfterFlush();
     return;
   }
   state_ = State::kHead;
-  req_body_.reset();
-  resp_body_.reset();
-  if (draining_ && evbuffer_get_length(cin_) == 0) {
+  ex_->req_body.reset();
+  ex_->resp_body.reset();
+  if (flags_.draining && evbuffer_get_length(cin_) == 0) {
     closeAfterFlush();
     return;
   }
@@ -767,7 +748,7 @@ void Session::flushClient() {
   if (evbuffer_get_length(cout_) > 0) {
     if (client_io_->writeBlockedOnRead()) {
       event_add(cev_, nullptr);
-      client_reading_ = true;
+      flags_.client_reading = true;
     } else {
       event_add(cwev_, nullptr);
     }
@@ -783,10 +764,8 @@ void Session::flushUpstream() {
   if (!upstream_.valid() || !upstream_io_) return;
   {
     if (upstream_io_->write(uout_) == tunnel::Io::kError) {
-      if (state_ == State::kForward && !resp_head_done_) {
-        w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
-        std::string why = "upstream " + host_.authority() + " reset the connection";
-        reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      if (state_ == State::kForward && !flags_.resp_head_done) {
+        end(stream::EndReason::kUpstreamReset);
       } else {
         terminate();
       }
@@ -796,7 +775,7 @@ void Session::flushUpstream() {
   if (evbuffer_get_length(uout_) > 0) {
     if (upstream_io_->writeBlockedOnRead()) {
       event_add(uev_, nullptr);
-      upstream_reading_ = true;
+      flags_.upstream_reading = true;
     } else {
       event_add(uwev_, nullptr);
     }
@@ -814,49 +793,51 @@ void Session::updateReadInterest() {
   bool want_upstream = false;
   switch (state_) {
     case State::kHead:
-      want_client = !client_eof_;
+      want_client = !flags_.client_eof;
       want_upstream = upstream_.valid();  // notice an idle upstream closing
       break;
     case State::kResolving:
     case State::kConnecting:
-      want_client = !client_eof_ && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
+      want_client =
+          !flags_.client_eof && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
       break;
     case State::kForward:
       // While the request body flows, read it as fast as upstream takes it;
       // after it, keep reading a pipelined next head (bounded) so the read
       // event is not switched off and on for every request.
-      want_client = !client_eof_ && (req_done_ ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
-                                               : evbuffer_get_length(uout_) < kHighWater);
+      want_client = !flags_.client_eof &&
+                    (flags_.req_done ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
+                                     : evbuffer_get_length(uout_) < kHighWater);
       want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
       break;
     case State::kClosing:
-      want_client = !client_eof_;
+      want_client = !flags_.client_eof;
       break;
     default:
       break;
   }
-  if (cev_ && want_client != client_reading_) {
+  if (cev_ && want_client != flags_.client_reading) {
     if (want_client) {
       event_add(cev_, nullptr);
     } else {
       event_del(cev_);
     }
-    client_reading_ = want_client;
+    flags_.client_reading = want_client;
   }
-  if (uev_ && want_upstream != upstream_reading_) {
+  if (uev_ && want_upstream != flags_.upstream_reading) {
     if (want_upstream) {
       event_add(uev_, nullptr);
     } else {
       event_del(uev_);
     }
-    upstream_reading_ = want_upstream;
+    flags_.upstream_reading = want_upstream;
   }
 }
 
 void Session::closeUpstream() {
   if (uev_) event_del(uev_);
   if (uwev_) event_del(uwev_);
-  upstream_reading_ = false;
+  flags_.upstream_reading = false;
   upstream_io_.reset();
   upstream_.reset();
   upstream_key_.clear();
@@ -866,15 +847,20 @@ void Session::closeUpstream() {
 
 // ---------------------------------------------------------------- endings
 
-void Session::reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
-                     bool is_policy) {
-  if (is_policy) {
-    auto type = req_.form == http::RequestHead::TargetForm::kAuthority ? admin::ReqType::kConnect : admin::ReqType::kHttp;
+void Session::end(stream::EndReason reason, std::string_view detail, int status) {
+  stream::countEnd(reason, w_.metrics(), status);
+  const std::string authority = host_.text.empty() ? std::string() : host_.authority();
+  stream::EndResponse e =
+      stream::describeEnd(reason, {host_.text, authority, port_}, detail, status);
+  if (e.policy_block) {
+    auto type = req_.form == http::RequestHead::TargetForm::kAuthority ? admin::ReqType::kConnect
+                                                                       : admin::ReqType::kHttp;
     w_.metrics().request(type, admin::Verdict::kBlocked, admin::ProxyPath::kNone);
   }
-  std::string resp = http::errorResponse(status, reason_phrase, body, true);
+  std::string resp = http::errorResponse(e.status, e.phrase, e.body, true);
+  if (!e.extra_header.empty()) resp.insert(resp.find("\r\n") + 2, e.extra_header);
   evbuffer_add(cout_, resp.data(), resp.size());
-  logDecision(false, status, log_reason, 0, 0);
+  logDecision(false, e.status, e.log, 0, 0);
   closeAfterFlush();
 }
 
@@ -885,12 +871,12 @@ void Session::logDecision(bool allowed, int status, std::string_view reason, uin
   r.type = is_connect ? "connect" : "http";
   r.method = req_.method;
   r.host = host_.text.empty() ? std::string_view() : std::string_view(host_.text);
-  r.port = req_.port;
+  r.port = port_;
   r.address = address_text_;
   r.allowed = allowed;
   r.rule = decision_.rule;
   r.reason = reason;
-  r.proxy = allowed ? (is_connect && !intercepted_ ? "forward-bypass" : "forward") : "";
+  r.proxy = allowed ? (is_connect && !flags_.intercepted ? "forward-bypass" : "forward") : "";
   r.status = status;
   r.bytes_up = up;
   r.bytes_down = down;
@@ -909,7 +895,7 @@ void Session::closeAfterFlush() {
 }
 
 void Session::drain() {
-  draining_ = true;
+  flags_.draining = true;
   if (state_ == State::kHead && evbuffer_get_length(cin_) == 0) terminate();
 }
 

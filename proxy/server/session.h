@@ -30,6 +30,7 @@
 #include "proxy/policy/host.h"
 #include "proxy/secrets/store.h"
 #include "proxy/server/snapshot.h"
+#include "proxy/stream/end_reason.h"
 #include "proxy/tunnel/resolver.h"
 #include "proxy/tunnel/splice_relay.h"
 #include "proxy/tunnel/transport.h"
@@ -83,7 +84,8 @@ class Session {
   void upstreamReady();
 
   // Interception (session_intercept.cc).
-  bool maybeIntercept();
+  void decideInterception();
+  void startIntercept();
   void driveClientHandshake();
   void startUpstreamTls();
   void driveUpstreamHandshake();
@@ -100,14 +102,46 @@ class Session {
   void closeUpstream();
 
   // Ending.
-  void reject(int status, std::string_view reason_phrase, std::string_view body, std::string_view log_reason,
-              bool is_policy);
+  // Ends the request: the EndReason table (proxy/stream/end_reason.h) gives
+  // the response, the metric and the log line; then close after the flush.
+  void end(stream::EndReason reason, std::string_view detail = {}, int status = 0);
   void logDecision(bool allowed, int status, std::string_view reason, uint64_t up, uint64_t down);
   void closeAfterFlush();
   void terminate();
   void armTimer(std::chrono::milliseconds d);
 
+  // Every flag of the connection and of its current request, in one place
+  // (Envoy's ActiveStream::State). Request flags are reset by startForward().
+  struct Flags {
+    // Connection.
+    bool client_reading = false;    // cev_ is armed
+    bool upstream_reading = false;  // uev_ is armed
+    bool client_eof = false;        // the client half-closed (or closed)
+    bool draining = false;          // drain(): close once the current request is done
+    bool intercepted = false;       // TLS terminated on both legs (after the CONNECT)
+    // Current request (forward exchange).
+    bool req_done = false;             // the whole request body went to uout_
+    bool resp_head_done = false;       // the final response head went to cout_
+    bool resp_done = false;            // the whole response body went to cout_
+    bool upstream_keep_alive = false;  // the upstream connection may serve the next request
+    bool client_keep_alive = false;    // the client asked to keep the connection
+    bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
+    bool request_waiting = false;      // an inner request waits for an upstream reconnect
+  };
+
   Worker& w_;
+  Flags flags_;
+  // One forwarded exchange (plain forwarding, or an inner request of an
+  // intercepted connection). Allocated by the first startForward(), reused
+  // for the next request on the connection; a CONNECT tunnel never has one.
+  struct Exchange {
+    http::Request fwd;                          // the request as forwarded (rewritten)
+    http1::Framing fwd_wire;                    // and the framing it is forwarded with
+    std::optional<http::BodyReader> req_body;   // request body decoder
+    std::optional<http::BodyReader> resp_body;  // response body decoder
+    http::ResponseHead resp;                    // the response head as parsed (scrubbed)
+  };
+  std::unique_ptr<Exchange> ex_;
   std::shared_ptr<const Snapshot> snap_;
   UniqueFd client_;
   UniqueFd upstream_;
@@ -124,14 +158,12 @@ class Session {
   evbuffer* cout_ = nullptr;  // to client
   evbuffer* uin_ = nullptr;   // from upstream
   evbuffer* uout_ = nullptr;  // to upstream
-  bool client_reading_ = false;
-  bool upstream_reading_ = false;
-  bool client_eof_ = false;
 
   // Current request.
   const sandbox::Sandbox* sandbox_ = nullptr;
   SandboxCounter* sandbox_counter_ = nullptr;
-  http::RequestHead req_;
+  http::RequestHead req_;    // the request as received (never edited)
+  uint16_t port_ = 0;        // the port this request goes to
   policy::Host host_;
   policy::Decision decision_;
   std::chrono::steady_clock::time_point req_start_;
@@ -145,15 +177,6 @@ class Session {
   uint64_t req_bytes_down_ = 0;
 
   // Forward state.
-  std::optional<http::BodyReader> req_body_;
-  std::optional<http::BodyReader> resp_body_;
-  http::ResponseHead resp_;
-  bool resp_head_done_ = false;
-  bool resp_done_ = false;
-  bool req_done_ = false;
-  bool upstream_keep_alive_ = false;
-  bool client_keep_alive_ = false;
-  bool draining_ = false;
   std::string upstream_key_;     // host:port the open upstream connection serves
   std::string scratch_;
 
@@ -161,9 +184,6 @@ class Session {
 
   // Interception state: the CONNECT host/port stay in host_/connect_port_
   // for the whole connection; every inner request must name the same host.
-  bool intercepted_ = false;
-  bool upgraded_ = false;        // after a 101 on an intercepted connection
-  bool request_waiting_ = false; // an inner request waits for an upstream reconnect
   uint16_t connect_port_ = 0;
   std::string sni_;
   std::string upstream_error_;   // upstream TLS failure, answered 502 on the next request

@@ -28,19 +28,36 @@ namespace {
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 }
 
-bool Session::maybeIntercept() {
-  if (!snap_->secrets || !snap_->client_tls || !snap_->upstream_tls) return false;
-  creds_ = snap_->secrets->forSandbox(sandbox_->name());
-  if (creds_ == nullptr) return false;
-  plan_ = creds_->planFor(host_);
-  if (!plan_) return false;
+void Session::decideInterception() {
+  // The decision is computed here, once per CONNECT, from the snapshot the
+  // connection pinned; startIntercept() only executes it.
+  policy::InterceptFacts f;
+  f.tls_configured = snap_->client_tls != nullptr && snap_->upstream_tls != nullptr;
+  creds_ = snap_->secrets ? snap_->secrets->forSandbox(sandbox_->name()) : nullptr;
+  f.credentials_bound = creds_ != nullptr;
+  plan_ = creds_ != nullptr ? creds_->planFor(host_) : nullptr;
+  f.host_has_plan = plan_ != nullptr;
+  f.sandbox_has_ca = snap_->minterFor(sandbox_->name()) != nullptr;
+  if (plan_) f.plan = plan_->toString();
+  decision_.interception = policy::decideInterception(decision_, f);
+  SPDLOG_DEBUG("sandbox {}: CONNECT {}: {}", sandbox_->name(), host_.text,
+               decision_.interception.reason);
+}
+
+void Session::startIntercept() {
   auto minter = snap_->minterFor(sandbox_->name());
-  if (!minter) return false;
+  if (!minter || !plan_ || !creds_) {
+    // decideInterception() saw all three in this same snapshot.
+    const std::string_view why =
+        "interception decided without its credentials or CA (internal error)";
+    spdlog::error("sandbox {}: CONNECT {}: {}", sandbox_->name(), host_.text, why);
+    end(stream::EndReason::kInternal, why);
+    return;
+  }
   auto leaf = w_.leafCache(minter).get(host_.text);
   if (!leaf) {
-    std::string why = "cannot issue a certificate for " + host_.text + ": " + leaf.status().message();
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
-    return true;
+    end(stream::EndReason::kCertificateFailure, leaf.status().message());
+    return;
   }
   // Bytes the client pipelined behind its CONNECT (a ClientHello sent
   // before our 200) are the start of the TLS stream.
@@ -48,25 +65,24 @@ bool Session::maybeIntercept() {
   evbuffer_remove(cin_, early.data(), early.size());
   auto stream = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get(), {}, early);
   if (!stream) {
-    std::string why = "TLS setup failed: " + stream.status().message();
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
-    return true;
+    end(stream::EndReason::kInterceptSetupFailure, stream.status().message());
+    return;
   }
   // The 200 is a few bytes on a fresh socket: it goes out in one send.
   if (::send(client_.get(), kConnectEstablished.data(), kConnectEstablished.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(kConnectEstablished.size())) {
     terminate();
-    return true;
+    return;
   }
-  intercepted_ = true;
+  flags_.intercepted = true;
   connect_port_ = req_.port;
   client_io_ = std::make_unique<mitm::TlsTransport>(std::move(stream.value()));
-  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed, admin::ProxyPath::kForward);
-  logDecision(true, 200, "intercepted: " + plan_->toString(), 0, 0);
+  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
+                       admin::ProxyPath::kForward);
+  logDecision(true, 200, decision_.interception.reason, 0, 0);
   state_ = State::kClientHandshake;
   armTimer(snap_->config.limits.head_timeout);
   driveClientHandshake();
-  return true;
 }
 
 namespace {
@@ -97,7 +113,7 @@ std::string failureText(const tls::IoResult& r, const char* if_empty) {
 }  // namespace
 
 void Session::driveClientHandshake() {
-  auto r = handshakeStep(*client_io_, cev_, client_reading_, cwev_);
+  auto r = handshakeStep(*client_io_, cev_, flags_.client_reading, cwev_);
   if (!r) return;
   if (r->status != tls::IoStatus::kOk) {
     w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
@@ -126,7 +142,7 @@ void Session::startUpstreamTls() {
 }
 
 void Session::driveUpstreamHandshake() {
-  auto r = handshakeStep(*upstream_io_, uev_, upstream_reading_, uwev_);
+  auto r = handshakeStep(*upstream_io_, uev_, flags_.upstream_reading, uwev_);
   if (!r) return;
   if (r->status != tls::IoStatus::kOk) {
     w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
@@ -134,14 +150,13 @@ void Session::driveUpstreamHandshake() {
     closeUpstream();
   }
   event_del(timer_);
-  if (request_waiting_) {
+  if (flags_.request_waiting) {
     // Reconnected for a request that is waiting.
-    request_waiting_ = false;
+    flags_.request_waiting = false;
     if (upstream_error_.empty()) {
       upstreamReady();
     } else {
-      std::string why = std::exchange(upstream_error_, {});
-      reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+      end(stream::EndReason::kUpstreamTlsFailure, std::exchange(upstream_error_, {}));
     }
     return;
   }
@@ -157,9 +172,7 @@ void Session::driveUpstreamHandshake() {
 
 void Session::handleInterceptedRequest() {
   if (req_.form != http::RequestHead::TargetForm::kOrigin) {
-    w_.metrics().bad_requests.add();
-    reject(400, "Bad Request", "kitgate: inside a TLS connection send origin-form requests (GET /path)\n",
-           "non-origin-form request on an intercepted connection", false);
+    end(stream::EndReason::kNotOriginForm);
     return;
   }
   auto host = policy::normalizeHost(req_.host, policy::Ipv6Brackets::kOptional);
@@ -170,22 +183,14 @@ void Session::handleInterceptedRequest() {
     auto sni = policy::normalizeHost(sni_, policy::Ipv6Brackets::kOptional);
     sni_ok = sni && sni->text == host_.text;
   }
+  port_ = connect_port_;  // every inner request goes to the CONNECT target
   if (!host_ok || !sni_ok) {
-    std::string why = !host_ok ? "Host header does not match the CONNECT target " + host_.text
-                               : "TLS SNI does not match the CONNECT target " + host_.text;
-    reject(421, "Misdirected Request", "kitgate: " + why + "\n", why, false);
+    end(stream::EndReason::kMisdirected, !host_ok ? "Host header" : "TLS SNI");
     return;
   }
   if (!upstream_error_.empty()) {
-    std::string why = std::exchange(upstream_error_, {});
-    reject(502, "Bad Gateway", "kitgate: " + why + "\n", why, false);
+    end(stream::EndReason::kUpstreamTlsFailure, std::exchange(upstream_error_, {}));
     return;
-  }
-  Status st = secrets::rewriteRequest(*plan_, req_);
-  if (!st) {
-    // A bound value that cannot be written as a header value was skipped
-    // (the request goes out without it); say so once, without the value.
-    spdlog::warn("sandbox {}: {}", sandbox_->name(), st.message());
   }
   if (upstream_.valid() && upstream_io_) {
     startForward();
@@ -193,8 +198,7 @@ void Session::handleInterceptedRequest() {
   }
   // The upstream ended keep-alive: connect again (same host, same address
   // checks), then TLS, then forward this request.
-  req_.port = connect_port_;
-  request_waiting_ = true;
+  flags_.request_waiting = true;
   startResolve();
 }
 
