@@ -95,12 +95,52 @@ TEST(DirectorySource, MissingSpecSaysSo) {
             "artifact: spec.yaml (or spec.yml) is required: " + t.str() + " has neither");
 }
 
-TEST(DirectorySource, OciReferenceIsRefused) {
-  LoadResult r = load("docker.io/sbx/amp-kit:latest");
-  EXPECT_EQ(
-      firstError(r),
-      "OCI references are not supported for validation; use a local directory or ZIP file (or a "
-      "git+https:// reference)");
+TEST(OciSource, ReferencesAreOciNotMissingDirectories) {
+  for (const char* ref : {"docker.io/sbx/amp-kit:latest", "127.0.0.1:1/kits/amp:1.0", "sbx/amp-kit",
+                          "oci://ghcr.io/org/kit:1.0",
+                          "localhost:1/amp@sha256:"
+                          "0000000000000000000000000000000000000000000000"
+                          "000000000000000000"}) {
+    EXPECT_TRUE(isOciReference(ref)) << ref;
+  }
+  for (const char* ref :
+       {"./amp", "/abs/kit", "amp.zip", "kits/amp.zip", "git+https://h/r.git", "claude"}) {
+    EXPECT_FALSE(isOciReference(ref)) << ref;
+  }
+  // Nothing listens on port 1: the error names the registry, never a directory.
+  LoadResult r = load("127.0.0.1:1/kits/amp:1.0");
+  EXPECT_EQ(r.ref_kind, RefKind::kOci);
+  EXPECT_NE(firstError(r).find("registry 127.0.0.1:1: "), std::string::npos) << firstError(r);
+}
+
+TEST(SourcePolicy, AllowedSourcesMatchOnASegmentBoundary) {
+  SourcePolicy p;
+  p.allowed = {"docker.io/acme", "ghcr.io/org/", "github.com/docker/"};
+  EXPECT_EQ(sourcePolicyProblem("docker.io/acme/kit:1", p), "");
+  EXPECT_EQ(sourcePolicyProblem("acme/kit:1", p), "");  // docker.io/ implied
+  EXPECT_EQ(sourcePolicyProblem("ghcr.io/org/kit@sha256:" + std::string(64, 'a'), p), "");
+  EXPECT_EQ(sourcePolicyProblem("git+https://github.com/docker/kits.git#dir=amp", p), "");
+  for (const char* ref : {"docker.io/acme-evil/kit:1", "ghcr.io/organisation/kit:1",
+                          "127.0.0.1:5000/acme/kit:1", "git+https://github.com/dockerx/k.git"}) {
+    EXPECT_EQ(sourcePolicyProblem(ref, p),
+              "kit \"" + std::string(ref) +
+                  "\" cannot be installed — its source is not in your allowlist\n"
+                  "hint: add its registry or repository prefix to kit.allowedSources in kitgate's "
+                  "settings file (or DOCKER_SANDBOXES_KIT_ALLOWED_SOURCES)")
+        << ref;
+  }
+  p.allowed = {"*"};
+  EXPECT_EQ(sourcePolicyProblem("127.0.0.1:5000/anything:1", p), "");
+  // Local kits: gated by allowLocalKits alone.
+  EXPECT_EQ(sourcePolicyProblem("./kit", p), "");
+  p.allow_local = false;
+  EXPECT_NE(sourcePolicyProblem("./kit", p).find("local kits are disabled"), std::string::npos);
+  EXPECT_NE(sourcePolicyProblem("git+file:///repo#dir=x", p).find("local kits are disabled"),
+            std::string::npos);
+  LoadOptions options;
+  options.source_policy = p;
+  LoadResult r = load("./kit", options);
+  EXPECT_NE(firstError(r).find("local kits are disabled"), std::string::npos);
 }
 
 TEST(ZipSource, LoadsSpecAndFiles) {
