@@ -299,6 +299,49 @@ TEST_F(KitRegistry, TlsWithHtpasswdAuthAndClearFailuresThatLeakNothing) {
       << untrusted.err;
 }
 
+TEST_F(KitRegistry, CredentialHelperThenKitgateLoginWhichWins) {
+  startRegistry(true);
+  std::string ref = registry() + "/private/amp:1.0";
+  // credsStore: docker-credential-kgtest gets the server on stdin.
+  fs::create_directories(tmp_ / "bin");
+  auto helper = [&](const std::string& password) {
+    std::ofstream(tmp_ / "bin/docker-credential-kgtest")
+        << "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '%s' \"$server\" > "
+        << (tmp_ / "helper-server").string()
+        << "\nprintf '{\"Username\":\"alice\",\"Secret\":\"%s\"}' '" << password << "'\n";
+    fs::permissions(tmp_ / "bin/docker-credential-kgtest", fs::perms::owner_all);
+  };
+  helper(kPassword);
+  std::ofstream(tmp_ / "docker/config.json") << "{\"credsStore\":\"kgtest\"}";
+  std::string path = "PATH=" + (tmp_ / "bin").string() + ":" + envOr("PATH", "/usr/bin:/bin");
+  auto with = [&](std::vector<std::string> args) {
+    return kitgate(std::move(args), {path, "KITGATE_SETTINGS=" + (tmp_ / "settings.json").string(),
+                                     "DOCKER_CONFIG=" + (tmp_ / "docker").string(),
+                                     "KITGATE_STATE_DIR=" + (tmp_ / "state").string()});
+  };
+  CliRun push = with({"kit", "push", seedAmp(), ref});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_EQ(slurp(tmp_ / "helper-server"), registry());
+
+  helper("not-the-password");
+  CliRun wrong = with({"kit", "inspect", ref});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("authentication failed for user \"alice\" (credential from "
+                           "credential helper docker-credential-kgtest)"),
+            std::string::npos)
+      << wrong.err;
+  EXPECT_EQ(wrong.err.find("not-the-password"), std::string::npos);
+
+  // `kitgate secret set --registry` is asked first.
+  CliRun login = with({"secret", "set", "--registry", registry(), "-u", "alice", "-t", kPassword});
+  ASSERT_EQ(login.exit_code, 0) << login.err;
+  EXPECT_EQ(fs::status(tmp_ / "state/registries.json").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  CliRun ok = with({"kit", "inspect", ref});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.find(kPassword), std::string::npos);
+}
+
 TEST_F(KitRegistry, AllowedSourcesRefusesOtherRegistriesBeforeAnyFetch) {
   startRegistry(false);
   ASSERT_EQ(cli({"kit", "push", seedAmp(), registry() + "/kits/amp:1.0"}).exit_code, 0);
