@@ -106,8 +106,4 @@ class Client {
   bool push_ = false;
 };
 
-// Base64 (standard alphabet, padded).
-std::string base64Encode(std::string_view data);
-std::optional<std::string> base64Decode(std::string_view text);
-
 }  // namespace kitgate::oci

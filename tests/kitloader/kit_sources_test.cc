@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "kitloader/kit.h"
+#include "kitloader/oci/reference.h"
+#include "kitloader/oci/sha256.h"
 #include "tests/kitloader/kit_test_util.h"
 
 namespace kitgate::kit {
@@ -315,6 +317,81 @@ TEST(GitRef, CredentialsInTheUrlAreRefusedAndNeverEchoed) {
             "URL; remove "
             "them and use a git credential helper");
   EXPECT_EQ(r.errors()[0]->file.find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kitgate::kit
+
+namespace kitgate::kit {
+namespace {
+
+TEST(OciReference, DockerHubDefaultsTagsAndDigests) {
+  struct Case {
+    const char* text;
+    const char* registry;
+    const char* repository;
+    const char* tag;
+    const char* api_host;
+  };
+  for (const Case& c : {
+           Case{"sbx/amp-kit", "docker.io", "sbx/amp-kit", "latest", "registry-1.docker.io"},
+           Case{"amp", "docker.io", "library/amp", "latest", "registry-1.docker.io"},
+           Case{"docker.io/sbx/amp-kit:v1.2", "docker.io", "sbx/amp-kit", "v1.2",
+                "registry-1.docker.io"},
+           Case{"index.docker.io/sbx/x:1", "docker.io", "sbx/x", "1", "registry-1.docker.io"},
+           Case{"oci://ghcr.io/org/kit:1.0", "ghcr.io", "org/kit", "1.0", "ghcr.io"},
+           Case{"localhost:5000/a/b/c:dev", "localhost:5000", "a/b/c", "dev", "localhost:5000"},
+           Case{"127.0.0.1:5000/kits/amp", "127.0.0.1:5000", "kits/amp", "latest",
+                "127.0.0.1:5000"},
+       }) {
+    std::string error;
+    auto r = oci::parseReference(c.text, &error);
+    ASSERT_TRUE(r) << c.text << ": " << error;
+    EXPECT_EQ(r->registry, c.registry) << c.text;
+    EXPECT_EQ(r->repository, c.repository) << c.text;
+    EXPECT_EQ(r->tag, c.tag) << c.text;
+    EXPECT_EQ(r->apiHost(), c.api_host) << c.text;
+  }
+  std::string digest = "sha256:" + std::string(64, 'a');
+  std::string error;
+  auto pinned = oci::parseReference("ghcr.io/org/kit@" + digest, &error);
+  ASSERT_TRUE(pinned) << error;
+  EXPECT_EQ(pinned->tag, "");
+  EXPECT_EQ(pinned->manifestRef(), digest);
+  auto both = oci::parseReference("ghcr.io/org/kit:1@" + digest, &error);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->manifestRef(), digest);  // the digest wins
+  EXPECT_EQ(both->str(), "ghcr.io/org/kit:1@" + digest);
+}
+
+TEST(OciReference, MalformedReferencesAreRefusedWithTheReason) {
+  for (const char* text :
+       {"ghcr.io/Org/kit:1", "ghcr.io/org/kit@sha256:abc",
+        "ghcr.io/org/kit@md5:"
+        "0123",
+        "ghcr.io/org//kit", "ghcr.io/org/kit:", "ghcr.io/org/kit:-bad", "ghcr.io/"}) {
+    std::string error;
+    EXPECT_FALSE(oci::parseReference(text, &error)) << text;
+    EXPECT_EQ(error.rfind(std::string("invalid OCI reference \"") + text + "\": ", 0), 0u) << error;
+  }
+}
+
+TEST(OciReference, LoopbackRegistriesAreDockersInsecureDefaults) {
+  for (const char* r : {"localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"})
+    EXPECT_TRUE(oci::isLoopbackRegistry(r)) << r;
+  for (const char* r : {"ghcr.io", "127.0.0.1.nip.io", "10.0.0.1:5000", "localhost.example.com"})
+    EXPECT_FALSE(oci::isLoopbackRegistry(r)) << r;
+}
+
+TEST(OciDigest, Sha256MatchesKnownVectors) {
+  EXPECT_EQ(oci::sha256Digest(""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(oci::sha256Digest("{}"),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+  EXPECT_EQ(oci::sha256Digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(oci::sha256Digest(std::string(1000000, 'a')),
+            "sha256:cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "kitloader/kit.h"
 #include "kitloader/oci/client.h"
 #include "kitloader/oci/sha256.h"
+#include "proxy/common/base64.h"
 #include "tests/orchestrator/cli/kit_cli_test_util.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait.h"
@@ -121,7 +122,7 @@ class KitRegistry : public KitCli {
   void dockerLogin(const std::string& user, const std::string& password) {
     std::ofstream(tmp_ / "docker/config.json")
         << "{\"auths\":{\"" << registry() << "\":{\"auth\":\""
-        << oci::base64Encode(user + ":" + password) << "\"}}}";
+        << kitgate::base64Encode(user + ":" + password) << "\"}}}";
   }
 
   CliRun cli(std::vector<std::string> args) {
@@ -277,7 +278,7 @@ TEST_F(KitRegistry, TlsWithHtpasswdAuthAndClearFailuresThatLeakNothing) {
       << wrong.err;
   EXPECT_EQ(wrong.err.find("wrong-Pa55word-xyz"), std::string::npos);
   EXPECT_EQ(wrong.out.find("wrong-Pa55word-xyz"), std::string::npos);
-  EXPECT_EQ(wrong.err.find(oci::base64Encode("alice:wrong-Pa55word-xyz")), std::string::npos);
+  EXPECT_EQ(wrong.err.find(kitgate::base64Encode("alice:wrong-Pa55word-xyz")), std::string::npos);
 
   dockerLogin("alice", kPassword);
   CliRun push = cli({"kit", "push", seedAmp(), ref});
