@@ -343,6 +343,35 @@ TEST_F(KitRegistry, CredentialHelperThenKitgateLoginWhichWins) {
   EXPECT_EQ(ok.out.find(kPassword), std::string::npos);
 }
 
+TEST_F(KitRegistry, BearerTokenDanceForPushAndPull) {
+  startRegistry(false);
+  int upstream = port_;
+  auto front = Subprocess::spawn(
+      {"/usr/bin/python3", (source_ / "tests/orchestrator/registry/token_proxy.py").string(),
+       std::to_string(upstream), "alice", kPassword, (tmp_ / "scopes").string()},
+      (tmp_ / "token-proxy").string());
+  ASSERT_TRUE(front.isOk());
+  ASSERT_TRUE(waitUntil(
+      [&] { return front->stdoutText().find('\n') != std::string::npos || !front->running(); },
+      20s));
+  port_ = std::stoi(front->stdoutText());
+  std::string ref = registry() + "/team/amp:1.0";
+  CliRun anonymous = cli({"kit", "pull", ref, "-o", (tmp_ / "x.zip").string()});
+  EXPECT_EQ(anonymous.exit_code, 1);
+  EXPECT_NE(anonymous.err.find("requires a login"), std::string::npos) << anonymous.err;
+
+  dockerLogin("alice", kPassword);
+  CliRun push = cli({"kit", "push", seedAmp(), ref});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  CliRun pull = cli({"kit", "pull", ref, "-o", (tmp_ / "p.zip").string()});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  ASSERT_EQ(cli({"kit", "pack", seedAmp(), "-o", (tmp_ / "amp.zip").string()}).exit_code, 0);
+  EXPECT_EQ(slurp(tmp_ / "p.zip"), slurp(tmp_ / "amp.zip"));
+  // A push asks for pull,push on the repository; a pull for pull alone.
+  EXPECT_EQ(slurp(tmp_ / "scopes"), "repository:team/amp:pull,push\nrepository:team/amp:pull\n");
+  front->kill();
+}
+
 TEST_F(KitRegistry, AllowedSourcesRefusesOtherRegistriesBeforeAnyFetch) {
   startRegistry(false);
   ASSERT_EQ(cli({"kit", "push", seedAmp(), registry() + "/kits/amp:1.0"}).exit_code, 0);
