@@ -155,6 +155,16 @@ class KitRegistry : public KitCli {
     return d;
   }
 
+  // Pushes the seed amp kit (v1) to `ref`, pulls it back: the pack ZIP's bytes.
+  void ampRoundTrip(const std::string& ref, CliRun* push, CliRun* pull) {
+    *push = cli({"kit", "push", seedAmp(), ref});
+    ASSERT_EQ(push->exit_code, 0) << push->err;
+    *pull = cli({"kit", "pull", ref, "-o", (tmp_ / "p.zip").string()});
+    ASSERT_EQ(pull->exit_code, 0) << pull->err;
+    ASSERT_EQ(cli({"kit", "pack", seedAmp(), "-o", (tmp_ / "amp.zip").string()}).exit_code, 0);
+    EXPECT_EQ(slurp(tmp_ / "p.zip"), slurp(tmp_ / "amp.zip"));
+  }
+
   std::optional<Subprocess> registry_;
   int port_ = 0;
 };
@@ -281,12 +291,8 @@ TEST_F(KitRegistry, TlsWithHtpasswdAuthAndClearFailuresThatLeakNothing) {
   EXPECT_EQ(wrong.err.find(kitgate::base64Encode("alice:wrong-Pa55word-xyz")), std::string::npos);
 
   dockerLogin("alice", kPassword);
-  CliRun push = cli({"kit", "push", seedAmp(), ref});
-  ASSERT_EQ(push.exit_code, 0) << push.err;
-  CliRun pull = cli({"kit", "pull", ref, "-o", (tmp_ / "p.zip").string()});
-  ASSERT_EQ(pull.exit_code, 0) << pull.err;
-  ASSERT_EQ(cli({"kit", "pack", seedAmp(), "-o", (tmp_ / "amp.zip").string()}).exit_code, 0);
-  EXPECT_EQ(slurp(tmp_ / "p.zip"), slurp(tmp_ / "amp.zip"));
+  CliRun push, pull;
+  ASSERT_NO_FATAL_FAILURE(ampRoundTrip(ref, &push, &pull));
   for (const CliRun* r : {&push, &pull}) {
     EXPECT_EQ(r->out.find(kPassword), std::string::npos);
     EXPECT_EQ(r->err.find(kPassword), std::string::npos);
@@ -361,12 +367,8 @@ TEST_F(KitRegistry, BearerTokenDanceForPushAndPull) {
   EXPECT_NE(anonymous.err.find("requires a login"), std::string::npos) << anonymous.err;
 
   dockerLogin("alice", kPassword);
-  CliRun push = cli({"kit", "push", seedAmp(), ref});
-  ASSERT_EQ(push.exit_code, 0) << push.err;
-  CliRun pull = cli({"kit", "pull", ref, "-o", (tmp_ / "p.zip").string()});
-  ASSERT_EQ(pull.exit_code, 0) << pull.err;
-  ASSERT_EQ(cli({"kit", "pack", seedAmp(), "-o", (tmp_ / "amp.zip").string()}).exit_code, 0);
-  EXPECT_EQ(slurp(tmp_ / "p.zip"), slurp(tmp_ / "amp.zip"));
+  CliRun push, pull;
+  ASSERT_NO_FATAL_FAILURE(ampRoundTrip(ref, &push, &pull));
   // A push asks for pull,push on the repository; a pull for pull alone.
   EXPECT_EQ(slurp(tmp_ / "scopes"), "repository:team/amp:pull,push\nrepository:team/amp:pull\n");
   front->kill();
