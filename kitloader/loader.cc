@@ -230,7 +230,8 @@ LoadResult load(std::string_view ref, const LoadOptions& options) {
   // fetch, with its own message; the policy judges every other reference.
   if (options.source_policy && redactReference(ref) == ref) {
     if (std::string problem = sourcePolicyProblem(ref, *options.source_policy); !problem.empty()) {
-      result.diagnostics.push_back(Diagnostic{Severity::kError, std::string(ref), 0, 0, problem});
+      result.diagnostics.push_back(
+          Diagnostic{Severity::kError, redactReference(ref), 0, 0, problem});
       return result;
     }
   }

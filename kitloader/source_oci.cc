@@ -272,7 +272,7 @@ std::string buildV2Layer(const std::vector<KitFile>& files) {
 bool readOciSource(std::string_view ref_text, const LoadOptions& options, KitSource* out,
                    std::vector<Diagnostic>* diags) {
   out->kind = RefKind::kOci;
-  std::string label(ref_text);
+  std::string label = redactReference(ref_text);
   std::string error;
   auto ref = oci::parseReference(ref_text, &error);
   if (!ref) {

@@ -77,10 +77,19 @@ std::optional<Reference> parseReference(std::string_view text, std::string* erro
   std::string_view rest = text;
   if (rest.rfind("oci://", 0) == 0) rest.remove_prefix(6);
   Reference ref;
+  // `user:password@host/...` : never echoed.
+  size_t at_sign = rest.find('@');
+  bool userinfo = at_sign != std::string_view::npos && at_sign < rest.find('/');
+  std::string shown = userinfo ? std::string(rest.substr(at_sign + 1)) : std::string(text);
   auto fail = [&](std::string why) -> std::optional<Reference> {
-    *error = "invalid OCI reference \"" + std::string(text) + "\": " + why;
+    *error = "invalid OCI reference \"" + shown + "\": " + why;
     return std::nullopt;
   };
+  if (userinfo) {
+    return fail(
+        "credentials do not belong in a kit reference; use 'kitgate secret set --registry' or "
+        "'docker login'");
+  }
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     ref.digest = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);

@@ -376,6 +376,21 @@ TEST(OciReference, MalformedReferencesAreRefusedWithTheReason) {
   }
 }
 
+TEST(OciReference, CredentialsInAReferenceAreRefusedAndNeverEchoed) {
+  for (const char* ref :
+       {"alice:hunter2@ghcr.io/org/kit:1", "oci://alice:hunter2@ghcr.io/org/kit"}) {
+    LoadResult r = load(ref);
+    ASSERT_FALSE(r.ok()) << ref;
+    EXPECT_NE(firstError(r).find("credentials do not belong in a kit reference"), std::string::npos)
+        << firstError(r);
+    for (const Diagnostic& d : r.diagnostics) {
+      EXPECT_EQ(d.file.find("hunter2"), std::string::npos) << d.file;
+      EXPECT_EQ(d.message.find("hunter2"), std::string::npos) << d.message;
+    }
+    EXPECT_EQ(redactReference(ref).find("hunter2"), std::string::npos);
+  }
+}
+
 TEST(OciReference, LoopbackRegistriesAreDockersInsecureDefaults) {
   for (const char* r : {"localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"})
     EXPECT_TRUE(oci::isLoopbackRegistry(r)) << r;
