@@ -244,8 +244,8 @@ struct Kit {
 
 // ---------------------------------------------------------------- loading
 
-enum class RefKind { kDirectory, kZip, kGit };
-std::string_view refKindName(RefKind kind);  // "directory" | "zip" | "git"
+enum class RefKind { kDirectory, kZip, kGit, kOci };
+std::string_view refKindName(RefKind kind);  // "directory" | "zip" | "git" | "oci"
 
 struct KitArgValue {
   std::string kit;  // "" = applies to every kit that declares `name`
@@ -256,6 +256,15 @@ struct KitArgValue {
 // Parses one `--kit-arg` value: `name=value` or `kitname.name=value`.
 std::optional<KitArgValue> parseKitArg(std::string_view text);
 
+// kit.allowLocalKits / kit.allowedSources (kit-spec §3.2).
+struct SourcePolicy {
+  bool allow_local = true;                            // directories and ZIPs
+  std::vector<std::string> allowed = {"docker.io/"};  // remote prefixes; "*" = all
+};
+
+// The refusal message when `policy` does not admit `ref`; "" = admitted.
+std::string sourcePolicyProblem(std::string_view ref, const SourcePolicy& policy);
+
 struct LoadOptions {
   std::vector<KitArgValue> args;
   // Where git references are cloned. Empty = $XDG_CACHE_HOME/kitgate/git,
@@ -263,6 +272,13 @@ struct LoadOptions {
   std::string cache_dir;
   // Maximum wall time of one git run.
   int git_timeout_seconds = 120;
+  // OCI: kitgate's registry logins (`kitgate secret set --registry`; "" =
+  // none) and the registries spoken to over plain HTTP when they lack TLS
+  // (loopback always is). Docker's config.json is consulted after.
+  std::string registry_auth_file;
+  std::vector<std::string> insecure_registries;
+  // Source policy (kit-spec §3.2); unset = everything admitted.
+  std::optional<SourcePolicy> source_policy;
 };
 
 struct LoadResult {
@@ -297,5 +313,39 @@ LoadResult loadSpecBytes(std::string_view bytes, const LoadOptions& options = {}
 // nothing is written. `write_error` is set when writing failed.
 LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
                 std::string* write_error);
+
+// ---------------------------------------------------------------- OCI
+
+// True when `ref` names an OCI artifact rather than a path, ZIP or git URL.
+bool isOciReference(std::string_view ref);
+
+// `kit push DIR REGISTRY/REPO:TAG`: validates the kit and pushes it in the
+// kit-spec §6 format its schemaVersion calls for (v1: the `kit pack` ZIP as
+// the one layer; v2: spec.yaml as the config blob, files/ as a reproducible
+// tar+gzip layer), annotations included.
+struct PushResult {
+  LoadResult load;
+  std::string error;            // "" = pushed
+  std::string format;           // "v1" | "v2"
+  std::string reference;        // canonical registry/repo:tag
+  std::string manifest_digest;  // sha256:...
+};
+PushResult push(std::string_view dir, std::string_view target, const LoadOptions& options);
+
+// `kit pull REF`: the raw layer payload (.zip for v1, .tar.gz for v2),
+// manifest and layer digests verified; nothing composed.
+struct PullResult {
+  std::string error;
+  std::string format;     // "v1" | "v2"
+  std::string extension;  // ".zip" | ".tar.gz"
+  std::string payload;
+  std::string manifest_digest;
+  std::string repository;  // last path component, for a default file name
+};
+PullResult pull(std::string_view ref, const LoadOptions& options);
+
+// The reproducible v2 layer (kit-spec §6.3) of a kit directory's files/.
+// Exposed for tests (a pull must return exactly these bytes).
+std::string buildV2Layer(const std::vector<KitFile>& files);
 
 }  // namespace kitgate::kit

@@ -31,6 +31,8 @@ std::string_view refKindName(RefKind kind) {
       return "zip";
     case RefKind::kGit:
       return "git";
+    case RefKind::kOci:
+      return "oci";
   }
   return "directory";
 }
@@ -81,18 +83,6 @@ RefKind classifyRef(std::string_view ref) {
 }
 
 namespace {
-
-bool looksLikeOci(std::string_view ref) {
-  if (ref.rfind("oci://", 0) == 0) return true;
-  if (ref.empty() || ref[0] == '.' || ref[0] == '/' || ref.rfind("file://", 0) == 0) return false;
-  struct stat st {};
-  if (::stat(std::string(ref).c_str(), &st) == 0) return false;
-  // registry/repo[:tag|@digest] with a dotted registry host or a digest.
-  size_t slash = ref.find('/');
-  return ref.find('@') != std::string_view::npos ||
-         (slash != std::string_view::npos &&
-          ref.substr(0, slash).find('.') != std::string_view::npos);
-}
 
 void sortDiagnostics(std::vector<Diagnostic>* diags) {
   // Errors first in source order, then warnings in the order found.
@@ -158,6 +148,12 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
   YamlNode& root = *parsed.root;
   const YamlNode* sv = root.find("schemaVersion");
   if (sv && sv->isScalar()) result->spec_schema = sv->text;
+  if (!source.required_schema.empty() && result->spec_schema != source.required_schema) {
+    ctx.errorAt(1, 1,
+                "artifact: the spec of a v2 kit artifact must declare schemaVersion \"" +
+                    source.required_schema + "\"");
+    return;
+  }
 
   std::map<std::string, ArgSpec> decls;
   std::map<std::string, std::string> values;
@@ -226,16 +222,18 @@ LoadResult loadSpecBytes(std::string_view bytes, const LoadOptions& options) {
 LoadResult load(std::string_view ref, const LoadOptions& options) {
   LoadResult result;
   KitSource source;
-  RefKind kind = classifyRef(ref);
+  RefKind kind = isOciReference(ref) ? RefKind::kOci : classifyRef(ref);
   result.ref_kind = kind;
   bool ok = false;
   std::string path(ref.rfind("file://", 0) == 0 ? ref.substr(7) : ref);
-  if (kind == RefKind::kDirectory && looksLikeOci(ref)) {
-    result.diagnostics.push_back(
-        Diagnostic{Severity::kError, std::string(ref), 0, 0,
-                   "OCI references are not supported for validation; use a local directory "
-                   "or ZIP file (or a git+https:// reference)"});
-    return result;
+  // A git URL carrying user:password@ is refused by its reader before any
+  // fetch, with its own message; the policy judges every other reference.
+  if (options.source_policy && redactReference(ref) == ref) {
+    if (std::string problem = sourcePolicyProblem(ref, *options.source_policy); !problem.empty()) {
+      result.diagnostics.push_back(
+          Diagnostic{Severity::kError, redactReference(ref), 0, 0, problem});
+      return result;
+    }
   }
   switch (kind) {
     case RefKind::kDirectory:
@@ -246,6 +244,9 @@ LoadResult load(std::string_view ref, const LoadOptions& options) {
       break;
     case RefKind::kGit:
       ok = readGitSource(ref, options, &source, &result.diagnostics);
+      break;
+    case RefKind::kOci:
+      ok = readOciSource(ref, options, &source, &result.diagnostics);
       break;
   }
   if (!ok || !source.has_spec) {

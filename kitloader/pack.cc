@@ -105,20 +105,20 @@ std::string buildZip(const std::vector<ZipEntry>& entries) {
 
 }  // namespace
 
-LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
-                std::string* write_error) {
+LoadResult packKit(std::string_view dir, const LoadOptions& options, KitSource* raw,
+                   std::string* zip, std::string* error) {
   LoadResult result = load(dir, options);
   if (!result.ok()) return result;
   if (result.ref_kind != RefKind::kDirectory) {
-    *write_error = "kit pack takes a kit directory";
+    *error = "a kit directory is needed here (not a ZIP, git or OCI reference)";
     return result;
   }
   // Re-read the raw payload: the packed kit carries the unsubstituted files.
-  KitSource source;
+  KitSource& source = *raw;
   std::vector<Diagnostic> ignored;
   std::string path(dir.rfind("file://", 0) == 0 ? dir.substr(7) : dir);
   if (!readDirectorySource(path, RefKind::kDirectory, &source, &ignored)) {
-    *write_error = "cannot re-read " + path;
+    *error = "cannot re-read " + path;
     return result;
   }
   std::vector<ZipEntry> entries;
@@ -130,10 +130,23 @@ LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptio
   std::sort(entries.begin() + 1, entries.end(),
             [](const ZipEntry& a, const ZipEntry& b) { return a.name < b.name; });
   if (entries.size() > 0xFFFF) {
-    *write_error = "too many files for a ZIP";
+    *error = "too many files for a ZIP";
     return result;
   }
-  std::string bytes = buildZip(entries);
+  *zip = buildZip(entries);
+  return result;
+}
+
+LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
+                std::string* write_error) {
+  KitSource source;
+  std::string bytes;
+  LoadResult result = packKit(dir, options, &source, &bytes, write_error);
+  if (!result.ok() || !write_error->empty()) {
+    if (write_error->rfind("a kit directory", 0) == 0)
+      *write_error = "kit pack takes a kit directory";
+    return result;
+  }
   std::string out(out_path);
   std::string tmp = out + ".tmp-" + std::to_string(::getpid());
   {

@@ -28,7 +28,8 @@ struct KitSource {
   bool has_spec = false;
   std::string spec_name = "spec.yaml";
   std::string spec_bytes;
-  std::vector<KitFile> files;  // content not yet substituted
+  std::vector<KitFile> files;   // content not yet substituted
+  std::string required_schema;  // OCI v2: the spec must declare schemaVersion "2"
 };
 
 // Which kind of source a reference names (no I/O beyond a stat).
@@ -37,8 +38,20 @@ RefKind classifyRef(std::string_view ref);
 bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out,
                          std::vector<Diagnostic>* diags);
 bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnostic>* diags);
+// A ZIP held in memory (an OCI v1 kit layer); `label` names it in messages.
+bool readZipBytes(std::string_view bytes, const std::string& label, KitSource* out,
+                  std::vector<Diagnostic>* diags);
+// An OCI kit (kit-spec §6.3): manifest and blobs pulled and verified.
+bool readOciSource(std::string_view ref, const LoadOptions& options, KitSource* out,
+                   std::vector<Diagnostic>* diags);
 bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out,
                    std::vector<Diagnostic>* diags);
+
+// Loads the kit directory `dir` and builds its reproducible `kit pack` ZIP in
+// `zip`; `raw` gets the unsubstituted payload. `error` is set when the
+// reference is not a directory or cannot be re-read.
+LoadResult packKit(std::string_view dir, const LoadOptions& options, KitSource* raw,
+                   std::string* zip, std::string* error);
 
 // `https://user:secret@host/x` -> `https://host/x` (for messages).
 std::string redactUrl(std::string_view url);

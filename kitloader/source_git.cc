@@ -167,7 +167,14 @@ std::string redactUrl(std::string_view url) {
   return std::string(url);
 }
 
-std::string redactReference(std::string_view ref) { return redactUrl(ref); }
+std::string redactReference(std::string_view ref) {
+  // A schemeless OCI reference with `user:password@` before its first '/'.
+  if (ref.find("://") == std::string_view::npos) {
+    size_t at = ref.find('@');
+    if (at != std::string_view::npos && at < ref.find('/')) return std::string(ref.substr(at + 1));
+  }
+  return redactUrl(ref);
+}
 
 bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* out,
                    std::vector<Diagnostic>* diags) {

@@ -41,6 +41,14 @@ bool safeEntryPath(const std::string& p) {
 
 }  // namespace
 
+namespace {
+
+// Reads an opened ZIP; `path` names it in messages.
+bool readZipArchive(archive* ar, const std::string& path, KitSource* out,
+                    std::vector<Diagnostic>* diags);
+
+}  // namespace
+
 bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnostic>* diags) {
   out->kind = RefKind::kZip;
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
@@ -49,6 +57,28 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
     addError(diags, path, "cannot open ZIP " + path + ": " + archive_error_string(a.get()));
     return false;
   }
+  return readZipArchive(a.get(), path, out, diags);
+}
+
+bool readZipBytes(std::string_view bytes, const std::string& label, KitSource* out,
+                  std::vector<Diagnostic>* diags) {
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
+  archive_read_support_format_zip(a.get());
+  if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    addError(diags, label, "cannot open ZIP " + label + ": " + archive_error_string(a.get()));
+    return false;
+  }
+  return readZipArchive(a.get(), label, out, diags);
+}
+
+namespace {
+
+bool readZipArchive(archive* ar, const std::string& path, KitSource* out,
+                    std::vector<Diagnostic>* diags) {
+  struct NoFree {
+    void operator()(archive*) const {}
+  };
+  std::unique_ptr<archive, NoFree> a(ar);
   std::map<std::string, Entry> entries;
   bool ok = true;
   size_t total = 0;
@@ -166,5 +196,7 @@ bool readZipSource(const std::string& path, KitSource* out, std::vector<Diagnost
   }
   return true;
 }
+
+}  // namespace
 
 }  // namespace kitgate::kit

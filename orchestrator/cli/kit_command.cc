@@ -1,12 +1,14 @@
-// `kitgate kit validate | inspect | pack`.
+// `kitgate kit validate | inspect | pack | push | pull | add`.
 #include "orchestrator/cli/kit_command.h"
 
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <ostream>
 #include <string>
 
 #include "kitloader/kit.h"
+#include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/kit_view.h"
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
@@ -17,16 +19,19 @@ namespace kitgate::cli {
 namespace {
 
 constexpr std::string_view kKitUsage =
-    "Usage: kitgate kit <validate|inspect|pack|add> ...\n\n"
+    "Usage: kitgate kit <validate|inspect|pack|push|pull|add> ...\n\n"
     "Commands:\n"
     "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its "
     "warnings\n"
     "  inspect REF [--json] [--kit-arg NAME=VALUE]...    show what kitgate will do with a kit\n"
     "  pack DIR [-o OUT.zip]                             write a reproducible ZIP of a kit "
     "directory\n"
+    "  push DIR REGISTRY/REPO:TAG                        publish a kit to an OCI registry\n"
+    "  pull REF [-o OUT]                                 save a published kit's payload\n"
     "  add SANDBOX REF [--kit-arg NAME=VALUE]...         add a mixin to a running sandbox\n\n"
-    "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack', or\n"
-    "git+https://host/repo.git#ref=REF&dir=DIR.\n\n"
+    "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack',\n"
+    "git+https://host/repo.git#ref=REF&dir=DIR, or an OCI reference\n"
+    "(registry.example/org/kit:1.0, ...@sha256:HEX; no registry = docker.io).\n\n"
     "Examples:\n"
     "  kitgate kit validate ./configs/kits/amp/\n"
     "  kitgate kit inspect ./amp.zip\n"
@@ -76,6 +81,31 @@ constexpr std::string_view kPackUsage =
     "Examples:\n"
     "  kitgate kit pack ./configs/kits/amp -o amp.zip\n"
     "  kitgate kit pack ./my-kit\n";
+
+constexpr std::string_view kPushUsage =
+    "Usage: kitgate kit push DIR REGISTRY/REPO:TAG\n\n"
+    "Validates the kit in DIR and pushes it as an OCI artifact: a schemaVersion\n"
+    "\"2\" kit as spec.yaml (config blob, verbatim) + a reproducible tar+gzip of\n"
+    "files/ (artifactType application/vnd.docker.sandbox.kit.v2); a \"1\" kit as\n"
+    "its 'kitgate kit pack' ZIP (one application/vnd.docker.sandbox.kit.v1.content.zip\n"
+    "layer). Prints 'Pushed REF@DIGEST'. Credentials: 'kitgate secret set\n"
+    "--registry', then Docker's (~/.docker/config.json: auths, credential\n"
+    "helpers). HTTPS, except loopback registries and those in the settings'\n"
+    "registry.insecure list (or KITGATE_INSECURE_REGISTRIES) when they lack TLS.\n\n"
+    "Examples:\n"
+    "  kitgate kit push ./configs/kits/amp registry.example.com/kits/amp:1.0\n"
+    "  kitgate kit push ./my-kit localhost:5000/my-kit:dev\n";
+
+constexpr std::string_view kPullUsage =
+    "Usage: kitgate kit pull REF [-o OUT]\n\n"
+    "Downloads a kit pushed to an OCI registry and saves its payload without\n"
+    "loading it: the ZIP of a v1 kit (OUT defaults to <repo>.zip) or the\n"
+    "tar+gzip files/ layer of a v2 kit (<repo>.tar.gz). The manifest and the\n"
+    "layer are verified against their digests (and the reference's digest when\n"
+    "it has one).\n\n"
+    "Examples:\n"
+    "  kitgate kit pull registry.example.com/kits/amp:1.0\n"
+    "  kitgate kit pull registry.example.com/kits/amp@sha256:... -o amp.zip\n";
 
 constexpr std::string_view kAddUsage =
     "Usage: kitgate kit add SANDBOX REF [--kit-arg NAME=VALUE]...\n\n"
@@ -190,6 +220,10 @@ Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_san
       return p;
     }
   }
+  if (std::string e = applyKitSettings(&p.options); !e.empty()) {
+    p.error = e;
+    return p;
+  }
   p.shown = kit::redactReference(p.ref);
   // Files first (later files override earlier ones), then --kit-arg.
   p.options.args.insert(p.options.args.begin(), p.file_args.begin(), p.file_args.end());
@@ -239,6 +273,14 @@ int validate(const Args& args, Io& io) {
   auto parsed = parseOrExit(args, false, kValidateUsage, "validate", io, &rc);
   if (!parsed) return rc;
   const Parsed& p = *parsed;
+  if (kit::isOciReference(p.ref)) {
+    // As sbx: validate is for kits being written; a published kit is inspected.
+    io.err << "kitgate kit validate: OCI references are not supported for validation; use a "
+              "local directory or ZIP file (or a git+https:// reference), or 'kitgate kit "
+              "inspect "
+           << p.shown << "'\n";
+    return kExitFailed;
+  }
   kit::LoadResult r = kit::load(p.ref, p.options);
   if (p.json) {
     io.out << verdictToJson(r, p.shown);
@@ -330,6 +372,62 @@ int pack(const Args& args, Io& io) {
   return kExitOk;
 }
 
+int push(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kPushUsage, "push", io, &rc, false, true);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  if (p.ref.empty()) return usageError(io, kPushUsage, "push needs DIR and REGISTRY/REPO:TAG");
+  kit::PushResult r = kit::push(p.sandbox, p.ref, p.options);
+  if (!r.load.ok()) {
+    printErrors(r.load, p.sandbox, io);
+    return kExitFailed;
+  }
+  if (!r.error.empty()) {
+    io.err << "kitgate kit push: " << r.error << "\n";
+    return kExitFailed;
+  }
+  for (const auto& w : r.load.warningMessages()) io.out << "WARN: " << w << "\n";
+  io.out << "Pushed " << r.reference << "@" << r.manifest_digest << " (kit " << r.load.kit.name
+         << ", " << r.format << ")\n";
+  return kExitOk;
+}
+
+int pull(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, true, kPullUsage, "pull", io, &rc);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  if (!kit::isOciReference(p.ref)) {
+    return usageError(io, kPullUsage,
+                      "kit pull takes an OCI reference (REGISTRY/REPO:TAG or ...@sha256:HEX)");
+  }
+  kit::PullResult r = kit::pull(p.ref, p.options);
+  if (!r.error.empty()) {
+    io.err << "kitgate kit pull: " << r.error << "\n";
+    return kExitFailed;
+  }
+  std::string out = p.output.empty() ? r.repository + r.extension : p.output;
+  std::string tmp = out + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(r.payload.data(), static_cast<std::streamsize>(r.payload.size()));
+    if (!f) {
+      std::remove(tmp.c_str());
+      io.err << "kitgate kit pull: cannot write " << tmp << "\n";
+      return kExitFailed;
+    }
+  }
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    io.err << "kitgate kit pull: cannot write " << out << "\n";
+    return kExitFailed;
+  }
+  io.out << "Pulled " << p.ref << "@" << r.manifest_digest << " (" << r.format << ") to " << out
+         << " (" << r.payload.size() << " bytes)\n";
+  return kExitOk;
+}
+
 int add(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, false, kAddUsage, "add", io, &rc, false, true);
@@ -380,6 +478,8 @@ int runKitCommand(const Args& args, Io& io) {
   if (sub == "validate") return validate(rest, io);
   if (sub == "inspect") return inspect(rest, io);
   if (sub == "pack") return pack(rest, io);
+  if (sub == "push") return push(rest, io);
+  if (sub == "pull") return pull(rest, io);
   if (sub == "add") return add(rest, io);
   return usageError(io, kKitUsage, "unknown kit command '" + sub + "'");
 }

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "kitloader/kit.h"
+#include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/plan_view.h"
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
@@ -148,6 +149,7 @@ int runRunCommand(const Args& args, Io& io) {
   RunArgs run;
   if (std::string e = parseRunArgs(args, &run); !e.empty())
     return usageError(io, kCmd, kRunUsage, e);
+  if (std::string e = applyKitSettings(&run.load); !e.empty()) return fail(io, kCmd, e);
 
   // 1. The kits, composed: any error stops here, before anything is created.
   int load_exit = kExitFailed;

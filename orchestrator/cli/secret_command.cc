@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,7 @@ constexpr std::string_view kSecretUsage =
     "state directory (secrets.yaml, mode 0600) and never enter a sandbox.\n\n"
     "Commands:\n"
     "  set SERVICE [-g | --sandbox N] [-t VALUE]       a kit service's credential\n"
+    "  set --registry HOST -u USER [-t PASSWORD]       an OCI registry login (kit push/pull)\n"
     "  set-custom [-g | --sandbox N] --host PATTERN... --env VAR\n"
     "             [--placeholder 'p-{rand}'] [--value V]  a placeholder the proxy swaps\n"
     "  ls [-g | --sandbox N] [--json]                   list (values masked)\n"
@@ -305,6 +307,64 @@ int runSet(const Args& args, Io& io) {
                 "Stored secret for service " + service + " (" + scopeShown(scope) + ").");
 }
 
+// ---- set --registry ---------------------------------------------------------
+
+constexpr std::string_view kSetRegistryUsage =
+    "Usage: kitgate secret set --registry HOST[:PORT] -u USER [-t PASSWORD]\n\n"
+    "Stores a login for an OCI registry that 'kitgate kit push|pull' and kit\n"
+    "references (run --kit, kit inspect, kit add) use before Docker's own\n"
+    "credentials (~/.docker/config.json). The password or token is read from\n"
+    "stdin (prompted without echo on a terminal) and kept in the state\n"
+    "directory (registries.json, mode 0600). docker.io is Docker Hub.\n\n"
+    "Examples:\n"
+    "  printf '%s' \"$GHCR_TOKEN\" | kitgate secret set --registry ghcr.io -u octocat\n"
+    "  kitgate secret set --registry registry.example.com:5000 -u ci\n";
+
+int runSetRegistry(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  std::optional<std::string> value;
+  std::string registry, user, error, v;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kSetRegistryUsage;
+      return kExitOk;
+    }
+    if (c.option({"--registry"}, &v, &error)) {
+      registry = v;
+    } else if (c.option({"-u", "--username"}, &v, &error)) {
+      user = v;
+    } else if (c.option({"-t", "--token"}, &v, &error)) {
+      value = v;
+    } else {
+      error = "unexpected argument " + c.next();
+    }
+  }
+  if (error.empty() && (registry.empty() || registry.find('/') != std::string::npos))
+    error = "--registry needs a registry host (HOST or HOST:PORT)";
+  if (error.empty() && (user.empty() || user.find(':') != std::string::npos))
+    error = "set --registry needs -u USER (without ':')";
+  if (!error.empty()) return usageError(io, kCmd, kSetRegistryUsage, error);
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);
+  if (!lock) return fail(io, kCmd, lock.status().message());
+  const std::string file = paths->root + "/registries.json";
+  nlohmann::json logins = nlohmann::json::object();
+  if (std::ifstream in(file); in) {
+    logins = nlohmann::json::parse(in, nullptr, false);
+    if (!logins.is_object())
+      return fail(io, kCmd, file + " is not a JSON object; fix or remove it");
+  }
+  auto secret = readValue(value, io, "registry " + registry);
+  if (!secret) return fail(io, kCmd, secret.status().message());
+  logins["auths"][registry] = {{"username", user}, {"password", *secret}};
+  Status st = state::writeFileAtomic(file, logins.dump(2) + "\n", 0600);
+  std::fill(secret->begin(), secret->end(), '\0');
+  if (!st) return fail(io, kCmd, st.message());
+  io.out << "Stored the login of " << user << " for registry " << registry << ".\n";
+  return kExitOk;
+}
+
 // ---- set-custom -------------------------------------------------------------
 
 int runSetCustom(const Args& args, Io& io) {
@@ -546,6 +606,11 @@ int runSecretCommand(const Args& args, Io& io) {
     return kExitOk;
   }
   const std::string& sub = args[0];
+  if (sub == "set" && std::find_if(args.begin(), args.end(), [](const std::string& a) {
+                        return a == "--registry" || a.rfind("--registry=", 0) == 0;
+                      }) != args.end()) {
+    return runSetRegistry(args, io);
+  }
   if (sub == "set") return runSet(args, io);
   if (sub == "set-custom") return runSetCustom(args, io);
   if (sub == "ls" || sub == "list") return runLs(args, io);

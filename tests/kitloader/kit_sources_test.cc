@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "kitloader/kit.h"
+#include "kitloader/oci/reference.h"
+#include "kitloader/oci/sha256.h"
 #include "tests/kitloader/kit_test_util.h"
 
 namespace kitgate::kit {
@@ -95,12 +97,52 @@ TEST(DirectorySource, MissingSpecSaysSo) {
             "artifact: spec.yaml (or spec.yml) is required: " + t.str() + " has neither");
 }
 
-TEST(DirectorySource, OciReferenceIsRefused) {
-  LoadResult r = load("docker.io/sbx/amp-kit:latest");
-  EXPECT_EQ(
-      firstError(r),
-      "OCI references are not supported for validation; use a local directory or ZIP file (or a "
-      "git+https:// reference)");
+TEST(OciSource, ReferencesAreOciNotMissingDirectories) {
+  for (const char* ref : {"docker.io/sbx/amp-kit:latest", "127.0.0.1:1/kits/amp:1.0", "sbx/amp-kit",
+                          "oci://ghcr.io/org/kit:1.0",
+                          "localhost:1/amp@sha256:"
+                          "0000000000000000000000000000000000000000000000"
+                          "000000000000000000"}) {
+    EXPECT_TRUE(isOciReference(ref)) << ref;
+  }
+  for (const char* ref :
+       {"./amp", "/abs/kit", "amp.zip", "kits/amp.zip", "git+https://h/r.git", "claude"}) {
+    EXPECT_FALSE(isOciReference(ref)) << ref;
+  }
+  // Nothing listens on port 1: the error names the registry, never a directory.
+  LoadResult r = load("127.0.0.1:1/kits/amp:1.0");
+  EXPECT_EQ(r.ref_kind, RefKind::kOci);
+  EXPECT_NE(firstError(r).find("registry 127.0.0.1:1: "), std::string::npos) << firstError(r);
+}
+
+TEST(SourcePolicy, AllowedSourcesMatchOnASegmentBoundary) {
+  SourcePolicy p;
+  p.allowed = {"docker.io/acme", "ghcr.io/org/", "github.com/docker/"};
+  EXPECT_EQ(sourcePolicyProblem("docker.io/acme/kit:1", p), "");
+  EXPECT_EQ(sourcePolicyProblem("acme/kit:1", p), "");  // docker.io/ implied
+  EXPECT_EQ(sourcePolicyProblem("ghcr.io/org/kit@sha256:" + std::string(64, 'a'), p), "");
+  EXPECT_EQ(sourcePolicyProblem("git+https://github.com/docker/kits.git#dir=amp", p), "");
+  for (const char* ref : {"docker.io/acme-evil/kit:1", "ghcr.io/organisation/kit:1",
+                          "127.0.0.1:5000/acme/kit:1", "git+https://github.com/dockerx/k.git"}) {
+    EXPECT_EQ(sourcePolicyProblem(ref, p),
+              "kit \"" + std::string(ref) +
+                  "\" cannot be installed — its source is not in your allowlist\n"
+                  "hint: add its registry or repository prefix to kit.allowedSources in kitgate's "
+                  "settings file (or DOCKER_SANDBOXES_KIT_ALLOWED_SOURCES)")
+        << ref;
+  }
+  p.allowed = {"*"};
+  EXPECT_EQ(sourcePolicyProblem("127.0.0.1:5000/anything:1", p), "");
+  // Local kits: gated by allowLocalKits alone.
+  EXPECT_EQ(sourcePolicyProblem("./kit", p), "");
+  p.allow_local = false;
+  EXPECT_NE(sourcePolicyProblem("./kit", p).find("local kits are disabled"), std::string::npos);
+  EXPECT_NE(sourcePolicyProblem("git+file:///repo#dir=x", p).find("local kits are disabled"),
+            std::string::npos);
+  LoadOptions options;
+  options.source_policy = p;
+  LoadResult r = load("./kit", options);
+  EXPECT_NE(firstError(r).find("local kits are disabled"), std::string::npos);
 }
 
 TEST(ZipSource, LoadsSpecAndFiles) {
@@ -275,6 +317,96 @@ TEST(GitRef, CredentialsInTheUrlAreRefusedAndNeverEchoed) {
             "URL; remove "
             "them and use a git credential helper");
   EXPECT_EQ(r.errors()[0]->file.find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kitgate::kit
+
+namespace kitgate::kit {
+namespace {
+
+TEST(OciReference, DockerHubDefaultsTagsAndDigests) {
+  struct Case {
+    const char* text;
+    const char* registry;
+    const char* repository;
+    const char* tag;
+    const char* api_host;
+  };
+  for (const Case& c : {
+           Case{"sbx/amp-kit", "docker.io", "sbx/amp-kit", "latest", "registry-1.docker.io"},
+           Case{"amp", "docker.io", "library/amp", "latest", "registry-1.docker.io"},
+           Case{"docker.io/sbx/amp-kit:v1.2", "docker.io", "sbx/amp-kit", "v1.2",
+                "registry-1.docker.io"},
+           Case{"index.docker.io/sbx/x:1", "docker.io", "sbx/x", "1", "registry-1.docker.io"},
+           Case{"oci://ghcr.io/org/kit:1.0", "ghcr.io", "org/kit", "1.0", "ghcr.io"},
+           Case{"localhost:5000/a/b/c:dev", "localhost:5000", "a/b/c", "dev", "localhost:5000"},
+           Case{"127.0.0.1:5000/kits/amp", "127.0.0.1:5000", "kits/amp", "latest",
+                "127.0.0.1:5000"},
+       }) {
+    std::string error;
+    auto r = oci::parseReference(c.text, &error);
+    ASSERT_TRUE(r) << c.text << ": " << error;
+    EXPECT_EQ(r->registry, c.registry) << c.text;
+    EXPECT_EQ(r->repository, c.repository) << c.text;
+    EXPECT_EQ(r->tag, c.tag) << c.text;
+    EXPECT_EQ(r->apiHost(), c.api_host) << c.text;
+  }
+  std::string digest = "sha256:" + std::string(64, 'a');
+  std::string error;
+  auto pinned = oci::parseReference("ghcr.io/org/kit@" + digest, &error);
+  ASSERT_TRUE(pinned) << error;
+  EXPECT_EQ(pinned->tag, "");
+  EXPECT_EQ(pinned->manifestRef(), digest);
+  auto both = oci::parseReference("ghcr.io/org/kit:1@" + digest, &error);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->manifestRef(), digest);  // the digest wins
+  EXPECT_EQ(both->str(), "ghcr.io/org/kit:1@" + digest);
+}
+
+TEST(OciReference, MalformedReferencesAreRefusedWithTheReason) {
+  for (const char* text :
+       {"ghcr.io/Org/kit:1", "ghcr.io/org/kit@sha256:abc",
+        "ghcr.io/org/kit@md5:"
+        "0123",
+        "ghcr.io/org//kit", "ghcr.io/org/kit:", "ghcr.io/org/kit:-bad", "ghcr.io/"}) {
+    std::string error;
+    EXPECT_FALSE(oci::parseReference(text, &error)) << text;
+    EXPECT_EQ(error.rfind(std::string("invalid OCI reference \"") + text + "\": ", 0), 0u) << error;
+  }
+}
+
+TEST(OciReference, CredentialsInAReferenceAreRefusedAndNeverEchoed) {
+  for (const char* ref :
+       {"alice:hunter2@ghcr.io/org/kit:1", "oci://alice:hunter2@ghcr.io/org/kit"}) {
+    LoadResult r = load(ref);
+    ASSERT_FALSE(r.ok()) << ref;
+    EXPECT_NE(firstError(r).find("credentials do not belong in a kit reference"), std::string::npos)
+        << firstError(r);
+    for (const Diagnostic& d : r.diagnostics) {
+      EXPECT_EQ(d.file.find("hunter2"), std::string::npos) << d.file;
+      EXPECT_EQ(d.message.find("hunter2"), std::string::npos) << d.message;
+    }
+    EXPECT_EQ(redactReference(ref).find("hunter2"), std::string::npos);
+  }
+}
+
+TEST(OciReference, LoopbackRegistriesAreDockersInsecureDefaults) {
+  for (const char* r : {"localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"})
+    EXPECT_TRUE(oci::isLoopbackRegistry(r)) << r;
+  for (const char* r : {"ghcr.io", "127.0.0.1.nip.io", "10.0.0.1:5000", "localhost.example.com"})
+    EXPECT_FALSE(oci::isLoopbackRegistry(r)) << r;
+}
+
+TEST(OciDigest, Sha256MatchesKnownVectors) {
+  EXPECT_EQ(oci::sha256Digest(""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(oci::sha256Digest("{}"),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+  EXPECT_EQ(oci::sha256Digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(oci::sha256Digest(std::string(1000000, 'a')),
+            "sha256:cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 }  // namespace

@@ -233,3 +233,31 @@ TEST_F(KitCli, V3KitIsAClearError) {
 }
 
 }  // namespace
+
+namespace kitgate::testing {
+namespace {
+
+TEST_F(KitCli, SettingsFileGatesLocalKitsAndTheEnvironmentWins) {
+  std::string settings = (tmp_ / "settings.json").string();
+  std::ofstream(settings) << "{\"kit\": {\"allowLocalKits\": false}}";
+  CliRun refused = kitgate({"kit", "inspect", seedAmp()}, {"KITGATE_SETTINGS=" + settings});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("cannot be installed — local kits are disabled (kit.allowLocalKits "
+                             "is false)"),
+            std::string::npos)
+      << refused.err;
+  CliRun env = kitgate({"kit", "inspect", seedAmp()},
+                       {"KITGATE_SETTINGS=" + settings, "DOCKER_SANDBOXES_KIT_ALLOW_LOCAL=true"});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+
+  for (const char* bad :
+       {"{\"kit.allowLocalKits\": \"no\"}", "{\"kit.allowedSources\": \"x\"}", "not json"}) {
+    std::ofstream(settings, std::ios::trunc) << bad;
+    CliRun r = kitgate({"kit", "inspect", seedAmp()}, {"KITGATE_SETTINGS=" + settings});
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.err.find(settings), std::string::npos) << bad << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace kitgate::testing

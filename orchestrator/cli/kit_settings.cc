@@ -1,0 +1,96 @@
+#include "orchestrator/cli/kit_settings.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "orchestrator/state/state.h"
+
+namespace kitgate::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> commaList(std::string_view text) {
+  std::vector<std::string> out;
+  std::stringstream ss{std::string(text)};
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t a = item.find_first_not_of(" \t");
+    size_t b = item.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
+  }
+  return out;
+}
+
+// settings["kit.allowLocalKits"] or settings["kit"]["allowLocalKits"].
+const json* lookup(const json& settings, const std::string& section, const std::string& key) {
+  if (auto it = settings.find(section + "." + key); it != settings.end()) return &*it;
+  if (auto sec = settings.find(section); sec != settings.end() && sec->is_object()) {
+    if (auto it = sec->find(key); it != sec->end()) return &*it;
+  }
+  return nullptr;
+}
+
+bool stringList(const json& v, std::vector<std::string>* out) {
+  if (!v.is_array()) return false;
+  out->clear();
+  for (const json& e : v) {
+    if (!e.is_string()) return false;
+    out->push_back(e.get<std::string>());
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string kitSettingsPath() {
+  if (const char* p = std::getenv("KITGATE_SETTINGS"); p && *p) return p;
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+    return std::string(x) + "/kitgate/settings.json";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.config/kitgate/settings.json";
+}
+
+std::string applyKitSettings(kit::LoadOptions* options) {
+  kit::SourcePolicy policy;
+  std::string path = kitSettingsPath();
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream buf;
+    buf << in.rdbuf();
+    json settings = json::parse(buf.str(), nullptr, false);
+    if (!settings.is_object()) return "settings file " + path + " is not a JSON object";
+    if (const json* v = lookup(settings, "kit", "allowLocalKits")) {
+      if (!v->is_boolean()) return path + ": kit.allowLocalKits must be true or false";
+      policy.allow_local = v->get<bool>();
+    }
+    if (const json* v = lookup(settings, "kit", "allowedSources")) {
+      if (!stringList(*v, &policy.allowed))
+        return path + ": kit.allowedSources must be a list of strings";
+    }
+    if (const json* v = lookup(settings, "registry", "insecure")) {
+      if (!stringList(*v, &options->insecure_registries))
+        return path + ": registry.insecure must be a list of strings";
+    }
+  }
+  if (const char* v = std::getenv("DOCKER_SANDBOXES_KIT_ALLOW_LOCAL"); v && *v) {
+    std::string s = v;
+    if (s == "true" || s == "1") {
+      policy.allow_local = true;
+    } else if (s == "false" || s == "0") {
+      policy.allow_local = false;
+    } else {
+      return "DOCKER_SANDBOXES_KIT_ALLOW_LOCAL must be true or false";
+    }
+  }
+  if (const char* v = std::getenv("DOCKER_SANDBOXES_KIT_ALLOWED_SOURCES"); v && *v)
+    policy.allowed = commaList(v);
+  options->source_policy = policy;
+  options->registry_auth_file = state::defaultPaths().root + "/registries.json";
+  return "";
+}
+
+}  // namespace kitgate::cli
