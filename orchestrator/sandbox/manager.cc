@@ -12,6 +12,7 @@
 
 #include "orchestrator/sandbox/tty_relay.h"
 #include "orchestrator/sandbox/workspace_guard.h"
+#include "proxy/secrets/store_model.h"
 
 namespace kitgate::sandbox {
 
@@ -86,6 +87,33 @@ std::vector<state::Route> toStateRoutes(const std::vector<CredentialRoute>& rout
     out.push_back(state::Route{r.service, r.domains, r.header, r.format, r.username});
   }
   return out;
+}
+
+// Which secret each injecting route of `sandbox` will use, as the proxy
+// resolves it (secrets::routeSecret): named, never the value. A route with
+// none is a warning: its requests go out without the credential.
+void sayRouteSecrets(const state::Paths& paths, const std::string& sandbox,
+                     const Progress& progress) {
+  auto model = secrets::readStoreFiles(paths.root);
+  if (!model.isOk()) return;  // the reload has already refused what is wrong there
+  for (const secrets::SandboxRoutes& sr : model->sandboxes) {
+    if (sr.sandbox != sandbox) continue;
+    for (const secrets::Route& route : sr.routes) {
+      if (route.header.empty() && route.username.empty()) continue;  // routing only
+      std::string hosts;
+      for (const secrets::HostPattern& d : route.domains)
+        hosts += (hosts.empty() ? "" : ", ") + d.canonical;
+      const secrets::RouteSecret used = secrets::routeSecret(*model, sandbox, route);
+      if (used.kind == secrets::RouteSecret::Kind::kNone) {
+        say(progress.warning, "credential " + route.service + " (" + hosts +
+                                  "): no secret set, requests go out without it (kitgate "
+                                  "secret set " +
+                                  route.service + ", or secret set-custom --host HOST)");
+      } else {
+        say(progress.step, "Credential " + route.service + " (" + hosts + "): " + used.toString());
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -265,9 +293,11 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
        },
        [this, &c] { return state::removeSandbox(paths_, c.req.name); }});
   steps.push_back({"proxy reload", "Registering sandbox " + req.name + " with the proxy",
-                   [this, &c] {
+                   [this, &c, &progress] {
                      Status r = proxy_.reload();
-                     if (r.isOk()) c.in.ca_pem = readFileOrEmpty(paths_.caCert(c.req.name));
+                     if (!r.isOk()) return r;
+                     c.in.ca_pem = readFileOrEmpty(paths_.caCert(c.req.name));
+                     sayRouteSecrets(paths_, c.req.name, progress);
                      return r;
                    },
                    // After the registration is gone, so the proxy forgets it.

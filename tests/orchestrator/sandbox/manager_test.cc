@@ -381,6 +381,30 @@ TEST_F(SandboxManagerTest, PlaceholdersOfCustomSecretsReachTheEnvironment) {
   for (const std::string& e : c->spec.env) EXPECT_THAT(e, Not(HasSubstr("real-secret-value-1")));
 }
 
+// The seed's flow: `secret set-custom --host ampcode.com` alone feeds the amp
+// route, and run says so; with no secret at all it warns. Never the value.
+TEST_F(SandboxManagerTest, RunNamesTheSecretEachRouteUsesNeverItsValue) {
+  {
+    auto m = manager();
+    ASSERT_TRUE(m.create(request_, progress()).isOk());
+    EXPECT_THAT(warnings_, Contains(HasSubstr("credential amp (ampcode.com): no secret set")));
+    ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  }
+  steps_.clear();
+  warnings_.clear();
+  state::Secrets secrets;
+  secrets.custom.push_back(
+      {"global", {"ampcode.com"}, "AMP_API_KEY", "sgamp-abcdefgh12345678", "real-secret-value-2"});
+  ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
+  auto m = manager();
+  ASSERT_TRUE(m.create(request_, progress()).isOk());
+  EXPECT_THAT(steps_, Contains("Credential amp (ampcode.com): custom secret AMP_API_KEY (global)"));
+  EXPECT_THAT(warnings_, Not(Contains(HasSubstr("no secret set"))));
+  for (const std::string& line : steps_) EXPECT_THAT(line, Not(HasSubstr("real-secret-value-2")));
+  for (const std::string& line : warnings_)
+    EXPECT_THAT(line, Not(HasSubstr("real-secret-value-2")));
+}
+
 TEST_F(SandboxManagerTest, SecondSandboxWithSameNameIsRefused) {
   auto m = manager();
   ASSERT_TRUE(m.create(request_, progress()).isOk());
