@@ -27,11 +27,12 @@ if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs" --target kitgate-proxy \
     kitgate_http_test kitgate_policy_test kitgate_sandbox_test kitgate_secrets_test kitgate_tls_test \
-    kit_loader_test kitgate_integration_test kitgate_mitm_test
+    kitgate_stream_test kitgate_mitm_authority_test kit_loader_test kitgate_integration_test kitgate_mitm_test
   run_suites build-asan \
     tests/proxy/http/kitgate_http_test tests/proxy/policy/kitgate_policy_test \
     tests/proxy/sandbox/kitgate_sandbox_test tests/proxy/secrets/kitgate_secrets_test \
-    tests/proxy/tls/kitgate_tls_test tests/kitloader/kit_loader_test \
+    tests/proxy/tls/kitgate_tls_test tests/proxy/stream/kitgate_stream_test \
+    tests/proxy/mitm/kitgate_mitm_authority_test tests/kitloader/kit_loader_test \
     tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test
 
   echo "== OpenSSL backend (TLS and interception suites)"
