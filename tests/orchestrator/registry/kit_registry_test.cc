@@ -406,7 +406,10 @@ TEST_F(KitRegistry, RunDryRunPlansAPushedKit) {
   fs::path v2 = v2Kit();
   ASSERT_EQ(cli({"kit", "push", v2.string(), registry() + "/kits/v2kit:1"}).exit_code, 0);
   std::string ref = registry() + "/kits/v2kit:1";
-  CliRun r = cli({"run", "--dry-run", "--workspace", tmp_.string(), "--kit", ref, "v2kit"});
+  // A project directory beside the state directory (a workspace holding it is refused).
+  const fs::path project = tmp_ / "project";
+  fs::create_directories(project);
+  CliRun r = cli({"run", "--dry-run", "--workspace", project.string(), "--kit", ref, "v2kit"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("docker/sandbox-templates:shell"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("example.com"), std::string::npos) << r.out;
