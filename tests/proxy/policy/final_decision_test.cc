@@ -6,19 +6,14 @@
 
 #include "proxy/policy/decision.h"
 #include "proxy/policy/policy.h"
+#include "tests/proxy/policy/policy_test_util.h"
 
 namespace kitgate::policy {
 namespace {
 
-std::shared_ptr<const RuleSet> rules(const std::vector<std::string>& allow,
-                                     const std::vector<std::string>& deny = {}) {
-  auto set = RuleSet::compileText(allow, deny);
-  EXPECT_TRUE(set.isOk()) << set.status().message();
-  return set.isOk() ? *set : nullptr;
-}
-
-Host host(const char* text) { return *normalizeHost(text); }
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using testing::host;
+using testing::ip;
+using testing::rules;
 std::vector<IpAddress> ips(std::initializer_list<const char*> texts) {
   std::vector<IpAddress> out;
   for (const char* t : texts) out.push_back(ip(t));

@@ -4,18 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/proxy/policy/policy_test_util.h"
+
 namespace kitgate::policy {
 namespace {
 
-std::shared_ptr<const RuleSet> rules(const std::vector<std::string>& allow,
-                                     const std::vector<std::string>& deny = {}) {
-  auto set = RuleSet::compileText(allow, deny);
-  EXPECT_TRUE(set.isOk()) << set.status().message();
-  return set.isOk() ? *set : nullptr;
-}
-
-Host host(const char* text) { return *normalizeHost(text); }
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using testing::host;
+using testing::ip;
+using testing::rules;
 
 TEST(Policy, EmptyPolicyDeniesWithDefaultReason) {
   Policy p;
