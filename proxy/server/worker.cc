@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "proxy/config/config.h"
-#include "proxy/server/session.h"
+#include "proxy/server/connection.h"
 
 namespace kitgate::server {
 namespace {
@@ -54,11 +54,11 @@ Worker::Worker(int index, Shared& shared, std::shared_ptr<const Snapshot> snapsh
 
 Worker::~Worker() {
   while (head_ != nullptr) {
-    Session* s = head_;
+    Connection* s = head_;
     unlink(s);
     delete s;
   }
-  for (Session* s : retired_) delete s;
+  for (Connection* s : retired_) delete s;
   for (auto& l : listeners_) {
     if (l.ev) event_free(l.ev);
   }
@@ -82,7 +82,7 @@ Status Worker::init(std::vector<std::string>& listen) {
   if (base_ == nullptr) return Status::error("event_base_new failed");
   resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
   // Activated by retire(); queued behind the callbacks already active, so a
-  // session is deleted only after every callback of this round has returned.
+  // connection is deleted only after every callback of this round has returned.
   reap_ev_ = event_new(base_, -1, 0, &Worker::onReap, this);
   inbox_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!inbox_fd_.valid()) return Status::error("eventfd: " + std::string(std::strerror(errno)));
@@ -184,8 +184,8 @@ void Worker::drain(std::chrono::milliseconds deadline) {
     if (draining_) return;
     draining_ = true;
     stopListening();
-    for (Session* s = head_; s != nullptr;) {
-      Session* next = s->next;
+    for (Connection* s = head_; s != nullptr;) {
+      Connection* next = s->next;
       s->drain();
       s = next;
     }
@@ -210,8 +210,8 @@ void Worker::onInbox(evutil_socket_t, short, void* arg) {
 
 void Worker::onDrainDeadline(evutil_socket_t, short, void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  for (Session* s = w->head_; s != nullptr;) {
-    Session* next = s->next;
+  for (Connection* s = w->head_; s != nullptr;) {
+    Connection* next = s->next;
     s->forceClose();
     s = next;
   }
@@ -242,21 +242,21 @@ void Worker::acceptBatch(int listen_fd) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto peer = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    auto* s = new Session(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}));
+    auto* s = new Connection(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}));
     link(s);
     s->start();
   }
 }
 
-void Worker::link(Session* s) {
+void Worker::link(Connection* s) {
   s->next = head_;
   s->prev = nullptr;
   if (head_) head_->prev = s;
   head_ = s;
-  ++sessions_;
+  ++connections_;
 }
 
-void Worker::unlink(Session* s) {
+void Worker::unlink(Connection* s) {
   if (s->prev) {
     s->prev->next = s->next;
   } else {
@@ -264,10 +264,10 @@ void Worker::unlink(Session* s) {
   }
   if (s->next) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
-  --sessions_;
+  --connections_;
 }
 
-void Worker::retire(Session* s) {
+void Worker::retire(Connection* s) {
   unlink(s);
   retired_.push_back(s);
   event_active(reap_ev_, 0, 0);
@@ -275,9 +275,9 @@ void Worker::retire(Session* s) {
 
 void Worker::onReap(evutil_socket_t, short, void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  std::vector<Session*> batch;
+  std::vector<Connection*> batch;
   batch.swap(w->retired_);
-  for (Session* s : batch) delete s;
+  for (Connection* s : batch) delete s;
   w->maybeExit();
 }
 

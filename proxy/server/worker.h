@@ -3,9 +3,9 @@
 //
 // Nothing on the data path takes a lock. Other threads talk to a worker only
 // through post(), which queues a closure and wakes the loop (reload publishes
-// a new snapshot this way; shutdown asks it to drain). Sessions are never
+// a new snapshot this way; shutdown asks it to drain). Connections are never
 // deleted inside their own callbacks: they call retire(), and the worker
-// deletes retired sessions from a separate event after the current callbacks
+// deletes retired connections from a separate event after the current callbacks
 // have returned.
 #pragma once
 
@@ -31,7 +31,7 @@
 
 namespace kitgate::server {
 
-class Session;
+class Connection;
 
 // "ip:port" ("[v6]:port") a listening socket is bound to; "" on error.
 std::string boundAddress(int fd);
@@ -89,8 +89,8 @@ class Worker {
   tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
   tls::LeafCache& leafCache(const std::shared_ptr<const tls::LeafMinter>& minter);
   // Unlinks `s` and deletes it after the current callbacks have returned.
-  void retire(Session* s);
-  size_t sessionCount() const { return sessions_; }
+  void retire(Connection* s);
+  size_t connectionCount() const { return connections_; }
   int index() const { return index_; }
 
  private:
@@ -108,8 +108,8 @@ class Worker {
   void acceptBatch(int listen_fd);
   void stopListening();
   void maybeExit();
-  void link(Session* s);
-  void unlink(Session* s);
+  void link(Connection* s);
+  void unlink(Connection* s);
 
   int index_;  // for thread names and logs
   Shared& shared_;
@@ -124,9 +124,9 @@ class Worker {
   UniqueFd inbox_fd_;    // eventfd: post() writes, the loop reads
   std::mutex inbox_mu_;  // cross-thread mailbox only; never taken on the data path
   std::vector<std::function<void()>> inbox_;
-  std::vector<Session*> retired_;
-  Session* head_ = nullptr;  // intrusive list of live sessions
-  size_t sessions_ = 0;
+  std::vector<Connection*> retired_;
+  Connection* head_ = nullptr;  // intrusive list of live connections
+  size_t connections_ = 0;
   bool draining_ = false;
   tunnel::PipePool pipes_;
   tls::ClientSessionCache tls_sessions_;

@@ -1,0 +1,849 @@
+#include "proxy/server/connection.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "proxy/http/serialize.h"
+#include "proxy/mitm/tls_transport.h"
+#include "proxy/server/worker.h"
+
+namespace kitgate::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Above this many buffered bytes toward one side, stop reading the other.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr std::chrono::milliseconds kLingerAfterError{2000};
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+timeval toTimeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+stream::Target targetOf(const http::RequestHead& head) {
+  switch (head.form) {
+    case http1::TargetForm::kAuthority:
+      return stream::Target::kConnect;
+    case http1::TargetForm::kAbsolute:
+      return stream::Target::kAbsolute;
+    case http1::TargetForm::kOrigin:
+      return stream::Target::kOrigin;
+    case http1::TargetForm::kAsterisk:
+      break;
+  }
+  return stream::Target::kOther;
+}
+
+upstream::TcpSettings tcpSettings(const Snapshot& snap) {
+  return upstream::TcpSettings{snap.static_hosts.get(), &snap.self,
+                               snap.config.limits.connect_timeout};
+}
+
+stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector& connector) {
+  stream::StreamEnv env;
+  env.metrics = &w.metrics();
+  env.connector = &connector;
+  env.clock = &steadyClock();
+  env.tls_configured = snap.client_tls != nullptr && snap.upstream_tls != nullptr;
+  env.secrets = snap.secrets.get();
+  env.minters = &snap.minters;
+  return env;
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer)
+    : w_(worker),
+      snap_(worker.snapshot()),
+      client_(std::move(client)),
+      peer_(peer),
+      connector_(worker.base(), worker.resolver(), worker.metrics(), tcpSettings(*snap_)),
+      env_(streamEnv(worker, *snap_, connector_)),
+      stream_(env_, *this) {
+  cin_ = evbuffer_new();
+  cout_ = evbuffer_new();
+  uin_ = evbuffer_new();
+  uout_ = evbuffer_new();
+  client_io_ = std::make_unique<tunnel::PlainTransport>(client_.get());
+  cev_ = event_new(w_.base(), client_.get(), EV_READ | EV_PERSIST, &Connection::onClient, this);
+  cwev_ = event_new(w_.base(), client_.get(), EV_WRITE, &Connection::onClientWritable, this);
+  timer_ = evtimer_new(w_.base(), &Connection::onTimer, this);
+  w_.metrics().connections_accepted.add();
+}
+
+Connection::~Connection() {
+  stream_.cancel();
+  client_hs_.reset();
+  upstream_tls_.reset();
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+    if (e) event_free(e);
+  }
+  for (evbuffer* b : {cin_, cout_, uin_, uout_}) {
+    if (b) evbuffer_free(b);
+  }
+  relay_.reset();
+  if (sandbox_counter_) sandbox_counter_->fetch_sub(1, std::memory_order_relaxed);
+  w_.shared().open_connections.fetch_sub(1, std::memory_order_relaxed);
+  w_.metrics().connections_closed.add();
+}
+
+void Connection::start() {
+  const auto& limits = snap_->config.limits;
+  req_start_ = Clock::now();
+  int64_t open = w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (static_cast<size_t>(open) > limits.max_connections) {
+    endEarly(stream::EndReason::kConnectionLimit);
+    return;
+  }
+  armTimer(limits.head_timeout);
+  updateReadInterest();
+}
+
+void Connection::armTimer(std::chrono::milliseconds d) {
+  timeval tv = toTimeval(d);
+  event_add(timer_, &tv);
+}
+
+// ---------------------------------------------------------------- events
+
+void Connection::onClient(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->readClient();
+  if (c->state_ != State::kDead && c->client_io_ && c->client_io_->writeBlockedOnRead())
+    c->flushClient();
+}
+
+void Connection::onClientWritable(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->flushClient();
+  if (c->state_ != State::kDead && c->client_io_ && c->client_io_->readBlockedOnWrite())
+    c->readClient();
+}
+
+void Connection::onUpstream(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->readUpstream();
+  if (c->state_ != State::kDead && c->upstream_io_ && c->upstream_io_->writeBlockedOnRead())
+    c->flushUpstream();
+}
+
+void Connection::onUpstreamWritable(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->flushUpstream();
+  if (c->state_ != State::kDead && c->upstream_io_ && c->upstream_io_->readBlockedOnWrite())
+    c->readUpstream();
+}
+
+void Connection::onTimer(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  const auto& limits = c->snap_->config.limits;
+  switch (c->state_) {
+    case State::kHead:
+      if (evbuffer_get_length(c->cin_) == 0 && c->sandbox_ != nullptr) {
+        // Keep-alive connection with nothing pending: plain idle close.
+        c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+        c->terminate();
+        return;
+      }
+      c->endEarly(stream::EndReason::kHeadTimeout, std::to_string(limits.head_timeout.count()));
+      return;
+    case State::kForward:
+      c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+      c->terminate();
+      return;
+    case State::kUpstream:         // the connector times itself
+    case State::kClientHandshake:  // and so do the handshakes
+    case State::kUpstreamHandshake:
+    case State::kClosing:
+    case State::kTunnel:
+    case State::kDead:
+      c->terminate();
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- requests
+
+void Connection::readClient() {
+  size_t n = 0;
+  switch (client_io_->read(cin_, kReadChunk, &n)) {
+    case tunnel::Io::kOk:
+      // TLS may hold more bytes than we took: come back for them.
+      if (n >= kReadChunk || client_io_->hasBuffered()) event_active(cev_, EV_READ, 0);
+      break;
+    case tunnel::Io::kWouldBlock:
+      if (client_io_->readBlockedOnWrite()) event_add(cwev_, nullptr);
+      return;
+    case tunnel::Io::kEof:
+      flags_.client_eof = true;
+      break;
+    case tunnel::Io::kError:
+      terminate();
+      return;
+  }
+  req_bytes_up_ += n;
+  if (state_ == State::kForward && n > 0) armTimer(snap_->config.limits.idle_timeout);
+  switch (state_) {
+    case State::kHead:
+      if (flags_.client_eof && evbuffer_get_length(cin_) == 0) {
+        terminate();
+        return;
+      }
+      tryHead();
+      return;
+    case State::kForward:
+      if (flags_.client_eof && !flags_.req_done) {
+        if (!flags_.upgraded) {
+          terminate();  // client gave up mid-request
+          return;
+        }
+        pumpRequestBody();  // forward what is buffered, then the half-close
+        if (state_ != State::kForward) return;
+        flags_.req_done = true;
+        flushUpstream();
+        if (upstream_io_) upstream_io_->shutdownWrite();
+        updateReadInterest();
+        return;
+      }
+      pumpRequestBody();
+      return;
+    case State::kClosing:
+      evbuffer_drain(cin_, evbuffer_get_length(cin_));
+      if (flags_.client_eof) terminate();
+      return;
+    default:
+      // Reaching the upstream: keep bytes (pipelined tunnel data) but stop
+      // reading once a head's worth is buffered; EOF ends the attempt.
+      if (flags_.client_eof) {
+        terminate();
+        return;
+      }
+      updateReadInterest();
+      return;
+  }
+}
+
+void Connection::tryHead() {
+  if (evbuffer_get_length(cin_) == 0) {
+    if (flags_.client_eof) terminate();
+    return;
+  }
+  http::ParseStatus st = http1::dispatchRequestHead(cin_, snap_->head_limits, &req_);
+  if (st.isIncomplete()) {
+    if (flags_.client_eof) terminate();
+    return;
+  }
+  if (st.isError()) {
+    endEarly(stream::EndReason::kBadRequest, st.reason(), st.httpStatus());
+    return;
+  }
+  handleRequest();
+}
+
+bool Connection::identify() {
+  if (sandbox_ != nullptr) return true;
+  std::optional<std::string_view> auth;
+  if (const http::Header* h = http::findHeader(req_.headers, "Proxy-Authorization"))
+    auth = h->value;
+  sandbox_ = snap_->registry->identify(peer_, auth);
+  if (sandbox_ == nullptr) {
+    endEarly(stream::EndReason::kUnauthenticated);
+    return false;
+  }
+  sandbox_counter_ = snap_->counterFor(sandbox_->name());
+  if (sandbox_counter_ != nullptr) {
+    size_t limit = sandbox_->limits().max_connections.value_or(
+        static_cast<uint32_t>(snap_->config.limits.max_connections_per_sandbox));
+    int64_t open = sandbox_counter_->fetch_add(1, std::memory_order_relaxed) + 1;
+    if (static_cast<size_t>(open) > limit) {
+      endEarly(stream::EndReason::kSandboxConnectionLimit, sandbox_->name());
+      return false;
+    }
+  }
+  return true;
+}
+
+void Connection::handleRequest() {
+  event_del(timer_);
+  req_start_ = Clock::now();
+  req_bytes_up_ = 0;
+  req_bytes_down_ = 0;
+  const stream::Target target = targetOf(req_);
+  if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
+    stream_.begin(sandbox_, req_start_);
+    state_ = State::kUpstream;
+    updateReadInterest();
+    stream_.onInnerRequest(req_, target, *ic_);
+    return;
+  }
+  if (!identify()) return;
+  if (target == stream::Target::kConnect) closeUpstream();  // a tunnel never reuses one
+  stream_.begin(sandbox_, req_start_);
+  state_ = State::kUpstream;
+  updateReadInterest();
+  stream_.onProxyRequest(req_, target);
+}
+
+void Connection::endEarly(stream::EndReason reason, std::string_view detail, int status) {
+  stream_.begin(sandbox_, req_start_);
+  stream_.describe(req_.method, targetOf(req_), req_.port, ic_.get());
+  stream_.end(reason, detail, status);
+}
+
+// ---------------------------------------------------------------- stream host
+
+bool Connection::keepUpstreamFor(const policy::Host& host, uint16_t port) {
+  if (upstream_.valid() && upstream_io_) {
+    scratch_.assign(host.text).append(":").append(std::to_string(port));
+    if (scratch_ == upstream_key_) return true;
+  }
+  closeUpstream();
+  return false;
+}
+
+void Connection::adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port) {
+  closeUpstream();
+  upstream_ = std::move(fd);
+  if (uwev_) event_free(uwev_);
+  if (uev_) event_free(uev_);
+  uwev_ = event_new(w_.base(), upstream_.get(), EV_WRITE, &Connection::onUpstreamWritable, this);
+  uev_ = event_new(w_.base(), upstream_.get(), EV_READ | EV_PERSIST, &Connection::onUpstream, this);
+  flags_.upstream_reading = false;
+  upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
+  upstream_key_.assign(host.text).append(":").append(std::to_string(port));
+}
+
+void Connection::reply(const stream::EndResponse& e) {
+  std::string resp = http::errorResponse(e.status, e.phrase, e.body, true);
+  if (!e.extra_header.empty()) resp.insert(resp.find("\r\n") + 2, e.extra_header);
+  evbuffer_add(cout_, resp.data(), resp.size());
+  closeAfterFlush();
+}
+
+void Connection::log(const admin::PolicyRecord& record) { w_.logDecision(record); }
+
+// ---------------------------------------------------------------- tunnel
+
+void Connection::tunnel(UniqueFd upstream) {
+  upstream_ = std::move(upstream);
+  state_ = State::kTunnel;
+  std::string early(evbuffer_get_length(cin_), '\0');
+  evbuffer_remove(cin_, early.data(), early.size());
+  for (event** e : {&cev_, &cwev_, &uev_, &uwev_}) {
+    if (*e) {
+      event_free(*e);
+      *e = nullptr;
+    }
+  }
+  event_free(timer_);
+  timer_ = nullptr;
+  // A tunnel may idle for hours: keep only what the relay and the final log
+  // line need (the relay owns its own events and idle timer).
+  for (evbuffer** b : {&cin_, &cout_, &uin_, &uout_}) {
+    evbuffer_free(*b);
+    *b = nullptr;
+  }
+  client_io_.reset();
+  upstream_io_.reset();
+  req_.headers = {};
+  req_.path = {};
+  scratch_ = {};
+  ex_.reset();
+  flags_.client_reading = flags_.upstream_reading = false;
+  w_.metrics().tunnels_opened.add();
+  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
+                       admin::ProxyPath::kForwardBypass);
+  relay_ = std::make_unique<tunnel::SpliceRelay>(
+      w_.base(), w_.pipes(), std::move(client_), std::move(upstream_),
+      std::string(kConnectEstablished), std::move(early), snap_->config.limits.idle_timeout,
+      [this](const tunnel::RelayStats& st) {
+        w_.metrics().tunnels_closed.add();
+        // The relay counted our "200 Connection established" line too.
+        const uint64_t down = st.bytes_down >= kConnectEstablished.size()
+                                  ? st.bytes_down - kConnectEstablished.size()
+                                  : 0;
+        if (std::strcmp(st.end_reason, "idle timeout") == 0) {
+          w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+        }
+        stream_.complete(200, st.bytes_up, down);
+        terminate();
+      });
+  relay_->start();
+}
+
+// ---------------------------------------------------------------- interception
+//
+//   CONNECT allowed + credential bound for host + sandbox CA
+//     -> "200 Connection established"
+//     -> TLS with the sandbox (leaf minted for the CONNECT host, ALPN http/1.1)
+//     -> verified TLS with the real upstream (SNI = CONNECT host)
+//     -> kHead: inner requests, checked and rewritten by the stream.
+
+void Connection::intercept(UniqueFd upstream) {
+  const std::string& sandbox = sandbox_->name();
+  const policy::Host& host = stream_.host();
+  auto minter = snap_->minterFor(sandbox);
+  if (!minter || !stream_.plan() || !stream_.credentials()) {
+    // The stream decided to intercept from this same snapshot.
+    const std::string_view why =
+        "interception decided without its credentials or CA (internal error)";
+    spdlog::error("sandbox {}: CONNECT {}: {}", sandbox, host.text, why);
+    stream_.end(stream::EndReason::kInternal, why);
+    return;
+  }
+  auto leaf = w_.leafCache(minter).get(host.text);
+  if (!leaf) {
+    stream_.end(stream::EndReason::kCertificateFailure, leaf.status().message());
+    return;
+  }
+  // Bytes the client pipelined behind its CONNECT (a ClientHello sent
+  // before our 200) are the start of the TLS stream.
+  std::string early(evbuffer_get_length(cin_), '\0');
+  evbuffer_remove(cin_, early.data(), early.size());
+  auto tls = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get(), {}, early);
+  if (!tls) {
+    stream_.end(stream::EndReason::kInterceptSetupFailure, tls.status().message());
+    return;
+  }
+  // The 200 is a few bytes on a fresh socket: it goes out in one send.
+  if (::send(client_.get(), kConnectEstablished.data(), kConnectEstablished.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kConnectEstablished.size())) {
+    terminate();
+    return;
+  }
+  adoptUpstream(std::move(upstream), host, stream_.port());
+  flags_.intercepted = true;
+  stream_.setIntercepted(true);
+  ic_ = std::make_unique<stream::InterceptContext>();
+  ic_->host = host;
+  ic_->port = stream_.port();
+  ic_->decision = stream_.decision();
+  ic_->address = stream_.address();
+  ic_->creds = stream_.credentials();
+  ic_->plan = stream_.plan();
+  auto transport = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
+  tls::TlsStream& client_tls = transport->stream();
+  client_io_ = std::move(transport);
+  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
+                       admin::ProxyPath::kForward);
+  stream_.logLine(true, 200, stream_.decision().interception.reason);
+  // The handshakes own their events and timeouts: the connection's are off.
+  state_ = State::kClientHandshake;
+  event_del(timer_);
+  event_del(cev_);
+  flags_.client_reading = false;
+  client_hs_ =
+      std::make_unique<mitm::Handshake>(w_.base(), client_tls, snap_->config.limits.head_timeout,
+                                        [this](mitm::Handshake::Outcome o, std::string error) {
+                                          onClientHandshake(o, std::move(error));
+                                        });
+  client_hs_->start();
+}
+
+void Connection::onClientHandshake(mitm::Handshake::Outcome o, std::string error) {
+  client_hs_.reset();
+  if (o == mitm::Handshake::Outcome::kTimedOut) {
+    stream_.logLine(false, 0, error);
+    terminate();
+    return;
+  }
+  if (o == mitm::Handshake::Outcome::kFailed) {
+    w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+    stream_.logLine(false, 0,
+                    "TLS handshake with the sandbox failed: " +
+                        (error.empty() ? std::string("closed") : error));
+    terminate();
+    return;
+  }
+  ic_->sni.assign(static_cast<mitm::TlsTransport&>(*client_io_).stream().sni());
+  startUpstreamTls(false);
+}
+
+// The TLS leg toward the real server: right after the sandbox's handshake,
+// or again for a waiting inner request when the upstream ended keep-alive.
+// While it runs the connection reads nothing from the sandbox (bounded).
+void Connection::startUpstreamTls(bool for_waiting_request) {
+  state_ = State::kUpstreamHandshake;
+  event_del(timer_);
+  if (flags_.client_reading) {
+    event_del(cev_);
+    flags_.client_reading = false;
+  }
+  upstream::TlsClient::Params p;
+  p.base = w_.base();
+  p.fd = upstream_.get();
+  p.context = snap_->upstream_tls.get();
+  p.host = ic_->host.text;
+  p.port = ic_->port;
+  p.sessions = &w_.tlsSessions();
+  p.timeout = snap_->config.limits.connect_timeout;
+  upstream_io_.reset();
+  upstream_tls_ = upstream::TlsClient::start(p, [this, for_waiting_request](upstream::TlsResult r) {
+    onUpstreamTls(std::move(r), for_waiting_request);
+  });
+}
+
+void Connection::onUpstreamTls(upstream::TlsResult r, bool for_waiting_request) {
+  upstream_tls_.reset();
+  if (r.outcome == upstream::TlsResult::Outcome::kTimedOut) {
+    stream_.logLine(false, 0, r.error);
+    terminate();
+    return;
+  }
+  if (r.outcome == upstream::TlsResult::Outcome::kOk) {
+    upstream_io_ = std::move(r.transport);
+  } else {
+    if (r.outcome == upstream::TlsResult::Outcome::kFailed) {
+      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kConnect)].add();
+    }
+    ic_->upstream_error = std::move(r.error);
+    closeUpstream();
+  }
+  if (for_waiting_request) {
+    if (ic_->upstream_error.empty()) {
+      startForward(*pending_forward_);
+    } else {
+      stream_.end(stream::EndReason::kUpstreamTlsFailure, std::exchange(ic_->upstream_error, {}));
+    }
+    return;
+  }
+  // First handshake after CONNECT: the sandbox's first request. It may
+  // already sit inside the TLS layer (sent right behind the client's
+  // Finished), where no fd readiness will announce it: read now.
+  state_ = State::kHead;
+  armTimer(snap_->config.limits.head_timeout);
+  updateReadInterest();
+  readClient();  // parses what it reads
+  if (state_ == State::kHead && evbuffer_get_length(cin_) > 0) tryHead();
+}
+
+// ---------------------------------------------------------------- forward
+
+void Connection::forward(UniqueFd upstream, const http::Request& request) {
+  if (upstream.valid()) {
+    adoptUpstream(std::move(upstream), stream_.host(), stream_.port());
+    if (flags_.intercepted) {  // reconnected for an inner request: TLS first
+      pending_forward_ = &request;
+      startUpstreamTls(true);
+      return;
+    }
+  }
+  startForward(request);
+}
+
+void Connection::startForward(const http::Request& request) {
+  pending_forward_ = nullptr;
+  if (!ex_) ex_ = std::make_unique<http1::Exchange>();
+  // Protocol upgrades are relayed on intercepted connections only.
+  ex_->begin(req_.wire(), flags_.intercepted);
+  state_ = State::kForward;
+  flags_.client_keep_alive = req_.keep_alive;
+  req_bytes_up_ = ex_->encodeRequestHead(request, uout_, &scratch_);  // the body adds to it
+  flags_.req_done = !ex_->requestHasBody();
+  flags_.resp_head_done = false;
+  flags_.resp_done = false;
+  pumpRequestBody();
+  if (state_ != State::kForward) return;
+  flushUpstream();
+  if (state_ != State::kForward) return;
+  armTimer(snap_->config.limits.idle_timeout);
+  updateReadInterest();
+  // An upstream that already sent bytes (reused connection) is read now.
+  if (evbuffer_get_length(uin_) > 0) pumpResponse();
+}
+
+void Connection::pumpRequestBody() {
+  if (!flags_.req_done) {
+    uint64_t moved = 0;
+    http1::BodyStatus m = ex_->moveRequestBody(cin_, uout_, &moved);
+    if (m == http1::BodyStatus::kError) {
+      if (!flags_.resp_head_done) {
+        stream_.end(stream::EndReason::kBadRequestBody, ex_->requestBodyError());
+      } else {
+        stream::countEnd(stream::EndReason::kBadRequestBody,
+                         w_.metrics());  // the response has begun: just close
+        terminate();
+      }
+      return;
+    }
+    if (m == http1::BodyStatus::kDone) flags_.req_done = true;
+  }
+  flushUpstream();
+  if (state_ == State::kForward) updateReadInterest();
+}
+
+void Connection::readUpstream() {
+  size_t n = 0;
+  tunnel::Io io = upstream_io_->read(uin_, kReadChunk, &n);
+  if (io == tunnel::Io::kWouldBlock) {
+    if (upstream_io_->readBlockedOnWrite()) event_add(uwev_, nullptr);
+    return;
+  }
+  if (io == tunnel::Io::kOk) {
+    if (n >= kReadChunk || upstream_io_->hasBuffered()) event_active(uev_, EV_READ, 0);
+    req_bytes_down_ += n;
+    if (state_ == State::kForward) {
+      armTimer(snap_->config.limits.idle_timeout);
+      pumpResponse();
+    } else {
+      closeUpstream();  // bytes from an idle upstream: it is not reusable
+    }
+    return;
+  }
+  // EOF or error from upstream.
+  if (state_ != State::kForward) {
+    closeUpstream();
+    return;
+  }
+  if (flags_.resp_head_done && ex_->finishResponseOnClose()) {
+    flags_.resp_done = true;
+    flags_.upstream_keep_alive = false;
+    finishExchange();
+    return;
+  }
+  if (!flags_.resp_head_done && evbuffer_get_length(cout_) == 0) {
+    stream_.end(stream::EndReason::kUpstreamNoResponse);
+    return;
+  }
+  terminate();  // truncated response: the client sees the close
+}
+
+void Connection::pumpResponse() {
+  while (!flags_.resp_done) {
+    if (!flags_.resp_head_done) {
+      if (evbuffer_get_length(uin_) == 0) break;
+      http::ResponseHead& resp = ex_->response();
+      http::ParseStatus st =
+          http1::dispatchResponseHead(uin_, snap_->head_limits, req_.method, &resp);
+      if (st.isIncomplete()) break;
+      const bool switching = resp.framing == http::BodyFraming::kTunnel && flags_.intercepted &&
+                             ex_->upgradeRequested() && resp.status == 101;
+      if (st.isError() || (resp.framing == http::BodyFraming::kTunnel && !switching)) {
+        stream_.end(stream::EndReason::kUpstreamBadResponse,
+                    st.isError() ? st.reason() : "unexpected protocol switch");
+        return;
+      }
+      stream_.onResponseHead(resp);
+      if (switching) {
+        // WebSocket (or other Upgrade) on an intercepted host: from here on
+        // both directions are opaque byte streams, still through TLS.
+        resp.keep_alive = false;
+        ex_->encodeResponseHead(cout_, &scratch_);
+        flags_.upgraded = true;
+        flags_.upstream_keep_alive = false;
+        flags_.resp_head_done = true;
+        ex_->switchToOpaque();
+        flags_.req_done = false;
+        pumpRequestBody();
+        if (state_ != State::kForward) return;
+        continue;
+      }
+      if (resp.isInterim()) {
+        ex_->encodeResponseHead(cout_, &scratch_);
+        continue;
+      }
+      flags_.upstream_keep_alive =
+          resp.keep_alive && resp.framing != http::BodyFraming::kUntilClose;
+      resp.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
+                        resp.framing != http::BodyFraming::kUntilClose;
+      ex_->encodeResponseHead(cout_, &scratch_);
+      flags_.resp_head_done = true;
+      ex_->beginResponseBody();
+      if (resp.framing == http::BodyFraming::kNone) {
+        flags_.resp_done = true;
+        break;
+      }
+    }
+    uint64_t moved = 0;
+    http1::BodyStatus m = ex_->moveResponseBody(uin_, cout_, &moved);
+    if (m == http1::BodyStatus::kError) {
+      w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
+      terminate();
+      return;
+    }
+    if (m == http1::BodyStatus::kDone) flags_.resp_done = true;
+    break;
+  }
+  flushClient();
+  if (state_ != State::kForward) return;
+  if (flags_.resp_done) {
+    finishExchange();
+  } else {
+    updateReadInterest();
+  }
+}
+
+void Connection::finishExchange() {
+  stream_.complete(ex_->response().status, req_bytes_up_, req_bytes_down_);
+  if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0)
+    closeUpstream();
+  if (!ex_->response().keep_alive || !flags_.req_done || flags_.client_eof) {
+    closeAfterFlush();
+    return;
+  }
+  state_ = State::kHead;
+  ex_->end();
+  if (flags_.draining && evbuffer_get_length(cin_) == 0) {
+    closeAfterFlush();
+    return;
+  }
+  armTimer(evbuffer_get_length(cin_) > 0 ? snap_->config.limits.head_timeout
+                                         : snap_->config.limits.idle_timeout);
+  updateReadInterest();
+  if (evbuffer_get_length(cin_) > 0) tryHead();
+}
+
+// ---------------------------------------------------------------- I/O plumbing
+
+void Connection::flushClient() {
+  if (!client_.valid()) return;
+  if (client_io_->write(cout_) == tunnel::Io::kError) {
+    terminate();
+    return;
+  }
+  if (evbuffer_get_length(cout_) > 0) {
+    if (client_io_->writeBlockedOnRead()) {
+      event_add(cev_, nullptr);
+      flags_.client_reading = true;
+    } else {
+      event_add(cwev_, nullptr);
+    }
+  } else if (state_ == State::kClosing) {
+    // All said: half-close and wait (bounded) for the client's EOF, so unread
+    // request bytes do not turn our answer into a reset.
+    client_io_->shutdownWrite();
+  }
+  updateReadInterest();  // kClosing reads (and drops) until the client's EOF
+}
+
+void Connection::flushUpstream() {
+  if (!upstream_.valid() || !upstream_io_) return;
+  if (upstream_io_->write(uout_) == tunnel::Io::kError) {
+    if (state_ == State::kForward && !flags_.resp_head_done) {
+      stream_.end(stream::EndReason::kUpstreamReset);
+    } else {
+      terminate();
+    }
+    return;
+  }
+  if (evbuffer_get_length(uout_) > 0) {
+    if (upstream_io_->writeBlockedOnRead()) {
+      event_add(uev_, nullptr);
+      flags_.upstream_reading = true;
+    } else {
+      event_add(uwev_, nullptr);
+    }
+  }
+  updateReadInterest();
+}
+
+void Connection::updateReadInterest() {
+  // Tunnels and TLS handshakes arm their own events.
+  if (state_ == State::kDead || state_ == State::kTunnel || state_ == State::kClientHandshake ||
+      state_ == State::kUpstreamHandshake) {
+    return;
+  }
+  bool want_client = false;
+  bool want_upstream = false;
+  switch (state_) {
+    case State::kHead:
+      want_client = !flags_.client_eof;
+      want_upstream =
+          upstream_.valid() && upstream_io_ != nullptr;  // notice an idle upstream closing
+      break;
+    case State::kUpstream:
+      want_client =
+          !flags_.client_eof && evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes;
+      break;
+    case State::kForward:
+      // While the request body flows, read it as fast as upstream takes it;
+      // after it, keep reading a pipelined next head (bounded) so the read
+      // event is not switched off and on for every request.
+      want_client = !flags_.client_eof &&
+                    (flags_.req_done ? evbuffer_get_length(cin_) < snap_->head_limits.max_head_bytes
+                                     : evbuffer_get_length(uout_) < kHighWater);
+      want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
+      break;
+    case State::kClosing:
+      want_client = !flags_.client_eof;
+      break;
+    default:
+      break;
+  }
+  if (cev_ && want_client != flags_.client_reading) {
+    if (want_client) {
+      event_add(cev_, nullptr);
+    } else {
+      event_del(cev_);
+    }
+    flags_.client_reading = want_client;
+  }
+  if (uev_ && want_upstream != flags_.upstream_reading) {
+    if (want_upstream) {
+      event_add(uev_, nullptr);
+    } else {
+      event_del(uev_);
+    }
+    flags_.upstream_reading = want_upstream;
+  }
+}
+
+void Connection::closeUpstream() {
+  if (uev_) event_del(uev_);
+  if (uwev_) event_del(uwev_);
+  flags_.upstream_reading = false;
+  upstream_tls_.reset();
+  upstream_io_.reset();
+  upstream_.reset();
+  upstream_key_.clear();
+  if (uin_) evbuffer_drain(uin_, evbuffer_get_length(uin_));
+  if (uout_) evbuffer_drain(uout_, evbuffer_get_length(uout_));
+}
+
+// ---------------------------------------------------------------- endings
+
+void Connection::closeAfterFlush() {
+  if (state_ == State::kDead) return;
+  stream_.cancel();
+  closeUpstream();
+  state_ = State::kClosing;
+  evbuffer_drain(cin_, evbuffer_get_length(cin_));
+  armTimer(kLingerAfterError);
+  flushClient();
+}
+
+void Connection::drain() {
+  flags_.draining = true;
+  if (state_ == State::kHead && evbuffer_get_length(cin_) == 0) terminate();
+}
+
+void Connection::forceClose() {
+  if (relay_) relay_->abort();
+  terminate();
+}
+
+void Connection::terminate() {
+  if (state_ == State::kDead) return;
+  state_ = State::kDead;
+  stream_.cancel();
+  client_hs_.reset();
+  upstream_tls_.reset();
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+    if (e) event_del(e);
+  }
+  client_io_.reset();
+  upstream_io_.reset();
+  client_.reset();
+  upstream_.reset();
+  w_.retire(this);
+}
+
+}  // namespace kitgate::server

@@ -1,0 +1,190 @@
+// Connection: one client connection, from accept to close, on one worker —
+// the fd, its Transport (plain, or TLS once intercepted), bounded buffers
+// with watermarks, the sandbox it is identified as, and the HTTP/1 codec
+// that turns its bytes into requests. Every decision about a request is the
+// stream's (proxy/stream/stream.h); the connection executes them:
+//
+//   kHead ─head─> identify ─> Stream::onProxyRequest ─> kUpstream (the
+//     connector resolves, decides the addresses and connects)
+//       ├ tunnel():    "200" ─> SpliceRelay (kTunnel) ─> Stream::complete
+//       ├ intercept(): "200" ─> TLS with the sandbox ─> verified TLS upstream
+//       │              ─> kHead: inner requests ─> Stream::onInnerRequest
+//       ├ forward():   request head serialized by the codec, body streamed,
+//       │              response head parsed, scrubbed by the stream, body
+//       │              streamed back (kForward) ─> Stream::complete ─> kHead
+//       └ reply():     the EndReason's response, then close
+//
+// Above a high-water mark the connection stops reading the side that feeds
+// the full buffer; while the upstream is being reached (DNS, connect, TLS)
+// it reads at most one head's worth. All callbacks run on the owning
+// worker's loop; the connection never deletes itself, it asks the worker to
+// retire it. It pins the Snapshot it started with for its whole life.
+#pragma once
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/admin/metrics.h"
+#include "proxy/codec/http1/codec.h"
+#include "proxy/common/unique_fd.h"
+#include "proxy/http/request.h"
+#include "proxy/mitm/handshake.h"
+#include "proxy/server/snapshot.h"
+#include "proxy/stream/stream.h"
+#include "proxy/tunnel/splice_relay.h"
+#include "proxy/tunnel/transport.h"
+#include "proxy/upstream/connector.h"
+#include "proxy/upstream/tls_client.h"
+
+namespace kitgate::server {
+
+class Worker;
+
+class Connection final : private stream::StreamHost {
+ public:
+  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();
+  // Drain: close now if no request is in flight, else after it completes.
+  void drain();
+  // Drain deadline passed: close now, whatever is in flight.
+  void forceClose();
+
+  // Worker's intrusive list.
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+ private:
+  enum class State {
+    kHead,      // waiting for (or reading) a request head
+    kUpstream,  // the stream is reaching the upstream (DNS, connect)
+    kForward,   // a request/response exchange is flowing
+    kTunnel,    // handed to the splice relay
+    kClientHandshake,
+    kUpstreamHandshake,  // interception only
+    kClosing,
+    kDead
+  };
+
+  static void onClient(evutil_socket_t, short what, void* arg);
+  static void onClientWritable(evutil_socket_t, short, void* arg);
+  static void onUpstream(evutil_socket_t, short what, void* arg);
+  static void onUpstreamWritable(evutil_socket_t, short, void* arg);
+  static void onTimer(evutil_socket_t, short, void* arg);
+
+  // Requests.
+  void readClient();
+  void tryHead();
+  void handleRequest();
+  bool identify();
+
+  // stream::StreamHost.
+  bool keepUpstreamFor(const policy::Host& host, uint16_t port) override;
+  void tunnel(UniqueFd upstream) override;
+  void intercept(UniqueFd upstream) override;
+  void forward(UniqueFd upstream, const http::Request& request) override;
+  void reply(const stream::EndResponse& response) override;
+  void log(const admin::PolicyRecord& record) override;
+
+  void adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port);
+  void startUpstreamTls(bool for_waiting_request);
+  void onUpstreamTls(upstream::TlsResult r, bool for_waiting_request);
+  void onClientHandshake(mitm::Handshake::Outcome o, std::string error);
+
+  // Forward exchange.
+  void startForward(const http::Request& request);
+  void pumpRequestBody();
+  void readUpstream();
+  void pumpResponse();
+  void finishExchange();
+  void flushClient();
+  void flushUpstream();
+  void updateReadInterest();
+  void closeUpstream();
+
+  // Ending.
+  // A request that ends before the stream took it (no head, a bad head, a
+  // limit): begins the stream with what is known and ends it.
+  void endEarly(stream::EndReason reason, std::string_view detail = {}, int status = 0);
+  void closeAfterFlush();
+  void terminate();
+  void armTimer(std::chrono::milliseconds d);
+
+  // Every flag of the connection and of its current request, in one place
+  // (Envoy's ActiveStream::State). Request flags are reset by startForward().
+  struct Flags {
+    // Connection.
+    bool client_reading = false;    // cev_ is armed
+    bool upstream_reading = false;  // uev_ is armed
+    bool client_eof = false;        // the client half-closed (or closed)
+    bool draining = false;          // drain(): close once the current request is done
+    bool intercepted = false;       // TLS terminated on both legs (after the CONNECT)
+    // Current request (forward exchange).
+    bool req_done = false;             // the whole request body went to uout_
+    bool resp_head_done = false;       // the final response head went to cout_
+    bool resp_done = false;            // the whole response body went to cout_
+    bool upstream_keep_alive = false;  // the upstream connection may serve the next request
+    bool client_keep_alive = false;    // the client asked to keep the connection
+    bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
+  };
+
+  Worker& w_;
+  Flags flags_;
+  std::shared_ptr<const Snapshot> snap_;
+  UniqueFd client_;
+  UniqueFd upstream_;
+  std::unique_ptr<tunnel::Transport> client_io_;  // plain, or TLS when intercepted
+  std::unique_ptr<tunnel::Transport> upstream_io_;
+  policy::IpAddress peer_;
+  State state_ = State::kHead;
+  event* cev_ = nullptr;   // client readable (persistent)
+  event* cwev_ = nullptr;  // client writable
+  event* uev_ = nullptr;   // upstream readable (persistent)
+  event* uwev_ = nullptr;  // upstream writable
+  event* timer_ = nullptr;
+  evbuffer* cin_ = nullptr;   // from client
+  evbuffer* cout_ = nullptr;  // to client
+  evbuffer* uin_ = nullptr;   // from upstream
+  evbuffer* uout_ = nullptr;  // to upstream
+
+  // Identification (once per connection).
+  const sandbox::Sandbox* sandbox_ = nullptr;
+  SandboxCounter* sandbox_counter_ = nullptr;
+
+  // The current request: its head as received (the codec's), the stream
+  // that decides it, the upstream it goes to.
+  http::RequestHead req_;
+  std::chrono::steady_clock::time_point req_start_;
+  uint64_t req_bytes_up_ = 0;
+  uint64_t req_bytes_down_ = 0;
+  upstream::TcpConnector connector_;
+  stream::StreamEnv env_;
+  stream::Stream stream_;
+  std::string upstream_key_;  // host:port the open upstream connection serves
+
+  // One forwarded exchange (plain forwarding, or an inner request of an
+  // intercepted connection): the HTTP/1 codec state. Allocated by the first
+  // startForward(); a CONNECT tunnel never has one.
+  std::unique_ptr<http1::Exchange> ex_;
+  std::string scratch_;
+
+  std::unique_ptr<tunnel::SpliceRelay> relay_;
+
+  // Interception: what the CONNECT fixed for the inner requests, and the
+  // handshakes in flight.
+  std::unique_ptr<stream::InterceptContext> ic_;
+  std::unique_ptr<mitm::Handshake> client_hs_;
+  std::unique_ptr<upstream::TlsClient> upstream_tls_;
+  // The stream's request waiting for a reconnected upstream's TLS leg.
+  const http::Request* pending_forward_ = nullptr;
+};
+
+}  // namespace kitgate::server

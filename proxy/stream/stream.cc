@@ -1,0 +1,251 @@
+#include "proxy/stream/stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "proxy/secrets/rewrite.h"
+
+namespace kitgate::stream {
+
+void Stream::begin(const sandbox::Sandbox* sandbox, Clock::time_point start) {
+  sandbox_ = sandbox;
+  start_ = start;
+  request_ = nullptr;
+  ic_ = nullptr;
+  method_.clear();
+  target_ = Target::kOrigin;
+  host_name_ = {};
+  port_ = 0;
+  decision_ = {};
+  address_.clear();
+  creds_ = nullptr;
+  plan_.reset();
+  attempt_.reset();
+}
+
+void Stream::describe(std::string_view method, Target target, uint16_t port,
+                      const InterceptContext* ic) {
+  method_.assign(method);
+  target_ = target;
+  port_ = port;
+  if (ic != nullptr) {
+    host_name_ = ic->host;
+    decision_ = ic->decision;
+    address_ = ic->address;
+  }
+}
+
+// ---------------------------------------------------------------- explicit proxy requests
+
+void Stream::onProxyRequest(const http::Request& request, Target target) {
+  request_ = &request;
+  describe(request.method, target, request.port);
+  if (target != Target::kConnect && target != Target::kAbsolute) {
+    end(EndReason::kNotProxyRequest);
+    return;
+  }
+  auto host = policy::normalizeHost(request.host, policy::Ipv6Brackets::kOptional);
+  if (!host) {
+    end(EndReason::kInvalidHost, host.status().message());
+    return;
+  }
+  host_name_ = std::move(host.value());
+  decision_ = sandbox_->policy().evaluate(host_name_, port_);
+  if (decision_.denied()) {
+    end(EndReason::kPolicyDeny, decision_.reason);
+    return;
+  }
+  if (target == Target::kConnect) {
+    decideInterception();
+  } else if (host_.keepUpstreamFor(host_name_, port_)) {
+    forward(UniqueFd());
+    return;
+  }
+  connectUpstream();
+}
+
+void Stream::decideInterception() {
+  // Computed once per CONNECT from the snapshot the connection pinned; the
+  // connection only executes it.
+  policy::InterceptFacts f;
+  f.tls_configured = env_.tls_configured;
+  creds_ = env_.secrets ? env_.secrets->forSandbox(sandbox_->name()) : nullptr;
+  f.credentials_bound = creds_ != nullptr;
+  plan_ = creds_ != nullptr ? creds_->planFor(host_name_) : nullptr;
+  f.host_has_plan = plan_ != nullptr;
+  if (env_.minters) {
+    auto it = env_.minters->find(sandbox_->name());
+    f.sandbox_has_ca = it != env_.minters->end() && it->second != nullptr;
+  }
+  if (plan_) f.plan = plan_->toString();
+  decision_.interception = policy::decideInterception(decision_, f);
+  SPDLOG_DEBUG("sandbox {}: CONNECT {}: {}", sandbox_->name(), host_name_.text,
+               decision_.interception.reason);
+}
+
+// ---------------------------------------------------------------- intercepted requests
+
+void Stream::onInnerRequest(const http::Request& request, Target target, InterceptContext& ic) {
+  request_ = &request;
+  ic_ = &ic;
+  intercepted_ = true;
+  describe(request.method, target, ic.port, &ic);  // every inner request goes to the CONNECT target
+  creds_ = ic.creds;
+  plan_ = ic.plan;
+  if (target != Target::kOrigin) {
+    end(EndReason::kNotOriginForm);
+    return;
+  }
+  auto host = policy::normalizeHost(request.host, policy::Ipv6Brackets::kOptional);
+  const uint16_t port = request.port != 0 ? request.port : 443;
+  const bool host_ok = host && host->text == ic.host.text && port == ic.port;
+  bool sni_ok = ic.sni.empty();
+  if (!sni_ok) {
+    auto sni = policy::normalizeHost(ic.sni, policy::Ipv6Brackets::kOptional);
+    sni_ok = sni && sni->text == ic.host.text;
+  }
+  if (!host_ok || !sni_ok) {
+    end(EndReason::kMisdirected, !host_ok ? "Host header" : "TLS SNI");
+    return;
+  }
+  if (!ic.upstream_error.empty()) {
+    end(EndReason::kUpstreamTlsFailure, std::exchange(ic.upstream_error, {}));
+    return;
+  }
+  if (host_.keepUpstreamFor(host_name_, port_)) {
+    forward(UniqueFd());
+    return;
+  }
+  // The upstream ended keep-alive: connect again (same host, same address
+  // checks); the connection redoes the TLS leg before it forwards.
+  connectUpstream();
+}
+
+// ---------------------------------------------------------------- upstream
+
+void Stream::connectUpstream() {
+  upstream::ConnectRequest req;
+  req.policy = &sandbox_->policy();
+  req.decision = decision_;
+  req.host = host_name_;
+  req.port = port_;
+  attempt_ = env_.connector->connect(
+      std::move(req), [this](upstream::ConnectResult r) { onConnected(std::move(r)); });
+}
+
+void Stream::onConnected(upstream::ConnectResult r) {
+  attempt_.reset();
+  address_ = std::move(r.address);
+  switch (r.outcome) {
+    case upstream::Outcome::kDnsFailure:
+      end(EndReason::kDnsFailure, r.detail);
+      return;
+    case upstream::Outcome::kDnsTimeout:
+      end(EndReason::kDnsTimeout);
+      return;
+    case upstream::Outcome::kAddressBlocked:
+      decision_ = std::move(r.decision);  // the addresses decided, not the name rule
+      end(EndReason::kAddressBlocked, decision_.reason);
+      return;
+    case upstream::Outcome::kConnectFailed:
+      end(EndReason::kConnectFailed, r.detail);
+      return;
+    case upstream::Outcome::kConnectTimeout:
+      end(EndReason::kConnectTimeout);
+      return;
+    case upstream::Outcome::kConnected:
+      break;
+  }
+  decision_ = std::move(r.decision);  // final: kAllow, never kCheckAddress
+  if (ic_ != nullptr) {
+    ic_->address = address_;
+    forward(std::move(r.fd));
+  } else if (target_ == Target::kConnect) {
+    if (decision_.interception.intercept) {
+      host_.intercept(std::move(r.fd));
+    } else {
+      host_.tunnel(std::move(r.fd));
+    }
+  } else {
+    forward(std::move(r.fd));
+  }
+}
+
+void Stream::forward(UniqueFd upstream) {
+  // The request as forwarded: a copy of the one received (assignment keeps
+  // the strings' capacity from the previous request on this connection).
+  const http::Request& in = *request_;
+  fwd_.method = in.method;
+  fwd_.scheme = intercepted_ ? std::string_view("https") : std::string_view(in.scheme);
+  fwd_.host = host_name_.text;
+  fwd_.port = port_;
+  fwd_.path = in.path;
+  fwd_.headers = in.headers;
+  if (intercepted_) {
+    std::string unavailable;
+    Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable);
+    if (!st) {
+      // A bound value that cannot be written as a header value was skipped
+      // (the request goes out without it); say so once, without the value.
+      spdlog::warn("sandbox {}: {}", sandbox_->name(), st.message());
+    }
+    if (!unavailable.empty()) {
+      end(EndReason::kCredentialUnavailable, unavailable);
+      return;
+    }
+  }
+  env_.metrics->request(admin::ReqType::kHttp, admin::Verdict::kAllowed,
+                        admin::ProxyPath::kForward);
+  host_.forward(std::move(upstream), fwd_);
+}
+
+void Stream::onResponseHead(http::ResponseHead& head) const {
+  if (intercepted_ && creds_ != nullptr) secrets::scrubResponse(*creds_, head);
+}
+
+// ---------------------------------------------------------------- endings
+
+void Stream::end(EndReason reason, std::string_view detail, int status) {
+  attempt_.reset();
+  countEnd(reason, *env_.metrics, status);
+  const std::string authority = host_name_.text.empty() ? std::string() : host_name_.authority();
+  EndResponse e = describeEnd(reason, {host_name_.text, authority, port_}, detail, status);
+  if (e.policy_block) {
+    env_.metrics->request(isConnect() ? admin::ReqType::kConnect : admin::ReqType::kHttp,
+                          admin::Verdict::kBlocked, admin::ProxyPath::kNone);
+  }
+  logLine(false, e.status, e.log);
+  host_.reply(e);
+}
+
+void Stream::complete(int status, uint64_t bytes_up, uint64_t bytes_down) {
+  env_.metrics->bytes_up.add(bytes_up);
+  env_.metrics->bytes_down.add(bytes_down);
+  logLine(
+      true, status,
+      decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
+      bytes_up, bytes_down);
+}
+
+void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t up,
+                     uint64_t down) {
+  admin::PolicyRecord r;
+  r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
+  r.type = isConnect() ? "connect" : "http";
+  r.method = method_;
+  r.host = host_name_.text;
+  r.port = port_;
+  r.address = address_;
+  r.allowed = allowed;
+  r.rule = decision_.rule;
+  r.reason = reason;
+  r.proxy = allowed ? (isConnect() && !intercepted_ ? "forward-bypass" : "forward") : "";
+  r.status = status;
+  r.bytes_up = up;
+  r.bytes_down = down;
+  r.duration_ms = std::chrono::duration<double, std::milli>(env_.clock->now() - start_).count();
+  host_.log(r);
+}
+
+}  // namespace kitgate::stream

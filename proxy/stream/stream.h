@@ -1,0 +1,175 @@
+// Stream: one request, whatever protocol carried it — the pipeline every
+// request goes through, in one place:
+//
+//   target check -> host -> policy (name) -> [CONNECT: interception decision]
+//     -> [inner request of an intercepted connection: Host/SNI == CONNECT host]
+//     -> upstream (reuse, or Connector: DNS -> final address decision -> connect)
+//     -> tunnel | intercept | forward (rewrite: inject, placeholders)
+//     -> one policy log line (at completion, or at the EndReason that ended it)
+//
+// The stream decides and orders; it never touches a socket or a byte of
+// HTTP framing. What it asks of the connection it runs on (the codec and
+// transport side) is the StreamHost interface: reply, tunnel, intercept,
+// forward, log. The connection (proxy/server/connection.h) implements it;
+// tests/proxy/stream drives a stream with a fake host, connector and clock.
+//
+// Thread: the owning worker's loop. One Stream object per connection is
+// reused for each request on it (begin()), so per-request strings keep their
+// capacity.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/policy_log.h"
+#include "proxy/common/clock.h"
+#include "proxy/common/unique_fd.h"
+#include "proxy/http/request_model.h"
+#include "proxy/http/response.h"
+#include "proxy/policy/decision.h"
+#include "proxy/policy/host.h"
+#include "proxy/sandbox/registry.h"
+#include "proxy/secrets/store.h"
+#include "proxy/stream/end_reason.h"
+#include "proxy/tls/leaf_cache.h"
+#include "proxy/upstream/connector.h"
+
+namespace kitgate::stream {
+
+// How the request named its target (the codec knows; HTTP/1: the target
+// form; HTTP/2: :method CONNECT, or :scheme/:authority present).
+enum class Target : uint8_t {
+  kConnect,   // CONNECT host:port
+  kAbsolute,  // a full URL (plain HTTP through the proxy)
+  kOrigin,    // a path, the host in Host/:authority
+  kOther,     // "*" and the like
+};
+
+// What an intercepted connection fixes for every request inside it.
+struct InterceptContext {
+  policy::Host host;          // the CONNECT host
+  uint16_t port = 0;          // the CONNECT port
+  std::string sni;            // from the sandbox's ClientHello ("" when none)
+  policy::Decision decision;  // the CONNECT's final decision
+  std::string address;        // the upstream address in use
+  const secrets::SandboxCredentials* creds = nullptr;
+  std::shared_ptr<const secrets::InterceptPlan> plan;
+  // An upstream TLS failure waiting to be answered (502) on the next request.
+  std::string upstream_error;
+};
+
+// The connection side of a stream.
+class StreamHost {
+ public:
+  virtual ~StreamHost() = default;
+  // Whether the connection's kept-alive upstream serves host:port (a forward
+  // then reuses it); if it serves another, it is closed.
+  virtual bool keepUpstreamFor(const policy::Host& host, uint16_t port) = 0;
+  // CONNECT allowed, not intercepted: "200 Connection established", then an
+  // opaque relay; the stream's complete() runs when it ends.
+  virtual void tunnel(UniqueFd upstream) = 0;
+  // CONNECT allowed and intercepted: "200", TLS with the sandbox (leaf for
+  // the host), verified TLS toward `upstream`, then inner requests.
+  virtual void intercept(UniqueFd upstream) = 0;
+  // Send `request` upstream over `upstream` (a new connection), or over the
+  // kept-alive one when `upstream` is invalid; then the response back.
+  virtual void forward(UniqueFd upstream, const http::Request& request) = 0;
+  // A local reply that ends the request; the connection closes after it.
+  virtual void reply(const EndResponse& response) = 0;
+  // One policy log line.
+  virtual void log(const admin::PolicyRecord& record) = 0;
+};
+
+// What a stream reads, fixed for the connection (the pinned snapshot's parts).
+struct StreamEnv {
+  admin::WorkerMetrics* metrics = nullptr;
+  upstream::Connector* connector = nullptr;
+  const Clock* clock = nullptr;
+  // Interception facts that do not depend on the host.
+  bool tls_configured = false;              // client and upstream TLS contexts built
+  const secrets::Store* secrets = nullptr;  // may be null
+  // sandbox name -> its interception CA (may be null: none)
+  const std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>>* minters = nullptr;
+};
+
+class Stream {
+ public:
+  Stream(const StreamEnv& env, StreamHost& host) : env_(env), host_(host) {}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // A new request on the connection (resets every per-request field).
+  // `sandbox` may be null until identified (the log then says "-").
+  void begin(const sandbox::Sandbox* sandbox, Clock::time_point start);
+  // What the log line says about a request that never got a parsed head
+  // (a bad request, a timeout): its method and port as far as known.
+  // On an intercepted connection `ic` names the CONNECT's host and decision.
+  void describe(std::string_view method, Target target, uint16_t port,
+                const InterceptContext* ic = nullptr);
+  // Cancels a pending upstream attempt (the connection is closing).
+  void cancel() { attempt_.reset(); }
+
+  // An explicit proxy request (CONNECT or a full URL) from an identified sandbox.
+  void onProxyRequest(const http::Request& request, Target target);
+  // A request inside an intercepted connection.
+  void onInnerRequest(const http::Request& request, Target target, InterceptContext& ic);
+  // The upstream's response head: scrubbed of injected values when intercepted.
+  void onResponseHead(http::ResponseHead& head) const;
+
+  // Ends the request: the EndReason table gives the reply, the metric and
+  // the log line.
+  void end(EndReason reason, std::string_view detail = {}, int status = 0);
+  // The request completed (response or tunnel done): counts the bytes and
+  // writes the allowed log line.
+  void complete(int status, uint64_t bytes_up, uint64_t bytes_down);
+  // A log line outside the usual two (interception started, a handshake
+  // failed or timed out).
+  void logLine(bool allowed, int status, std::string_view reason, uint64_t up = 0,
+               uint64_t down = 0);
+
+  // Marks the stream as running on an intercepted connection (log wording).
+  void setIntercepted(bool on) { intercepted_ = on; }
+
+  const policy::Host& host() const { return host_name_; }
+  uint16_t port() const { return port_; }
+  const policy::Decision& decision() const { return decision_; }
+  const std::string& address() const { return address_; }
+  bool isConnect() const { return target_ == Target::kConnect; }
+  const sandbox::Sandbox* sandbox() const { return sandbox_; }
+  bool waitingForUpstream() const { return attempt_ != nullptr; }
+  // The interception plan and credentials decided for this CONNECT.
+  const secrets::SandboxCredentials* credentials() const { return creds_; }
+  const std::shared_ptr<const secrets::InterceptPlan>& plan() const { return plan_; }
+
+ private:
+  void decideInterception();
+  void connectUpstream();
+  void onConnected(upstream::ConnectResult r);
+  void forward(UniqueFd upstream);
+
+  const StreamEnv& env_;
+  StreamHost& host_;
+  const sandbox::Sandbox* sandbox_ = nullptr;
+  Clock::time_point start_;
+  // The request as received: owned by the codec, valid until the stream
+  // forwarded or ended it.
+  const http::Request* request_ = nullptr;
+  InterceptContext* ic_ = nullptr;  // inner requests only; owned by the connection
+  std::string method_;
+  Target target_ = Target::kOrigin;
+  policy::Host host_name_;
+  uint16_t port_ = 0;
+  policy::Decision decision_;
+  std::string address_;
+  bool intercepted_ = false;
+  const secrets::SandboxCredentials* creds_ = nullptr;
+  std::shared_ptr<const secrets::InterceptPlan> plan_;
+  http::Request fwd_;  // the request as forwarded (kept for its capacity)
+  std::unique_ptr<upstream::Attempt> attempt_;
+};
+
+}  // namespace kitgate::stream
