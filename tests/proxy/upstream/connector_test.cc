@@ -1,0 +1,195 @@
+// TcpConnector on a real event loop, with a scripted resolver and loopback
+// sockets: the final decision covers the name *and* its addresses, the
+// allowed addresses are tried in order, and each failure has its outcome.
+#include "proxy/upstream/connector.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/policy/rule_set.h"
+#include "proxy/sandbox/registry.h"
+
+namespace kitgate::upstream {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Answers from a table; a name not in it never answers (a DNS timeout).
+class ScriptedResolver final : public tunnel::Resolver {
+ public:
+  std::map<std::string, tunnel::ResolveResult> answers;
+  std::vector<std::string> asked;
+  std::unique_ptr<tunnel::Lookup> resolve(const std::string& host, Callback cb) override {
+    asked.push_back(host);
+    auto it = answers.find(host);
+    if (it == answers.end()) return std::make_unique<tunnel::Lookup>();
+    cb(it->second);
+    return nullptr;
+  }
+};
+
+policy::IpAddress ip(const char* text) {
+  auto a = policy::IpAddress::parse(text);
+  EXPECT_TRUE(a.has_value()) << text;
+  return a.value_or(policy::IpAddress{});
+}
+
+// A loopback listener (accepts by backlog; never read).
+struct Listener {
+  int fd = -1;
+  uint16_t port = 0;
+  Listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~Listener() { ::close(fd); }
+};
+
+// A loopback port nobody listens on.
+uint16_t closedPort() {
+  Listener l;
+  return l.port;  // closed when l goes
+}
+
+class ConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { base_ = event_base_new(); }
+  void TearDown() override { event_base_free(base_); }
+
+  // Policy: names under allowed.test on any port, 127.0.0.0/8 explicitly.
+  void usePolicy(std::vector<sandbox::RuleEntry> allow) {
+    auto reg =
+        sandbox::singleTenantRegistry({sandbox::RuleSource{"test.yaml", std::move(allow), {}}});
+    ASSERT_TRUE(reg.isOk()) << reg.status().message();
+    registry_ = *reg;
+    sandbox_ = registry_->identify(policy::IpAddress{}, std::nullopt);
+  }
+
+  ConnectResult run(const std::string& host, uint16_t port,
+                    milliseconds timeout = milliseconds(5000)) {
+    auto h = policy::normalizeHost(host, policy::Ipv6Brackets::kOptional);
+    EXPECT_TRUE(h.isOk());
+    TcpConnector c(base_, resolver_, metrics_, TcpSettings{&static_hosts_, &self_, timeout});
+    ConnectRequest req;
+    req.policy = &sandbox_->policy();
+    req.host = *h;
+    req.port = port;
+    req.decision = sandbox_->policy().evaluate(req.host, port);
+    std::optional<ConnectResult> out;
+    auto attempt = c.connect(req, [&](ConnectResult r) { out = std::move(r); });
+    for (int i = 0; i < 1000 && !out; ++i) event_base_loop(base_, EVLOOP_ONCE);
+    EXPECT_TRUE(out.has_value()) << "the attempt never finished";
+    return out ? std::move(*out) : ConnectResult{};
+  }
+
+  event_base* base_ = nullptr;
+  ScriptedResolver resolver_;
+  tunnel::HostMap static_hosts_;
+  policy::SelfAddresses self_;
+  admin::WorkerMetrics metrics_;
+  std::shared_ptr<const sandbox::Registry> registry_;
+  const sandbox::Sandbox* sandbox_ = nullptr;
+};
+
+TEST_F(ConnectorTest, ConnectsToTheFirstAllowedAddressThatAccepts) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;
+  resolver_.answers["www.allowed.test"] = {{ip("127.0.0.1")}, {}};
+  ConnectResult r = run("www.allowed.test", l.port);
+  ASSERT_EQ(r.outcome, Outcome::kConnected) << r.detail;
+  EXPECT_TRUE(r.fd.valid());
+  EXPECT_EQ(r.address, "127.0.0.1");
+  EXPECT_TRUE(r.decision.allowed());
+  EXPECT_EQ(metrics_.dns_duration.count(), 1u);
+  EXPECT_EQ(metrics_.connect_duration.count(), 1u);
+}
+
+TEST_F(ConnectorTest, ARefusedAddressFallsThroughToTheNext) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;  // on 127.0.0.1 only (INADDR_LOOPBACK)
+  static_hosts_["www.allowed.test"] = {ip("127.0.0.2"), ip("127.0.0.1")};
+  ConnectResult r = run("www.allowed.test", l.port);
+  ASSERT_EQ(r.outcome, Outcome::kConnected) << r.detail;
+  EXPECT_EQ(r.address, "127.0.0.1");
+  EXPECT_TRUE(resolver_.asked.empty()) << "static names never reach the resolver";
+}
+
+TEST_F(ConnectorTest, EveryAddressRefusedIsConnectFailedWithTheLastError) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  const uint16_t port = closedPort();
+  static_hosts_["www.allowed.test"] = {ip("127.0.0.2"), ip("127.0.0.3")};
+  ConnectResult r = run("www.allowed.test", port);
+  EXPECT_EQ(r.outcome, Outcome::kConnectFailed);
+  EXPECT_FALSE(r.fd.valid());
+  EXPECT_EQ(r.address, "127.0.0.3");
+  EXPECT_NE(r.detail.find("refused"), std::string::npos) << r.detail;
+}
+
+TEST_F(ConnectorTest, PrivateAddressesOfAnAllowedNameAreBlocked) {
+  usePolicy({{"*.allowed.test", 1, 1}});  // a name rule never unlocks private addresses
+  for (const char* addr :
+       {"127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.0.1", "::1", "fd00::1"}) {
+    SCOPED_TRACE(addr);
+    resolver_.answers["www.allowed.test"] = {{ip(addr)}, {}};
+    ConnectResult r = run("www.allowed.test", 443);
+    EXPECT_EQ(r.outcome, Outcome::kAddressBlocked);
+    EXPECT_TRUE(r.decision.denied());
+    EXPECT_EQ(r.address, ip(addr).toString());
+    EXPECT_FALSE(r.decision.reason.empty());
+  }
+}
+
+TEST_F(ConnectorTest, TheProxysOwnEndpointIsAlwaysBlocked) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;
+  self_.add(ip("127.0.0.1"), l.port);
+  resolver_.answers["www.allowed.test"] = {{ip("127.0.0.1")}, {}};
+  ConnectResult r = run("www.allowed.test", l.port);
+  EXPECT_EQ(r.outcome, Outcome::kAddressBlocked);
+}
+
+TEST_F(ConnectorTest, ResolverFailureAndSilenceAreDnsOutcomes) {
+  usePolicy({{"*.allowed.test", 1, 1}});
+  resolver_.answers["gone.allowed.test"] = {{}, "NXDOMAIN"};
+  ConnectResult r = run("gone.allowed.test", 443);
+  EXPECT_EQ(r.outcome, Outcome::kDnsFailure);
+  EXPECT_EQ(r.detail, "NXDOMAIN");
+
+  ConnectResult t = run("silent.allowed.test", 443, milliseconds(20));
+  EXPECT_EQ(t.outcome, Outcome::kDnsTimeout);
+}
+
+TEST_F(ConnectorTest, DestroyingTheAttemptCancelsIt) {
+  usePolicy({{"*.allowed.test", 1, 1}});
+  TcpConnector c(base_, resolver_, metrics_, TcpSettings{&static_hosts_, &self_, milliseconds(20)});
+  ConnectRequest req;
+  req.policy = &sandbox_->policy();
+  req.host = *policy::normalizeHost("silent.allowed.test", policy::Ipv6Brackets::kOptional);
+  req.port = 443;
+  req.decision = sandbox_->policy().evaluate(req.host, 443);
+  bool called = false;
+  auto attempt = c.connect(req, [&](ConnectResult) { called = true; });
+  ASSERT_NE(attempt, nullptr);
+  attempt.reset();
+  for (int i = 0; i < 5; ++i) event_base_loop(base_, EVLOOP_NONBLOCK);
+  EXPECT_FALSE(called);
+}
+
+}  // namespace
+}  // namespace kitgate::upstream
