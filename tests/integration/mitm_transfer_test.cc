@@ -1,6 +1,11 @@
 // Moving bytes through an intercepted connection: large bodies both ways with
 // bounded proxy memory, failures mid-body on either side, a WebSocket relay,
 // and a long keep-alive run.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "proxy/common/unique_fd.h"
 #include "tests/integration/mitm_fixture.h"
 
 namespace kitgate::testing {
@@ -69,6 +74,36 @@ TEST_F(MitmTransfer, OneGibDownloadWithBoundedProxyMemory) {
   }
   // The connection is still good for another request.
   warmUp(c);
+}
+
+// An upstream that accepts TCP and never answers the TLS handshake: while the
+// proxy waits for it (up to the connect timeout) the sandbox's bytes stay in
+// the kernel's socket buffers — the proxy reads nothing it cannot forward.
+// (Any sandbox could otherwise push the proxy's memory, and every other
+// sandbox with it, over the edge.)
+TEST_F(MitmTransfer, StalledUpstreamHandshakeBuffersNothingFromTheSandbox) {
+  UniqueFd stall(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(stall.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(stall.get(), 8), 0);  // the kernel completes the connect; nobody accepts
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(stall.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ASSERT_OK_AND_ASSIGN(
+      auto c, HttpsClient::open({proxy_->port(), kAmpHost, ntohs(a.sin_port), sandbox_ca_file_}));
+  const long before = procStatusKib(proxy_->pid(), "VmRSS");
+  // Push up to 128 MiB; stop at the first write that cannot complete (the
+  // buffers are full). Kernel buffers on both ends hold ~10 MiB at most.
+  const std::string chunk(256 * 1024, 'x');
+  uint64_t sent = 0;
+  while (sent < 128ull << 20 && c.send(chunk, 300ms).isOk()) sent += chunk.size();
+  RecordProperty("bytes_accepted", std::to_string(sent));
+  EXPECT_LT(sent, 32ull << 20)
+      << "the proxy read the sandbox's bytes while its upstream handshake stalled";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(procStatusKib(proxy_->pid(), "VmRSS") - before, 16 * 1024);
+  }
 }
 
 TEST_F(MitmTransfer, OneGibUploadWithBoundedProxyMemory) {
