@@ -1,7 +1,7 @@
-// TlsTransport: the session's Transport over a tls::TlsStream, so the one
-// HTTP exchange loop in proxy/server/session.cc also serves intercepted
-// connections (TLS toward the sandbox with a minted leaf, verified TLS
-// toward the real upstream).
+// TlsTransport: a connection's Transport over a tls::TlsStream, so the one
+// HTTP/1 exchange driven by proxy/server/connection.cc also serves
+// intercepted connections (TLS toward the sandbox with a minted leaf,
+// verified TLS toward the real upstream, upstream/tls_client.h).
 //
 // Thread: the owning worker's loop. Owns the TlsStream, not the fd.
 #pragma once
