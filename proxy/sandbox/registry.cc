@@ -468,7 +468,12 @@ StatusOr<std::shared_ptr<const Registry>> loadRegistry(
   }
   RuleSource policy_file;
   policy_file.file = (fs::path(state_dir) / "policy.yaml").string();
-  if (fs::exists(policy_file.file, ec)) b.loadPolicyFile(policy_file.file, &policy_file);
+  // Absent means absent; anything else that is there (a dangling symlink, a
+  // directory, an unreadable file) is read and fails the load loudly: a
+  // reload never drops the global deny list silently.
+  if (fs::symlink_status(policy_file.file, ec).type() != fs::file_type::not_found) {
+    b.loadPolicyFile(policy_file.file, &policy_file);
+  }
 
   std::vector<fs::path> files;
   const fs::path dir = fs::path(state_dir) / "sandboxes";
@@ -476,7 +481,10 @@ StatusOr<std::shared_ptr<const Registry>> loadRegistry(
     for (const auto& e : fs::directory_iterator(dir, ec)) {
       const std::string fname = e.path().filename().string();
       if (fname.empty() || fname[0] == '.' || e.path().extension() != ".yaml") continue;
-      if (!e.is_regular_file(ec)) continue;
+      if (!e.is_regular_file(ec)) {  // follows symlinks: dangling or not a file
+        b.errors.push_back(e.path().string() + ": error: not a regular file (a dangling symlink?)");
+        continue;
+      }
       files.push_back(e.path());
     }
     if (ec) return Status::error(dir.string() + ": error: " + ec.message());

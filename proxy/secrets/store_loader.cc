@@ -191,7 +191,13 @@ class Loader {
   std::optional<std::string> readFile(const std::string& file, bool secret) {
     UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd.valid()) {
-      if (errno != ENOENT) error(file, 0, 0, std::string("cannot open: ") + std::strerror(errno));
+      const int err = errno;
+      struct stat lst {};
+      if (err != ENOENT) {
+        error(file, 0, 0, std::string("cannot open: ") + std::strerror(err));
+      } else if (::lstat(file.c_str(), &lst) == 0) {
+        error(file, 0, 0, "cannot open: a dangling symlink");  // there, but unreadable: never "absent"
+      }
       return std::nullopt;
     }
     struct stat st {};

@@ -92,6 +92,28 @@ TEST_F(StateDir, MissingStateDirIsAnError) {
   EXPECT_NE(reg.status().message().find("does not exist"), std::string::npos);
 }
 
+// A state file that is there but cannot be read fails the load (the reload
+// keeps the previous snapshot): never read as absent, which would drop the
+// global deny list or a sandbox silently.
+TEST_F(StateDir, UnreadableStateFilesFailTheLoad) {
+  write("sandboxes/dev1.yaml", "name: dev1\nmatch: { sources: [10.88.2.7] }\nallow: [a.test]\n");
+  ASSERT_TRUE(load().isOk());
+  fs::create_symlink("gone.yaml", dir_ / "policy.yaml");
+  auto dangling_policy = load();
+  ASSERT_FALSE(dangling_policy.isOk());
+  EXPECT_NE(dangling_policy.status().message().find("policy.yaml"), std::string::npos)
+      << dangling_policy.status().message();
+  fs::remove(dir_ / "policy.yaml");
+  fs::create_directories(dir_ / "policy.yaml");
+  EXPECT_FALSE(load().isOk()) << "a directory named policy.yaml";
+  fs::remove(dir_ / "policy.yaml");
+  fs::create_symlink("gone.yaml", dir_ / "sandboxes/dev2.yaml");
+  auto dangling_sandbox = load();
+  ASSERT_FALSE(dangling_sandbox.isOk());
+  EXPECT_NE(dangling_sandbox.status().message().find("dev2.yaml: error: not a regular file"), std::string::npos)
+      << dangling_sandbox.status().message();
+}
+
 TEST(SingleTenantRegistry, FromInMemoryRules) {
   RuleSource src{"proxy.yaml", {{"**.example.com", 3, 5}}, {{"bad.example.com", 4, 5}}};
   auto reg = singleTenantRegistry({src});

@@ -121,6 +121,18 @@ TEST_F(StoreTest, SecretsFileMustBeARegularFile) {
   EXPECT_NE(loadError().find("not a regular file"), std::string::npos);  // and does not block
 }
 
+TEST_F(StoreTest, ADanglingSymlinkFailsTheLoadInsteadOfReadingAsAbsent) {
+  // A Kubernetes ..data swap caught half-way, or a hand-made link to a removed file.
+  for (const char* rel : {"secrets.yaml", "credentials/dev1.yaml"}) {
+    SCOPED_TRACE(rel);
+    fs::create_directories(fs::path(path(rel)).parent_path());
+    fs::create_symlink("gone/nowhere.yaml", path(rel));
+    EXPECT_NE(loadError().find(std::string(rel) + ": error: cannot open: a dangling symlink"), std::string::npos)
+        << loadError();
+    fs::remove(path(rel));
+  }
+}
+
 TEST_F(StoreTest, SymlinkToAPrivateFileIsAccepted) {
   // Kubernetes Secret volumes present files as symlinks into ..data/.
   write("..data/secrets.yaml", kAmpSecrets, 0600);
