@@ -89,8 +89,10 @@ Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
                 "resolved address " + address.toString() + " is " + std::string(toString(cls)) +
                     " (blocked by default)");
   }
-  if (host_decision.verdict == Decision::Verdict::kAllow) return host_decision;
+  // Deny beats allow on addresses too: a CIDR deny refuses the address even
+  // of a name an allow rule admitted (smokescreen's deny ranges).
   if (const Rule* r = matchAddress(RuleAction::kDeny, address, port)) return denyBy(r);
+  if (host_decision.verdict == Decision::Verdict::kAllow) return host_decision;
   if (const Rule* r = matchAddress(RuleAction::kAllow, address, port)) return allowBy(r);
   return defaultDeny();
 }

@@ -8,8 +8,10 @@
 //  * deny beats allow, across all layers (a deny in either beats an allow in
 //    either) within one identifier type;
 //  * host names are decided by name rules (exact, *.x, **.x, globs, **);
-//    an allowed name is NOT rechecked against CIDR denies of its public
-//    resolved address, and a name deny is never undone by a CIDR allow;
+//    an allowed name's resolved addresses are still refused by CIDR denies
+//    (deny beats allow on addresses too: stricter than sbx's first-decisive
+//    rule, as smokescreen does), and a name deny is never undone by a CIDR
+//    allow;
 //  * a name no name rule matches is kDeny with kDefaultDenyReason, or
 //    kCheckAddress when some layer has IP/CIDR allow rules (the resolved
 //    address then decides: call checkAddress);

@@ -32,6 +32,35 @@ TEST(DecideAddresses, AllowedNameKeepsOnlyPublicAddressesInResolverOrder) {
   EXPECT_EQ(ad.refused_address, "10.0.0.1");
 }
 
+// Deny beats allow on addresses too (smokescreen applies deny ranges to every
+// resolved address): a CIDR deny refuses the addresses of an allowed name,
+// public or not — stricter than sbx's first-decisive rule, said in the README.
+TEST(DecideAddresses, CidrDenyRulesApplyToTheAddressesOfAnAllowedName) {
+  struct Case {
+    std::vector<std::string> allow, deny;
+    const char* address;
+  };
+  for (const Case& c : std::vector<Case>{{{"**"}, {"127.0.0.1/32"}, "127.0.0.1"},
+                                         {{"**", "127.0.0.0/8"}, {"127.0.0.1/32"}, "127.0.0.1"},
+                                         {{"example.com"}, {"93.184.216.0/24"}, "93.184.216.34"},
+                                         {{"**"}, {"2606:2800::/32"}, "2606:2800::1"},
+                                         {{"example.com"}, {"93.184.216.34:443"}, "93.184.216.34"}}) {
+    SCOPED_TRACE(std::string(c.address) + " deny " + c.deny[0]);
+    Policy p({rules(c.allow, c.deny)});
+    const Decision d = p.evaluate(host("example.com"), 443);
+    ASSERT_FALSE(d.denied());
+    AddressDecision ad = p.decideAddresses(d, ips({c.address}), 443, SelfAddresses());
+    EXPECT_TRUE(ad.decision.denied());
+    EXPECT_EQ(ad.refused_address, ip(c.address).toString());
+    EXPECT_TRUE(ad.allowed.empty());
+  }
+  // A deny for another port does not refuse the address.
+  Policy p({rules({"example.com"}, {"93.184.216.34:80"})});
+  AddressDecision ad =
+      p.decideAddresses(p.evaluate(host("example.com"), 443), ips({"93.184.216.34"}), 443, SelfAddresses());
+  EXPECT_TRUE(ad.decision.allowed());
+}
+
 TEST(DecideAddresses, EveryAddressRefusedIsADenialNamingTheFirstWithoutARule) {
   Policy p({rules({"example.com"})});
   const Decision d = p.evaluate(host("example.com"), 443);

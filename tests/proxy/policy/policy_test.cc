@@ -38,11 +38,14 @@ TEST(Policy, HostnameDenyIsNotUndoneByCidrAllow) {
   EXPECT_EQ(after.rule, "example.com");
 }
 
-TEST(Policy, AllowedHostnameIsNotRecheckedAgainstCidrDenyOfPublicAddress) {
+TEST(Policy, AllowedHostnameIsRecheckedAgainstCidrDenyOfPublicAddress) {
   Policy p({rules({"example.com"}, {"93.184.0.0/16"})});
   Decision d = p.evaluate(host("example.com"), 443);
   ASSERT_TRUE(d.allowed());
-  EXPECT_TRUE(p.checkAddress(ip("93.184.216.34"), 443, d, SelfAddresses()).allowed());
+  const Decision a = p.checkAddress(ip("93.184.216.34"), 443, d, SelfAddresses());
+  EXPECT_TRUE(a.denied());
+  EXPECT_EQ(a.rule, "93.184.0.0/16");
+  EXPECT_TRUE(p.checkAddress(ip("93.185.0.1"), 443, d, SelfAddresses()).allowed());
 }
 
 TEST(Policy, UnmatchedNameIsDecidedByResolvedAddressWhenCidrAllowsExist) {
