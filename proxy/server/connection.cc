@@ -197,6 +197,12 @@ void Connection::readClient() {
         terminate();
         return;
       }
+      if (n > 0 && flags_.idle) {
+        // The first bytes of the next head on a kept-alive connection: the
+        // head timeout applies from here, not the idle timeout.
+        flags_.idle = false;
+        armTimer(snap_->config.limits.head_timeout);
+      }
       tryHead();
       return;
     case State::kForward:
@@ -695,10 +701,10 @@ void Connection::finishExchange() {
     closeAfterFlush();
     return;
   }
-  armTimer(evbuffer_get_length(cin_) > 0 ? snap_->config.limits.head_timeout
-                                         : snap_->config.limits.idle_timeout);
+  flags_.idle = evbuffer_get_length(cin_) == 0;
+  armTimer(flags_.idle ? snap_->config.limits.idle_timeout : snap_->config.limits.head_timeout);
   updateReadInterest();
-  if (evbuffer_get_length(cin_) > 0) tryHead();
+  if (!flags_.idle) tryHead();
 }
 
 // ---------------------------------------------------------------- I/O plumbing

@@ -127,6 +127,7 @@ class Connection final : private stream::StreamHost {
     bool client_eof = false;        // the client half-closed (or closed)
     bool draining = false;          // drain(): close once the current request is done
     bool intercepted = false;       // TLS terminated on both legs (after the CONNECT)
+    bool idle = false;              // kept alive between requests, on the idle timeout
     // Current request (forward exchange).
     bool req_done = false;             // the whole request body went to uout_
     bool resp_head_done = false;       // the final response head went to cout_

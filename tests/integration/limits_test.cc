@@ -32,6 +32,32 @@ TEST(Limits, SlowHeadAnswered408AndClosed) {
   EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"head_timeout\"}"), 1.0);
 }
 
+// After a keep-alive exchange the connection idles on the (long) idle
+// timeout; once the next head's first byte arrives, the head timeout rules
+// again — a dripped second head cannot hold the connection for the idle time.
+TEST(Limits, SlowSecondHeadOnAKeepAliveConnectionAnswered408) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"head_timeout_ms", 500}, {"idle_timeout_ms", 300000}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  ASSERT_OK(c.send(absoluteGet(*origin, "/small")));
+  ASSERT_OK_AND_ASSIGN(auto first, c.readResponse());
+  ASSERT_EQ(first.status, 200);
+  const std::string head = absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
+  size_t sent = 0;
+  const auto started = Clock::now();
+  while (sent < head.size() && Clock::now() - started < 20s) {
+    ASSERT_OK(c.send(head.substr(sent, 1)));
+    ++sent;
+    if (c.readableWithin(100ms)) break;
+  }
+  ASSERT_LT(sent, head.size()) << "the proxy waited for the whole trickled second head";
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(origin->requestsServed(), 1u);
+}
+
 TEST(Limits, ConnectionThatSendsNothingGets408) {
   ProxyOptions o = reachOrigin();
   o.limits = {{"head_timeout_ms", 300}};
