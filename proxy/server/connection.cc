@@ -65,8 +65,9 @@ Connection::Connection(Worker& worker, UniqueFd client, const policy::IpAddress&
       snap_(worker.snapshot()),
       client_(std::move(client)),
       peer_(peer),
-      connector_(worker.base(), worker.resolver(), worker.metrics(), tcpSettings(*snap_)),
-      env_(streamEnv(worker, *snap_, connector_)),
+      connector_(std::in_place, worker.base(), worker.resolver(), worker.metrics(),
+                 tcpSettings(*snap_)),
+      env_(streamEnv(worker, *snap_, *connector_)),
       stream_(env_, *this) {
   cin_ = evbuffer_new();
   cout_ = evbuffer_new();
@@ -279,6 +280,7 @@ bool Connection::identify() {
 
 void Connection::handleRequest() {
   event_del(timer_);
+  if (!applyReload()) return;
   req_start_ = Clock::now();
   req_bytes_up_ = 0;
   req_bytes_down_ = 0;
@@ -302,6 +304,89 @@ void Connection::endEarly(stream::EndReason reason, std::string_view detail, int
   stream_.begin(sandbox_, req_start_);
   stream_.describe(req_.method, targetOf(req_), req_.port, ic_.get());
   stream_.end(reason, detail, status);
+}
+
+// ---------------------------------------------------------------- reload
+
+void Connection::reload(std::shared_ptr<const Snapshot> snapshot) {
+  if (state_ == State::kDead || state_ == State::kClosing) return;
+  pending_snap_ = std::move(snapshot);
+  // Between requests, or tunnelling: now. Otherwise handleRequest() applies
+  // it before the next request is decided.
+  if (state_ == State::kTunnel || (state_ == State::kHead && evbuffer_get_length(cin_) == 0))
+    applyReload();
+}
+
+bool Connection::applyReload() {
+  if (!pending_snap_) return true;
+  std::shared_ptr<const Snapshot> next = std::move(pending_snap_);
+  const sandbox::Sandbox* sandbox = nullptr;
+  if (sandbox_ != nullptr) {
+    sandbox = next->registry->find(sandbox_->name());
+    if (sandbox == nullptr) {
+      revoke("closed by reload: sandbox " + sandbox_->name() + " was removed");
+      return false;
+    }
+  }
+  const bool decided = state_ == State::kTunnel || flags_.intercepted;
+  policy::Decision decision;
+  const secrets::SandboxCredentials* creds = nullptr;
+  std::shared_ptr<const secrets::InterceptPlan> plan;
+  if (decided && sandbox != nullptr) {
+    // The tunnel's (or intercepted connection's) host and the address it is
+    // connected to, decided again.
+    const policy::Host& host = stream_.host();
+    const uint16_t port = stream_.port();
+    decision = sandbox->policy().evaluate(host, port);
+    auto addr = policy::IpAddress::parse(flags_.intercepted ? ic_->address : stream_.address());
+    if (!decision.denied() && addr) {
+      decision = sandbox->policy().decideAddresses(decision, {*addr}, port, next->self).decision;
+    }
+    if (decision.denied()) {
+      revoke("closed by reload: " + decision.reason);
+      return false;
+    }
+    if (flags_.intercepted) {
+      creds = next->secrets ? next->secrets->forSandbox(sandbox->name()) : nullptr;
+      plan = creds != nullptr ? creds->planFor(host) : nullptr;
+      if (plan == nullptr) {
+        revoke("closed by reload: no credential is bound for " + host.text + " any more");
+        return false;
+      }
+      decision.interception = ic_->decision.interception;
+    }
+  }
+  // Keep the current snapshot one generation longer: the log line of a
+  // request in flight still reads its views.
+  prev_snap_ = std::move(snap_);
+  snap_ = std::move(next);
+  if (sandbox != nullptr) sandbox_ = sandbox;
+  connector_.emplace(w_.base(), w_.resolver(), w_.metrics(), tcpSettings(*snap_));
+  env_ = streamEnv(w_, *snap_, *connector_);
+  if (decided && sandbox != nullptr) {
+    stream_.rebase(sandbox_, decision);
+    if (flags_.intercepted) {
+      ic_->decision = decision;
+      ic_->creds = creds;
+      ic_->plan = std::move(plan);
+    }
+  }
+  return true;
+}
+
+void Connection::revoke(const std::string& reason) {
+  uint64_t up = 0;
+  uint64_t down = 0;
+  if (relay_) {
+    up = relay_->stats().bytes_up;
+    const uint64_t d = relay_->stats().bytes_down;
+    down = d >= kConnectEstablished.size() ? d - kConnectEstablished.size() : 0;
+    relay_->abort();  // its on_done is not called
+    w_.metrics().tunnels_closed.add();
+  }
+  spdlog::info("sandbox {}: {} {}", sandbox_ ? sandbox_->name() : "-", stream_.host().text, reason);
+  stream_.logLine(false, 0, reason, up, down);
+  terminate();
 }
 
 // ---------------------------------------------------------------- stream host

@@ -57,6 +57,11 @@ class Connection final : private stream::StreamHost {
   void drain();
   // Drain deadline passed: close now, whatever is in flight.
   void forceClose();
+  // A reload published `snapshot`: the connection is decided again on it —
+  // at once when idle between requests or tunnelling, else when the request
+  // in flight is done. A removed sandbox, a host the new policy denies or a
+  // credential no longer bound closes the connection (logged).
+  void reload(std::shared_ptr<const Snapshot> snapshot);
 
   // Worker's intrusive list.
   Connection* prev = nullptr;
@@ -95,6 +100,9 @@ class Connection final : private stream::StreamHost {
   void log(const admin::PolicyRecord& record) override;
 
   void adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port);
+  // Applies a pending reload; false when it closed the connection.
+  bool applyReload();
+  void revoke(const std::string& reason);
   void startUpstreamTls(bool for_waiting_request);
   void onUpstreamTls(upstream::TlsResult r, bool for_waiting_request);
   void onClientHandshake(mitm::Handshake::Outcome o, std::string error);
@@ -140,6 +148,8 @@ class Connection final : private stream::StreamHost {
   Worker& w_;
   Flags flags_;
   std::shared_ptr<const Snapshot> snap_;
+  std::shared_ptr<const Snapshot> pending_snap_;  // published, applied at the next boundary
+  std::shared_ptr<const Snapshot> prev_snap_;     // the one before (views of a live decision)
   UniqueFd client_;
   UniqueFd upstream_;
   std::unique_ptr<tunnel::Transport> client_io_;  // plain, or TLS when intercepted
@@ -166,7 +176,7 @@ class Connection final : private stream::StreamHost {
   std::chrono::steady_clock::time_point req_start_;
   uint64_t req_bytes_up_ = 0;
   uint64_t req_bytes_down_ = 0;
-  upstream::TcpConnector connector_;
+  std::optional<upstream::TcpConnector> connector_;  // rebuilt when a reload is applied
   stream::StreamEnv env_;
   stream::Stream stream_;
   std::string upstream_key_;  // host:port the open upstream connection serves

@@ -21,7 +21,8 @@ constexpr int kAcceptBatch = 64;
 StatusOr<UniqueFd> listenOn(const std::string& addr) {
   std::string host;
   uint16_t port = 0;
-  if (!config::splitHostPort(addr, &host, &port)) return Status::error("bad listen address " + addr);
+  if (!config::splitHostPort(addr, &host, &port))
+    return Status::error("bad listen address " + addr);
   auto ip = policy::IpAddress::parse(host);
   if (!ip) return Status::error("bad listen address " + addr);
   sockaddr_storage ss{};
@@ -34,7 +35,8 @@ StatusOr<UniqueFd> listenOn(const std::string& addr) {
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     return Status::error("cannot listen on " + addr + ": " + std::strerror(errno));
   }
-  if (::listen(fd.get(), 4096) != 0) return Status::error("listen " + addr + ": " + std::strerror(errno));
+  if (::listen(fd.get(), 4096) != 0)
+    return Status::error("listen " + addr + ": " + std::strerror(errno));
   return fd;
 }
 
@@ -123,7 +125,9 @@ void Worker::flushLog() {
   log_batch_.clear();
 }
 
-void Worker::onLogFlush(evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->flushLog(); }
+void Worker::onLogFlush(evutil_socket_t, short, void* arg) {
+  static_cast<Worker*>(arg)->flushLog();
+}
 
 void Worker::post(std::function<void()> fn) {
   {
@@ -138,6 +142,13 @@ void Worker::post(std::function<void()> fn) {
 void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
   post([this, s = std::move(snapshot)]() mutable {
     snapshot_ = std::move(s);
+    // Live connections decide again on the new snapshot (revocation: a
+    // removed sandbox, a denied host or a removed credential closes them).
+    for (Connection* c = head_; c != nullptr;) {
+      Connection* next = c->next;
+      c->reload(snapshot_);
+      c = next;
+    }
     // Drop leaf caches of CAs the new snapshot no longer uses.
     for (auto it = leaf_caches_.begin(); it != leaf_caches_.end();) {
       bool used = false;
@@ -189,7 +200,8 @@ void Worker::drain(std::chrono::milliseconds deadline) {
       s->drain();
       s = next;
     }
-    timeval tv{static_cast<time_t>(deadline.count() / 1000), static_cast<suseconds_t>((deadline.count() % 1000) * 1000)};
+    timeval tv{static_cast<time_t>(deadline.count() / 1000),
+               static_cast<suseconds_t>((deadline.count() % 1000) * 1000)};
     evtimer_add(drain_ev_, &tv);
     maybeExit();
   });
@@ -231,13 +243,16 @@ void Worker::maybeExit() {
   if (draining_ && head_ == nullptr && retired_.empty()) event_base_loopbreak(base_);
 }
 
-void Worker::onAccept(evutil_socket_t fd, short, void* arg) { static_cast<Worker*>(arg)->acceptBatch(fd); }
+void Worker::onAccept(evutil_socket_t fd, short, void* arg) {
+  static_cast<Worker*>(arg)->acceptBatch(fd);
+}
 
 void Worker::acceptBatch(int listen_fd) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or EMFILE: the next readiness retries
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

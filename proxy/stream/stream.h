@@ -131,6 +131,12 @@ class Stream {
   void logLine(bool allowed, int status, std::string_view reason, uint64_t up = 0,
                uint64_t down = 0);
 
+  // A reload decided this stream's connection again: the sandbox and the
+  // decision now come from the new snapshot (a tunnel's final log line).
+  void rebase(const sandbox::Sandbox* sandbox, policy::Decision decision) {
+    sandbox_ = sandbox;
+    decision_ = std::move(decision);
+  }
   // Marks the stream as running on an intercepted connection (log wording).
   void setIntercepted(bool on) { intercepted_ = on; }
 

@@ -13,7 +13,8 @@ TEST(Limits, SlowHeadAnswered408AndClosed) {
   o.limits = {{"head_timeout_ms", 500}};
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
   ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
-  const std::string head = absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
+  const std::string head =
+      absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
   size_t sent = 0;
   const auto started = Clock::now();
   while (sent < head.size() && Clock::now() - started < 20s) {
@@ -28,7 +29,8 @@ TEST(Limits, SlowHeadAnswered408AndClosed) {
   ASSERT_OK_AND_ASSIGN(std::string rest, c.readUntilClose());
   EXPECT_EQ(rest, "");
   EXPECT_EQ(origin->connectionsAccepted(), 0u);
-  EXPECT_TRUE(proxy->waitForLog([](const nlohmann::json& j) { return j.value("status", 0) == 408; }).has_value());
+  EXPECT_TRUE(proxy->waitForLog([](const nlohmann::json& j) { return j.value("status", 0) == 408; })
+                  .has_value());
   EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"head_timeout\"}"), 1.0);
 }
 
@@ -44,7 +46,8 @@ TEST(Limits, SlowSecondHeadOnAKeepAliveConnectionAnswered408) {
   ASSERT_OK(c.send(absoluteGet(*origin, "/small")));
   ASSERT_OK_AND_ASSIGN(auto first, c.readResponse());
   ASSERT_EQ(first.status, 200);
-  const std::string head = absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
+  const std::string head =
+      absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
   size_t sent = 0;
   const auto started = Clock::now();
   while (sent < head.size() && Clock::now() - started < 20s) {
@@ -81,7 +84,10 @@ TEST(Limits, OversizeHeadAnswered431) {
     EXPECT_EQ(r.status, 431);
   }
   // Just under the limit is fine.
-  ASSERT_OK_AND_ASSIGN(auto ok, requestOnce(proxy->port(), absoluteGet(*origin, "/small", "X-Big: " + std::string(3000, 'b') + "\r\n")));
+  ASSERT_OK_AND_ASSIGN(
+      auto ok,
+      requestOnce(proxy->port(),
+                  absoluteGet(*origin, "/small", "X-Big: " + std::string(3000, 'b') + "\r\n")));
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(origin->requestsServed(), 1u);
 }
@@ -99,7 +105,8 @@ TEST(Limits, TooManyHeadersAnswered431) {
 }
 
 TEST(Limits, MaxConnectionsAnswered503ThenRecovers) {
-  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ASSERT_OK_AND_ASSIGN(auto origin,
+                       OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
   ProxyOptions o = reachOrigin();
   o.limits = {{"max_connections", 2}};
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));

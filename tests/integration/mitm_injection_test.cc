@@ -57,6 +57,29 @@ TEST_F(MitmInjection, ServiceRouteAddsHeaderTheClientDidNotSend) {
             std::string::npos);
 }
 
+// Revocation: after `secret rm` + reload, an intercepted keep-alive connection
+// opened before it never carries the removed value again.
+TEST_F(MitmInjection, RemovedSecretIsNotInjectedOnAConnectionOpenedBefore) {
+  ASSERT_OK_AND_ASSIGN(auto c, client(kAmpHost, *origin_));
+  ASSERT_OK(c.send(c.request("GET", "/small")));
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  ASSERT_EQ(r.status, 200);
+  ASSERT_NE(origin_->lastRequestHead().find(kAmpKey), std::string::npos)
+      << "injected before the removal";
+  const size_t served = origin_->requestsServed();
+  ASSERT_OK(proxy_->writeStateFile("secrets.yaml", "services: []\n"));
+  ASSERT_OK_AND_ASSIGN(auto reload, proxy_->reloadViaAdmin());
+  ASSERT_EQ(reload.status, 200) << reload.body;
+  for (int i = 0; i < 3; ++i) {
+    if (!c.send(c.request("GET", "/small")).isOk()) break;
+    if (!c.readResponse().isOk()) break;  // closed by the reload: the client reconnects
+  }
+  if (origin_->requestsServed() > served) {
+    EXPECT_EQ(origin_->lastRequestHead().find(kAmpKey), std::string::npos)
+        << "the removed key was injected";
+  }
+}
+
 TEST_F(MitmInjection, BasicWrappedPlaceholderIsReplaced) {
   ASSERT_OK_AND_ASSIGN(auto r, curlVia(sandbox_ca_file_, {"-u", std::string("user:") + kPlaceholder,
                                                           target(kAmpHost, *origin_, "/headers")}));
