@@ -90,7 +90,8 @@ TEST(SelfAddresses, AWildcardListenerIsSelfOnEveryLoopbackAddress) {
   SelfAddresses merged;
   merged.merge(*self);
   for (const SelfAddresses* s : {&*self, &merged}) {
-    for (const char* a : {"127.0.0.1", "127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.2", "64:ff9b::7f00:3"}) {
+    for (const char* a :
+         {"127.0.0.1", "127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.2", "64:ff9b::7f00:3"}) {
       SCOPED_TRACE(a);
       EXPECT_TRUE(s->contains(*IpAddress::parse(a), 3128));
       EXPECT_FALSE(s->contains(*IpAddress::parse(a), 80)) << "another port is not the proxy";
