@@ -11,8 +11,8 @@ namespace {
 // run) and the Lookup handle (until destroyed); whichever lets go last frees it.
 struct Pending {
   Resolver::Callback cb;
-  bool done = false;          // evdns callback has run
-  bool handle_alive = true;   // the EvdnsLookup handle still exists
+  bool done = false;         // evdns callback has run
+  bool handle_alive = true;  // the EvdnsLookup handle still exists
 };
 
 class EvdnsLookup final : public Lookup {
@@ -37,7 +37,9 @@ void onAddrinfo(int err, evutil_addrinfo* res, void* arg) {
   ResolveResult r;
   if (err == 0) {
     for (evutil_addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-      if (auto ip = policy::IpAddress::fromSockaddr(ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen))) r.addresses.push_back(*ip);
+      if (auto ip =
+              policy::IpAddress::fromSockaddr(ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen)))
+        r.addresses.push_back(*ip);
     }
     if (r.addresses.empty()) r.error = "no addresses";
   } else {
@@ -53,12 +55,22 @@ void onAddrinfo(int err, evutil_addrinfo* res, void* arg) {
 
 }  // namespace
 
-EvdnsResolver::EvdnsResolver(event_base* base)
-    : dns_(evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE)) {
+EvdnsResolver::EvdnsResolver(event_base* base, const char* resolv_conf) {
+  if (resolv_conf != nullptr) {
+    dns_ = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns_ != nullptr && evdns_base_resolv_conf_parse(dns_, DNS_OPTIONS_ALL, resolv_conf) != 0) {
+      evdns_base_free(dns_, 1);
+      dns_ = nullptr;
+    }
+  } else {
+    dns_ =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  }
   if (dns_ == nullptr) {
     // No usable resolv.conf: still serve /etc/hosts and the static map.
     dns_ = evdns_base_new(base, 0);
   }
+  evdns_base_search_clear(dns_);  // absolute names only
   evdns_base_load_hosts(dns_, nullptr);
   evdns_base_set_option(dns_, "timeout:", "3");
   evdns_base_set_option(dns_, "attempts:", "2");
@@ -75,7 +87,8 @@ std::unique_ptr<Lookup> EvdnsResolver::resolve(const std::string& host, Callback
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
   auto* p = new Pending{std::move(cb)};
-  evdns_getaddrinfo_request* req = evdns_getaddrinfo(dns_, host.c_str(), nullptr, &hints, &onAddrinfo, p);
+  evdns_getaddrinfo_request* req =
+      evdns_getaddrinfo(dns_, host.c_str(), nullptr, &hints, &onAddrinfo, p);
   if (req == nullptr) {  // answered synchronously: the callback already ran
     delete p;
     return nullptr;

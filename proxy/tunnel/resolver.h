@@ -47,7 +47,11 @@ using HostMap = std::unordered_map<std::string, std::vector<policy::IpAddress>>;
 
 class EvdnsResolver final : public Resolver {
  public:
-  explicit EvdnsResolver(event_base* base);
+  // Names are resolved as absolute names: the search list of resolv.conf is
+  // dropped, so "internal" never becomes "internal.corp.example" (a policy
+  // decided on one name must connect to that name). `resolv_conf`: another
+  // file than /etc/resolv.conf (tests).
+  explicit EvdnsResolver(event_base* base, const char* resolv_conf = nullptr);
   ~EvdnsResolver() override;
   std::unique_ptr<Lookup> resolve(const std::string& host, Callback cb) override;
 
