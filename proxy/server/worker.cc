@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ Worker::~Worker() {
     if (l.ev) event_free(l.ev);
   }
   flushLog();
-  for (event* e : {reap_ev_, inbox_ev_, drain_ev_, log_flush_ev_}) {
+  for (event* e : {reap_ev_, inbox_ev_, drain_ev_, log_flush_ev_, accept_backoff_ev_}) {
     if (e) event_free(e);
   }
   resolver_.reset();
@@ -91,6 +92,7 @@ Status Worker::init(std::vector<std::string>& listen) {
   inbox_ev_ = event_new(base_, inbox_fd_.get(), EV_READ | EV_PERSIST, &Worker::onInbox, this);
   event_add(inbox_ev_, nullptr);
   drain_ev_ = evtimer_new(base_, &Worker::onDrainDeadline, this);
+  accept_backoff_ev_ = evtimer_new(base_, &Worker::onAcceptBackoff, this);
   log_flush_ev_ = event_new(base_, -1, EV_PERSIST, &Worker::onLogFlush, this);
   timeval every{0, 100'000};
   event_add(log_flush_ev_, &every);
@@ -243,6 +245,31 @@ void Worker::maybeExit() {
   if (draining_ && head_ == nullptr && retired_.empty()) event_base_loopbreak(base_);
 }
 
+void Worker::pauseAccepting() {
+  if (accept_paused_) return;
+  accept_paused_ = true;
+  ++accept_pauses_;
+  for (auto& l : listeners_) {
+    if (l.ev) event_del(l.ev);
+  }
+  if (accept_pauses_ == 1 || accept_pauses_ % 100 == 0) {
+    spdlog::warn(
+        "worker {}: out of file descriptors ({} pauses so far): accepting paused for {} ms", index_,
+        accept_pauses_, kAcceptBackoff.count());
+  }
+  timeval tv{0, static_cast<suseconds_t>(kAcceptBackoff.count() * 1000)};
+  evtimer_add(accept_backoff_ev_, &tv);
+}
+
+void Worker::onAcceptBackoff(evutil_socket_t, short, void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  w->accept_paused_ = false;
+  if (w->draining_) return;
+  for (auto& l : w->listeners_) {
+    if (l.ev) event_add(l.ev, nullptr);
+  }
+}
+
 void Worker::onAccept(evutil_socket_t fd, short, void* arg) {
   static_cast<Worker*>(arg)->acceptBatch(fd);
 }
@@ -253,7 +280,14 @@ void Worker::acceptBatch(int listen_fd) {
     socklen_t len = sizeof ss;
     int fd =
         ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE: the next readiness retries
+    if (fd < 0) {
+      // Out of descriptors (or kernel memory): the listener stays readable,
+      // so retrying at once would spin. Pause accepting for a moment; the
+      // connections wait in the backlog.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        pauseAccepting();
+      return;  // EAGAIN: the next readiness
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto peer = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);

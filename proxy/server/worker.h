@@ -104,6 +104,8 @@ class Worker {
   static void onInbox(evutil_socket_t, short, void* arg);
   static void onDrainDeadline(evutil_socket_t, short, void* arg);
   static void onLogFlush(evutil_socket_t, short, void* arg);
+  static void onAcceptBackoff(evutil_socket_t, short, void* arg);
+  void pauseAccepting();
   void flushLog();
   void acceptBatch(int listen_fd);
   void stopListening();
@@ -119,6 +121,10 @@ class Worker {
   event* reap_ev_ = nullptr;
   event* inbox_ev_ = nullptr;
   event* drain_ev_ = nullptr;
+  event* accept_backoff_ev_ = nullptr;  // resumes accepting after EMFILE
+  bool accept_paused_ = false;
+  uint64_t accept_pauses_ = 0;
+  static constexpr std::chrono::milliseconds kAcceptBackoff{100};
   event* log_flush_ev_ = nullptr;
   std::string log_batch_;
   UniqueFd inbox_fd_;    // eventfd: post() writes, the loop reads
@@ -131,7 +137,9 @@ class Worker {
   tunnel::PipePool pipes_;
   tls::ClientSessionCache tls_sessions_;
   // Keyed by minter: a reload that keeps a sandbox's CA keeps its leaves.
-  std::unordered_map<const tls::LeafMinter*, std::pair<std::shared_ptr<const tls::LeafMinter>, std::unique_ptr<tls::LeafCache>>> leaf_caches_;
+  std::unordered_map<const tls::LeafMinter*, std::pair<std::shared_ptr<const tls::LeafMinter>,
+                                                       std::unique_ptr<tls::LeafCache>>>
+      leaf_caches_;
   std::unique_ptr<tunnel::Resolver> resolver_;
   admin::WorkerMetrics metrics_;
 };

@@ -4,8 +4,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "tests/support/origin_server.h"
@@ -18,13 +24,13 @@
 // ASSERT_OK_AND_ASSIGN(auto x, expr): fails the test with the Status message.
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL(KG_CONCAT(status_or_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)            \
-  auto tmp = (expr);                                         \
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                  \
+  auto tmp = (expr);                                               \
   ASSERT_TRUE(tmp.isOk()) << #expr ": " << tmp.status().message(); \
   lhs = std::move(tmp.value())
-#define ASSERT_OK(expr)                                    \
-  do {                                                     \
-    ::kitgate::Status kg_st = (expr);                      \
+#define ASSERT_OK(expr)                                         \
+  do {                                                          \
+    ::kitgate::Status kg_st = (expr);                           \
     ASSERT_TRUE(kg_st.isOk()) << #expr ": " << kg_st.message(); \
   } while (0)
 
@@ -35,6 +41,32 @@ inline constexpr const char* kOriginHost = "origin.test";
 
 // Proxy options that let clients reach `origin` as origin.test:PORT: the name
 // rule plus the explicit loopback allow the address check requires.
+// Open descriptors of a process (/proc/PID/fd).
+inline size_t countOpenFds(pid_t pid) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// User + system CPU seconds a process has used (/proc/PID/stat).
+inline double processCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));  // from field 3 (state) on
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 inline ProxyOptions reachOrigin() {
   ProxyOptions o;
   o.allow = {"origin.test", "127.0.0.1/32"};
@@ -47,8 +79,8 @@ inline std::string originAuthority(const OriginServer& origin) {
 }
 
 // "GET http://origin.test:PORT/path HTTP/1.1" request text.
-inline std::string absoluteGet(const OriginServer& origin, const std::string& path, const std::string& extra = "",
-                               const std::string& method = "GET") {
+inline std::string absoluteGet(const OriginServer& origin, const std::string& path,
+                               const std::string& extra = "", const std::string& method = "GET") {
   std::string auth = originAuthority(origin);
   return method + " http://" + auth + path + " HTTP/1.1\r\nHost: " + auth + "\r\n" + extra + "\r\n";
 }
@@ -56,7 +88,8 @@ inline std::string absoluteGet(const OriginServer& origin, const std::string& pa
 // Matches a policy-log line by host and status (and type when given).
 inline auto logLine(const std::string& host, int status, const std::string& type = "") {
   return [=](const nlohmann::json& j) {
-    return j.value("host", "") == host && j.value("status", 0) == status && (type.empty() || j.value("type", "") == type);
+    return j.value("host", "") == host && j.value("status", 0) == status &&
+           (type.empty() || j.value("type", "") == type);
   };
 }
 

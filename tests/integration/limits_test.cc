@@ -96,6 +96,43 @@ TEST(Limits, MaxConnectionDurationClosesTunnelsAndKeepAliveConnections) {
                   .has_value());
 }
 
+// Out of file descriptors: the proxy pauses accepting instead of spinning on
+// a listener that stays readable, and serves again once descriptors free up.
+TEST(Limits, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(reachOrigin()));
+  ASSERT_OK_AND_ASSIGN(auto warm, requestOnce(proxy->port(), absoluteGet(*origin, "/small")));
+  ASSERT_EQ(warm.status, 200);
+  // Leave the proxy a few descriptors above what it has open now.
+  const size_t open_fds = countOpenFds(proxy->pid());
+  ASSERT_GT(open_fds, 0u);
+  rlimit original{};
+  ASSERT_EQ(::prlimit(proxy->pid(), RLIMIT_NOFILE, nullptr, &original), 0) << std::strerror(errno);
+  const rlimit lim{open_fds + 4, original.rlim_max};  // the soft limit only
+  ASSERT_EQ(::prlimit(proxy->pid(), RLIMIT_NOFILE, &lim, nullptr), 0) << std::strerror(errno);
+  std::vector<RawClient> clients;
+  for (int i = 0; i < 40; ++i) {
+    auto c = RawClient::connect(proxy->port());
+    ASSERT_TRUE(c.isOk());
+    clients.push_back(std::move(*c));
+  }
+  // One second with the backlog non-empty and no descriptor to accept into.
+  const double cpu_before = processCpuSeconds(proxy->pid());
+  clients.back().readableWithin(1000ms);  // nothing arrives: a bounded wait
+  const double cpu = processCpuSeconds(proxy->pid()) - cpu_before;
+  RecordProperty("proxy_cpu_seconds_in_1s", std::to_string(cpu));
+  EXPECT_LT(cpu, 0.5) << "the workers spun on EMFILE";
+  clients.clear();
+  ASSERT_EQ(::prlimit(proxy->pid(), RLIMIT_NOFILE, &original, nullptr), 0) << std::strerror(errno);
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto r = requestOnce(proxy->port(), absoluteGet(*origin, "/small"));
+        return r.isOk() && r->status == 200;
+      },
+      10s))
+      << "the proxy did not accept again";
+}
+
 TEST(Limits, ConnectionThatSendsNothingGets408) {
   ProxyOptions o = reachOrigin();
   o.limits = {{"head_timeout_ms", 300}};
