@@ -343,14 +343,10 @@ StatusOr<state::SecretSource> makeSource(const DynamicFlags& d, state::SecretSou
   return src;
 }
 
-// The process runner, replaceable by tests (secret_command.h).
-const state::SourceRunner*& runnerOverride() {
-  static const state::SourceRunner* runner = nullptr;
-  return runner;
-}
+// Resolves sources by running their helpers.
 const state::SourceRunner& sourceRunner() {
-  static const state::ProcessSourceRunner real;
-  return runnerOverride() != nullptr ? *runnerOverride() : real;
+  static const state::ProcessSourceRunner runner;
+  return runner;
 }
 
 // Adds the source `dyn` describes for the secret `key` (kind, scope, name;
@@ -1094,8 +1090,6 @@ void refreshSecretsForLaunch(const state::Paths& paths, Io& io) {
   for (const std::string& e : errors) io.err << "WARN: secret " << e << "\n";
   if (!st) io.err << "WARN: refreshing --command/--ref secrets: " << st.message() << "\n";
 }
-
-void setSourceRunnerForTesting(const state::SourceRunner* runner) { runnerOverride() = runner; }
 
 void warnWhereRestartNeeded(const state::Paths& paths, Io& io) {
   // The proxy lists, on each reload, the credential hosts a sandbox's CA

@@ -5,7 +5,6 @@
 #pragma once
 
 #include "orchestrator/cli/app.h"
-#include "orchestrator/state/secret_sources.h"
 #include "orchestrator/state/state.h"
 
 namespace kitgate::cli {
@@ -21,9 +20,5 @@ void refreshSecretsForLaunch(const state::Paths& paths, Io& io);
 // interception CA (made when it was created or last started) cannot sign for
 // a host it now has credentials bound to; a restart makes a CA that can.
 void warnWhereRestartNeeded(const state::Paths& paths, Io& io);
-
-// Tests: resolve sources with `runner` instead of running processes (null:
-// the real runner). The runner must outlive its use.
-void setSourceRunnerForTesting(const state::SourceRunner* runner);
 
 }  // namespace kitgate::cli
