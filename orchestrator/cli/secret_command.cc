@@ -81,7 +81,7 @@ constexpr std::string_view kSetUsage =
     "  printf '%s' \"$ANTHROPIC_API_KEY\" | kitgate secret set anthropic\n"
     "  kitgate secret set github --command 'gh auth token' --refresh 55m\n"
     "  kitgate secret set openai --ref op://Private/OpenAI/credential\n"
-    "  kitgate secret set github --sandbox dev1 -t \"$(gh auth token)\"\n";
+    "  kitgate secret set github --sandbox dev1 --command 'gh auth token' --show-error\n";
 
 constexpr std::string_view kSetCustomUsage =
     "Usage: kitgate secret set-custom [-g | --sandbox NAME] --host PATTERN [--host PATTERN]...\n"
