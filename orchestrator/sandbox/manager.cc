@@ -296,7 +296,12 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
          if (!s.isOk()) (void)state::removeSandbox(paths_, c.req.name);
          return s;
        },
-       [this, &c] { return state::removeSandbox(paths_, c.req.name); }});
+       // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
+       [this, &c] {
+         Status s = state::removeSandbox(paths_, c.req.name);
+         Status ca = removeCaFiles(paths_, c.req.name);
+         return s.isOk() ? ca : s;
+       }});
   steps.push_back({"proxy reload", "Registering sandbox " + req.name + " with the proxy",
                    [this, &c, &progress] {
                      Status r = proxy_.reload();

@@ -206,6 +206,13 @@ TEST_F(SandboxManagerTest, SetupRunsInOrderAndAgentStartsOnlyOnStart) {
 
 TEST_F(SandboxManagerTest, FailingInstallRemovesEverythingAndReportsExitCode) {
   fail_command_ = request_.kit.setup.install[0].command;
+  // As the proxy does: a reload makes a CA for every registered sandbox.
+  proxy_.on_reload = [this] {
+    if (!fs::exists(paths_.sandboxFile("amp-proj"))) return;
+    fs::create_directories(paths_.root + "/ca");
+    std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nTESTCA\n";
+    std::ofstream(paths_.root + "/ca/amp-proj.key") << "key";
+  };
   auto m = manager();
   CreateFailure failure;
   auto rec = m.create(request_, progress(), &failure);
@@ -214,6 +221,8 @@ TEST_F(SandboxManagerTest, FailingInstallRemovesEverythingAndReportsExitCode) {
   EXPECT_EQ(failure.exit_code, 3);
   EXPECT_THAT(failure.output, HasSubstr("boom: no such package"));
   expectNothingLeft();
+  EXPECT_FALSE(fs::exists(paths_.caCert("amp-proj")));
+  EXPECT_FALSE(fs::exists(paths_.root + "/ca/amp-proj.key"));
   EXPECT_THAT(proxy_.calls, Contains(HasSubstr("remove ")));
 }
 
