@@ -71,7 +71,8 @@ void millis(const YAML::Node& n, const char* key, Errors& e, std::chrono::millis
   if (number<int64_t>(n, key, e, &v, 1, 86'400'000)) *out = std::chrono::milliseconds(v);
 }
 
-void listenAddr(const YAML::Node& n, const char* key, Errors& e, std::string* out, bool allow_unix) {
+void listenAddr(const YAML::Node& n, const char* key, Errors& e, std::string* out,
+                bool allow_unix) {
   std::string s;
   if (!scalar(n, key, e, &s)) return;
   if (s.empty() || (allow_unix && s.rfind("unix:", 0) == 0)) {
@@ -100,13 +101,15 @@ void rules(const YAML::Node& n, const char* key, Errors& e, std::vector<SourcedR
   }
 }
 
-void checkKeys(const YAML::Node& map, const std::set<std::string>& known, const char* where, Errors& e) {
+void checkKeys(const YAML::Node& map, const std::set<std::string>& known, const char* where,
+               Errors& e) {
   for (const auto& kv : map) {
     const std::string& k = kv.first.Scalar();
     if (!known.count(k)) {
       std::string list;
       for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
-      e.add(kv.first, std::string("unknown key '") + k + "' in " + where + " (expected one of: " + list + ")");
+      e.add(kv.first, std::string("unknown key '") + k + "' in " + where +
+                          " (expected one of: " + list + ")");
     }
   }
 }
@@ -116,16 +119,30 @@ void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {
     e.add(n, "limits: expected a mapping");
     return;
   }
-  checkKeys(n, {"head_timeout_ms", "idle_timeout_ms", "connect_timeout_ms", "drain_timeout_ms",
-                "max_head_bytes", "max_headers", "max_connections", "max_connections_per_sandbox"},
+  checkKeys(n,
+            {"head_timeout_ms", "idle_timeout_ms", "connect_timeout_ms", "drain_timeout_ms",
+             "max_connection_duration_ms", "max_head_bytes", "max_headers", "max_connections",
+             "max_connections_per_sandbox"},
             "limits", e);
+  if (n["max_connection_duration_ms"]) {  // 0 = no limit
+    int64_t v = 0;
+    if (number<int64_t>(n["max_connection_duration_ms"], "max_connection_duration_ms", e, &v, 0,
+                        604'800'000)) {
+      l->max_connection_duration = std::chrono::milliseconds(v);
+    }
+  }
   if (n["head_timeout_ms"]) millis(n["head_timeout_ms"], "head_timeout_ms", e, &l->head_timeout);
   if (n["idle_timeout_ms"]) millis(n["idle_timeout_ms"], "idle_timeout_ms", e, &l->idle_timeout);
-  if (n["connect_timeout_ms"]) millis(n["connect_timeout_ms"], "connect_timeout_ms", e, &l->connect_timeout);
-  if (n["drain_timeout_ms"]) millis(n["drain_timeout_ms"], "drain_timeout_ms", e, &l->drain_timeout);
-  if (n["max_head_bytes"]) number<size_t>(n["max_head_bytes"], "max_head_bytes", e, &l->max_head_bytes, 1024, 1 << 20);
-  if (n["max_headers"]) number<size_t>(n["max_headers"], "max_headers", e, &l->max_headers, 8, 10'000);
-  if (n["max_connections"]) number<size_t>(n["max_connections"], "max_connections", e, &l->max_connections, 1, 10'000'000);
+  if (n["connect_timeout_ms"])
+    millis(n["connect_timeout_ms"], "connect_timeout_ms", e, &l->connect_timeout);
+  if (n["drain_timeout_ms"])
+    millis(n["drain_timeout_ms"], "drain_timeout_ms", e, &l->drain_timeout);
+  if (n["max_head_bytes"])
+    number<size_t>(n["max_head_bytes"], "max_head_bytes", e, &l->max_head_bytes, 1024, 1 << 20);
+  if (n["max_headers"])
+    number<size_t>(n["max_headers"], "max_headers", e, &l->max_headers, 8, 10'000);
+  if (n["max_connections"])
+    number<size_t>(n["max_connections"], "max_connections", e, &l->max_connections, 1, 10'000'000);
   if (n["max_connections_per_sandbox"])
     number<size_t>(n["max_connections_per_sandbox"], "max_connections_per_sandbox", e,
                    &l->max_connections_per_sandbox, 1, 10'000'000);
@@ -169,7 +186,8 @@ bool splitHostPort(const std::string& text, std::string* host, uint16_t* port) {
   size_t colon;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
     *host = text.substr(1, close - 1);
     colon = close + 1;
   } else {
@@ -204,8 +222,9 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
     return Status::error(e.joined());
   }
   try {
-    checkKeys(root, {"listen", "workers", "metrics_listen", "admin_listen", "state_dir", "policy_log",
-                     "limits", "dns", "tls", "allow", "deny", "log_level"},
+    checkKeys(root,
+              {"listen", "workers", "metrics_listen", "admin_listen", "state_dir", "policy_log",
+               "limits", "dns", "tls", "allow", "deny", "log_level"},
               "proxy config", e);
     if (auto n = root["listen"]) {
       c.listen.clear();
@@ -223,13 +242,16 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
       if (n.IsSequence() && n.size() == 0) e.add(n, "listen: at least one address is required");
     }
     if (auto n = root["workers"]) number<int>(n, "workers", e, &c.workers, 0, 256);
-    if (auto n = root["metrics_listen"]) listenAddr(n, "metrics_listen", e, &c.metrics_listen, false);
+    if (auto n = root["metrics_listen"])
+      listenAddr(n, "metrics_listen", e, &c.metrics_listen, false);
     if (auto n = root["admin_listen"]) listenAddr(n, "admin_listen", e, &c.admin_listen, true);
     if (auto n = root["state_dir"]) scalar(n, "state_dir", e, &c.state_dir);
     if (auto n = root["log_level"]) {
       if (scalar(n, "log_level", e, &c.log_level)) {
-        static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "off"};
-        if (!kLevels.count(c.log_level)) e.add(n, "log_level: expected trace, debug, info, warn, error or off");
+        static const std::set<std::string> kLevels{"trace", "debug", "info",
+                                                   "warn",  "error", "off"};
+        if (!kLevels.count(c.log_level))
+          e.add(n, "log_level: expected trace, debug, info, warn, error or off");
       }
     }
     if (auto n = root["policy_log"]) {
@@ -238,8 +260,10 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
       } else {
         checkKeys(n, {"path", "max_size_mb", "max_files"}, "policy_log", e);
         if (n["path"]) scalar(n["path"], "path", e, &c.policy_log_path);
-        if (n["max_size_mb"]) number<size_t>(n["max_size_mb"], "max_size_mb", e, &c.policy_log_max_size_mb, 1, 1 << 20);
-        if (n["max_files"]) number<size_t>(n["max_files"], "max_files", e, &c.policy_log_max_files, 1, 1000);
+        if (n["max_size_mb"])
+          number<size_t>(n["max_size_mb"], "max_size_mb", e, &c.policy_log_max_size_mb, 1, 1 << 20);
+        if (n["max_files"])
+          number<size_t>(n["max_files"], "max_files", e, &c.policy_log_max_files, 1, 1000);
       }
     }
     if (auto n = root["limits"]) parseLimits(n, e, &c.limits);
@@ -249,10 +273,12 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
         e.add(n, "tls: expected a mapping");
       } else {
         checkKeys(n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours"}, "tls", e);
-        if (n["upstream_ca_file"]) scalar(n["upstream_ca_file"], "upstream_ca_file", e, &c.upstream_ca_file);
+        if (n["upstream_ca_file"])
+          scalar(n["upstream_ca_file"], "upstream_ca_file", e, &c.upstream_ca_file);
         if (n["ca_dir"]) scalar(n["ca_dir"], "ca_dir", e, &c.ca_dir);
         if (n["leaf_lifetime_hours"])
-          number<int>(n["leaf_lifetime_hours"], "leaf_lifetime_hours", e, &c.leaf_lifetime_hours, 2, 24 * 90);
+          number<int>(n["leaf_lifetime_hours"], "leaf_lifetime_hours", e, &c.leaf_lifetime_hours, 2,
+                      24 * 90);
       }
     }
     if (auto n = root["allow"]) rules(n, "allow", e, &c.allow);

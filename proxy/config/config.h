@@ -13,7 +13,8 @@
 //   policy_log: {path: policy.log, max_size_mb: 64, max_files: 5}   # path "" = off, "-" = stderr
 //   limits: {head_timeout_ms: 10000, idle_timeout_ms: 300000, connect_timeout_ms: 10000,
 //            max_head_bytes: 32768, max_headers: 100, max_connections: 10000,
-//            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000}
+//            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000,
+//            max_connection_duration_ms: 0}   # 0 = no limit
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
 //   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24}
 //        # interception: extra trusted roots for upstreams (besides the system
@@ -38,6 +39,11 @@ struct Limits {
   std::chrono::milliseconds idle_timeout{300'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds drain_timeout{10'000};
+  // A connection (tunnel, keep-alive, intercepted) lives at most this long:
+  // a tunnel is closed, a keep-alive connection closes after its current
+  // request. 0 = no limit. Bounds how long a revoked decision can outlive a
+  // reload that could not see it (defence in depth).
+  std::chrono::milliseconds max_connection_duration{0};
   size_t max_head_bytes = 32 * 1024;
   size_t max_headers = 100;
   size_t max_connections = 10'000;

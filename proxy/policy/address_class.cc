@@ -107,11 +107,19 @@ bool SelfAddresses::containsExact(const IpAddress& ip, uint16_t port) const {
   return false;
 }
 
+void SelfAddresses::addLoopback(uint16_t port) { loopback_ports_.push_back(port); }
+
 bool SelfAddresses::contains(const IpAddress& ip, uint16_t port) const {
-  if (endpoints_.empty()) return false;
+  if (empty()) return false;
   if (containsExact(ip, port)) return true;
   auto v4 = ip.embeddedV4();
-  return v4 && containsExact(*v4, port);
+  if (v4 && containsExact(*v4, port)) return true;
+  if (!loopback_ports_.empty() && classify(ip) == AddressClass::kLoopback) {
+    for (uint16_t p : loopback_ports_) {
+      if (p == 0 || p == port) return true;
+    }
+  }
+  return false;
 }
 
 StatusOr<SelfAddresses> SelfAddresses::fromInterfaces(uint16_t port) {
@@ -120,6 +128,7 @@ StatusOr<SelfAddresses> SelfAddresses::fromInterfaces(uint16_t port) {
     return Status::error(std::string("getifaddrs: ") + std::strerror(errno));
   }
   SelfAddresses self;
+  self.addLoopback(port);
   for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr) continue;
     const socklen_t len =
@@ -134,6 +143,7 @@ void SelfAddresses::merge(const SelfAddresses& other) {
   for (const auto& [ip, ports] : other.endpoints_) {
     for (uint16_t port : ports) add(ip, port);
   }
+  for (uint16_t port : other.loopback_ports_) addLoopback(port);
 }
 
 }  // namespace kitgate::policy

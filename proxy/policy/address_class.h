@@ -52,17 +52,23 @@ class SelfAddresses {
   SelfAddresses() = default;
   void add(const IpAddress& ip, uint16_t port = 0);
   bool contains(const IpAddress& ip, uint16_t port) const;
-  bool empty() const { return endpoints_.empty(); }
+  bool empty() const { return endpoints_.empty() && loopback_ports_.empty(); }
   // Adds every endpoint of `other`.
   void merge(const SelfAddresses& other);
 
-  // Every address of every local interface, each with `port`: what a proxy
-  // listening on a wildcard address (0.0.0.0 / ::) on `port` answers on.
+  // Every loopback address (127.0.0.0/8, ::1, and their IPv6 forms) on
+  // `port`: all of them are delivered locally, to a wildcard listener.
+  void addLoopback(uint16_t port);
+
+  // What a proxy listening on a wildcard address (0.0.0.0 / ::) on `port`
+  // answers on: every address of every local interface and every loopback
+  // address, each on `port`.
   static StatusOr<SelfAddresses> fromInterfaces(uint16_t port);
 
  private:
   bool containsExact(const IpAddress& ip, uint16_t port) const;
   std::unordered_map<IpAddress, std::vector<uint16_t>, IpAddressHash> endpoints_;
+  std::vector<uint16_t> loopback_ports_;
 };
 
 // classify(), but kSelf when `self` contains the endpoint.

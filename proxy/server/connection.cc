@@ -84,7 +84,7 @@ Connection::~Connection() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
     if (e) event_free(e);
   }
   for (evbuffer* b : {cin_, cout_, uin_, uout_}) {
@@ -105,7 +105,25 @@ void Connection::start() {
     return;
   }
   armTimer(limits.head_timeout);
+  if (limits.max_connection_duration.count() > 0) {
+    lifetime_ = evtimer_new(w_.base(), &Connection::onLifetime, this);
+    timeval tv = toTimeval(limits.max_connection_duration);
+    event_add(lifetime_, &tv);
+  }
   updateReadInterest();
+}
+
+void Connection::onLifetime(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  const std::string reason =
+      "closed: max_connection_duration (" +
+      std::to_string(c->snap_->config.limits.max_connection_duration.count()) + " ms) reached";
+  if (c->state_ == State::kTunnel) {
+    c->revoke(reason);
+    return;
+  }
+  spdlog::debug("{}", reason);
+  c->drain();  // after the request in flight, or now when idle
 }
 
 void Connection::armTimer(std::chrono::milliseconds d) {
@@ -927,7 +945,7 @@ void Connection::terminate() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
     if (e) event_del(e);
   }
   client_io_.reset();

@@ -84,6 +84,7 @@ class Connection final : private stream::StreamHost {
   static void onUpstream(evutil_socket_t, short what, void* arg);
   static void onUpstreamWritable(evutil_socket_t, short, void* arg);
   static void onTimer(evutil_socket_t, short, void* arg);
+  static void onLifetime(evutil_socket_t, short, void* arg);
 
   // Requests.
   void readClient();
@@ -161,6 +162,7 @@ class Connection final : private stream::StreamHost {
   event* uev_ = nullptr;   // upstream readable (persistent)
   event* uwev_ = nullptr;  // upstream writable
   event* timer_ = nullptr;
+  event* lifetime_ = nullptr;  // max_connection_duration (when set)
   evbuffer* cin_ = nullptr;   // from client
   evbuffer* cout_ = nullptr;  // to client
   evbuffer* uin_ = nullptr;   // from upstream

@@ -61,6 +61,41 @@ TEST(Limits, SlowSecondHeadOnAKeepAliveConnectionAnswered408) {
   EXPECT_EQ(origin->requestsServed(), 1u);
 }
 
+// max_connection_duration: a busy tunnel and an idle keep-alive connection
+// are both closed once it is reached (activity does not extend it).
+TEST(Limits, MaxConnectionDurationClosesTunnelsAndKeepAliveConnections) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ASSERT_OK_AND_ASSIGN(auto echo,
+                       OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_connection_duration_ms", 400}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy->port(), originAuthority(*echo)));
+  ASSERT_TRUE(t.established());
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  ASSERT_OK(c.send(absoluteGet(*origin, "/small")));
+  ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+  ASSERT_EQ(r.status, 200);
+  // Keep the tunnel busy until the proxy ends it (bounded).
+  bool closed = false;
+  for (int i = 0; i < 400 && !closed; ++i) {  // at most ~20 s: 50 ms per round
+    if (!t.client.send("ping").isOk() || !t.client.readExactly(4, 2s).isOk()) {
+      closed = true;
+    } else if (t.client.readableWithin(50ms)) {  // nothing is due: readable = closed
+      closed = !t.client.readExactly(1, 1s).isOk();
+    }
+  }
+  EXPECT_TRUE(closed) << "the tunnel outlived max_connection_duration";
+  ASSERT_OK_AND_ASSIGN(std::string rest, c.readUntilClose());
+  EXPECT_EQ(rest, "");
+  EXPECT_TRUE(proxy
+                  ->waitForLog([](const nlohmann::json& j) {
+                    return j.value("reason", "").find("max_connection_duration") !=
+                           std::string::npos;
+                  })
+                  .has_value());
+}
+
 TEST(Limits, ConnectionThatSendsNothingGets408) {
   ProxyOptions o = reachOrigin();
   o.limits = {{"head_timeout_ms", 300}};

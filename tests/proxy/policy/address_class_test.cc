@@ -82,6 +82,24 @@ TEST(SelfAddresses, ClassifiesOwnEndpointsAsSelf) {
   EXPECT_EQ(classify(*IpAddress::parse("203.0.114.11"), 3128, self), AddressClass::kPublic);
 }
 
+// A wildcard listener answers on every locally delivered address: the whole
+// loopback range and its IPv6 forms, not only 127.0.0.1.
+TEST(SelfAddresses, AWildcardListenerIsSelfOnEveryLoopbackAddress) {
+  auto self = SelfAddresses::fromInterfaces(3128);
+  ASSERT_TRUE(self.isOk()) << self.status().message();
+  SelfAddresses merged;
+  merged.merge(*self);
+  for (const SelfAddresses* s : {&*self, &merged}) {
+    for (const char* a :
+         {"127.0.0.1", "127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.2", "64:ff9b::7f00:3"}) {
+      SCOPED_TRACE(a);
+      EXPECT_TRUE(s->contains(*IpAddress::parse(a), 3128));
+      EXPECT_FALSE(s->contains(*IpAddress::parse(a), 80)) << "another port is not the proxy";
+    }
+    EXPECT_FALSE(s->contains(*IpAddress::parse("93.184.216.34"), 3128));
+  }
+}
+
 TEST(SelfAddresses, MergeAddsTheOtherSetsEndpoints) {
   SelfAddresses a;
   a.add(*IpAddress::parse("127.0.0.1"), 3128);
