@@ -11,7 +11,7 @@ packages=(
   android-libboringssl-dev libssl-dev
   libarchive-dev libcurl4-openssl-dev nlohmann-json3-dev
   curl openssl python3 procps iproute2 zip unzip
-  docker-registry apache2-utils
+  docker-registry apache2-utils docker-compose
 )
 
 missing=()

@@ -13,6 +13,9 @@
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/sandbox/kit_add.h"
+#include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/route_secrets.h"
+#include "orchestrator/state/state.h"
 
 namespace kitgate::cli {
 
@@ -300,6 +303,23 @@ int validate(const Args& args, Io& io) {
   return kExitOk;
 }
 
+// Which stored secret each credential route of `kit` will use (the same
+// chain `run` names; global scope, as no sandbox exists yet). Never a value.
+void printRouteSecrets(const kit::Kit& kit, Io& io) {
+  const auto routes = sandbox::planRoutes(kit);
+  auto notes = sandbox::routeSecretNotes(state::defaultPaths(), "", routes);
+  if (notes.isOk() && notes->empty()) return;
+  const char* b = io.out_color ? "\033[1m" : "";
+  const char* r = io.out_color ? "\033[0m" : "";
+  io.out << b << "Secrets the routes will use (global; a sandbox's own secrets win at run):" << r
+         << "\n";
+  if (!notes.isOk()) {
+    io.out << "  (cannot tell: " << notes.status().message() << ")\n";
+    return;
+  }
+  for (const sandbox::RouteSecretNote& n : *notes) io.out << "  " << n.text() << "\n";
+}
+
 // `kit inspect --kit A --kit B [AGENT]`: the composed result, as `run` would use it.
 int inspectComposed(const Parsed& p, Io& io) {
   int rc = kExitFailed;
@@ -321,6 +341,7 @@ int inspectComposed(const Parsed& p, Io& io) {
     io.out << "Agent context of mixin " << m.kit << ": kits-agent-context/" << m.kit << ".md\n";
   }
   io.out << "\n" << kitToText(composed, kits->kit_ref, io.out_color);
+  printRouteSecrets(composed.kit, io);
   return kExitOk;
 }
 
@@ -340,6 +361,7 @@ int inspect(const Args& args, Io& io) {
     return kExitFailed;
   }
   io.out << (p.json ? kitToJson(r, p.shown) : kitToText(r, p.shown, io.out_color));
+  if (!p.json) printRouteSecrets(r.kit, io);
   return kExitOk;
 }
 

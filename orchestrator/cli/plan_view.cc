@@ -60,7 +60,10 @@ sandbox::PlanInput dryRunInput(const DryRunRequest& request) {
   in.subnet = std::string(kDryRunSubnet);
   in.gateway = std::string(kDryRunGateway);
   in.token = std::string(kDryRunToken);
-  if (!sandbox::planRoutes(in.kit).empty()) in.ca_pem = "<the sandbox's interception CA>\n";
+  // Every sandbox that may reach a host trusts its interception CA from creation on.
+  if (!in.kit.allow.empty() || !sandbox::planRoutes(in.kit).empty()) {
+    in.ca_pem = "<the sandbox's interception CA>\n";
+  }
   in.agent_args = r.agent_args;
   in.interactive = r.interactive;
   in.persistent_home = r.persistent_home;

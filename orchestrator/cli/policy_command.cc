@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "orchestrator/cli/secret_command.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/state/policy_log.h"
 #include "orchestrator/state/state.h"
@@ -218,6 +219,7 @@ int runRule(const Args& args, Io& io, bool allow) {
          << "\n";
   Status st = state::reloadProxy(*paths);
   if (!st) return fail(io, kCmd, "saved, but " + st.message());
+  if (allow) warnWhereRestartNeeded(*paths, io);
   return kExitOk;
 }
 

@@ -12,6 +12,7 @@
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/cli/sandbox_launch.h"
+#include "orchestrator/cli/secret_command.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/sandbox/plan.h"
 
@@ -189,6 +190,7 @@ int runRunCommand(const Args& args, Io& io) {
 
   auto ctx = openSandboxContext();
   if (!ctx.isOk()) return fail(io, kCmd, ctx.status().message());
+  refreshSecretsForLaunch(ctx->paths, io);
 
   sandbox::Progress progress = progressFor(io);
   progress.cancelled = [] { return interrupted(); };

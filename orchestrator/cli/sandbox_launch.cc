@@ -6,6 +6,7 @@
 #include <csignal>
 #include <ostream>
 
+#include "orchestrator/cli/secret_command.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/sandbox/plan.h"
 #include "orchestrator/sandbox/run_record.h"
@@ -89,6 +90,7 @@ void printRunning(const sandbox::RunRecord& record, Io& io) {
 // Restarts a stopped sandbox under the Ctrl-C guard; prints why not.
 StatusOr<sandbox::RunRecord> restartSandbox(SandboxContext& ctx, const std::string& name, Io& io,
                                             std::string_view cmd) {
+  refreshSecretsForLaunch(ctx.paths, io);
   sandbox::Progress progress = progressFor(io);
   progress.cancelled = [] { return interrupted(); };
   InterruptGuard guard;

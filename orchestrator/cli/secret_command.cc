@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -21,6 +23,7 @@
 #include <ostream>
 
 #include "orchestrator/cli/state_cli.h"
+#include "orchestrator/state/secret_sources.h"
 #include "orchestrator/state/state.h"
 #include "proxy/secrets/host_pattern.h"
 #include "proxy/secrets/mask.h"
@@ -33,20 +36,38 @@ namespace {
 constexpr std::string_view kCmd = "secret";
 
 constexpr std::string_view kSecretUsage =
-    "Usage: kitgate secret <set|set-custom|ls|rm> ...\n\n"
+    "Usage: kitgate secret <set|set-custom|ls|rm|refresh|import> ...\n\n"
     "Credentials kitgate-proxy writes into sandbox requests. Values live in the\n"
     "state directory (secrets.yaml, mode 0600) and never enter a sandbox.\n\n"
     "Commands:\n"
-    "  set SERVICE [-g | --sandbox N] [-t VALUE]       a kit service's credential\n"
+    "  set SERVICE [-g | --sandbox N] [-t VALUE | --command CMD | --ref REF]\n"
+    "                                                  a kit service's credential\n"
     "  set --registry HOST -u USER [-t PASSWORD]       an OCI registry login (kit push/pull)\n"
     "  set-custom [-g | --sandbox N] --host PATTERN... --env VAR\n"
     "             [--placeholder 'p-{rand}'] [--value V]  a placeholder the proxy swaps\n"
     "  ls [-g | --sandbox N] [--json]                   list (values masked)\n"
-    "  rm [-g | --sandbox N] (SERVICE | --host PATTERN | --placeholder P) [-f]\n\n"
+    "  rm [-g | --sandbox N] (SERVICE | --host PATTERN | --placeholder P) [-f]\n"
+    "  refresh [SERVICE | --env VAR] [-g | --sandbox N] [--due]\n"
+    "                                                  resolve --command/--ref secrets now\n"
+    "  import [SERVICE] [--all] [--dry-run] [--force]  copy well-known host env vars\n\n"
     "Run 'kitgate secret <command> --help' for details.\n";
 
+// --command/--ref/--refresh/--show-error, shared by set and set-custom.
+#define DYNAMIC_OPTIONS(default_refresh)                                                \
+  "  --command CMD        resolve the value by running `sh -c CMD` on this host as\n"   \
+  "                       you (the sudo caller under sudo); its stdout is the value\n"  \
+  "  --ref REF            resolve op://VAULT/ITEM/FIELD (1Password CLI `op read`) or\n" \
+  "                       arn:aws:secretsmanager:… (AWS CLI) the same way\n"          \
+  "  --refresh D          re-resolve before D (55m, 1h, 90s) runs out, or on-demand:\n" \
+  "                       on each run/start (default " default_refresh                  \
+  ");\n"                                                                                \
+  "                       see kitgate secret refresh\n"                                 \
+  "  --show-error         include the command's error output in failures\n\n"
+
 constexpr std::string_view kSetUsage =
-    "Usage: kitgate secret set SERVICE [-g | --sandbox NAME] [-t VALUE]\n\n"
+    "Usage: kitgate secret set SERVICE [-g | --sandbox NAME]\n"
+    "           [-t VALUE | --command CMD | --ref REF [--refresh DURATION|on-demand]\n"
+    "            [--show-error]]\n\n"
     "Stores the credential of SERVICE (a kit's credentials[].service). The proxy\n"
     "injects it into requests to that service's domains. Without -t the value is\n"
     "read from stdin (prompted without echo on a terminal). A sandbox-scoped\n"
@@ -54,14 +75,19 @@ constexpr std::string_view kSetUsage =
     "Options:\n"
     "  -g, --global         every sandbox (default)\n"
     "  --sandbox NAME       only sandbox NAME\n"
-    "  -t, --token VALUE    the value (prefer stdin: argv is visible to other users)\n\n"
+    "  -t, --token VALUE    the value (prefer stdin: argv is visible to other users)\n"
+    DYNAMIC_OPTIONS("55m")
     "Examples:\n"
     "  printf '%s' \"$ANTHROPIC_API_KEY\" | kitgate secret set anthropic\n"
-    "  kitgate secret set github --sandbox dev1 -t \"$(gh auth token)\"\n";
+    "  kitgate secret set github --command 'gh auth token' --refresh 55m\n"
+    "  kitgate secret set openai --ref op://Private/OpenAI/credential\n"
+    "  kitgate secret set github --sandbox dev1 --command 'gh auth token' --show-error\n";
 
 constexpr std::string_view kSetCustomUsage =
     "Usage: kitgate secret set-custom [-g | --sandbox NAME] --host PATTERN [--host PATTERN]...\n"
-    "                                 --env VAR [--placeholder TEMPLATE] [--value V | -t V]\n\n"
+    "                                 --env VAR [--placeholder TEMPLATE]\n"
+    "                                 [--value V | -t V | --command CMD | --ref REF\n"
+    "                                  [--refresh DURATION|on-demand] [--show-error]]\n\n"
     "Sandboxes in scope get VAR=<placeholder>; in requests to a matching host the\n"
     "proxy replaces the placeholder by the real value (headers, Basic credentials,\n"
     "query). Prints the placeholder. Without --value/-t the value is read from stdin.\n"
@@ -74,7 +100,8 @@ constexpr std::string_view kSetCustomUsage =
     "  --env VAR               the environment variable that holds the placeholder\n"
     "  --placeholder TEMPLATE  {rand} becomes 16 random letters/digits\n"
     "                          (default: kitgate-cs-{rand})\n"
-    "  --value V, -t V         the value (prefer stdin)\n\n"
+    "  --value V, -t V         the value (prefer stdin)\n"
+    DYNAMIC_OPTIONS("on-demand")
     "Examples:\n"
     "  kitgate secret set-custom -g --host ampcode.com --env AMP_API_KEY \\\n"
     "      --placeholder \"sgamp-{rand}\" --value \"$AMP_API_KEY\"\n"
@@ -82,11 +109,14 @@ constexpr std::string_view kSetCustomUsage =
     "--env "
     "EXAMPLE_TOKEN\n";
 
+#undef DYNAMIC_OPTIONS
+
 constexpr std::string_view kLsUsage =
     "Usage: kitgate secret ls [-g | --sandbox NAME] [--json]\n\n"
     "Lists stored secrets: SCOPE TYPE NAME SECRET, values masked (first 6 and\n"
     "last 4 characters at most). Custom secrets show their env variable, hosts\n"
-    "and placeholder.\n\n"
+    "and placeholder. When a secret comes from --command/--ref, SOURCE, STATE\n"
+    "(ok, failing: last value kept, expired: not injected) and EXPIRES follow.\n\n"
     "Options:\n"
     "  -g, --global      only global secrets\n"
     "  --sandbox NAME    only secrets scoped to sandbox NAME\n"
@@ -232,17 +262,21 @@ void noteUnknownSandbox(Io& io, const state::Paths& paths, const std::string& sa
          << " exists yet; the secret applies once one with that name is created\n";
 }
 
-// Check, save, reload; prints the reload problem. Returns the exit code.
-int commit(Io& io, const state::Paths& paths, const state::Secrets& next, const std::string& done) {
+// Check, save (with the source records when given), reload; prints the
+// reload problem. Returns the exit code.
+int commit(Io& io, const state::Paths& paths, const state::Secrets& next, const std::string& done,
+           const std::vector<state::SecretSource>* sources = nullptr) {
   Status st = checkWithProxyLoader(paths, next);
   if (!st)
     return fail(io, kCmd,
                 "kitgate-proxy would refuse this change; nothing saved:\n" + st.message());
   st = state::saveSecrets(paths, next);
+  if (st && sources != nullptr) st = state::saveSources(paths, *sources);
   if (!st) return fail(io, kCmd, st.message());
   io.out << done << "\n";
   st = state::reloadProxy(paths);
   if (!st) return fail(io, kCmd, "saved, but " + st.message());
+  warnWhereRestartNeeded(paths, io);
   return kExitOk;
 }
 
@@ -258,11 +292,108 @@ std::string scopeShown(const ScopeFlags& s) {
   return s.sandbox.empty() ? "global" : "sandbox " + s.sandbox;
 }
 
+// ---- dynamic secrets (--command / --ref) -----------------------------------
+
+struct DynamicFlags {
+  std::string command, ref, refresh;
+  bool show_error = false;
+  bool any() const { return !command.empty() || !ref.empty(); }
+};
+
+// Consumes --command/--ref/--refresh/--show-error at the cursor.
+bool dynamicFlag(ArgCursor& c, DynamicFlags* d, std::string* error) {
+  if (c.flag({"--show-error"})) {
+    d->show_error = true;
+    return true;
+  }
+  return c.option({"--command"}, &d->command, error) || c.option({"--ref"}, &d->ref, error) ||
+         c.option({"--refresh"}, &d->refresh, error);
+}
+
+// sbx's exclusions: --command/--ref exclude each other and a typed value.
+std::string dynamicProblem(const DynamicFlags& d, bool has_value) {
+  if (!d.command.empty() && !d.ref.empty()) return "--command and --ref exclude each other";
+  if (d.any() && has_value) return "--command/--ref and a value (-t/--value) exclude each other";
+  if (!d.any() && (!d.refresh.empty() || d.show_error))
+    return "--refresh and --show-error need --command or --ref";
+  return {};
+}
+
+int64_t nowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The source a `set`/`set-custom` with --command/--ref describes, resolved
+// as the invoking user.
+StatusOr<state::SecretSource> makeSource(const DynamicFlags& d, state::SecretSource::Kind kind) {
+  state::SecretSource src;
+  src.kind = kind;
+  src.command = d.command;
+  src.ref = d.ref;
+  src.show_error = d.show_error;
+  src.refresh_s = state::defaultRefresh(kind);
+  if (!d.refresh.empty()) {
+    auto r = state::parseRefresh(d.refresh);
+    if (!r) return r.status();
+    src.refresh_s = *r;
+  }
+  if (auto argv = state::sourceArgv(src); !argv) return argv.status();
+  const state::HostUser user =
+      state::invokingUser(::getuid(), ::getgid(), std::getenv("SUDO_UID"), std::getenv("SUDO_GID"));
+  src.uid = user.uid;
+  src.gid = user.gid;
+  return src;
+}
+
+// Resolves sources by running their helpers.
+const state::SourceRunner& sourceRunner() {
+  static const state::ProcessSourceRunner runner;
+  return runner;
+}
+
+// Adds the source `dyn` describes for the secret `key` (kind, scope, name;
+// hosts and placeholder for a custom one) to `sources` and resolves it into
+// `secrets` now. The text to append to the "Stored …" line, or the failure
+// (nothing is saved then).
+StatusOr<std::string> resolveNewSource(const DynamicFlags& dyn, const state::SecretSource& key,
+                                       std::vector<state::SecretSource>& sources,
+                                       state::Secrets& secrets) {
+  auto src = makeSource(dyn, key.kind);
+  if (!src) return src.status();
+  src->scope = key.scope;
+  src->name = key.name;
+  src->hosts = key.hosts;
+  src->placeholder = key.placeholder;
+  sources.push_back(*src);
+  state::refreshSources(sources, secrets, sourceRunner(), nowUnix(), state::RefreshTrigger::kAll,
+                        &*src);
+  if (sources.back().state != state::SecretSource::State::kOk) {
+    return Status::error("cannot resolve the secret: " + sources.back().error + "; nothing saved");
+  }
+  return " from " + src->describe() + ", refreshed " +
+         (src->refresh_s > 0 ? "every " + state::formatRefresh(src->refresh_s)
+                             : std::string("on each run/start"));
+}
+
+// The value of the secret `key` (whose old entry the caller removed) into
+// `next`: resolved from `dyn` (its source replacing any in `sources`), or the
+// typed value (-t, or stdin; dropping a source). The text to append to the
+// "Stored …" line, or the failure (nothing is saved then).
+StatusOr<std::string> storeSecret(const DynamicFlags& dyn, const std::optional<std::string>& value,
+                                  Io& io, const std::string& what, const state::SecretSource& key,
+                                  std::vector<state::SecretSource>& sources, state::Secrets& next) {
+  std::erase_if(sources, [&](const state::SecretSource& s) { return s.sameSecret(key); });
+  if (dyn.any()) return resolveNewSource(dyn, key, sources, next);
+  auto secret = readValue(value, io, what);
+  if (!secret) return secret.status();
+  state::setSecretValue(next, key, std::move(*secret));
+  return std::string();
+}
+
 // ---- set --------------------------------------------------------------------
 
 int runSet(const Args& args, Io& io) {
   ArgCursor c(args, 1);
   ScopeFlags scope;
+  DynamicFlags dyn;
   std::optional<std::string> value;
   std::string service, error, v;
   while (!c.done() && error.empty()) {
@@ -270,7 +401,7 @@ int runSet(const Args& args, Io& io) {
       io.out << kSetUsage;
       return kExitOk;
     }
-    if (scopeFlag(c, &scope, &error)) continue;
+    if (scopeFlag(c, &scope, &error) || dynamicFlag(c, &dyn, &error)) continue;
     if (c.option({"-t", "--token"}, &v, &error)) {
       value = v;
     } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
@@ -281,6 +412,7 @@ int runSet(const Args& args, Io& io) {
       error = "unexpected argument " + c.next();
     }
   }
+  if (error.empty()) error = dynamicProblem(dyn, value.has_value());
   if (error.empty() && service.empty()) error = "set needs a SERVICE name";
   if (error.empty() && !validService(service)) {
     error = "invalid service name \"" + service + "\" (letters, digits, - _ .)";
@@ -293,18 +425,25 @@ int runSet(const Args& args, Io& io) {
   if (!lock) return fail(io, kCmd, lock.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto secret = readValue(value, io, "service " + service);
-  if (!secret) return fail(io, kCmd, secret.status().message());
+  auto sources = state::loadSources(*paths);
+  if (!sources) return fail(io, kCmd, sources.status().message());
 
   state::Secrets next = *secrets;
   const std::string sc = scope.scope();
   std::erase_if(next.services, [&](const state::ServiceSecret& s) {
     return s.service == service && s.scope == sc;
   });
-  next.services.push_back({service, sc, *secret});
+  state::SecretSource key;
+  key.kind = state::SecretSource::Kind::kService;
+  key.scope = sc;
+  key.name = service;
+  auto from = storeSecret(dyn, value, io, "service " + service, key, *sources, next);
+  if (!from) return fail(io, kCmd, from.status().message());
   noteUnknownSandbox(io, *paths, scope.sandbox);
-  return commit(io, *paths, next,
-                "Stored secret for service " + service + " (" + scopeShown(scope) + ").");
+  return commit(
+      io, *paths, next,
+      "Stored secret for service " + service + " (" + scopeShown(scope) + ")" + *from + ".",
+      &*sources);
 }
 
 // ---- set --registry ---------------------------------------------------------
@@ -373,13 +512,14 @@ int runSetCustom(const Args& args, Io& io) {
   std::optional<std::string> value;
   std::optional<std::string> placeholder_template;
   std::vector<std::string> hosts;
+  DynamicFlags dyn;
   std::string env, error, v;
   while (!c.done() && error.empty()) {
     if (isHelpFlag(c.peek())) {
       io.out << kSetCustomUsage;
       return kExitOk;
     }
-    if (scopeFlag(c, &scope, &error)) continue;
+    if (scopeFlag(c, &scope, &error) || dynamicFlag(c, &dyn, &error)) continue;
     if (c.option({"--host"}, &v, &error)) {
       splitList(v, &hosts);
     } else if (c.option({"--env"}, &v, &error)) {
@@ -394,6 +534,7 @@ int runSetCustom(const Args& args, Io& io) {
           c.next();
     }
   }
+  if (error.empty()) error = dynamicProblem(dyn, value.has_value());
   if (error.empty() && hosts.empty()) error = "set-custom needs at least one --host PATTERN";
   if (error.empty() && env.empty()) error = "set-custom needs --env VAR";
   if (error.empty() && !validEnv(env))
@@ -431,27 +572,67 @@ int runSetCustom(const Args& args, Io& io) {
   if (!lock) return fail(io, kCmd, lock.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto secret = readValue(value, io, env);
-  if (!secret) return fail(io, kCmd, secret.status().message());
-  if (secret->find(placeholder) != std::string::npos ||
-      placeholder.find(*secret) != std::string::npos) {
-    return fail(io, kCmd, "the placeholder and the value overlap; choose another --placeholder");
-  }
+  auto sources = state::loadSources(*paths);
+  if (!sources) return fail(io, kCmd, sources.status().message());
 
   state::Secrets next = *secrets;
   const std::string sc = scope.scope();
   std::erase_if(next.custom,
                 [&](const state::CustomSecret& s) { return s.env == env && s.scope == sc; });
-  next.custom.push_back({sc, canonical, env, placeholder, *secret});
+  state::SecretSource key;
+  key.kind = state::SecretSource::Kind::kCustom;
+  key.scope = sc;
+  key.name = env;
+  key.hosts = canonical;
+  key.placeholder = placeholder;
+  auto from = storeSecret(dyn, value, io, env, key, *sources, next);
+  if (!from) return fail(io, kCmd, from.status().message());
+  const std::string& secret = next.custom.back().value;
+  if (secret.find(placeholder) != std::string::npos ||
+      placeholder.find(secret) != std::string::npos) {
+    return fail(io, kCmd, "the placeholder and the value overlap; choose another --placeholder");
+  }
   noteUnknownSandbox(io, *paths, scope.sandbox);
   std::string hosts_text;
   for (const auto& h : canonical) hosts_text += (hosts_text.empty() ? "" : ", ") + h;
   return commit(io, *paths, next,
                 env + "=" + placeholder + "\nStored custom secret " + env + " for " + hosts_text +
-                    " (" + scopeShown(scope) + "); sandboxes see the placeholder above.");
+                    " (" + scopeShown(scope) + ")" + *from +
+                    "; sandboxes see the placeholder above.",
+                &*sources);
 }
 
 // ---- ls -----------------------------------------------------------------------
+
+// What `ls` shows about where a secret's value comes from: never the value.
+struct SourceView {
+  std::string source = "value", refresh, state, expires;
+};
+
+std::string timeText(int64_t unix_s) {
+  if (unix_s == 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+SourceView viewOf(const std::vector<state::SecretSource>& sources, state::SecretSource::Kind kind,
+                  const std::string& scope, const std::string& name) {
+  SourceView v;
+  for (const state::SecretSource& s : sources) {
+    if (s.kind != kind || s.scope != scope || s.name != name) continue;
+    v.source = s.describe();
+    v.refresh = state::formatRefresh(s.refresh_s);
+    v.state = s.state == state::SecretSource::State::kOk        ? "ok"
+              : s.state == state::SecretSource::State::kFailing ? "failing: " + s.error
+                                                                : "expired: " + s.error;
+    v.expires = timeText(s.expires_at);
+  }
+  return v;
+}
 
 int runLs(const Args& args, Io& io) {
   ArgCursor c(args, 1);
@@ -475,47 +656,83 @@ int runLs(const Args& args, Io& io) {
   if (!paths) return fail(io, kCmd, paths.status().message());
   auto secrets = loadOrExplain(*paths);
   if (!secrets) return fail(io, kCmd, secrets.status().message());
+  auto sources = state::loadSources(*paths);
+  if (!sources) return fail(io, kCmd, sources.status().message());
   auto shown = [&](const std::string& sc) { return !scope.any() || sc == scope.scope(); };
+  using Kind = state::SecretSource::Kind;
+  // Expired dynamic secrets have no value in secrets.yaml but are listed.
+  std::vector<state::ServiceSecret> services = secrets->services;
+  std::vector<state::CustomSecret> custom = secrets->custom;
+  for (const state::SecretSource& s : *sources) {
+    if (s.state != state::SecretSource::State::kExpired) continue;
+    if (s.kind == Kind::kService) services.push_back({s.name, s.scope, ""});
+    if (s.kind == Kind::kCustom) custom.push_back({s.scope, s.hosts, s.name, s.placeholder, ""});
+  }
+  auto masked = [](const std::string& v) {
+    return v.empty() ? std::string("-") : secrets::maskSecret(v);
+  };
 
   if (json) {
     nlohmann::json out = {{"secrets", nlohmann::json::array()},
                           {"custom_secrets", nlohmann::json::array()}};
-    for (const auto& s : secrets->services) {
+    auto addSource = [](nlohmann::json& j, const SourceView& v) {
+      j["source"] = v.source;
+      if (v.source == "value") return;
+      j["refresh"] = v.refresh;
+      j["state"] = v.state;
+      j["expires"] = v.expires;
+    };
+    for (const auto& s : services) {
       if (!shown(s.scope)) continue;
-      out["secrets"].push_back({{"scope", s.scope},
-                                {"type", "service"},
-                                {"name", s.service},
-                                {"secret", secrets::maskSecret(s.value)}});
+      nlohmann::json j = {{"scope", s.scope},
+                          {"type", "service"},
+                          {"name", s.service},
+                          {"secret", masked(s.value)}};
+      addSource(j, viewOf(*sources, Kind::kService, s.scope, s.service));
+      out["secrets"].push_back(std::move(j));
     }
-    for (const auto& s : secrets->custom) {
+    for (const auto& s : custom) {
       if (!shown(s.scope)) continue;
-      out["custom_secrets"].push_back({{"scope", s.scope},
-                                       {"targets", s.hosts},
-                                       {"env", s.env},
-                                       {"placeholder", s.placeholder},
-                                       {"secret", secrets::maskSecret(s.value)}});
+      nlohmann::json j = {{"scope", s.scope},
+                          {"targets", s.hosts},
+                          {"env", s.env},
+                          {"placeholder", s.placeholder},
+                          {"secret", masked(s.value)}};
+      addSource(j, viewOf(*sources, Kind::kCustom, s.scope, s.env));
+      out["custom_secrets"].push_back(std::move(j));
     }
     io.out << out.dump(2) << "\n";
     return kExitOk;
   }
+  const bool dynamic = !sources->empty();
   std::vector<std::vector<std::string>> rows;
-  for (const auto& s : secrets->services) {
+  auto row = [&](std::vector<std::string> r, const SourceView& v) {
+    if (dynamic) {
+      r.insert(r.end(), {v.source, v.refresh.empty() ? "-" : v.refresh,
+                         v.state.empty() ? "-" : v.state, v.expires.empty() ? "-" : v.expires});
+    }
+    rows.push_back(std::move(r));
+  };
+  for (const auto& s : services) {
     if (shown(s.scope))
-      rows.push_back({s.scope, "service", s.service, secrets::maskSecret(s.value)});
+      row({s.scope, "service", s.service, masked(s.value)},
+          viewOf(*sources, Kind::kService, s.scope, s.service));
   }
-  for (const auto& s : secrets->custom) {
+  for (const auto& s : custom) {
     if (!shown(s.scope)) continue;
     std::string hosts;
     for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ",") + h;
-    rows.push_back({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder,
-                    secrets::maskSecret(s.value)});
+    row({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder, masked(s.value)},
+        viewOf(*sources, Kind::kCustom, s.scope, s.env));
   }
   if (rows.empty()) {
     io.out << "No secrets stored" << (scope.any() ? " in scope " + scope.scope() : std::string())
            << ".\n";
     return kExitOk;
   }
-  printTable(io.out, io.out_color, {"SCOPE", "TYPE", "NAME", "SECRET"}, rows);
+  std::vector<std::string> header = {"SCOPE", "TYPE", "NAME", "SECRET"};
+  if (dynamic) header.insert(header.end(), {"SOURCE", "REFRESH", "STATE", "EXPIRES"});
+  printTable(io.out, io.out_color, header, rows);
   return kExitOk;
 }
 
@@ -582,6 +799,15 @@ int runRm(const Args& args, Io& io) {
     std::erase_if(next.custom, [](const auto& s) { return s.hosts.empty(); });
     what = "host \"" + canonical_host + "\"";
   }
+  auto sources = state::loadSources(*paths);
+  if (!sources) return fail(io, kCmd, sources.status().message());
+  // A --command/--ref secret whose value expired has a source but no value.
+  removed += std::erase_if(*sources, [&](const state::SecretSource& s) {
+    if (s.scope != sc || s.state != state::SecretSource::State::kExpired) return false;
+    if (!service.empty()) return s.kind == state::SecretSource::Kind::kService && s.name == service;
+    if (!placeholder.empty()) return s.placeholder == placeholder;
+    return false;
+  });
   if (removed == 0) {
     return fail(io, kCmd,
                 "no secret found for " + what + " in scope \"" + sc + "\" (see kitgate secret ls)");
@@ -594,7 +820,244 @@ int runRm(const Args& args, Io& io) {
       return kExitFailed;
     }
   }
-  return commit(io, *paths, next, "Removed secret for " + what + " (" + scopeShown(scope) + ").");
+  state::syncSources(*sources, next);
+  return commit(io, *paths, next, "Removed secret for " + what + " (" + scopeShown(scope) + ").",
+                &*sources);
+}
+
+// ---- refresh ------------------------------------------------------------------
+
+constexpr std::string_view kRefreshUsage =
+    "Usage: kitgate secret refresh [SERVICE | --env VAR] [-g | --sandbox NAME] [--due]\n\n"
+    "Resolves the secrets set with --command or --ref again (as the user who set\n"
+    "them), saves the values and reloads the proxy. A failure keeps the last\n"
+    "value until it expires. Without --due every one (or the one named) is\n"
+    "resolved; with --due only those about to expire: run that from a timer so\n"
+    "values stay fresh while no kitgate command runs (kitgate run and start\n"
+    "refresh due and on-demand secrets themselves).\n\n"
+    "Examples:\n"
+    "  kitgate secret refresh\n"
+    "  kitgate secret refresh github\n"
+    "  */5 * * * *  kitgate secret refresh --due     (crontab)\n";
+
+// Resolves the selected sources, saves and reloads. Failures become lines on
+// `warn`; returns the saving/reload error, if any.
+Status refreshAndSave(const state::Paths& paths, state::RefreshTrigger trigger,
+                      const state::SecretSource* only, bool* found,
+                      std::vector<std::string>* resolved, std::vector<std::string>* errors) {
+  auto lock = state::lockState(paths);
+  if (!lock) return lock.status();
+  auto sources = state::loadSources(paths);
+  if (!sources) return sources.status();
+  if (found != nullptr) {
+    *found = only == nullptr ? !sources->empty()
+                             : std::any_of(sources->begin(), sources->end(),
+                                           [&](const auto& s) { return s.sameSecret(*only); });
+  }
+  if (sources->empty()) return Status::ok();
+  auto secrets = loadOrExplain(paths);
+  if (!secrets) return secrets.status();
+  state::RefreshReport report =
+      state::refreshSources(*sources, *secrets, sourceRunner(), nowUnix(), trigger, only);
+  *resolved = std::move(report.resolved);
+  *errors = std::move(report.errors);
+  if (!report.changed) return Status::ok();
+  if (Status st = checkWithProxyLoader(paths, *secrets); !st) return st;
+  if (Status st = state::saveSecrets(paths, *secrets); !st) return st;
+  if (Status st = state::saveSources(paths, *sources); !st) return st;
+  return state::reloadProxy(paths);
+}
+
+int runRefresh(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  ScopeFlags scope;
+  bool due = false;
+  std::string service, env, error;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kRefreshUsage;
+      return kExitOk;
+    }
+    if (scopeFlag(c, &scope, &error)) continue;
+    if (c.flag({"--due"})) {
+      due = true;
+    } else if (c.option({"--env"}, &env, &error)) {
+    } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (service.empty()) {
+      service = c.next();
+    } else {
+      error = "unexpected argument " + c.next();
+    }
+  }
+  if (error.empty() && !service.empty() && !env.empty()) error = "name SERVICE or --env, not both";
+  if (error.empty() && scope.any() && service.empty() && env.empty())
+    error = "-g/--sandbox need SERVICE or --env VAR";
+  if (!error.empty()) return usageError(io, kCmd, kRefreshUsage, error);
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  std::optional<state::SecretSource> only;
+  if (!service.empty() || !env.empty()) {
+    only.emplace();
+    only->kind =
+        env.empty() ? state::SecretSource::Kind::kService : state::SecretSource::Kind::kCustom;
+    only->name = env.empty() ? service : env;
+    only->scope = scope.scope();
+  }
+  bool found = false;
+  std::vector<std::string> resolved, errors;
+  Status st =
+      refreshAndSave(*paths, due ? state::RefreshTrigger::kDue : state::RefreshTrigger::kAll,
+                     only ? &*only : nullptr, &found, &resolved, &errors);
+  if (!found) {
+    if (only) {
+      return fail(io, kCmd,
+                  "no --command/--ref secret " + only->name + " in scope \"" + only->scope +
+                      "\" (see kitgate secret ls)");
+    }
+    io.out << "No secrets set with --command or --ref.\n";
+    return kExitOk;
+  }
+  for (const std::string& r : resolved) io.out << "Refreshed " << r << ".\n";
+  for (const std::string& e : errors) io.err << "kitgate secret: error: " << e << "\n";
+  if (!st) return fail(io, kCmd, st.message());
+  if (resolved.empty() && errors.empty()) io.out << "Nothing due.\n";
+  return errors.empty() ? kExitOk : kExitFailed;
+}
+
+// ---- import -------------------------------------------------------------------
+
+constexpr std::string_view kImportUsage =
+    "Usage: kitgate secret import [SERVICE] [--all] [--dry-run] [--force]\n\n"
+    "Copies well-known host environment variables into global service secrets\n"
+    "(host env vars are never injected on their own). Without SERVICE (or with\n"
+    "--all) every service whose variable is set; an existing global secret is\n"
+    "kept unless --force. Values are never printed.\n\n"
+    "  anthropic ANTHROPIC_API_KEY    openai OPENAI_API_KEY     github GH_TOKEN, GITHUB_TOKEN\n"
+    "  google GEMINI_API_KEY, GOOGLE_API_KEY                    groq GROQ_API_KEY\n"
+    "  mistral MISTRAL_API_KEY        openrouter OPENROUTER_API_KEY   xai XAI_API_KEY\n"
+    "  nebius NEBIUS_API_KEY          cursor CURSOR_API_KEY\n\n"
+    "Examples:\n"
+    "  kitgate secret import --dry-run\n"
+    "  kitgate secret import anthropic --force\n";
+
+struct WellKnown {
+  std::string_view service;
+  std::vector<std::string_view> env;  // first set one wins
+};
+
+const std::vector<WellKnown>& wellKnownEnv() {
+  static const std::vector<WellKnown> list = {
+      {"anthropic", {"ANTHROPIC_API_KEY"}},
+      {"openai", {"OPENAI_API_KEY"}},
+      {"github", {"GH_TOKEN", "GITHUB_TOKEN"}},
+      {"google", {"GEMINI_API_KEY", "GOOGLE_API_KEY"}},
+      {"groq", {"GROQ_API_KEY"}},
+      {"mistral", {"MISTRAL_API_KEY"}},
+      {"openrouter", {"OPENROUTER_API_KEY"}},
+      {"xai", {"XAI_API_KEY"}},
+      {"nebius", {"NEBIUS_API_KEY"}},
+      {"cursor", {"CURSOR_API_KEY"}},
+  };
+  return list;
+}
+
+int runImport(const Args& args, Io& io) {
+  ArgCursor c(args, 1);
+  bool all = false, dry_run = false, force = false;
+  std::string service, error;
+  while (!c.done() && error.empty()) {
+    if (isHelpFlag(c.peek())) {
+      io.out << kImportUsage;
+      return kExitOk;
+    }
+    if (c.flag({"--all"})) {
+      all = true;
+    } else if (c.flag({"--dry-run"})) {
+      dry_run = true;
+    } else if (c.flag({"-f", "--force"})) {
+      force = true;
+    } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
+      error = "unknown option " + c.next();
+    } else if (service.empty()) {
+      service = c.next();
+    } else {
+      error = "unexpected argument " + c.next();
+    }
+  }
+  if (error.empty() && all && !service.empty()) error = "name a SERVICE or --all, not both";
+  const auto& known = wellKnownEnv();
+  if (error.empty() && !service.empty() &&
+      std::none_of(known.begin(), known.end(),
+                   [&](const WellKnown& w) { return w.service == service; })) {
+    error = "no well-known environment variable for service \"" + service + "\"";
+  }
+  if (!error.empty()) return usageError(io, kCmd, kImportUsage, error);
+  auto paths = openState();
+  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto lock = state::lockState(*paths);
+  if (!lock) return fail(io, kCmd, lock.status().message());
+  auto secrets = loadOrExplain(*paths);
+  if (!secrets) return fail(io, kCmd, secrets.status().message());
+  auto sources = state::loadSources(*paths);
+  if (!sources) return fail(io, kCmd, sources.status().message());
+
+  state::Secrets next = *secrets;
+  const std::string global(state::kGlobalScope);
+  std::string done;
+  int imported = 0;
+  for (const WellKnown& w : known) {
+    if (!service.empty() && w.service != service) continue;
+    const std::string name(w.service);
+    const char* value = nullptr;
+    std::string var;
+    for (std::string_view e : w.env) {
+      const std::string ev(e);
+      if (const char* v = std::getenv(ev.c_str()); v != nullptr && *v != '\0') {
+        value = v;
+        var = ev;
+        break;
+      }
+    }
+    if (value == nullptr) {
+      if (!service.empty())
+        return fail(io, kCmd, "no " + std::string(w.env[0]) + " in the environment");
+      continue;
+    }
+    if (Status st = checkValue(value); !st) {
+      io.err << "kitgate secret: skipping " << name << " (" << var << "): " << st.message() << "\n";
+      continue;
+    }
+    const bool exists = std::any_of(next.services.begin(), next.services.end(), [&](const auto& s) {
+      return s.service == name && s.scope == global;
+    });
+    if (exists && !force) {
+      io.out << "Kept the existing global secret for " << name << " (" << var
+             << " not imported; --force replaces it).\n";
+      continue;
+    }
+    ++imported;
+    if (dry_run) {
+      io.out << "Would import " << name << " from " << var << ".\n";
+      continue;
+    }
+    std::erase_if(next.services,
+                  [&](const auto& s) { return s.service == name && s.scope == global; });
+    std::erase_if(*sources, [&](const state::SecretSource& s) {
+      return s.kind == state::SecretSource::Kind::kService && s.name == name && s.scope == global;
+    });
+    next.services.push_back({name, global, value});
+    done += (done.empty() ? "" : "\n") + ("Imported " + name + " from " + var + " (global).");
+  }
+  if (dry_run) {
+    if (imported == 0) io.out << "Nothing to import.\n";
+    return kExitOk;
+  }
+  if (imported == 0) {
+    io.out << "Nothing to import (none of the well-known variables is set; see --help).\n";
+    return kExitOk;
+  }
+  return commit(io, *paths, next, done, &*sources);
 }
 
 }  // namespace
@@ -615,7 +1078,38 @@ int runSecretCommand(const Args& args, Io& io) {
   if (sub == "set-custom") return runSetCustom(args, io);
   if (sub == "ls" || sub == "list") return runLs(args, io);
   if (sub == "rm" || sub == "remove") return runRm(args, io);
+  if (sub == "refresh") return runRefresh(args, io);
+  if (sub == "import") return runImport(args, io);
   return usageError(io, kCmd, kSecretUsage, "unknown command \"" + sub + "\"");
+}
+
+void refreshSecretsForLaunch(const state::Paths& paths, Io& io) {
+  std::vector<std::string> resolved, errors;
+  Status st =
+      refreshAndSave(paths, state::RefreshTrigger::kLaunch, nullptr, nullptr, &resolved, &errors);
+  for (const std::string& e : errors) io.err << "WARN: secret " << e << "\n";
+  if (!st) io.err << "WARN: refreshing --command/--ref secrets: " << st.message() << "\n";
+}
+
+void warnWhereRestartNeeded(const state::Paths& paths, Io& io) {
+  // The proxy lists, on each reload, the credential hosts a sandbox's CA
+  // cannot sign for (proxy/mitm/authority.h): <ca>/<sandbox>.outside.
+  for (const std::string& name : state::listSandboxes(paths)) {
+    const std::string crt = paths.caCert(name);
+    std::ifstream in(crt.substr(0, crt.size() - 4) + ".outside");
+    std::string hosts, line;
+    int count = 0;
+    while (count < 20 && std::getline(in, line)) {
+      if (line.empty()) continue;
+      hosts += (hosts.empty() ? "" : ", ") + line;
+      ++count;
+    }
+    if (hosts.empty()) continue;
+    io.err << "WARN: sandbox " << name << " trusts an interception CA made before " << hosts
+           << (count == 1 ? " was" : " were")
+           << " allowed: its credentials are injected there after a restart (kitgate stop " << name
+           << " && kitgate start " << name << ")\n";
+  }
 }
 
 }  // namespace kitgate::cli

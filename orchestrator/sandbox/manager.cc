@@ -10,9 +10,9 @@
 #include <sstream>
 #include <utility>
 
+#include "orchestrator/sandbox/route_secrets.h"
 #include "orchestrator/sandbox/tty_relay.h"
 #include "orchestrator/sandbox/workspace_guard.h"
-#include "proxy/secrets/store_model.h"
 
 namespace kitgate::sandbox {
 
@@ -89,31 +89,36 @@ std::vector<state::Route> toStateRoutes(const std::vector<CredentialRoute>& rout
   return out;
 }
 
-// Which secret each injecting route of `sandbox` will use, as the proxy
-// resolves it (secrets::routeSecret): named, never the value. A route with
-// none is a warning: its requests go out without the credential.
+// Which secret each injecting route of `sandbox` will use (route_secrets.h):
+// named, never the value. A route with none is a warning: its requests go out
+// without the credential.
 void sayRouteSecrets(const state::Paths& paths, const std::string& sandbox,
-                     const Progress& progress) {
-  auto model = secrets::readStoreFiles(paths.root);
-  if (!model.isOk()) return;  // the reload has already refused what is wrong there
-  for (const secrets::SandboxRoutes& sr : model->sandboxes) {
-    if (sr.sandbox != sandbox) continue;
-    for (const secrets::Route& route : sr.routes) {
-      if (route.header.empty() && route.username.empty()) continue;  // routing only
-      std::string hosts;
-      for (const secrets::HostPattern& d : route.domains)
-        hosts += (hosts.empty() ? "" : ", ") + d.canonical;
-      const secrets::RouteSecret used = secrets::routeSecret(*model, sandbox, route);
-      if (used.kind == secrets::RouteSecret::Kind::kNone) {
-        say(progress.warning, "credential " + route.service + " (" + hosts +
-                                  "): no secret set, requests go out without it (kitgate "
-                                  "secret set " +
-                                  route.service + ", or secret set-custom --host HOST)");
-      } else {
-        say(progress.step, "Credential " + route.service + " (" + hosts + "): " + used.toString());
-      }
+                     const std::vector<CredentialRoute>& routes, const Progress& progress) {
+  auto notes = routeSecretNotes(paths, sandbox, routes);
+  if (!notes.isOk()) return;  // the reload has already refused what is wrong there
+  for (const RouteSecretNote& n : *notes) {
+    if (n.secret.empty()) {
+      say(progress.warning, n.text());
+    } else {
+      std::string line = n.text();
+      line[0] = 'C';
+      say(progress.step, line);
     }
   }
+}
+
+// Removes the sandbox's interception CA (certificate, key, and the proxy's
+// list of hosts outside it); absent files are fine.
+Status removeCaFiles(const state::Paths& paths, const std::string& sandbox) {
+  const std::string crt = paths.caCert(sandbox);
+  const std::string stem = crt.substr(0, crt.size() - 4);
+  std::string problems;
+  for (const std::string& f : {crt, stem + ".key", stem + ".outside"}) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+      problems += (problems.empty() ? "" : "; ") + f + ": " + std::strerror(errno);
+    }
+  }
+  return problems.empty() ? Status::ok() : Status::error(problems);
 }
 
 }  // namespace
@@ -291,13 +296,18 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
          if (!s.isOk()) (void)state::removeSandbox(paths_, c.req.name);
          return s;
        },
-       [this, &c] { return state::removeSandbox(paths_, c.req.name); }});
+       // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
+       [this, &c] {
+         Status s = state::removeSandbox(paths_, c.req.name);
+         Status ca = removeCaFiles(paths_, c.req.name);
+         return s.isOk() ? ca : s;
+       }});
   steps.push_back({"proxy reload", "Registering sandbox " + req.name + " with the proxy",
                    [this, &c, &progress] {
                      Status r = proxy_.reload();
                      if (!r.isOk()) return r;
                      c.in.ca_pem = readFileOrEmpty(paths_.caCert(c.req.name));
-                     sayRouteSecrets(paths_, c.req.name, progress);
+                     sayRouteSecrets(paths_, c.req.name, planRoutes(c.req.kit), progress);
                      return r;
                    },
                    // After the registration is gone, so the proxy forgets it.
@@ -577,13 +587,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
     check("proxy reload", proxy_.reload());
   }
   // The sandbox's interception CA (the proxy no longer serves it).
-  const std::string crt = paths_.caCert(name);
-  const std::string key = crt.substr(0, crt.size() - 4) + ".key";
-  for (const std::string& f : {crt, key}) {
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
-      check("CA file " + f, Status::error(std::strerror(errno)));
-    }
-  }
+  check("CA files", removeCaFiles(paths_, name));
   check("run record", removeRunRecord(paths_.runDir(), name));
   if (problems.empty()) return Status::ok();
   std::string msg = "removing " + name + ":";
@@ -624,7 +628,11 @@ StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progr
   StepRunner runner(progress, nullptr);
   const std::vector<Step> first = {
       {"proxy", "Starting the proxy", [this, &progress] { return ensureProxy(progress); }, {}},
-      // The registration is intact; a reload also renews the sandbox's CA.
+      // The registration is intact. Nothing runs with the old CA: the reload
+      // makes a new one for the sandbox's current policy and credentials
+      // (proxy/mitm/authority.h), so hosts allowed since it was made are
+      // intercepted too.
+      {"ca renew", "", [this, &name] { return removeCaFiles(paths_, name); }, {}},
       {"proxy reload", "", [this] { return proxy_.reload(); }, {}},
       {"proxy check",
        "",

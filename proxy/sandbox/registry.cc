@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "proxy/common/private_file.h"
 #include "proxy/sandbox/credentials.h"
 
 namespace kitgate::sandbox {
@@ -276,7 +277,7 @@ class RegistryBuilder {
     }
     if (!sb.token_.empty()) {
       struct stat st {};
-      if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      if (::stat(file.c_str(), &st) == 0 && !privateFileMode(st)) {
         error(file, 0, 0, "file holds a token but is readable by group or others; chmod 600 it");
       }
     }

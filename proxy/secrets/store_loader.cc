@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 
+#include "proxy/common/private_file.h"
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/message.h"
 #include "proxy/http/serialize.h"
@@ -209,7 +210,7 @@ class Loader {
       error(file, 0, 0, "not a regular file");
       return std::nullopt;
     }
-    if (secret && (st.st_mode & 077) != 0) {
+    if (secret && !privateFileMode(st)) {
       char mode[8];
       std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
       error(file, 0, 0, std::string("holds secrets but is accessible by group or others (mode ") + mode +

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 
 namespace kitgate::server {
 
@@ -71,6 +72,17 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
     event_add(e, nullptr);
     s->signal_events_.push_back(e);
   }
+  // Kubernetes volumes (ConfigMap, Secret, projected) change by an atomic
+  // `..data` swap: reload when the config's or the state directory's swaps.
+  std::vector<std::string> volumes{s->config_.state_dir};
+  if (!s->config_path_.empty()) {
+    const std::string dir = std::filesystem::path(s->config_path_).parent_path().string();
+    volumes.push_back(dir.empty() ? "." : dir);
+  }
+  auto watch =
+      VolumeWatch::create(s->base_, volumes, [raw] { raw->reloadAndLog("volume update"); });
+  if (!watch) return watch.status();
+  s->volume_watch_ = std::move(watch.value());
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
   timeval tv{0, 200'000};
   event_add(s->flush_ev_, &tv);
@@ -80,6 +92,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
 Server::~Server() {
   for (event* e : signal_events_) event_free(e);
   if (flush_ev_) event_free(flush_ev_);
+  volume_watch_.reset();
   admin_.reset();
   workers_.clear();
   if (base_) event_base_free(base_);
@@ -107,15 +120,19 @@ int Server::run() {
 void Server::onSignal(evutil_socket_t sig, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
   if (sig == SIGHUP) {
-    Status st = s->reload();
-    if (st) {
-      spdlog::info("reload: ok");
-    } else {
-      spdlog::error("reload failed; keeping the previous policy:\n{}", st.message());
-    }
+    s->reloadAndLog("SIGHUP");
     return;
   }
   s->beginShutdown();
+}
+
+void Server::reloadAndLog(const char* why) {
+  Status st = reload();
+  if (st) {
+    spdlog::info("reload ({}): ok", why);
+  } else {
+    spdlog::error("reload ({}) failed; keeping the previous policy:\n{}", why, st.message());
+  }
 }
 
 void Server::onFlush(evutil_socket_t, short, void* arg) {

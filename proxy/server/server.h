@@ -28,6 +28,7 @@
 #include "proxy/common/status.h"
 #include "proxy/config/config.h"
 #include "proxy/server/snapshot.h"
+#include "proxy/server/volume_watch.h"
 #include "proxy/server/worker.h"
 
 namespace kitgate::server {
@@ -57,6 +58,9 @@ class Server {
  private:
   Server() = default;
   static void onSignal(evutil_socket_t sig, short, void* arg);
+  // reload() from a signal or a volume swap: logs the outcome (the error
+  // lines when the previous policy stays).
+  void reloadAndLog(const char* why);
   static void onFlush(evutil_socket_t, short, void* arg);
   void beginShutdown();
   // Opens listeners for addresses in `wanted` that are new (resolving port 0
@@ -76,6 +80,7 @@ class Server {
   std::unique_ptr<admin::AdminServer> admin_;
   std::vector<event*> signal_events_;
   event* flush_ev_ = nullptr;
+  std::unique_ptr<VolumeWatch> volume_watch_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> workers_exited_{0};
 };

@@ -31,18 +31,41 @@ Status loadInterception(const config::ProxyConfig& config, Snapshot& snap) {
   leaf.lifetime = std::chrono::hours(config.leaf_lifetime_hours);
   std::vector<std::string> errors;
   for (size_t i = 0; i < snap.registry->size(); ++i) {
-    const std::string& name = snap.registry->at(i).name();
-    const secrets::SandboxCredentials* creds = snap.secrets->forSandbox(name);
-    if (creds == nullptr) continue;
-    std::vector<std::string> patterns = creds->interceptPatterns();
-    if (patterns.empty()) continue;
-    auto authority = mitm::loadOrCreateAuthority(ca_dir, name, patterns, leaf);
+    // Every sandbox gets its CA on its first reload, constrained to what it
+    // may reach (proxy/mitm/authority.h): a secret set later is intercepted
+    // with the CA the running sandbox already trusts.
+    const sandbox::Sandbox& sb = snap.registry->at(i);
+    mitm::AuthorityPatterns patterns;
+    for (const auto& layer : sb.policy().layers()) {
+      for (const policy::Rule& rule : layer->rules(policy::RuleAction::kAllow)) {
+        if (auto p = mitm::allowedConstraintPattern(rule))
+          patterns.allowed.push_back(std::move(*p));
+      }
+    }
+    const secrets::SandboxCredentials* creds = snap.secrets->forSandbox(sb.name());
+    if (creds != nullptr) patterns.intercepted = creds->interceptPatterns();
+    auto authority = mitm::loadOrCreateAuthority(ca_dir, sb.name(), patterns, leaf);
     if (!authority) {
-      errors.push_back(authority.status().message());
+      // Without credentials bound yet the CA only prepares for later: a
+      // read-only CA directory must not fail the reload of such a sandbox.
+      if (patterns.intercepted.empty()) {
+        spdlog::warn("{} (interception CA not made)", authority.status().message());
+      } else {
+        errors.push_back(authority.status().message());
+      }
       continue;
     }
-    if (authority->created) spdlog::info("sandbox {}: new interception CA {}", name, authority->cert_path);
-    snap.minters[name] = std::move(authority->minter);
+    if (!authority->minter) continue;  // it may reach no host
+    if (authority->created) {
+      spdlog::info("sandbox {}: new interception CA {}", sb.name(), authority->cert_path);
+    }
+    for (const std::string& p : authority->outside) {
+      spdlog::warn(
+          "sandbox {}: credential host {} is outside the interception CA it trusts; "
+          "restart the sandbox to intercept it",
+          sb.name(), p);
+    }
+    snap.minters[sb.name()] = std::move(authority->minter);
   }
   if (!errors.empty()) {
     std::string all;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/common/private_file.h"
 #include "proxy/common/unique_fd.h"
 
 namespace kitgate::tls {
@@ -216,7 +217,7 @@ StatusOr<std::string> readPrivateFile(const std::string& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errnoError("stat " + path);
   if (!S_ISREG(st.st_mode)) return Status::error("key file " + path + " is not a regular file");
-  if ((st.st_mode & 077) != 0) {
+  if (!privateFileMode(st)) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return Status::error("refusing key file " + path + ": mode " + mode +

@@ -330,6 +330,81 @@ TEST_F(SandboxE2e, ServiceSecretIsInjectedByTheKitsServiceAuth) {
   EXPECT_THAT(readFile(state_ + "/secrets.yaml"), HasSubstr("global"));  // kept
 }
 
+// Every sandbox trusts its interception CA from creation on: a secret set
+// while it runs is injected at once, no restart.
+TEST_F(SandboxE2e, SecretSetAfterRunIsInjectedInTheRunningSandbox) {
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("credential amp (ampcode.com): no secret set"));
+  EXPECT_TRUE(fs::exists(state_ + "/ca/" + name_ + ".crt"));
+  const std::string echo = "curl -sS --max-time 20 -D - -o /dev/null " + ampUrl("/echo-auth");
+  // No secret: an opaque tunnel to the origin, whose test CA the sandbox does
+  // not trust (-k here); the origin sees no credential.
+  auto before = inSandbox("curl -k -sS --max-time 20 -D - -o /dev/null " + ampUrl("/echo-auth"));
+  ASSERT_EQ(before.status.code, 0) << before.out << before.err;
+  EXPECT_THAT(origin_->lastSpecialHead(), Not(HasSubstr("Authorization:")));
+
+  const std::string key = randomKey();
+  auto set = kitgate({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+                      "--placeholder", "sgamp-{rand}", "--value", key});
+  ASSERT_EQ(set.status.code, 0) << set.err;
+  EXPECT_THAT(set.err, Not(HasSubstr("restart")));
+  auto after = inSandbox(echo);
+  ASSERT_EQ(after.status.code, 0) << after.out << after.err;
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + key));
+  EXPECT_THAT(after.out, Not(HasSubstr(key)));
+  EXPECT_THAT(inSandbox("env; ps auxww").out, Not(HasSubstr(key)));
+
+  // A host allowed only now lies outside the CA the sandbox trusts: said.
+  auto allow = kitgate({"policy", "allow", "network", "--sandbox", name_, "api.other.example"});
+  ASSERT_EQ(allow.status.code, 0) << allow.err;
+  auto other = kitgate({"secret", "set-custom", "--sandbox", name_, "--host", "api.other.example",
+                        "--env", "OTHER_KEY", "--value", randomKey()});
+  ASSERT_EQ(other.status.code, 0) << other.err;
+  EXPECT_THAT(other.err, HasSubstr("sandbox " + name_ +
+                                   " trusts an interception CA made before api.other.example was "
+                                   "allowed"));
+}
+
+// `secret set amp --command …`: resolved on the host, injected, refreshed
+// when the command's output changes (`secret refresh` reloads the proxy),
+// and a failing command keeps the last good value. Never inside the sandbox.
+TEST_F(SandboxE2e, CommandSecretIsInjectedRefreshedAndItsFailureHandled) {
+  const std::string token_file = tmp_->path() + "/amp-token";
+  const std::string first = randomKey(), second = randomKey();
+  std::ofstream(token_file) << first << "\n";
+  auto set =
+      kitgate({"secret", "set", "amp", "--command", "cat '" + token_file + "'", "--refresh", "1h"});
+  ASSERT_EQ(set.status.code, 0) << set.err;
+  EXPECT_THAT(set.out + set.err, Not(HasSubstr(first)));
+  auto run = runSandbox(kitDir());
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("Credential amp (ampcode.com): service secret amp (global)"));
+  const std::string echo = "curl -sS --max-time 20 -D - -o /dev/null " + ampUrl("/echo-auth");
+  ASSERT_EQ(inSandbox(echo).status.code, 0);
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + first));
+
+  std::ofstream(token_file) << second << "\n";
+  auto refresh = kitgate({"secret", "refresh", "amp"});
+  ASSERT_EQ(refresh.status.code, 0) << refresh.err;
+  ASSERT_EQ(inSandbox(echo).status.code, 0);
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + second));
+
+  fs::remove(token_file);
+  auto failing = kitgate({"secret", "refresh", "amp"});
+  EXPECT_EQ(failing.status.code, 1);
+  EXPECT_THAT(failing.err, HasSubstr("exited with status 1"));
+  EXPECT_THAT(failing.err, HasSubstr("keeping the last value until it expires"));
+  ASSERT_EQ(inSandbox(echo).status.code, 0);
+  EXPECT_THAT(origin_->lastSpecialHead(), HasSubstr("Authorization: Bearer " + second));
+  auto ls = kitgate({"secret", "ls"});
+  EXPECT_THAT(ls.out, HasSubstr("failing: command"));
+  EXPECT_THAT(ls.out, Not(HasSubstr(second)));
+  auto inside = inSandbox("env; ps auxww");
+  EXPECT_THAT(inside.out, Not(HasSubstr(first)));
+  EXPECT_THAT(inside.out, Not(HasSubstr(second)));
+}
+
 TEST_F(SandboxE2e, FailingInstallCleansUpAndReportsTheStep) {
   const std::string kit = tmp_->path() + "/failing-kit";
   fs::create_directories(kit);

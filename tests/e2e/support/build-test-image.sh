@@ -48,21 +48,11 @@ roots=(base-files usr-is-merged dash bash coreutils grep sed findutils tar gzip
        debianutils mawk curl ca-certificates openssl sudo procps passwd libc-bin
        hostname)
 
-# Resolve the package closure as apt would on an empty system.
-resolve() {
-  : >"$cache/empty-status"
-  apt-get -o Dir::State::status="$cache/empty-status" \
-    -o APT::Install-Recommends=false -s install "${roots[@]}" 2>/dev/null |
-    awk '/^Inst /{ gsub(/[()]/, "", $3); print $2 "=" $3 }'
-}
-pkgs="$(resolve || true)"
-if [[ -z "$pkgs" ]]; then
-  log "apt has no package lists yet; running apt-get update"
-  apt-get update -qq
-  pkgs="$(resolve)"
-fi
+# shellcheck source=../../../scripts/debian-rootfs.sh
+source "$here/../../../scripts/debian-rootfs.sh"
+pkgs="$(debian_rootfs_resolve "$cache" "${roots[@]}")"
 
-hash="$( { cat "${BASH_SOURCE[0]}"; echo "$pkgs"; } | sha256sum | cut -c1-16)"
+hash="$( { cat "${BASH_SOURCE[0]}" "$here/../../../scripts/debian-rootfs.sh"; echo "$pkgs"; } | sha256sum | cut -c1-16)"
 rootfs_tar="$cache/rootfs-$hash.tar"
 
 if ((do_import)); then
@@ -78,29 +68,10 @@ if ((do_import)); then
 fi
 
 if [[ ! -f "$rootfs_tar" ]]; then
-  log "fetching $(wc -l <<<"$pkgs") Debian packages into $cache/debs"
-  missing=()
-  while read -r spec; do
-    name="${spec%%=*}"; ver="${spec#*=}"
-    # apt-get download names files NAME_VERSION_ARCH.deb with ':' as %3a.
-    ls "$cache/debs/${name}_${ver//:/%3a}_"*.deb >/dev/null 2>&1 || missing+=("$spec")
-  done <<<"$pkgs"
-  if ((${#missing[@]})); then
-    (cd "$cache/debs" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}" >/dev/null)
-  fi
-
   work="$(mktemp -d "$cache/rootfs.XXXXXX")"
   trap 'rm -rf "$work"' EXIT
   root="$work/root"
-  mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
-  for d in bin sbin lib lib64; do ln -s "usr/$d" "$root/$d"; done
-
-  log "unpacking into a fresh root"
-  while read -r spec; do
-    name="${spec%%=*}"; ver="${spec#*=}"
-    deb="$(ls "$cache/debs/${name}_${ver//:/%3a}_"*.deb | head -n1)"
-    dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root"
-  done <<<"$pkgs"
+  debian_rootfs_unpack "$cache" "$root" "$pkgs"
 
   # Accounts: root, the agent (uid 1000) and nobody. Password-less sudo.
   cat >"$root/etc/passwd" <<'PASSWD'
@@ -126,20 +97,13 @@ GROUP
   printf 'password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\tpam_deny.so\npassword\trequired\tpam_permit.so\n' >"$root/etc/pam.d/common-password"
   printf 'session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n' >"$root/etc/pam.d/common-session"
   cp "$root/etc/pam.d/common-session" "$root/etc/pam.d/common-session-noninteractive"
-  mkdir -p "$root/root" "$root/home/agent" "$root/tmp" "$root/var/tmp" "$root/run" "$root/proc" "$root/sys" "$root/dev"
+  mkdir -p "$root/root" "$root/home/agent"
   cp "$root/etc/skel/." "$root/home/agent/" -r 2>/dev/null || true
   chown -R 1000:1000 "$root/home/agent"
   chmod 0700 "$root/root"
-  chmod 1777 "$root/tmp" "$root/var/tmp"
   echo kitgate-test-agent >"$root/etc/hostname"
-
-  # CA store: select every bundled certificate, then build it the normal way.
-  (cd "$root/usr/share/ca-certificates" && find . -name '*.crt' | sed 's|^\./||' | sort) >"$root/etc/ca-certificates.conf"
-  chroot "$root" /sbin/ldconfig
-  chroot "$root" /usr/sbin/update-ca-certificates >/dev/null
-
-  # Docs and manuals are dead weight in a test image.
-  rm -rf "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/locale"
+  # ldconfig, the CA store built the normal way, no docs.
+  debian_rootfs_finish "$root"
 
   tar --numeric-owner -C "$root" -cf "$rootfs_tar.tmp" .
   mv "$rootfs_tar.tmp" "$rootfs_tar"

@@ -107,6 +107,34 @@ TEST_F(KitCli, InspectExplainsInterceptionAndCredentials) {
             std::string::npos);
 }
 
+// kit inspect names the secret each route will use (the chain run uses),
+// never its value: none, a global custom secret bound to the host, then a
+// global service secret, which wins.
+TEST_F(KitCli, InspectSaysWhichSecretEachRouteWillUse) {
+  const std::string state = (tmp_ / "state").string();
+  const std::vector<std::string> env = {"KITGATE_STATE_DIR=" + state};
+  CliRun r = kitgate({"kit", "inspect", seedAmp()}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("credential amp (ampcode.com): no secret set, requests go out without it"),
+            std::string::npos)
+      << r.out;
+  r = kitgate({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+               "--value", "sk-amp-inspect-VALUE-0123"},
+              env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = kitgate({"kit", "inspect", seedAmp()}, env);
+  EXPECT_NE(r.out.find("credential amp (ampcode.com): custom secret AMP_API_KEY (global)"),
+            std::string::npos)
+      << r.out;
+  r = kitgate({"secret", "set", "amp", "-t", "sk-amp-service-VALUE-4567"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = kitgate({"kit", "inspect", "--kit", seedAmp()}, env);
+  EXPECT_NE(r.out.find("credential amp (ampcode.com): service secret amp (global)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("VALUE"), std::string::npos) << r.out;
+}
+
 TEST_F(KitCli, InspectJsonOfV1FullEqualsV2Expected) {
   CliRun v1 = kitgate({"kit", "inspect", corpus("testdata-v1-full"), "--json"});
   CliRun v2 = kitgate({"kit", "inspect", corpus("testdata-v2-expected"), "--json"});

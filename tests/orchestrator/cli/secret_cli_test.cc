@@ -25,11 +25,6 @@ class SecretCli : public StateCliTest {
     registerSecret(kAmpKey);
     registerSecret(kAnthropicKey);
   }
-  state::Secrets stored() {
-    auto s = state::loadSecrets(paths_);
-    EXPECT_TRUE(s.isOk()) << s.status().message();
-    return s.isOk() ? *s : state::Secrets{};
-  }
 };
 
 TEST_F(SecretCli, SetCustomPrintsThePlaceholderTheProxySubstitutes) {

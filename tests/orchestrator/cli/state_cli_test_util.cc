@@ -107,4 +107,10 @@ CliRun StateCliTest::kitgate(const std::vector<std::string>& args, const std::st
   return r;
 }
 
+state::Secrets StateCliTest::stored() {
+  auto s = state::loadSecrets(paths_);
+  EXPECT_TRUE(s.isOk()) << s.status().message();
+  return s.isOk() ? *s : state::Secrets{};
+}
+
 }  // namespace kitgate::cli::testing

@@ -35,6 +35,8 @@ class StateCliTest : public ::testing::Test {
   // A proxy.yaml on loopback port 0 with an admin unix socket (no collision
   // with a proxy on 3128/9090).
   void writeTestProxyConfig();
+  // secrets.yaml as kitgate stored it (empty when absent; a failure when unreadable).
+  state::Secrets stored();
 
   std::unique_ptr<kitgate::testing::TempDir> dir_;
   state::Paths paths_;

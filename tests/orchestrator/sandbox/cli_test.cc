@@ -16,6 +16,7 @@
 #include "orchestrator/cli/app.h"
 #include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/state/state.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::cli {
@@ -138,6 +139,40 @@ TEST_F(SandboxCliTest, RunDetachedPrintsNextStepsAndStartsTheAgent) {
   ASSERT_NE(c, nullptr);
   EXPECT_THAT(c->execs.back().cmd, ::testing::Contains("/tmp/.kitgate-start"));
   EXPECT_EQ(firewall_->isolated, 1);
+}
+
+// --command secrets resolve again when a sandbox starts (on-demand ones
+// always, duration ones when due); a failing helper is a warning and the last
+// value stays, the sandbox still starts.
+TEST_F(SandboxCliTest, RunAndStartResolveOnDemandSecretsAndSurviveAFailingHelper) {
+  const std::string token = root_ + "/token";
+  std::ofstream(token) << "first-value-0123456789\n";
+  Result set = cli({"secret", "set-custom", "-g", "--host", "ampcode.com", "--env", "AMP_API_KEY",
+                    "--command", "cat '" + token + "'"});
+  ASSERT_EQ(set.code, kExitOk) << set.err;
+  auto value = [&] {
+    auto s = state::loadSecrets(state::Paths{root_ + "/state"});
+    return s.isOk() && s->custom.size() == 1 ? s->custom[0].value : std::string();
+  };
+  ASSERT_EQ(value(), "first-value-0123456789");
+
+  std::ofstream(token) << "second-value-0123456789\n";
+  Result r = run("amp-s");
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(value(), "second-value-0123456789");
+  EXPECT_THAT(r.err, HasSubstr("Credential amp (ampcode.com): custom secret AMP_API_KEY (global)"));
+
+  ASSERT_EQ(cli({"stop", "amp-s"}).code, kExitOk);
+  fs::remove(token);
+  Result start = cli({"start", "amp-s"});
+  ASSERT_EQ(start.code, kExitOk) << start.err;
+  EXPECT_THAT(start.err, HasSubstr("WARN: secret AMP_API_KEY (global): command 'cat '" + token +
+                                   "'': exited with status 1"));
+  EXPECT_THAT(start.err, HasSubstr("keeping the last value"));
+  EXPECT_EQ(value(), "second-value-0123456789");
+  for (const std::string& out : {set.out, set.err, r.out, r.err, start.out, start.err}) {
+    EXPECT_THAT(out, Not(HasSubstr("value-0123456789")));
+  }
 }
 
 TEST_F(SandboxCliTest, DefaultNameIsAgentAndWorkspaceBasename) {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "orchestrator/sandbox/workspace_guard.h"
 #include "tests/support/fake_docker.h"
@@ -32,7 +33,10 @@ constexpr char kImage[] = "kitgate-test-agent:latest";
 class RecordingProxy final : public ProxyControl {
  public:
   Status ensureRunning() override { return record("ensure"); }
-  Status reload() override { return record("reload"); }
+  Status reload() override {
+    if (on_reload) on_reload();
+    return record("reload");
+  }
   Status addListen(const std::string& addr) override {
     listen.push_back(addr);
     return record("add " + addr);
@@ -43,7 +47,8 @@ class RecordingProxy final : public ProxyControl {
   }
   std::vector<std::string> calls;
   std::vector<std::string> listen;
-  std::string fail_on;  // call that fails
+  std::string fail_on;              // call that fails
+  std::function<void()> on_reload;  // what the proxy does on reload (writes a CA)
 
  private:
   Status record(const std::string& call) {
@@ -201,6 +206,13 @@ TEST_F(SandboxManagerTest, SetupRunsInOrderAndAgentStartsOnlyOnStart) {
 
 TEST_F(SandboxManagerTest, FailingInstallRemovesEverythingAndReportsExitCode) {
   fail_command_ = request_.kit.setup.install[0].command;
+  // As the proxy does: a reload makes a CA for every registered sandbox.
+  proxy_.on_reload = [this] {
+    if (!fs::exists(paths_.sandboxFile("amp-proj"))) return;
+    fs::create_directories(paths_.root + "/ca");
+    std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nTESTCA\n";
+    std::ofstream(paths_.root + "/ca/amp-proj.key") << "key";
+  };
   auto m = manager();
   CreateFailure failure;
   auto rec = m.create(request_, progress(), &failure);
@@ -209,6 +221,8 @@ TEST_F(SandboxManagerTest, FailingInstallRemovesEverythingAndReportsExitCode) {
   EXPECT_EQ(failure.exit_code, 3);
   EXPECT_THAT(failure.output, HasSubstr("boom: no such package"));
   expectNothingLeft();
+  EXPECT_FALSE(fs::exists(paths_.caCert("amp-proj")));
+  EXPECT_FALSE(fs::exists(paths_.root + "/ca/amp-proj.key"));
   EXPECT_THAT(proxy_.calls, Contains(HasSubstr("remove ")));
 }
 
@@ -532,8 +546,14 @@ TEST_F(SandboxManagerTest, RestartRerunsStartupAndWorkspaceFilesButNotInstall) {
   EXPECT_THAT(m.restart("amp-proj", progress()).status().message(), HasSubstr("already running"));
 
   ASSERT_TRUE(m.stop("amp-proj").isOk());
-  // The proxy renewed the CA while the sandbox was stopped.
-  std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nRENEWEDCA\n";
+  // The start removes the stopped sandbox's CA before the reload, so the
+  // proxy makes one for its current policy; that is the CA installed.
+  bool old_ca_gone = false;
+  proxy_.on_reload = [&] {
+    old_ca_gone =
+        !fs::exists(paths_.caCert("amp-proj")) && !fs::exists(paths_.root + "/ca/amp-proj.key");
+    std::ofstream(paths_.caCert("amp-proj")) << "-----BEGIN CERTIFICATE-----\nRENEWEDCA\n";
+  };
   steps_.clear();
   auto again = m.restart("amp-proj", progress());
   ASSERT_TRUE(again.isOk()) << again.status().message();
@@ -542,6 +562,7 @@ TEST_F(SandboxManagerTest, RestartRerunsStartupAndWorkspaceFilesButNotInstall) {
   EXPECT_EQ(countExecs(*c, ".kitgate-install-uid"), 1) << "install must not rerun";
   EXPECT_EQ(countExecs(*c, "/tmp/started"), 2);
   EXPECT_EQ(countArchives(*c, "kit notes"), 2);
+  EXPECT_TRUE(old_ca_gone);
   EXPECT_EQ(countArchives(*c, "RENEWEDCA"), 1);
   EXPECT_THAT(steps_, Contains("startup: Mark started"));
   EXPECT_THAT(steps_, Not(Contains(HasSubstr("install:"))));
