@@ -27,16 +27,16 @@ namespace kitgate::admin {
 
 struct PolicyRecord {
   std::string_view sandbox;
-  std::string_view type;     // "connect" | "http"
-  std::string_view method;   // "CONNECT", "GET", …
-  std::string_view host;     // normalised
+  std::string_view type;    // "connect" | "http"
+  std::string_view method;  // "CONNECT", "GET", …
+  std::string_view host;    // normalised
   uint16_t port = 0;
   std::string_view address;  // resolved upstream address, "" if none
   bool allowed = false;
-  std::string_view rule;     // rule text that decided, "" for default deny
+  std::string_view rule;  // rule text that decided, "" for default deny
   std::string_view reason;
-  std::string_view proxy;    // "forward" | "forward-bypass" | ""
-  int status = 0;            // HTTP status answered to the client
+  std::string_view proxy;  // "forward" | "forward-bypass" | ""
+  int status = 0;          // HTTP status answered to the client
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   double duration_ms = 0;
@@ -45,7 +45,8 @@ struct PolicyRecord {
 class PolicyLog {
  public:
   // path "" = disabled; "-" = stderr (no rotation).
-  static StatusOr<std::unique_ptr<PolicyLog>> open(const std::string& path, size_t max_bytes, size_t max_files);
+  static StatusOr<std::unique_ptr<PolicyLog>> open(const std::string& path, size_t max_bytes,
+                                                   size_t max_files);
   ~PolicyLog();
 
   // Appends `r` as one JSON line (with its '\n') to `out`.

@@ -165,6 +165,22 @@ void parseDns(const YAML::Node& n, Errors& e, ProxyConfig* c) {
 
 }  // namespace
 
+std::vector<LimitGauge> limitGauges(const Limits& l) {
+  auto secs = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+  return {
+      {"head_timeout_seconds", "Configured limits.head_timeout_ms, in seconds.", secs(l.head_timeout)},
+      {"idle_timeout_seconds", "Configured limits.idle_timeout_ms, in seconds.", secs(l.idle_timeout)},
+      {"connect_timeout_seconds", "Configured limits.connect_timeout_ms, in seconds.", secs(l.connect_timeout)},
+      {"drain_timeout_seconds", "Configured limits.drain_timeout_ms, in seconds.", secs(l.drain_timeout)},
+      {"max_head_bytes", "Configured limits.max_head_bytes.", static_cast<double>(l.max_head_bytes)},
+      {"max_headers", "Configured limits.max_headers.", static_cast<double>(l.max_headers)},
+      {"max_connections", "Configured limits.max_connections (client connections, whole proxy).",
+       static_cast<double>(l.max_connections)},
+      {"max_connections_per_sandbox", "Configured limits.max_connections_per_sandbox.",
+       static_cast<double>(l.max_connections_per_sandbox)},
+  };
+}
+
 bool splitHostPort(const std::string& text, std::string* host, uint16_t* port) {
   size_t colon;
   if (!text.empty() && text[0] == '[') {
