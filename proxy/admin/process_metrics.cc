@@ -1,8 +1,11 @@
 #include "proxy/admin/process_metrics.h"
 
 #include <dirent.h>
+#include <linux/magic.h>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,6 +52,28 @@ std::vector<std::string> statFields(const std::string& stat) {
   return f;
 }
 
+// Open descriptors in `fd_dir`. On procfs since Linux 6.2 the directory's
+// size is that number (a bitmap count, microseconds); listing it instead
+// costs ~40 ms at 20,000 fds, which a proxy holding 10,000 tunnels has.
+std::optional<double> openFds(const std::string& fd_dir) {
+  struct statfs fs {};
+  struct stat st {};
+  if (::statfs(fd_dir.c_str(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC &&
+      ::stat(fd_dir.c_str(), &st) == 0 && st.st_size > 0) {
+    return static_cast<double>(st.st_size);
+  }
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr) return std::nullopt;
+  // Not counted: "." "..", and the descriptor this listing holds open.
+  const std::string own = std::to_string(::dirfd(d));
+  double n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.' && own != e->d_name) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
 class ProcessCollector final : public prometheus::Collectable {
  public:
   ProcessCollector(std::string dir, std::string proc_stat)
@@ -83,15 +108,8 @@ class ProcessCollector final : public prometheus::Collectable {
             MetricType::Gauge, *boot + *start / ticks);
       }
     }
-    if (DIR* d = ::opendir((dir_ + "/fd").c_str())) {
-      // Not counted: "." "..", and the descriptor this listing holds open.
-      const std::string own = std::to_string(::dirfd(d));
-      double n = 0;
-      while (dirent* e = ::readdir(d)) {
-        if (e->d_name[0] != '.' && own != e->d_name) ++n;
-      }
-      ::closedir(d);
-      add("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, n);
+    if (auto n = openFds(dir_ + "/fd")) {
+      add("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, *n);
     }
     if (auto limits = readFile(dir_ + "/limits")) {
       std::istringstream in(*limits);

@@ -85,5 +85,22 @@ TEST(ProcessCollector, RealProcessValuesArePlausible) {
   EXPECT_LE(v["process_start_time_seconds"], static_cast<double>(::time(nullptr)) + 1);
 }
 
+// The fast count (procfs directory size) and a listing agree, and follow
+// descriptors as they open and close.
+TEST(ProcessCollector, OpenFdsFollowDescriptors) {
+  auto c = makeProcessCollector();
+  const double before = collect(*c).at("process_open_fds");
+  std::vector<int> fds;
+  for (int i = 0; i < 50; ++i) fds.push_back(::dup(2));
+  EXPECT_EQ(collect(*c).at("process_open_fds"), before + 50);
+  size_t listed = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd"))
+    listed += e.path().filename().string()[0] != '.';
+  // The listing holds one descriptor of its own while it runs.
+  EXPECT_EQ(static_cast<double>(listed - 1), before + 50);
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(collect(*c).at("process_open_fds"), before);
+}
+
 }  // namespace
 }  // namespace kitgate::admin
