@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "proxy/common/sandbox_name.h"
 #include "proxy/sandbox/credentials.h"
 
 namespace kitgate::sandbox {
@@ -23,16 +24,6 @@ namespace {
 
 constexpr size_t kMinTokenLength = 16;
 constexpr size_t kMaxTokenLength = 256;
-
-bool validSandboxName(std::string_view n) {
-  if (n.empty() || n.size() > 63) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.'))) return false;
-  }
-  return true;
-}
 
 bool validToken(std::string_view t) {
   if (t.size() < kMinTokenLength || t.size() > kMaxTokenLength) return false;

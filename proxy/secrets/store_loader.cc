@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 
+#include "proxy/common/sandbox_name.h"
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/message.h"
 #include "proxy/http/serialize.h"
@@ -38,18 +39,11 @@ bool isControl(char c) {
 }
 bool hasControl(std::string_view s) { return std::any_of(s.begin(), s.end(), isControl); }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || isDigit(c); }
 bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // RFC 9110 tchar.
 bool isTokenChar(char c) {
   return isAlpha(c) || isDigit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool validSandboxName(std::string_view n) {
-  if (n.empty() || n.size() > 63 || !isLowerAlnum(n[0])) return false;
-  return std::all_of(n.begin(), n.end(),
-                     [](char c) { return isLowerAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 bool validServiceName(std::string_view n) {
