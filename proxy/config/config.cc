@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "proxy/common/yaml_keys.h"
 #include "proxy/policy/ip_address.h"
 
 namespace kitgate::config {
@@ -100,15 +101,12 @@ void rules(const YAML::Node& n, const char* key, Errors& e, std::vector<SourcedR
   }
 }
 
-void checkKeys(const YAML::Node& map, const std::set<std::string>& known, const char* where, Errors& e) {
-  for (const auto& kv : map) {
-    const std::string& k = kv.first.Scalar();
-    if (!known.count(k)) {
-      std::string list;
-      for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
-      e.add(kv.first, std::string("unknown key '") + k + "' in " + where + " (expected one of: " + list + ")");
-    }
-  }
+// Unknown, duplicate and non-string keys of `map` (proxy/common/yaml_keys.h).
+void checkKeys(const YAML::Node& map, std::initializer_list<std::string_view> known, std::string_view where,
+               Errors& e) {
+  forEachKey(
+      map, {known, where}, [&e](const YAML::Mark& m, const std::string& msg) { e.add(m, msg); },
+      [](const std::string&, const YAML::Node&) {});
 }
 
 void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {

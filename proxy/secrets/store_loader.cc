@@ -20,6 +20,7 @@
 
 #include "proxy/common/sandbox_name.h"
 #include "proxy/common/unique_fd.h"
+#include "proxy/common/yaml_keys.h"
 #include "proxy/http/message.h"
 #include "proxy/http/serialize.h"
 #include "proxy/secrets/store_model.h"
@@ -242,32 +243,14 @@ class Loader {
     return std::nullopt;
   }
 
-  // Iterates a map's keys, reporting non-string, unknown and duplicate keys.
-  // Returns the keys seen.
+  // The shared key check (proxy/common/yaml_keys.h); an unknown key in the
+  // secrets file is not echoed. Returns the keys seen.
   template <typename Fn>
   std::set<std::string> forEachKey(const std::string& file, const YAML::Node& map,
                                    std::initializer_list<std::string_view> known, Fn&& fn) {
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      const YAML::Node& key = kv.first;
-      if (!key.IsScalar()) {
-        error(file, key.Mark(), "expected a string key");
-        continue;
-      }
-      const std::string& k = key.Scalar();
-      if (std::find(known.begin(), known.end(), k) == known.end()) {
-        std::string list;
-        for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        error(file, key.Mark(), "unknown key" + quoted(k) + " (expected one of: " + list + ")");
-        continue;
-      }
-      if (!seen.insert(k).second) {
-        error(file, key.Mark(), "duplicate key \"" + k + "\"");
-        continue;
-      }
-      fn(k, kv.second);
-    }
-    return seen;
+    return kitgate::forEachKey(
+        map, {known, {}, !in_secrets_file_}, [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); },
+        fn);
   }
 
   // Reports each of `required` missing from `seen`; false if any is.
