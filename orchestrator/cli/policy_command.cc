@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -527,27 +527,37 @@ std::string ms(double v) {
 // One line per event: "open" when the decision is taken, "close" with what
 // the connection did; a record without an event is a closed decision.
 std::string followLine(const state::LogEntry& e) {
-  std::string line = e.time + "  " + (e.event.empty() ? std::string("-") : e.event) + "  " + e.sandbox + "  " +
-                     e.decision + "  " + e.type + "  " + e.hostPort() + "  " + (e.rule.empty() ? "-" : e.rule) +
-                     "  " + e.reason;
+  std::string line = e.time + "  " + (e.event.empty() ? std::string("-") : e.event) + "  " +
+                     e.sandbox + "  " + e.decision + "  " + e.type + "  " + e.hostPort() + "  " +
+                     (e.rule.empty() ? "-" : e.rule) + "  " + e.reason;
   if (!e.client.empty()) line += "  from " + e.client;
   if (!e.isOpen()) {
-    line += "  up " + std::to_string(e.bytes_up) + " B, down " + std::to_string(e.bytes_down) + " B, " + ms(e.duration_ms);
+    line += "  up " + std::to_string(e.bytes_up) + " B, down " + std::to_string(e.bytes_down) +
+            " B, " + ms(e.duration_ms);
     if (!e.error.empty()) line += "  error: " + e.error;
   }
   return line;
 }
 
 nlohmann::json entryJson(const state::LogEntry& e) {
-  nlohmann::json j = {{"time", e.time},         {"event", e.event.empty() ? "close" : e.event},
-                      {"id", e.id},             {"client", e.client},
-                      {"sandbox", e.sandbox},   {"type", e.type},
-                      {"method", e.method},     {"host", e.hostPort()},
-                      {"address", e.address},   {"decision", e.decision},
-                      {"rule", e.rule},         {"reason", e.reason},
-                      {"proxy", e.proxy},       {"status", e.status},
-                      {"error", e.error},       {"bytes_up", e.bytes_up},
-                      {"bytes_down", e.bytes_down}, {"duration_ms", e.duration_ms}};
+  nlohmann::json j = {{"time", e.time},
+                      {"event", e.event.empty() ? "close" : e.event},
+                      {"id", e.id},
+                      {"client", e.client},
+                      {"sandbox", e.sandbox},
+                      {"type", e.type},
+                      {"method", e.method},
+                      {"host", e.hostPort()},
+                      {"address", e.address},
+                      {"decision", e.decision},
+                      {"rule", e.rule},
+                      {"reason", e.reason},
+                      {"proxy", e.proxy},
+                      {"status", e.status},
+                      {"error", e.error},
+                      {"bytes_up", e.bytes_up},
+                      {"bytes_down", e.bytes_down},
+                      {"duration_ms", e.duration_ms}};
   for (auto [key, v] : {std::pair{"dns_ms", e.dns_ms}, std::pair{"connect_ms", e.connect_ms},
                         std::pair{"tls_ms", e.tls_ms}}) {
     if (v >= 0) j[key] = v;
@@ -571,7 +581,8 @@ int followLog(const std::string& path, const state::LogFilter& filter, bool json
   for (auto& e : state::pairConnections(state::readPolicyLog(path, filter))) {
     if (e.isOpen()) open.push_back(std::move(e));
   }
-  io.err << "Following " << path << ": " << open.size() << " connection(s) open (Ctrl-C stops)\n" << std::flush;
+  io.err << "Following " << path << ": " << open.size() << " connection(s) open (Ctrl-C stops)\n"
+         << std::flush;
   printEntries(open, json, io);
   std::string partial;
   while (true) {
@@ -641,7 +652,8 @@ int runLog(const Args& args, Io& io) {
       limit = std::stoul(limit_text);
     }
   }
-  if (error.empty() && follow && (summary || quiet)) error = "-f prints each decision; it takes no --summary or -q";
+  if (error.empty() && follow && (summary || quiet))
+    error = "-f prints each decision; it takes no --summary or -q";
   if (!error.empty()) return usageError(io, kCmd, kLogUsage, error);
   filter.sandbox = sandbox_name;
   auto paths = openState();
@@ -657,7 +669,10 @@ int runLog(const Args& args, Io& io) {
   if (summary && json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& g : groups) {
-      out.push_back({{"host", g.host}, {"decision", g.decision}, {"count", g.count}, {"last_seen", g.last_seen}});
+      out.push_back({{"host", g.host},
+                     {"decision", g.decision},
+                     {"count", g.count},
+                     {"last_seen", g.last_seen}});
     }
     io.out << out.dump(2) << "\n";
     return kExitOk;
@@ -687,13 +702,14 @@ int runLog(const Args& args, Io& io) {
   }
   if (groups.empty()) {
     io.out << "No requests logged" << (sandbox_name.empty() ? "" : " for sandbox " + sandbox_name)
-           << (filter.decision.empty() && filter.host.empty() ? "" : " that match") << " yet (" << path
-           << ").\n";
+           << (filter.decision.empty() && filter.host.empty() ? "" : " that match") << " yet ("
+           << path << ").\n";
     return kExitOk;
   }
   if (summary) {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& g : groups) rows.push_back({g.host, g.decision, std::to_string(g.count), g.last_seen});
+    for (const auto& g : groups)
+      rows.push_back({g.host, g.decision, std::to_string(g.count), g.last_seen});
     printTable(io.out, io.out_color, {"HOST", "DECISION", "COUNT", "LAST SEEN"}, rows);
     return kExitOk;
   }

@@ -102,8 +102,8 @@ void rules(const YAML::Node& n, const char* key, Errors& e, std::vector<SourcedR
 }
 
 // Unknown, duplicate and non-string keys of `map` (proxy/common/yaml_keys.h).
-void checkKeys(const YAML::Node& map, std::initializer_list<std::string_view> known, std::string_view where,
-               Errors& e) {
+void checkKeys(const YAML::Node& map, std::initializer_list<std::string_view> known,
+               std::string_view where, Errors& e) {
   forEachKey(
       map, {known, where}, [&e](const YAML::Mark& m, const std::string& msg) { e.add(m, msg); },
       [](const std::string&, const YAML::Node&) {});
@@ -166,11 +166,16 @@ void parseDns(const YAML::Node& n, Errors& e, ProxyConfig* c) {
 std::vector<LimitGauge> limitGauges(const Limits& l) {
   auto secs = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
   return {
-      {"head_timeout_seconds", "Configured limits.head_timeout_ms, in seconds.", secs(l.head_timeout)},
-      {"idle_timeout_seconds", "Configured limits.idle_timeout_ms, in seconds.", secs(l.idle_timeout)},
-      {"connect_timeout_seconds", "Configured limits.connect_timeout_ms, in seconds.", secs(l.connect_timeout)},
-      {"drain_timeout_seconds", "Configured limits.drain_timeout_ms, in seconds.", secs(l.drain_timeout)},
-      {"max_head_bytes", "Configured limits.max_head_bytes.", static_cast<double>(l.max_head_bytes)},
+      {"head_timeout_seconds", "Configured limits.head_timeout_ms, in seconds.",
+       secs(l.head_timeout)},
+      {"idle_timeout_seconds", "Configured limits.idle_timeout_ms, in seconds.",
+       secs(l.idle_timeout)},
+      {"connect_timeout_seconds", "Configured limits.connect_timeout_ms, in seconds.",
+       secs(l.connect_timeout)},
+      {"drain_timeout_seconds", "Configured limits.drain_timeout_ms, in seconds.",
+       secs(l.drain_timeout)},
+      {"max_head_bytes", "Configured limits.max_head_bytes.",
+       static_cast<double>(l.max_head_bytes)},
       {"max_headers", "Configured limits.max_headers.", static_cast<double>(l.max_headers)},
       {"max_connections", "Configured limits.max_connections (client connections, whole proxy).",
        static_cast<double>(l.max_connections)},

@@ -164,10 +164,11 @@ class RegistryBuilder {
 
   // The shared key check (proxy/common/yaml_keys.h); fn(key, value, key mark).
   template <typename Fn>
-  void forEachKey(const std::string& file, const YAML::Node& map, std::initializer_list<std::string_view> known,
-                  Fn&& fn) {
+  void forEachKey(const std::string& file, const YAML::Node& map,
+                  std::initializer_list<std::string_view> known, Fn&& fn) {
     kitgate::forEachKey(
-        map, {known}, [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); }, fn);
+        map, {known}, [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); },
+        fn);
   }
 
   std::optional<YAML::Node> loadYaml(const std::string& file) {

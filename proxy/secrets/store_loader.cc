@@ -249,8 +249,8 @@ class Loader {
   std::set<std::string> forEachKey(const std::string& file, const YAML::Node& map,
                                    std::initializer_list<std::string_view> known, Fn&& fn) {
     return kitgate::forEachKey(
-        map, {known, {}, !in_secrets_file_}, [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); },
-        fn);
+        map, {known, {}, !in_secrets_file_},
+        [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); }, fn);
   }
 
   // Reports each of `required` missing from `seen`; false if any is.
