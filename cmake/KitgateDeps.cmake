@@ -20,6 +20,12 @@ endif()
 
 find_package(spdlog REQUIRED)
 
+# Metrics exposition (prometheus-cpp-dev): the core library only (collectables
+# and the text serializer); the proxy serves /metrics on its own admin
+# listener, never through the pull library's civetweb server.
+pkg_check_modules(PROMETHEUS_CPP_CORE REQUIRED IMPORTED_TARGET prometheus-cpp-core)
+add_library(kitgate::prometheus ALIAS PkgConfig::PROMETHEUS_CPP_CORE)
+
 # kitloader: ZIP kits (libarchive-dev) and the CLI's JSON output (nlohmann-json3-dev).
 pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 add_library(kitgate::libarchive ALIAS PkgConfig::LIBARCHIVE)

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (a == "--version") {
-      std::puts("kitgate-proxy 0.1.0");
+      std::puts("kitgate-proxy " KITGATE_VERSION);
       return 0;
     } else if (a == "--validate") {
       validate = true;

@@ -9,9 +9,9 @@ packages=(
   libevent-dev libyaml-cpp-dev libre2-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   android-libboringssl-dev libssl-dev
-  libarchive-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libarchive-dev libcurl4-openssl-dev nlohmann-json3-dev prometheus-cpp-dev
   curl openssl python3 procps iproute2 zip unzip
-  docker-registry apache2-utils docker-compose
+  docker-registry apache2-utils docker-compose prometheus
 )
 
 missing=()

@@ -13,7 +13,7 @@ namespace kitgate::cli {
 
 namespace {
 
-constexpr std::string_view kVersion = "0.1.0";
+constexpr std::string_view kVersion = KITGATE_VERSION;
 
 constexpr std::string_view kCompletionCmd = "completion";
 constexpr std::string_view kCompletionUsage =

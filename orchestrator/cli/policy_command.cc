@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -39,7 +40,7 @@ constexpr std::string_view kUsage =
     "  rm network [-g | --sandbox N] --resource R [-f]   remove rules (allow or deny)\n"
     "  ls [--json]                                  every rule and where it comes from\n"
     "  check network [--sandbox N] TARGET [--json]  would TARGET (host[:port]) be allowed?\n"
-    "  log [SANDBOX] [--json] [--limit N] [-q] [-f] what the proxy allowed and blocked\n\n"
+    "  log [SANDBOX] [--summary] [--json] [-f] ...  what the proxy allowed and blocked\n\n"
     "Run 'kitgate policy <command> --help' for details.\n";
 
 constexpr std::string_view kRuleUsage =
@@ -87,18 +88,29 @@ constexpr std::string_view kCheckUsage =
     "  kitgate policy check network --sandbox dev1 github.com:22\n";
 
 constexpr std::string_view kLogUsage =
-    "Usage: kitgate policy log [SANDBOX] [--json] [--limit N] [-q] [-f]\n\n"
-    "Summarises the proxy's policy log (<state>/policy.log and its rotations):\n"
-    "blocked requests first, then allowed ones, aggregated per sandbox, type,\n"
-    "host:port, proxy path, rule and reason, with the last time seen and a count.\n\n"
+    "Usage: kitgate policy log [SANDBOX] [--decision allowed|blocked] [--host HOST]\n"
+    "                          [--summary] [--json] [--limit N] [-q] [-f]\n\n"
+    "Summarises the proxy's policy log (<state>/policy.log and its rotations\n"
+    "policy.1.log, policy.2.log, ...): blocked requests first, then allowed ones,\n"
+    "aggregated per sandbox, type, host:port, proxy path, rule and reason, with the\n"
+    "last time seen and a count. A connection counts once (its open and close\n"
+    "lines are paired by id).\n\n"
     "Options:\n"
-    "  --json       the aggregated records as a JSON array\n"
+    "  --sandbox S  only sandbox S (same as the SANDBOX argument)\n"
+    "  --decision D only allowed or only blocked decisions\n"
+    "  --host H     only host H and the names below it (H=example.com keeps api.example.com)\n"
+    "  --summary    one row per host:port and decision: count and last seen\n"
+    "  --json       the rows as a JSON array (with -f: one JSON object per line)\n"
     "  --limit N    at most N rows\n"
     "  -q           host:port only, one per line (blocked first)\n"
-    "  -f           follow: print each new decision as it is logged (Ctrl-C stops)\n\n"
+    "  -f           follow: print the connections open now, then each decision as it\n"
+    "               is logged: 'open' when taken, 'close' with bytes, duration and\n"
+    "               error when it ends (Ctrl-C stops)\n\n"
     "Examples:\n"
     "  kitgate policy log\n"
     "  kitgate policy log amp --limit 20\n"
+    "  kitgate policy log --decision blocked --summary\n"
+    "  kitgate policy log --host github.com -f\n"
     "  kitgate policy log -q | sort -u\n";
 
 // The -g/--sandbox flags (sandbox may also be written as `--sandbox=N`).
@@ -508,19 +520,72 @@ std::string logPath(const state::Paths& paths, const std::optional<config::Proxy
   return p[0] == '/' ? p : paths.root + "/" + p;
 }
 
-std::string followLine(const state::LogEntry& e) {
-  const std::string host = (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) +
-                           ":" + std::to_string(e.port);
-  return e.time + "  " + e.sandbox + "  " + e.decision + "  " + e.type + "  " + host + "  " +
-         (e.rule.empty() ? "-" : e.rule) + "  " + e.reason;
+std::string ms(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", v);
+  return buf;
 }
 
-// Prints every new line of the log until interrupted; starts at its end.
-int followLog(const std::string& path, const std::string& sandbox_name, Io& io) {
+// One line per event: "open" when the decision is taken, "close" with what
+// the connection did; a record without an event is a closed decision.
+std::string followLine(const state::LogEntry& e) {
+  std::string line = e.time + "  " + (e.event.empty() ? std::string("-") : e.event) + "  " +
+                     e.sandbox + "  " + e.decision + "  " + e.type + "  " + e.hostPort() + "  " +
+                     (e.rule.empty() ? "-" : e.rule) + "  " + e.reason;
+  if (!e.client.empty()) line += "  from " + e.client;
+  if (!e.isOpen()) {
+    line += "  up " + std::to_string(e.bytes_up) + " B, down " + std::to_string(e.bytes_down) +
+            " B, " + ms(e.duration_ms);
+    if (!e.error.empty()) line += "  error: " + e.error;
+  }
+  return line;
+}
+
+nlohmann::json entryJson(const state::LogEntry& e) {
+  nlohmann::json j = {{"time", e.time},
+                      {"event", e.event.empty() ? "close" : e.event},
+                      {"id", e.id},
+                      {"client", e.client},
+                      {"sandbox", e.sandbox},
+                      {"type", e.type},
+                      {"method", e.method},
+                      {"host", e.hostPort()},
+                      {"address", e.address},
+                      {"decision", e.decision},
+                      {"rule", e.rule},
+                      {"reason", e.reason},
+                      {"proxy", e.proxy},
+                      {"status", e.status},
+                      {"error", e.error},
+                      {"bytes_up", e.bytes_up},
+                      {"bytes_down", e.bytes_down},
+                      {"duration_ms", e.duration_ms}};
+  for (auto [key, v] : {std::pair{"dns_ms", e.dns_ms}, std::pair{"connect_ms", e.connect_ms},
+                        std::pair{"tls_ms", e.tls_ms}}) {
+    if (v >= 0) j[key] = v;
+  }
+  if (!e.opened.empty()) j["opened"] = e.opened;
+  return j;
+}
+
+void printEntries(const std::vector<state::LogEntry>& entries, bool json, Io& io) {
+  for (const auto& e : entries) io.out << (json ? entryJson(e).dump() : followLine(e)) << "\n";
+  io.out.flush();
+}
+
+// Prints the connections open now, then every new line of the log until
+// interrupted (it starts at the log's current end).
+int followLog(const std::string& path, const state::LogFilter& filter, bool json, Io& io) {
   // Start at the current end (0 when the log does not exist yet).
   std::streamoff offset = 0;
   if (std::ifstream in(path, std::ios::binary | std::ios::ate); in) offset = in.tellg();
-  io.err << "Following " << path << " (Ctrl-C stops)\n" << std::flush;
+  std::vector<state::LogEntry> open;
+  for (auto& e : state::pairConnections(state::readPolicyLog(path, filter))) {
+    if (e.isOpen()) open.push_back(std::move(e));
+  }
+  io.err << "Following " << path << ": " << open.size() << " connection(s) open (Ctrl-C stops)\n"
+         << std::flush;
+  printEntries(open, json, io);
   std::string partial;
   while (true) {
     std::ifstream in(path, std::ios::binary);
@@ -537,9 +602,8 @@ int followLog(const std::string& path, const std::string& sandbox_name, Io& io) 
         size_t nl = partial.rfind('\n');
         if (nl != std::string::npos) {
           std::vector<state::LogEntry> entries;
-          state::parseLogText(std::string_view(partial).substr(0, nl), sandbox_name, &entries);
-          for (const auto& e : entries) io.out << followLine(e) << "\n";
-          io.out.flush();
+          state::parseLogText(std::string_view(partial).substr(0, nl), filter, &entries);
+          printEntries(entries, json, io);
           partial.erase(0, nl + 1);
         }
       }
@@ -550,8 +614,9 @@ int followLog(const std::string& path, const std::string& sandbox_name, Io& io) 
 
 int runLog(const Args& args, Io& io) {
   ArgCursor c(args, 1);
-  bool json = false, quiet = false, follow = false;
+  bool json = false, quiet = false, follow = false, summary = false;
   std::string sandbox_name, limit_text, error;
+  state::LogFilter filter;
   while (!c.done() && error.empty()) {
     if (isHelpFlag(c.peek())) {
       io.out << kLogUsage;
@@ -563,6 +628,13 @@ int runLog(const Args& args, Io& io) {
       quiet = true;
     } else if (c.flag({"-f", "--follow"})) {
       follow = true;
+    } else if (c.flag({"--summary"})) {
+      summary = true;
+    } else if (c.option({"--decision"}, &filter.decision, &error)) {
+      if (error.empty() && filter.decision != "allowed" && filter.decision != "blocked") {
+        error = "--decision must be allowed or blocked, not \"" + filter.decision + "\"";
+      }
+    } else if (c.option({"--host"}, &filter.host, &error)) {
     } else if (c.option({"--limit", "-n"}, &limit_text, &error)) {
     } else if (c.option({"--sandbox"}, &sandbox_name, &error)) {
     } else if (c.peek().size() > 1 && c.peek()[0] == '-') {
@@ -582,16 +654,31 @@ int runLog(const Args& args, Io& io) {
       limit = std::stoul(limit_text);
     }
   }
+  if (error.empty() && follow && (summary || quiet))
+    error = "-f prints each decision; it takes no --summary or -q";
   if (!error.empty()) return usageError(io, kCmd, kLogUsage, error);
+  filter.sandbox = sandbox_name;
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());
   auto cfg = loadProxyConfig(*paths);
   if (!cfg) return fail(io, kCmd, cfg.status().message());
   const std::string path = logPath(*paths, *cfg);
-  if (follow) return followLog(path, sandbox_name, io);
+  if (follow) return followLog(path, filter, json, io);
 
-  auto groups = state::aggregatePolicyLog(state::readPolicyLog(path, sandbox_name));
+  const auto entries = state::pairConnections(state::readPolicyLog(path, filter));
+  auto groups = summary ? state::summarizePolicyLog(entries) : state::aggregatePolicyLog(entries);
   if (limit > 0 && groups.size() > limit) groups.resize(limit);
+  if (summary && json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : groups) {
+      out.push_back({{"host", g.host},
+                     {"decision", g.decision},
+                     {"count", g.count},
+                     {"last_seen", g.last_seen}});
+    }
+    io.out << out.dump(2) << "\n";
+    return kExitOk;
+  }
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& g : groups) {
@@ -617,7 +704,15 @@ int runLog(const Args& args, Io& io) {
   }
   if (groups.empty()) {
     io.out << "No requests logged" << (sandbox_name.empty() ? "" : " for sandbox " + sandbox_name)
-           << " yet (" << path << ").\n";
+           << (filter.decision.empty() && filter.host.empty() ? "" : " that match") << " yet ("
+           << path << ").\n";
+    return kExitOk;
+  }
+  if (summary) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& g : groups)
+      rows.push_back({g.host, g.decision, std::to_string(g.count), g.last_seen});
+    printTable(io.out, io.out_color, {"HOST", "DECISION", "COUNT", "LAST SEEN"}, rows);
     return kExitOk;
   }
   bool first_section = true;

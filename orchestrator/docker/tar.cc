@@ -1,55 +1,24 @@
 #include "orchestrator/docker/tar.h"
 
-#include <array>
-#include <algorithm>
-#include <cstring>
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <utility>
 
 namespace kitgate::docker {
 namespace {
 
-constexpr size_t kBlock = 512;
+// ustar's field sizes (POSIX.1-1988): libarchive enforces them too; the
+// symlink target is checked here for a clearer message.
+constexpr size_t kLinkNameSize = 100;
 
-// ustar header field offsets and sizes (POSIX.1-1988).
-struct Field {
-  size_t offset;
-  size_t size;
-};
-constexpr Field kName{0, 100};
-constexpr Field kMode{100, 8};
-constexpr Field kUid{108, 8};
-constexpr Field kGid{116, 8};
-constexpr Field kSize{124, 12};
-constexpr Field kMtime{136, 12};
-constexpr Field kChecksum{148, 8};
-constexpr Field kType{156, 1};
-constexpr Field kLinkName{157, 100};
-constexpr Field kMagic{257, 6};
-constexpr Field kVersion{263, 2};
-constexpr Field kPrefix{345, 155};
-
-using Header = std::array<char, kBlock>;
-
-void putText(Header& h, Field f, std::string_view text) {
-  if (text.empty()) return;  // an empty view may hold a null pointer
-  std::memcpy(h.data() + f.offset, text.data(), std::min(text.size(), f.size));
+la_ssize_t appendTo(archive*, void* out, const void* buf, size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
 }
 
-// Zero-padded octal with a terminating NUL, as tar expects.
-bool putOctal(Header& h, Field f, uint64_t value) {
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + (value & 7)));
-    value >>= 3;
-  } while (value != 0);
-  if (digits.size() > f.size - 1) return false;
-  digits.insert(digits.begin(), f.size - 1 - digits.size(), '0');
-  putText(h, f, digits);
-  return true;
-}
-
-// Normalizes `path` and splits it into ustar's prefix and name.
-Status splitName(std::string_view path, std::string& prefix, std::string& name) {
+// Drops a leading "./" or "/", refuses "" and any ".." component.
+Status normalize(std::string_view& path) {
   while (path.substr(0, 2) == "./") path.remove_prefix(2);
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (path.empty()) return Status::error("tar: empty path");
@@ -61,76 +30,81 @@ Status splitName(std::string_view path, std::string& prefix, std::string& name) 
     }
     start = slash + 1;
   }
-  if (path.size() <= kName.size) {
-    prefix.clear();
-    name.assign(path);
-    return Status::ok();
-  }
-  // Split at a '/' so that the name fits 100 bytes and the prefix 155.
-  for (size_t slash = path.find('/'); slash != std::string_view::npos; slash = path.find('/', slash + 1)) {
-    if (slash <= kPrefix.size && path.size() - slash - 1 <= kName.size && slash + 1 < path.size()) {
-      prefix.assign(path.substr(0, slash));
-      name.assign(path.substr(slash + 1));
-      return Status::ok();
-    }
-  }
-  return Status::error("tar: path too long for ustar: \"" + std::string(path) + "\"");
+  return Status::ok();
 }
+
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
 
 }  // namespace
 
+void TarWriter::Deleter::operator()(archive* a) const { archive_write_free(a); }
+
+TarWriter::TarWriter() : out_(std::make_unique<std::string>()) {}
+TarWriter::~TarWriter() = default;
+TarWriter::TarWriter(TarWriter&&) noexcept = default;
+TarWriter& TarWriter::operator=(TarWriter&&) noexcept = default;
+
+archive* TarWriter::writer() {
+  if (a_) return a_.get();
+  a_.reset(archive_write_new());
+  // No blocking: the archive is exactly its entries plus the two zero
+  // blocks that end it (Docker does not need 10 KiB records).
+  if (a_ == nullptr || archive_write_set_format_ustar(a_.get()) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(a_.get(), 0) != ARCHIVE_OK ||
+      archive_write_open2(a_.get(), out_.get(), nullptr, &appendTo, nullptr, nullptr) !=
+          ARCHIVE_OK) {
+    a_.reset();
+  }
+  return a_.get();
+}
+
 Status TarWriter::addFile(std::string_view path, std::string_view content, uint32_t mode,
                           TarEntryOwner owner) {
-  return addEntry(path, '0', content, {}, mode, owner);
+  return addEntry(path, AE_IFREG, content, {}, mode, owner);
 }
 
 Status TarWriter::addDirectory(std::string_view path, uint32_t mode, TarEntryOwner owner) {
-  return addEntry(path, '5', {}, {}, mode, owner);
+  return addEntry(path, AE_IFDIR, {}, {}, mode, owner);
 }
 
 Status TarWriter::addSymlink(std::string_view path, std::string_view target, TarEntryOwner owner) {
-  if (target.size() > kLinkName.size) return Status::error("tar: symlink target too long");
-  return addEntry(path, '2', {}, target, 0777, owner);
+  if (target.size() > kLinkNameSize) return Status::error("tar: symlink target too long");
+  return addEntry(path, AE_IFLNK, {}, target, 0777, owner);
 }
 
-Status TarWriter::addEntry(std::string_view path, char type, std::string_view content,
+Status TarWriter::addEntry(std::string_view path, unsigned type, std::string_view content,
                            std::string_view link_target, uint32_t mode, TarEntryOwner owner) {
-  std::string prefix;
-  std::string name;
-  if (Status s = splitName(path, prefix, name); !s.isOk()) return s;
-  if (type == '5' && name.back() != '/' && name.size() < kName.size) name.push_back('/');
-
-  Header h{};
-  putText(h, kName, name);
-  putText(h, kPrefix, prefix);
-  if (!putOctal(h, kMode, mode & 07777) || !putOctal(h, kUid, owner.uid) ||
-      !putOctal(h, kGid, owner.gid) || !putOctal(h, kSize, content.size()) ||
-      !putOctal(h, kMtime, 0)) {
-    return Status::error("tar: a field of \"" + std::string(path) + "\" does not fit ustar");
+  if (Status s = normalize(path); !s.isOk()) return s;
+  archive* a = writer();
+  if (a == nullptr) return Status::error("tar: libarchive could not start an archive");
+  std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
+  const std::string name(path);
+  archive_entry_set_pathname(e.get(), name.c_str());
+  archive_entry_set_filetype(e.get(), type);
+  archive_entry_set_perm(e.get(), mode & 07777);
+  archive_entry_set_uid(e.get(), owner.uid);
+  archive_entry_set_gid(e.get(), owner.gid);
+  archive_entry_set_mtime(e.get(), 0, 0);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(content.size()));
+  const std::string target(link_target);
+  if (type == AE_IFLNK) archive_entry_set_symlink(e.get(), target.c_str());
+  // A refused entry (a name ustar cannot hold) writes nothing; the archive
+  // stays usable for the next one.
+  if (archive_write_header(a, e.get()) < ARCHIVE_WARN) {
+    return Status::error("tar: \"" + name + "\": " + archive_error_string(a));
   }
-  h[kType.offset] = type;
-  putText(h, kLinkName, link_target);
-  putText(h, kMagic, std::string_view("ustar\0", 6));
-  putText(h, kVersion, "00");
-  // The checksum is computed with its own field read as spaces.
-  std::memset(h.data() + kChecksum.offset, ' ', kChecksum.size);
-  uint32_t sum = 0;
-  for (char c : h) sum += static_cast<unsigned char>(c);
-  std::string digits(6, '0');
-  for (int i = 5; i >= 0; --i, sum >>= 3) digits[static_cast<size_t>(i)] = static_cast<char>('0' + (sum & 7));
-  putText(h, kChecksum, digits);
-  h[kChecksum.offset + 6] = '\0';
-  h[kChecksum.offset + 7] = ' ';
-
-  out_.append(h.data(), h.size());
-  out_.append(content);
-  out_.append((kBlock - content.size() % kBlock) % kBlock, '\0');
+  if (!content.empty() && archive_write_data(a, content.data(), content.size()) < 0) {
+    return Status::error("tar: \"" + name + "\": " + archive_error_string(a));
+  }
   return Status::ok();
 }
 
 std::string TarWriter::finish() {
-  out_.append(2 * kBlock, '\0');
-  return std::exchange(out_, std::string());
+  if (archive* a = writer()) archive_write_close(a);
+  a_.reset();
+  return std::exchange(*out_, std::string());
 }
 
 }  // namespace kitgate::docker

@@ -1,15 +1,11 @@
 // Control of the local kitgate-proxy daemon: start (posix_spawn, setsid),
-// status (ready file + pid + /healthz), reload (POST /reload), stop.
-#include <arpa/inet.h>
+// status (ready file + pid + /healthz), reload (POST /reload), stop. Admin
+// requests and the credential probe go over libcurl.
+#include <curl/curl.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,11 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
 #include "orchestrator/state/state.h"
-#include "proxy/common/base64.h"
 #include "proxy/common/unique_fd.h"
 
 extern char** environ;
@@ -105,95 +101,93 @@ bool isOurProxy(int pid, const Paths& paths) {
   return cmdline.find(paths.readyFile()) != std::string::npos;
 }
 
-// Connects to "unix:/path" or "ip:port" / "[v6]:port".
-StatusOr<UniqueFd> connectTo(const std::string& addr) {
-  if (addr.rfind("unix:", 0) == 0) {
-    const std::string path = addr.substr(5);
-    sockaddr_un sun{};
-    if (path.size() >= sizeof sun.sun_path) return Status::error("socket path too long: " + path);
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return Status::error("socket: " + std::string(std::strerror(errno)));
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
-      return Status::error("cannot connect to " + addr + ": " + std::strerror(errno));
-    }
-    return fd;
-  }
-  size_t colon = addr.rfind(':');
-  if (colon == std::string::npos) return Status::error("bad admin address " + addr);
-  std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
-    return Status::error("bad admin address " + addr);
-  }
-  UniqueFd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int rc = fd.valid() ? ::connect(fd.get(), res->ai_addr, res->ai_addrlen) : -1;
-  const int err = errno;
-  ::freeaddrinfo(res);
-  if (rc != 0) return Status::error("cannot connect to " + addr + ": " + std::strerror(err));
-  return fd;
-}
-
 struct AdminAnswer {
   int status = 0;
   std::string body;
 };
 
-// Sends one request head (Connection: close) and reads the whole answer.
-StatusOr<AdminAnswer> roundTrip(const std::string& addr, const std::string& req) {
-  auto fd = connectTo(addr);
-  if (!fd) return fd.status();
-  if (::send(fd->get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    return Status::error("cannot send to " + addr + ": " + std::strerror(errno));
-  }
-  std::string resp;
-  const auto deadline = Clock::now() + kAdminTimeout;
-  char buf[4096];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return Status::error("no answer from " + addr + " (timed out)");
-    pollfd p{fd->get(), POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    ssize_t n = ::recv(fd->get(), buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    resp.append(buf, static_cast<size_t>(n));
-    if (resp.size() > (1u << 20)) break;
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+size_t collect(char* data, size_t size, size_t n, void* out) {
+  auto* body = static_cast<std::string*>(out);
+  if (body->size() + size * n > (1u << 20)) return 0;  // bounded: stop the transfer
+  body->append(data, size * n);
+  return size * n;
+}
+
+// One HTTP/1.1 exchange over libcurl with `addr` ("unix:/path", "ip:port",
+// "[v6]:port") as the server (`via_proxy` false: `url` is only the path) or
+// as the HTTP proxy for `url`. `setup` adds options (method, credentials).
+// Credentials stay in memory: never in argv, never in the error text.
+template <typename Setup>
+StatusOr<AdminAnswer> exchange(const std::string& addr, const std::string& url, bool via_proxy,
+                               Setup&& setup) {
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  std::unique_ptr<CURL, CurlDeleter> c(curl_ready ? curl_easy_init() : nullptr);
+  if (!c) return Status::error("libcurl unavailable");
+  const bool unix_socket = addr.rfind("unix:", 0) == 0;
+  std::string full_url = url;
+  if (unix_socket) {
+    curl_easy_setopt(c.get(), CURLOPT_UNIX_SOCKET_PATH, addr.c_str() + 5);
+    if (!via_proxy) full_url = "http://kitgate-proxy" + url;
+  } else if (via_proxy) {
+    curl_easy_setopt(c.get(), CURLOPT_PROXY, ("http://" + addr).c_str());
+  } else {
+    full_url = "http://" + addr + url;
   }
   AdminAnswer a;
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) {
-    return Status::error("unexpected answer from " + addr);
+  char error[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c.get(), CURLOPT_URL, full_url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &collect);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &a.body);
+  curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_NOPROXY, via_proxy ? "" : "*");  // never an environment proxy
+  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::chrono::milliseconds(kAdminTimeout).count()));
+  curl_easy_setopt(c.get(), CURLOPT_FORBID_REUSE,
+                   1L);  // the admin server answers one request per connection
+  setup(c.get());
+  const CURLcode rc = curl_easy_perform(c.get());
+  if (rc != CURLE_OK) {
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return Status::error("no answer from " + addr + " (timed out)");
+    if (rc == CURLE_COULDNT_CONNECT)
+      return Status::error("cannot connect to " + addr + ": " + error);
+    return Status::error("no answer from " + addr + ": " +
+                         (error[0] ? error : curl_easy_strerror(rc)));
   }
-  a.status = std::atoi(resp.c_str() + 9);
-  size_t body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) a.body = resp.substr(body + 4);
+  long status = 0;
+  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+  a.status = static_cast<int>(status);
   return a;
 }
 
-// One HTTP/1.1 request (the admin server answers one per connection).
+// One request to the admin listener.
 StatusOr<AdminAnswer> adminRequest(const std::string& addr, std::string_view method,
                                    std::string_view target) {
-  return roundTrip(addr, std::string(method) + " " + std::string(target) +
-                             " HTTP/1.1\r\nHost: kitgate-proxy\r\nContent-Length: 0\r\n"
-                             "Connection: close\r\n\r\n");
+  const std::string m(method);
+  return exchange(addr, std::string(target), false, [&m](CURL* c) {
+    if (m == "POST") {
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    } else if (m != "GET") {
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m.c_str());
+    }
+  });
 }
 
 // The status the proxy at `listen` answers a sandbox request with these
 // credentials (a name that does not resolve: nothing leaves the host).
 StatusOr<int> probeStatus(const std::string& listen, const std::string& user,
                           const std::string& token) {
-  auto a = roundTrip(listen,
-                     "GET http://kitgate-probe.invalid/ HTTP/1.1\r\nHost: kitgate-probe.invalid\r\n"
-                     "Proxy-Authorization: Basic " +
-                         base64Encode(user + ":" + token) + "\r\nConnection: close\r\n\r\n");
+  auto a = exchange(listen, "http://kitgate-probe.invalid/", true, [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_PROXYAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_PROXYUSERNAME, user.c_str());
+    curl_easy_setopt(c, CURLOPT_PROXYPASSWORD, token.c_str());
+  });
   if (!a) return a.status();
   return a->status;
 }

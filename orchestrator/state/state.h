@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/common/sandbox_name.h"
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
 
@@ -71,9 +72,8 @@ StatusOr<UniqueFd> lockFile(const std::string& path);
 // parent directory (0700) when missing.
 Status writeFileAtomic(const std::string& path, std::string_view content, mode_t mode);
 
-// A sandbox name the proxy accepts: 1-63 of a-z 0-9 - _ . (first a letter or
-// digit).
-bool validSandboxName(std::string_view name);
+// A sandbox name the proxy accepts (proxy/common/sandbox_name.h).
+using kitgate::validSandboxName;
 
 // ---- sandboxes/<name>.yaml ------------------------------------------------
 struct SandboxRecord {

@@ -281,14 +281,6 @@ Status writeFileAtomic(const std::string& path, std::string_view content, mode_t
   return Status::ok();
 }
 
-bool validSandboxName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return lower_or_digit(c) || c == '-' || c == '_' || c == '.'; });
-}
-
 // ---- sandboxes --------------------------------------------------------------
 
 Status writeSandbox(const Paths& paths, const SandboxRecord& r) {

@@ -1,150 +1,282 @@
 #include "proxy/admin/metrics.h"
 
-#include <cstdio>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <cassert>
+#include <iterator>
+#include <sstream>
+
+#include "proxy/admin/families.h"
 
 namespace kitgate::admin {
 namespace {
 
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
 constexpr const char* kReqType[] = {"connect", "http"};
 constexpr const char* kVerdict[] = {"allowed", "blocked"};
-constexpr const char* kPath[] = {"forward", "forward-bypass", "none"};
-constexpr const char* kLimit[] = {"head_timeout",    "head_too_large",  "too_many_headers", "max_connections",
-                                  "max_connections_per_sandbox", "idle_timeout", "connect_timeout"};
-constexpr const char* kUpstreamError[] = {"dns", "address_blocked", "connect", "timeout", "bad_response"};
+constexpr const char* kProxyPath[] = {"forward", "forward-bypass", "none"};
+constexpr const char* kTunnelType[] = {"bypass", "intercepted"};
+constexpr const char* kInjection[] = {"header", "placeholder", "basic"};
+constexpr const char* kLimit[] = {"head_timeout",
+                                  "head_too_large",
+                                  "too_many_headers",
+                                  "max_connections",
+                                  "max_connections_per_sandbox",
+                                  "idle_timeout",
+                                  "connect_timeout"};
+constexpr const char* kUpstreamError[] = {"dns", "address_blocked", "connect", "timeout",
+                                          "bad_response"};
+static_assert(std::size(kReqType) == idx(ReqType::kCount));
+static_assert(std::size(kVerdict) == idx(Verdict::kCount));
+static_assert(std::size(kProxyPath) == idx(ProxyPath::kCount));
+static_assert(std::size(kTunnelType) == idx(TunnelType::kCount));
+static_assert(std::size(kInjection) == idx(Injection::kCount));
 static_assert(std::size(kLimit) == idx(Limit::kCount));
 static_assert(std::size(kUpstreamError) == idx(UpstreamError::kCount));
 
-class Writer {
+class WorkerCollector final : public prometheus::Collectable {
  public:
-  explicit Writer(const std::vector<const WorkerMetrics*>& w) : w_(w) {}
+  WorkerCollector(std::vector<const WorkerMetrics*> workers, const GlobalMetrics& global)
+      : w_(std::move(workers)), g_(global) {}
 
-  void header(const char* name, const char* type, const char* help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-  template <typename F>
-  uint64_t sum(F f) const {
-    uint64_t s = 0;
-    for (const WorkerMetrics* m : w_) s += f(*m);
-    return s;
-  }
-  void sample(const std::string& name_and_labels, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " %.17g\n", v);
-    out_ += name_and_labels;
-    out_ += buf;
-  }
-  void sample(const std::string& name_and_labels, uint64_t v) {
-    out_ += name_and_labels;
-    out_ += ' ';
-    out_ += std::to_string(v);
-    out_ += '\n';
-  }
-  template <typename F>
-  void histogram(const char* name, const char* help, F pick) {
-    header(name, "histogram", help);
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
-      cumulative += sum([&](const WorkerMetrics& m) { return pick(m).bucket(i); });
-      char le[32];
-      if (i < Histogram::kBounds.size()) {
-        std::snprintf(le, sizeof le, "%g", Histogram::kBounds[i]);
-      } else {
-        std::snprintf(le, sizeof le, "+Inf");
-      }
-      sample(std::string(name) + "_bucket{le=\"" + le + "\"}", cumulative);
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    out.reserve(32);
+    const double accepted =
+        sum([](const WorkerMetrics& m) { return m.connections_accepted.get(); });
+    const double closed = sum([](const WorkerMetrics& m) { return m.connections_closed.get(); });
+    sample(family(out, "kitgate_connections_accepted_total", "Client connections accepted.",
+                  MetricType::Counter),
+           accepted);
+    sample(family(out, "kitgate_connections_active", "Client connections open now.",
+                  MetricType::Gauge),
+           accepted >= closed ? accepted - closed : 0);
+
+    auto& req = family(out, "kitgate_requests_total",
+                       "Policy decisions, by request type (connect|http), decision and proxy mode "
+                       "(forward: the proxy speaks HTTP upstream; forward-bypass: bytes relayed as "
+                       "is; none: refused).",
+                       MetricType::Counter);
+    for (size_t t = 0; t < idx(ReqType::kCount); ++t)
+      for (size_t v = 0; v < idx(Verdict::kCount); ++v)
+        for (size_t p = 0; p < idx(ProxyPath::kCount); ++p)
+          sample(req, sum([&](const WorkerMetrics& m) { return m.requests[t][v][p].get(); }),
+                 {{"type", kReqType[t]}, {"decision", kVerdict[v]}, {"mode", kProxyPath[p]}});
+
+    const double opened = sum([](const WorkerMetrics& m) { return m.tunnels_opened.get(); });
+    const double tclosed = sum([](const WorkerMetrics& m) { return m.tunnels_closed.get(); });
+    sample(family(out, "kitgate_tunnels_opened_total", "CONNECT tunnels established.",
+                  MetricType::Counter),
+           opened);
+    sample(family(out, "kitgate_tunnels_active", "CONNECT tunnels open now.", MetricType::Gauge),
+           opened >= tclosed ? opened - tclosed : 0);
+    sample(
+        family(out, "kitgate_intercepted_connections_total",
+               "CONNECT tunnels whose TLS the proxy terminated to inspect and inject credentials.",
+               MetricType::Counter),
+        sum([](const WorkerMetrics& m) { return m.intercepted_connections.get(); }));
+    auto& inj =
+        family(out, "kitgate_credential_injections_total",
+               "Credentials added to intercepted requests, by kind (header|placeholder|basic).",
+               MetricType::Counter);
+    for (size_t k = 0; k < idx(Injection::kCount); ++k)
+      sample(inj, sum([&](const WorkerMetrics& m) { return m.credential_injections[k].get(); }),
+             {{"kind", kInjection[k]}});
+
+    auto& bytes = family(
+        out, "kitgate_bytes_total",
+        "Payload bytes relayed, by direction (up = client to upstream), counted as they flow.",
+        MetricType::Counter);
+    sample(bytes, sum([](const WorkerMetrics& m) { return m.bytes_up.get(); }),
+           {{"direction", "up"}});
+    sample(bytes, sum([](const WorkerMetrics& m) { return m.bytes_down.get(); }),
+           {{"direction", "down"}});
+
+    auto& limits =
+        family(out, "kitgate_limit_hits_total",
+               "Requests or connections stopped by a configured limit.", MetricType::Counter);
+    for (size_t i = 0; i < idx(Limit::kCount); ++i)
+      sample(limits, sum([&](const WorkerMetrics& m) { return m.limit_hits[i].get(); }),
+             {{"limit", kLimit[i]}});
+    auto& up = family(out, "kitgate_upstream_errors_total", "Upstream failures, by kind.",
+                      MetricType::Counter);
+    for (size_t i = 0; i < idx(UpstreamError::kCount); ++i)
+      sample(up, sum([&](const WorkerMetrics& m) { return m.upstream_errors[i].get(); }),
+             {{"kind", kUpstreamError[i]}});
+    sample(family(out, "kitgate_bad_requests_total", "Malformed requests answered 400/431/501/505.",
+                  MetricType::Counter),
+           sum([](const WorkerMetrics& m) { return m.bad_requests.get(); }));
+    sample(family(out, "kitgate_unauthenticated_total",
+                  "Clients refused 407 (no sandbox recognised).", MetricType::Counter),
+           sum([](const WorkerMetrics& m) { return m.unauthenticated.get(); }));
+
+    histogram(out, "kitgate_dns_duration_seconds", "Time to resolve upstream names.", {},
+              [](const WorkerMetrics& m) -> const Histogram& { return m.dns_duration; });
+    histogram(out, "kitgate_upstream_connect_duration_seconds",
+              "Time to establish upstream TCP connections.", {},
+              [](const WorkerMetrics& m) -> const Histogram& { return m.connect_duration; });
+    {
+      auto& f = family(out, "kitgate_request_duration_seconds",
+                       "From a request's head to its complete answer (http), or to the CONNECT's "
+                       "answer (connect).",
+                       MetricType::Histogram);
+      for (size_t t = 0; t < idx(ReqType::kCount); ++t)
+        addHistogram(f, {{"type", kReqType[t]}}, [t](const WorkerMetrics& m) -> const Histogram& {
+          return m.request_duration[t];
+        });
     }
-    double s = 0;
-    for (const WorkerMetrics* m : w_) s += pick(*m).sumSeconds();
-    sample(std::string(name) + "_sum", s);
-    sample(std::string(name) + "_count", sum([&](const WorkerMetrics& m) { return pick(m).count(); }));
+    {
+      auto& f = family(out, "kitgate_tunnel_duration_seconds",
+                       "Lifetime of CONNECT tunnels, by type (bypass: relayed as is; intercepted: "
+                       "TLS terminated).",
+                       MetricType::Histogram);
+      for (size_t t = 0; t < idx(TunnelType::kCount); ++t)
+        addHistogram(
+            f, {{"type", kTunnelType[t]}},
+            [t](const WorkerMetrics& m) -> const Histogram& { return m.tunnel_duration[t]; });
+    }
+
+    auto& reloads = family(out, "kitgate_reloads_total", "Policy/state reloads, by result.",
+                           MetricType::Counter);
+    sample(reloads, static_cast<double>(g_.reloads_ok.load()), {{"result", "ok"}});
+    sample(reloads, static_cast<double>(g_.reloads_failed.load()), {{"result", "error"}});
+    sample(family(out, "kitgate_config_last_reload_successful",
+                  "1 if the last reload (or the startup load) succeeded, 0 if it failed and the "
+                  "previous policy "
+                  "stayed active.",
+                  MetricType::Gauge),
+           g_.last_reload_ok.load());
+    sample(family(out, "kitgate_config_last_reload_success_timestamp_seconds",
+                  "When the last successful reload (or the startup load) happened.",
+                  MetricType::Gauge),
+           static_cast<double>(g_.last_reload_success_unix.load()));
+    sample(family(out, "kitgate_snapshot_loaded_timestamp_seconds",
+                  "When the active policy snapshot was loaded.", MetricType::Gauge),
+           static_cast<double>(g_.snapshot_loaded_unix.load()));
+    for (const config::LimitGauge& l : config::limitGauges(g_.limits())) {
+      sample(family(out, std::string("kitgate_limit_") + l.name, l.help, MetricType::Gauge),
+             l.value);
+    }
+    sample(family(out, "kitgate_workers", "Worker threads.", MetricType::Gauge), g_.workers.load());
+    sample(family(out, "kitgate_draining", "1 while shutting down gracefully.", MetricType::Gauge),
+           g_.draining.load());
+    return out;
   }
-  std::string take() { return std::move(out_); }
 
  private:
-  const std::vector<const WorkerMetrics*>& w_;
-  std::string out_;
+  template <typename F>
+  double sum(F f) const {
+    uint64_t s = 0;
+    for (const WorkerMetrics* m : w_) s += f(*m);
+    return static_cast<double>(s);
+  }
+
+  template <typename Pick>
+  void addHistogram(MetricFamily& f, std::vector<ClientMetric::Label> labels, Pick pick) const {
+    ClientMetric m;
+    m.label = std::move(labels);
+    const std::span<const double> bounds = pick(*w_.front()).bounds();
+    uint64_t cumulative = 0;
+    double sum_seconds = 0;
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      for (const WorkerMetrics* w : w_) cumulative += pick(*w).bucket(i);
+      m.histogram.bucket.push_back({cumulative, bounds[i]});
+    }
+    for (const WorkerMetrics* w : w_) {
+      cumulative += pick(*w).bucket(bounds.size());
+      sum_seconds += pick(*w).sumSeconds();
+    }
+    // The count is the buckets' total (not the separately read count) so
+    // the +Inf bucket the serializer writes is never below a finite one.
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = sum_seconds;
+    f.metric.push_back(std::move(m));
+  }
+
+  template <typename Pick>
+  void histogram(std::vector<MetricFamily>& out, const char* name, const char* help,
+                 std::vector<ClientMetric::Label> labels, Pick pick) const {
+    addHistogram(family(out, name, help, MetricType::Histogram), std::move(labels), pick);
+  }
+
+  std::vector<const WorkerMetrics*> w_;
+  const GlobalMetrics& g_;
+};
+
+class BuildInfoCollector final : public prometheus::Collectable {
+ public:
+  BuildInfoCollector(std::string version, std::string tls)
+      : version_(std::move(version)), tls_(std::move(tls)) {}
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    sample(family(out, "kitgate_build_info", "Always 1; the labels name this build.",
+                  MetricType::Gauge),
+           1, {{"version", version_}, {"tls", tls_}});
+    return out;
+  }
+
+ private:
+  std::string version_;
+  std::string tls_;
 };
 
 }  // namespace
 
+Histogram::Histogram(std::span<const double> bounds) : bounds_(bounds) {
+  assert(bounds.size() <= kMaxBuckets);
+}
+
 void Histogram::observe(std::chrono::nanoseconds d) {
-  double s = static_cast<double>(d.count()) / 1e9;
+  const double s = static_cast<double>(d.count()) / 1e9;
   size_t i = 0;
-  while (i < kBounds.size() && s > kBounds[i]) ++i;
+  while (i < bounds_.size() && s > bounds_[i]) ++i;
   buckets_[i].add();
   count_.add();
   sum_ns_.add(static_cast<uint64_t>(d.count() < 0 ? 0 : d.count()));
 }
 
-std::string renderPrometheus(const std::vector<const WorkerMetrics*>& workers, const GlobalMetrics& g) {
-  Writer w(workers);
-  auto accepted = w.sum([](const WorkerMetrics& m) { return m.connections_accepted.get(); });
-  auto closed = w.sum([](const WorkerMetrics& m) { return m.connections_closed.get(); });
-  w.header("kitgate_connections_accepted_total", "counter", "Client connections accepted.");
-  w.sample("kitgate_connections_accepted_total", accepted);
-  w.header("kitgate_connections_active", "gauge", "Client connections open now.");
-  w.sample("kitgate_connections_active", accepted >= closed ? accepted - closed : 0);
+void GlobalMetrics::reloaded(bool ok, int64_t now_unix) {
+  (ok ? reloads_ok : reloads_failed).fetch_add(1);
+  last_reload_ok = ok ? 1 : 0;
+  if (ok) last_reload_success_unix = now_unix;
+}
 
-  w.header("kitgate_requests_total", "counter",
-           "Policy decisions, by request type (connect|http), verdict and proxy path.");
-  for (size_t t = 0; t < idx(ReqType::kCount); ++t)
-    for (size_t v = 0; v < idx(Verdict::kCount); ++v)
-      for (size_t p = 0; p < idx(ProxyPath::kCount); ++p) {
-        uint64_t n = w.sum([&](const WorkerMetrics& m) { return m.requests[t][v][p].get(); });
-        w.sample(std::string("kitgate_requests_total{type=\"") + kReqType[t] + "\",decision=\"" + kVerdict[v] +
-                     "\",path=\"" + kPath[p] + "\"}",
-                 n);
-      }
+void GlobalMetrics::setLimits(const config::Limits& limits) {
+  std::lock_guard<std::mutex> lock(limits_mu_);
+  limits_ = limits;
+}
 
-  auto opened = w.sum([](const WorkerMetrics& m) { return m.tunnels_opened.get(); });
-  auto tclosed = w.sum([](const WorkerMetrics& m) { return m.tunnels_closed.get(); });
-  w.header("kitgate_tunnels_opened_total", "counter", "CONNECT tunnels established.");
-  w.sample("kitgate_tunnels_opened_total", opened);
-  w.header("kitgate_tunnels_active", "gauge", "CONNECT tunnels open now.");
-  w.sample("kitgate_tunnels_active", opened >= tclosed ? opened - tclosed : 0);
+config::Limits GlobalMetrics::limits() const {
+  std::lock_guard<std::mutex> lock(limits_mu_);
+  return limits_;
+}
 
-  w.header("kitgate_bytes_total", "counter", "Payload bytes relayed, by direction (up = client to upstream).");
-  w.sample("kitgate_bytes_total{direction=\"up\"}", w.sum([](const WorkerMetrics& m) { return m.bytes_up.get(); }));
-  w.sample("kitgate_bytes_total{direction=\"down\"}", w.sum([](const WorkerMetrics& m) { return m.bytes_down.get(); }));
+std::unique_ptr<prometheus::Collectable> makeMetricsCollector(
+    std::vector<const WorkerMetrics*> workers, const GlobalMetrics& global) {
+  assert(!workers.empty());
+  return std::make_unique<WorkerCollector>(std::move(workers), global);
+}
 
-  w.header("kitgate_limit_hits_total", "counter", "Requests or connections stopped by a configured limit.");
-  for (size_t i = 0; i < idx(Limit::kCount); ++i)
-    w.sample(std::string("kitgate_limit_hits_total{limit=\"") + kLimit[i] + "\"}",
-             w.sum([&](const WorkerMetrics& m) { return m.limit_hits[i].get(); }));
+std::unique_ptr<prometheus::Collectable> makeBuildInfoCollector(std::string version,
+                                                                std::string tls) {
+  return std::make_unique<BuildInfoCollector>(std::move(version), std::move(tls));
+}
 
-  w.header("kitgate_upstream_errors_total", "counter", "Upstream failures, by kind.");
-  for (size_t i = 0; i < idx(UpstreamError::kCount); ++i)
-    w.sample(std::string("kitgate_upstream_errors_total{kind=\"") + kUpstreamError[i] + "\"}",
-             w.sum([&](const WorkerMetrics& m) { return m.upstream_errors[i].get(); }));
-
-  w.header("kitgate_bad_requests_total", "counter", "Malformed requests answered 400/431/501/505.");
-  w.sample("kitgate_bad_requests_total", w.sum([](const WorkerMetrics& m) { return m.bad_requests.get(); }));
-  w.header("kitgate_unauthenticated_total", "counter", "Clients refused 407 (no sandbox recognised).");
-  w.sample("kitgate_unauthenticated_total", w.sum([](const WorkerMetrics& m) { return m.unauthenticated.get(); }));
-
-  w.histogram("kitgate_dns_duration_seconds", "Time to resolve upstream names.",
-              [](const WorkerMetrics& m) -> const Histogram& { return m.dns_duration; });
-  w.histogram("kitgate_upstream_connect_duration_seconds", "Time to establish upstream TCP connections.",
-              [](const WorkerMetrics& m) -> const Histogram& { return m.connect_duration; });
-
-  w.header("kitgate_reloads_total", "counter", "Policy/state reloads, by result.");
-  w.sample("kitgate_reloads_total{result=\"ok\"}", static_cast<uint64_t>(g.reloads_ok.load()));
-  w.sample("kitgate_reloads_total{result=\"error\"}", static_cast<uint64_t>(g.reloads_failed.load()));
-  w.header("kitgate_snapshot_loaded_timestamp_seconds", "gauge", "When the active policy snapshot was loaded.");
-  w.sample("kitgate_snapshot_loaded_timestamp_seconds", static_cast<uint64_t>(g.snapshot_loaded_unix.load()));
-  w.header("kitgate_workers", "gauge", "Worker threads.");
-  w.sample("kitgate_workers", static_cast<uint64_t>(g.workers.load()));
-  w.header("kitgate_draining", "gauge", "1 while shutting down gracefully.");
-  w.sample("kitgate_draining", static_cast<uint64_t>(g.draining.load()));
-  return w.take();
+std::string renderPrometheus(const std::vector<const prometheus::Collectable*>& collectables) {
+  std::vector<MetricFamily> families;
+  for (const prometheus::Collectable* c : collectables) {
+    auto f = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(f.begin()),
+                    std::make_move_iterator(f.end()));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
 }
 
 }  // namespace kitgate::admin

@@ -1,76 +1,145 @@
-// Proxy metrics: declared here in one list, exposed in Prometheus text format.
+// Proxy metrics: declared here in one list, exposed through prometheus-cpp.
 //
-// Every worker owns one WorkerMetrics block and is its only writer, so the hot
-// path increments with a relaxed load+store (no lock, no atomic RMW). A scrape
-// (admin thread) reads all blocks with relaxed loads and sums them; a scrape
-// may see a request's counters half-updated, never torn values.
+// Data path: every worker owns one WorkerMetrics block and is its only
+// writer, so the hot path increments single-writer Counters (a relaxed load +
+// store: no lock, no atomic read-modify-write). Scrape: MetricsCollector, a
+// prometheus::Collectable, reads all blocks with relaxed loads and sums them
+// (admin thread); a scrape may see a request's counters half-updated, never
+// torn values. Its cost depends on the number of workers, never on the
+// number of open connections or tunnels.
+//
 // Labels are bounded enums: never a host, a sandbox name or any string a
 // sandbox controls.
+//
+// Where the data path bumps what (the stream layer's calls):
+//   accept / close               connections_accepted / connections_closed .add()
+//   policy decision              request(ReqType, Verdict, ProxyPath)
+//   request answered             requestDone(ReqType, elapsed since the head arrived)
+//   tunnel established / ended   tunnels_opened.add() / tunnelClosed(TunnelType, lifetime)
+//   TLS interception starts      intercepted_connections.add()
+//   credential injected          credentialInjected(Injection)
+//   payload relayed (per read)   relayed(Direction, n), or the relay adds to
+//                                bytes_up / bytes_down (common::Counter) itself
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "proxy/common/counter.h"
+#include "proxy/config/config.h"
+
+namespace prometheus {
+class Collectable;
+}
+
 namespace kitgate::admin {
 
-// Single-writer counter.
-class Counter {
- public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+using kitgate::Counter;
 
- private:
-  std::atomic<uint64_t> v_{0};
-};
+// Upper bounds (seconds) of the latency buckets: DNS, connect, requests.
+inline constexpr std::array<double, 14> kLatencyBounds{
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+// Upper bounds (seconds) of tunnel lifetimes: a tunnel lives for a whole
+// session of an agent, from well under a second to an hour.
+inline constexpr std::array<double, 12> kLifetimeBounds{0.1, 0.5, 1,   5,   10,   30,
+                                                        60,  120, 300, 600, 1800, 3600};
 
-// Single-writer histogram of durations, fixed buckets (seconds).
+// Single-writer histogram of durations with fixed buckets (seconds).
 class Histogram {
  public:
-  static constexpr std::array<double, 14> kBounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                   0.025,  0.05,    0.1,    0.25,  0.5,    1.0,  5.0};
+  static constexpr size_t kMaxBuckets = 16;
+  Histogram() : Histogram(kLatencyBounds) {}
+  explicit Histogram(std::span<const double> bounds);
+
+  // Writer thread only.
   void observe(std::chrono::nanoseconds d);
-  uint64_t bucket(size_t i) const { return buckets_[i].get(); }  // i == kBounds.size(): +Inf
+  // Any thread.
+  std::span<const double> bounds() const { return bounds_; }
+  uint64_t bucket(size_t i) const {
+    return buckets_[i].get();
+  }  // not cumulative; i == bounds().size(): +Inf
   uint64_t count() const { return count_.get(); }
   double sumSeconds() const { return static_cast<double>(sum_ns_.get()) / 1e9; }
 
  private:
-  std::array<Counter, kBounds.size() + 1> buckets_{};
+  std::span<const double> bounds_;
+  std::array<Counter, kMaxBuckets + 1> buckets_{};
   Counter count_;
   Counter sum_ns_;
 };
 
-enum class ReqType : uint8_t { kConnect, kHttp, kCount };
-enum class Verdict : uint8_t { kAllowed, kBlocked, kCount };
-enum class ProxyPath : uint8_t { kForward, kForwardBypass, kNone, kCount };
+// Label values of every enum are in metrics.cc, one table each.
+enum class ReqType : uint8_t { kConnect, kHttp, kCount };                    // type=
+enum class Verdict : uint8_t { kAllowed, kBlocked, kCount };                 // decision=
+enum class ProxyPath : uint8_t { kForward, kForwardBypass, kNone, kCount };  // mode=
+enum class TunnelType : uint8_t { kBypass, kIntercepted, kCount };           // type=
+enum class Injection : uint8_t { kHeader, kPlaceholder, kBasic, kCount };    // kind=
+enum class Direction : uint8_t { kUp, kDown };  // up = client to upstream
 enum class Limit : uint8_t {
-  kHeadTimeout, kHeadTooLarge, kTooManyHeaders, kMaxConnections, kMaxConnectionsPerSandbox,
-  kIdleTimeout, kConnectTimeout, kCount
+  kHeadTimeout,
+  kHeadTooLarge,
+  kTooManyHeaders,
+  kMaxConnections,
+  kMaxConnectionsPerSandbox,
+  kIdleTimeout,
+  kConnectTimeout,
+  kCount
 };
-enum class UpstreamError : uint8_t { kDns, kAddressBlocked, kConnect, kTimeout, kBadResponse, kCount };
+enum class UpstreamError : uint8_t {
+  kDns,
+  kAddressBlocked,
+  kConnect,
+  kTimeout,
+  kBadResponse,
+  kCount
+};
 
 template <typename E>
-constexpr size_t idx(E e) { return static_cast<size_t>(e); }
+constexpr size_t idx(E e) {
+  return static_cast<size_t>(e);
+}
 
 struct alignas(64) WorkerMetrics {
   Counter connections_accepted;
   Counter connections_closed;
   Counter tunnels_opened;
   Counter tunnels_closed;
-  std::array<std::array<std::array<Counter, idx(ProxyPath::kCount)>, idx(Verdict::kCount)>, idx(ReqType::kCount)> requests{};
-  Counter bytes_up;    // client -> upstream
-  Counter bytes_down;  // upstream -> client
+  Counter intercepted_connections;  // CONNECTs answered by the TLS interceptor
+  std::array<std::array<std::array<Counter, idx(ProxyPath::kCount)>, idx(Verdict::kCount)>,
+             idx(ReqType::kCount)>
+      requests{};
+  std::array<Counter, idx(Injection::kCount)> credential_injections{};
+  Counter bytes_up;    // client -> upstream payload
+  Counter bytes_down;  // upstream -> client payload
   std::array<Counter, idx(Limit::kCount)> limit_hits{};
   std::array<Counter, idx(UpstreamError::kCount)> upstream_errors{};
-  Counter bad_requests;  // 400/431/501/505 answered to clients
+  Counter bad_requests;     // 400/431/501/505 answered to clients
   Counter unauthenticated;  // 407
   Histogram dns_duration;
   Histogram connect_duration;
+  std::array<Histogram, idx(ReqType::kCount)> request_duration{};
+  std::array<Histogram, idx(TunnelType::kCount)> tunnel_duration{Histogram(kLifetimeBounds),
+                                                                 Histogram(kLifetimeBounds)};
 
   void request(ReqType t, Verdict v, ProxyPath p) { requests[idx(t)][idx(v)][idx(p)].add(); }
+  // A request's head arrived `d` ago and its answer is complete (http), or
+  // the CONNECT was answered (200 established or refused).
+  void requestDone(ReqType t, std::chrono::nanoseconds d) { request_duration[idx(t)].observe(d); }
+  // A tunnel that lived `d` ended (also counts tunnels_closed).
+  void tunnelClosed(TunnelType t, std::chrono::nanoseconds d) {
+    tunnels_closed.add();
+    tunnel_duration[idx(t)].observe(d);
+  }
+  void credentialInjected(Injection k) { credential_injections[idx(k)].add(); }
+  // Called per read as payload flows, so rate() is smooth for long tunnels.
+  void relayed(Direction d, uint64_t n) { (d == Direction::kUp ? bytes_up : bytes_down).add(n); }
 };
 
 // Process-wide values not owned by a worker (written rarely, any thread).
@@ -78,11 +147,32 @@ struct GlobalMetrics {
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
   std::atomic<int64_t> snapshot_loaded_unix{0};
+  std::atomic<int> last_reload_ok{1};                // the startup load counts as a successful one
+  std::atomic<int64_t> last_reload_success_unix{0};  // startup, then every successful reload
   std::atomic<int> workers{0};
   std::atomic<int> draining{0};
+
+  // Records a reload's outcome at `now_unix` (seconds since the epoch).
+  void reloaded(bool ok, int64_t now_unix);
+  // The configured limits exposed as gauges (set at start and on reload).
+  void setLimits(const config::Limits& limits);
+  config::Limits limits() const;
+
+ private:
+  mutable std::mutex limits_mu_;  // scrape and reload only, never the data path
+  config::Limits limits_;
 };
 
-// Renders Prometheus text exposition format 0.0.4 for all workers.
-std::string renderPrometheus(const std::vector<const WorkerMetrics*>& workers, const GlobalMetrics& global);
+// Sums every worker's block and adds the process-wide values. The blocks and
+// `global` must outlive the collector; Collect() runs on the scrape thread.
+std::unique_ptr<prometheus::Collectable> makeMetricsCollector(
+    std::vector<const WorkerMetrics*> workers, const GlobalMetrics& global);
+// kitgate_build_info{version,tls} 1.
+std::unique_ptr<prometheus::Collectable> makeBuildInfoCollector(std::string version,
+                                                                std::string tls);
+
+// Prometheus text exposition format 0.0.4 of everything `collectables` yield,
+// serialised by prometheus-cpp's TextSerializer.
+std::string renderPrometheus(const std::vector<const prometheus::Collectable*>& collectables);
 
 }  // namespace kitgate::admin

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 namespace kitgate::admin {
 namespace {
@@ -20,12 +21,13 @@ void appendTime(std::string& out) {
   thread_local char cached[80];
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   if (secs != cached_second) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached_second = secs;
   }
   char buf[112];
@@ -35,6 +37,9 @@ void appendTime(std::string& out) {
 
 std::atomic<int> g_instance{0};
 
+// Negative timings all print as -1 (not measured); others as they are.
+double timing(double ms) { return ms < 0 ? -1 : ms; }
+
 }  // namespace
 
 void PolicyLog::appendJsonString(std::string& out, std::string_view s) {
@@ -42,11 +47,21 @@ void PolicyLog::appendJsonString(std::string& out, std::string_view s) {
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           char buf[8];
@@ -60,7 +75,8 @@ void PolicyLog::appendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-StatusOr<std::unique_ptr<PolicyLog>> PolicyLog::open(const std::string& path, size_t max_bytes, size_t max_files) {
+StatusOr<std::unique_ptr<PolicyLog>> PolicyLog::open(const std::string& path, size_t max_bytes,
+                                                     size_t max_files) {
   if (path.empty()) return std::unique_ptr<PolicyLog>(new PolicyLog(nullptr));
   try {
     if (!spdlog::thread_pool()) spdlog::init_thread_pool(16384, 1);
@@ -93,6 +109,13 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
   std::string& line = *out;
   line += "{\"time\":";
   appendTime(line);
+  if (r.event != PolicyEvent::kDecision) {
+    line += r.event == PolicyEvent::kOpen ? ",\"event\":\"open\",\"id\":"
+                                          : ",\"event\":\"close\",\"id\":";
+    appendJsonString(line, r.id);
+    line += ",\"client\":";
+    appendJsonString(line, r.client);
+  }
   line += ",\"sandbox\":";
   appendJsonString(line, r.sandbox);
   line += ",\"type\":";
@@ -112,11 +135,42 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
   appendJsonString(line, r.reason);
   line += ",\"proxy\":";
   appendJsonString(line, r.proxy);
-  char nums[160];
-  std::snprintf(nums, sizeof nums, ",\"status\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%.3f}\n",
-                r.status, static_cast<unsigned long long>(r.bytes_up), static_cast<unsigned long long>(r.bytes_down),
-                r.duration_ms);
+  char nums[200];
+  std::snprintf(nums, sizeof nums, ",\"status\":%d", r.status);
   line += nums;
+  if (r.event != PolicyEvent::kDecision) {
+    std::snprintf(nums, sizeof nums, ",\"dns_ms\":%.3f,\"connect_ms\":%.3f,\"tls_ms\":%.3f",
+                  timing(r.dns_ms), timing(r.connect_ms), timing(r.tls_ms));
+    line += nums;
+    line += ",\"error\":";
+    appendJsonString(line, r.error);
+  }
+  std::snprintf(nums, sizeof nums, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%.3f}\n",
+                static_cast<unsigned long long>(r.bytes_up),
+                static_cast<unsigned long long>(r.bytes_down), r.duration_ms);
+  line += nums;
+}
+
+void PolicyLog::opened(const PolicyRecord& r) {
+  PolicyRecord open = r;
+  open.event = PolicyEvent::kOpen;
+  write(open);
+}
+
+void PolicyLog::closed(const PolicyRecord& r) {
+  PolicyRecord close = r;
+  close.event = PolicyEvent::kClose;
+  write(close);
+}
+
+std::string PolicyLog::connectionId(int worker, uint64_t seq) {
+  static const uint32_t tag = [] {
+    std::random_device rd;
+    return static_cast<uint32_t>(rd());
+  }();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%08x-%d-%llu", tag, worker, static_cast<unsigned long long>(seq));
+  return buf;
 }
 
 void PolicyLog::writeBatch(std::string_view lines) {

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "proxy/common/yaml_keys.h"
 #include "proxy/policy/ip_address.h"
 
 namespace kitgate::config {
@@ -101,17 +102,12 @@ void rules(const YAML::Node& n, const char* key, Errors& e, std::vector<SourcedR
   }
 }
 
-void checkKeys(const YAML::Node& map, const std::set<std::string>& known, const char* where,
-               Errors& e) {
-  for (const auto& kv : map) {
-    const std::string& k = kv.first.Scalar();
-    if (!known.count(k)) {
-      std::string list;
-      for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
-      e.add(kv.first, std::string("unknown key '") + k + "' in " + where +
-                          " (expected one of: " + list + ")");
-    }
-  }
+// Unknown, duplicate and non-string keys of `map` (proxy/common/yaml_keys.h).
+void checkKeys(const YAML::Node& map, std::initializer_list<std::string_view> known,
+               std::string_view where, Errors& e) {
+  forEachKey(
+      map, {known, where}, [&e](const YAML::Mark& m, const std::string& msg) { e.add(m, msg); },
+      [](const std::string&, const YAML::Node&) {});
 }
 
 void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {
@@ -181,6 +177,27 @@ void parseDns(const YAML::Node& n, Errors& e, ProxyConfig* c) {
 }
 
 }  // namespace
+
+std::vector<LimitGauge> limitGauges(const Limits& l) {
+  auto secs = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+  return {
+      {"head_timeout_seconds", "Configured limits.head_timeout_ms, in seconds.",
+       secs(l.head_timeout)},
+      {"idle_timeout_seconds", "Configured limits.idle_timeout_ms, in seconds.",
+       secs(l.idle_timeout)},
+      {"connect_timeout_seconds", "Configured limits.connect_timeout_ms, in seconds.",
+       secs(l.connect_timeout)},
+      {"drain_timeout_seconds", "Configured limits.drain_timeout_ms, in seconds.",
+       secs(l.drain_timeout)},
+      {"max_head_bytes", "Configured limits.max_head_bytes.",
+       static_cast<double>(l.max_head_bytes)},
+      {"max_headers", "Configured limits.max_headers.", static_cast<double>(l.max_headers)},
+      {"max_connections", "Configured limits.max_connections (client connections, whole proxy).",
+       static_cast<double>(l.max_connections)},
+      {"max_connections_per_sandbox", "Configured limits.max_connections_per_sandbox.",
+       static_cast<double>(l.max_connections_per_sandbox)},
+  };
+}
 
 bool splitHostPort(const std::string& text, std::string* host, uint16_t* port) {
   size_t colon;

@@ -50,6 +50,16 @@ struct Limits {
   size_t max_connections_per_sandbox = 4'000;
 };
 
+// One configured limit as a metric: kitgate_limit_<name> (base units:
+// seconds, bytes), so alerts can divide what is in use by what is allowed.
+struct LimitGauge {
+  const char* name;  // "max_connections", "idle_timeout_seconds", …
+  const char* help;
+  double value;
+};
+// Every field of `limits`, in declaration order.
+std::vector<LimitGauge> limitGauges(const Limits& limits);
+
 // A rule as written, with where it was written (for file:line:column errors).
 struct SourcedRule {
   std::string text;

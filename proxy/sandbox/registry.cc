@@ -11,6 +11,8 @@
 #include <utility>
 
 #include "proxy/common/private_file.h"
+#include "proxy/common/sandbox_name.h"
+#include "proxy/common/yaml_keys.h"
 #include "proxy/sandbox/credentials.h"
 
 namespace kitgate::sandbox {
@@ -24,16 +26,6 @@ namespace {
 
 constexpr size_t kMinTokenLength = 16;
 constexpr size_t kMaxTokenLength = 256;
-
-bool validSandboxName(std::string_view n) {
-  if (n.empty() || n.size() > 63) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.'))) return false;
-  }
-  return true;
-}
 
 bool validToken(std::string_view t) {
   if (t.size() < kMinTokenLength || t.size() > kMaxTokenLength) return false;
@@ -125,7 +117,7 @@ class RegistryBuilder {
       auto parsed = policy::parseRule(e.text);
       if (auto* err = std::get_if<RuleError>(&parsed)) {
         error(file, e.line, e.line > 0 ? e.column + err->column - 1 : 0,
-              "invalid rule \"" + printable(e.text) + "\": " + err->message);
+              "invalid rule \"" + printableKey(e.text) + "\": " + err->message);
       } else {
         rules.push_back(std::move(std::get<Rule>(parsed)));
       }
@@ -171,31 +163,13 @@ class RegistryBuilder {
     }
   }
 
-  // Iterates a map's keys, reporting duplicates and keys not in `known`.
+  // The shared key check (proxy/common/yaml_keys.h); fn(key, value, key mark).
   template <typename Fn>
   void forEachKey(const std::string& file, const YAML::Node& map,
                   std::initializer_list<std::string_view> known, Fn&& fn) {
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      const YAML::Node& key = kv.first;
-      if (!key.IsScalar()) {
-        error(file, key.Mark(), "expected a string key");
-        continue;
-      }
-      const std::string k = key.Scalar();
-      if (std::find(known.begin(), known.end(), k) == known.end()) {
-        std::string list;
-        for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        error(file, key.Mark(),
-              "unknown key \"" + printable(k) + "\" (expected one of: " + list + ")");
-        continue;
-      }
-      if (!seen.insert(k).second) {
-        error(file, key.Mark(), "duplicate key \"" + k + "\"");
-        continue;
-      }
-      fn(k, kv.second, key.Mark());
-    }
+    kitgate::forEachKey(
+        map, {known}, [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); },
+        fn);
   }
 
   std::optional<YAML::Node> loadYaml(const std::string& file) {
@@ -315,7 +289,7 @@ class RegistryBuilder {
                    auto parsed = s.IsScalar() ? parseSource(s.Scalar(), &why) : std::nullopt;
                    if (!parsed) {
                      error(file, s.Mark(),
-                           "invalid source \"" + (s.IsScalar() ? printable(s.Scalar()) : "") +
+                           "invalid source \"" + (s.IsScalar() ? printableKey(s.Scalar()) : "") +
                                "\": " + (why.empty() ? "expected a string" : why));
                      continue;
                    }
@@ -344,15 +318,6 @@ class RegistryBuilder {
                    limits->max_connections = static_cast<uint32_t>(n);
                  }
                });
-  }
-
-  static std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 200)) {
-      const auto u = static_cast<unsigned char>(c);
-      out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-    }
-    return out;
   }
 
   std::shared_ptr<const Registry> singleTenant(std::shared_ptr<const RuleSet> global) {

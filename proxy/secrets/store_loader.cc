@@ -19,7 +19,9 @@
 #include <set>
 
 #include "proxy/common/private_file.h"
+#include "proxy/common/sandbox_name.h"
 #include "proxy/common/unique_fd.h"
+#include "proxy/common/yaml_keys.h"
 #include "proxy/http/message.h"
 #include "proxy/http/serialize.h"
 #include "proxy/secrets/store_model.h"
@@ -39,18 +41,11 @@ bool isControl(char c) {
 }
 bool hasControl(std::string_view s) { return std::any_of(s.begin(), s.end(), isControl); }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || isDigit(c); }
 bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // RFC 9110 tchar.
 bool isTokenChar(char c) {
   return isAlpha(c) || isDigit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool validSandboxName(std::string_view n) {
-  if (n.empty() || n.size() > 63 || !isLowerAlnum(n[0])) return false;
-  return std::all_of(n.begin(), n.end(),
-                     [](char c) { return isLowerAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 bool validServiceName(std::string_view n) {
@@ -255,32 +250,14 @@ class Loader {
     return std::nullopt;
   }
 
-  // Iterates a map's keys, reporting non-string, unknown and duplicate keys.
-  // Returns the keys seen.
+  // The shared key check (proxy/common/yaml_keys.h); an unknown key in the
+  // secrets file is not echoed. Returns the keys seen.
   template <typename Fn>
   std::set<std::string> forEachKey(const std::string& file, const YAML::Node& map,
                                    std::initializer_list<std::string_view> known, Fn&& fn) {
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      const YAML::Node& key = kv.first;
-      if (!key.IsScalar()) {
-        error(file, key.Mark(), "expected a string key");
-        continue;
-      }
-      const std::string& k = key.Scalar();
-      if (std::find(known.begin(), known.end(), k) == known.end()) {
-        std::string list;
-        for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        error(file, key.Mark(), "unknown key" + quoted(k) + " (expected one of: " + list + ")");
-        continue;
-      }
-      if (!seen.insert(k).second) {
-        error(file, key.Mark(), "duplicate key \"" + k + "\"");
-        continue;
-      }
-      fn(k, kv.second);
-    }
-    return seen;
+    return kitgate::forEachKey(
+        map, {known, {}, !in_secrets_file_},
+        [&](const YAML::Mark& m, const std::string& msg) { error(file, m, msg); }, fn);
   }
 
   // Reports each of `required` missing from `seen`; false if any is.

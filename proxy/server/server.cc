@@ -1,16 +1,28 @@
 #include "proxy/server/server.h"
 
+#include <prometheus/collectable.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
+#include "proxy/admin/process_metrics.h"
+
 namespace kitgate::server {
+namespace {
+
+int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std::string config_path) {
   std::unique_ptr<Server> s(new Server);
@@ -21,6 +33,8 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   if (!snap) return snap.status();
   s->snapshot_ = std::move(snap.value());
   s->global_metrics_.snapshot_loaded_unix = s->snapshot_->loaded_at_unix;
+  s->global_metrics_.last_reload_success_unix = unixNow();
+  s->global_metrics_.setLimits(s->config_.limits);
 
   auto log = admin::PolicyLog::open(s->config_.policy_log_path, s->config_.policy_log_max_size_mb << 20,
                                     s->config_.policy_log_max_files);
@@ -37,6 +51,11 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
     s->workers_.push_back(std::move(w));
   }
   s->global_metrics_.workers = n;
+  std::vector<const admin::WorkerMetrics*> blocks;
+  for (const auto& w : s->workers_) blocks.push_back(&w->metrics());
+  s->collectors_.push_back(admin::makeMetricsCollector(std::move(blocks), s->global_metrics_));
+  s->collectors_.push_back(admin::makeBuildInfoCollector(KITGATE_VERSION, KITGATE_TLS_BACKEND));
+  s->collectors_.push_back(admin::makeProcessCollector());
 
   s->base_ = event_base_new();
   if (s->base_ == nullptr) return Status::error("event_base_new failed");
@@ -156,13 +175,16 @@ void Server::stop() { beginShutdown(); }
 
 Status Server::reload() {
   std::lock_guard<std::mutex> lock(reload_mu_);
+  Status st = reloadLocked();
+  global_metrics_.reloaded(st.isOk(), unixNow());
+  return st;
+}
+
+Status Server::reloadLocked() {
   config::ProxyConfig next = config_;
   if (!config_path_.empty()) {
     auto c = config::loadConfig(config_path_);
-    if (!c) {
-      global_metrics_.reloads_failed.fetch_add(1);
-      return c.status();
-    }
+    if (!c) return c.status();
     // `listen` may change (new sandbox networks); a port 0 entry means the
     // port this proxy already bound on that address. The rest is fixed at start.
     for (auto& l : c->listen) {
@@ -181,20 +203,14 @@ Status Server::reload() {
     next = std::move(c.value());
   }
   auto snap = buildSnapshot(next, snapshot_.get());
-  if (!snap) {
-    global_metrics_.reloads_failed.fetch_add(1);
-    return snap.status();
-  }
+  if (!snap) return snap.status();
   Status listen_status = applyListenChanges(next.listen);
-  if (!listen_status) {
-    global_metrics_.reloads_failed.fetch_add(1);
-    return listen_status;
-  }
+  if (!listen_status) return listen_status;
   config_ = std::move(next);
   snapshot_ = std::move(snap.value());
   for (auto& w : workers_) w->publish(snapshot_);
-  global_metrics_.reloads_ok.fetch_add(1);
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
+  global_metrics_.setLimits(config_.limits);
   return Status::ok();
 }
 
@@ -249,10 +265,10 @@ Status Server::writeReadyFile(const std::string& path) const {
 }
 
 std::string Server::metricsText() const {
-  std::vector<const admin::WorkerMetrics*> m;
-  m.reserve(workers_.size());
-  for (const auto& w : workers_) m.push_back(&w->metrics());
-  return admin::renderPrometheus(m, global_metrics_);
+  std::vector<const prometheus::Collectable*> c;
+  c.reserve(collectors_.size());
+  for (const auto& p : collectors_) c.push_back(p.get());
+  return admin::renderPrometheus(c);
 }
 
 }  // namespace kitgate::server

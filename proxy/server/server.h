@@ -31,6 +31,10 @@
 #include "proxy/server/volume_watch.h"
 #include "proxy/server/worker.h"
 
+namespace prometheus {
+class Collectable;
+}
+
 namespace kitgate::server {
 
 class Server {
@@ -41,7 +45,8 @@ class Server {
 
   // Runs until SIGTERM/SIGINT (or stop()); returns the process exit code.
   int run();
-  // Thread-safe.
+  // Thread-safe. Counts the outcome in kitgate_reloads_total and
+  // kitgate_config_last_reload_* (SIGHUP and POST /reload alike).
   Status reload();
   void stop();
 
@@ -63,6 +68,7 @@ class Server {
   void reloadAndLog(const char* why);
   static void onFlush(evutil_socket_t, short, void* arg);
   void beginShutdown();
+  Status reloadLocked();
   // Opens listeners for addresses in `wanted` that are new (resolving port 0
   // in place) and closes the ones no longer wanted.
   Status applyListenChanges(std::vector<std::string>& wanted);
@@ -78,6 +84,8 @@ class Server {
   std::vector<std::thread> threads_;
   event_base* base_ = nullptr;
   std::unique_ptr<admin::AdminServer> admin_;
+  // What a scrape serialises: the workers' sums, build info, process metrics.
+  std::vector<std::unique_ptr<prometheus::Collectable>> collectors_;
   std::vector<event*> signal_events_;
   event* flush_ev_ = nullptr;
   std::unique_ptr<VolumeWatch> volume_watch_;

@@ -1,58 +1,84 @@
 // The metrics endpoint of the real proxy: counters move with the traffic
 // that caused them, and no label carries a host or sandbox name.
+#include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "tests/integration/harness.h"
+#include "tests/support/subprocess.h"
 
 namespace kitgate::testing {
 namespace {
 
-double valueOr0(const std::string& text, const std::string& series) { return metricValue(text, series).value_or(0); }
+double valueOr0(const std::string& text, const std::string& series) {
+  return metricValue(text, series).value_or(0);
+}
 
-TEST(Metrics, CountersFollowTraffic) {
-  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
-  ASSERT_OK_AND_ASSIGN(auto echo, OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
-  ProxyOptions o = reachOrigin();
-  o.deny = {"blocked.test"};
-  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
-  ASSERT_OK_AND_ASSIGN(std::string before, proxy->metricsText());
+// An origin, an echo origin and a proxy that reaches both but refuses
+// blocked.test.
+class MetricsWithTraffic : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(origin_, OriginServer::start());
+    ASSERT_OK_AND_ASSIGN(echo_,
+                         OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+    ProxyOptions o = reachOrigin();
+    o.deny = {"blocked.test"};
+    ASSERT_OK_AND_ASSIGN(proxy_, ProxyProcess::start(o));
+  }
+  std::unique_ptr<OriginServer> origin_;
+  std::unique_ptr<OriginServer> echo_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
 
-  const std::string http_ok = "kitgate_requests_total{type=\"http\",decision=\"allowed\",path=\"forward\"}";
-  const std::string connect_ok = "kitgate_requests_total{type=\"connect\",decision=\"allowed\",path=\"forward-bypass\"}";
-  const std::string connect_blocked = "kitgate_requests_total{type=\"connect\",decision=\"blocked\",path=\"none\"}";
-  const std::string http_blocked = "kitgate_requests_total{type=\"http\",decision=\"blocked\",path=\"none\"}";
+TEST_F(MetricsWithTraffic, CountersFollowTraffic) {
+  ASSERT_OK_AND_ASSIGN(std::string before, proxy_->metricsText());
+
+  const std::string http_ok =
+      "kitgate_requests_total{type=\"http\",decision=\"allowed\",mode=\"forward\"}";
+  const std::string connect_ok =
+      "kitgate_requests_total{type=\"connect\",decision=\"allowed\",mode=\"forward-bypass\"}";
+  const std::string connect_blocked =
+      "kitgate_requests_total{type=\"connect\",decision=\"blocked\",mode=\"none\"}";
+  const std::string http_blocked =
+      "kitgate_requests_total{type=\"http\",decision=\"blocked\",mode=\"none\"}";
   for (const auto& s : {http_ok, connect_ok, connect_blocked, http_blocked}) {
     EXPECT_EQ(metricValue(before, s), 0.0) << s;
   }
 
-  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+  ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy_->port()));
   for (int i = 0; i < 3; ++i) {
-    ASSERT_OK(c.send(absoluteGet(*origin, "/bytes/1000")));
+    ASSERT_OK(c.send(absoluteGet(*origin_, "/bytes/1000")));
     ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
     ASSERT_EQ(r.status, 200);
   }
   for (int i = 0; i < 2; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->port(), "CONNECT blocked.test:443 HTTP/1.1\r\n\r\n"));
+    ASSERT_OK_AND_ASSIGN(auto r,
+                         requestOnce(proxy_->port(), "CONNECT blocked.test:443 HTTP/1.1\r\n\r\n"));
     ASSERT_EQ(r.status, 403);
   }
-  ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->port(), "GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(
+      auto r, requestOnce(proxy_->port(),
+                          "GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n"));
   ASSERT_EQ(r.status, 403);
-  ASSERT_OK_AND_ASSIGN(auto bad, requestOnce(proxy->port(), absoluteGet(*origin, "/", "Content-Length: 1\r\nContent-Length: 2\r\n")));
+  ASSERT_OK_AND_ASSIGN(
+      auto bad,
+      requestOnce(proxy_->port(),
+                  absoluteGet(*origin_, "/", "Content-Length: 1\r\nContent-Length: 2\r\n")));
   ASSERT_EQ(bad.status, 400);
   {
-    ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy->port(), originAuthority(*echo)));
+    ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy_->port(), originAuthority(*echo_)));
     ASSERT_TRUE(t.established());
     ASSERT_OK(t.client.send(std::string(5000, 'x')));
     ASSERT_OK(t.client.readExactly(5000).status());
     // While open, the tunnel is active.
-    EXPECT_EQ(proxy->metric("kitgate_tunnels_active"), 1.0);
+    EXPECT_EQ(proxy_->metric("kitgate_tunnels_active"), 1.0);
     t.client.shutdownWrite();
     ASSERT_OK(t.client.readUntilClose().status());
   }
   // Tunnel close is accounted asynchronously: wait for it.
-  ASSERT_TRUE(waitUntil([&] { return proxy->metric("kitgate_tunnels_active") == 0.0; }, 10s));
-  ASSERT_OK_AND_ASSIGN(std::string after, proxy->metricsText());
+  ASSERT_TRUE(waitUntil([&] { return proxy_->metric("kitgate_tunnels_active") == 0.0; }, 10s));
+  ASSERT_OK_AND_ASSIGN(std::string after, proxy_->metricsText());
 
   EXPECT_EQ(valueOr0(after, http_ok), 3.0);
   EXPECT_EQ(valueOr0(after, connect_ok), 1.0);
@@ -74,11 +100,13 @@ TEST(Metrics, LabelsNeverCarryHostsOrSandboxes) {
   ProxyOptions o = reachOrigin();
   o.deny = {"blocked.test"};
   o.state_files["sandboxes/tenant-one.yaml"] =
-      "name: tenant-one\nmatch:\n  sources: [\"127.0.0.1\"]\nallow: [\"origin.test\", \"127.0.0.1/32\"]\n";
+      "name: tenant-one\nmatch:\n  sources: [\"127.0.0.1\"]\nallow: [\"origin.test\", "
+      "\"127.0.0.1/32\"]\n";
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
   ASSERT_OK_AND_ASSIGN(auto ok, requestOnce(proxy->port(), absoluteGet(*origin, "/small")));
   EXPECT_EQ(ok.status, 200);
-  ASSERT_OK_AND_ASSIGN(auto no, requestOnce(proxy->port(), "CONNECT blocked.test:443 HTTP/1.1\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(auto no,
+                       requestOnce(proxy->port(), "CONNECT blocked.test:443 HTTP/1.1\r\n\r\n"));
   EXPECT_EQ(no.status, 403);
   ASSERT_OK_AND_ASSIGN(std::string text, proxy->metricsText());
   EXPECT_EQ(text.find(".test"), std::string::npos);
@@ -92,12 +120,87 @@ TEST(Metrics, LabelsNeverCarryHostsOrSandboxes) {
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     ++samples;
-    for (auto it = std::sregex_iterator(line.begin(), line.end(), label); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), label);
+         it != std::sregex_iterator(); ++it) {
       const std::string v = (*it)[2];
       EXPECT_TRUE(std::regex_match(v, std::regex(R"([a-z_+\-]+|[0-9.e+\-]+|\+Inf)"))) << line;
     }
   }
   EXPECT_GT(samples, 20u);
+}
+
+// A live scrape of the real binary, after traffic of every kind has moved
+// the counters and histograms, passes `promtool check metrics` (Debian's
+// prometheus package, scripts/setup.sh) and carries the metrics operators
+// alert on.
+TEST_F(MetricsWithTraffic, LiveScrapePassesPromtool) {
+  ASSERT_OK_AND_ASSIGN(auto ok, requestOnce(proxy_->port(), absoluteGet(*origin_, "/small")));
+  ASSERT_EQ(ok.status, 200);
+  ASSERT_OK_AND_ASSIGN(auto no,
+                       requestOnce(proxy_->port(), "CONNECT blocked.test:443 HTTP/1.1\r\n\r\n"));
+  ASSERT_EQ(no.status, 403);
+  {
+    ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy_->port(), originAuthority(*echo_)));
+    ASSERT_TRUE(t.established());
+    ASSERT_OK(t.client.send("ping"));
+    ASSERT_OK(t.client.readExactly(4).status());
+    t.client.shutdownWrite();
+    ASSERT_OK(t.client.readUntilClose().status());
+  }
+  ASSERT_TRUE(waitUntil([&] { return proxy_->metric("kitgate_tunnels_active") == 0.0; }, 10s));
+  ASSERT_OK_AND_ASSIGN(std::string text, proxy_->metricsText());
+  for (const char* name :
+       {"kitgate_build_info{", "process_open_fds ", "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ", "process_start_time_seconds ",
+        "kitgate_config_last_reload_successful 1",
+        "kitgate_config_last_reload_success_timestamp_seconds ", "kitgate_limit_max_connections ",
+        "kitgate_request_duration_seconds_bucket{type=\"http\",le=\"+Inf\"}",
+        "kitgate_tunnel_duration_seconds_count{type=\"bypass\"}",
+        "kitgate_intercepted_connections_total ",
+        "kitgate_credential_injections_total{kind=\"placeholder\"}"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name;
+  }
+  ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("promtool"));
+  const std::string scrape = dir.path() + "/scrape.prom";
+  std::ofstream(scrape) << text;
+  ASSERT_OK_AND_ASSIGN(auto promtool,
+                       Subprocess::spawn({"sh", "-c", "promtool check metrics < " + scrape},
+                                         dir.path() + "/promtool", /*search_path=*/true));
+  auto st = promtool.wait(60s);
+  ASSERT_TRUE(st.has_value()) << "promtool did not finish";
+  EXPECT_TRUE(st->exited && st->code == 0) << st->toString() << "\n"
+                                           << promtool.stdoutText() << promtool.stderrText();
+}
+
+// kitgate_config_last_reload_*: a failed reload turns the gauge to 0 and
+// keeps the time of the last success; the next good reload restores both.
+// The limit gauges show what the active config allows.
+TEST(Metrics, ReloadStatusAndLimitsFollowTheActiveConfig) {
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_connections", 321}, {"idle_timeout_ms", 2500}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  EXPECT_EQ(proxy->metric("kitgate_config_last_reload_successful"), 1.0);
+  EXPECT_EQ(proxy->metric("kitgate_limit_max_connections"), 321.0);
+  EXPECT_EQ(proxy->metric("kitgate_limit_idle_timeout_seconds"), 2.5);
+  auto started = proxy->metric("kitgate_config_last_reload_success_timestamp_seconds");
+  ASSERT_TRUE(started.has_value());
+  EXPECT_GT(*started, 1.58e9);
+
+  ASSERT_OK(proxy->writeStateFile("sandboxes/bad.yaml", "name: bad\nallow: [\"a.**.b\"]\n"));
+  ASSERT_OK_AND_ASSIGN(auto failed, proxy->reloadViaAdmin());
+  ASSERT_EQ(failed.status, 500);
+  EXPECT_EQ(proxy->metric("kitgate_config_last_reload_successful"), 0.0);
+  EXPECT_EQ(proxy->metric("kitgate_config_last_reload_success_timestamp_seconds"), started);
+  EXPECT_EQ(proxy->metric("kitgate_limit_max_connections"), 321.0);
+
+  ASSERT_OK(proxy->removeStateFile("sandboxes/bad.yaml"));
+  o.limits["max_connections"] = 654;
+  ASSERT_OK(proxy->rewriteConfig(o));
+  ASSERT_OK_AND_ASSIGN(auto good, proxy->reloadViaAdmin());
+  ASSERT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(proxy->metric("kitgate_config_last_reload_successful"), 1.0);
+  EXPECT_GE(proxy->metric("kitgate_config_last_reload_success_timestamp_seconds"), started);
+  EXPECT_EQ(proxy->metric("kitgate_limit_max_connections"), 654.0);
 }
 
 TEST(Metrics, AdminEndpointsAnswer) {
@@ -112,7 +215,8 @@ TEST(Metrics, AdminEndpointsAnswer) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("kitgate_requests_total"), std::string::npos);
   // The metrics listener serves nothing else.
-  ASSERT_OK_AND_ASSIGN(auto r, requestOnce(proxy->metricsPort(), "POST /reload HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(
+      auto r, requestOnce(proxy->metricsPort(), "POST /reload HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(r.status, 404);
 }
 

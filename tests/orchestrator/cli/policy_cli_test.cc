@@ -140,9 +140,27 @@ std::string logLine(const std::string& time, const std::string& sandbox, const s
   return j.dump() + "\n";
 }
 
+// spdlog's name for the n-th rotation of `path`: policy.log -> policy.1.log.
+std::string rotated(const std::string& path, int n) {
+  return path.substr(0, path.rfind('.')) + "." + std::to_string(n) + ".log";
+}
+
+// A connection's open or close line (the proxy's canonical format).
+std::string eventLine(const std::string& event, const std::string& id, const std::string& time,
+                      const std::string& host, bool blocked = false) {
+  nlohmann::json j = nlohmann::json::parse(logLine(time, "amp", host, 443, blocked));
+  j["event"] = event;
+  j["id"] = id;
+  j["client"] = "10.0.0.5:40000";
+  j["error"] = event == "close" && host == "reset.example" ? "upstream reset" : "";
+  j["bytes_up"] = event == "open" ? 0 : 512;
+  j["bytes_down"] = event == "open" ? 0 : 4096;
+  return j.dump() + "\n";
+}
+
 TEST_F(PolicyCli, LogIsAggregatedBlockedFirst) {
   ASSERT_TRUE(state::writeFileAtomic(
-                  paths_.policyLog() + ".1",
+                  rotated(paths_.policyLog(), 1),
                   logLine("2026-11-27T08:00:00.000Z", "amp", "evil.example", 443, true), 0600)
                   .isOk());
   ASSERT_TRUE(state::writeFileAtomic(
@@ -206,6 +224,103 @@ TEST_F(PolicyCli, FollowPrintsNewDecisionsAsTheyAreLogged) {
   follow->kill();
   EXPECT_EQ(follow->stdoutText().find("old.example"), std::string::npos);  // starts at the end
   EXPECT_EQ(follow->stdoutText().find("skip.example"), std::string::npos);
+}
+
+TEST_F(PolicyCli, LogFiltersByDecisionAndHostAndSummarisesPerHost) {
+  ASSERT_TRUE(state::writeFileAtomic(
+                  rotated(paths_.policyLog(), 1),
+                  logLine("2026-11-27T08:00:00.000Z", "amp", "api.github.com", 443, false), 0600)
+                  .isOk());
+  ASSERT_TRUE(state::writeFileAtomic(
+                  paths_.policyLog(),
+                  logLine("2026-11-27T08:00:01.000Z", "amp", "github.com", 443, false) +
+                      logLine("2026-11-27T08:00:02.000Z", "other", "evil.example", 443, true) +
+                      logLine("2026-11-27T08:00:03.000Z", "amp", "evil.example", 443, true) +
+                      logLine("2026-11-27T08:00:04.000Z", "amp", "notgithub.com", 443, true) +
+                      // one connection: open + close count once
+                      eventLine("open", "c1", "2026-11-27T08:00:05.000Z", "github.com") +
+                      eventLine("close", "c1", "2026-11-27T08:00:06.000Z", "github.com"),
+                  0600)
+                  .isOk());
+  CliRun r = kitgate({"policy", "log", "--summary", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 4u) << j.dump();
+  EXPECT_EQ(j[0]["host"], "notgithub.com:443");
+  EXPECT_EQ(j[1]["host"], "evil.example:443");
+  EXPECT_EQ(j[1]["count"], 2);  // both sandboxes: the summary is per host
+  EXPECT_EQ(j[1]["last_seen"], "2026-11-27T08:00:03.000Z");
+  EXPECT_EQ(j[2]["host"], "github.com:443");
+  EXPECT_EQ(j[2]["count"], 2);  // the one-line record and the paired connection
+  EXPECT_EQ(j[2]["last_seen"], "2026-11-27T08:00:06.000Z");
+  EXPECT_EQ(j[3]["host"], "api.github.com:443");  // from policy.1.log
+
+  r = kitgate({"policy", "log", "--summary"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* col : {"HOST", "DECISION", "COUNT", "LAST SEEN"}) {
+    EXPECT_NE(r.out.find(col), std::string::npos) << col;
+  }
+
+  r = kitgate({"policy", "log", "-q", "--decision", "blocked"});
+  EXPECT_EQ(r.out, "notgithub.com:443\nevil.example:443\n");
+  // --host keeps the host and names below it, not names that merely end alike.
+  r = kitgate({"policy", "log", "-q", "--host", "github.com"});
+  EXPECT_EQ(r.out, "github.com:443\napi.github.com:443\n");
+  r = kitgate({"policy", "log", "-q", "other", "--decision", "allowed"});
+  EXPECT_EQ(r.out, "");
+  r = kitgate({"policy", "log", "--decision", "maybe"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--decision must be allowed or blocked"), std::string::npos) << r.err;
+  EXPECT_EQ(kitgate({"policy", "log", "-f", "--summary"}).exit_code, 2);
+}
+
+// -f shows a tunnel while it is open: the ones open when it starts (an open
+// line without its close), and each new open, then its close.
+TEST_F(PolicyCli, FollowShowsConnectionsWhileOpen) {
+  ASSERT_TRUE(state::writeFileAtomic(paths_.policyLog(),
+                                     eventLine("open", "done", "t0", "closed.example") +
+                                         eventLine("close", "done", "t1", "closed.example") +
+                                         eventLine("open", "long", "t2", "still-open.example"),
+                                     0600)
+                  .isOk());
+  auto follow = kitgate::testing::Subprocess::spawn({binary_, "policy", "log", "amp", "-f"},
+                                                    dir_->path() + "/follow-open", false,
+                                                    {"KITGATE_STATE_DIR=" + paths_.root});
+  ASSERT_TRUE(follow.isOk()) << follow.status().message();
+  ASSERT_TRUE(kitgate::testing::waitUntil(
+      [&] { return follow->stderrText().find("1 connection(s) open") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << follow->stderrText();
+  ASSERT_TRUE(kitgate::testing::waitUntil(
+      [&] { return follow->stdoutText().find("still-open.example:443") != std::string::npos; },
+      std::chrono::seconds(20)));
+  EXPECT_NE(follow->stdoutText().find("t2  open  amp  allowed"), std::string::npos)
+      << follow->stdoutText();
+  EXPECT_EQ(follow->stdoutText().find("closed.example"), std::string::npos);
+  {
+    std::ofstream log(paths_.policyLog(), std::ios::app);
+    log << eventLine("open", "new", "t3", "reset.example");
+  }
+  ASSERT_TRUE(kitgate::testing::waitUntil(
+      [&] {
+        return follow->stdoutText().find("t3  open  amp  allowed  connect  reset.example:443") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << follow->stdoutText();
+  {
+    std::ofstream log(paths_.policyLog(), std::ios::app);
+    log << eventLine("close", "new", "t4", "reset.example");
+  }
+  ASSERT_TRUE(kitgate::testing::waitUntil(
+      [&] { return follow->stdoutText().find("error: upstream reset") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << follow->stdoutText();
+  follow->kill();
+  const std::string out = follow->stdoutText();
+  EXPECT_NE(out.find("t4  close  amp  allowed  connect  reset.example:443"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("from 10.0.0.5:40000  up 512 B, down 4096 B"), std::string::npos) << out;
 }
 
 TEST_F(PolicyCli, EmptyLogSaysSo) {

@@ -114,6 +114,11 @@ TEST_F(TarWriterTest, RefusesEscapingAndUnsplittablePaths) {
   EXPECT_FALSE(w.addFile("", "x", 0644).isOk());
   EXPECT_FALSE(w.addFile(std::string(101, 'n'), "x", 0644).isOk());  // no '/' to split at
   EXPECT_TRUE(w.addFile("a..b/c", "x", 0644).isOk());                // ".." inside a name is fine
+  EXPECT_FALSE(w.addSymlink("link", std::string(101, 't')).isOk());
+  // Refused entries leave nothing behind: the archive holds the good one only.
+  int rc = -1;
+  EXPECT_EQ(runTar(w.finish(), "-t", &rc), "a..b/c\n");
+  EXPECT_EQ(rc, 0);
 }
 
 TEST_F(TarWriterTest, EmptyArchiveIsValid) {

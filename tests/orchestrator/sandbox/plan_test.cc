@@ -254,7 +254,7 @@ TEST(SandboxPlan, FilesAreOwnedByTheAgentInTheirTargets) {
   ASSERT_NE(home, nullptr);
   EXPECT_EQ(home->dir, "/home/agent");
   EXPECT_THAT(home->tar, HasSubstr(".config/tool/rc"));
-  EXPECT_THAT(home->tar, HasSubstr("0001750"));  // uid 1000 in the ustar octal field
+  EXPECT_THAT(home->tar, HasSubstr("001750 "));  // uid 1000 in the ustar octal field
   const SetupStep* ws = findStep(plan, "files/workspace");
   ASSERT_NE(ws, nullptr);
   EXPECT_EQ(ws->dir, "/home/me/proj");

@@ -54,6 +54,30 @@ class ProxyControl : public ::testing::Test {
   std::string binary_;
 };
 
+// The credential probe (over libcurl, as an HTTP proxy client): a registered
+// sandbox's token is recognised, another name is not, a dead address is
+// named; the token never appears in an error.
+TEST_F(ProxyControl, ProbeTellsRegisteredSandboxesApart) {
+  const std::string token = "kgtPROBEtestToken0123456789";
+  ASSERT_TRUE(writeSandbox(paths_, {"dev1", {}, token, {"example.com"}, {}, 0}).isOk());
+  Status st = ensureProxy(paths_, binary_);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  const std::string listen = proxyStatus(paths_).listen.at(0);
+  Status ok = probeSandbox(listen, "dev1", token);
+  EXPECT_TRUE(ok.isOk()) << ok.message();
+  Status unknown = probeSandbox(listen, "dev2", token);
+  ASSERT_FALSE(unknown.isOk());
+  EXPECT_NE(unknown.message().find("does not recognise sandbox dev2 (407)"), std::string::npos)
+      << unknown.message();
+  EXPECT_EQ(unknown.message().find(token), std::string::npos);
+  ASSERT_TRUE(stopProxy(paths_).isOk());
+  Status dead = probeSandbox(listen, "dev1", token);
+  ASSERT_FALSE(dead.isOk());
+  EXPECT_NE(dead.message().find("does not answer on " + listen), std::string::npos)
+      << dead.message();
+  EXPECT_EQ(dead.message().find(token), std::string::npos);
+}
+
 TEST_F(ProxyControl, StartStatusReloadStop) {
   EXPECT_FALSE(proxyStatus(paths_).running);
   EXPECT_TRUE(reloadProxy(paths_).isOk());  // nothing to reload
