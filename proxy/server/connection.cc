@@ -60,11 +60,14 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
 
 }  // namespace
 
-Connection::Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer)
+Connection::Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer,
+                       uint16_t peer_port)
     : w_(worker),
       snap_(worker.snapshot()),
       client_(std::move(client)),
       peer_(peer),
+      client_text_((peer.isV6() ? "[" + peer.toString() + "]" : peer.toString()) + ":" +
+                   std::to_string(peer_port)),
       connector_(std::in_place, worker.base(), worker.resolver(), worker.metrics(),
                  tcpSettings(*snap_)),
       env_(streamEnv(worker, *snap_, *connector_)),
@@ -304,7 +307,7 @@ void Connection::handleRequest() {
   req_bytes_down_ = 0;
   const stream::Target target = targetOf(req_);
   if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
-    stream_.begin(sandbox_, req_start_);
+    beginStream();
     state_ = State::kUpstream;
     updateReadInterest();
     stream_.onInnerRequest(req_, target, *ic_);
@@ -312,14 +315,19 @@ void Connection::handleRequest() {
   }
   if (!identify()) return;
   if (target == stream::Target::kConnect) closeUpstream();  // a tunnel never reuses one
-  stream_.begin(sandbox_, req_start_);
+  beginStream();
   state_ = State::kUpstream;
   updateReadInterest();
   stream_.onProxyRequest(req_, target);
 }
 
-void Connection::endEarly(stream::EndReason reason, std::string_view detail, int status) {
+void Connection::beginStream() {
   stream_.begin(sandbox_, req_start_);
+  stream_.identify(client_text_, w_.nextLogId());
+}
+
+void Connection::endEarly(stream::EndReason reason, std::string_view detail, int status) {
+  beginStream();
   stream_.describe(req_.method, targetOf(req_), req_.port, ic_.get());
   stream_.end(reason, detail, status);
 }
@@ -400,11 +408,41 @@ void Connection::revoke(const std::string& reason) {
     const uint64_t d = relay_->stats().bytes_down;
     down = d >= kConnectEstablished.size() ? d - kConnectEstablished.size() : 0;
     relay_->abort();  // its on_done is not called
-    w_.metrics().tunnels_closed.add();
+    w_.metrics().tunnelClosed(admin::TunnelType::kBypass, Clock::now() - tunnel_start_);
   }
   spdlog::info("sandbox {}: {} {}", sandbox_ ? sandbox_->name() : "-", stream_.host().text, reason);
-  stream_.logLine(false, 0, reason, up, down);
+  if (flags_.intercepted) {
+    closeIntercepted(reason);
+  } else {
+    stream_.logLine(false, 0, reason, up, down, admin::PolicyEvent::kClose, "revoked");
+  }
   terminate();
+}
+
+void Connection::closeIntercepted(std::string_view error) {
+  if (!ic_ || intercept_id_.empty()) return;
+  w_.metrics().tunnelClosed(admin::TunnelType::kIntercepted, Clock::now() - intercept_start_);
+  admin::PolicyRecord r;
+  r.event = admin::PolicyEvent::kClose;
+  r.id = intercept_id_;
+  r.client = client_text_;
+  r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
+  r.type = "connect";
+  r.method = "CONNECT";
+  r.host = ic_->host.text;
+  r.port = ic_->port;
+  r.address = ic_->address;
+  r.allowed = true;
+  r.rule = ic_->decision.rule;
+  r.reason = ic_->decision.interception.reason;  // why it was intercepted, as on the open line
+  r.error = error;                                // how it ended ("" = the client or upstream closed)
+  r.proxy = "forward";
+  r.status = 200;
+  r.tls_ms = tls_ms_;
+  r.duration_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - intercept_start_).count();
+  w_.logDecision(r);
+  intercept_id_.clear();
 }
 
 // ---------------------------------------------------------------- stream host
@@ -470,11 +508,13 @@ void Connection::tunnel(UniqueFd upstream) {
   w_.metrics().tunnels_opened.add();
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
                        admin::ProxyPath::kForwardBypass);
+  stream_.answered();
+  tunnel_start_ = Clock::now();
   relay_ = std::make_unique<tunnel::SpliceRelay>(
       w_.base(), w_.pipes(), std::move(client_), std::move(upstream_),
       std::string(kConnectEstablished), std::move(early), snap_->config.limits.idle_timeout,
       [this](const tunnel::RelayStats& st) {
-        w_.metrics().tunnels_closed.add();
+        w_.metrics().tunnelClosed(admin::TunnelType::kBypass, Clock::now() - tunnel_start_);
         // The relay counted our "200 Connection established" line too.
         const uint64_t down = st.bytes_down >= kConnectEstablished.size()
                                   ? st.bytes_down - kConnectEstablished.size()
@@ -482,9 +522,10 @@ void Connection::tunnel(UniqueFd upstream) {
         if (std::strcmp(st.end_reason, "idle timeout") == 0) {
           w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
         }
-        stream_.complete(200, st.bytes_up, down);
+        stream_.complete(200, st.bytes_up, down, /*count_bytes=*/false);  // counted as they flowed
         terminate();
       });
+  relay_->countLive(&w_.metrics().bytes_up, &w_.metrics().bytes_down);
   relay_->start();
 }
 
@@ -543,7 +584,11 @@ void Connection::intercept(UniqueFd upstream) {
   client_io_ = std::move(transport);
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
                        admin::ProxyPath::kForward);
-  stream_.logLine(true, 200, stream_.decision().interception.reason);
+  w_.metrics().intercepted_connections.add();
+  w_.metrics().tunnels_opened.add();
+  stream_.answered();  // the open line; closeIntercepted() writes the close line
+  intercept_id_ = stream_.id();
+  intercept_start_ = Clock::now();
   // The handshakes own their events and timeouts: the connection's are off.
   state_ = State::kClientHandshake;
   event_del(timer_);
@@ -624,6 +669,7 @@ void Connection::onUpstreamTls(upstream::TlsResult r, bool for_waiting_request) 
     }
     return;
   }
+  tls_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - intercept_start_).count();
   // First handshake after CONNECT: the sandbox's first request. It may
   // already sit inside the TLS layer (sent right behind the client's
   // Finished), where no fd readiness will announce it: read now.
@@ -941,6 +987,7 @@ void Connection::forceClose() {
 
 void Connection::terminate() {
   if (state_ == State::kDead) return;
+  if (flags_.intercepted) closeIntercepted({});
   state_ = State::kDead;
   stream_.cancel();
   client_hs_.reset();

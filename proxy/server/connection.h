@@ -47,7 +47,7 @@ class Worker;
 
 class Connection final : private stream::StreamHost {
  public:
-  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer);
+  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer, uint16_t peer_port);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -104,6 +104,11 @@ class Connection final : private stream::StreamHost {
   // Applies a pending reload; false when it closed the connection.
   bool applyReload();
   void revoke(const std::string& reason);
+  // The close line and tunnel metrics of an intercepted connection; `error`
+  // says why the proxy ended it ("" when a peer closed).
+  void closeIntercepted(std::string_view error);
+  // Begins the stream for the next request (log id, client).
+  void beginStream();
   void startUpstreamTls(bool for_waiting_request);
   void onUpstreamTls(upstream::TlsResult r, bool for_waiting_request);
   void onClientHandshake(mitm::Handshake::Outcome o, std::string error);
@@ -156,6 +161,7 @@ class Connection final : private stream::StreamHost {
   std::unique_ptr<tunnel::Transport> client_io_;  // plain, or TLS when intercepted
   std::unique_ptr<tunnel::Transport> upstream_io_;
   policy::IpAddress peer_;
+  std::string client_text_;  // "ip:port" for the log
   State state_ = State::kHead;
   event* cev_ = nullptr;   // client readable (persistent)
   event* cwev_ = nullptr;  // client writable
@@ -163,10 +169,10 @@ class Connection final : private stream::StreamHost {
   event* uwev_ = nullptr;  // upstream writable
   event* timer_ = nullptr;
   event* lifetime_ = nullptr;  // max_connection_duration (when set)
-  evbuffer* cin_ = nullptr;   // from client
-  evbuffer* cout_ = nullptr;  // to client
-  evbuffer* uin_ = nullptr;   // from upstream
-  evbuffer* uout_ = nullptr;  // to upstream
+  evbuffer* cin_ = nullptr;    // from client
+  evbuffer* cout_ = nullptr;   // to client
+  evbuffer* uin_ = nullptr;    // from upstream
+  evbuffer* uout_ = nullptr;   // to upstream
 
   // Identification (once per connection).
   const sandbox::Sandbox* sandbox_ = nullptr;
@@ -190,10 +196,14 @@ class Connection final : private stream::StreamHost {
   std::string scratch_;
 
   std::unique_ptr<tunnel::SpliceRelay> relay_;
+  std::chrono::steady_clock::time_point tunnel_start_;
 
   // Interception: what the CONNECT fixed for the inner requests, and the
   // handshakes in flight.
   std::unique_ptr<stream::InterceptContext> ic_;
+  std::string intercept_id_;  // the CONNECT's log id (its open and close lines)
+  std::chrono::steady_clock::time_point intercept_start_;
+  double tls_ms_ = -1;  // both handshakes of the interception
   std::unique_ptr<mitm::Handshake> client_hs_;
   std::unique_ptr<upstream::TlsClient> upstream_tls_;
   // The stream's request waiting for a reconnected upstream's TLS leg.

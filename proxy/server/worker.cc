@@ -291,7 +291,10 @@ void Worker::acceptBatch(int listen_fd) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto peer = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    auto* s = new Connection(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}));
+    const uint16_t port = ss.ss_family == AF_INET6
+                              ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                              : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    auto* s = new Connection(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}), port);
     link(s);
     s->start();
   }

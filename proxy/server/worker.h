@@ -92,6 +92,8 @@ class Worker {
   void retire(Connection* s);
   size_t connectionCount() const { return connections_; }
   int index() const { return index_; }
+  // A fresh policy-log id for one request (PolicyLog::connectionId).
+  std::string nextLogId() { return admin::PolicyLog::connectionId(index_, ++log_seq_); }
 
  private:
   struct Listener {
@@ -114,6 +116,7 @@ class Worker {
   void unlink(Connection* s);
 
   int index_;  // for thread names and logs
+  uint64_t log_seq_ = 0;
   Shared& shared_;
   std::shared_ptr<const Snapshot> snapshot_;
   event_base* base_ = nullptr;

@@ -19,6 +19,7 @@ void Stream::begin(const sandbox::Sandbox* sandbox, Clock::time_point start) {
   port_ = 0;
   decision_ = {};
   address_.clear();
+  dns_ms_ = connect_ms_ = tls_ms_ = -1;
   creds_ = nullptr;
   plan_.reset();
   attempt_.reset();
@@ -137,6 +138,8 @@ void Stream::connectUpstream() {
 void Stream::onConnected(upstream::ConnectResult r) {
   attempt_.reset();
   address_ = std::move(r.address);
+  dns_ms_ = r.dns_ms;
+  connect_ms_ = r.connect_ms;
   switch (r.outcome) {
     case upstream::Outcome::kDnsFailure:
       end(EndReason::kDnsFailure, r.detail);
@@ -209,28 +212,49 @@ void Stream::onResponseHead(http::ResponseHead& head) const {
 void Stream::end(EndReason reason, std::string_view detail, int status) {
   attempt_.reset();
   countEnd(reason, *env_.metrics, status);
+  env_.metrics->requestDone(isConnect() ? admin::ReqType::kConnect : admin::ReqType::kHttp,
+                            env_.clock->now() - start_);
   const std::string authority = host_name_.text.empty() ? std::string() : host_name_.authority();
   EndResponse e = describeEnd(reason, {host_name_.text, authority, port_}, detail, status);
   if (e.policy_block) {
     env_.metrics->request(isConnect() ? admin::ReqType::kConnect : admin::ReqType::kHttp,
                           admin::Verdict::kBlocked, admin::ProxyPath::kNone);
   }
-  logLine(false, e.status, e.log);
+  logLine(false, e.status, e.log, 0, 0, admin::PolicyEvent::kClose, toString(reason));
   host_.reply(e);
 }
 
-void Stream::complete(int status, uint64_t bytes_up, uint64_t bytes_down) {
-  env_.metrics->bytes_up.add(bytes_up);
-  env_.metrics->bytes_down.add(bytes_down);
+void Stream::answered() {
+  env_.metrics->requestDone(admin::ReqType::kConnect, env_.clock->now() - start_);
+  logLine(true, 200,
+          intercepted_ ? std::string_view(decision_.interception.reason)
+                       : (decision_.reason.empty() ? std::string_view("allowed")
+                                                   : std::string_view(decision_.reason)),
+          0, 0, admin::PolicyEvent::kOpen);
+}
+
+void Stream::complete(int status, uint64_t bytes_up, uint64_t bytes_down, bool count_bytes) {
+  if (count_bytes) {
+    env_.metrics->bytes_up.add(bytes_up);
+    env_.metrics->bytes_down.add(bytes_down);
+  }
+  if (!isConnect()) env_.metrics->requestDone(admin::ReqType::kHttp, env_.clock->now() - start_);
   logLine(
       true, status,
       decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
       bytes_up, bytes_down);
 }
 
-void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t up,
-                     uint64_t down) {
+void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t up, uint64_t down,
+                     admin::PolicyEvent event, std::string_view error) {
   admin::PolicyRecord r;
+  r.event = event;
+  r.id = id_;
+  r.client = client_;
+  r.dns_ms = dns_ms_;
+  r.connect_ms = connect_ms_;
+  r.tls_ms = tls_ms_;
+  r.error = error;
   r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
   r.type = isConnect() ? "connect" : "http";
   r.method = method_;

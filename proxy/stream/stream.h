@@ -123,13 +123,27 @@ class Stream {
   // Ends the request: the EndReason table gives the reply, the metric and
   // the log line.
   void end(EndReason reason, std::string_view detail = {}, int status = 0);
-  // The request completed (response or tunnel done): counts the bytes and
-  // writes the allowed log line.
-  void complete(int status, uint64_t bytes_up, uint64_t bytes_down);
+  // The request completed (response or tunnel done): writes the allowed log
+  // line (the close line when the stream logged an open one) and counts the
+  // bytes unless they were counted as they flowed (tunnels).
+  void complete(int status, uint64_t bytes_up, uint64_t bytes_down, bool count_bytes = true);
+  // An allowed CONNECT was answered 200 (tunnel or interception): request
+  // latency, and the open line of the canonical log.
+  void answered();
   // A log line outside the usual two (interception started, a handshake
   // failed or timed out).
   void logLine(bool allowed, int status, std::string_view reason, uint64_t up = 0,
-               uint64_t down = 0);
+               uint64_t down = 0, admin::PolicyEvent event = admin::PolicyEvent::kClose,
+               std::string_view error = {});
+  // Who the client is and what this request's log id is (set by the
+  // connection before the request is handed over).
+  void identify(std::string_view client, std::string id) {
+    client_ = client;
+    id_ = std::move(id);
+  }
+  const std::string& id() const { return id_; }
+  // The TLS handshake time of an intercepted connection (for its log lines).
+  void setTlsMs(double ms) { tls_ms_ = ms; }
 
   // A reload decided this stream's connection again: the sandbox and the
   // decision now come from the new snapshot (a tunnel's final log line).
@@ -171,6 +185,11 @@ class Stream {
   uint16_t port_ = 0;
   policy::Decision decision_;
   std::string address_;
+  std::string_view client_;  // "ip:port", owned by the connection
+  std::string id_;
+  double dns_ms_ = -1;
+  double connect_ms_ = -1;
+  double tls_ms_ = -1;
   bool intercepted_ = false;
   const secrets::SandboxCredentials* creds_ = nullptr;
   std::shared_ptr<const secrets::InterceptPlan> plan_;

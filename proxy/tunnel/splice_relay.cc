@@ -99,7 +99,8 @@ void SpliceRelay::onIdle(evutil_socket_t, short, void* arg) {
     return;
   }
   // Lazy re-arm: activity only stamps a time; the timer sleeps the remainder.
-  timeval tv = toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(self->idle_timeout_ - idle));
+  timeval tv =
+      toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(self->idle_timeout_ - idle));
   event_add(self->idle_ev_, &tv);
 }
 
@@ -147,6 +148,7 @@ SpliceRelay::Step SpliceRelay::move(Direction& d) {
     }
     d.pending_off += static_cast<size_t>(n);
     *d.counter += static_cast<uint64_t>(n);
+    if (d.live != nullptr && d.live_pending) d.live->add(static_cast<uint64_t>(n));
   }
   if (!d.pending.empty()) std::string().swap(d.pending);
 
@@ -162,6 +164,7 @@ SpliceRelay::Step SpliceRelay::move(Direction& d) {
       }
       d.in_pipe -= static_cast<size_t>(n);
       *d.counter += static_cast<uint64_t>(n);
+      if (d.live != nullptr) d.live->add(static_cast<uint64_t>(n));
       moved += static_cast<size_t>(n);
     }
     if (d.pipe.read_fd >= 0) {

@@ -25,6 +25,7 @@
 #include <functional>
 #include <string>
 
+#include "proxy/common/counter.h"
 #include "proxy/common/unique_fd.h"
 #include "proxy/tunnel/pipe_pool.h"
 
@@ -32,8 +33,8 @@ namespace kitgate::tunnel {
 
 struct RelayStats {
   // Every byte written to each side, the pending prefixes included.
-  uint64_t bytes_up = 0;    // client -> upstream
-  uint64_t bytes_down = 0;  // upstream -> client
+  uint64_t bytes_up = 0;              // client -> upstream
+  uint64_t bytes_down = 0;            // upstream -> client
   const char* end_reason = "closed";  // static string: "closed", "idle timeout", "reset", …
 };
 
@@ -49,6 +50,13 @@ class SpliceRelay {
   SpliceRelay& operator=(const SpliceRelay&) = delete;
 
   // Arms the events; the relay runs from here on.
+  // Before start(): count payload bytes into `up` / `down` as they flow
+  // (the client's early bytes included, our own reply prefix not).
+  void countLive(Counter* up, Counter* down) {
+    up_.live = up;
+    up_.live_pending = true;
+    down_.live = down;
+  }
   void start();
   // Ends the relay now (shutdown drain deadline); on_done is NOT called.
   void abort();
@@ -64,12 +72,14 @@ class SpliceRelay {
     event* write_ev = nullptr;  // readiness of `to`
     Pipe pipe;                  // borrowed while in_pipe > 0
     size_t in_pipe = 0;
-    std::string pending;        // user-space prefix written before any splice
+    std::string pending;  // user-space prefix written before any splice
     size_t pending_off = 0;
-    bool eof = false;           // `from` reached EOF
-    bool done = false;          // EOF forwarded as shutdown(to, SHUT_WR)
+    bool eof = false;             // `from` reached EOF
+    bool done = false;            // EOF forwarded as shutdown(to, SHUT_WR)
     bool source_drained = false;  // the last splice from `from` was short: wait for readiness
     uint64_t* counter = nullptr;
+    Counter* live = nullptr;    // payload bytes as they flow (metrics), or null
+    bool live_pending = false;  // the pending prefix is payload too (not our own reply)
   };
   enum class Step { kWaitRead, kWaitWrite, kYield, kDone, kError };
 

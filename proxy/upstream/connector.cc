@@ -41,6 +41,7 @@ class TcpAttempt final : public Attempt {
       }
     }
     resolving_ = true;
+    resolving_was_async_ = true;
     arm();
     lookup_ = c_.resolver_.resolve(req_.host.text,
                                    [this](tunnel::ResolveResult r) { onResolved(std::move(r)); });
@@ -75,7 +76,12 @@ class TcpAttempt final : public Attempt {
   void onResolved(tunnel::ResolveResult r) {
     resolving_ = false;
     event_del(timer_);
-    if (!req_.host.isIp()) c_.metrics_.dns_duration.observe(Clock::now() - step_start_);
+    if (!req_.host.isIp()) {
+      const auto d = Clock::now() - step_start_;
+      c_.metrics_.dns_duration.observe(d);
+      if (resolving_was_async_)
+        result_.dns_ms = std::chrono::duration<double, std::milli>(d).count();
+    }
     if (r.addresses.empty()) {
       finish(Outcome::kDnsFailure, std::move(r.error));
       return;
@@ -142,7 +148,9 @@ class TcpAttempt final : public Attempt {
       connectNext();
       return;
     }
-    c_.metrics_.connect_duration.observe(Clock::now() - step_start_);
+    const auto d = Clock::now() - step_start_;
+    c_.metrics_.connect_duration.observe(d);
+    result_.connect_ms = std::chrono::duration<double, std::milli>(d).count();
     result_.fd = std::move(fd_);
     finish(Outcome::kConnected, {});
   }
@@ -169,6 +177,7 @@ class TcpAttempt final : public Attempt {
   event* timer_ = nullptr;
   Clock::time_point step_start_;
   bool resolving_ = false;
+  bool resolving_was_async_ = false;  // asked the resolver (not an IP or a static name)
   bool finished_ = false;
 };
 

@@ -55,6 +55,8 @@ struct ConnectResult {
   policy::Decision decision;  // final: kAllow, or kDeny for kAddressBlocked
   std::string address;        // the address connected to (or last tried, or first refused)
   std::string detail;
+  double dns_ms = -1;      // name resolution (-1: none, an IP or a static name)
+  double connect_ms = -1;  // the TCP connect that succeeded (-1: none)
 };
 
 // An attempt in progress; destroying it cancels it (its callback never runs after).

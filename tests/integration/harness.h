@@ -85,11 +85,12 @@ inline std::string absoluteGet(const OriginServer& origin, const std::string& pa
   return method + " http://" + auth + path + " HTTP/1.1\r\nHost: " + auth + "\r\n" + extra + "\r\n";
 }
 
-// Matches a policy-log line by host and status (and type when given).
+// Matches the final policy-log line of a request (never the "open" line of
+// a tunnel) by host and status (and type when given).
 inline auto logLine(const std::string& host, int status, const std::string& type = "") {
   return [=](const nlohmann::json& j) {
-    return j.value("host", "") == host && j.value("status", 0) == status &&
-           (type.empty() || j.value("type", "") == type);
+    return j.value("event", "") != "open" && j.value("host", "") == host &&
+           j.value("status", 0) == status && (type.empty() || j.value("type", "") == type);
   };
 }
 

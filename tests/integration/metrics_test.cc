@@ -222,3 +222,55 @@ TEST(Metrics, AdminEndpointsAnswer) {
 
 }  // namespace
 }  // namespace kitgate::testing
+
+namespace kitgate::testing {
+namespace {
+
+// The data path's telemetry while a tunnel is open and after it closed: the
+// canonical log's open line (id, client) then its close line with the same
+// id; tunnel bytes counted as they flow (before the close); the connect
+// latency and the tunnel lifetime histograms.
+TEST(CanonicalLog, TunnelHasAnOpenLineWhileOpenAndACloseLineWithTheSameId) {
+  ASSERT_OK_AND_ASSIGN(auto echo,
+                       OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(reachOrigin()));
+  ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy->port(), originAuthority(*echo)));
+  ASSERT_TRUE(t.established());
+  const std::string payload(100000, 'x');
+  ASSERT_OK(t.client.send(payload));
+  ASSERT_OK_AND_ASSIGN(std::string back, t.client.readExactly(payload.size()));
+  ASSERT_EQ(back.size(), payload.size());
+
+  auto open =
+      proxy->waitForLog([](const nlohmann::json& j) { return j.value("event", "") == "open"; });
+  ASSERT_TRUE(open.has_value()) << "no open line while the tunnel is open";
+  const std::string id = open->value("id", "");
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(open->value("type", ""), "connect");
+  EXPECT_EQ(open->value("decision", ""), "allowed");
+  EXPECT_EQ(open->value("client", "").rfind("127.0.0.1:", 0), 0u) << open->dump();
+  // Bytes are counted as they flow: visible before the tunnel closes.
+  EXPECT_GE(proxy->metric("kitgate_bytes_total{direction=\"up\"}"), 100000.0);
+  EXPECT_GE(proxy->metric("kitgate_bytes_total{direction=\"down\"}"), 100000.0);
+  EXPECT_EQ(proxy->metric("kitgate_request_duration_seconds_count{type=\"connect\"}"), 1.0);
+  EXPECT_EQ(proxy->metric("kitgate_tunnel_duration_seconds_count{type=\"bypass\"}"), 0.0);
+
+  t.client.shutdownWrite();  // the echo origin closes back; the relay ends
+  ASSERT_OK(t.client.readUntilClose().status());
+  auto close = proxy->waitForLog([&](const nlohmann::json& j) {
+    return j.value("event", "") == "close" && j.value("id", "") == id;
+  });
+  ASSERT_TRUE(close.has_value()) << "no close line with the open line's id";
+  EXPECT_EQ(close->value("bytes_up", 0), 100000);
+  EXPECT_EQ(close->value("bytes_down", 0), 100000);
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return proxy->metric("kitgate_tunnel_duration_seconds_count{type=\"bypass\"}") == 1.0;
+      },
+      5s));
+  // Counted once: not again at the close.
+  EXPECT_EQ(proxy->metric("kitgate_bytes_total{direction=\"up\"}"), 100000.0);
+}
+
+}  // namespace
+}  // namespace kitgate::testing

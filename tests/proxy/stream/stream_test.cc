@@ -179,8 +179,8 @@ class StreamTest : public ::testing::Test {
     ASSERT_TRUE(store.isOk()) << store.status().message();
     store_ = new std::shared_ptr<const secrets::Store>(*store);
 
-    auto authority =
-        mitm::loadOrCreateAuthority((*root_ / "ca").string(), "default", {"ampcode.com"}, {});
+    auto authority = mitm::loadOrCreateAuthority((*root_ / "ca").string(), "default",
+                                                 mitm::AuthorityPatterns{{}, {"ampcode.com"}}, {});
     ASSERT_TRUE(authority.isOk()) << authority.status().message();
     minters_ = new std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>>{
         {"default", authority->minter}};
