@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/http/message.h"
 #include "proxy/common/base64.h"
+#include "proxy/http/message.h"
 #include "proxy/secrets/text.h"
 
 namespace kitgate::secrets {
@@ -35,7 +35,8 @@ bool injects(const InterceptPlan& plan, std::string_view name) {
 // inside the decoded credential. False when the value is not a decodable
 // Basic credential or holds no placeholder.
 bool substituteInBasic(const InterceptPlan& plan, Header& h) {
-  if (!equalsIgnoreCase(h.name, "authorization") && !equalsIgnoreCase(h.name, "proxy-authorization")) {
+  if (!equalsIgnoreCase(h.name, "authorization") &&
+      !equalsIgnoreCase(h.name, "proxy-authorization")) {
     return false;
   }
   constexpr std::string_view kScheme = "basic";
@@ -71,11 +72,15 @@ std::string unsafeSubstitutions(const InterceptPlan& plan, const Header& h) {
          " not substituted in header \"" + h.name + "\": the value contains a control character";
 }
 
-void substituteHeaders(const InterceptPlan& plan, http::Request& req, std::string* problems) {
+void substituteHeaders(const InterceptPlan& plan, http::Request& req, std::string* problems,
+                       RewriteCounts& n) {
   std::string scratch;
   for (Header& h : req.headers) {
     if (equalsIgnoreCase(h.name, "host") || injects(plan, h.name)) continue;
-    if (substituteInBasic(plan, h)) continue;
+    if (substituteInBasic(plan, h)) {
+      ++n.basic;
+      continue;
+    }
     if (!replaceAll(h.value, plan.substitutions, placeholderOf, valueOf, &scratch)) continue;
     if (!isHeaderValueSafe(scratch)) {
       appendProblem(problems, unsafeSubstitutions(plan, h));
@@ -83,31 +88,36 @@ void substituteHeaders(const InterceptPlan& plan, http::Request& req, std::strin
     }
     h.value = std::move(scratch);
     scratch.clear();
+    ++n.placeholder;
   }
 }
 
-void substituteQuery(const InterceptPlan& plan, http::Request& req) {
+void substituteQuery(const InterceptPlan& plan, http::Request& req, RewriteCounts& n) {
   // CONNECT has no path and "OPTIONS *" no query: both end at the find.
   const size_t q = req.path.find('?');
   if (q == std::string::npos) return;
   const std::string_view query = std::string_view(req.path).substr(q + 1);
-  const bool any = std::any_of(plan.substitutions.begin(), plan.substitutions.end(), [&](const Substitution& s) {
-    return query.find(s.placeholder) != std::string_view::npos;
-  });
+  const bool any = std::any_of(
+      plan.substitutions.begin(), plan.substitutions.end(),
+      [&](const Substitution& s) { return query.find(s.placeholder) != std::string_view::npos; });
   if (!any) return;
   std::vector<std::string> encoded;
   encoded.reserve(plan.substitutions.size());
   for (const Substitution& s : plan.substitutions) encoded.push_back(percentEncode(s.value));
   const Substitution* base = plan.substitutions.data();
   std::string replaced;
-  replaceAll(query, plan.substitutions, placeholderOf,
-             [&](const Substitution& s) -> std::string_view { return encoded[static_cast<size_t>(&s - base)]; },
-             &replaced);
+  replaceAll(
+      query, plan.substitutions, placeholderOf,
+      [&](const Substitution& s) -> std::string_view {
+        return encoded[static_cast<size_t>(&s - base)];
+      },
+      &replaced);
   req.path.replace(q + 1, std::string::npos, replaced);
+  ++n.placeholder;
 }
 
 void inject(const InterceptPlan& plan, http::Request& req, std::string* problems,
-            std::string* unavailable) {
+            std::string* unavailable, RewriteCounts& n) {
   std::string rendered;
   for (const HeaderInjection& inj : plan.injections) {
     std::erase_if(req.headers, [&](const Header& h) { return equalsIgnoreCase(h.name, inj.name); });
@@ -136,6 +146,7 @@ void inject(const InterceptPlan& plan, http::Request& req, std::string* problems
       continue;
     }
     req.headers.push_back(Header{inj.name, std::string(value)});
+    ++n.header;
   }
 }
 
@@ -179,13 +190,20 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req) {
 
 Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
                       std::string* unavailable_service) {
+  return rewriteRequest(plan, req, unavailable_service, nullptr);
+}
+
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
+                      std::string* unavailable_service, RewriteCounts* counts) {
+  RewriteCounts local;
+  RewriteCounts& n = counts != nullptr ? *counts : local;
   std::string problems;
   if (!plan.substitutions.empty()) {
-    substituteHeaders(plan, req, &problems);
-    substituteQuery(plan, req);
+    substituteHeaders(plan, req, &problems, n);
+    substituteQuery(plan, req, n);
   }
   if (!plan.injections.empty()) {
-    inject(plan, req, &problems, unavailable_service);
+    inject(plan, req, &problems, unavailable_service, n);
     protectInjected(plan, req);
   }
   return problems.empty() ? Status::ok() : Status::error(problems);
@@ -200,7 +218,8 @@ void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp) {
   for (Header& h : resp.headers) {
     if (replaceAll(h.value, rules, secret, replacement, &scratch)) h.value = std::move(scratch);
   }
-  if (replaceAll(resp.reason, rules, secret, replacement, &scratch)) resp.reason = std::move(scratch);
+  if (replaceAll(resp.reason, rules, secret, replacement, &scratch))
+    resp.reason = std::move(scratch);
 }
 
 }  // namespace kitgate::secrets

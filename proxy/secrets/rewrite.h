@@ -44,6 +44,15 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req);
 Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
                       std::string* unavailable_service);
 
+// What one rewrite did, for metrics (counts only, never values).
+struct RewriteCounts {
+  uint32_t header = 0;       // headers injected by a route
+  uint32_t placeholder = 0;  // header values / queries where a placeholder became its secret
+  uint32_t basic = 0;        // Basic credentials with a placeholder inside
+};
+Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
+                      std::string* unavailable_service, RewriteCounts* counts);
+
 // Replaces every real secret of the sandbox (each ScrubRule: the raw value,
 // its percent-encoded form, the Basic credential of a username route) in
 // response header values and the reason phrase by its placeholder, or by

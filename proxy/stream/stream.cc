@@ -187,7 +187,14 @@ void Stream::forward(UniqueFd upstream) {
   fwd_.headers = in.headers;
   if (intercepted_) {
     std::string unavailable;
-    Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable);
+    secrets::RewriteCounts counts;
+    Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable, &counts);
+    for (uint32_t i = 0; i < counts.header; ++i)
+      env_.metrics->credentialInjected(admin::Injection::kHeader);
+    for (uint32_t i = 0; i < counts.placeholder; ++i)
+      env_.metrics->credentialInjected(admin::Injection::kPlaceholder);
+    for (uint32_t i = 0; i < counts.basic; ++i)
+      env_.metrics->credentialInjected(admin::Injection::kBasic);
     if (!st) {
       // A bound value that cannot be written as a header value was skipped
       // (the request goes out without it); say so once, without the value.

@@ -468,6 +468,8 @@ TEST_F(InnerRequestTest, TheBoundKeyIsInjectedOnlyIntoTheForwardedRequest) {
   EXPECT_EQ(auth->value, std::string("Bearer ") + kAmpKey);
   EXPECT_EQ(http::findHeader(request_.headers, "Authorization"), nullptr)
       << "the received request is never edited";
+  EXPECT_EQ(metrics_.credential_injections[admin::idx(admin::Injection::kHeader)].get(), 1u);
+  EXPECT_EQ(metrics_.credential_injections[admin::idx(admin::Injection::kPlaceholder)].get(), 0u);
   stream_.complete(200, 1, 2);
   ASSERT_EQ(host_.logs.size(), 1u);
   EXPECT_EQ(host_.logs[0].proxy, "forward");
