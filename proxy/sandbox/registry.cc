@@ -438,7 +438,11 @@ StatusOr<std::shared_ptr<const Registry>> loadRegistry(
   // directory, an unreadable file) is read and fails the load loudly: a
   // reload never drops the global deny list silently.
   if (fs::symlink_status(policy_file.file, ec).type() != fs::file_type::not_found) {
-    b.loadPolicyFile(policy_file.file, &policy_file);
+    if (fs::is_regular_file(policy_file.file, ec)) {  // follows symlinks
+      b.loadPolicyFile(policy_file.file, &policy_file);
+    } else {  // never handed to the YAML reader (it leaks on a directory)
+      b.errors.push_back(policy_file.file + ": error: not a regular file (a dangling symlink?)");
+    }
   }
 
   std::vector<fs::path> files;
