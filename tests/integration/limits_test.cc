@@ -99,6 +99,12 @@ TEST(Limits, MaxConnectionDurationClosesTunnelsAndKeepAliveConnections) {
 // Out of file descriptors: the proxy pauses accepting instead of spinning on
 // a listener that stays readable, and serves again once descriptors free up.
 TEST(Limits, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer runtimes need descriptors of their own (UBSan's vptr check
+  // probes memory through a pipe and reports every virtual call as invalid
+  // once none is left): descriptor exhaustion is tested in the plain build.
+  GTEST_SKIP() << "descriptor exhaustion is not testable under the sanitizer runtimes";
+#endif
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
   ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(reachOrigin()));
   ASSERT_OK_AND_ASSIGN(auto warm, requestOnce(proxy->port(), absoluteGet(*origin, "/small")));
@@ -130,7 +136,7 @@ TEST(Limits, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
         return r.isOk() && r->status == 200;
       },
       10s))
-      << "the proxy did not accept again";
+      << "the proxy did not accept again; its stderr:\n" << proxy->stderrText();
 }
 
 TEST(Limits, ConnectionThatSendsNothingGets408) {
