@@ -6,7 +6,18 @@ namespace kitgate::testing {
 namespace {
 
 // Trickles a head one byte at a time, each byte only after the proxy stayed
-// silent for 100 ms, until it answers.
+// silent for 100 ms, until it answers (bounded: 20 s). Returns the bytes sent.
+size_t trickle(RawClient& c, const std::string& head) {
+  size_t sent = 0;
+  const auto started = Clock::now();
+  while (sent < head.size() && Clock::now() - started < 20s) {
+    if (!c.send(head.substr(sent, 1)).isOk()) break;
+    ++sent;
+    if (c.readableWithin(100ms)) break;
+  }
+  return sent;
+}
+
 TEST(Limits, SlowHeadAnswered408AndClosed) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
   ProxyOptions o = reachOrigin();
@@ -15,13 +26,7 @@ TEST(Limits, SlowHeadAnswered408AndClosed) {
   ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
   const std::string head =
       absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
-  size_t sent = 0;
-  const auto started = Clock::now();
-  while (sent < head.size() && Clock::now() - started < 20s) {
-    ASSERT_OK(c.send(head.substr(sent, 1)));
-    ++sent;
-    if (c.readableWithin(100ms)) break;
-  }
+  const size_t sent = trickle(c, head);
   ASSERT_LT(sent, head.size()) << "the proxy waited for the whole trickled head";
   ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
   EXPECT_EQ(r.status, 408);
@@ -48,13 +53,7 @@ TEST(Limits, SlowSecondHeadOnAKeepAliveConnectionAnswered408) {
   ASSERT_EQ(first.status, 200);
   const std::string head =
       absoluteGet(*origin, "/small", "X-Padding: " + std::string(200, 'p') + "\r\n");
-  size_t sent = 0;
-  const auto started = Clock::now();
-  while (sent < head.size() && Clock::now() - started < 20s) {
-    ASSERT_OK(c.send(head.substr(sent, 1)));
-    ++sent;
-    if (c.readableWithin(100ms)) break;
-  }
+  const size_t sent = trickle(c, head);
   ASSERT_LT(sent, head.size()) << "the proxy waited for the whole trickled second head";
   ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
   EXPECT_EQ(r.status, 408);
@@ -136,7 +135,8 @@ TEST(Limits, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
         return r.isOk() && r->status == 200;
       },
       10s))
-      << "the proxy did not accept again; its stderr:\n" << proxy->stderrText();
+      << "the proxy did not accept again; its stderr:\n"
+      << proxy->stderrText();
 }
 
 TEST(Limits, ConnectionThatSendsNothingGets408) {
