@@ -11,6 +11,8 @@
 #include <ctime>
 #include <random>
 
+#include "proxy/common/json_text.h"
+
 namespace kitgate::admin {
 namespace {
 
@@ -44,34 +46,7 @@ double timing(double ms) { return ms < 0 ? -1 : ms; }
 
 void PolicyLog::appendJsonString(std::string& out, std::string_view s) {
   out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  appendJsonEscaped(out, s);
   out += '"';
 }
 

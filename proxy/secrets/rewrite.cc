@@ -210,16 +210,13 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
 }
 
 void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp) {
-  const std::vector<ScrubRule>& rules = creds.scrubRules();
-  if (rules.empty()) return;
-  auto secret = [](const ScrubRule& r) -> std::string_view { return r.secret; };
-  auto replacement = [](const ScrubRule& r) -> std::string_view { return r.replacement; };
+  const ScrubMatcher& matcher = creds.scrubMatcher();
+  if (matcher.empty()) return;
   std::string scratch;
   for (Header& h : resp.headers) {
-    if (replaceAll(h.value, rules, secret, replacement, &scratch)) h.value = std::move(scratch);
+    if (matcher.replaceAll(h.value, &scratch)) h.value = std::move(scratch);
   }
-  if (replaceAll(resp.reason, rules, secret, replacement, &scratch))
-    resp.reason = std::move(scratch);
+  if (matcher.replaceAll(resp.reason, &scratch)) resp.reason = std::move(scratch);
 }
 
 }  // namespace kitgate::secrets

@@ -53,11 +53,11 @@ struct RewriteCounts {
 Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
                       std::string* unavailable_service, RewriteCounts* counts);
 
-// Replaces every real secret of the sandbox (each ScrubRule: the raw value,
-// its percent-encoded form, the Basic credential of a username route) in
+// Replaces every real secret of the sandbox, in every form an echo can take
+// (scrubForms in scrub.h, and the Basic credential of a username route), in
 // response header values and the reason phrase by its placeholder, or by
 // "proxy-managed" for service secrets, so an echoing upstream cannot hand a
-// secret to the sandbox.
+// secret to the sandbox. Bodies: proxy/stream/body_scrub.h.
 void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp);
 
 }  // namespace kitgate::secrets

@@ -6,8 +6,8 @@
 #include <map>
 #include <utility>
 
-#include "proxy/http/message.h"
 #include "proxy/common/base64.h"
+#include "proxy/http/message.h"
 #include "proxy/secrets/store_model.h"
 #include "proxy/secrets/text.h"
 
@@ -91,7 +91,8 @@ std::string InterceptPlan::toString() const {
     out += (out.empty() ? "" : "; ") + std::string("inject ") + i.name + " (" + i.service + ")";
   }
   for (const Substitution& s : substitutions) {
-    out += (out.empty() ? "" : "; ") + std::string("substitute ") + s.placeholder + " (" + s.env + ")";
+    out +=
+        (out.empty() ? "" : "; ") + std::string("substitute ") + s.placeholder + " (" + s.env + ")";
   }
   return out.empty() ? "nothing" : out;
 }
@@ -119,7 +120,8 @@ class SandboxCredentialsBuilder {
         exact.push_back(&p);
         continue;
       }
-      if (c->wild_items_.size() >= 65535) return Status::error("too many wildcard credential hosts");
+      if (c->wild_items_.size() >= 65535)
+        return Status::error("too many wildcard credential hosts");
       Rule r = p.host.rule;
       r.port = static_cast<uint16_t>(c->wild_items_.size() + 1);
       by_index.push_back(std::move(r));
@@ -136,7 +138,8 @@ class SandboxCredentialsBuilder {
       std::vector<const SandboxCredentials::PatternItems*> items{&p->items};
       if (c->wild_) {
         for (size_t i = 0; i < c->wild_items_.size(); ++i) {
-          if (c->wild_->matchName(RuleAction::kAllow, p->host.canonical, static_cast<uint16_t>(i + 1))) {
+          if (c->wild_->matchName(RuleAction::kAllow, p->host.canonical,
+                                  static_cast<uint16_t>(i + 1))) {
             items.push_back(&c->wild_items_[i]);
           }
         }
@@ -176,7 +179,8 @@ class SandboxCredentialsBuilder {
       for (const HostPattern& h : r.domains)
         pattern(h).items.injections.push_back(c.injections_.size() - 1);
       if (!r.username.empty()) {
-        basic_scrub_.push_back(ScrubRule{basicCredential(r, *value), basicCredential(r, kProxyManagedSentinel)});
+        basic_scrub_.push_back(
+            ScrubRule{basicCredential(r, *value), basicCredential(r, kProxyManagedSentinel)});
       }
     }
   }
@@ -188,29 +192,32 @@ class SandboxCredentialsBuilder {
       for (const CustomSecret& s : model_.customs) {
         if (s.sandbox.empty() == sandbox_pass || !inScope(s.sandbox)) continue;
         c.substitutions_.push_back(Substitution{s.placeholder, s.value, s.env});
-        for (const HostPattern& h : s.hosts) pattern(h).items.substitutions.push_back(c.substitutions_.size() - 1);
+        for (const HostPattern& h : s.hosts)
+          pattern(h).items.substitutions.push_back(c.substitutions_.size() - 1);
       }
     }
   }
 
-  // Every secret in scope, bound or not, in every form we render it.
+  // Every secret in scope, bound or not, in every form an echo can take.
   void addScrubRules(SandboxCredentials& c) {
-    auto add = [&](std::string secret, std::string replacement) {
-      const bool seen = std::any_of(c.scrub_.begin(), c.scrub_.end(),
-                                    [&](const ScrubRule& r) { return r.secret == secret; });
-      if (!seen && !secret.empty()) c.scrub_.push_back(ScrubRule{std::move(secret), std::move(replacement)});
+    std::vector<ScrubRule> rules;
+    auto add = [&](std::vector<ScrubRule> forms) {
+      for (ScrubRule& f : forms) {
+        const bool seen = std::any_of(rules.begin(), rules.end(),
+                                      [&](const ScrubRule& r) { return r.secret == f.secret; });
+        if (!seen) rules.push_back(std::move(f));
+      }
     };
     for (const CustomSecret& s : model_.customs) {
-      if (!inScope(s.sandbox)) continue;
-      add(s.value, s.placeholder);
-      add(percentEncode(s.value), s.placeholder);
+      if (inScope(s.sandbox)) add(scrubForms(s.value, s.placeholder));
     }
     for (const ServiceSecret& s : model_.services) {
-      if (!inScope(s.sandbox)) continue;
-      add(s.value, std::string(kProxyManagedSentinel));
-      add(percentEncode(s.value), std::string(kProxyManagedSentinel));
+      if (inScope(s.sandbox)) add(scrubForms(s.value, kProxyManagedSentinel));
     }
-    for (ScrubRule& r : basic_scrub_) add(std::move(r.secret), std::move(r.replacement));
+    // The Basic credential of a username route, whole: its base64 cores at
+    // other offsets are covered by the secret's own forms.
+    add(std::move(basic_scrub_));
+    c.scrub_ = ScrubMatcher(std::move(rules));
   }
 
   const StoreModel& model_;
@@ -236,13 +243,15 @@ std::shared_ptr<const InterceptPlan> SandboxCredentials::merge(
   auto plan = std::make_shared<InterceptPlan>();
   for (size_t i : inj) {  // later route wins on the same header name
     const HeaderInjection& add = injections_[i];
-    std::erase_if(plan->injections,
-                  [&](const HeaderInjection& h) { return http::equalsIgnoreCase(h.name, add.name); });
+    std::erase_if(plan->injections, [&](const HeaderInjection& h) {
+      return http::equalsIgnoreCase(h.name, add.name);
+    });
     plan->injections.push_back(add);
   }
   for (size_t i : sub) {  // later entry wins on the same placeholder
     const Substitution& add = substitutions_[i];
-    std::erase_if(plan->substitutions, [&](const Substitution& s) { return s.placeholder == add.placeholder; });
+    std::erase_if(plan->substitutions,
+                  [&](const Substitution& s) { return s.placeholder == add.placeholder; });
     plan->substitutions.push_back(add);
   }
   return plan;
@@ -250,7 +259,8 @@ std::shared_ptr<const InterceptPlan> SandboxCredentials::merge(
 
 std::shared_ptr<const InterceptPlan> SandboxCredentials::planFor(const policy::Host& host) const {
   if (!host.isIp()) {
-    if (auto it = exact_plans_.find(std::string_view(host.text)); it != exact_plans_.end()) return it->second;
+    if (auto it = exact_plans_.find(std::string_view(host.text)); it != exact_plans_.end())
+      return it->second;
   }
   if (!wild_) return nullptr;
   auto matches = [&](RuleAction action, uint16_t port) {

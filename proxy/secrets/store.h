@@ -45,6 +45,7 @@
 #include "proxy/policy/host.h"
 #include "proxy/policy/rule_set.h"
 #include "proxy/secrets/credential_source.h"
+#include "proxy/secrets/scrub.h"
 
 namespace kitgate::secrets {
 
@@ -88,13 +89,6 @@ struct InterceptPlan {
   std::string toString() const;
 };
 
-// A real secret (in one of its rendered forms) and what a response shows
-// instead: the custom secret's placeholder, or kProxyManagedSentinel.
-struct ScrubRule {
-  std::string secret;
-  std::string replacement;
-};
-
 class SandboxCredentials {
  public:
   // The plan for requests to `host` (normalised), or nullptr when nothing is
@@ -109,9 +103,12 @@ class SandboxCredentials {
   // constraints (tls::nameConstraintsFor). Only bound patterns are listed.
   const std::vector<std::string>& interceptPatterns() const { return intercept_patterns_; }
 
-  // Every secret of this sandbox (bound or not) and its replacement in
-  // responses; see scrubResponse (proxy/secrets/rewrite.h).
-  const std::vector<ScrubRule>& scrubRules() const { return scrub_; }
+  // Every secret of this sandbox (bound or not) in every form an echo can
+  // take (scrubForms), and its replacement in responses, compiled once; see
+  // scrubResponse (proxy/secrets/rewrite.h) and the body scrub
+  // (proxy/stream/body_scrub.h).
+  const std::vector<ScrubRule>& scrubRules() const { return scrub_.rules(); }
+  const ScrubMatcher& scrubMatcher() const { return scrub_; }
 
  private:
   friend class SandboxCredentialsBuilder;
@@ -127,8 +124,8 @@ class SandboxCredentials {
 
   std::shared_ptr<const InterceptPlan> merge(const std::vector<const PatternItems*>& items) const;
 
-  std::vector<HeaderInjection> injections_;      // every bound injection, route order
-  std::vector<Substitution> substitutions_;      // every custom secret, precedence order
+  std::vector<HeaderInjection> injections_;  // every bound injection, route order
+  std::vector<Substitution> substitutions_;  // every custom secret, precedence order
   std::unordered_map<std::string, std::shared_ptr<const InterceptPlan>, StringHash, std::equal_to<>>
       exact_plans_;
   // Wildcard and IP patterns. Allow list: pattern i with port i+1, so that
@@ -138,7 +135,7 @@ class SandboxCredentials {
   std::vector<PatternItems> wild_items_;
   std::vector<std::shared_ptr<const InterceptPlan>> wild_plans_;
   std::vector<std::string> intercept_patterns_;
-  std::vector<ScrubRule> scrub_;
+  ScrubMatcher scrub_;
 };
 
 class Store {

@@ -90,7 +90,7 @@ Connection::~Connection() {
   for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
     if (e) event_free(e);
   }
-  for (evbuffer* b : {cin_, cout_, uin_, uout_}) {
+  for (evbuffer* b : {cin_, cout_, uin_, uout_, body_, scrubbed_}) {
     if (b) evbuffer_free(b);
   }
   relay_.reset();
@@ -435,7 +435,7 @@ void Connection::closeIntercepted(std::string_view error) {
   r.allowed = true;
   r.rule = ic_->decision.rule;
   r.reason = ic_->decision.interception.reason;  // why it was intercepted, as on the open line
-  r.error = error;                                // how it ended ("" = the client or upstream closed)
+  r.error = error;  // how it ended ("" = the client or upstream closed)
   r.proxy = "forward";
   r.status = 200;
   r.tls_ms = tls_ms_;
@@ -494,8 +494,8 @@ void Connection::tunnel(UniqueFd upstream) {
   timer_ = nullptr;
   // A tunnel may idle for hours: keep only what the relay and the final log
   // line need (the relay owns its own events and idle timer).
-  for (evbuffer** b : {&cin_, &cout_, &uin_, &uout_}) {
-    evbuffer_free(*b);
+  for (evbuffer** b : {&cin_, &cout_, &uin_, &uout_, &body_, &scrubbed_}) {
+    if (*b) evbuffer_free(*b);
     *b = nullptr;
   }
   client_io_.reset();
@@ -705,6 +705,7 @@ void Connection::startForward(const http::Request& request) {
   flags_.req_done = !ex_->requestHasBody();
   flags_.resp_head_done = false;
   flags_.resp_done = false;
+  flags_.scrub_body = false;
   pumpRequestBody();
   if (state_ != State::kForward) return;
   flushUpstream();
@@ -759,6 +760,10 @@ void Connection::readUpstream() {
     return;
   }
   if (flags_.resp_head_done && ex_->finishResponseOnClose()) {
+    if (flags_.scrub_body) {
+      scrubResponseBody(true);
+      flushClient();
+    }
     flags_.resp_done = true;
     flags_.upstream_keep_alive = false;
     finishExchange();
@@ -786,7 +791,7 @@ void Connection::pumpResponse() {
                     st.isError() ? st.reason() : "unexpected protocol switch");
         return;
       }
-      stream_.onResponseHead(resp);
+      const bool scrub_body = stream_.onResponseHead(resp);
       if (switching) {
         // WebSocket (or other Upgrade) on an intercepted host: from here on
         // both directions are opaque byte streams, still through TLS.
@@ -807,6 +812,11 @@ void Connection::pumpResponse() {
       }
       flags_.upstream_keep_alive =
           resp.keep_alive && resp.framing != http::BodyFraming::kUntilClose;
+      if (scrub_body) {
+        // Replacements change the body's length: re-framed for the client.
+        flags_.scrub_body = true;
+        ex_->rewriteResponseBody();
+      }
       resp.keep_alive = flags_.client_keep_alive && !flags_.draining && !w_.draining() &&
                         resp.framing != http::BodyFraming::kUntilClose;
       ex_->encodeResponseHead(cout_, &scratch_);
@@ -818,12 +828,14 @@ void Connection::pumpResponse() {
       }
     }
     uint64_t moved = 0;
-    http1::BodyStatus m = ex_->moveResponseBody(uin_, cout_, &moved);
+    http1::BodyStatus m = flags_.scrub_body ? ex_->decodeResponseBody(uin_, bodyBuffer(), &moved)
+                                            : ex_->moveResponseBody(uin_, cout_, &moved);
     if (m == http1::BodyStatus::kError) {
       w_.metrics().upstream_errors[admin::idx(admin::UpstreamError::kBadResponse)].add();
       terminate();
       return;
     }
+    if (flags_.scrub_body) scrubResponseBody(m == http1::BodyStatus::kDone);
     if (m == http1::BodyStatus::kDone) flags_.resp_done = true;
     break;
   }
@@ -834,6 +846,19 @@ void Connection::pumpResponse() {
   } else {
     updateReadInterest();
   }
+}
+
+evbuffer* Connection::bodyBuffer() {
+  if (body_ == nullptr) {
+    body_ = evbuffer_new();
+    scrubbed_ = evbuffer_new();
+  }
+  return body_;
+}
+
+void Connection::scrubResponseBody(bool last) {
+  stream_.scrubBody(bodyBuffer(), scrubbed_, last);
+  ex_->encodeResponseBody(scrubbed_, cout_, last);
 }
 
 void Connection::finishExchange() {

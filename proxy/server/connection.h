@@ -118,6 +118,9 @@ class Connection final : private stream::StreamHost {
   void pumpRequestBody();
   void readUpstream();
   void pumpResponse();
+  // Decoded response body bytes through the stream's scrub into cout_.
+  void scrubResponseBody(bool last);
+  evbuffer* bodyBuffer();
   void finishExchange();
   void flushClient();
   void flushUpstream();
@@ -149,6 +152,7 @@ class Connection final : private stream::StreamHost {
     bool upstream_keep_alive = false;  // the upstream connection may serve the next request
     bool client_keep_alive = false;    // the client asked to keep the connection
     bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
+    bool scrub_body = false;           // the response body goes through the stream's scrub
   };
 
   Worker& w_;
@@ -173,6 +177,10 @@ class Connection final : private stream::StreamHost {
   evbuffer* cout_ = nullptr;   // to client
   evbuffer* uin_ = nullptr;    // from upstream
   evbuffer* uout_ = nullptr;   // to upstream
+  // A scrubbed response body between the codec and the stream's scrub
+  // (created on the first one; empty between reads).
+  evbuffer* body_ = nullptr;      // decoded payload
+  evbuffer* scrubbed_ = nullptr;  // scrubbed, to be framed into cout_
 
   // Identification (once per connection).
   const sandbox::Sandbox* sandbox_ = nullptr;

@@ -186,6 +186,14 @@ void Stream::forward(UniqueFd upstream) {
   fwd_.path = in.path;
   fwd_.headers = in.headers;
   if (intercepted_) {
+    if (creds_ != nullptr && !creds_->scrubMatcher().empty()) {
+      // The response body is scrubbed of the sandbox's secrets: ask for it
+      // uncompressed so there is something to scrub.
+      std::erase_if(fwd_.headers, [](const http::Header& h) {
+        return http::equalsIgnoreCase(h.name, "accept-encoding");
+      });
+      fwd_.headers.push_back(http::Header{"Accept-Encoding", "identity"});
+    }
     std::string unavailable;
     secrets::RewriteCounts counts;
     Status st = secrets::rewriteRequest(*plan_, fwd_, &unavailable, &counts);
@@ -210,8 +218,35 @@ void Stream::forward(UniqueFd upstream) {
   host_.forward(std::move(upstream), fwd_);
 }
 
-void Stream::onResponseHead(http::ResponseHead& head) const {
-  if (intercepted_ && creds_ != nullptr) secrets::scrubResponse(*creds_, head);
+bool Stream::onResponseHead(http::ResponseHead& head) {
+  body_scrub_.begin(nullptr);
+  if (!intercepted_ || creds_ == nullptr) return false;
+  secrets::scrubResponse(*creds_, head);
+  if (head.isInterim() || head.framing == http::BodyFraming::kNone ||
+      head.framing == http::BodyFraming::kTunnel || creds_->scrubMatcher().empty()) {
+    return false;
+  }
+  const http::Header* encoding = http::findHeader(head.headers, "content-encoding");
+  if (encoding != nullptr && !http::equalsIgnoreCase(encoding->value, "identity")) {
+    spdlog::warn(
+        "sandbox {}: {} sent a {}-encoded body although asked for identity: passed unscrubbed",
+        sandbox_ != nullptr ? sandbox_->name() : "-", host_name_.text, encoding->value);
+    return false;
+  }
+  body_scrub_.begin(&creds_->scrubMatcher());
+  return true;
+}
+
+void Stream::scrubBody(evbuffer* payload, evbuffer* out, bool last) {
+  uint32_t replaced = body_scrub_.move(payload, out);
+  if (last) replaced += body_scrub_.finish(out);
+  if (replaced > 0) {
+    // The origin echoed a secret: worth knowing (which host, how often),
+    // never what.
+    spdlog::warn("sandbox {}: a response from {} carried a secret; {} cop{} replaced",
+                 sandbox_ != nullptr ? sandbox_->name() : "-", host_name_.text, replaced,
+                 replaced == 1 ? "y" : "ies");
+  }
 }
 
 // ---------------------------------------------------------------- endings

@@ -34,6 +34,7 @@
 #include "proxy/policy/host.h"
 #include "proxy/sandbox/registry.h"
 #include "proxy/secrets/store.h"
+#include "proxy/stream/body_scrub.h"
 #include "proxy/stream/end_reason.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/upstream/connector.h"
@@ -117,8 +118,15 @@ class Stream {
   void onProxyRequest(const http::Request& request, Target target);
   // A request inside an intercepted connection.
   void onInnerRequest(const http::Request& request, Target target, InterceptContext& ic);
-  // The upstream's response head: scrubbed of injected values when intercepted.
-  void onResponseHead(http::ResponseHead& head) const;
+  // The upstream's response head: scrubbed of the sandbox's secrets when
+  // intercepted. True when the body that follows must go through
+  // scrubBody (intercepted, secrets in scope, a body in identity encoding:
+  // a compressed body is passed as it is — the forwarded request asked for
+  // identity, see forward()).
+  bool onResponseHead(http::ResponseHead& head);
+  // Response body bytes (decoded payload) on their way to the client, with
+  // the sandbox's secrets replaced; `last`: the body ended.
+  void scrubBody(evbuffer* payload, evbuffer* out, bool last);
 
   // Ends the request: the EndReason table gives the reply, the metric and
   // the log line.
@@ -191,6 +199,7 @@ class Stream {
   double connect_ms_ = -1;
   double tls_ms_ = -1;
   bool intercepted_ = false;
+  BodyScrub body_scrub_;
   const secrets::SandboxCredentials* creds_ = nullptr;
   std::shared_ptr<const secrets::InterceptPlan> plan_;
   http::Request fwd_;  // the request as forwarded (kept for its capacity)

@@ -137,7 +137,9 @@ TEST_F(MitmTransfer, UpstreamResetMidBodyCutsTheClientOff) {
   ASSERT_OK(c.send(c.request("GET", "/reset/65536")));
   ASSERT_OK_AND_ASSIGN(auto head, c.readHead());
   ASSERT_EQ(head.status, 200);
-  EXPECT_EQ(head.header("Content-Length").value_or(""), "131072");
+  // A bound host's body goes through the secret scrub, which may change its
+  // length: it reaches the client chunked, whatever the origin's framing.
+  EXPECT_TRUE(head.chunked) << head.head;
   uint64_t got = 0;
   auto body = c.readBody(head, [&](std::string_view piece) { got += piece.size(); });
   // The client must not see a complete response: the body ends early.

@@ -9,6 +9,9 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/raw_client.h"
 
 namespace kitgate::testing {
 namespace {
@@ -272,7 +275,8 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
   const std::string head = buf.substr(0, buf.find("\r\n\r\n") + 4);
   const std::string target = requestTarget(head);
   const std::string path = target.substr(0, target.find('?'));
-  const bool special = path == "/echo-auth" || path == "/ws" || path.rfind("/reset/", 0) == 0;
+  const bool special = path == "/echo-auth" || path == "/echo-body" || path == "/ws" ||
+                       path.rfind("/reset/", 0) == 0;
   if (!special) return std::make_unique<TlsOriginStream>(std::move(conn.value()), std::move(buf));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -285,6 +289,8 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
                target + "\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\nConnection: close\r\n\r\n" + body);
     c.shutdownWrite();
+  } else if (path == "/echo-body") {
+    echoBody(c, head, target);
   } else if (path == "/ws") {
     if (lower(headerValue(head, "upgrade")) != "websocket") {
       c.writeAll("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -316,6 +322,92 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
     }
   }
   return nullptr;
+}
+
+namespace {
+
+std::string queryValue(const std::string& target, std::string_view key) {
+  const size_t q = target.find('?');
+  if (q == std::string::npos) return {};
+  std::string_view rest = std::string_view(target).substr(q + 1);
+  while (!rest.empty()) {
+    const std::string_view pair = rest.substr(0, rest.find('&'));
+    rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
+    if (pair.substr(0, pair.find('=')) == key && pair.find('=') != std::string_view::npos)
+      return std::string(pair.substr(pair.find('=') + 1));
+  }
+  return {};
+}
+
+std::string percentEncodeAll(std::string_view in, bool lower_hex) {
+  const char* hex = lower_hex ? "0123456789abcdef" : "0123456789ABCDEF";
+  std::string out;
+  for (char ch : in) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void HttpsOrigin::echoBody(TlsConn& c, const std::string& head, const std::string& target) {
+  const std::string form = queryValue(target, "form");
+  const std::string frame = queryValue(target, "frame");
+  const size_t piece =
+      std::max<size_t>(1, std::strtoul(queryValue(target, "piece").c_str(), nullptr, 10));
+  const std::string pad(std::strtoul(queryValue(target, "pad").c_str(), nullptr, 10), 'x');
+  std::string body;
+  if (form == "json" || form == "json-slash") {
+    body = nlohmann::json{{"head", head}}.dump();
+    if (form == "json-slash") {
+      std::string slashed;
+      for (char ch : body) slashed += ch == '/' ? std::string("\\/") : std::string(1, ch);
+      body = slashed;
+    }
+  } else if (form == "base64" || form == "base64url") {
+    body = base64(pad + head);
+    if (form == "base64url") {
+      for (char& ch : body) ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+    }
+  } else if (form == "pct" || form == "pctl") {
+    body = percentEncodeAll(head, form == "pctl");
+  } else {
+    body = head;
+  }
+  std::string out = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+  if (!queryValue(target, "encoding").empty())
+    out += "Content-Encoding: " + queryValue(target, "encoding") + "\r\n";
+  if (frame == "chunked") {
+    out += "Transfer-Encoding: chunked\r\n\r\n";
+  } else if (frame == "close") {
+    out += "Connection: close\r\n\r\n";
+  } else {
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  }
+  if (!c.writeAll(out)) return;
+  // The body in pieces of `piece` bytes, each its own TLS record (and chunk),
+  // so that a secret straddles the proxy's reads.
+  for (size_t i = 0; i < body.size(); i += piece) {
+    const std::string_view part = std::string_view(body).substr(i, piece);
+    std::string wire;
+    if (frame == "chunked") {
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", part.size());
+      wire = std::string(size) + std::string(part) + "\r\n";
+    } else {
+      wire = std::string(part);
+    }
+    if (!c.writeAll(wire)) return;
+  }
+  if (frame == "chunked" && !c.writeAll("0\r\n\r\n")) return;
+  c.shutdownWrite();
 }
 
 // ---------------------------------------------------------- HttpsClient
@@ -431,6 +523,20 @@ StatusOr<uint64_t> HttpsClient::readBody(const HttpResponse& head,
     }
   }
   auto cl = head.header("content-length");
+  if (!cl && lower(head.header("connection").value_or("")) == "close") {
+    // Delimited by the end of the connection.
+    uint64_t total = 0;
+    while (true) {
+      total += buf_.size();
+      sink(buf_);
+      buf_.clear();
+      char tmp[65536];
+      auto n = conn_->read(tmp, sizeof tmp, milliseconds(std::max(1, remainingMs(deadline))));
+      if (!n) return n.status();
+      if (*n == 0) return total;
+      buf_.append(tmp, *n);
+    }
+  }
   if (!cl) return Status::error("response without Content-Length or chunked framing");
   uint64_t n = 0;
   std::from_chars(cl->data(), cl->data() + cl->size(), n);

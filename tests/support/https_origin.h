@@ -14,6 +14,9 @@
 //                   Authorization (X-Echo-Authorization), X-Api-Key
 //                   (X-Echo-Api-Key) and request-target (X-Echo-Target) —
 //                   a reflecting endpoint
+//      /echo-body   the request head echoed as the body, in an encoding
+//                   (JSON, base64, percent-encoding ...) and framing the
+//                   query picks — an "anything" endpoint (see echoBody)
 //      /ws          "Upgrade: websocket" -> 101, then every byte is echoed
 //      /reset/N     Content-Length 2N, N pattern bytes, then a TCP reset
 //  * HttpsClient — a test client for intercepted connections: CONNECT through
@@ -123,6 +126,11 @@ class HttpsOrigin {
   std::unique_ptr<OriginServer> http_;
   mutable std::mutex mu_;
   std::string last_special_head_;
+  // /echo-body: the request head as the response body, encoded (form=raw,
+  // json, json-slash, base64, base64url, pct, pctl; pad=N bytes before the
+  // head for base64), framed (frame=length, chunked, close), written in
+  // pieces of piece=N bytes, optionally labelled encoding=NAME.
+  void echoBody(TlsConn& c, const std::string& head, const std::string& target);
   size_t handshake_failures_ = 0;
 };
 

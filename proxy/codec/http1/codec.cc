@@ -83,6 +83,7 @@ void Exchange::begin(const Framing& received, bool allow_upgrade) {
   fwd_.keep_alive = true;  // the upstream connection is ours to reuse
   if (!allow_upgrade) fwd_.upgrade = false;
   opaque_ = false;
+  rewrite_body_ = false;
   req_body_.emplace(received.framing, received.content_length);
   resp_body_.reset();
 }
@@ -112,9 +113,41 @@ void Exchange::switchToOpaque() {
   req_body_.emplace(http::BodyFraming::kUntilClose, 0);
 }
 
+void Exchange::rewriteResponseBody() {
+  rewrite_body_ = true;
+  resp_received_ = resp_.framing;
+  resp_received_length_ = resp_.content_length;
+  if (resp_.framing != http::BodyFraming::kContentLength) return;
+  resp_.framing =
+      received_.version_minor == 0 ? http::BodyFraming::kUntilClose : http::BodyFraming::kChunked;
+  resp_.has_content_length = false;
+}
+
 BodyStatus Exchange::moveResponseBody(evbuffer* in, evbuffer* out, uint64_t* moved) {
   const bool rechunk = !opaque_ && resp_.framing == http::BodyFraming::kChunked;
   return moveBody(in, out, *resp_body_, rechunk, moved);
+}
+
+BodyStatus Exchange::decodeResponseBody(evbuffer* in, evbuffer* payload, uint64_t* moved) {
+  return moveBody(in, payload, *resp_body_, false, moved);
+}
+
+void Exchange::encodeResponseBody(evbuffer* payload, evbuffer* out, bool last) const {
+  const bool chunked = resp_.framing == http::BodyFraming::kChunked;
+  const size_t n = evbuffer_get_length(payload);
+  if (n > 0 && chunked) {
+    char hdr[http::ChunkedEncoder::kMaxChunkHeaderBytes];
+    evbuffer_add(out, hdr, http::ChunkedEncoder::writeChunkHeader(n, hdr));
+  }
+  evbuffer_add_buffer(out, payload);
+  if (n > 0 && chunked) {
+    evbuffer_add(out, http::ChunkedEncoder::kChunkEnd.data(),
+                 http::ChunkedEncoder::kChunkEnd.size());
+  }
+  if (last && chunked) {
+    evbuffer_add(out, http::ChunkedEncoder::kLastChunk.data(),
+                 http::ChunkedEncoder::kLastChunk.size());
+  }
 }
 
 }  // namespace kitgate::http1

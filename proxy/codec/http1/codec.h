@@ -68,11 +68,26 @@ class Exchange {
   bool upgradeRequested() const { return fwd_.upgrade; }
   // Appends the response head for the client to `out`.
   void encodeResponseHead(evbuffer* out, std::string* scratch) const;
-  // Starts the response body as the final head frames it.
-  void beginResponseBody() { resp_body_.emplace(resp_.framing, resp_.content_length); }
+  // The response body will be rewritten on its way (its length may change):
+  // a Content-Length body goes to the client chunked (HTTP/1.1) or until
+  // close (HTTP/1.0). Call after the final head, before encodeResponseHead.
+  void rewriteResponseBody();
+  // Starts the response body as the final head from the origin frames it.
+  void beginResponseBody() {
+    if (rewrite_body_) {
+      resp_body_.emplace(resp_received_, resp_received_length_);
+    } else {
+      resp_body_.emplace(resp_.framing, resp_.content_length);
+    }
+  }
   // After a 101: both directions are opaque byte streams until close.
   void switchToOpaque();
   BodyStatus moveResponseBody(evbuffer* in, evbuffer* out, uint64_t* moved);
+  // The same in two steps, for a body rewritten in between: the payload
+  // alone out of `in`, then payload bytes framed for the client (`last`:
+  // the body ends here).
+  BodyStatus decodeResponseBody(evbuffer* in, evbuffer* payload, uint64_t* moved);
+  void encodeResponseBody(evbuffer* payload, evbuffer* out, bool last) const;
   // The origin closed: true when that ends the response body cleanly.
   bool finishResponseOnClose() { return resp_body_ && resp_body_->finishOnClose(); }
   void end() {
@@ -87,6 +102,11 @@ class Exchange {
   std::optional<http::BodyReader> req_body_;
   std::optional<http::BodyReader> resp_body_;
   http::ResponseHead resp_;
+  // After rewriteResponseBody: the body's framing as the origin sends it
+  // (resp_ holds it as forwarded).
+  bool rewrite_body_ = false;
+  http::BodyFraming resp_received_ = http::BodyFraming::kNone;
+  uint64_t resp_received_length_ = 0;
 };
 
 }  // namespace kitgate::http1
