@@ -27,8 +27,11 @@ constexpr const char* kLimit[] = {"head_timeout",
                                   "too_many_headers",
                                   "max_connections",
                                   "max_connections_per_sandbox",
+                                  "max_unidentified_per_source",
+                                  "max_unidentified",
                                   "idle_timeout",
                                   "connect_timeout"};
+constexpr const char* kOverloadAction[] = {"stop_accepting", "shed_idle", "descriptor_backoff"};
 constexpr const char* kUpstreamError[] = {"dns", "address_blocked", "connect", "timeout",
                                           "bad_response"};
 static_assert(std::size(kReqType) == idx(ReqType::kCount));
@@ -38,6 +41,7 @@ static_assert(std::size(kTunnelType) == idx(TunnelType::kCount));
 static_assert(std::size(kInjection) == idx(Injection::kCount));
 static_assert(std::size(kLimit) == idx(Limit::kCount));
 static_assert(std::size(kUpstreamError) == idx(UpstreamError::kCount));
+static_assert(std::size(kOverloadAction) == idx(OverloadAction::kCount));
 
 class WorkerCollector final : public prometheus::Collectable {
  public:
@@ -108,6 +112,13 @@ class WorkerCollector final : public prometheus::Collectable {
     for (size_t i = 0; i < idx(UpstreamError::kCount); ++i)
       sample(up, sum([&](const WorkerMetrics& m) { return m.upstream_errors[i].get(); }),
              {{"kind", kUpstreamError[i]}});
+    auto& ov = family(out, "kitgate_overload_actions_total",
+                      "Overload actions taken: accepting paused (stop_accepting, "
+                      "descriptor_backoff), idle connections closed (shed_idle).",
+                      MetricType::Counter);
+    for (size_t i = 0; i < idx(OverloadAction::kCount); ++i)
+      sample(ov, sum([&](const WorkerMetrics& m) { return m.overload_actions[i].get(); }),
+             {{"action", kOverloadAction[i]}});
     sample(family(out, "kitgate_bad_requests_total", "Malformed requests answered 400/431/501/505.",
                   MetricType::Counter),
            sum([](const WorkerMetrics& m) { return m.bad_requests.get(); }));

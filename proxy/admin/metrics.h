@@ -88,10 +88,16 @@ enum class Limit : uint8_t {
   kTooManyHeaders,
   kMaxConnections,
   kMaxConnectionsPerSandbox,
+  kMaxUnidentifiedPerSource,
+  kMaxUnidentified,
   kIdleTimeout,
   kConnectTimeout,
   kCount
 };
+// What the overload manager did (action=): accepting paused at the
+// stop_accepting level, an idle keep-alive connection closed at the
+// shed_idle level, accepting paused because descriptors ran out.
+enum class OverloadAction : uint8_t { kStopAccepting, kShedIdle, kDescriptorBackoff, kCount };
 enum class UpstreamError : uint8_t {
   kDns,
   kAddressBlocked,
@@ -120,6 +126,7 @@ struct alignas(64) WorkerMetrics {
   Counter bytes_down;  // upstream -> client payload
   std::array<Counter, idx(Limit::kCount)> limit_hits{};
   std::array<Counter, idx(UpstreamError::kCount)> upstream_errors{};
+  std::array<Counter, idx(OverloadAction::kCount)> overload_actions{};
   Counter bad_requests;     // 400/431/501/505 answered to clients
   Counter unauthenticated;  // 407
   Histogram dns_duration;

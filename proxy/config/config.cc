@@ -118,7 +118,8 @@ void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {
   checkKeys(n,
             {"head_timeout_ms", "idle_timeout_ms", "connect_timeout_ms", "drain_timeout_ms",
              "max_connection_duration_ms", "max_head_bytes", "max_headers", "max_connections",
-             "max_connections_per_sandbox"},
+             "max_connections_per_sandbox", "max_unidentified_per_source", "max_unidentified",
+             "overload_shed_idle_percent", "overload_stop_accepting_percent"},
             "limits", e);
   if (n["max_connection_duration_ms"]) {  // 0 = no limit
     int64_t v = 0;
@@ -142,6 +143,18 @@ void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {
   if (n["max_connections_per_sandbox"])
     number<size_t>(n["max_connections_per_sandbox"], "max_connections_per_sandbox", e,
                    &l->max_connections_per_sandbox, 1, 10'000'000);
+  if (n["max_unidentified_per_source"])
+    number<size_t>(n["max_unidentified_per_source"], "max_unidentified_per_source", e,
+                   &l->max_unidentified_per_source, 1, 10'000'000);
+  if (n["max_unidentified"])
+    number<size_t>(n["max_unidentified"], "max_unidentified", e, &l->max_unidentified, 1,
+                   10'000'000);
+  if (n["overload_shed_idle_percent"])
+    number<unsigned>(n["overload_shed_idle_percent"], "overload_shed_idle_percent", e,
+                     &l->overload_shed_idle_percent, 1, 100);
+  if (n["overload_stop_accepting_percent"])
+    number<unsigned>(n["overload_stop_accepting_percent"], "overload_stop_accepting_percent", e,
+                     &l->overload_stop_accepting_percent, 10, 100);
 }
 
 void parseDns(const YAML::Node& n, Errors& e, ProxyConfig* c) {
@@ -196,6 +209,15 @@ std::vector<LimitGauge> limitGauges(const Limits& l) {
        static_cast<double>(l.max_connections)},
       {"max_connections_per_sandbox", "Configured limits.max_connections_per_sandbox.",
        static_cast<double>(l.max_connections_per_sandbox)},
+      {"max_unidentified_per_source", "Configured limits.max_unidentified_per_source.",
+       static_cast<double>(l.max_unidentified_per_source)},
+      {"max_unidentified", "Configured limits.max_unidentified.",
+       static_cast<double>(l.max_unidentified)},
+      {"overload_shed_idle_ratio", "Configured limits.overload_shed_idle_percent, as a ratio.",
+       l.overload_shed_idle_percent / 100.0},
+      {"overload_stop_accepting_ratio",
+       "Configured limits.overload_stop_accepting_percent, as a ratio.",
+       l.overload_stop_accepting_percent / 100.0},
   };
 }
 

@@ -14,7 +14,9 @@
 //   limits: {head_timeout_ms: 10000, idle_timeout_ms: 300000, connect_timeout_ms: 10000,
 //            max_head_bytes: 32768, max_headers: 100, max_connections: 10000,
 //            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000,
-//            max_connection_duration_ms: 0}   # 0 = no limit
+//            max_connection_duration_ms: 0,   # 0 = no limit
+//            max_unidentified_per_source: 64, max_unidentified: 1000,
+//            overload_shed_idle_percent: 90, overload_stop_accepting_percent: 98}
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
 //   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24}
 //        # interception: extra trusted roots for upstreams (besides the system
@@ -46,8 +48,21 @@ struct Limits {
   std::chrono::milliseconds max_connection_duration{0};
   size_t max_head_bytes = 32 * 1024;
   size_t max_headers = 100;
-  size_t max_connections = 10'000;
+  size_t max_connections = 10'000;  // identified client connections, whole proxy
   size_t max_connections_per_sandbox = 4'000;
+  // Connections that have not been identified yet (no complete first
+  // request head): per source address and for the whole proxy. Counted apart
+  // from max_connections, so idle unidentified sockets can never take the
+  // slots of identified sandboxes, and one address cannot take them all.
+  size_t max_unidentified_per_source = 64;
+  size_t max_unidentified = 1'000;
+  // Overload actions (Envoy's overload manager, one resource): all open
+  // client connections against max_connections + max_unidentified. From
+  // shed_idle_percent on, accepting a connection closes idle keep-alive
+  // connections (the client reconnects); from stop_accepting_percent on,
+  // the listeners stop accepting until the level is 5 points lower.
+  unsigned overload_shed_idle_percent = 90;
+  unsigned overload_stop_accepting_percent = 98;
 };
 
 // One configured limit as a metric: kitgate_limit_<name> (base units:

@@ -95,6 +95,8 @@ Connection::~Connection() {
   }
   relay_.reset();
   if (sandbox_counter_) sandbox_counter_->fetch_sub(1, std::memory_order_relaxed);
+  releaseUnidentified();
+  if (holds_identified_) w_.shared().identified_connections.fetch_sub(1, std::memory_order_relaxed);
   w_.shared().open_connections.fetch_sub(1, std::memory_order_relaxed);
   w_.metrics().connections_closed.add();
 }
@@ -102,11 +104,8 @@ Connection::~Connection() {
 void Connection::start() {
   const auto& limits = snap_->config.limits;
   req_start_ = Clock::now();
-  int64_t open = w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (static_cast<size_t>(open) > limits.max_connections) {
-    endEarly(stream::EndReason::kConnectionLimit);
-    return;
-  }
+  w_.shared().open_connections.fetch_add(1, std::memory_order_relaxed);
+  if (!claimUnidentified()) return;
   armTimer(limits.head_timeout);
   if (limits.max_connection_duration.count() > 0) {
     lifetime_ = evtimer_new(w_.base(), &Connection::onLifetime, this);
@@ -114,6 +113,41 @@ void Connection::start() {
     event_add(lifetime_, &tv);
   }
   updateReadInterest();
+}
+
+bool Connection::claimUnidentified() {
+  const auto& limits = snap_->config.limits;
+  Shared& shared = w_.shared();
+  holds_unidentified_ = true;
+  if (static_cast<size_t>(shared.unidentified_connections.fetch_add(1, std::memory_order_relaxed) +
+                          1) > limits.max_unidentified) {
+    endEarly(stream::EndReason::kUnidentifiedLimit);
+    return false;
+  }
+  holds_source_ = shared.unidentified_by_source.acquire(peer_, limits.max_unidentified_per_source);
+  if (!holds_source_) {
+    endEarly(stream::EndReason::kSourceUnidentifiedLimit);
+    return false;
+  }
+  return true;
+}
+
+void Connection::releaseUnidentified() {
+  if (holds_unidentified_)
+    w_.shared().unidentified_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (holds_source_) w_.shared().unidentified_by_source.release(peer_);
+  holds_unidentified_ = holds_source_ = false;
+}
+
+bool Connection::idleBetweenRequests() const {
+  return state_ == State::kHead && flags_.idle && sandbox_ != nullptr &&
+         evbuffer_get_length(cin_) == 0;
+}
+
+void Connection::shed() {
+  spdlog::debug(
+      "closing an idle keep-alive connection: overloaded (limits.overload_shed_idle_percent)");
+  terminate();
 }
 
 void Connection::onLifetime(evutil_socket_t, short, void* arg) {
@@ -284,6 +318,15 @@ bool Connection::identify() {
   sandbox_ = snap_->registry->identify(peer_, auth);
   if (sandbox_ == nullptr) {
     endEarly(stream::EndReason::kUnauthenticated);
+    return false;
+  }
+  // Identified: from the unidentified budget to the identified one.
+  releaseUnidentified();
+  holds_identified_ = true;
+  if (static_cast<size_t>(
+          w_.shared().identified_connections.fetch_add(1, std::memory_order_relaxed) + 1) >
+      snap_->config.limits.max_connections) {
+    endEarly(stream::EndReason::kConnectionLimit);
     return false;
   }
   sandbox_counter_ = snap_->counterFor(sandbox_->name());

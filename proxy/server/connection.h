@@ -62,6 +62,10 @@ class Connection final : private stream::StreamHost {
   // in flight is done. A removed sandbox, a host the new policy denies or a
   // credential no longer bound closes the connection (logged).
   void reload(std::shared_ptr<const Snapshot> snapshot);
+  // A keep-alive connection waiting for its next request, nothing pending.
+  bool idleBetweenRequests() const;
+  // Overload action: closes an idle connection now (the client reconnects).
+  void shed();
 
   // Worker's intrusive list.
   Connection* prev = nullptr;
@@ -182,9 +186,17 @@ class Connection final : private stream::StreamHost {
   evbuffer* body_ = nullptr;      // decoded payload
   evbuffer* scrubbed_ = nullptr;  // scrubbed, to be framed into cout_
 
-  // Identification (once per connection).
+  // Identification (once per connection). Until then the connection holds
+  // an unidentified slot (global and for its source address), after it an
+  // identified one (max_connections) and its sandbox's.
   const sandbox::Sandbox* sandbox_ = nullptr;
   SandboxCounter* sandbox_counter_ = nullptr;
+  bool holds_unidentified_ = false;
+  bool holds_source_ = false;
+  bool holds_identified_ = false;
+  // Claims the unidentified slots (false: refused and ended).
+  bool claimUnidentified();
+  void releaseUnidentified();
 
   // The current request: its head as received (the codec's), the stream
   // that decides it, the upstream it goes to.

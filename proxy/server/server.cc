@@ -24,7 +24,8 @@ int64_t unixNow() {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std::string config_path) {
+StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
+                                                 std::string config_path) {
   std::unique_ptr<Server> s(new Server);
   s->config_ = std::move(config);
   s->config_path_ = std::move(config_path);
@@ -36,13 +37,15 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   s->global_metrics_.last_reload_success_unix = unixNow();
   s->global_metrics_.setLimits(s->config_.limits);
 
-  auto log = admin::PolicyLog::open(s->config_.policy_log_path, s->config_.policy_log_max_size_mb << 20,
-                                    s->config_.policy_log_max_files);
+  auto log =
+      admin::PolicyLog::open(s->config_.policy_log_path, s->config_.policy_log_max_size_mb << 20,
+                             s->config_.policy_log_max_files);
   if (!log) return log.status();
   s->policy_log_ = std::move(log.value());
   s->shared_.policy_log = s->policy_log_.get();
 
-  int n = s->config_.workers > 0 ? s->config_.workers : static_cast<int>(std::thread::hardware_concurrency());
+  int n = s->config_.workers > 0 ? s->config_.workers
+                                 : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(i, s->shared_, s->snapshot_);
@@ -50,6 +53,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
     if (!st) return st;
     s->workers_.push_back(std::move(w));
   }
+  for (const auto& w : s->workers_) s->shared_.workers.push_back(w.get());
   s->global_metrics_.workers = n;
   std::vector<const admin::WorkerMetrics*> blocks;
   for (const auto& w : s->workers_) blocks.push_back(&w->metrics());
@@ -61,8 +65,9 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   if (s->base_ == nullptr) return Status::error("event_base_new failed");
   Server* raw = s.get();
   s->admin_ = std::make_unique<admin::AdminServer>(
-      s->base_, admin::AdminHandlers{[raw] { return raw->metricsText(); }, [raw] { return raw->reload(); },
-                                     [raw] { return !raw->shutting_down_; }});
+      s->base_,
+      admin::AdminHandlers{[raw] { return raw->metricsText(); }, [raw] { return raw->reload(); },
+                           [raw] { return !raw->shutting_down_; }});
   if (!s->config_.metrics_listen.empty()) {
     Status st = s->admin_->listen(s->config_.metrics_listen, /*metrics_only=*/true);
     if (!st) return st;
@@ -74,7 +79,8 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   // Port 0 entries are bound now: record the real endpoints, and rebuild the
   // first snapshot so the proxy's own endpoints are known to the address
   // check before the first connection is accepted.
-  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
+  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") ||
+                         s->config_.admin_listen.ends_with(":0") ||
                          s->snapshot_->config.listen != s->config_.listen;
   if (!s->config_.metrics_listen.empty()) s->config_.metrics_listen = s->metricsAddress();
   if (!s->config_.admin_listen.empty() && s->config_.admin_listen.rfind("unix:", 0) != 0) {
@@ -126,7 +132,8 @@ int Server::run() {
       workers_exited_.fetch_add(1);
     });
   }
-  spdlog::info("kitgate-proxy: {} worker(s), listening on {}{}{}", workers_.size(), config_.listen.front(),
+  spdlog::info("kitgate-proxy: {} worker(s), listening on {}{}{}", workers_.size(),
+               config_.listen.front(),
                config_.metrics_listen.empty() ? "" : ", metrics on " + metricsAddress(),
                config_.admin_listen.empty() ? "" : ", admin on " + adminAddress());
   event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -167,7 +174,8 @@ void Server::beginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   global_metrics_.draining = 1;
-  spdlog::info("shutting down: draining connections (up to {} ms)", config_.limits.drain_timeout.count());
+  spdlog::info("shutting down: draining connections (up to {} ms)",
+               config_.limits.drain_timeout.count());
   for (auto& w : workers_) w->drain(config_.limits.drain_timeout);
 }
 

@@ -40,7 +40,8 @@ namespace kitgate::server {
 class Server {
  public:
   // `config_path` is re-read on reload ("" = keep `config`).
-  static StatusOr<std::unique_ptr<Server>> create(config::ProxyConfig config, std::string config_path);
+  static StatusOr<std::unique_ptr<Server>> create(config::ProxyConfig config,
+                                                  std::string config_path);
   ~Server();
 
   // Runs until SIGTERM/SIGINT (or stop()); returns the process exit code.
@@ -54,7 +55,9 @@ class Server {
   // Where the proxy, metrics and admin listeners are bound (ports resolved
   // when the config said 0).
   const std::vector<std::string>& listenAddresses() const { return config_.listen; }
-  std::string metricsAddress() const { return config_.metrics_listen.empty() ? "" : admin_->boundAddress(0); }
+  std::string metricsAddress() const {
+    return config_.metrics_listen.empty() ? "" : admin_->boundAddress(0);
+  }
   std::string adminAddress() const;
   // Writes "listen=…\nmetrics=…\nadmin=…\n" to `path` atomically (tests and
   // supervisors wait for it to know the proxy is ready).

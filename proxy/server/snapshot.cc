@@ -13,7 +13,8 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
   std::vector<sandbox::RuleEntry> out;
   out.reserve(rules.size());
   for (const auto& r : rules) {
-    out.push_back(sandbox::RuleEntry{r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
+    out.push_back(
+        sandbox::RuleEntry{r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
   }
   return out;
 }

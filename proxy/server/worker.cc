@@ -245,24 +245,68 @@ void Worker::maybeExit() {
   if (draining_ && head_ == nullptr && retired_.empty()) event_base_loopbreak(base_);
 }
 
-void Worker::pauseAccepting() {
+void Worker::pauseAccepting(Pause why) {
   if (accept_paused_) return;
   accept_paused_ = true;
+  pause_reason_ = why;
   ++accept_pauses_;
+  metrics_
+      .overload_actions[admin::idx(why == Pause::kOverload
+                                       ? admin::OverloadAction::kStopAccepting
+                                       : admin::OverloadAction::kDescriptorBackoff)]
+      .add();
   for (auto& l : listeners_) {
     if (l.ev) event_del(l.ev);
   }
   if (accept_pauses_ == 1 || accept_pauses_ % 100 == 0) {
-    spdlog::warn(
-        "worker {}: out of file descriptors ({} pauses so far): accepting paused for {} ms", index_,
-        accept_pauses_, kAcceptBackoff.count());
+    spdlog::warn("worker {}: {} ({} pauses so far): accepting paused", index_,
+                 why == Pause::kOverload ? "overloaded (limits.overload_stop_accepting_percent)"
+                                         : "out of file descriptors",
+                 accept_pauses_);
   }
   timeval tv{0, static_cast<suseconds_t>(kAcceptBackoff.count() * 1000)};
   evtimer_add(accept_backoff_ev_, &tv);
 }
 
+unsigned Worker::overloadPercent() const {
+  const config::Limits& l = snapshot_->config.limits;
+  const int64_t open = shared_.open_connections.load(std::memory_order_relaxed);
+  const auto capacity = static_cast<int64_t>(l.max_connections + l.max_unidentified);
+  return open <= 0 ? 0 : static_cast<unsigned>(open * 100 / capacity);
+}
+
+void Worker::shedIdle() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_shed_ < kShedInterval) return;
+  last_shed_ = now;
+  for (Worker* w : shared_.workers) {
+    if (w == this) {
+      shedOwnIdle();
+    } else {
+      w->post([w] { w->shedOwnIdle(); });
+    }
+  }
+}
+
+void Worker::shedOwnIdle() {
+  for (Connection* c = head_; c != nullptr;) {
+    Connection* next = c->next;  // shed() retires c
+    if (c->idleBetweenRequests()) {
+      c->shed();
+      metrics_.overload_actions[admin::idx(admin::OverloadAction::kShedIdle)].add();
+    }
+    c = next;
+  }
+}
+
 void Worker::onAcceptBackoff(evutil_socket_t, short, void* arg) {
   auto* w = static_cast<Worker*>(arg);
+  const unsigned stop_at = w->snapshot_->config.limits.overload_stop_accepting_percent;
+  if (w->pause_reason_ == Pause::kOverload && !w->draining_ && w->overloadPercent() + 5 > stop_at) {
+    timeval tv{0, static_cast<suseconds_t>(kAcceptBackoff.count() * 1000)};
+    evtimer_add(w->accept_backoff_ev_, &tv);  // still overloaded
+    return;
+  }
   w->accept_paused_ = false;
   if (w->draining_) return;
   for (auto& l : w->listeners_) {
@@ -275,7 +319,12 @@ void Worker::onAccept(evutil_socket_t fd, short, void* arg) {
 }
 
 void Worker::acceptBatch(int listen_fd) {
+  const config::Limits& limits = snapshot_->config.limits;
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (overloadPercent() >= limits.overload_stop_accepting_percent) {
+      pauseAccepting(Pause::kOverload);  // the backlog holds new connections meanwhile
+      return;
+    }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd =
@@ -285,9 +334,11 @@ void Worker::acceptBatch(int listen_fd) {
       // so retrying at once would spin. Pause accepting for a moment; the
       // connections wait in the backlog.
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-        pauseAccepting();
+        pauseAccepting(Pause::kDescriptors);
       return;  // EAGAIN: the next readiness
     }
+    // A connection arrives at a level (not counting it) where idle ones go.
+    if (overloadPercent() >= limits.overload_shed_idle_percent) shedIdle();
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto peer = policy::IpAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);

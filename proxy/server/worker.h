@@ -24,6 +24,7 @@
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
 #include "proxy/server/snapshot.h"
+#include "proxy/server/source_counts.h"
 #include "proxy/tls/contexts.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/pipe_pool.h"
@@ -39,9 +40,15 @@ std::string boundAddress(int fd);
 StatusOr<UniqueFd> listenOn(const std::string& addr);
 
 // Process-wide state a worker reads (owned by Server, outlives workers).
+class Worker;
+
 struct Shared {
   admin::PolicyLog* policy_log = nullptr;
-  std::atomic<int64_t> open_connections{0};
+  std::atomic<int64_t> open_connections{0};          // every client connection
+  std::atomic<int64_t> identified_connections{0};    // against limits.max_connections
+  std::atomic<int64_t> unidentified_connections{0};  // against limits.max_unidentified
+  SourceCounts unidentified_by_source;               // limits.max_unidentified_per_source
+  std::vector<Worker*> workers;                      // every worker (set before they run)
 };
 
 class Worker {
@@ -107,7 +114,17 @@ class Worker {
   static void onDrainDeadline(evutil_socket_t, short, void* arg);
   static void onLogFlush(evutil_socket_t, short, void* arg);
   static void onAcceptBackoff(evutil_socket_t, short, void* arg);
-  void pauseAccepting();
+  // Stops accepting for a while: out of descriptors (EMFILE …), or the
+  // overload level reached stop_accepting (resumed when 5 points lower).
+  enum class Pause { kDescriptors, kOverload };
+  void pauseAccepting(Pause why);
+  // All open client connections, in percent of what the limits allow.
+  unsigned overloadPercent() const;
+  // Overload action: closes the idle keep-alive connections of every
+  // worker (at most once per kShedInterval from this one); each worker
+  // closes its own, on its own thread.
+  void shedIdle();
+  void shedOwnIdle();
   void flushLog();
   void acceptBatch(int listen_fd);
   void stopListening();
@@ -126,6 +143,9 @@ class Worker {
   event* drain_ev_ = nullptr;
   event* accept_backoff_ev_ = nullptr;  // resumes accepting after EMFILE
   bool accept_paused_ = false;
+  Pause pause_reason_ = Pause::kDescriptors;
+  std::chrono::steady_clock::time_point last_shed_{};
+  static constexpr std::chrono::milliseconds kShedInterval{50};
   uint64_t accept_pauses_ = 0;
   static constexpr std::chrono::milliseconds kAcceptBackoff{100};
   event* log_flush_ev_ = nullptr;

@@ -40,6 +40,22 @@ constexpr std::array<Row, static_cast<size_t>(EndReason::kCount)> kTable{{
      {},
      false,
      false},
+    {EndReason::kSourceUnidentifiedLimit,
+     "source-unidentified-limit",
+     503,
+     "Service Unavailable",
+     Limit::kMaxUnidentifiedPerSource,
+     {},
+     false,
+     false},
+    {EndReason::kUnidentifiedLimit,
+     "unidentified-limit",
+     503,
+     "Service Unavailable",
+     Limit::kMaxUnidentified,
+     {},
+     false,
+     false},
     {EndReason::kUnauthenticated,
      "unauthenticated",
      407,
@@ -182,6 +198,10 @@ std::string logWording(EndReason r, const EndContext& c, std::string_view d) {
       return "connection limit reached (max_connections)";
     case EndReason::kSandboxConnectionLimit:
       return "connection limit reached (max_connections_per_sandbox)";
+    case EndReason::kSourceUnidentifiedLimit:
+      return "connection limit reached (max_unidentified_per_source)";
+    case EndReason::kUnidentifiedLimit:
+      return "connection limit reached (max_unidentified)";
     case EndReason::kUnauthenticated:
       return "client not recognised as any sandbox";
     case EndReason::kHeadTimeout:
@@ -234,6 +254,10 @@ std::string bodyText(EndReason r, const EndContext& c, std::string_view d, const
       return "kitgate: too many connections (max_connections reached)\n";
     case EndReason::kSandboxConnectionLimit:
       return "kitgate: too many connections for sandbox " + str(d) + "\n";
+    case EndReason::kSourceUnidentifiedLimit:
+      return "kitgate: too many connections from this address that have not sent a request yet\n";
+    case EndReason::kUnidentifiedLimit:
+      return "kitgate: too many connections that have not sent a request yet\n";
     case EndReason::kUnauthenticated:
       return "kitgate: this client is not a registered sandbox\n";
     case EndReason::kHeadTimeout:

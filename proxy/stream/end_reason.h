@@ -20,10 +20,12 @@ namespace kitgate::stream {
 
 enum class EndReason : uint8_t {
   // Refused before the request is looked at.
-  kConnectionLimit,         // max_connections reached
-  kSandboxConnectionLimit,  // max_connections_per_sandbox reached; detail: sandbox name
-  kUnauthenticated,         // the client is no registered sandbox (407)
-  kHeadTimeout,             // head_timeout; detail: the limit in ms
+  kConnectionLimit,          // max_connections reached
+  kSandboxConnectionLimit,   // max_connections_per_sandbox reached; detail: sandbox name
+  kSourceUnidentifiedLimit,  // max_unidentified_per_source: too many unidentified from this address
+  kUnidentifiedLimit,        // max_unidentified: too many unidentified connections in total
+  kUnauthenticated,          // the client is no registered sandbox (407)
+  kHeadTimeout,              // head_timeout; detail: the limit in ms
   // The request itself.
   kBadRequest,       // the head parser refused it; status: its status; detail: its reason
   kNotProxyRequest,  // origin-form target sent to the forward proxy

@@ -210,6 +210,151 @@ TEST(Limits, MaxConnectionsAnswered503ThenRecovers) {
   EXPECT_GE(proxy->metric("kitgate_limit_hits_total{limit=\"max_connections\"}").value_or(0), 1.0);
 }
 
+// Connects from `source` and waits until the proxy has accepted the
+// connection (the two workers accept in no particular order; budgets are
+// taken in accept order).
+StatusOr<RawClient> connectAccepted(ProxyProcess& proxy, const std::string& source) {
+  const double before = proxy.metric("kitgate_connections_accepted_total").value_or(0);
+  auto c = RawClient::connectFrom(source, proxy.port());
+  if (!c.isOk()) return c;
+  if (!waitUntil(
+          [&] { return proxy.metric("kitgate_connections_accepted_total").value_or(0) > before; },
+          5s))
+    return Status::error("the proxy did not accept the connection");
+  return c;
+}
+
+// Idle sockets that never send a request (not identified yet) come out of
+// their own budget, per source address: one client holding dozens of them
+// neither takes the identified clients' slots nor the other addresses'.
+TEST(Limits, UnidentifiedSocketsFromOneAddressCannotStarveTheOthers) {
+  ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_connections", 4}, {"max_unidentified_per_source", 8}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  std::vector<RawClient> idle;
+  int refused = 0;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, connectAccepted(*proxy, "127.0.0.2"));
+    if (i >= 8) {  // beyond the per-address budget: answered at once, closed
+      ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+      EXPECT_EQ(r.status, 503);
+      EXPECT_NE(r.body.find("from this address"), std::string::npos) << r.body;
+      ++refused;
+      continue;
+    }
+    idle.push_back(std::move(c));
+  }
+  EXPECT_EQ(refused, 22);
+  // Everybody else is served, from another address and from the same one
+  // once it sends a request.
+  for (const char* from : {"127.0.0.1", "127.0.0.3"}) {
+    ASSERT_OK_AND_ASSIGN(auto c, RawClient::connectFrom(from, proxy->port()));
+    ASSERT_OK(c.send(absoluteGet(*origin, "/small")));
+    ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+    EXPECT_EQ(r.status, 200) << from;
+  }
+  ASSERT_OK(idle[0].send(absoluteGet(*origin, "/small")));
+  ASSERT_OK_AND_ASSIGN(auto r, idle[0].readResponse());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"max_unidentified_per_source\"}"), 22.0);
+  EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"max_connections\"}").value_or(0), 0.0);
+}
+
+TEST(Limits, UnidentifiedConnectionsInTotalHaveABudgetApartFromIdentifiedOnes) {
+  ASSERT_OK_AND_ASSIGN(auto origin,
+                       OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ProxyOptions o = reachOrigin();
+  o.limits = {{"max_connections", 4}, {"max_unidentified", 6}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  ASSERT_OK_AND_ASSIGN(auto tunnel, openTunnel(proxy->port(), originAuthority(*origin)));
+  ASSERT_TRUE(tunnel.established());
+  std::vector<RawClient> idle;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, connectAccepted(*proxy, "127.0.0." + std::to_string(10 + i)));
+    idle.push_back(std::move(c));
+  }
+  // The 7th unidentified connection, from yet another address, is refused ...
+  ASSERT_OK_AND_ASSIGN(auto seventh, RawClient::connectFrom("127.0.0.20", proxy->port()));
+  ASSERT_OK_AND_ASSIGN(auto r, seventh.readResponse());
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("not sent a request yet"), std::string::npos) << r.body;
+  // ... while the identified tunnel keeps relaying.
+  ASSERT_OK(tunnel.client.send("ping"));
+  ASSERT_OK_AND_ASSIGN(auto echoed, tunnel.client.readExactly(4));
+  EXPECT_EQ(echoed, "ping");
+  EXPECT_EQ(proxy->metric("kitgate_limit_hits_total{limit=\"max_unidentified\"}"), 1.0);
+}
+
+// Overload actions on all open connections against max_connections +
+// max_unidentified: idle keep-alive connections are shed first, then the
+// listeners stop accepting (connections wait in the backlog, no 503) until
+// the level is lower again.
+TEST(Limits, OverloadShedsIdleKeepAliveConnectionsThenStopsAccepting) {
+  ASSERT_OK_AND_ASSIGN(auto origin,
+                       OriginServer::start({OriginServer::Mode::kEcho, "127.0.0.1", nullptr}));
+  ASSERT_OK_AND_ASSIGN(auto web, OriginServer::start());
+  ProxyOptions o = reachOrigin();
+  // Capacity 20: shed idle from 8 open connections, stop accepting at 15.
+  o.limits = {{"max_connections", 10},
+              {"max_unidentified", 10},
+              {"overload_shed_idle_percent", 40},
+              {"overload_stop_accepting_percent", 75}};
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  std::vector<RawClient> keep_alive;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy->port()));
+    ASSERT_OK(c.send(absoluteGet(*web, "/small")));
+    ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+    ASSERT_EQ(r.status, 200);
+    keep_alive.push_back(std::move(c));
+  }
+  {
+    // The next connection finds 8 of 20 open: the idle ones are closed.
+    ASSERT_OK_AND_ASSIGN(auto ninth, RawClient::connect(proxy->port()));
+    for (size_t i = 0; i < keep_alive.size(); ++i)
+      EXPECT_TRUE(keep_alive[i].readUntilClose().isOk()) << i;
+    EXPECT_GE(proxy->metric("kitgate_overload_actions_total{action=\"shed_idle\"}").value_or(0),
+              7.0);
+    ASSERT_OK(ninth.send(absoluteGet(*web, "/small")));
+    ASSERT_OK_AND_ASSIGN(auto ninth_r, ninth.readResponse());
+    EXPECT_EQ(ninth_r.status, 200);
+  }
+  keep_alive.clear();
+
+  // Busy connections are never shed: fill to 15 with tunnels and idle
+  // unidentified sockets, then a new client waits instead of being refused.
+  std::vector<Tunnel> tunnels;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy->port(), originAuthority(*origin)));
+    ASSERT_TRUE(t.established()) << i;
+    tunnels.push_back(std::move(t));
+  }
+  std::vector<RawClient> silent;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, connectAccepted(*proxy, "127.0.0.3"));
+    silent.push_back(std::move(c));
+  }
+  ASSERT_OK_AND_ASSIGN(auto waiting, RawClient::connect(proxy->port()));
+  ASSERT_OK(waiting.send(absoluteGet(*web, "/small")));
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return proxy->metric("kitgate_overload_actions_total{action=\"stop_accepting\"}")
+                   .value_or(0) >= 1;
+      },
+      5s));
+  for (Tunnel& t : tunnels) {  // every tunnel still relays
+    ASSERT_OK(t.client.send("x"));
+    ASSERT_OK_AND_ASSIGN(auto back, t.client.readExactly(1));
+    EXPECT_EQ(back, "x");
+  }
+  // The level falls: accepting resumes, the waiting client is served.
+  tunnels.pop_back();
+  silent.clear();
+  ASSERT_OK_AND_ASSIGN(auto r, waiting.readResponse(10s));
+  EXPECT_EQ(r.status, 200);
+}
+
 TEST(Limits, IdleKeepAliveConnectionClosed) {
   ASSERT_OK_AND_ASSIGN(auto origin, OriginServer::start());
   ProxyOptions o = reachOrigin();
