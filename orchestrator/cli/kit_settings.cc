@@ -1,13 +1,17 @@
 #include "orchestrator/cli/kit_settings.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
+#include "kitloader/oci/client.h"
+#include "kitloader/oci/reference.h"
 #include "kitloader/sign/sign.h"
 #include "orchestrator/state/state.h"
+#include "proxy/common/base64.h"
 
 namespace kitgate::cli {
 
@@ -66,6 +70,32 @@ std::string badSigner(const std::vector<std::string>& signers, const std::string
 std::string registryLoginsFile() { return state::defaultPaths().root + "/registries.json"; }
 
 }  // namespace
+
+std::string registryAuthForImage(const std::string& image) {
+  std::string error;
+  auto ref = oci::parseReference(image, &error);
+  if (!ref) return "";
+  oci::ClientOptions options = oci::clientOptionsFromEnv();
+  options.registry_auth_file = registryLoginsFile();
+  auto credential = oci::findCredential(ref->registry, options, &error);
+  if (!credential) return "";
+  std::string server = ref->registry == "docker.io" ? "https://index.docker.io/v1/" : ref->registry;
+  json auth = credential->username == "<token>"
+                  ? json{{"identitytoken", credential->secret}, {"serveraddress", server}}
+                  : json{{"username", credential->username},
+                         {"password", credential->secret},
+                         {"serveraddress", server}};
+  std::string text = auth.dump();
+  std::string encoded = base64Encode(text);
+  std::fill(text.begin(), text.end(), '\0');
+  std::fill(credential->secret.begin(), credential->secret.end(), '\0');
+  // The daemon decodes base64url.
+  for (char& c : encoded) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return encoded;
+}
 
 std::string kitSettingsPath() {
   if (const char* p = std::getenv("KITGATE_SETTINGS"); p && *p) return p;

@@ -33,6 +33,12 @@ struct SignatureSettings {
 // settings file and the bad key.
 std::string applyKitSettings(kit::LoadOptions* options, SignatureSettings* signatures = nullptr);
 
+// The X-Registry-Auth value for pulling `image` through the Docker Engine
+// (base64url JSON, Docker's format) from the same logins kit pulls use:
+// `kitgate secret set --registry`, then ~/.docker/config.json (auths,
+// credential helpers). "" = anonymous. A secret: never print it.
+std::string registryAuthForImage(const std::string& image);
+
 // The check kit.requireSignature installs: "" when `content` is signed by one
 // of `trusted`, else the refusal.
 std::string signatureProblem(const kit::KitContent& content,
