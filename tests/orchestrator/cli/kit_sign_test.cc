@@ -259,6 +259,10 @@ TEST_F(KitSign, RequireSignatureRefusesUnsignedKitsBeforeAnythingIsCreated) {
       EXPECT_EQ(r.exit_code, 1) << args[0] << " " << c.ref;
       EXPECT_NE(r.err.find(c.expected), std::string::npos) << args[0] << ": " << r.err;
       EXPECT_EQ(r.err.find("no-docker.sock"), std::string::npos) << r.err;
+      if (args[0] == "run") {
+        EXPECT_NE(r.err.find("was not loaded (see above); nothing was created"), std::string::npos)
+            << r.err;
+      }
     }
   }
   EXPECT_EQ(listing(tmp_ / "state"), before);
