@@ -72,6 +72,7 @@ std::string registryLoginsFile() { return state::defaultPaths().root + "/registr
 }  // namespace
 
 std::string registryAuthForImage(const std::string& image) {
+  if (image.rfind("sha256:", 0) == 0) return "";  // an image id names no registry
   std::string error;
   auto ref = oci::parseReference(image, &error);
   if (!ref) return "";
