@@ -46,3 +46,9 @@ endif()
 if(NOT TARGET nlohmann_json::nlohmann_json)
   find_package(nlohmann_json 3 REQUIRED)
 endif()
+
+# Kit signatures (kitloader/sign): OpenSSL 3's libcrypto, the one libcurl's
+# OpenSSL flavour already loads into the orchestrator.
+if(NOT TARGET OpenSSL::Crypto)
+  find_package(OpenSSL 3 REQUIRED COMPONENTS Crypto)
+endif()

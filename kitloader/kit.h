@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -265,6 +266,8 @@ struct SourcePolicy {
 // The refusal message when `policy` does not admit `ref`; "" = admitted.
 std::string sourcePolicyProblem(std::string_view ref, const SourcePolicy& policy);
 
+struct KitContent;
+
 struct LoadOptions {
   std::vector<KitArgValue> args;
   // Where git references are cloned. Empty = $XDG_CACHE_HOME/kitgate/git,
@@ -279,6 +282,11 @@ struct LoadOptions {
   std::vector<std::string> insecure_registries;
   // Source policy (kit-spec §3.2); unset = everything admitted.
   std::optional<SourcePolicy> source_policy;
+  // kit.requireSignature: called with the content of every kit read from a
+  // reference, before it is decoded; a non-empty answer is a diagnostic of
+  // `signature_severity` (validate and inspect report it as a warning).
+  std::function<std::string(const KitContent&)> check_signature;
+  Severity signature_severity = Severity::kError;
 };
 
 struct LoadResult {
@@ -313,6 +321,38 @@ LoadResult loadSpecBytes(std::string_view bytes, const LoadOptions& options = {}
 // nothing is written. `write_error` is set when writing failed.
 LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
                 std::string* write_error);
+
+// ---------------------------------------------------------------- signatures
+
+// What a kit signature covers (kit-spec §6.2: spec.yaml and files/, not the
+// image): the kit content digest, "sha256:" + hex SHA-256 of this text —
+//   kitgate-kit-content-v1\n
+//   spec sha256:<hex of the spec bytes>\n
+//   then one line per files/home|workspace file, sorted by path bytes:
+//   <644|755> sha256:<hex of the content> <byte length of path> <path>\n
+// where path is home/<rel> or workspace/<rel> and 755 = any execute bit.
+// A directory, its `kit pack` ZIP and its pushed v1 or v2 artifact have the
+// same content digest, so one signature serves every form of the kit.
+inline constexpr std::string_view kSignatureBundleName = "kit.sig.bundle";
+
+struct KitContent {
+  RefKind kind = RefKind::kDirectory;
+  std::string reference;       // as given, user:password@ removed
+  std::string content_digest;  // sha256:...
+  // Directory and git: the kit directory and its kit.sig.bundle, if any.
+  std::string directory;
+  std::optional<std::string> bundle;
+  // OCI: the kit manifest (the subject of its signature referrers).
+  std::string oci_reference;  // registry/repository:tag or @digest, as parsed
+  std::string manifest_digest;
+  std::string manifest_media_type;
+  size_t manifest_size = 0;
+};
+
+// Reads the kit `ref` names (no decoding, no source policy, no signature
+// check) and fills `out`. false + `error` when it cannot be read.
+bool readKitContent(std::string_view ref, const LoadOptions& options, KitContent* out,
+                    std::string* error);
 
 // ---------------------------------------------------------------- OCI
 

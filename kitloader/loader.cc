@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 
 #include "kitloader/args.h"
 #include "kitloader/decode.h"
@@ -207,6 +208,30 @@ void loadFromSource(KitSource source, const LoadOptions& options, LoadResult* re
   });
 }
 
+KitContent contentOf(const KitSource& source, std::string_view ref) {
+  KitContent c;
+  c.kind = source.kind;
+  c.reference = redactReference(ref);
+  c.content_digest = contentDigest(source);
+  if (source.kind == RefKind::kDirectory || source.kind == RefKind::kGit) {
+    c.directory = source.directory;
+    std::string bundle;
+    std::ifstream in(source.directory + "/" + std::string(kSignatureBundleName), std::ios::binary);
+    if (in) {
+      char buf[8192];
+      // A bundle is a few hundred bytes; anything past 1 MiB is not one.
+      while ((in.read(buf, sizeof(buf)) || in.gcount() > 0) && bundle.size() <= (1u << 20))
+        bundle.append(buf, static_cast<size_t>(in.gcount()));
+      c.bundle = std::move(bundle);
+    }
+  }
+  c.oci_reference = source.oci_reference;
+  c.manifest_digest = source.manifest_digest;
+  c.manifest_media_type = source.manifest_media_type;
+  c.manifest_size = source.manifest_size;
+  return c;
+}
+
 }  // namespace
 
 LoadResult loadSpecBytes(std::string_view bytes, const LoadOptions& options) {
@@ -219,13 +244,27 @@ LoadResult loadSpecBytes(std::string_view bytes, const LoadOptions& options) {
   return result;
 }
 
+bool readSource(std::string_view ref, RefKind kind, const LoadOptions& options, KitSource* out,
+                std::vector<Diagnostic>* diags) {
+  std::string path(ref.rfind("file://", 0) == 0 ? ref.substr(7) : ref);
+  switch (kind) {
+    case RefKind::kDirectory:
+      return readDirectorySource(path, kind, out, diags);
+    case RefKind::kZip:
+      return readZipSource(path, out, diags);
+    case RefKind::kGit:
+      return readGitSource(ref, options, out, diags);
+    case RefKind::kOci:
+      return readOciSource(ref, options, out, diags);
+  }
+  return false;
+}
+
 LoadResult load(std::string_view ref, const LoadOptions& options) {
   LoadResult result;
   KitSource source;
   RefKind kind = isOciReference(ref) ? RefKind::kOci : classifyRef(ref);
   result.ref_kind = kind;
-  bool ok = false;
-  std::string path(ref.rfind("file://", 0) == 0 ? ref.substr(7) : ref);
   // A git URL carrying user:password@ is refused by its reader before any
   // fetch, with its own message; the policy judges every other reference.
   if (options.source_policy && redactReference(ref) == ref) {
@@ -235,27 +274,41 @@ LoadResult load(std::string_view ref, const LoadOptions& options) {
       return result;
     }
   }
-  switch (kind) {
-    case RefKind::kDirectory:
-      ok = readDirectorySource(path, kind, &source, &result.diagnostics);
-      break;
-    case RefKind::kZip:
-      ok = readZipSource(path, &source, &result.diagnostics);
-      break;
-    case RefKind::kGit:
-      ok = readGitSource(ref, options, &source, &result.diagnostics);
-      break;
-    case RefKind::kOci:
-      ok = readOciSource(ref, options, &source, &result.diagnostics);
-      break;
-  }
+  bool ok = readSource(ref, kind, options, &source, &result.diagnostics);
   if (!ok || !source.has_spec) {
     sortDiagnostics(&result.diagnostics);
     return result;
   }
+  if (options.check_signature) {
+    KitContent content = contentOf(source, ref);
+    if (std::string problem = options.check_signature(content); !problem.empty()) {
+      result.diagnostics.push_back(
+          Diagnostic{options.signature_severity, redactReference(ref), 0, 0, problem});
+      if (options.signature_severity == Severity::kError) return result;
+    }
+  }
   loadFromSource(std::move(source), options, &result);
   sortDiagnostics(&result.diagnostics);
   return result;
+}
+
+bool readKitContent(std::string_view ref, const LoadOptions& options, KitContent* out,
+                    std::string* error) {
+  KitSource source;
+  RefKind kind = isOciReference(ref) ? RefKind::kOci : classifyRef(ref);
+  std::vector<Diagnostic> diags;
+  bool ok = readSource(ref, kind, options, &source, &diags);
+  if (!ok || !source.has_spec) {
+    error->clear();
+    for (const Diagnostic& d : diags) {
+      if (d.severity != Severity::kError) continue;
+      *error += (error->empty() ? "" : "; ") + d.message;
+    }
+    if (error->empty()) *error = "cannot read kit " + redactReference(ref);
+    return false;
+  }
+  *out = contentOf(source, ref);
+  return true;
 }
 
 std::string renderDiagnostic(const Diagnostic& d, std::string_view source, bool color) {

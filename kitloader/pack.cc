@@ -137,6 +137,25 @@ LoadResult packKit(std::string_view dir, const LoadOptions& options, KitSource* 
   return result;
 }
 
+bool writeFileAtomic(const std::string& path, std::string_view data, std::string* error) {
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!f) {
+      *error = "cannot write " + tmp;
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = "cannot rename " + tmp + " to " + path;
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
 LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptions& options,
                 std::string* write_error) {
   KitSource source;
@@ -147,21 +166,7 @@ LoadResult pack(std::string_view dir, std::string_view out_path, const LoadOptio
       *write_error = "kit pack takes a kit directory";
     return result;
   }
-  std::string out(out_path);
-  std::string tmp = out + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f) {
-      *write_error = "cannot write " + tmp;
-      std::remove(tmp.c_str());
-      return result;
-    }
-  }
-  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
-    *write_error = "cannot rename " + tmp + " to " + out;
-    std::remove(tmp.c_str());
-  }
+  writeFileAtomic(std::string(out_path), bytes, write_error);
   return result;
 }
 

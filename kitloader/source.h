@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kitloader/kit.h"
+#include "kitloader/oci/client.h"
 
 namespace kitgate::kit {
 
@@ -30,7 +31,22 @@ struct KitSource {
   std::string spec_bytes;
   std::vector<KitFile> files;   // content not yet substituted
   std::string required_schema;  // OCI v2: the spec must declare schemaVersion "2"
+  std::string directory;        // directory and git: the kit directory (canonical)
+  std::string oci_reference;    // OCI: the reference and its manifest
+  std::string manifest_digest;
+  std::string manifest_media_type;
+  size_t manifest_size = 0;
 };
+
+// Reads `ref` (already classified as `kind`) into `out`; no policy applied.
+bool readSource(std::string_view ref, RefKind kind, const LoadOptions& options, KitSource* out,
+                std::vector<Diagnostic>* diags);
+
+// The OCI client options of `options` (registry logins, insecure registries).
+oci::ClientOptions ociClientOptions(const LoadOptions& options);
+
+// The kit content digest of `source` (kit.h, "signatures").
+std::string contentDigest(const KitSource& source);
 
 // Which kind of source a reference names (no I/O beyond a stat).
 RefKind classifyRef(std::string_view ref);
@@ -52,6 +68,9 @@ bool readGitSource(std::string_view ref, const LoadOptions& options, KitSource* 
 // reference is not a directory or cannot be re-read.
 LoadResult packKit(std::string_view dir, const LoadOptions& options, KitSource* raw,
                    std::string* zip, std::string* error);
+
+// Writes `data` to `path` through a temporary file and a rename.
+bool writeFileAtomic(const std::string& path, std::string_view data, std::string* error);
 
 // `https://user:secret@host/x` -> `https://host/x` (for messages).
 std::string redactUrl(std::string_view url);

@@ -67,6 +67,7 @@ bool readDirectorySource(const std::string& dir, RefKind kind, KitSource* out,
     addError(diags, dir, "kit directory " + dir + " does not exist or is not a directory");
     return false;
   }
+  out->directory = root.string();
   // spec.yaml, else spec.yml.
   fs::path spec;
   for (const char* name : {"spec.yaml", "spec.yml"}) {

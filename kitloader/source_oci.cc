@@ -35,14 +35,6 @@ void addError(std::vector<Diagnostic>* diags, const std::string& file, std::stri
   diags->push_back(Diagnostic{Severity::kError, file, 0, 0, std::move(message)});
 }
 
-oci::ClientOptions clientOptions(const LoadOptions& options) {
-  oci::ClientOptions o = oci::clientOptionsFromEnv();
-  o.registry_auth_file = options.registry_auth_file;
-  o.insecure_registries.insert(o.insecure_registries.end(), options.insecure_registries.begin(),
-                               options.insecure_registries.end());
-  return o;
-}
-
 struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
@@ -145,14 +137,18 @@ struct Pulled {
   std::string config;  // v2: spec.yaml bytes
   std::string layer;
   std::string manifest_digest;
+  std::string manifest_media_type;
+  size_t manifest_size = 0;
 };
 
 bool pullArtifact(const oci::Reference& ref, const LoadOptions& options, Pulled* out,
                   std::string* error) {
-  oci::Client client(ref, clientOptions(options));
+  oci::Client client(ref, ociClientOptions(options));
   oci::Manifest m;
   if (!client.getManifest(&m, error)) return false;
   out->manifest_digest = m.digest;
+  out->manifest_media_type = m.media_type.empty() ? std::string(kManifestType) : m.media_type;
+  out->manifest_size = m.bytes.size();
   json j = json::parse(m.bytes, nullptr, false);
   if (!j.is_object() || !j.contains("config") || !j["config"].is_object() ||
       !j.contains("layers") || !j["layers"].is_array()) {
@@ -219,6 +215,14 @@ la_ssize_t appendToString(archive*, void* user, const void* buf, size_t n) {
 
 }  // namespace
 
+oci::ClientOptions ociClientOptions(const LoadOptions& options) {
+  oci::ClientOptions o = oci::clientOptionsFromEnv();
+  o.registry_auth_file = options.registry_auth_file;
+  o.insecure_registries.insert(o.insecure_registries.end(), options.insecure_registries.begin(),
+                               options.insecure_registries.end());
+  return o;
+}
+
 bool isOciReference(std::string_view ref) {
   if (ref.rfind("oci://", 0) == 0) return true;
   if (ref.empty() || ref[0] == '.' || ref[0] == '/' || ref.rfind("file://", 0) == 0 ||
@@ -284,6 +288,10 @@ bool readOciSource(std::string_view ref_text, const LoadOptions& options, KitSou
     addError(diags, label, error);
     return false;
   }
+  out->oci_reference = ref->str();
+  out->manifest_digest = pulled.manifest_digest;
+  out->manifest_media_type = pulled.manifest_media_type;
+  out->manifest_size = pulled.manifest_size;
   if (pulled.format == "v1") {
     bool ok = readZipBytes(pulled.layer, label, out, diags);
     out->kind = RefKind::kOci;
@@ -355,7 +363,7 @@ PushResult push(std::string_view dir, std::string_view target, const LoadOptions
                    {"annotations", annotations}};
   if (v2) manifest["artifactType"] = kV2ArtifactType;
   std::string manifest_bytes = manifest.dump();
-  oci::Client client(*ref, clientOptions(options));
+  oci::Client client(*ref, ociClientOptions(options));
   if (!client.pushBlob(config, oci::sha256Digest(config), &result.error) ||
       !client.pushBlob(layer, oci::sha256Digest(layer), &result.error) ||
       !client.putManifest(manifest_bytes, std::string(kManifestType), &result.error)) {

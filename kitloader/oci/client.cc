@@ -507,38 +507,163 @@ std::string Client::httpError(const Response& r, const std::string& what) const 
   return msg;
 }
 
-bool Client::getManifest(Manifest* out, std::string* error) {
+bool Client::fetchManifest(const std::string& at, Manifest* out, bool* not_found,
+                           std::string* error) {
   Response r;
   std::vector<std::string> headers = {
       "Accept: application/vnd.oci.image.manifest.v1+json, "
-      "application/vnd.docker.distribution.manifest.v2+json"};
-  if (!request("GET", "/v2/" + ref_.repository + "/manifests/" + ref_.manifestRef(), headers, {},
-               kMaxManifestBytes, &r, error)) {
+      "application/vnd.docker.distribution.manifest.v2+json, "
+      "application/vnd.oci.image.index.v1+json"};
+  if (!request("GET", "/v2/" + ref_.repository + "/manifests/" + at, headers, {}, kMaxManifestBytes,
+               &r, error)) {
     return false;
   }
+  if (not_found) *not_found = r.status == 404;
+  std::string shown = ref_.name() + (validDigest(at) ? "@" : ":") + at;
   if (r.status == 404) {
-    *error = "kit " + ref_.str() + " not found in registry " + ref_.registry;
+    *error = "kit " + shown + " not found in registry " + ref_.registry;
     return false;
   }
   if (r.status != 200) {
-    *error = httpError(r, "cannot fetch the manifest of " + ref_.str());
+    *error = httpError(r, "cannot fetch the manifest of " + shown);
     return false;
   }
   out->bytes = std::move(r.body);
   out->digest = sha256Digest(out->bytes);
   out->media_type = r.headers["content-type"];
-  if (!ref_.digest.empty() && out->digest != ref_.digest) {
-    *error = "the manifest of " + ref_.str() + " has digest " + out->digest +
+  if (validDigest(at) && out->digest != at) {
+    *error = "the manifest of " + shown + " has digest " + out->digest +
              ", not the one the reference pins; refusing it";
     return false;
   }
   auto it = r.headers.find("docker-content-digest");
   if (it != r.headers.end() && validDigest(it->second) && it->second != out->digest) {
-    *error = "the manifest of " + ref_.str() + " does not match the digest the registry sent (" +
+    *error = "the manifest of " + shown + " does not match the digest the registry sent (" +
              it->second + "); refusing it";
     return false;
   }
   return true;
+}
+
+bool Client::getManifest(Manifest* out, std::string* error) {
+  if (!fetchManifest(ref_.manifestRef(), out, nullptr, error)) {
+    // Name the reference as the user wrote it (tag and digest).
+    if (!ref_.digest.empty() && !ref_.tag.empty()) {
+      std::string pinned = ref_.name() + "@" + ref_.digest;
+      if (size_t at = error->find(pinned); at != std::string::npos)
+        error->replace(at, pinned.size(), ref_.str());
+    }
+    return false;
+  }
+  return true;
+}
+
+bool Client::getManifestByDigest(const std::string& digest, Manifest* out, std::string* error) {
+  if (!validDigest(digest)) {
+    *error = "invalid manifest digest \"" + digest + "\"";
+    return false;
+  }
+  return fetchManifest(digest, out, nullptr, error);
+}
+
+bool Client::referrers(const std::string& subject_digest, const std::string& artifact_type,
+                       std::vector<std::string>* digests, std::string* error) {
+  digests->clear();
+  if (!validDigest(subject_digest)) {
+    *error = "invalid manifest digest \"" + subject_digest + "\"";
+    return false;
+  }
+  Response r;
+  if (!request("GET", "/v2/" + ref_.repository + "/referrers/" + subject_digest, {}, {},
+               kMaxManifestBytes, &r, error)) {
+    return false;
+  }
+  std::string index;
+  if (r.status == 200 && r.headers["content-type"].find(
+                             "application/vnd.oci.image.index.v1+json") != std::string::npos) {
+    index = std::move(r.body);
+  } else {
+    // The tag schema: sha256:<hex> -> tag sha256-<hex>.
+    Manifest m;
+    bool not_found = false;
+    std::string tag = "sha256-" + subject_digest.substr(7);
+    if (!fetchManifest(tag, &m, &not_found, error)) {
+      if (not_found) {
+        error->clear();
+        return true;
+      }
+      return false;
+    }
+    index = std::move(m.bytes);
+  }
+  json j = json::parse(index, nullptr, false);
+  if (!j.is_object() || !j.contains("manifests") || !j["manifests"].is_array()) {
+    *error = "registry " + ref_.registry + " answered an invalid referrers index for " +
+             ref_.name() + "@" + subject_digest;
+    return false;
+  }
+  for (const json& d : j["manifests"]) {
+    if (!d.is_object() || d.value("artifactType", "") != artifact_type) continue;
+    std::string digest = d.value("digest", "");
+    if (validDigest(digest)) digests->push_back(digest);
+  }
+  return true;
+}
+
+bool Client::storeManifest(const std::string& at, std::string_view bytes,
+                           const std::string& media_type, Response* r, std::string* error) {
+  push_ = true;
+  if (!request("PUT", "/v2/" + ref_.repository + "/manifests/" + at,
+               {"Content-Type: " + media_type}, bytes, 1 << 16, r, error)) {
+    return false;
+  }
+  if (r->status != 201) {
+    *error = httpError(
+        *r, "cannot push the manifest of " + ref_.name() + (validDigest(at) ? "@" : ":") + at);
+    return false;
+  }
+  return true;
+}
+
+bool Client::putManifest(std::string_view bytes, const std::string& media_type,
+                         std::string* error) {
+  Response r;
+  return storeManifest(ref_.manifestRef(), bytes, media_type, &r, error);
+}
+
+bool Client::pushReferrer(std::string_view manifest, const std::string& subject_digest,
+                          const std::string& artifact_type, std::string* error) {
+  constexpr std::string_view kManifest = "application/vnd.oci.image.manifest.v1+json";
+  constexpr std::string_view kIndex = "application/vnd.oci.image.index.v1+json";
+  if (!validDigest(subject_digest)) {
+    *error = "invalid manifest digest \"" + subject_digest + "\"";
+    return false;
+  }
+  std::string digest = sha256Digest(manifest);
+  Response r;
+  if (!storeManifest(digest, manifest, std::string(kManifest), &r, error)) return false;
+  if (r.headers.count("oci-subject") != 0) return true;  // the registry indexes referrers
+  std::string tag = "sha256-" + subject_digest.substr(7);
+  Manifest current;
+  bool not_found = false;
+  json index = {{"schemaVersion", 2}, {"mediaType", kIndex}, {"manifests", json::array()}};
+  if (fetchManifest(tag, &current, &not_found, error)) {
+    json j = json::parse(current.bytes, nullptr, false);
+    if (j.is_object() && j.contains("manifests") && j["manifests"].is_array()) index = j;
+  } else if (!not_found) {
+    return false;
+  }
+  error->clear();
+  json kept = json::array();
+  for (const json& d : index["manifests"]) {
+    if (!d.is_object() || d.value("digest", "") != digest) kept.push_back(d);
+  }
+  kept.push_back({{"mediaType", kManifest},
+                  {"digest", digest},
+                  {"size", manifest.size()},
+                  {"artifactType", artifact_type}});
+  index["manifests"] = kept;
+  return storeManifest(tag, index.dump(), std::string(kIndex), &r, error);
 }
 
 bool Client::getBlob(const std::string& digest, std::string* out, std::string* error) {
@@ -588,21 +713,6 @@ bool Client::pushBlob(std::string_view data, const std::string& digest, std::str
   }
   if (r.status != 201) {
     *error = httpError(r, "cannot upload blob " + digest + " to " + ref_.name());
-    return false;
-  }
-  return true;
-}
-
-bool Client::putManifest(std::string_view bytes, const std::string& media_type,
-                         std::string* error) {
-  push_ = true;
-  Response r;
-  if (!request("PUT", "/v2/" + ref_.repository + "/manifests/" + ref_.manifestRef(),
-               {"Content-Type: " + media_type}, bytes, 1 << 16, &r, error)) {
-    return false;
-  }
-  if (r.status != 201) {
-    *error = httpError(r, "cannot push the manifest of " + ref_.str());
     return false;
   }
   return true;

@@ -77,6 +77,20 @@ class Client {
   // PUT /v2/<repo>/manifests/<tag>.
   bool putManifest(std::string_view bytes, const std::string& media_type, std::string* error);
 
+  // OCI 1.1 referrers of the manifest `subject_digest` in this repository
+  // whose artifactType is `artifact_type`: their manifest digests, from the
+  // referrers API, else from the tag-schema fallback (an image index tagged
+  // `sha256-<hex>`; distribution 2.8 has no referrers API). None = empty.
+  bool referrers(const std::string& subject_digest, const std::string& artifact_type,
+                 std::vector<std::string>* digests, std::string* error);
+  // Pushes `manifest` (whose `subject` is `subject_digest`) by digest; when
+  // the registry does not index it itself (no OCI-Subject answer), adds it to
+  // the fallback index tagged `sha256-<hex>`.
+  bool pushReferrer(std::string_view manifest, const std::string& subject_digest,
+                    const std::string& artifact_type, std::string* error);
+  // The manifest stored under `digest` in this repository, verified.
+  bool getManifestByDigest(const std::string& digest, Manifest* out, std::string* error);
+
   const Reference& reference() const { return ref_; }
 
  private:
@@ -94,6 +108,10 @@ class Client {
   bool authenticate(const std::string& challenge, std::string* error);
   bool chooseScheme(std::string* error);
   std::string httpError(const Response& r, const std::string& what) const;
+  // GET/PUT /v2/<repo>/manifests/<at>; `not_found` (may be null) is set on 404.
+  bool fetchManifest(const std::string& at, Manifest* out, bool* not_found, std::string* error);
+  bool storeManifest(const std::string& at, std::string_view bytes, const std::string& media_type,
+                     Response* r, std::string* error);
 
   struct Curl;
   Reference ref_;

@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "orchestrator/cli/k8s_render.h"
+#include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/run_kits.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/state/state.h"
@@ -152,7 +153,14 @@ Status gatewayState(const sandbox::SandboxPlan& plan, const std::string& token,
 
 int render(const RenderArgs& a, Io& io) {
   int rc = kExitFailed;
-  auto kits = loadRunKits(a.kits, a.agent, kit::LoadOptions{}, io, true, &rc);
+  // The kits load as `run` loads them: source policy, registry logins,
+  // kit.requireSignature.
+  kit::LoadOptions options;
+  if (std::string e = applyKitSettings(&options); !e.empty()) {
+    io.err << "kitgate k8s render: " << e << "\n";
+    return kExitFailed;
+  }
+  auto kits = loadRunKits(a.kits, a.agent, options, io, true, &rc);
   if (!kits) return rc;
   const std::string name = a.name.empty() ? kits->agent : a.name;
   const std::string token = state::newPlaceholder("kgt_{rand}{rand}");

@@ -1,4 +1,4 @@
-// `kitgate kit validate | inspect | pack | push | pull | add`.
+// `kitgate kit validate | inspect | pack | push | pull | sign | verify | add`.
 #include "orchestrator/cli/kit_command.h"
 
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kitloader/kit.h"
+#include "kitloader/sign/sign.h"
 #include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/kit_view.h"
 #include "orchestrator/cli/run_kits.h"
@@ -22,7 +23,7 @@ namespace kitgate::cli {
 namespace {
 
 constexpr std::string_view kKitUsage =
-    "Usage: kitgate kit <validate|inspect|pack|push|pull|add> ...\n\n"
+    "Usage: kitgate kit <validate|inspect|pack|push|pull|sign|verify|add> ...\n\n"
     "Commands:\n"
     "  validate REF [--json] [--kit-arg NAME=VALUE]...   check a kit; prints VALID and its "
     "warnings\n"
@@ -31,6 +32,8 @@ constexpr std::string_view kKitUsage =
     "directory\n"
     "  push DIR REGISTRY/REPO:TAG                        publish a kit to an OCI registry\n"
     "  pull REF [-o OUT]                                 save a published kit's payload\n"
+    "  sign DIR|REF --key KEY.pem                        sign a kit (ECDSA P-256)\n"
+    "  verify DIR|REF [--key PUB.pem]                    check a kit's signature\n"
     "  add SANDBOX REF [--kit-arg NAME=VALUE]...         add a mixin to a running sandbox\n\n"
     "REF is a kit directory (./amp/), a .zip made by 'kitgate kit pack',\n"
     "git+https://host/repo.git#ref=REF&dir=DIR, or an OCI reference\n"
@@ -123,6 +126,34 @@ constexpr std::string_view kAddUsage =
     "  kitgate kit add claude-proj ./vale/\n"
     "  kitgate kit add amp-dev ./packages-through-sfw/\n";
 
+constexpr std::string_view kSignUsage =
+    "Usage: kitgate kit sign DIR|REF --key KEY.pem\n\n"
+    "Signs a kit with an ECDSA P-256 private key (unencrypted PEM that neither\n"
+    "group nor others may read). What is signed is the kit content digest\n"
+    "(spec.yaml and files/, not the image), the same for a directory, its ZIP\n"
+    "and its pushed artifact. A directory gets kit.sig.bundle next to spec.yaml\n"
+    "(commit it with a git kit; 'kit push' attaches it); a pushed kit (REF)\n"
+    "gets the bundle as an OCI referrer of its manifest. Keyless (Sigstore\n"
+    "Fulcio/Rekor) signing needs the internet and is not offered.\n\n"
+    "Examples:\n"
+    "  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out kit.key\n"
+    "  chmod 600 kit.key\n"
+    "  kitgate kit sign ./my-kit --key kit.key\n"
+    "  kitgate kit sign registry.example.com/kits/my-kit:1.0 --key kit.key\n";
+
+constexpr std::string_view kVerifyUsage =
+    "Usage: kitgate kit verify DIR|REF [--key PUB.pem]\n\n"
+    "Checks a kit's signature: the kit must be unchanged since it was signed and\n"
+    "signed by PUB.pem (public key, or the private key's public half) or, without\n"
+    "--key, by a signer in kit.trustedSigners (fingerprints sha256:<hex>, settings\n"
+    "file or DOCKER_SANDBOXES_KIT_TRUSTED_SIGNERS). Prints 'Verified: REF signed by\n"
+    "FINGERPRINT', exit 0; otherwise the reason, exit 1. Directories, git\n"
+    "references (the committed kit.sig.bundle) and OCI references; a ZIP cannot\n"
+    "carry a signature.\n\n"
+    "Examples:\n"
+    "  kitgate kit verify ./my-kit --key kit.pub\n"
+    "  kitgate kit verify registry.example.com/kits/my-kit:1.0\n";
+
 struct Parsed {
   std::vector<kit::KitArgValue> file_args;  // from --kit-args-file, before --kit-arg
   std::vector<std::string> kits;            // inspect --kit REF... (composed)
@@ -132,7 +163,9 @@ struct Parsed {
   bool json = false;
   bool help = false;
   std::string output;
+  std::string key;  // sign / verify --key
   kit::LoadOptions options;
+  SignatureSettings signatures;
   std::string error;
 };
 
@@ -160,7 +193,8 @@ bool readKitArgsFile(const std::string& path, std::vector<kit::KitArgValue>* out
   return true;
 }
 
-Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_sandbox) {
+Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_sandbox,
+             bool allow_key) {
   Parsed p;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -204,6 +238,13 @@ Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_san
         return p;
       }
       p.kits.push_back(*v);
+    } else if (allow_key && (a == "--key" || a.rfind("--key=", 0) == 0)) {
+      auto v = value("--key");
+      if (!v) {
+        p.error = "--key needs a PEM key file";
+        return p;
+      }
+      p.key = *v;
     } else if (a == "--cache-dir" || a.rfind("--cache-dir=", 0) == 0) {
       auto v = value("--cache-dir");
       if (!v) {
@@ -223,7 +264,7 @@ Parsed parse(const Args& args, bool allow_output, bool allow_kits, bool want_san
       return p;
     }
   }
-  if (std::string e = applyKitSettings(&p.options); !e.empty()) {
+  if (std::string e = applyKitSettings(&p.options, &p.signatures); !e.empty()) {
     p.error = e;
     return p;
   }
@@ -255,8 +296,9 @@ int usageError(Io& io, std::string_view usage, const std::string& message) {
 // (returns the exit code in `exit_code`, nullopt parse result then).
 std::optional<Parsed> parseOrExit(const Args& args, bool allow_output, std::string_view usage,
                                   std::string_view what, Io& io, int* exit_code,
-                                  bool allow_kits = false, bool want_sandbox = false) {
-  Parsed p = parse(args, allow_output, allow_kits, want_sandbox);
+                                  bool allow_kits = false, bool want_sandbox = false,
+                                  bool allow_key = false) {
+  Parsed p = parse(args, allow_output, allow_kits, want_sandbox, allow_key);
   if (p.help) {
     io.out << usage;
     *exit_code = kExitOk;
@@ -275,7 +317,9 @@ int validate(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, false, kValidateUsage, "validate", io, &rc);
   if (!parsed) return rc;
-  const Parsed& p = *parsed;
+  Parsed& p = *parsed;
+  // validate checks the kit being written: a missing signature is a warning.
+  p.options.signature_severity = kit::Severity::kWarning;
   if (kit::isOciReference(p.ref)) {
     // As sbx: validate is for kits being written; a published kit is inspected.
     io.err << "kitgate kit validate: OCI references are not supported for validation; use a "
@@ -349,7 +393,10 @@ int inspect(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, false, kInspectUsage, "inspect", io, &rc, true);
   if (!parsed) return rc;
-  const Parsed& p = *parsed;
+  Parsed& p = *parsed;
+  // inspect creates nothing; it is how a kit is examined before it is
+  // trusted, so an unsigned or untrusted kit is shown with a warning.
+  p.options.signature_severity = kit::Severity::kWarning;
   if (!p.kits.empty()) return inspectComposed(p, io);
   kit::LoadResult r = kit::load(p.ref, p.options);
   if (!r.ok()) {
@@ -369,7 +416,8 @@ int pack(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, true, kPackUsage, "pack", io, &rc);
   if (!parsed) return rc;
-  const Parsed& p = *parsed;
+  Parsed& p = *parsed;
+  p.options.check_signature = nullptr;  // packaging installs nothing
   std::string out = p.output;
   if (out.empty()) {
     kit::LoadResult probe = kit::load(p.ref, p.options);
@@ -398,7 +446,8 @@ int push(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, false, kPushUsage, "push", io, &rc, false, true);
   if (!parsed) return rc;
-  const Parsed& p = *parsed;
+  Parsed& p = *parsed;
+  p.options.check_signature = nullptr;  // publishing installs nothing
   if (p.ref.empty()) return usageError(io, kPushUsage, "push needs DIR and REGISTRY/REPO:TAG");
   kit::PushResult r = kit::push(p.sandbox, p.ref, p.options);
   if (!r.load.ok()) {
@@ -412,6 +461,18 @@ int push(const Args& args, Io& io) {
   for (const auto& w : r.load.warningMessages()) io.out << "WARN: " << w << "\n";
   io.out << "Pushed " << r.reference << "@" << r.manifest_digest << " (kit " << r.load.kit.name
          << ", " << r.format << ")\n";
+  // A signed directory's kit.sig.bundle travels with it as a referrer (the
+  // content digest, and so the signature, is the same for both).
+  kit::KitContent local;
+  std::string error;
+  if (!kit::readKitContent(p.sandbox, p.options, &local, &error) || !local.bundle) return kExitOk;
+  std::string where;
+  if (!sign::attachBundle(r.reference + "@" + r.manifest_digest, *local.bundle, p.options, &where,
+                          &error)) {
+    io.err << "WARN: " << kit::kSignatureBundleName << " was not attached: " << error << "\n";
+    return kExitOk;
+  }
+  io.out << "Attached its signature (" << kit::kSignatureBundleName << ") as " << where << "\n";
   return kExitOk;
 }
 
@@ -419,7 +480,8 @@ int pull(const Args& args, Io& io) {
   int rc = kExitOk;
   auto parsed = parseOrExit(args, true, kPullUsage, "pull", io, &rc);
   if (!parsed) return rc;
-  const Parsed& p = *parsed;
+  Parsed& p = *parsed;
+  p.options.check_signature = nullptr;  // packaging installs nothing
   if (!kit::isOciReference(p.ref)) {
     return usageError(io, kPullUsage,
                       "kit pull takes an OCI reference (REGISTRY/REPO:TAG or ...@sha256:HEX)");
@@ -447,6 +509,56 @@ int pull(const Args& args, Io& io) {
   }
   io.out << "Pulled " << p.ref << "@" << r.manifest_digest << " (" << r.format << ") to " << out
          << " (" << r.payload.size() << " bytes)\n";
+  return kExitOk;
+}
+
+int signCommand(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kSignUsage, "sign", io, &rc, false, false, true);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  if (p.key.empty()) return usageError(io, kSignUsage, "sign needs --key KEY.pem");
+  sign::Signed signed_kit;
+  std::string error;
+  if (!sign::signKit(p.ref, p.key, p.options, &signed_kit, &error)) {
+    io.err << "kitgate kit sign: " << error << "\n";
+    return kExitFailed;
+  }
+  io.out << "Signed " << p.shown << " (content " << signed_kit.content_digest << ") with key "
+         << signed_kit.signer << "\nSignature: " << signed_kit.where << "\n";
+  return kExitOk;
+}
+
+int verifyCommand(const Args& args, Io& io) {
+  int rc = kExitOk;
+  auto parsed = parseOrExit(args, false, kVerifyUsage, "verify", io, &rc, false, false, true);
+  if (!parsed) return rc;
+  const Parsed& p = *parsed;
+  std::vector<std::string> trusted = p.signatures.trusted;
+  std::string error;
+  if (!p.key.empty()) {
+    std::string fingerprint;
+    if (!sign::keyFingerprint(p.key, &fingerprint, &error)) {
+      io.err << "kitgate kit verify: " << error << "\n";
+      return kExitFailed;
+    }
+    trusted = {fingerprint};
+  }
+  kit::KitContent content;
+  if (!kit::readKitContent(p.ref, p.options, &content, &error)) {
+    io.err << "kitgate kit verify: " << error << "\n";
+    return kExitFailed;
+  }
+  sign::Verified verified;
+  if (std::string problem = sign::verifyContent(content, trusted, p.options, &verified);
+      !problem.empty()) {
+    io.err << "kitgate kit verify: " << problem << "\n";
+    if (p.key.empty() && trusted.empty())
+      io.err << "hint: pass --key PUB.pem, or list trusted fingerprints in kit.trustedSigners\n";
+    return kExitFailed;
+  }
+  io.out << "Verified: " << p.shown << " signed by " << verified.signer << " (content "
+         << verified.content_digest << ")\n";
   return kExitOk;
 }
 
@@ -502,6 +614,8 @@ int runKitCommand(const Args& args, Io& io) {
   if (sub == "pack") return pack(rest, io);
   if (sub == "push") return push(rest, io);
   if (sub == "pull") return pull(rest, io);
+  if (sub == "sign") return signCommand(rest, io);
+  if (sub == "verify") return verifyCommand(rest, io);
   if (sub == "add") return add(rest, io);
   return usageError(io, kKitUsage, "unknown kit command '" + sub + "'");
 }

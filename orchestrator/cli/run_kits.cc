@@ -22,6 +22,13 @@ std::optional<RunKits> loadRunKits(const std::vector<std::string>& refs, const s
                                         io.err_color);
       }
     }
+    if (!loaded.ok() && loaded.spec_file.empty()) {
+      // Never read: refused by the source policy or kit.requireSignature, or
+      // not fetched — validate would not help.
+      io.err << "kitgate: kit " << shown << " was not loaded (see above); nothing was created\n";
+      ok = false;
+      continue;
+    }
     if (!loaded.ok()) {
       io.err << "kitgate: kit " << shown
              << " is invalid; fix the errors above (kitgate kit validate " << shown << ")\n";

@@ -4,6 +4,7 @@
 
 #include <ostream>
 
+#include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/docker/engine_client.h"
 
@@ -95,6 +96,7 @@ StatusOr<SandboxContext> openSandboxContext() {
     if (!client.isOk()) return client.status();
     ctx.docker = std::move(*client);
   }
+  ctx.docker->setRegistryAuth(registryAuthForImage);  // private images: the kit logins
   ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
                              : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
   ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();

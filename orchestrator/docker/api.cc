@@ -292,6 +292,14 @@ std::string pullQuery(std::string_view ref) {
   return "fromImage=" + percentEncode(name) + "&tag=" + percentEncode(tag);
 }
 
+bool isRegistryAuthError(std::string_view message) {
+  for (std::string_view needle : {"no basic auth credentials", "unauthorized",
+                                  "authentication required", "denied: requested access"}) {
+    if (message.find(needle) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 StatusOr<std::string> parseId(std::string_view body) {
   return guarded<std::string>("docker", body, [](const json& j) -> StatusOr<std::string> {
     std::string id = str(j, "Id");

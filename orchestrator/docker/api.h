@@ -49,6 +49,8 @@ std::string execStartBody(bool tty);
 std::string importQuery(const ImportSpec& spec);
 // Query part of POST /images/create?fromImage=…&tag=… for "name[:tag]".
 std::string pullQuery(std::string_view ref);
+// True when a pull failed because the registry wants (other) credentials.
+bool isRegistryAuthError(std::string_view message);
 
 // Responses.
 StatusOr<std::string> parseId(std::string_view body);  // {"Id": "…"}

@@ -61,7 +61,11 @@ class DockerClient {
   virtual StatusOr<std::optional<ImageInfo>> inspectImage(const std::string& ref) = 0;
   // Pulls from the image's registry; `progress` (may be empty) sees each
   // status line. A failure reported inside the stream is returned as error.
+  // The registry login, if any, comes from the setRegistryAuth function.
   virtual Status pullImage(const std::string& ref, const PullProgressFn& progress) = 0;
+  // Where pullImage gets a registry login for an image (X-Registry-Auth);
+  // clients that pull nothing from registries ignore it.
+  virtual void setRegistryAuth(RegistryAuthFn auth) { (void)auth; }
   // Creates an image from a root filesystem tarball; returns the image id.
   virtual StatusOr<std::string> importImage(const ImportSpec& spec) = 0;
   // Loads a `docker save` tarball (POST /images/load).

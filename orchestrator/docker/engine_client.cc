@@ -152,12 +152,23 @@ Status EngineClient::pullImage(const std::string& ref, const PullProgressFn& pro
   HttpRequest request;
   request.method = "POST";
   request.target = versioned("/images/create?" + api::pullQuery(ref));
+  std::string auth = registry_auth_ ? registry_auth_(ref) : "";
+  if (!auth.empty()) request.headers.push_back("X-Registry-Auth: " + auth);
   auto r = http_.send(request, [&](std::string_view chunk) {
     stream.feed(chunk);
     return true;
   });
-  if (Status s = expectOk(what, r); !s.isOk()) return s;
-  return stream.finish();
+  for (std::string& h : request.headers) std::fill(h.begin(), h.end(), '\0');
+  std::fill(auth.begin(), auth.end(), '\0');
+  Status s = expectOk(what, r);
+  if (s.isOk()) s = stream.finish();
+  if (s.isOk() || !api::isRegistryAuthError(s.message())) return s;
+  return Status::error(s.message() + (auth.empty() ? "; the registry needs a login: run 'kitgate "
+                                                     "secret set --registry HOST' or 'docker "
+                                                     "login HOST'"
+                                                   : "; the registry refused the login kitgate "
+                                                     "sent (kitgate secret set --registry, then "
+                                                     "Docker's config.json)"));
 }
 
 StatusOr<std::string> EngineClient::importImage(const ImportSpec& spec) {

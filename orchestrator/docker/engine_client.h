@@ -40,6 +40,7 @@ class EngineClient final : public DockerClient {
 
   StatusOr<std::optional<ImageInfo>> inspectImage(const std::string& ref) override;
   Status pullImage(const std::string& ref, const PullProgressFn& progress) override;
+  void setRegistryAuth(RegistryAuthFn auth) override { registry_auth_ = std::move(auth); }
   StatusOr<std::string> importImage(const ImportSpec& spec) override;
   Status loadImage(const std::string& tarball_path) override;
   Status removeImage(const std::string& ref, bool force) override;
@@ -94,6 +95,7 @@ class EngineClient final : public DockerClient {
 
   UnixHttp http_;
   VersionInfo version_;
+  RegistryAuthFn registry_auth_;
 };
 
 }  // namespace kitgate::docker

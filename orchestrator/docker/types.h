@@ -48,6 +48,11 @@ struct PullProgress {
 };
 using PullProgressFn = std::function<void(const PullProgress&)>;
 
+// The X-Registry-Auth value (base64url JSON {username, password,
+// serveraddress} or {identitytoken}) for pulling `image`; "" = anonymous.
+// A secret: never logged, never in an error.
+using RegistryAuthFn = std::function<std::string(const std::string& image)>;
+
 // POST /images/create?fromSrc=- : a root filesystem tarball becomes an image.
 struct ImportSpec {
   std::string tarball_path;  // a plain (uncompressed or gzip) tar on disk

@@ -130,6 +130,7 @@ StatusOr<HttpResponse> UnixHttp::send(const HttpRequest& request, const BodySink
     content_type_header = "Content-Type: " + request.content_type;
     headers = curl_slist_append(headers, content_type_header.c_str());
   }
+  for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
   if (request.method == "HEAD") {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
@@ -22,6 +23,8 @@ struct HttpRequest {
   std::string method = "GET";  // GET, POST, PUT, DELETE, HEAD
   std::string target;          // path and query: "/v1.41/containers/json?all=1"
   std::string content_type;    // sent when non-empty
+  // Extra "Name: value" header lines (X-Registry-Auth: never logged).
+  std::vector<std::string> headers;
   std::string body;            // ignored when body_file is set
   std::string body_file;       // stream this file as the body (large tarballs)
   // 0 = no limit (wait, streams); the connect phase always has its own limit.

@@ -238,7 +238,9 @@ TEST_F(KitCli, HelpOnEveryCommandHasExamples) {
                                         {"kit", "--help"},
                                         {"kit", "validate", "--help"},
                                         {"kit", "inspect", "--help"},
-                                        {"kit", "pack", "--help"}}) {
+                                        {"kit", "pack", "--help"},
+                                        {"kit", "sign", "--help"},
+                                        {"kit", "verify", "--help"}}) {
     CliRun r = kitgate(args);
     EXPECT_EQ(r.exit_code, 0) << args.back();
     EXPECT_NE(r.out.find("Examples:"), std::string::npos) << args.back() << ": " << r.out;

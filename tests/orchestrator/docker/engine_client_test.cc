@@ -278,6 +278,46 @@ TEST(EngineClient, PullDeniedIsHttpError) {
             "repository does not exist");
 }
 
+TEST(EngineClient, PullSendsTheRegistryLoginAndSaysWhatARefusalMeans) {
+  FakeEngineServer server(daemon([](const FakeRequest& r) {
+    auto auth = r.headers.find("x-registry-auth");
+    if (auth == r.headers.end()) {
+      return jsonAnswer(500, R"({"message":"Head \"http://127.0.0.1:5000/v2/x/manifests/1\": )"
+                             R"(no basic auth credentials"})");
+    }
+    if (auth->second != "c2VjcmV0") {
+      return jsonAnswer(500, R"({"message":"unauthorized: authentication required"})");
+    }
+    return streamAnswer("application/json", "{\"status\":\"Pull complete\",\"id\":\"l1\"}\n");
+  }));
+  auto client = connect(server);
+  ASSERT_TRUE(client);
+  std::vector<std::string> asked;
+  std::string login = "c2VjcmV0";
+  client->setRegistryAuth([&](const std::string& image) {
+    asked.push_back(image);
+    return image.rfind("127.0.0.1:5000/", 0) == 0 ? login : std::string();
+  });
+  EXPECT_TRUE(client->pullImage("127.0.0.1:5000/x@sha256:" + std::string(64, 'a'), nullptr).isOk());
+  EXPECT_EQ(server.requests().back().headers["x-registry-auth"], "c2VjcmV0");
+  EXPECT_EQ(asked.back(), "127.0.0.1:5000/x@sha256:" + std::string(64, 'a'));
+
+  Status anonymous = client->pullImage("other.test/x:1", nullptr);
+  EXPECT_EQ(server.requests().back().headers.count("x-registry-auth"), 0u);
+  EXPECT_NE(anonymous.message().find("no basic auth credentials; the registry needs a login: run "
+                                     "'kitgate secret set --registry HOST' or 'docker login HOST'"),
+            std::string::npos)
+      << anonymous.message();
+
+  login = "d3Jvbmc";
+  Status wrong = client->pullImage("127.0.0.1:5000/x:1", nullptr);
+  EXPECT_NE(wrong.message().find("unauthorized: authentication required; the registry refused the "
+                                 "login kitgate sent"),
+            std::string::npos)
+      << wrong.message();
+  EXPECT_EQ(wrong.message().find("d3Jvbmc"), std::string::npos);
+}
+
 TEST(EngineClient, ImportStreamsTarballAndReturnsId) {
   const std::filesystem::path tarball = std::filesystem::temp_directory_path() /
                                         ("kitgate-import-" + std::to_string(::getpid()) + ".tar");

@@ -2,11 +2,6 @@
 // registry (docker-registry on loopback): byte-exact round trips for v1 and
 // v2 kits, tag and digest references, a tampered layer, TLS + htpasswd auth
 // with nothing leaked, and the allowedSources refusal.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <optional>
 
 #include "kitloader/kit.h"
@@ -14,6 +9,7 @@
 #include "kitloader/oci/sha256.h"
 #include "proxy/common/base64.h"
 #include "tests/orchestrator/cli/kit_cli_test_util.h"
+#include "tests/support/loopback.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait.h"
 
@@ -21,29 +17,6 @@ namespace kitgate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepting(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
-}
 
 void run(const std::vector<std::string>& argv, const fs::path& dir) {
   auto r = runProgram(argv, (dir / "cmd").string(), 60s);
@@ -69,7 +42,7 @@ class KitRegistry : public KitCli {
 
   // Starts docker-registry on a free loopback port with its own storage.
   void startRegistry(bool tls) {
-    port_ = freePort();
+    port_ = freeLoopbackPort();
     std::string config =
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
         "    rootdirectory: " +
@@ -107,7 +80,7 @@ class KitRegistry : public KitCli {
                           (tmp_ / "registry").string());
     ASSERT_TRUE(p.isOk()) << "docker-registry (apt-get install docker-registry; scripts/setup.sh)";
     registry_.emplace(std::move(*p));
-    ASSERT_TRUE(waitUntil([&] { return accepting(port_) || !registry_->running(); }, 20s));
+    ASSERT_TRUE(waitUntil([&] { return acceptsOnLoopback(port_) || !registry_->running(); }, 20s));
     ASSERT_TRUE(registry_->running()) << registry_->stderrText();
   }
 
@@ -163,6 +136,24 @@ class KitRegistry : public KitCli {
     ASSERT_EQ(pull->exit_code, 0) << pull->err;
     ASSERT_EQ(cli({"kit", "pack", seedAmp(), "-o", (tmp_ / "amp.zip").string()}).exit_code, 0);
     EXPECT_EQ(slurp(tmp_ / "p.zip"), slurp(tmp_ / "amp.zip"));
+  }
+
+  // An EC P-256 key pair: tmp/NAME.key (0600) and tmp/NAME.pub.
+  std::string newKey(const std::string& name) {
+    std::string key = (tmp_ / (name + ".key")).string();
+    run({"/usr/bin/openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", key},
+        tmp_);
+    run({"/usr/bin/openssl", "pkey", "-in", key, "-pubout", "-out", pub(name)}, tmp_);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    return key;
+  }
+  std::string pub(const std::string& name) { return (tmp_ / (name + ".pub")).string(); }
+
+  // "... with key sha256:..." -> the fingerprint.
+  static std::string signerIn(const CliRun& r) {
+    size_t at = r.out.find("with key sha256:");
+    return at == std::string::npos ? "" : r.out.substr(at + 9, 71);
   }
 
   std::optional<Subprocess> registry_;
@@ -414,6 +405,143 @@ TEST_F(KitRegistry, RunDryRunPlansAPushedKit) {
   EXPECT_NE(r.out.find("docker/sandbox-templates:shell"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("example.com"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[files/workspace] Copy files/workspace"), std::string::npos) << r.out;
+}
+
+TEST_F(KitRegistry, SignAndVerifyAPushedKitThroughTheTagSchemaReferrersFallback) {
+  startRegistry(false);
+  std::string key_a = newKey("a");
+  std::string key_b = newKey("b");
+  newKey("c");
+  fs::path v2 = v2Kit();
+  std::string ref = registry() + "/kits/v2kit:1";
+  CliRun push = cli({"kit", "push", v2.string(), ref});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  std::string digest = pushedDigest(push);
+  CliRun unsigned_kit = cli({"kit", "verify", ref, "--key", pub("a")});
+  EXPECT_EQ(unsigned_kit.exit_code, 1);
+  EXPECT_NE(unsigned_kit.err.find("is not signed (no signature referrer in the registry)"),
+            std::string::npos)
+      << unsigned_kit.err;
+
+  CliRun sign = cli({"kit", "sign", ref, "--key", key_a});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  std::string fp_a = signerIn(sign);
+  ASSERT_EQ(fp_a.size(), 71u) << sign.out;
+  EXPECT_NE(sign.out.find("Signature: " + registry() + "/kits/v2kit@sha256:"), std::string::npos)
+      << sign.out;
+  for (const std::string& r : {ref, registry() + "/kits/v2kit@" + digest}) {
+    CliRun v = cli({"kit", "verify", r, "--key", pub("a")});
+    EXPECT_EQ(v.exit_code, 0) << r << ": " << v.err;
+    EXPECT_NE(v.out.find("signed by " + fp_a), std::string::npos) << v.out;
+  }
+  // distribution 2.8 has no referrers API: the signature is listed in the
+  // image index tagged sha256-<hex of the kit manifest>, with its artifactType.
+  std::string error;
+  auto parsed = oci::parseReference(registry() + "/kits/v2kit:sha256-" + digest.substr(7), &error);
+  ASSERT_TRUE(parsed) << error;
+  oci::Client client(*parsed, {});
+  oci::Manifest index;
+  ASSERT_TRUE(client.getManifest(&index, &error)) << error;
+  EXPECT_NE(index.bytes.find("\"artifactType\":\"application/vnd.kitgate.kit.signature.v1+json\""),
+            std::string::npos)
+      << index.bytes;
+  std::vector<std::string> referrers;
+  ASSERT_TRUE(
+      client.referrers(digest, "application/vnd.kitgate.kit.signature.v1+json", &referrers, &error))
+      << error;
+  ASSERT_EQ(referrers.size(), 1u);
+  oci::Manifest referrer;
+  ASSERT_TRUE(client.getManifestByDigest(referrers[0], &referrer, &error)) << error;
+  EXPECT_NE(referrer.bytes.find("\"subject\":{\"digest\":\"" + digest + "\""), std::string::npos)
+      << referrer.bytes;
+
+  // A second signer joins the first; a third key trusts neither.
+  ASSERT_EQ(cli({"kit", "sign", ref, "--key", key_b}).exit_code, 0);
+  ASSERT_TRUE(client.referrers(digest, "application/vnd.kitgate.kit.signature.v1+json", &referrers,
+                               &error));
+  EXPECT_EQ(referrers.size(), 2u);
+  EXPECT_EQ(cli({"kit", "verify", ref, "--key", pub("a")}).exit_code, 0);
+  EXPECT_EQ(cli({"kit", "verify", ref, "--key", pub("b")}).exit_code, 0);
+  CliRun wrong = cli({"kit", "verify", ref, "--key", pub("c")});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("which is not a trusted signer"), std::string::npos) << wrong.err;
+
+  // kit.requireSignature: the signed kit runs, an unsigned one is refused
+  // before anything is created; the same tag re-pushed with other content is
+  // a new manifest that nobody signed.
+  std::ofstream(tmp_ / "settings.json", std::ios::trunc)
+      << "{\"kit.allowedSources\": [\"*\"], \"kit.requireSignature\": true, "
+         "\"kit.trustedSigners\": [\""
+      << fp_a << "\"]}";
+  fs::path project = tmp_ / "project";
+  fs::create_directories(project);
+  auto dryRun = [&](const std::string& r) {
+    return cli({"run", "--dry-run", "--workspace", project.string(), "--kit", r, "v2kit"});
+  };
+  CliRun ok = dryRun(ref);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  std::ofstream(v2 / "spec.yaml", std::ios::app) << "description: changed\n";
+  ASSERT_EQ(cli({"kit", "push", v2.string(), ref}).exit_code, 0);
+  CliRun refused = dryRun(ref);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("kit \"" + ref +
+                             "\" is not signed (no signature referrer in the registry) "
+                             "(kit.requireSignature is on)"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(dryRun(registry() + "/kits/v2kit@" + digest).exit_code, 0);
+}
+
+TEST_F(KitRegistry, ASignedDirectoryCarriesItsSignatureWhenPushed) {
+  startRegistry(false);
+  std::string key = newKey("a");
+  fs::path dir = tmp_ / "amp";
+  fs::copy(seedAmp(), dir, fs::copy_options::recursive);
+  CliRun sign = cli({"kit", "sign", dir.string(), "--key", key});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  // v1: the pushed layer is the pack ZIP; its content digest is the directory's.
+  std::string ref = registry() + "/kits/amp:1.0";
+  CliRun push = cli({"kit", "push", dir.string(), ref});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_NE(push.out.find("Attached its signature (kit.sig.bundle) as " + registry() +
+                          "/kits/amp@sha256:"),
+            std::string::npos)
+      << push.out;
+  CliRun verify = cli({"kit", "verify", ref, "--key", pub("a")});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("signed by " + signerIn(sign)), std::string::npos) << verify.out;
+
+  // A bundle older than the kit is not attached (and the push still happens).
+  std::ofstream(dir / "spec.yaml", std::ios::app) << "# edited after signing\n";
+  CliRun stale = cli({"kit", "push", dir.string(), registry() + "/kits/amp:1.1"});
+  EXPECT_EQ(stale.exit_code, 0) << stale.err;
+  EXPECT_NE(stale.err.find("WARN: kit.sig.bundle was not attached: the kit changed after it was "
+                           "signed"),
+            std::string::npos)
+      << stale.err;
+  EXPECT_EQ(cli({"kit", "verify", registry() + "/kits/amp:1.1", "--key", pub("a")}).exit_code, 1);
+}
+
+TEST_F(KitRegistry, SigningAKitInAnAuthenticatedTlsRegistry) {
+  startRegistry(true);
+  std::string key = newKey("a");
+  std::string ref = registry() + "/private/amp:1.0";
+  dockerLogin("alice", kPassword);
+  ASSERT_EQ(cli({"kit", "push", seedAmp(), ref}).exit_code, 0);
+  CliRun sign = cli({"kit", "sign", ref, "--key", key});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  CliRun verify = cli({"kit", "verify", ref, "--key", pub("a")});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  for (const CliRun* r : {&sign, &verify}) {
+    EXPECT_EQ(r->out.find(kPassword), std::string::npos);
+    EXPECT_EQ(r->err.find(kPassword), std::string::npos);
+  }
+  dockerLogin("alice", "wrong-Pa55word-xyz");
+  CliRun denied = cli({"kit", "verify", ref, "--key", pub("a")});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_NE(denied.err.find("authentication failed for user \"alice\""), std::string::npos)
+      << denied.err;
+  EXPECT_EQ(denied.err.find("wrong-Pa55word-xyz"), std::string::npos);
 }
 
 }  // namespace
