@@ -21,6 +21,8 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kHighWater = 256 * 1024;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr std::chrono::milliseconds kLingerAfterError{2000};
+// ... and at most this many of the client's bytes read and dropped meanwhile.
+constexpr uint64_t kLingerMaxBytes = 1 << 20;
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 timeval toTimeval(std::chrono::milliseconds ms) {
@@ -278,8 +280,11 @@ void Connection::readClient() {
       pumpRequestBody();
       return;
     case State::kClosing:
+      // Bytes after our final answer are dropped, within bounds: a client
+      // that keeps sending does not keep the proxy reading.
+      lingered_ += evbuffer_get_length(cin_);
       evbuffer_drain(cin_, evbuffer_get_length(cin_));
-      if (flags_.client_eof) terminate();
+      if (flags_.client_eof || lingered_ > kLingerMaxBytes) terminate();
       return;
     default:
       // Reaching the upstream: keep bytes (pipelined tunnel data) but stop

@@ -181,6 +181,7 @@ class Connection final : private stream::StreamHost {
   evbuffer* cout_ = nullptr;   // to client
   evbuffer* uin_ = nullptr;    // from upstream
   evbuffer* uout_ = nullptr;   // to upstream
+  uint64_t lingered_ = 0;      // client bytes dropped after the final answer (kClosing)
   // A scrubbed response body between the codec and the stream's scrub
   // (created on the first one; empty between reads).
   evbuffer* body_ = nullptr;      // decoded payload

@@ -1,6 +1,7 @@
 #include "proxy/tunnel/splice_relay.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ SpliceRelay::SpliceRelay(event_base* base, PipePool& pipes, UniqueFd client, Uni
     d->write_ev = event_new(base_, d->to, EV_WRITE, &SpliceRelay::onEvent, d);
   }
   idle_ev_ = evtimer_new(base_, &SpliceRelay::onIdle, this);
+  flush_ev_ = evtimer_new(base_, &SpliceRelay::onFlushCheck, this);
 }
 
 SpliceRelay::~SpliceRelay() {
@@ -63,6 +65,7 @@ SpliceRelay::~SpliceRelay() {
     }
   }
   if (idle_ev_) event_free(idle_ev_);
+  if (flush_ev_) event_free(flush_ev_);
 }
 
 void SpliceRelay::start() {
@@ -80,6 +83,31 @@ void SpliceRelay::abort() {
     event_del(d->write_ev);
   }
   event_del(idle_ev_);
+  if (flush_ev_) event_del(flush_ev_);
+}
+
+void SpliceRelay::onFlushCheck(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<SpliceRelay*>(arg);
+  Direction& up = self->up_;
+  const bool owed = up.in_pipe > 0 || up.pending_off < up.pending.size();
+  if (self->finished_ || up.done || !owed) return;  // no longer stalled
+  if (self->stats_.bytes_up == self->flushed_at_check_) {
+    // The upstream took nothing for a while: is the client still there?
+    // (Its FIN cannot arrive while our receive window is full; a reset can.)
+    pollfd p{self->client_.get(), POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
+      self->finish("upstream not reading after the client closed");
+      return;
+    }
+  }
+  self->armFlushCheck();
+}
+
+void SpliceRelay::armFlushCheck() {
+  flushed_at_check_ = stats_.bytes_up;
+  timeval tv =
+      toTimeval(std::chrono::duration_cast<std::chrono::milliseconds>(kFlushAfterClientClose));
+  event_add(flush_ev_, &tv);
 }
 
 void SpliceRelay::armIdle() {
@@ -123,6 +151,7 @@ void SpliceRelay::pump(Direction& d) {
       break;
     case Step::kWaitWrite:
       event_add(d.write_ev, nullptr);
+      if (&d == &up_ && !event_pending(flush_ev_, EV_TIMEOUT, nullptr)) armFlushCheck();
       break;
     case Step::kYield:
       // More to move: come back after other connections had their turn.

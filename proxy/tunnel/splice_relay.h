@@ -10,7 +10,10 @@
 // into its destination, the relay stops reading its source. Half-close: an EOF
 // from one side becomes shutdown(SHUT_WR) on the other; the relay ends when
 // both directions have ended, on any socket error, or after `idle_timeout`
-// without a byte in either direction.
+// without a byte in either direction. While bytes wait for an upstream
+// that takes nothing, the client is checked every kFlushAfterClientClose
+// (poll: reset, or its FIN when one could arrive): once it is gone, the
+// tunnel ends instead of holding its descriptors until the idle timeout.
 //
 // Thread: lives on one worker's event_base; every call on that thread.
 // Ownership: owns both fds. `on_done` is called exactly once, from an event
@@ -40,6 +43,7 @@ struct RelayStats {
 
 class SpliceRelay {
  public:
+  static constexpr std::chrono::seconds kFlushAfterClientClose{5};
   using DoneCallback = std::function<void(const RelayStats&)>;
 
   SpliceRelay(event_base* base, PipePool& pipes, UniqueFd client, UniqueFd upstream,
@@ -85,10 +89,12 @@ class SpliceRelay {
 
   static void onEvent(evutil_socket_t fd, short what, void* arg);
   static void onIdle(evutil_socket_t fd, short what, void* arg);
+  static void onFlushCheck(evutil_socket_t fd, short what, void* arg);
   void pump(Direction& d);
   Step move(Direction& d);
   void finish(const char* reason);
   void armIdle();
+  void armFlushCheck();
 
   event_base* base_;
   PipePool& pipes_;
@@ -97,6 +103,8 @@ class SpliceRelay {
   Direction up_;    // client -> upstream
   Direction down_;  // upstream -> client
   event* idle_ev_ = nullptr;
+  event* flush_ev_ = nullptr;      // up direction stalled: upstream progress / client still there?
+  uint64_t flushed_at_check_ = 0;  // bytes_up at the last check
   std::chrono::milliseconds idle_timeout_;
   timeval last_activity_{};
   DoneCallback on_done_;

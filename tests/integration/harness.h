@@ -67,6 +67,32 @@ inline double processCpuSeconds(pid_t pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// Resident memory of a process from /proc/<pid>/status, in KiB ("VmRSS",
+// "VmHWM"); -1 when unreadable.
+inline long procStatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// ASan keeps freed memory in quarantine (256 MiB by default), so resident
+// memory says nothing about buffering there: the bound is checked only in
+// builds without it (the transfer itself is checked everywhere).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kRssIsMeaningful = false;
+#else
+inline constexpr bool kRssIsMeaningful = true;
+#endif
+#else
+inline constexpr bool kRssIsMeaningful = true;
+#endif
+
 inline ProxyOptions reachOrigin() {
   ProxyOptions o;
   o.allow = {"origin.test", "127.0.0.1/32"};

@@ -151,15 +151,4 @@ class MitmWorld : public ::testing::Test {
   std::unique_ptr<ProxyProcess> proxy_;
 };
 
-// Resident memory of a process from /proc/<pid>/status, in KiB ("VmRSS",
-// "VmHWM"); -1 when unreadable.
-inline long procStatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 }  // namespace kitgate::testing

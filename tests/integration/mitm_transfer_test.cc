@@ -17,20 +17,6 @@ constexpr uint64_t kGiB = 1ull << 30;
 // How much the proxy's peak resident memory may exceed its resident memory
 // before a 1 GiB transfer (a bound on buffering, not a timing).
 constexpr long kMaxGrowthKib = 64 * 1024;
-// ASan keeps freed memory in quarantine (256 MiB by default), so resident
-// memory says nothing about buffering there: the bound is checked only in
-// builds without it (the transfer itself is checked everywhere).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRssIsMeaningful = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kRssIsMeaningful = false;
-#else
-constexpr bool kRssIsMeaningful = true;
-#endif
-#else
-constexpr bool kRssIsMeaningful = true;
-#endif
 // patternByte(i) repeats every 251 * 7 bytes.
 constexpr size_t kPatternPeriod = 251 * 7;
 
