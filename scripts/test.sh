@@ -5,7 +5,8 @@
 #   2. OpenSSL TLS backend build: the TLS and interception suites
 #   3. libFuzzer targets (clang), a short run each
 #   4. default build (BoringSSL), every test incl. the Docker end-to-end suite,
-#      through ctest — last, so the final ctest summary line is the whole suite's.
+#      through ctest — last, so the final ctest summary line is the whole suite's;
+#      where Docker runs, a docker/e2e-labelled test that skipped fails the run.
 # KITGATE_QUICK=1 runs only step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,4 +48,28 @@ fi
 echo "== default build"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
-ctest --preset default
+
+# CI must not pass by skipping: where a Docker daemon answers (or can be
+# started), a docker- or e2e-labelled test that skips counts as a failure.
+docker_rc=0
+tests/e2e/support/start-dockerd.sh || docker_rc=$?
+junit=$PWD/build/ctest-junit.xml
+rm -f "$junit"
+ctest_rc=0
+ctest --preset default --output-junit "$junit" || ctest_rc=$?
+if ((docker_rc == 0)); then
+  # Names of the docker/e2e tests ("  Test #12: Suite.Name"), then those ctest did not run.
+  mapfile -t docker_tests < <(ctest --preset default -N -L '^(docker|e2e)$' | sed -n 's/^ *Test *#[0-9]*: //p')
+  mapfile -t not_run < <(grep -o '<testcase name="[^"]*"[^>]*status="notrun"' "$junit" | sed 's/^<testcase name="\([^"]*\)".*/\1/')
+  skipped=()
+  for t in "${not_run[@]}"; do
+    for d in "${docker_tests[@]}"; do
+      if [[ "$t" == "$d" ]]; then skipped+=("$t"); fi
+    done
+  done
+  if ((${#skipped[@]} > 0)); then
+    echo "FAIL: Docker runs on this machine, yet ${#skipped[@]} docker/e2e test(s) skipped: ${skipped[*]}" >&2
+    exit 1
+  fi
+fi
+exit "$ctest_rc"

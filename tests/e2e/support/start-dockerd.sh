@@ -5,6 +5,12 @@
 #   - does nothing more when a daemon already answers (idempotent);
 #   - otherwise starts dockerd in the background (log: $KITGATE_DOCKERD_LOG,
 #     default /tmp/kitgate-dockerd.log) and waits, bounded, until it answers.
+#   - callers may run concurrently (ctest -j runs several Docker tests at once,
+#     each calling this script): everything past the first check holds one
+#     lock, so exactly one caller installs and starts dockerd while the others
+#     wait for that start instead of racing it (a second apt-get that finds
+#     dpkg locked, or a second dockerd that finds the pidfile taken, used to
+#     report "cannot run" and skip tests on a fresh machine).
 # Exit codes: 0 = a daemon answers; 77 = Docker truly cannot run here (the
 # caller skips); 1 = something else went wrong (the caller fails).
 # Honours DOCKER_HOST=unix:///path (default unix:///var/run/docker.sock).
@@ -12,6 +18,9 @@ set -uo pipefail
 
 readonly kWaitSeconds="${KITGATE_DOCKERD_WAIT:-60}"
 readonly kLog="${KITGATE_DOCKERD_LOG:-/tmp/kitgate-dockerd.log}"
+# Long enough for another caller's apt-get install of docker.io plus its wait.
+readonly kLockWaitSeconds="${KITGATE_DOCKERD_LOCK_WAIT:-480}"
+readonly kLock="${KITGATE_DOCKERD_LOCK:-/tmp/kitgate-dockerd.lock}"
 
 host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 if [[ "$host" != unix://* ]]; then
@@ -34,6 +43,16 @@ if daemon_answers; then
   exit 0
 fi
 
+# One installer/starter at a time; the others wait here, then find the daemon up.
+exec 9>>"$kLock"
+if ! flock -w "$kLockWaitSeconds" 9; then
+  log "another start-dockerd.sh held $kLock for ${kLockWaitSeconds}s"
+  exit 1
+fi
+if daemon_answers; then
+  exit 0
+fi
+
 if ! command -v curl >/dev/null 2>&1; then
   log "curl is needed to talk to the daemon; install it (scripts/setup.sh)"
   exit 1
@@ -48,7 +67,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   log "installing Debian's docker.io (dockerd is missing)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends docker.io; } >>"$kLog" 2>&1; then
+  # 9>&-: a daemon a maintainer script starts must not inherit (and hold) the lock.
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends docker.io; } >>"$kLog" 2>&1 9>&-; then
     log "apt-get install docker.io failed (see $kLog); skipping"
     exit 77
   fi
@@ -73,7 +93,7 @@ else
     log "iptables does not work here; starting dockerd with --iptables=false"
     args+=(--iptables=false --ip-masq=false)
   fi
-  nohup dockerd "${args[@]}" >>"$kLog" 2>&1 </dev/null &
+  nohup dockerd "${args[@]}" >>"$kLog" 2>&1 </dev/null 9>&- &
   started_pid=$!
   disown || true
 fi
