@@ -122,6 +122,9 @@ struct ContainerSpec {
   std::vector<std::string> network_aliases;
   std::vector<std::string> extra_hosts;  // "name:ip"
   bool init = false;                     // run docker-init as PID 1
+  // OCI runtime the daemon knows by this name ("runc", "runsc"); empty = the daemon's default.
+  std::string runtime;
+  bool privileged = false;  // HostConfig.Privileged: every capability and device
 };
 
 struct ContainerState {

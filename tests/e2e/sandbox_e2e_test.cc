@@ -169,9 +169,12 @@ class SandboxE2e : public ::testing::Test {
   RunResult inSandbox(const std::string& script) {
     return kitgate({"exec", name_, "--", "sh", "-c", script}, 60s);
   }
-  RunResult runSandbox(const std::string& kit_dir) {
-    return kitgate(
-        {"run", "--kit", kit_dir, "--name", name_, "--workspace", workspace_, "-d", "amp"});
+  RunResult runSandbox(const std::string& kit_dir, const std::vector<std::string>& flags = {}) {
+    std::vector<std::string> args = {"run",      "--kit", kit_dir, "--name",
+                                     name_,      "--workspace", workspace_, "-d"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back("amp");
+    return kitgate(args);
   }
   std::string kitDir() const { return kSourceDir + "/configs/kits/amp-local"; }
   std::string ampUrl(const std::string& path) const {
@@ -310,6 +313,33 @@ TEST_F(SandboxE2e, SeedFlowInjectsRealKeyOnlyOnTheWayOut) {
   auto srm = kitgate({"secret", "rm", "-g", "--host", "ampcode.com", "-f"});
   EXPECT_EQ(srm.status.code, 0) << srm.err;
   EXPECT_THAT(readFile(state_ + "/secrets.yaml"), Not(HasSubstr("ampcode.com")));
+}
+
+// A kit asking for security.privileged under runc (root on the host) is
+// refused before anything is created, naming both ways out; with
+// --allow-host-root it runs privileged (root has every capability).
+TEST_F(SandboxE2e, PrivilegedKitIsRefusedUnderRuncUnlessHostRootIsAllowed) {
+  const std::string kit = tmp_->path() + "/privileged-kit";
+  fs::create_directories(kit);
+  std::ofstream(kit + "/spec.yaml") << readFile(kitDir() + "/spec.yaml")
+                                    << "security:\n  privileged: true\n";
+  auto refused = runSandbox(kit);
+  EXPECT_NE(refused.status.code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("security.privileged"));
+  EXPECT_THAT(refused.err, HasSubstr("--allow-host-root"));
+  EXPECT_THAT(refused.err, HasSubstr("--runtime runsc"));
+  expectNothingLeft();
+
+  auto run = runSandbox(kit, {"--allow-host-root"});
+  ASSERT_EQ(run.status.code, 0) << run.out << run.err;
+  EXPECT_THAT(run.err, HasSubstr("root on this host"));
+  // Root holds CAP_SYS_ADMIN (bit 21), which Docker's default set for an
+  // unprivileged container's root (CapEff 00000000a80425fb) leaves out.
+  const std::string caps = trim(inSandbox("sudo grep CapEff /proc/self/status | cut -f2").out);
+  ASSERT_FALSE(caps.empty());
+  EXPECT_NE(std::stoull(caps, nullptr, 16) & (1ull << 21), 0u) << caps;
+  ASSERT_EQ(kitgate({"rm", "-f", name_}).status.code, 0);
+  expectNothingLeft();
 }
 
 TEST_F(SandboxE2e, ServiceSecretIsInjectedByTheKitsServiceAuth) {
