@@ -253,7 +253,10 @@ int main(int argc, char** argv) {
     uint64_t ops = 0, failed = 0;
     for (int i = 0; i < kOps; ++i)
       ops += counts.ok[i] + counts.failed[i], failed += counts.failed[i];
-    samples.push_back({10L * tick, rssKib(p.pid()), openFds(p.pid()), ops, failed, reloads.load()});
+    // Elapsed time as measured (a slow reload under load delays a tick).
+    const long elapsed =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+    samples.push_back({elapsed, rssKib(p.pid()), openFds(p.pid()), ops, failed, reloads.load()});
     std::fprintf(stderr, "soak: %lds rss %s MiB fds %ld ops %llu failed %llu reloads %llu\n",
                  samples.back().seconds, mib(samples.back().rss_kib).c_str(), samples.back().fds,
                  static_cast<unsigned long long>(ops), static_cast<unsigned long long>(failed),
@@ -289,7 +292,8 @@ int main(int argc, char** argv) {
   md << "| time (s) | RSS (MiB) | fds | ops so far | failed so far |\n"
      << "| ---: | ---: | ---: | ---: | ---: |\n";
   for (const Sample& s : samples) {
-    if (s.seconds % 60 != 0 && &s != &samples.back()) continue;
+    if (&s != &samples.front() && &s != &samples.back() && s.seconds / 60 == (&s - 1)->seconds / 60)
+      continue;  // one row a minute
     md << "| " << s.seconds << " | " << mib(s.rss_kib) << " | " << s.fds << " | " << s.ops << " | "
        << s.failed << " |\n";
   }
@@ -322,6 +326,11 @@ int main(int argc, char** argv) {
                       : "did NOT exit cleanly")
      << "; sanitizer report: " << (sanitizer ? "YES (see the proxy's stderr)" : "none") << ".\n";
   if (sanitizer) std::fprintf(stderr, "%s\n", stderr_text.c_str());
+  if (died || !clean_exit || sanitizer) {
+    // The proxy's own last words (its temp dir goes with ProxyProcess).
+    const size_t from = stderr_text.size() > 4000 ? stderr_text.size() - 4000 : 0;
+    md << "\nLast lines of the proxy's stderr:\n\n```\n" << stderr_text.substr(from) << "\n```\n";
+  }
   if (report_path.empty()) {
     std::fputs(md.str().c_str(), stdout);
   } else {
