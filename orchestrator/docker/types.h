@@ -125,6 +125,9 @@ struct ContainerSpec {
   // OCI runtime the daemon knows by this name ("runc", "runsc"); empty = the daemon's default.
   std::string runtime;
   bool privileged = false;  // HostConfig.Privileged: every capability and device
+  // HostConfig.Dns: where Docker's embedded resolver (127.0.0.11) forwards
+  // names it does not know itself; empty = the host's resolv.conf servers.
+  std::vector<std::string> dns;
 };
 
 struct ContainerState {

@@ -410,6 +410,13 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
                             "on this host");
   }
   c.network = networkName(in.name);
+  // Docker's embedded DNS forwards names it does not know to the host's
+  // resolvers (Moby before 26 even from internal networks, through the host's
+  // namespace when they are on its loopback: CVE-2024-29018) — a way out that
+  // bypasses the proxy. Pinned to the gateway, the forward leaves from the
+  // sandbox's own namespace to an address kitgate controls (the host firewall
+  // drops it unless the proxy answers there).
+  c.dns = {in.gateway};
   c.mounts.push_back({docker::MountType::kBind, in.workspace, in.workspace, false});
   auto addVolume = [&](const std::string& target) {
     VolumePlan v;

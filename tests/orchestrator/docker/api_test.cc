@@ -132,6 +132,7 @@ TEST(ApiBody, ContainerCreateCarriesEverySpecField) {
   spec.extra_hosts = {"proxy:172.30.0.1"};
   spec.runtime = "runsc";
   spec.privileged = true;
+  spec.dns = {"172.30.0.1"};
   json j = json::parse(api::containerCreateBody(spec));
   EXPECT_EQ(j["Image"], "kitgate-test-agent:latest");
   EXPECT_EQ(j["Env"].size(), 2u);
@@ -155,6 +156,7 @@ TEST(ApiBody, ContainerCreateCarriesEverySpecField) {
   EXPECT_EQ(host["ExtraHosts"][0], "proxy:172.30.0.1");
   EXPECT_EQ(host["Runtime"], "runsc");
   EXPECT_EQ(host["Privileged"], true);
+  EXPECT_EQ(host["Dns"], json({"172.30.0.1"}));
   EXPECT_EQ(j["NetworkingConfig"]["EndpointsConfig"]["kitgate-amp"]["Aliases"][0], "agent");
 }
 
@@ -170,6 +172,7 @@ TEST(ApiBody, ContainerCreateLeavesImageDefaultsUnset) {
   // The daemon's default runtime, unprivileged.
   EXPECT_FALSE(j["HostConfig"].contains("Runtime"));
   EXPECT_FALSE(j["HostConfig"].contains("Privileged"));
+  EXPECT_FALSE(j["HostConfig"].contains("Dns"));
 }
 
 TEST(ApiBody, InternalNetworkWithChosenSubnet) {

@@ -130,6 +130,16 @@ TEST(SandboxPlan, ContainerRunsWrapperAsAgentInWorkspaceOnItsNetwork) {
   EXPECT_EQ(c.mounts[0].target, "/home/me/proj");
 }
 
+// Names Docker's embedded DNS does not know are forwarded only to the
+// gateway, never to the host's resolvers.
+TEST(SandboxPlan, ContainerDnsIsPinnedToTheGateway) {
+  EXPECT_THAT(mustPlan(ampInput()).container.dns, ElementsAre("172.30.16.1"));
+  PlanInput v6 = ampInput();
+  v6.subnet = "fd00:30::/64";
+  v6.gateway = "fd00:30::1";
+  EXPECT_THAT(mustPlan(v6).container.dns, ElementsAre("fd00:30::1"));
+}
+
 TEST(SandboxPlan, NetworkIsInternalAndLabelled) {
   docker::NetworkSpec net = planNetwork("amp-proj");
   EXPECT_EQ(net.name, "kitgate-amp-proj");
