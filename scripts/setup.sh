@@ -12,6 +12,7 @@ packages=(
   libarchive-dev libcurl4-openssl-dev nlohmann-json3-dev prometheus-cpp-dev
   curl openssl python3 procps iproute2 zip unzip
   docker-registry apache2-utils docker-compose prometheus
+  runsc
 )
 
 missing=()

@@ -2,11 +2,14 @@
 # Sets up, builds and runs every test:
 #   1. ASan+UBSan build of the proxy, the kit loader and their suites
 #      (unit + integration against the real binary), run directly
-#   2. OpenSSL TLS backend build: the TLS and interception suites
-#   3. libFuzzer targets (clang), a short run each
-#   4. default build (BoringSSL), every test incl. the Docker end-to-end suite,
-#      through ctest — last, so the final ctest summary line is the whole suite's.
-# KITGATE_QUICK=1 runs only step 4.
+#   2. TSan build of the proxy and its unit, stream and integration suites
+#      (tests/tsan.supp: what is suppressed, and why)
+#   3. OpenSSL TLS backend build: the TLS and interception suites
+#   4. libFuzzer targets (clang), a short run each
+#   5. default build (BoringSSL), every test incl. the Docker end-to-end suite,
+#      through ctest — last, so the final ctest summary line is the whole suite's;
+#      where Docker runs, a docker/e2e-labelled test that skipped fails the run.
+# KITGATE_QUICK=1 runs only step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -35,6 +38,25 @@ if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
     tests/proxy/mitm/kitgate_mitm_authority_test tests/kitloader/kit_loader_test \
     tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test
 
+  echo "== TSan (the proxy's unit, stream and integration suites)"
+  tsan_start=$SECONDS
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$jobs" --target kitgate-proxy \
+    kitgate_http_test kitgate_policy_test kitgate_sandbox_test kitgate_secrets_test kitgate_tls_test \
+    kitgate_stream_test kitgate_mitm_authority_test kitgate_integration_test kitgate_mitm_test
+  # The proxy processes the integration suites start inherit TSAN_OPTIONS. The
+  # bulk-transfer tests (100 MiB, 1 GiB) take many minutes under TSan and add
+  # no interleaving the others lack; the ASan and default steps run them.
+  TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+    GTEST_FILTER='-Tunnel.HundredMiB*:*OneGib*' \
+    run_suites build-tsan \
+    tests/proxy/http/kitgate_http_test tests/proxy/policy/kitgate_policy_test \
+    tests/proxy/sandbox/kitgate_sandbox_test tests/proxy/secrets/kitgate_secrets_test \
+    tests/proxy/tls/kitgate_tls_test tests/proxy/stream/kitgate_stream_test \
+    tests/proxy/mitm/kitgate_mitm_authority_test \
+    tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test
+  echo "-- TSan step: $((SECONDS - tsan_start)) s"
+
   echo "== OpenSSL backend (TLS and interception suites)"
   cmake --preset openssl >/dev/null
   cmake --build --preset openssl -j "$jobs" --target kitgate-proxy kitgate_tls_test kitgate_mitm_test
@@ -47,4 +69,28 @@ fi
 echo "== default build"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
-ctest --preset default
+
+# CI must not pass by skipping: where a Docker daemon answers (or can be
+# started), a docker- or e2e-labelled test that skips counts as a failure.
+docker_rc=0
+tests/e2e/support/start-dockerd.sh || docker_rc=$?
+junit=$PWD/build/ctest-junit.xml
+rm -f "$junit"
+ctest_rc=0
+ctest --preset default --output-junit "$junit" || ctest_rc=$?
+if ((docker_rc == 0)); then
+  # Names of the docker/e2e tests ("  Test #12: Suite.Name"), then those ctest did not run.
+  mapfile -t docker_tests < <(ctest --preset default -N -L '^(docker|e2e)$' | sed -n 's/^ *Test *#[0-9]*: //p')
+  mapfile -t not_run < <(grep -o '<testcase name="[^"]*"[^>]*status="notrun"' "$junit" | sed 's/^<testcase name="\([^"]*\)".*/\1/')
+  skipped=()
+  for t in "${not_run[@]}"; do
+    for d in "${docker_tests[@]}"; do
+      if [[ "$t" == "$d" ]]; then skipped+=("$t"); fi
+    done
+  done
+  if ((${#skipped[@]} > 0)); then
+    echo "FAIL: Docker runs on this machine, yet ${#skipped[@]} docker/e2e test(s) skipped: ${skipped[*]}" >&2
+    exit 1
+  fi
+fi
+exit "$ctest_rc"

@@ -68,6 +68,8 @@ sandbox::PlanInput dryRunInput(const DryRunRequest& request) {
   in.interactive = r.interactive;
   in.persistent_home = r.persistent_home;
   in.mixin_contexts = r.mixin_contexts;
+  in.runtime = r.runtime;
+  in.allow_host_root = r.allow_host_root;
   return in;
 }
 
@@ -77,7 +79,6 @@ StatusOr<std::string> renderDryRun(const DryRunRequest& r) {
   if (!planned.isOk()) return planned.status();
   const sandbox::SandboxPlan& plan = *planned;
   const kit::Composition& c = r.composition;
-  const kit::Kit& kit = r.create.kit;
   const docker::ContainerSpec& ct = plan.container;
 
   std::string o = "Plan for sandbox " + plan.name + " (dry run: nothing was created)\n\n";
@@ -98,7 +99,13 @@ StatusOr<std::string> renderDryRun(const DryRunRequest& r) {
     o += "  mount       " + kind + " " + (m.source.empty() ? "" : m.source + " -> ") + m.target +
          (m.read_only ? " (ro)" : "") + "\n";
   }
-  if (kit.privileged) o += "  privileged  requested by a kit (kitgate does not run privileged)\n";
+  o += "  runtime     " +
+       (ct.runtime.empty() ? std::string("runc (the daemon's default)") : ct.runtime) + "\n";
+  if (ct.privileged) {
+    o += ct.runtime == sandbox::kRuntimeGvisor
+             ? "  privileged  requested by a kit (root inside gVisor's kernel, not on the host)\n"
+             : "  privileged  requested by a kit, allowed by --allow-host-root: root on the host\n";
+  }
 
   o += "\nEnvironment\n";
   for (const std::string& e : ct.env) o += "  " + e + "\n";

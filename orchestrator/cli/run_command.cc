@@ -23,7 +23,8 @@ namespace {
 constexpr std::string_view kCmd = "run";
 constexpr std::string_view kRunUsage =
     "Usage: kitgate run [--kit REF]... [--name NAME] [--workspace DIR] [-d] [--dry-run]\n"
-    "                   [--kit-arg K=V]... AGENT [-- AGENT_ARGS...]\n"
+    "                   [--kit-arg K=V]... [--runtime runc|runsc] [--allow-host-root]\n"
+    "                   AGENT [-- AGENT_ARGS...]\n"
     "       kitgate run NAME            (start a stopped sandbox again; same as kitgate start)\n\n"
     "Creates a sandbox from a kit and starts its agent in it: a container on its\n"
     "own internal Docker network whose only way out is kitgate-proxy (started\n"
@@ -48,7 +49,14 @@ constexpr std::string_view kRunUsage =
     "  --kit-arg K=V          value for a kit argument (repeatable)\n"
     "  --non-interactive      use the kit's default command tail, not the interactive one\n"
     "  --home-volume          keep /home/agent in a named volume (kitgate-NAME-home-agent);\n"
-    "                         'kitgate rm --keep-volumes' keeps it\n\n"
+    "                         'kitgate rm --keep-volumes' keeps it\n"
+    "  --runtime runc|runsc   container runtime: runc (default; Linux namespaces on the\n"
+    "                         host kernel) or runsc (gVisor: the agent's system calls\n"
+    "                         go to a user-space kernel; Debian package runsc, registered\n"
+    "                         with dockerd as \"runsc\")\n"
+    "  --allow-host-root      run a kit that asks for security.privileged under runc,\n"
+    "                         which makes the agent root on this host (without it such\n"
+    "                         a kit is refused; under runsc it is root in gVisor only)\n\n"
     "Examples:\n"
     "  kitgate run --kit ./amp/ amp\n"
     "  kitgate run --kit ./vale/ claude\n"
@@ -64,6 +72,8 @@ struct RunArgs {
   bool detach = false;
   bool interactive = true;
   bool home_volume = false;
+  std::string runtime;  // "" = the daemon's default (runc)
+  bool allow_host_root = false;
   std::string agent;
   std::vector<std::string> agent_args;
   kit::LoadOptions load;
@@ -102,6 +112,17 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
     }
     if (cur.flag({"-d", "--detach"})) {
       out->detach = true;
+      continue;
+    }
+    if (cur.option({"--runtime"}, &value, &error)) {
+      if (!error.empty()) return error;
+      if (value != "runc" && value != sandbox::kRuntimeGvisor)
+        return "--runtime must be runc or runsc, not \"" + value + "\"";
+      out->runtime = value;
+      continue;
+    }
+    if (cur.flag({"--allow-host-root"})) {
+      out->allow_host_root = true;
       continue;
     }
     if (cur.flag({"--home-volume"})) {
@@ -182,6 +203,8 @@ int runRunCommand(const Args& args, Io& io) {
   req.agent_args = run.agent_args;
   req.interactive = run.interactive && !run.detach;
   req.persistent_home = run.home_volume;
+  req.runtime = run.runtime;
+  req.allow_host_root = run.allow_host_root;
   if (run.dry_run) {
     auto steps = plannedRunSteps(req);
     if (!steps.isOk()) return fail(io, kCmd, steps.status().message());

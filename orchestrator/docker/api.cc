@@ -230,6 +230,9 @@ std::string containerCreateBody(const ContainerSpec& spec) {
     mounts.push_back(std::move(e));
   }
   json host = {{"Mounts", mounts}, {"ExtraHosts", spec.extra_hosts}, {"Init", spec.init}};
+  if (!spec.runtime.empty()) host["Runtime"] = spec.runtime;
+  if (spec.privileged) host["Privileged"] = true;
+  if (!spec.dns.empty()) host["Dns"] = spec.dns;
   if (!spec.network.empty()) {
     host["NetworkMode"] = spec.network;
     json endpoint = json::object();

@@ -127,6 +127,12 @@ struct ContainerSpec {
   std::vector<std::string> network_aliases;
   std::vector<std::string> extra_hosts;  // "name:ip"
   bool init = false;                     // run docker-init as PID 1
+  // OCI runtime the daemon knows by this name ("runc", "runsc"); empty = the daemon's default.
+  std::string runtime;
+  bool privileged = false;  // HostConfig.Privileged: every capability and device
+  // HostConfig.Dns: where Docker's embedded resolver (127.0.0.11) forwards
+  // names it does not know itself; empty = the host's resolv.conf servers.
+  std::vector<std::string> dns;
 };
 
 struct ContainerState {

@@ -452,6 +452,8 @@ PlanInput planInputFor(const CreateRequest& req) {
   in.interactive = req.interactive;
   in.persistent_home = req.persistent_home;
   in.mixin_contexts = req.mixin_contexts;
+  in.runtime = req.runtime;
+  in.allow_host_root = req.allow_host_root;
   return in;
 }
 

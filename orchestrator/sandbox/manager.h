@@ -74,6 +74,8 @@ struct CreateRequest {
   std::string token;  // identification token (alnum, 16+); generated when empty
   // Composed mixins' agent context (kit name, markdown): PlanInput::mixin_contexts.
   std::vector<std::pair<std::string, std::string>> mixin_contexts;
+  std::string runtime;           // PlanInput::runtime
+  bool allow_host_root = false;  // PlanInput::allow_host_root
 };
 
 struct Progress {

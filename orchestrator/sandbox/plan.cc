@@ -294,6 +294,17 @@ std::vector<SetupStep> restartSteps(const SandboxPlan& plan) {
   return out;
 }
 
+StatusOr<bool> privilegedContainer(const kit::Kit& kit, std::string_view runtime,
+                                   bool allow_host_root) {
+  if (!kit.privileged) return false;
+  if (runtime == kRuntimeGvisor || allow_host_root) return true;
+  return Status::error(
+      "kit \"" + kit.name + "\" asks for security.privileged: under runtime " +
+      (runtime.empty() ? std::string("runc (the default)") : std::string(runtime)) +
+      " that makes the agent root on the host. Run it under gVisor (--runtime runsc), or pass "
+      "--allow-host-root to accept that");
+}
+
 StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   const kit::Kit& kit = in.kit;
   if (kit.kind != kit::KitKind::kSandbox || !kit.sandbox) {
@@ -313,6 +324,8 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
     return Status::error("the sandbox network has no gateway/subnet");
   }
   if (in.token.size() < 16) return Status::error("identification token too short");
+  auto privileged = privilegedContainer(kit, in.runtime, in.allow_host_root);
+  if (!privileged.isOk()) return privileged.status();
 
   SandboxPlan plan;
   plan.name = in.name;
@@ -389,7 +402,21 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   c.tty = true;
   c.open_stdin = true;
   c.init = true;
+  c.runtime = in.runtime;
+  c.privileged = *privileged;
+  if (c.privileged && in.runtime != kRuntimeGvisor) {
+    plan.warnings.push_back("kit \"" + kit.name +
+                            "\" runs privileged under runc (--allow-host-root): the agent is root "
+                            "on this host");
+  }
   c.network = networkName(in.name);
+  // Docker's embedded DNS forwards names it does not know to the host's
+  // resolvers (Moby before 26 even from internal networks, through the host's
+  // namespace when they are on its loopback: CVE-2024-29018) — a way out that
+  // bypasses the proxy. Pinned to the gateway, the forward leaves from the
+  // sandbox's own namespace to an address kitgate controls (the host firewall
+  // drops it unless the proxy answers there).
+  c.dns = {in.gateway};
   c.mounts.push_back({docker::MountType::kBind, in.workspace, in.workspace, false});
   auto addVolume = [&](const std::string& target) {
     VolumePlan v;

@@ -84,7 +84,23 @@ struct PlanInput {
   // --kit order: written as kits-agent-context/<kit>.md beside the agent
   // file and indexed from its `## Kits` section (kit-spec §3.6).
   std::vector<std::pair<std::string, std::string>> mixin_contexts;
+  // Container runtime: "" (the daemon's default, runc) or kRuntimeGvisor.
+  std::string runtime;
+  // The user accepted that a kit asking for security.privileged gets root on
+  // the host under runc (`--allow-host-root`); see privilegedContainer().
+  bool allow_host_root = false;
 };
+
+// gVisor's runtime name as registered with dockerd (tests/e2e/support/start-dockerd.sh).
+inline constexpr std::string_view kRuntimeGvisor = "runsc";
+
+// Whether the container runs privileged, for a kit's security.privileged:
+// under gVisor (runsc) a privileged container is root in gVisor's user-space
+// kernel, not on the host, so the kit gets it; under runc it is root on the
+// host, so it is refused unless `allow_host_root` (never silently granted or
+// dropped). A kit that does not ask runs unprivileged whatever the flags.
+StatusOr<bool> privilegedContainer(const kit::Kit& kit, std::string_view runtime,
+                                   bool allow_host_root);
 
 struct VolumePlan {
   docker::VolumeSpec spec;

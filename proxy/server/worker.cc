@@ -77,9 +77,13 @@ Status Worker::init(std::vector<std::string>& listen) {
   // A lock-free base: the only cross-thread wakeup is the inbox eventfd.
   event_config* cfg = event_config_new();
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-  // Coalesce event_del + event_add of one fd within a loop pass into no
-  // epoll_ctl at all (the relay re-arms one-shot events on every wake).
-  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  // No EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST: it defers event_del's
+  // EPOLL_CTL_DEL to the next dispatch, after the owner has closed the fd, so
+  // the worker then calls epoll_ctl on a descriptor number it no longer owns,
+  // which another thread (a reload reading the state directory) may already
+  // have reopened. TSan reported exactly that (epoll_ctl in the dispatch vs
+  // closedir in loadRegistry); every owner here frees its events before it
+  // closes the fd, which is only enough when epoll_ctl runs at once.
   base_ = event_base_new_with_config(cfg);
   event_config_free(cfg);
   if (base_ == nullptr) return Status::error("event_base_new failed");

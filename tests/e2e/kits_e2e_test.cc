@@ -40,8 +40,13 @@ std::string& suiteProblem(bool* skip) {
   static bool skipped = false;
   static std::string problem = [] {
     auto started =
-        runProgram({kSupport + "/start-dockerd.sh"}, "/tmp/kitgate-kits-e2e-dockerd", 120s);
-    if (!started.isOk() || started->status.code == 77) {
+        runProgram({kSupport + "/start-dockerd.sh"}, "/tmp/kitgate-kits-e2e-dockerd", 540s);
+    // Only the script's own verdict (77) skips; a script that could not run or
+    // overran (it waits, bounded, for another caller's install) is an error.
+    if (!started.isOk()) {
+      return "start-dockerd.sh: " + started.status().message();
+    }
+    if (started->status.code == 77) {
       skipped = true;
       return std::string("Docker cannot run on this machine (start-dockerd.sh exited 77)");
     }

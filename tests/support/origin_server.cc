@@ -335,9 +335,21 @@ void OriginServer::acceptLoop() {
       ::close(fd);
       return;
     }
+    for (std::thread::id id : finished_) {
+      auto t = std::find_if(threads_.begin(), threads_.end(),
+                            [id](const std::thread& x) { return x.get_id() == id; });
+      if (t == threads_.end()) continue;
+      t->join();  // it has nothing left to do but return
+      threads_.erase(t);
+    }
+    finished_.clear();
     conn_fds_.push_back(fd);
     open_.fetch_add(1);
-    threads_.emplace_back([this, fd] { serve(UniqueFd(fd)); });
+    threads_.emplace_back([this, fd] {
+      serve(UniqueFd(fd));
+      std::lock_guard<std::mutex> done(mu_);
+      finished_.push_back(std::this_thread::get_id());
+    });
   }
 }
 

@@ -100,6 +100,9 @@ class OriginServer {
   std::thread acceptor_;
   mutable std::mutex mu_;
   std::vector<std::thread> threads_;
+  // Connection threads that have returned, joined by the accept loop so a
+  // long run (the soak bench) does not pile up finished threads.
+  std::vector<std::thread::id> finished_;
   std::vector<int> conn_fds_;  // open connection sockets, for stop()
   std::string last_head_;
   bool stopping_ = false;

@@ -5,6 +5,17 @@
 #   - does nothing more when a daemon already answers (idempotent);
 #   - otherwise starts dockerd in the background (log: $KITGATE_DOCKERD_LOG,
 #     default /tmp/kitgate-dockerd.log) and waits, bounded, until it answers.
+#   - registers gVisor (Debian's runsc, when installed) as the runtime "runsc"
+#     for `kitgate run --runtime runsc`: through /etc/docker/daemon.json when
+#     that file is absent or kitgate's own, then SIGHUP to a dockerd this script
+#     started (dockerd reloads `runtimes` live; nothing restarts). A daemon.json
+#     or a dockerd that is not ours is left alone, and the log says what to add;
+#   - callers may run concurrently (ctest -j runs several Docker tests at once,
+#     each calling this script): everything past the first check holds one
+#     lock, so exactly one caller installs and starts dockerd while the others
+#     wait for that start instead of racing it (a second apt-get that finds
+#     dpkg locked, or a second dockerd that finds the pidfile taken, used to
+#     report "cannot run" and skip tests on a fresh machine).
 # Exit codes: 0 = a daemon answers; 77 = Docker truly cannot run here (the
 # caller skips); 1 = something else went wrong (the caller fails).
 # Honours DOCKER_HOST=unix:///path (default unix:///var/run/docker.sock).
@@ -12,6 +23,9 @@ set -uo pipefail
 
 readonly kWaitSeconds="${KITGATE_DOCKERD_WAIT:-60}"
 readonly kLog="${KITGATE_DOCKERD_LOG:-/tmp/kitgate-dockerd.log}"
+# Long enough for another caller's apt-get install of docker.io plus its wait.
+readonly kLockWaitSeconds="${KITGATE_DOCKERD_LOCK_WAIT:-480}"
+readonly kLock="${KITGATE_DOCKERD_LOCK:-/tmp/kitgate-dockerd.lock}"
 
 host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 if [[ "$host" != unix://* ]]; then
@@ -30,7 +44,70 @@ daemon_answers() {
   [[ "$out" == "OK" ]]
 }
 
+# The daemon's runtimes, from GET /info.
+runsc_registered() {
+  curl -sS --max-time 5 --unix-socket "$sock" http://localhost/info 2>/dev/null | grep -q '"runsc":{'
+}
+
+# daemon.json's runtimes entry for runsc. Debian's runsc (2022) takes any
+# network namespace in which /proc/sys/net/core/rmem_default exists for the
+# root one and refuses to start; since Linux made that sysctl per-namespace
+# it exists everywhere, so there runsc gets --network=host: the container's
+# own network namespace (Docker's network, the proxy as the only way out)
+# served by the host kernel's stack instead of gVisor's netstack.
+runsc_daemon_json() {
+  local args=""
+  if unshare -n sh -c 'test -e /proc/sys/net/core/rmem_default' 2>/dev/null; then
+    args=',"runtimeArgs":["--network=host"]'
+  fi
+  printf '{"runtimes":{"runsc":{"path":"%s"%s}}}' "$1" "$args"
+}
+
+# Registers runsc with the answering daemon when runsc is installed. Never
+# fails the script: Docker runs either way; `--runtime runsc` then names the
+# missing runtime in its error.
+register_runsc() {
+  local runsc conf=/etc/docker/daemon.json want pid
+  runsc=$(command -v runsc) || return 0
+  runsc_registered && return 0
+  want=$(runsc_daemon_json "$runsc")
+  if [[ -e "$conf" && "$(cat "$conf")" != "$want" ]]; then
+    if ! grep -q '"runsc"' "$conf"; then
+      log "$conf is not kitgate's: add $want to it and reload dockerd to use --runtime runsc"
+      return 0
+    fi
+  elif [[ ! -e "$conf" ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+      log "runsc is installed but not registered with dockerd; as root: echo '$want' > $conf"
+      return 0
+    fi
+    mkdir -p "$(dirname "$conf")" && printf '%s\n' "$want" >"$conf"
+  fi
+  pid=$(cat /var/run/kitgate-dockerd.pid 2>/dev/null) || pid=""
+  if [[ -z "$pid" ]] || ! kill -HUP "$pid" 2>/dev/null; then
+    log "runsc is in $conf but the running dockerd is not ours: reload it (SIGHUP) to register runsc"
+    return 0
+  fi
+  local i
+  for ((i = 0; i < 40; i++)); do
+    runsc_registered && { log "runsc registered with dockerd"; return 0; }
+    sleep 0.25
+  done
+  log "dockerd did not register runsc after SIGHUP (see $kLog)"
+}
+
+if daemon_answers && { ! command -v runsc >/dev/null 2>&1 || runsc_registered; }; then
+  exit 0
+fi
+
+# One installer/starter at a time; the others wait here, then find the daemon up.
+exec 9>>"$kLock"
+if ! flock -w "$kLockWaitSeconds" 9; then
+  log "another start-dockerd.sh held $kLock for ${kLockWaitSeconds}s"
+  exit 1
+fi
 if daemon_answers; then
+  register_runsc
   exit 0
 fi
 
@@ -48,7 +125,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   log "installing Debian's docker.io (dockerd is missing)"
   export DEBIAN_FRONTEND=noninteractive
-  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends docker.io; } >>"$kLog" 2>&1; then
+  # 9>&-: a daemon a maintainer script starts must not inherit (and hold) the lock.
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends docker.io; } >>"$kLog" 2>&1 9>&-; then
     log "apt-get install docker.io failed (see $kLog); skipping"
     exit 77
   fi
@@ -73,7 +151,7 @@ else
     log "iptables does not work here; starting dockerd with --iptables=false"
     args+=(--iptables=false --ip-masq=false)
   fi
-  nohup dockerd "${args[@]}" >>"$kLog" 2>&1 </dev/null &
+  nohup dockerd "${args[@]}" >>"$kLog" 2>&1 </dev/null 9>&- &
   started_pid=$!
   disown || true
 fi
@@ -82,6 +160,7 @@ deadline=$((SECONDS + kWaitSeconds))
 while ((SECONDS < deadline)); do
   if daemon_answers; then
     log "dockerd answers at $host"
+    register_runsc
     exit 0
   fi
   if [[ -n "${started_pid:-}" ]] && ! kill -0 "$started_pid" 2>/dev/null; then

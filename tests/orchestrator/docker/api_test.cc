@@ -130,6 +130,9 @@ TEST(ApiBody, ContainerCreateCarriesEverySpecField) {
   spec.network = "kitgate-amp";
   spec.network_aliases = {"agent"};
   spec.extra_hosts = {"proxy:172.30.0.1"};
+  spec.runtime = "runsc";
+  spec.privileged = true;
+  spec.dns = {"172.30.0.1"};
   json j = json::parse(api::containerCreateBody(spec));
   EXPECT_EQ(j["Image"], "kitgate-test-agent:latest");
   EXPECT_EQ(j["Env"].size(), 2u);
@@ -151,6 +154,9 @@ TEST(ApiBody, ContainerCreateCarriesEverySpecField) {
   EXPECT_EQ(host["Mounts"][2]["Type"], "tmpfs");
   EXPECT_FALSE(host["Mounts"][2].contains("Source"));
   EXPECT_EQ(host["ExtraHosts"][0], "proxy:172.30.0.1");
+  EXPECT_EQ(host["Runtime"], "runsc");
+  EXPECT_EQ(host["Privileged"], true);
+  EXPECT_EQ(host["Dns"], json({"172.30.0.1"}));
   EXPECT_EQ(j["NetworkingConfig"]["EndpointsConfig"]["kitgate-amp"]["Aliases"][0], "agent");
 }
 
@@ -163,6 +169,10 @@ TEST(ApiBody, ContainerCreateLeavesImageDefaultsUnset) {
   EXPECT_FALSE(j.contains("User"));
   EXPECT_FALSE(j.contains("NetworkingConfig"));
   EXPECT_FALSE(j["HostConfig"].contains("NetworkMode"));
+  // The daemon's default runtime, unprivileged.
+  EXPECT_FALSE(j["HostConfig"].contains("Runtime"));
+  EXPECT_FALSE(j["HostConfig"].contains("Privileged"));
+  EXPECT_FALSE(j["HostConfig"].contains("Dns"));
 }
 
 TEST(ApiBody, InternalNetworkWithChosenSubnet) {

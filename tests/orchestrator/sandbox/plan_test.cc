@@ -130,6 +130,16 @@ TEST(SandboxPlan, ContainerRunsWrapperAsAgentInWorkspaceOnItsNetwork) {
   EXPECT_EQ(c.mounts[0].target, "/home/me/proj");
 }
 
+// Names Docker's embedded DNS does not know are forwarded only to the
+// gateway, never to the host's resolvers.
+TEST(SandboxPlan, ContainerDnsIsPinnedToTheGateway) {
+  EXPECT_THAT(mustPlan(ampInput()).container.dns, ElementsAre("172.30.16.1"));
+  PlanInput v6 = ampInput();
+  v6.subnet = "fd00:30::/64";
+  v6.gateway = "fd00:30::1";
+  EXPECT_THAT(mustPlan(v6).container.dns, ElementsAre("fd00:30::1"));
+}
+
 TEST(SandboxPlan, NetworkIsInternalAndLabelled) {
   docker::NetworkSpec net = planNetwork("amp-proj");
   EXPECT_EQ(net.name, "kitgate-amp-proj");
@@ -345,6 +355,48 @@ struct BadInput {
   void (*mutate)(PlanInput&);
   const char* message;
 };
+
+// security.privileged against the runtime: granted under gVisor (root in its
+// user-space kernel), refused under runc unless the user accepts host root,
+// never granted to a kit that does not ask.
+TEST(SandboxPlan, PrivilegedFollowsRuntimeAndHostRootConsent) {
+  struct Case {
+    bool kit_asks;
+    std::string runtime;
+    bool allow_host_root;
+    bool planned;     // a plan is made
+    bool privileged;  // ... and its container is privileged
+    bool warns;       // ... with a host-root warning
+  };
+  const Case cases[] = {
+      {false, "", false, true, false, false},     {false, "runc", true, true, false, false},
+      {false, "runsc", true, true, false, false}, {true, "", false, false, false, false},
+      {true, "runc", false, false, false, false}, {true, "runc", true, true, true, true},
+      {true, "", true, true, true, true},         {true, "runsc", false, true, true, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("kit_asks=" + std::to_string(c.kit_asks) + " runtime=" + c.runtime +
+                 " allow_host_root=" + std::to_string(c.allow_host_root));
+    PlanInput in = ampInput();
+    in.kit.privileged = c.kit_asks;
+    in.runtime = c.runtime;
+    in.allow_host_root = c.allow_host_root;
+    auto plan = planSandbox(in);
+    ASSERT_EQ(plan.isOk(), c.planned) << (plan.isOk() ? "" : plan.status().message());
+    if (!plan.isOk()) {
+      EXPECT_THAT(plan.status().message(), HasSubstr("security.privileged"));
+      EXPECT_THAT(plan.status().message(), HasSubstr("--allow-host-root"));
+      EXPECT_THAT(plan.status().message(), HasSubstr("--runtime runsc"));
+      continue;
+    }
+    EXPECT_EQ(plan->container.privileged, c.privileged);
+    EXPECT_EQ(plan->container.runtime, c.runtime);
+    bool warned = false;
+    for (const std::string& w : plan->warnings)
+      warned |= w.find("root on this host") != std::string::npos;
+    EXPECT_EQ(warned, c.warns);
+  }
+}
 
 TEST(SandboxPlan, RefusesInputsThatCannotMakeASandbox) {
   const BadInput cases[] = {
