@@ -14,6 +14,12 @@
 //       │              streamed back (kForward) ─> Stream::complete ─> kHead
 //       └ reply():     the EndReason's response, then close
 //
+//   transparent (accepted on a transparent listener, original destination
+//   known): identify by source ─> kPeek: the first flight's ClientHello name,
+//     unless the bare address already decides ─> Stream::onTransparent ─>
+//     kUpstream (to the original address only) ─> tunnel(): SpliceRelay, no
+//     "200" (kTunnel) ─> Stream::complete; a refusal resets the connection.
+//
 // Above a high-water mark the connection stops reading the side that feeds
 // the full buffer; while the upstream is being reached (DNS, connect, TLS)
 // it reads at most one head's worth. All callbacks run on the owning
@@ -34,6 +40,7 @@
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/request.h"
 #include "proxy/mitm/handshake.h"
+#include "proxy/server/original_dst.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/stream/stream.h"
 #include "proxy/tunnel/splice_relay.h"
@@ -47,7 +54,10 @@ class Worker;
 
 class Connection final : private stream::StreamHost {
  public:
-  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer, uint16_t peer_port);
+  // `original`: the connection came through a transparent listener and was
+  // going there (proxy/server/original_dst.h); it skips the codec.
+  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer, uint16_t peer_port,
+             std::optional<Endpoint> original = std::nullopt);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -69,6 +79,7 @@ class Connection final : private stream::StreamHost {
 
  private:
   enum class State {
+    kPeek,      // transparent: reading the client's first flight (a ClientHello's name)
     kHead,      // waiting for (or reading) a request head
     kUpstream,  // the stream is reaching the upstream (DNS, connect)
     kForward,   // a request/response exchange is flowing
@@ -85,6 +96,15 @@ class Connection final : private stream::StreamHost {
   static void onUpstreamWritable(evutil_socket_t, short, void* arg);
   static void onTimer(evutil_socket_t, short, void* arg);
   static void onLifetime(evutil_socket_t, short, void* arg);
+
+  // Transparent connections (transparent.cc): identified by source, decided
+  // on the name the first flight carries (or the bare address), spliced.
+  void startTransparent();
+  void peekTransparent();
+  void decideTransparent(std::string name, stream::TransparentTarget::NameSource source);
+  // The per-sandbox connection limit, once the sandbox is known; false when
+  // it ended the connection.
+  bool admitSandbox();
 
   // Requests.
   void readClient();
@@ -161,7 +181,8 @@ class Connection final : private stream::StreamHost {
   std::unique_ptr<tunnel::Transport> client_io_;  // plain, or TLS when intercepted
   std::unique_ptr<tunnel::Transport> upstream_io_;
   policy::IpAddress peer_;
-  std::string client_text_;  // "ip:port" for the log
+  std::string client_text_;           // "ip:port" for the log
+  std::optional<Endpoint> original_;  // transparent connections only
   State state_ = State::kHead;
   event* cev_ = nullptr;   // client readable (persistent)
   event* cwev_ = nullptr;  // client writable

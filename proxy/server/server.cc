@@ -47,6 +47,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(i, s->shared_, s->snapshot_);
     Status st = w->init(s->config_.listen);  // resolves port 0 for the next workers
+    if (st) st = w->listenTransparent(s->config_.transparent_listen);
     if (!st) return st;
     s->workers_.push_back(std::move(w));
   }
@@ -75,7 +76,8 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   // first snapshot so the proxy's own endpoints are known to the address
   // check before the first connection is accepted.
   const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
-                         s->snapshot_->config.listen != s->config_.listen;
+                         s->snapshot_->config.listen != s->config_.listen ||
+                         s->snapshot_->config.transparent_listen != s->config_.transparent_listen;
   if (!s->config_.metrics_listen.empty()) s->config_.metrics_listen = s->metricsAddress();
   if (!s->config_.admin_listen.empty() && s->config_.admin_listen.rfind("unix:", 0) != 0) {
     s->config_.admin_listen = s->adminAddress();
@@ -196,6 +198,7 @@ Status Server::reloadLocked() {
       }
     }
     c->workers = config_.workers;
+    c->transparent_listen = config_.transparent_listen;  // fixed at start, like the workers
     c->metrics_listen = config_.metrics_listen;
     c->admin_listen = config_.admin_listen;
     c->policy_log_path = config_.policy_log_path;
@@ -252,6 +255,7 @@ std::string Server::adminAddress() const {
 Status Server::writeReadyFile(const std::string& path) const {
   std::string text;
   for (const auto& l : config_.listen) text += "listen=" + l + "\n";
+  for (const auto& l : config_.transparent_listen) text += "transparent=" + l + "\n";
   if (!config_.metrics_listen.empty()) text += "metrics=" + admin_->boundAddress(0) + "\n";
   if (!config_.admin_listen.empty()) text += "admin=" + adminAddress() + "\n";
   text += "pid=" + std::to_string(::getpid()) + "\n";

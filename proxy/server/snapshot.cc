@@ -13,7 +13,8 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
   std::vector<sandbox::RuleEntry> out;
   out.reserve(rules.size());
   for (const auto& r : rules) {
-    out.push_back(sandbox::RuleEntry{r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
+    out.push_back(
+        sandbox::RuleEntry{r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
   }
   return out;
 }
@@ -106,6 +107,7 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
   // The proxy's own endpoints (proxy, metrics and admin listeners): a
   // CONNECT back into the proxy is refused whatever the rules say.
   std::vector<std::string> own = config.listen;
+  own.insert(own.end(), config.transparent_listen.begin(), config.transparent_listen.end());
   own.push_back(config.metrics_listen);
   own.push_back(config.admin_listen);
   for (const auto& l : own) {

@@ -55,6 +55,10 @@ class Worker {
   // A port 0 in `listen` is replaced in place by the port actually bound, so
   // the next worker joins the same SO_REUSEPORT group.
   Status init(std::vector<std::string>& listen);
+  // After init(), before run(): transparent listeners (connections redirected
+  // by the host's nat rules; each carries its original destination). Port 0
+  // is resolved in place as for init().
+  Status listenTransparent(std::vector<std::string>& listen);
   // Thread body: runs the loop until stop or drain completes.
   void run();
 
@@ -100,8 +104,10 @@ class Worker {
     std::string addr;
     UniqueFd fd;
     event* ev = nullptr;
+    bool transparent = false;
   };
   static void onAccept(evutil_socket_t fd, short, void* arg);
+  static void onAcceptTransparent(evutil_socket_t fd, short, void* arg);
   static void onReap(evutil_socket_t, short, void* arg);
   static void onInbox(evutil_socket_t, short, void* arg);
   static void onDrainDeadline(evutil_socket_t, short, void* arg);
@@ -109,7 +115,7 @@ class Worker {
   static void onAcceptBackoff(evutil_socket_t, short, void* arg);
   void pauseAccepting();
   void flushLog();
-  void acceptBatch(int listen_fd);
+  void acceptBatch(int listen_fd, bool transparent);
   void stopListening();
   void maybeExit();
   void link(Connection* s);

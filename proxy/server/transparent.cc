@@ -1,0 +1,70 @@
+// The transparent entry into the stream pipeline (Connection members for
+// connections accepted on a transparent listener; see connection.h).
+//
+//   accept: original destination known (worker)
+//   -> the sandbox by source address (no credentials on this path)
+//   -> a name to decide on: the ClientHello's server_name when the client
+//      speaks TLS first — read before anything is decided, unless the bare
+//      address is already allowed (IP/CIDR rules, `**`), so server-first
+//      protocols to allowed addresses never wait
+//   -> Stream::onTransparent: policy, then the connector to the original
+//      address only (a name must resolve to it) -> tunnel(): splice.
+//
+// Nothing is ever sent to the client before the decision; a refusal is a
+// reset, as a closed port would give.
+#include <event2/buffer.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/server/connection.h"
+#include "proxy/tls/client_hello.h"
+
+namespace kitgate::server {
+
+void Connection::startTransparent() {
+  state_ = State::kPeek;
+  sandbox_ = snap_->registry->identifyBySource(peer_);
+  if (sandbox_ == nullptr) {
+    decideTransparent({}, stream::TransparentTarget::NameSource::kNone);  // refused, logged
+    return;
+  }
+  if (!admitSandbox()) return;
+  if (stream::Stream::addressAllowed(*sandbox_, original_->ip, original_->port)) {
+    decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
+    return;
+  }
+  updateReadInterest();  // the first flight may carry the name (head timeout bounds the wait)
+}
+
+void Connection::peekTransparent() {
+  const size_t len = evbuffer_get_length(cin_);
+  if (len == 0) {
+    if (flags_.client_eof) terminate();  // left without a word: nothing was decided
+    return;
+  }
+  const auto* bytes = reinterpret_cast<const char*>(evbuffer_pullup(cin_, -1));
+  tls::ClientHelloPeek peek = tls::peekClientHello(std::string_view(bytes, len));
+  if (peek.result == tls::ClientHelloPeek::Result::kIncomplete && !flags_.client_eof) {
+    updateReadInterest();
+    return;
+  }
+  if (peek.result == tls::ClientHelloPeek::Result::kHello && !peek.sni.empty()) {
+    decideTransparent(std::move(peek.sni), stream::TransparentTarget::NameSource::kSni);
+  } else {
+    decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
+  }
+}
+
+void Connection::decideTransparent(std::string name, stream::TransparentTarget::NameSource source) {
+  event_del(timer_);
+  beginStream();
+  state_ = State::kUpstream;
+  updateReadInterest();
+  stream::TransparentTarget t;
+  t.address = original_->ip;
+  t.port = original_->port;
+  t.name = std::move(name);
+  t.source = source;
+  stream_.onTransparent(t);
+}
+
+}  // namespace kitgate::server

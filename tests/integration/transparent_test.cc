@@ -1,0 +1,256 @@
+// The transparent path through the real kitgate-proxy binary.
+//
+// Each test runs in its own network namespace (one process per test, see
+// kitgate_add_test): loopback up, a "public" address (93.184.216.34) added to
+// lo so origins look like the internet to the address check, and a nat rule
+// that sends every TCP connection from the sandbox's address (127.0.0.2) to
+// the proxy's transparent listener — what the host rules of `kitgate run` do
+// for a sandbox network. The proxy's own upstream connections leave from
+// other addresses and are not redirected. Nothing leaves the namespace.
+//
+// Needs root (unshare, iptables); skipped otherwise.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/tls/handles.h"
+#include "tests/support/origin_server.h"
+#include "tests/support/proxy_process.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/subprocess.h"
+
+namespace kitgate::testing {
+namespace {
+
+constexpr const char* kPublic = "93.184.216.34";  // on lo, inside the test's namespace only
+constexpr const char* kSandbox = "127.0.0.2";     // the sandbox's source address
+constexpr const char* kStranger = "127.0.0.3";    // redirected too, but no sandbox has it
+constexpr const char* kBanner = "SSH-2.0-kitgate-origin\r\n";
+
+// Runs a setup command (ip, iptables); its output goes to a scratch directory.
+Status run(const std::vector<std::string>& argv) {
+  static auto* scratch = new TempDir(std::move(TempDir::create("transparent-setup").value()));
+  auto r = runProgram(argv, scratch->path() + "/cmd", std::chrono::seconds(20));
+  if (!r) return r.status();
+  if (r->timed_out || !r->status.exited || r->status.code != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += a + " ";
+    return Status::error(cmd + "failed: " + r->err + r->out);
+  }
+  return Status::ok();
+}
+
+// An SSH-like origin: it speaks first (a banner), then echoes.
+class BannerStream final : public Stream {
+ public:
+  explicit BannerStream(UniqueFd fd) : fd_(std::move(fd)) { writeAll(kBanner); }
+  long read(char* buf, size_t n) override { return ::read(fd_.get(), buf, n); }
+  bool writeAll(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t w = ::write(fd_.get(), data.data(), data.size());
+      if (w <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(w));
+    }
+    return true;
+  }
+  void shutdownWrite() override { ::shutdown(fd_.get(), SHUT_WR); }
+
+ private:
+  UniqueFd fd_;
+};
+
+// The first flight a real TLS client sends for `sni`.
+std::string clientHello(const std::string& sni) {
+  tls::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  tls::SslPtr ssl(SSL_new(ctx.get()));
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), rbio, wbio);
+  SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+  SSL_set_connect_state(ssl.get());
+  SSL_do_handshake(ssl.get());
+  std::string out;
+  char buf[4096];
+  int n = 0;
+  while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+class TransparentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (a network namespace and iptables)";
+    ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << std::strerror(errno);
+    ASSERT_TRUE(run({"ip", "link", "set", "lo", "up"}).isOk());
+    Status st = run({"ip", "addr", "add", std::string(kPublic) + "/32", "dev", "lo"});
+    ASSERT_TRUE(st.isOk()) << st.message();
+
+    OriginServer::Options banner;
+    banner.mode = OriginServer::Mode::kEcho;
+    banner.bind_address = kPublic;
+    banner.wrap = [](UniqueFd fd) -> std::unique_ptr<Stream> {
+      return std::make_unique<BannerStream>(std::move(fd));
+    };
+    auto ssh = OriginServer::start(banner);
+    ASSERT_TRUE(ssh.isOk()) << ssh.status().message();
+    ssh_ = std::move(*ssh);
+    OriginServer::Options echo;
+    echo.mode = OriginServer::Mode::kEcho;
+    echo.bind_address = kPublic;
+    auto e = OriginServer::start(echo);
+    ASSERT_TRUE(e.isOk()) << e.status().message();
+    echo_ = std::move(*e);
+    auto closed = OriginServer::start(echo);  // a port no rule allows
+    ASSERT_TRUE(closed.isOk());
+    denied_ = std::move(*closed);
+
+    ProxyOptions o;
+    o.dns_hosts = {{"tls.allowed.test", kPublic}, {"elsewhere.allowed.test", "93.184.216.99"}};
+    o.state_files["sandboxes/sb.yaml"] =
+        "name: sb\n"
+        "match: {sources: [\"" +
+        std::string(kSandbox) +
+        "\"]}\n"
+        "allow:\n"
+        "  - \"" +
+        std::string(kPublic) + "/32:" + std::to_string(ssh_->port()) +
+        "\"\n"
+        "  - \"*.allowed.test:" +
+        std::to_string(echo_->port()) +
+        "\"\n"
+        "deny: [\"bad.allowed.test\"]\n";
+    o.extra_yaml = "transparent_listen: 127.0.0.1:0\n";
+    auto p = ProxyProcess::start(o);
+    ASSERT_TRUE(p.isOk()) << p.status().message();
+    proxy_ = std::move(*p);
+    ASSERT_NE(proxy_->transparentPort(), 0);
+    for (const char* source : {kSandbox, kStranger}) {
+      st = run({"iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-s", source, "-j",
+                "REDIRECT", "--to-ports", std::to_string(proxy_->transparentPort())});
+      ASSERT_TRUE(st.isOk()) << st.message();
+    }
+  }
+
+  // Connects from `source` to kPublic:port as a proxy-ignoring client would.
+  RawClient dial(uint16_t port, const char* source = kSandbox) {
+    auto c = RawClient::connectFrom(source, port, kPublic);
+    EXPECT_TRUE(c.isOk()) << c.status().message();
+    return std::move(c.value());
+  }
+
+  std::optional<nlohmann::json> transparentLine(const std::string& host, uint16_t port,
+                                                const std::string& decision) {
+    return proxy_->waitForLog([&](const nlohmann::json& j) {
+      return j.value("type", "") == "transparent" && j.value("host", "") == host &&
+             j.value("port", 0) == port && j.value("decision", "") == decision &&
+             j.value("event", "close") == "close";
+    });
+  }
+
+  std::unique_ptr<OriginServer> ssh_, echo_, denied_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+TEST_F(TransparentTest, RawTcpToAnAllowedAddressIsSplicedToItWithoutProxyVariables) {
+  RawClient c = dial(ssh_->port());
+  // The origin speaks first: an address rule decides at once, nothing waits
+  // for the client.
+  auto banner = c.readExactly(std::string(kBanner).size());
+  ASSERT_TRUE(banner.isOk()) << banner.status().message();
+  EXPECT_EQ(*banner, kBanner);
+  ASSERT_TRUE(c.send("ping over ssh-ish\n").isOk());
+  auto echo = c.readExactly(18);
+  ASSERT_TRUE(echo.isOk()) << echo.status().message();
+  EXPECT_EQ(*echo, "ping over ssh-ish\n");
+  c.shutdownWrite();
+  auto rest = c.readUntilClose();
+  ASSERT_TRUE(rest.isOk());
+  auto line = transparentLine(kPublic, ssh_->port(), "allowed");
+  ASSERT_TRUE(line.has_value()) << "no transparent close line";
+  EXPECT_EQ((*line)["sandbox"], "sb");
+  EXPECT_EQ((*line)["proxy"], "transparent");
+  EXPECT_EQ((*line)["address"], kPublic);
+  EXPECT_EQ((*line)["bytes_up"], 18);
+  EXPECT_EQ((*line)["bytes_down"], std::string(kBanner).size() + 18);
+  EXPECT_GE(proxy_
+                ->metric("kitgate_requests_total{type=\"transparent\",decision=\"allowed\",mode="
+                         "\"transparent\"}")
+                .value_or(0),
+            1.0);
+}
+
+TEST_F(TransparentTest, AConnectionNoRuleAllowsIsResetAndLogged) {
+  RawClient c = dial(denied_->port());
+  ASSERT_TRUE(c.send("hello?\n").isOk());  // not TLS: the bare address decides
+  auto got = c.readUntilClose();
+  EXPECT_TRUE(!got.isOk() || got->empty()) << "nothing may come back";
+  auto line = transparentLine(kPublic, denied_->port(), "blocked");
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ((*line)["sandbox"], "sb");
+  EXPECT_EQ(denied_->connectionsAccepted(), 0u) << "a refused connection never reaches the origin";
+}
+
+TEST_F(TransparentTest, TheClientHelloNameDecidesAndMustResolveToTheOriginalAddress) {
+  // Allowed name, resolving to the address dialled: spliced as is (the echo
+  // origin returns the hello byte for byte).
+  {
+    RawClient c = dial(echo_->port());
+    const std::string hello = clientHello("tls.allowed.test");
+    ASSERT_TRUE(c.send(hello).isOk());
+    auto back = c.readExactly(hello.size());
+    ASSERT_TRUE(back.isOk()) << back.status().message();
+    EXPECT_EQ(*back, hello);
+    auto line = proxy_->waitForLog([&](const nlohmann::json& j) {
+      return j.value("type", "") == "transparent" && j.value("host", "") == "tls.allowed.test";
+    });
+    ASSERT_TRUE(line.has_value());
+    EXPECT_EQ((*line)["decision"], "allowed");
+    EXPECT_EQ((*line)["address"], kPublic);
+  }
+  // An allowed name of another address (domain fronting), and a denied name:
+  // reset, logged, the origin never sees them.
+  const size_t accepted = echo_->connectionsAccepted();
+  for (const std::string name : {"elsewhere.allowed.test", "bad.allowed.test"}) {
+    SCOPED_TRACE(name);
+    RawClient c = dial(echo_->port());
+    ASSERT_TRUE(c.send(clientHello(name)).isOk());
+    auto got = c.readUntilClose();
+    EXPECT_TRUE(!got.isOk() || got->empty());
+    auto line = transparentLine(name, echo_->port(), "blocked");
+    ASSERT_TRUE(line.has_value());
+  }
+  auto fronted = transparentLine("elsewhere.allowed.test", echo_->port(), "blocked");
+  EXPECT_NE((*fronted)["reason"].get<std::string>().find("not an address of"), std::string::npos)
+      << (*fronted)["reason"];
+  EXPECT_EQ(echo_->connectionsAccepted(), accepted);
+}
+
+TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {
+  RawClient c = dial(ssh_->port(), kStranger);
+  auto got = c.readUntilClose();
+  EXPECT_TRUE(!got.isOk() || got->empty());
+  auto line = proxy_->waitForLog([&](const nlohmann::json& j) {
+    return j.value("type", "") == "transparent" && j.value("sandbox", "") == "-";
+  });
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ((*line)["decision"], "blocked");
+  EXPECT_EQ(ssh_->connectionsAccepted(), 0u);
+}
+
+TEST_F(TransparentTest, ADirectConnectionToTheTransparentPortIsClosed) {
+  auto c = RawClient::connect(proxy_->transparentPort());
+  ASSERT_TRUE(c.isOk());
+  ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").isOk());
+  auto got = c->readUntilClose();
+  EXPECT_TRUE(!got.isOk() || got->empty());
+}
+
+}  // namespace
+}  // namespace kitgate::testing
