@@ -255,8 +255,9 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
   }
   try {
     checkKeys(root,
-              {"listen", "transparent_listen", "workers", "metrics_listen", "admin_listen",
-               "state_dir", "policy_log", "limits", "dns", "tls", "allow", "deny", "log_level"},
+              {"listen", "transparent_listen", "dns_listen", "workers", "metrics_listen",
+               "admin_listen", "state_dir", "policy_log", "limits", "dns", "tls", "allow", "deny",
+               "log_level"},
               "proxy config", e);
     if (auto n = root["listen"]) {
       listenList(n, "listen", e, &c.listen);
@@ -264,6 +265,7 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
     }
     if (auto n = root["transparent_listen"])
       listenList(n, "transparent_listen", e, &c.transparent_listen);
+    if (auto n = root["dns_listen"]) listenList(n, "dns_listen", e, &c.dns_listen);
     if (auto n = root["workers"]) number<int>(n, "workers", e, &c.workers, 0, 256);
     if (auto n = root["metrics_listen"])
       listenAddr(n, "metrics_listen", e, &c.metrics_listen, false);

@@ -104,6 +104,10 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
       VolumeWatch::create(s->base_, volumes, [raw] { raw->reloadAndLog("volume update"); });
   if (!watch) return watch.status();
   s->volume_watch_ = std::move(watch.value());
+  if (!s->config_.dns_listen.empty()) {
+    Status st = s->startDns();
+    if (!st) return st;
+  }
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
   timeval tv{0, 200'000};
   event_add(s->flush_ev_, &tv);
@@ -114,6 +118,8 @@ Server::~Server() {
   for (event* e : signal_events_) event_free(e);
   if (flush_ev_) event_free(flush_ev_);
   volume_watch_.reset();
+  dns_.reset();
+  dns_resolver_.reset();
   admin_.reset();
   workers_.clear();
   if (base_) event_base_free(base_);
@@ -209,12 +215,42 @@ Status Server::reloadLocked() {
   if (!snap) return snap.status();
   Status listen_status = applyListenChanges(next.listen);
   if (!listen_status) return listen_status;
+  if (dns_) {
+    Status dns_status = dns_->listen(next.dns_listen);
+    if (!dns_status) return dns_status;
+  }
   config_ = std::move(next);
   snapshot_ = std::move(snap.value());
   for (auto& w : workers_) w->publish(snapshot_);
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
   global_metrics_.setLimits(config_.limits);
   return Status::ok();
+}
+
+Status Server::startDns() {
+  shared_.names = &names_;
+  dns_resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
+  dns_ = std::make_unique<dns::Responder>(
+      base_, *dns_resolver_, names_, steadyClock(),
+      [this] {
+        std::shared_ptr<const Snapshot> snap;
+        {
+          std::lock_guard<std::mutex> lock(reload_mu_);  // the main loop; never the data path
+          snap = snapshot_;
+        }
+        dns::Inputs in;
+        in.registry = snap->registry;
+        in.static_hosts = snap->static_hosts;
+        in.self = &snap->self;
+        in.keep_alive = snap;
+        return in;
+      },
+      [this](const admin::PolicyRecord& r) {
+        std::string line;
+        admin::PolicyLog::format(r, &line);
+        if (policy_log_->enabled()) policy_log_->writeBatch(line);
+      });
+  return dns_->listen(config_.dns_listen);
 }
 
 Status Server::applyListenChanges(std::vector<std::string>& wanted) {
@@ -256,6 +292,9 @@ Status Server::writeReadyFile(const std::string& path) const {
   std::string text;
   for (const auto& l : config_.listen) text += "listen=" + l + "\n";
   for (const auto& l : config_.transparent_listen) text += "transparent=" + l + "\n";
+  if (dns_) {
+    for (const auto& l : dns_->addresses()) text += "dns=" + l + "\n";
+  }
   if (!config_.metrics_listen.empty()) text += "metrics=" + admin_->boundAddress(0) + "\n";
   if (!config_.admin_listen.empty()) text += "admin=" + adminAddress() + "\n";
   text += "pid=" + std::to_string(::getpid()) + "\n";

@@ -3,7 +3,8 @@
 //
 //   accept: original destination known (worker)
 //   -> the sandbox by source address (no credentials on this path)
-//   -> a name to decide on: the ClientHello's server_name when the client
+//   -> a name to decide on: the one kitgate's DNS answered this sandbox for
+//      the address (NameMemory); else the ClientHello's server_name when the client
 //      speaks TLS first — read before anything is decided, unless the bare
 //      address is already allowed (IP/CIDR rules, `**`), so server-first
 //      protocols to allowed addresses never wait
@@ -16,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/server/connection.h"
+#include "proxy/server/worker.h"
 #include "proxy/tls/client_hello.h"
 
 namespace kitgate::server {
@@ -28,6 +30,13 @@ void Connection::startTransparent() {
     return;
   }
   if (!admitSandbox()) return;
+  // The name the sandbox resolved through kitgate's DNS decides first.
+  if (const dns::NameMemory* names = w_.shared().names) {
+    if (auto name = names->lookup(sandbox_->name(), original_->ip, steadyClock().now())) {
+      decideTransparent(std::move(*name), stream::TransparentTarget::NameSource::kDns);
+      return;
+    }
+  }
   if (stream::Stream::addressAllowed(*sandbox_, original_->ip, original_->port)) {
     decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
     return;

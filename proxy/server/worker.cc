@@ -97,21 +97,14 @@ Status Worker::init(std::vector<std::string>& listen) {
   log_flush_ev_ = event_new(base_, -1, EV_PERSIST, &Worker::onLogFlush, this);
   timeval every{0, 100'000};
   event_add(log_flush_ev_, &every);
-  for (auto& addr : listen) {
-    auto fd = listenOn(addr);
-    if (!fd) return fd.status();
-    addr = boundAddress(fd->get());
-    Listener l;
-    l.addr = addr;
-    l.fd = std::move(fd.value());
-    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);
-    event_add(l.ev, nullptr);
-    listeners_.push_back(std::move(l));
-  }
-  return Status::ok();
+  return bindListeners(listen, false);
 }
 
 Status Worker::listenTransparent(std::vector<std::string>& listen) {
+  return bindListeners(listen, true);
+}
+
+Status Worker::bindListeners(std::vector<std::string>& listen, bool transparent) {
   for (auto& addr : listen) {
     auto fd = listenOn(addr);
     if (!fd) return fd.status();
@@ -119,8 +112,9 @@ Status Worker::listenTransparent(std::vector<std::string>& listen) {
     Listener l;
     l.addr = addr;
     l.fd = std::move(fd.value());
-    l.transparent = true;
-    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAcceptTransparent, this);
+    l.transparent = transparent;
+    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST,
+                     transparent ? &Worker::onAcceptTransparent : &Worker::onAccept, this);
     event_add(l.ev, nullptr);
     listeners_.push_back(std::move(l));
   }

@@ -23,6 +23,7 @@
 #include "proxy/admin/policy_log.h"
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
+#include "proxy/dns/name_memory.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/tls/contexts.h"
 #include "proxy/tls/leaf_cache.h"
@@ -41,6 +42,8 @@ StatusOr<UniqueFd> listenOn(const std::string& addr);
 // Process-wide state a worker reads (owned by Server, outlives workers).
 struct Shared {
   admin::PolicyLog* policy_log = nullptr;
+  // What the sandboxes' DNS answered (null: no dns_listen); thread-safe.
+  const dns::NameMemory* names = nullptr;
   std::atomic<int64_t> open_connections{0};
 };
 
@@ -115,6 +118,8 @@ class Worker {
   static void onAcceptBackoff(evutil_socket_t, short, void* arg);
   void pauseAccepting();
   void flushLog();
+  // Binds `listen` (port 0 resolved in place) and accepts on it.
+  Status bindListeners(std::vector<std::string>& listen, bool transparent);
   void acceptBatch(int listen_fd, bool transparent);
   void stopListening();
   void maybeExit();

@@ -48,17 +48,7 @@ void Stream::onProxyRequest(const http::Request& request, Target target) {
     end(EndReason::kNotProxyRequest);
     return;
   }
-  auto host = policy::normalizeHost(request.host, policy::Ipv6Brackets::kOptional);
-  if (!host) {
-    end(EndReason::kInvalidHost, host.status().message());
-    return;
-  }
-  host_name_ = std::move(host.value());
-  decision_ = sandbox_->policy().evaluate(host_name_, port_);
-  if (decision_.denied()) {
-    end(EndReason::kPolicyDeny, decision_.reason);
-    return;
-  }
+  if (!decideName(request.host)) return;
   if (target == Target::kConnect) {
     decideInterception();
   } else if (host_.keepUpstreamFor(host_name_, port_)) {
@@ -66,6 +56,21 @@ void Stream::onProxyRequest(const http::Request& request, Target target) {
     return;
   }
   connectUpstream();
+}
+
+bool Stream::decideName(std::string_view text) {
+  auto host = policy::normalizeHost(text, policy::Ipv6Brackets::kOptional);
+  if (!host) {
+    end(EndReason::kInvalidHost, host.status().message());
+    return false;
+  }
+  host_name_ = std::move(host.value());
+  decision_ = sandbox_->policy().evaluate(host_name_, port_);
+  if (decision_.denied()) {
+    end(EndReason::kPolicyDeny, decision_.reason);
+    return false;
+  }
+  return true;
 }
 
 void Stream::decideInterception() {
@@ -118,19 +123,8 @@ void Stream::onTransparent(const TransparentTarget& t) {
     end(EndReason::kUnauthenticated);
     return;
   }
-  if (!t.name.empty()) {
-    auto host = policy::normalizeHost(t.name, policy::Ipv6Brackets::kOptional);
-    if (!host) {
-      end(EndReason::kInvalidHost, host.status().message());
-      return;
-    }
-    host_name_ = std::move(host.value());
-  }
-  decision_ = sandbox_->policy().evaluate(host_name_, port_);
-  if (decision_.denied()) {
-    end(EndReason::kPolicyDeny, decision_.reason);
+  if (!decideName(t.name.empty() ? std::string_view(host_name_.text) : std::string_view(t.name)))
     return;
-  }
   connectUpstream();
 }
 

@@ -200,6 +200,9 @@ class Stream {
   const std::shared_ptr<const secrets::InterceptPlan>& plan() const { return plan_; }
 
  private:
+  // The host (normalised) and its policy decision; false when it ended the
+  // request (invalid host, denied).
+  bool decideName(std::string_view text);
   void decideInterception();
   void connectUpstream();
   void onConnected(upstream::ConnectResult r);

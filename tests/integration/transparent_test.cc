@@ -9,11 +9,14 @@
 // other addresses and are not redirected. Nothing leaves the namespace.
 //
 // Needs root (unshare, iptables); skipped otherwise.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -126,11 +129,15 @@ class TransparentTest : public ::testing::Test {
         std::to_string(echo_->port()) +
         "\"\n"
         "deny: [\"bad.allowed.test\"]\n";
-    o.extra_yaml = "transparent_listen: 127.0.0.1:0\n";
+    o.extra_yaml = "transparent_listen: 127.0.0.1:0\ndns_listen: 127.0.0.1:0\n";
     auto p = ProxyProcess::start(o);
     ASSERT_TRUE(p.isOk()) << p.status().message();
     proxy_ = std::move(*p);
     ASSERT_NE(proxy_->transparentPort(), 0);
+    auto kv = readFile(proxy_->dir() + "/ready");
+    const size_t at = kv.find("dns=127.0.0.1:");
+    ASSERT_NE(at, std::string::npos) << kv;
+    dns_port_ = static_cast<uint16_t>(std::stoi(kv.substr(at + 14)));
     for (const char* source : {kSandbox, kStranger}) {
       st = run({"iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-s", source, "-j",
                 "REDIRECT", "--to-ports", std::to_string(proxy_->transparentPort())});
@@ -154,6 +161,41 @@ class TransparentTest : public ::testing::Test {
     });
   }
 
+  // One A question to the proxy's DNS from the sandbox's address; the
+  // answer's rcode and first address ("" when none).
+  std::pair<int, std::string> resolveA(const std::string& name) {
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    inet_pton(AF_INET, kSandbox, &from.sin_addr);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(dns_port_);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    std::string q{'\x0a', '\x0b', '\x01', '\x00', '\x00', '\x01', 0, 0, 0, 0, 0, 0};
+    for (size_t start = 0; start < name.size();) {
+      size_t dot = std::min(name.find('.', start), name.size());
+      q.push_back(static_cast<char>(dot - start));
+      q += name.substr(start, dot - start);
+      start = dot + 1;
+    }
+    q += std::string("\0\0\x01\0\x01", 5);
+    timeval tv{10, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::sendto(fd.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    char buf[512];
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 12) return {-1, ""};
+    const int rcode = buf[3] & 0xf;
+    // The question is echoed; an A answer ends with its 4 address bytes.
+    const bool has_answer = buf[7] != 0;
+    char text[INET_ADDRSTRLEN] = {};
+    if (has_answer) inet_ntop(AF_INET, buf + n - 4, text, sizeof text);
+    return {rcode, text};
+  }
+
+  uint16_t dns_port_ = 0;
   std::unique_ptr<OriginServer> ssh_, echo_, denied_;
   std::unique_ptr<ProxyProcess> proxy_;
 };
@@ -230,6 +272,34 @@ TEST_F(TransparentTest, TheClientHelloNameDecidesAndMustResolveToTheOriginalAddr
   EXPECT_NE((*fronted)["reason"].get<std::string>().find("not an address of"), std::string::npos)
       << (*fronted)["reason"];
   EXPECT_EQ(echo_->connectionsAccepted(), accepted);
+}
+
+TEST_F(TransparentTest, ANameTheSandboxResolvedThroughKitgateDecidesItsConnections) {
+  // Plain TCP (no ClientHello) to an address no address rule allows: the
+  // name kitgate's DNS answered for it decides.
+  auto [rcode, address] = resolveA("tls.allowed.test");
+  ASSERT_EQ(rcode, 0);
+  ASSERT_EQ(address, kPublic);
+  RawClient c = dial(echo_->port());
+  ASSERT_TRUE(c.send("plain bytes\n").isOk());
+  auto back = c.readExactly(12);
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(*back, "plain bytes\n");
+  auto line = proxy_->waitForLog([&](const nlohmann::json& j) {
+    return j.value("type", "") == "transparent" && j.value("host", "") == "tls.allowed.test";
+  });
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ((*line)["decision"], "allowed");
+  // A denied name is NXDOMAIN and logged.
+  auto [denied_rcode, none] = resolveA("bad.allowed.test");
+  EXPECT_EQ(denied_rcode, 3);
+  EXPECT_EQ(none, "");
+  EXPECT_TRUE(proxy_
+                  ->waitForLog([](const nlohmann::json& j) {
+                    return j.value("type", "") == "dns" &&
+                           j.value("host", "") == "bad.allowed.test";
+                  })
+                  .has_value());
 }
 
 TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {

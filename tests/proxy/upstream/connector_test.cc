@@ -17,25 +17,14 @@
 
 #include "proxy/policy/rule_set.h"
 #include "proxy/sandbox/registry.h"
+#include "tests/support/scripted_resolver.h"
 
 namespace kitgate::upstream {
 namespace {
 
 using std::chrono::milliseconds;
 
-// Answers from a table; a name not in it never answers (a DNS timeout).
-class ScriptedResolver final : public tunnel::Resolver {
- public:
-  std::map<std::string, tunnel::ResolveResult> answers;
-  std::vector<std::string> asked;
-  std::unique_ptr<tunnel::Lookup> resolve(const std::string& host, Callback cb) override {
-    asked.push_back(host);
-    auto it = answers.find(host);
-    if (it == answers.end()) return std::make_unique<tunnel::Lookup>();
-    cb(it->second);
-    return nullptr;
-  }
-};
+using testing::ScriptedResolver;
 
 policy::IpAddress ip(const char* text) {
   auto a = policy::IpAddress::parse(text);
