@@ -99,7 +99,7 @@ Connection::~Connection() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_, first_ev_}) {
     if (e) event_free(e);
   }
   for (evbuffer* b : {cin_, cout_, uin_, uout_}) {
@@ -197,6 +197,10 @@ void Connection::onTimer(evutil_socket_t, short, void* arg) {
       c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
       c->terminate();
       return;
+    case State::kFirstFlight:  // neither side said a word
+      c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+      c->terminate();
+      return;
     case State::kPeek:  // no name came: the bare address decides (it did not allow)
       c->decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
       return;
@@ -268,6 +272,9 @@ void Connection::readClient() {
       return;
     case State::kPeek:
       peekTransparent();
+      return;
+    case State::kFirstFlight:
+      checkFirstFlight();
       return;
     default:
       // Reaching the upstream: keep bytes (pipelined tunnel data) but stop
@@ -521,11 +528,12 @@ void Connection::log(const admin::PolicyRecord& record) { w_.logDecision(record)
 // ---------------------------------------------------------------- tunnel
 
 void Connection::tunnel(UniqueFd upstream) {
+  if (awaitFirstFlight(upstream)) return;
   upstream_ = std::move(upstream);
   state_ = State::kTunnel;
   std::string early(evbuffer_get_length(cin_), '\0');
   evbuffer_remove(cin_, early.data(), early.size());
-  for (event** e : {&cev_, &cwev_, &uev_, &uwev_}) {
+  for (event** e : {&cev_, &cwev_, &uev_, &uwev_, &first_ev_}) {
     if (*e) {
       event_free(*e);
       *e = nullptr;
@@ -972,6 +980,7 @@ void Connection::updateReadInterest() {
       want_client = !flags_.client_eof;
       break;
     case State::kPeek:
+    case State::kFirstFlight:
       want_client = !flags_.client_eof && evbuffer_get_length(cin_) < tls::kMaxClientHelloBytes;
       break;
     default:
@@ -1036,7 +1045,7 @@ void Connection::terminate() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_, first_ev_}) {
     if (e) event_del(e);
   }
   client_io_.reset();

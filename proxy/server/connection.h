@@ -43,6 +43,7 @@
 #include "proxy/server/original_dst.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/stream/stream.h"
+#include "proxy/tls/client_hello.h"
 #include "proxy/tunnel/splice_relay.h"
 #include "proxy/tunnel/transport.h"
 #include "proxy/upstream/connector.h"
@@ -79,11 +80,12 @@ class Connection final : private stream::StreamHost {
 
  private:
   enum class State {
-    kPeek,      // transparent: reading the client's first flight (a ClientHello's name)
-    kHead,      // waiting for (or reading) a request head
-    kUpstream,  // the stream is reaching the upstream (DNS, connect)
-    kForward,   // a request/response exchange is flowing
-    kTunnel,    // handed to the splice relay
+    kPeek,         // transparent: reading the client's first flight (a ClientHello's name)
+    kFirstFlight,  // transparent, decided on a DNS name, connected: whoever speaks first
+    kHead,         // waiting for (or reading) a request head
+    kUpstream,     // the stream is reaching the upstream (DNS, connect)
+    kForward,      // a request/response exchange is flowing
+    kTunnel,       // handed to the splice relay
     kClientHandshake,
     kUpstreamHandshake,  // interception only
     kClosing,
@@ -102,6 +104,16 @@ class Connection final : private stream::StreamHost {
   void startTransparent();
   void peekTransparent();
   void decideTransparent(std::string name, stream::TransparentTarget::NameSource source);
+  // Decided on the name kitgate's DNS gave and connected: the relay starts
+  // once the first flight is known — the upstream speaking first, or the
+  // sandbox's first bytes, which, if a ClientHello, must name the same host
+  // (else refused). Returns true when it took `upstream` to wait.
+  bool awaitFirstFlight(UniqueFd& upstream);
+  void checkFirstFlight();
+  // The client's first flight as far as a ClientHello goes; nullopt while
+  // more is needed (or when it ended the connection: no bytes, then EOF).
+  std::optional<tls::ClientHelloPeek> peekFirstFlight();
+  static void onUpstreamFirst(evutil_socket_t, short, void* arg);
   // The per-sandbox connection limit, once the sandbox is known; false when
   // it ended the connection.
   bool admitSandbox();
@@ -183,6 +195,8 @@ class Connection final : private stream::StreamHost {
   policy::IpAddress peer_;
   std::string client_text_;           // "ip:port" for the log
   std::optional<Endpoint> original_;  // transparent connections only
+  bool first_flight_seen_ = false;    // transparent: awaitFirstFlight() is done
+  event* first_ev_ = nullptr;         // transparent: the upstream's first readiness
   State state_ = State::kHead;
   event* cev_ = nullptr;   // client readable (persistent)
   event* cwev_ = nullptr;  // client writable

@@ -187,6 +187,8 @@ class Stream {
   const std::string& address() const { return address_; }
   bool isConnect() const { return target_ == Target::kConnect; }
   bool isTransparent() const { return target_ == Target::kTransparent; }
+  // Transparent: decided on the name kitgate's DNS gave for the address.
+  bool nameFromDns() const { return original_resolved_; }
   // The request type its metrics and log line are counted under.
   admin::ReqType reqType() const {
     return isTransparent() ? admin::ReqType::kTransparent

@@ -115,7 +115,9 @@ class TransparentTest : public ::testing::Test {
     denied_ = std::move(*closed);
 
     ProxyOptions o;
-    o.dns_hosts = {{"tls.allowed.test", kPublic}, {"elsewhere.allowed.test", "93.184.216.99"}};
+    o.dns_hosts = {{"tls.allowed.test", kPublic},
+                   {"ssh.allowed.test", kPublic},
+                   {"elsewhere.allowed.test", "93.184.216.99"}};
     o.state_files["sandboxes/sb.yaml"] =
         "name: sb\n"
         "match: {sources: [\"" +
@@ -127,6 +129,9 @@ class TransparentTest : public ::testing::Test {
         "\"\n"
         "  - \"*.allowed.test:" +
         std::to_string(echo_->port()) +
+        "\"\n"
+        "  - \"ssh.allowed.test:" +
+        std::to_string(ssh_->port()) +
         "\"\n"
         "deny: [\"bad.allowed.test\"]\n";
     o.extra_yaml = "transparent_listen: 127.0.0.1:0\ndns_listen: 127.0.0.1:0\n";
@@ -195,6 +200,17 @@ class TransparentTest : public ::testing::Test {
     return {rcode, text};
   }
 
+  // A ClientHello for `name` to the echo origin comes back byte for byte:
+  // the connection was spliced to the address dialled.
+  void expectSplicedHello(const std::string& name) {
+    RawClient c = dial(echo_->port());
+    const std::string hello = clientHello(name);
+    ASSERT_TRUE(c.send(hello).isOk());
+    auto back = c.readExactly(hello.size());
+    ASSERT_TRUE(back.isOk()) << back.status().message();
+    EXPECT_EQ(*back, hello);
+  }
+
   uint16_t dns_port_ = 0;
   std::unique_ptr<OriginServer> ssh_, echo_, denied_;
   std::unique_ptr<ProxyProcess> proxy_;
@@ -243,12 +259,7 @@ TEST_F(TransparentTest, TheClientHelloNameDecidesAndMustResolveToTheOriginalAddr
   // Allowed name, resolving to the address dialled: spliced as is (the echo
   // origin returns the hello byte for byte).
   {
-    RawClient c = dial(echo_->port());
-    const std::string hello = clientHello("tls.allowed.test");
-    ASSERT_TRUE(c.send(hello).isOk());
-    auto back = c.readExactly(hello.size());
-    ASSERT_TRUE(back.isOk()) << back.status().message();
-    EXPECT_EQ(*back, hello);
+    expectSplicedHello("tls.allowed.test");
     auto line = proxy_->waitForLog([&](const nlohmann::json& j) {
       return j.value("type", "") == "transparent" && j.value("host", "") == "tls.allowed.test";
     });
@@ -300,6 +311,39 @@ TEST_F(TransparentTest, ANameTheSandboxResolvedThroughKitgateDecidesItsConnectio
                            j.value("host", "") == "bad.allowed.test";
                   })
                   .has_value());
+}
+
+TEST_F(TransparentTest, ADnsNamedConnectionWaitsForNeitherSideAndChecksAClientHelloAgainstIt) {
+  // Server-first protocol on a DNS-named connection: the banner arrives
+  // without the client saying anything.
+  ASSERT_EQ(resolveA("ssh.allowed.test").second, kPublic);
+  {
+    RawClient c = dial(ssh_->port());
+    auto banner = c.readExactly(std::string(kBanner).size());
+    ASSERT_TRUE(banner.isOk()) << banner.status().message();
+    EXPECT_EQ(*banner, kBanner);
+  }
+  // A ClientHello naming another (allowed) host than the DNS answer: refused.
+  ASSERT_EQ(resolveA("tls.allowed.test").second, kPublic);
+  const size_t accepted = echo_->connectionsAccepted();
+  {
+    RawClient c = dial(echo_->port());
+    ASSERT_TRUE(c.send(clientHello("other.allowed.test")).isOk());
+    auto got = c.readUntilClose();
+    EXPECT_TRUE(!got.isOk() || got->empty());
+    auto line = proxy_->waitForLog([](const nlohmann::json& j) {
+      return j.value("type", "") == "transparent" && j.value("host", "") == "tls.allowed.test" &&
+             j.value("decision", "") == "blocked";
+    });
+    ASSERT_TRUE(line.has_value());
+    EXPECT_NE((*line)["reason"].get<std::string>().find("SNI"), std::string::npos)
+        << (*line)["reason"];
+  }
+  // The same name in the ClientHello: spliced.
+  expectSplicedHello("tls.allowed.test");
+  // The refused one was connected upstream (decided on the DNS name) but
+  // never given a byte; the agreeing one was.
+  EXPECT_GE(echo_->connectionsAccepted(), accepted + 1);
 }
 
 TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {
