@@ -41,6 +41,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   if (!log) return log.status();
   s->policy_log_ = std::move(log.value());
   s->shared_.policy_log = s->policy_log_.get();
+  s->shared_.names = &s->names_;  // empty until dns_listen answers something
 
   int n = s->config_.workers > 0 ? s->config_.workers : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
@@ -105,7 +106,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config, std
   if (!watch) return watch.status();
   s->volume_watch_ = std::move(watch.value());
   if (!s->config_.dns_listen.empty()) {
-    Status st = s->startDns();
+    Status st = s->startDns(s->config_.dns_listen);
     if (!st) return st;
   }
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
@@ -215,8 +216,8 @@ Status Server::reloadLocked() {
   if (!snap) return snap.status();
   Status listen_status = applyListenChanges(next.listen);
   if (!listen_status) return listen_status;
-  if (dns_) {
-    Status dns_status = dns_->listen(next.dns_listen);
+  if (dns_ || !next.dns_listen.empty()) {
+    Status dns_status = dns_ ? dns_->listen(next.dns_listen) : startDns(next.dns_listen);
     if (!dns_status) return dns_status;
   }
   config_ = std::move(next);
@@ -227,8 +228,7 @@ Status Server::reloadLocked() {
   return Status::ok();
 }
 
-Status Server::startDns() {
-  shared_.names = &names_;
+Status Server::startDns(std::vector<std::string>& addresses) {
   dns_resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
   dns_ = std::make_unique<dns::Responder>(
       base_, *dns_resolver_, names_, steadyClock(),
@@ -250,7 +250,7 @@ Status Server::startDns() {
         admin::PolicyLog::format(r, &line);
         if (policy_log_->enabled()) policy_log_->writeBatch(line);
       });
-  return dns_->listen(config_.dns_listen);
+  return dns_->listen(addresses);
 }
 
 Status Server::applyListenChanges(std::vector<std::string>& wanted) {

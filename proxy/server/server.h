@@ -74,8 +74,8 @@ class Server {
   // Opens listeners for addresses in `wanted` that are new (resolving port 0
   // in place) and closes the ones no longer wanted.
   Status applyListenChanges(std::vector<std::string>& wanted);
-  // Starts the sandboxes' DNS on config_.dns_listen (port 0 resolved).
-  Status startDns();
+  // Starts the sandboxes' DNS on `addresses` (port 0 resolved in place).
+  Status startDns(std::vector<std::string>& addresses);
 
   config::ProxyConfig config_;
   std::string config_path_;

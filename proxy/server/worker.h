@@ -42,7 +42,7 @@ StatusOr<UniqueFd> listenOn(const std::string& addr);
 // Process-wide state a worker reads (owned by Server, outlives workers).
 struct Shared {
   admin::PolicyLog* policy_log = nullptr;
-  // What the sandboxes' DNS answered (null: no dns_listen); thread-safe.
+  // What the sandboxes' DNS answered (empty without dns_listen); thread-safe.
   const dns::NameMemory* names = nullptr;
   std::atomic<int64_t> open_connections{0};
 };
