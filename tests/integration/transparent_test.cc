@@ -32,9 +32,11 @@
 namespace kitgate::testing {
 namespace {
 
-constexpr const char* kPublic = "93.184.216.34";  // on lo, inside the test's namespace only
-constexpr const char* kSandbox = "127.0.0.2";     // the sandbox's source address
-constexpr const char* kStranger = "127.0.0.3";    // redirected too, but no sandbox has it
+constexpr const char* kPublic = "93.184.216.34";   // on lo, inside the test's namespace only
+constexpr const char* kSandbox = "127.0.0.2";      // the sandbox's source address
+constexpr const char* kStranger = "127.0.0.3";     // redirected too, but no sandbox has it
+constexpr const char* kSandboxV6 = "fd00::2";      // the sandbox's IPv6 source
+constexpr const char* kPublicV6 = "2001:4860::7";  // an IPv6 "internet" origin, on lo
 constexpr const char* kBanner = "SSH-2.0-kitgate-origin\r\n";
 
 // Runs a setup command (ip, iptables); its output goes to a scratch directory.
@@ -121,9 +123,10 @@ class TransparentTest : public ::testing::Test {
     o.state_files["sandboxes/sb.yaml"] =
         "name: sb\n"
         "match: {sources: [\"" +
-        std::string(kSandbox) +
+        std::string(kSandbox) + "\", \"" + kSandboxV6 +
         "\"]}\n"
         "allow:\n"
+        "  - \"2001:4860::/32\"\n"
         "  - \"" +
         std::string(kPublic) + "/32:" + std::to_string(ssh_->port()) +
         "\"\n"
@@ -134,18 +137,22 @@ class TransparentTest : public ::testing::Test {
         std::to_string(ssh_->port()) +
         "\"\n"
         "deny: [\"bad.allowed.test\"]\n";
-    o.extra_yaml = "transparent_listen: 127.0.0.1:0\ndns_listen: 127.0.0.1:0\n";
+    o.extra_yaml = "transparent_listen: [127.0.0.1:0, \"[::1]:0\"]\ndns_listen: 127.0.0.1:0\n";
     auto p = ProxyProcess::start(o);
     ASSERT_TRUE(p.isOk()) << p.status().message();
     proxy_ = std::move(*p);
-    ASSERT_NE(proxy_->transparentPort(), 0);
     auto kv = readFile(proxy_->dir() + "/ready");
+    const size_t v4 = kv.find("transparent=127.0.0.1:");
+    const size_t v6 = kv.find("transparent=[::1]:");
+    ASSERT_TRUE(v4 != std::string::npos && v6 != std::string::npos) << kv;
+    transparent_v4_ = static_cast<uint16_t>(std::stoi(kv.substr(v4 + 22)));
+    transparent_v6_ = static_cast<uint16_t>(std::stoi(kv.substr(v6 + 18)));
     const size_t at = kv.find("dns=127.0.0.1:");
     ASSERT_NE(at, std::string::npos) << kv;
     dns_port_ = static_cast<uint16_t>(std::stoi(kv.substr(at + 14)));
     for (const char* source : {kSandbox, kStranger}) {
       st = run({"iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-s", source, "-j",
-                "REDIRECT", "--to-ports", std::to_string(proxy_->transparentPort())});
+                "REDIRECT", "--to-ports", std::to_string(transparent_v4_)});
       ASSERT_TRUE(st.isOk()) << st.message();
     }
   }
@@ -212,6 +219,8 @@ class TransparentTest : public ::testing::Test {
   }
 
   uint16_t dns_port_ = 0;
+  uint16_t transparent_v4_ = 0;
+  uint16_t transparent_v6_ = 0;
   std::unique_ptr<OriginServer> ssh_, echo_, denied_;
   std::unique_ptr<ProxyProcess> proxy_;
 };
@@ -346,6 +355,48 @@ TEST_F(TransparentTest, ADnsNamedConnectionWaitsForNeitherSideAndChecksAClientHe
   EXPECT_GE(echo_->connectionsAccepted(), accepted + 1);
 }
 
+TEST_F(TransparentTest, IPv6ConnectionsKeepTheirOriginalDestinationToo) {
+  for (const char* a : {kPublicV6, kSandboxV6}) {
+    Status st = run({"ip", "addr", "add", std::string(a) + "/128", "dev", "lo", "nodad"});
+    ASSERT_TRUE(st.isOk()) << st.message();
+  }
+  Status st = run({"ip6tables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-s", kSandboxV6,
+                   "-j", "REDIRECT", "--to-ports", std::to_string(transparent_v6_)});
+  ASSERT_TRUE(st.isOk()) << st.message();
+  OriginServer::Options echo;
+  echo.mode = OriginServer::Mode::kEcho;
+  echo.bind_address = kPublicV6;
+  auto origin = OriginServer::start(echo);
+  ASSERT_TRUE(origin.isOk()) << origin.status().message();
+
+  UniqueFd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 from{};
+  from.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, kSandboxV6, &from.sin6_addr);
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons((*origin)->port());
+  inet_pton(AF_INET6, kPublicV6, &to.sin6_addr);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(::send(fd.get(), "six\n", 4, MSG_NOSIGNAL), 4);
+  char buf[4];
+  size_t got = 0;
+  while (got < 4) {
+    ssize_t n = ::recv(fd.get(), buf + got, 4 - got, 0);
+    ASSERT_GT(n, 0) << "no echo";
+    got += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(std::string(buf, 4), "six\n");
+  fd.reset();
+  auto line = transparentLine(kPublicV6, (*origin)->port(), "allowed");
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ((*line)["address"], kPublicV6);
+  EXPECT_EQ((*line)["sandbox"], "sb");
+}
+
 TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {
   RawClient c = dial(ssh_->port(), kStranger);
   auto got = c.readUntilClose();
@@ -359,7 +410,7 @@ TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {
 }
 
 TEST_F(TransparentTest, ADirectConnectionToTheTransparentPortIsClosed) {
-  auto c = RawClient::connect(proxy_->transparentPort());
+  auto c = RawClient::connect(transparent_v4_);
   ASSERT_TRUE(c.isOk());
   ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").isOk());
   auto got = c->readUntilClose();

@@ -56,8 +56,8 @@ class ProxyProcess {
   ProxyProcess& operator=(const ProxyProcess&) = delete;
 
   uint16_t port() const { return port_; }
-  // The first transparent listener's port (0: none configured, e.g. by
-  // extra_yaml "transparent_listen: 127.0.0.1:0").
+  // The transparent listener's port, with one configured (e.g. by extra_yaml
+  // "transparent_listen: 127.0.0.1:0"; with several, read the ready file); 0: none.
   uint16_t transparentPort() const { return transparent_port_; }
   uint16_t metricsPort() const { return metrics_port_; }
   uint16_t adminPort() const { return admin_port_; }
