@@ -17,10 +17,10 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-constexpr const char* kReqType[] = {"connect", "http"};
+constexpr const char* kReqType[] = {"connect", "http", "transparent"};
 constexpr const char* kVerdict[] = {"allowed", "blocked"};
-constexpr const char* kProxyPath[] = {"forward", "forward-bypass", "none"};
-constexpr const char* kTunnelType[] = {"bypass", "intercepted"};
+constexpr const char* kProxyPath[] = {"forward", "forward-bypass", "transparent", "none"};
+constexpr const char* kTunnelType[] = {"bypass", "intercepted", "transparent"};
 constexpr const char* kInjection[] = {"header", "placeholder", "basic"};
 constexpr const char* kLimit[] = {"head_timeout",
                                   "head_too_large",
@@ -62,9 +62,10 @@ class WorkerCollector final : public prometheus::Collectable {
            accepted >= closed ? accepted - closed : 0);
 
     auto& req = family(out, "kitgate_requests_total",
-                       "Policy decisions, by request type (connect|http), decision and proxy mode "
-                       "(forward: the proxy speaks HTTP upstream; forward-bypass: bytes relayed as "
-                       "is; none: refused).",
+                       "Policy decisions, by request type (connect|http|transparent), decision and "
+                       "proxy mode (forward: the proxy speaks HTTP upstream; forward-bypass: bytes "
+                       "relayed as is; transparent: a redirected connection relayed as is; none: "
+                       "refused).",
                        MetricType::Counter);
     for (size_t t = 0; t < idx(ReqType::kCount); ++t)
       for (size_t v = 0; v < idx(Verdict::kCount); ++v)
@@ -143,8 +144,8 @@ class WorkerCollector final : public prometheus::Collectable {
     }
     {
       auto& f = family(out, "kitgate_tunnel_duration_seconds",
-                       "Lifetime of CONNECT tunnels, by type (bypass: relayed as is; intercepted: "
-                       "TLS terminated).",
+                       "Lifetime of tunnels, by type (bypass: a CONNECT relayed as is; intercepted: "
+                       "TLS terminated; transparent: a redirected connection relayed as is).",
                        MetricType::Histogram);
       for (size_t t = 0; t < idx(TunnelType::kCount); ++t)
         addHistogram(

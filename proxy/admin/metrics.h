@@ -76,10 +76,10 @@ class Histogram {
 };
 
 // Label values of every enum are in metrics.cc, one table each.
-enum class ReqType : uint8_t { kConnect, kHttp, kCount };                    // type=
+enum class ReqType : uint8_t { kConnect, kHttp, kTransparent, kCount };      // type=
 enum class Verdict : uint8_t { kAllowed, kBlocked, kCount };                 // decision=
-enum class ProxyPath : uint8_t { kForward, kForwardBypass, kNone, kCount };  // mode=
-enum class TunnelType : uint8_t { kBypass, kIntercepted, kCount };           // type=
+enum class ProxyPath : uint8_t { kForward, kForwardBypass, kTransparent, kNone, kCount };  // mode=
+enum class TunnelType : uint8_t { kBypass, kIntercepted, kTransparent, kCount };  // type=
 enum class Injection : uint8_t { kHeader, kPlaceholder, kBasic, kCount };    // kind=
 enum class Direction : uint8_t { kUp, kDown };  // up = client to upstream
 enum class Limit : uint8_t {
@@ -132,8 +132,8 @@ struct alignas(64) WorkerMetrics {
   Histogram dns_duration;
   Histogram connect_duration;
   std::array<Histogram, idx(ReqType::kCount)> request_duration{};
-  std::array<Histogram, idx(TunnelType::kCount)> tunnel_duration{Histogram(kLifetimeBounds),
-                                                                 Histogram(kLifetimeBounds)};
+  std::array<Histogram, idx(TunnelType::kCount)> tunnel_duration{
+      Histogram(kLifetimeBounds), Histogram(kLifetimeBounds), Histogram(kLifetimeBounds)};
 
   void request(ReqType t, Verdict v, ProxyPath p) { requests[idx(t)][idx(v)][idx(p)].add(); }
   // A request's head arrived `d` ago and its answer is complete (http), or

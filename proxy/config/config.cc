@@ -90,6 +90,21 @@ void listenAddr(const YAML::Node& n, const char* key, Errors& e, std::string* ou
   *out = s;
 }
 
+// One IP:port or a list of them; replaces `out`.
+void listenList(const YAML::Node& n, const char* key, Errors& e, std::vector<std::string>* out) {
+  out->clear();
+  auto one = [&](const YAML::Node& item) {
+    std::string s;
+    listenAddr(item, key, e, &s, false);
+    if (!s.empty()) out->push_back(s);
+  };
+  if (n.IsSequence()) {
+    for (const auto& item : n) one(item);
+  } else {
+    one(n);
+  }
+}
+
 void rules(const YAML::Node& n, const char* key, Errors& e, std::vector<SourcedRule>* out) {
   if (!n.IsSequence()) {
     e.add(n, std::string(key) + ": expected a list of rules");
@@ -262,24 +277,17 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
   }
   try {
     checkKeys(root,
-              {"listen", "workers", "metrics_listen", "admin_listen", "state_dir", "policy_log",
-               "limits", "dns", "tls", "allow", "deny", "log_level"},
+              {"listen", "transparent_listen", "dns_listen", "workers", "metrics_listen",
+               "admin_listen", "state_dir", "policy_log", "limits", "dns", "tls", "allow", "deny",
+               "log_level"},
               "proxy config", e);
     if (auto n = root["listen"]) {
-      c.listen.clear();
-      if (n.IsSequence()) {
-        for (const auto& item : n) {
-          std::string s;
-          listenAddr(item, "listen", e, &s, false);
-          if (!s.empty()) c.listen.push_back(s);
-        }
-      } else {
-        std::string s;
-        listenAddr(n, "listen", e, &s, false);
-        if (!s.empty()) c.listen.push_back(s);
-      }
+      listenList(n, "listen", e, &c.listen);
       if (n.IsSequence() && n.size() == 0) e.add(n, "listen: at least one address is required");
     }
+    if (auto n = root["transparent_listen"])
+      listenList(n, "transparent_listen", e, &c.transparent_listen);
+    if (auto n = root["dns_listen"]) listenList(n, "dns_listen", e, &c.dns_listen);
     if (auto n = root["workers"]) number<int>(n, "workers", e, &c.workers, 0, 256);
     if (auto n = root["metrics_listen"])
       listenAddr(n, "metrics_listen", e, &c.metrics_listen, false);

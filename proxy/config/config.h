@@ -6,6 +6,9 @@
 // (with the state directory) into an immutable Snapshot.
 //
 //   listen: 127.0.0.1:3128            # IP:port, [v6]:port (port 0 = pick one); or a list
+//   transparent_listen: []             # IP:port list: connections the host's nat rules
+//                                      # redirected (SO_ORIGINAL_DST); fixed at start
+//   dns_listen: []                     # IP:port list (UDP): the sandboxes' resolver
 //   workers: 0                         # 0 = number of CPU cores
 //   metrics_listen: 127.0.0.1:9090     # Prometheus text format at /metrics; "" = off
 //   admin_listen: 127.0.0.1:9091       # /healthz /readyz /reload; or unix:/path; "" = off
@@ -86,6 +89,12 @@ struct SourcedRule {
 struct ProxyConfig {
   std::string source;  // file the config came from ("" for defaults)
   std::vector<std::string> listen{"127.0.0.1:3128"};
+  // The transparent listeners: every other TCP connection of a sandbox,
+  // redirected here by host rules, keeps its original destination.
+  std::vector<std::string> transparent_listen;
+  // The sandboxes' DNS (UDP): questions answered by policy, answers
+  // remembered for the transparent path. Reloadable.
+  std::vector<std::string> dns_listen;
   int workers = 0;
   std::string metrics_listen = "127.0.0.1:9090";
   std::string admin_listen = "127.0.0.1:9091";

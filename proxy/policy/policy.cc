@@ -1,5 +1,6 @@
 #include "proxy/policy/policy.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -70,6 +71,28 @@ Decision Policy::evaluate(const Host& host, uint16_t port) const {
                 "no host name rule matched; the resolved address decides");
   }
   return defaultDeny();
+}
+
+std::vector<uint16_t> Policy::allowedPorts(const Host& host) const {
+  std::vector<uint16_t> ports;
+  for (const auto& l : layers_) {
+    for (const Rule& r : l->rules(RuleAction::kAllow)) {
+      if (r.port) ports.push_back(*r.port);
+    }
+  }
+  uint16_t unnamed = 1;  // the first port no rule names: what portless rules decide
+  for (bool found = true; found && unnamed < 65535;) {
+    found = std::find(ports.begin(), ports.end(), unnamed) != ports.end();
+    if (found) ++unnamed;
+  }
+  ports.push_back(unnamed);
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  std::vector<uint16_t> allowed;
+  for (uint16_t p : ports) {
+    if (!evaluate(host, p).denied()) allowed.push_back(p);
+  }
+  return allowed;
 }
 
 Decision Policy::checkAddress(const IpAddress& address, uint16_t port,

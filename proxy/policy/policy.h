@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,12 @@ class Policy {
   AddressDecision decideAddresses(const Decision& host_decision,
                                   const std::vector<IpAddress>& addresses, uint16_t port,
                                   const SelfAddresses& self) const;
+
+  // A DNS question carries no port: the ports a name is not denied on (allowed,
+  // or left to its addresses by IP/CIDR allows); empty = denied on every
+  // port. Ports tried: each port an allow rule names, and one no rule names
+  // (standing for every port only portless rules decide).
+  std::vector<uint16_t> allowedPorts(const Host& host) const;
 
   const std::vector<std::shared_ptr<const RuleSet>>& layers() const { return layers_; }
 

@@ -414,6 +414,12 @@ const Sandbox* Registry::identify(const IpAddress& client,
   return token_match;
 }
 
+const Sandbox* Registry::identifyBySource(const IpAddress& client) const {
+  if (!multi_tenant_) return sandboxes_.empty() ? nullptr : sandboxes_.front().get();
+  const Sandbox* const* by_source = by_source_.longestMatch(unmapped(client).value_or(client));
+  return by_source ? *by_source : nullptr;
+}
+
 StatusOr<std::shared_ptr<const Registry>> singleTenantRegistry(
     const std::vector<RuleSource>& global) {
   RegistryBuilder b;

@@ -105,6 +105,11 @@ class Registry {
   const Sandbox* identify(const policy::IpAddress& client,
                           std::optional<std::string_view> proxy_authorization) const;
 
+  // A connection redirected to the transparent listener carries no proxy
+  // credentials: the sandbox whose `sources` hold the client address (its
+  // network, written by the orchestrator; a token is not asked for). Single-
+  // tenant: "default". nullptr = no sandbox has that source.
+  const Sandbox* identifyBySource(const policy::IpAddress& client) const;
   const Sandbox* find(std::string_view name) const;
   bool multiTenant() const { return multi_tenant_; }
   size_t size() const { return sandboxes_.size(); }

@@ -11,6 +11,7 @@
 #include "proxy/http/serialize.h"
 #include "proxy/mitm/tls_transport.h"
 #include "proxy/server/worker.h"
+#include "proxy/tls/client_hello.h"
 
 namespace kitgate::server {
 namespace {
@@ -49,6 +50,16 @@ upstream::TcpSettings tcpSettings(const Snapshot& snap) {
                                snap.config.limits.connect_timeout};
 }
 
+// What the relay writes to the client before the upstream's bytes: the
+// CONNECT's answer; nothing on a transparent connection (no one asked).
+std::string_view establishedLine(const stream::Stream& s) {
+  return s.isTransparent() ? std::string_view() : kConnectEstablished;
+}
+
+admin::TunnelType plainTunnelType(const stream::Stream& s) {
+  return s.isTransparent() ? admin::TunnelType::kTransparent : admin::TunnelType::kBypass;
+}
+
 stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector& connector) {
   stream::StreamEnv env;
   env.metrics = &w.metrics();
@@ -63,13 +74,14 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
 }  // namespace
 
 Connection::Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer,
-                       uint16_t peer_port)
+                       uint16_t peer_port, std::optional<Endpoint> original)
     : w_(worker),
       snap_(worker.snapshot()),
       client_(std::move(client)),
       peer_(peer),
       client_text_((peer.isV6() ? "[" + peer.toString() + "]" : peer.toString()) + ":" +
                    std::to_string(peer_port)),
+      original_(std::move(original)),
       connector_(std::in_place, worker.base(), worker.resolver(), worker.metrics(),
                  tcpSettings(*snap_)),
       env_(streamEnv(worker, *snap_, *connector_)),
@@ -89,7 +101,7 @@ Connection::~Connection() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_, first_ev_}) {
     if (e) event_free(e);
   }
   for (evbuffer* b : {cin_, cout_, uin_, uout_, body_, scrubbed_}) {
@@ -113,6 +125,10 @@ void Connection::start() {
     lifetime_ = evtimer_new(w_.base(), &Connection::onLifetime, this);
     timeval tv = toTimeval(limits.max_connection_duration);
     event_add(lifetime_, &tv);
+  }
+  if (original_) {
+    startTransparent();
+    return;
   }
   updateReadInterest();
 }
@@ -217,6 +233,13 @@ void Connection::onTimer(evutil_socket_t, short, void* arg) {
       c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
       c->terminate();
       return;
+    case State::kFirstFlight:  // neither side said a word
+      c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+      c->terminate();
+      return;
+    case State::kPeek:  // no name came: the bare address decides (it did not allow)
+      c->decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
+      return;
     case State::kUpstream:         // the connector times itself
     case State::kClientHandshake:  // and so do the handshakes
     case State::kUpstreamHandshake:
@@ -286,6 +309,12 @@ void Connection::readClient() {
       evbuffer_drain(cin_, evbuffer_get_length(cin_));
       if (flags_.client_eof || lingered_ > kLingerMaxBytes) terminate();
       return;
+    case State::kPeek:
+      peekTransparent();
+      return;
+    case State::kFirstFlight:
+      checkFirstFlight();
+      return;
     default:
       // Reaching the upstream: keep bytes (pipelined tunnel data) but stop
       // reading once a head's worth is buffered; EOF ends the attempt.
@@ -325,6 +354,10 @@ bool Connection::identify() {
     endEarly(stream::EndReason::kUnauthenticated);
     return false;
   }
+  return admitSandbox();
+}
+
+bool Connection::admitSandbox() {
   // Identified: from the unidentified budget to the identified one.
   releaseUnidentified();
   holds_identified_ = true;
@@ -376,7 +409,11 @@ void Connection::beginStream() {
 
 void Connection::endEarly(stream::EndReason reason, std::string_view detail, int status) {
   beginStream();
-  stream_.describe(req_.method, targetOf(req_), req_.port, ic_.get());
+  if (original_) {
+    stream_.describe(stream::TransparentTarget{original_->ip, original_->port, {}, {}});
+  } else {
+    stream_.describe(req_.method, targetOf(req_), req_.port, ic_.get());
+  }
   stream_.end(reason, detail, status);
 }
 
@@ -454,9 +491,10 @@ void Connection::revoke(const std::string& reason) {
   if (relay_) {
     up = relay_->stats().bytes_up;
     const uint64_t d = relay_->stats().bytes_down;
-    down = d >= kConnectEstablished.size() ? d - kConnectEstablished.size() : 0;
+    const size_t prefix = establishedLine(stream_).size();
+    down = d >= prefix ? d - prefix : 0;
     relay_->abort();  // its on_done is not called
-    w_.metrics().tunnelClosed(admin::TunnelType::kBypass, Clock::now() - tunnel_start_);
+    w_.metrics().tunnelClosed(plainTunnelType(stream_), Clock::now() - tunnel_start_);
   }
   spdlog::info("sandbox {}: {} {}", sandbox_ ? sandbox_->name() : "-", stream_.host().text, reason);
   if (flags_.intercepted) {
@@ -517,6 +555,16 @@ void Connection::adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t p
 }
 
 void Connection::reply(const stream::EndResponse& e) {
+  if (original_) {
+    // A transparent client asked nothing in HTTP: it is refused the way a
+    // closed port refuses (a reset), kit-spec §4.7.
+    if (client_.valid()) {
+      linger l{1, 0};
+      ::setsockopt(client_.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    terminate();
+    return;
+  }
   std::string resp = http::errorResponse(e.status, e.phrase, e.body, true);
   if (!e.extra_header.empty()) resp.insert(resp.find("\r\n") + 2, e.extra_header);
   evbuffer_add(cout_, resp.data(), resp.size());
@@ -528,11 +576,12 @@ void Connection::log(const admin::PolicyRecord& record) { w_.logDecision(record)
 // ---------------------------------------------------------------- tunnel
 
 void Connection::tunnel(UniqueFd upstream) {
+  if (awaitFirstFlight(upstream)) return;
   upstream_ = std::move(upstream);
   state_ = State::kTunnel;
   std::string early(evbuffer_get_length(cin_), '\0');
   evbuffer_remove(cin_, early.data(), early.size());
-  for (event** e : {&cev_, &cwev_, &uev_, &uwev_}) {
+  for (event** e : {&cev_, &cwev_, &uev_, &uwev_, &first_ev_}) {
     if (*e) {
       event_free(*e);
       *e = nullptr;
@@ -554,19 +603,19 @@ void Connection::tunnel(UniqueFd upstream) {
   ex_.reset();
   flags_.client_reading = flags_.upstream_reading = false;
   w_.metrics().tunnels_opened.add();
-  w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
-                       admin::ProxyPath::kForwardBypass);
+  w_.metrics().request(
+      stream_.reqType(), admin::Verdict::kAllowed,
+      stream_.isTransparent() ? admin::ProxyPath::kTransparent : admin::ProxyPath::kForwardBypass);
   stream_.answered();
   tunnel_start_ = Clock::now();
   relay_ = std::make_unique<tunnel::SpliceRelay>(
       w_.base(), w_.pipes(), std::move(client_), std::move(upstream_),
-      std::string(kConnectEstablished), std::move(early), snap_->config.limits.idle_timeout,
+      std::string(establishedLine(stream_)), std::move(early), snap_->config.limits.idle_timeout,
       [this](const tunnel::RelayStats& st) {
-        w_.metrics().tunnelClosed(admin::TunnelType::kBypass, Clock::now() - tunnel_start_);
+        w_.metrics().tunnelClosed(plainTunnelType(stream_), Clock::now() - tunnel_start_);
         // The relay counted our "200 Connection established" line too.
-        const uint64_t down = st.bytes_down >= kConnectEstablished.size()
-                                  ? st.bytes_down - kConnectEstablished.size()
-                                  : 0;
+        const size_t prefix = establishedLine(stream_).size();
+        const uint64_t down = st.bytes_down >= prefix ? st.bytes_down - prefix : 0;
         if (std::strcmp(st.end_reason, "idle timeout") == 0) {
           w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
         }
@@ -1003,6 +1052,10 @@ void Connection::updateReadInterest() {
     case State::kClosing:
       want_client = !flags_.client_eof;
       break;
+    case State::kPeek:
+    case State::kFirstFlight:
+      want_client = !flags_.client_eof && evbuffer_get_length(cin_) < tls::kMaxClientHelloBytes;
+      break;
     default:
       break;
   }
@@ -1065,7 +1118,7 @@ void Connection::terminate() {
   stream_.cancel();
   client_hs_.reset();
   upstream_tls_.reset();
-  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_}) {
+  for (event* e : {cev_, cwev_, uev_, uwev_, timer_, lifetime_, first_ev_}) {
     if (e) event_del(e);
   }
   client_io_.reset();

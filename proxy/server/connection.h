@@ -14,6 +14,12 @@
 //       │              streamed back (kForward) ─> Stream::complete ─> kHead
 //       └ reply():     the EndReason's response, then close
 //
+//   transparent (accepted on a transparent listener, original destination
+//   known): identify by source ─> kPeek: the first flight's ClientHello name,
+//     unless the bare address already decides ─> Stream::onTransparent ─>
+//     kUpstream (to the original address only) ─> tunnel(): SpliceRelay, no
+//     "200" (kTunnel) ─> Stream::complete; a refusal resets the connection.
+//
 // Above a high-water mark the connection stops reading the side that feeds
 // the full buffer; while the upstream is being reached (DNS, connect, TLS)
 // it reads at most one head's worth. All callbacks run on the owning
@@ -34,8 +40,10 @@
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/request.h"
 #include "proxy/mitm/handshake.h"
+#include "proxy/server/original_dst.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/stream/stream.h"
+#include "proxy/tls/client_hello.h"
 #include "proxy/tunnel/splice_relay.h"
 #include "proxy/tunnel/transport.h"
 #include "proxy/upstream/connector.h"
@@ -47,7 +55,10 @@ class Worker;
 
 class Connection final : private stream::StreamHost {
  public:
-  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer, uint16_t peer_port);
+  // `original`: the connection came through a transparent listener and was
+  // going there (proxy/server/original_dst.h); it skips the codec.
+  Connection(Worker& worker, UniqueFd client, const policy::IpAddress& peer, uint16_t peer_port,
+             std::optional<Endpoint> original = std::nullopt);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -73,10 +84,12 @@ class Connection final : private stream::StreamHost {
 
  private:
   enum class State {
-    kHead,      // waiting for (or reading) a request head
-    kUpstream,  // the stream is reaching the upstream (DNS, connect)
-    kForward,   // a request/response exchange is flowing
-    kTunnel,    // handed to the splice relay
+    kPeek,         // transparent: reading the client's first flight (a ClientHello's name)
+    kFirstFlight,  // transparent, decided on a DNS name, connected: whoever speaks first
+    kHead,         // waiting for (or reading) a request head
+    kUpstream,     // the stream is reaching the upstream (DNS, connect)
+    kForward,      // a request/response exchange is flowing
+    kTunnel,       // handed to the splice relay
     kClientHandshake,
     kUpstreamHandshake,  // interception only
     kClosing,
@@ -89,6 +102,25 @@ class Connection final : private stream::StreamHost {
   static void onUpstreamWritable(evutil_socket_t, short, void* arg);
   static void onTimer(evutil_socket_t, short, void* arg);
   static void onLifetime(evutil_socket_t, short, void* arg);
+
+  // Transparent connections (transparent.cc): identified by source, decided
+  // on the name the first flight carries (or the bare address), spliced.
+  void startTransparent();
+  void peekTransparent();
+  void decideTransparent(std::string name, stream::TransparentTarget::NameSource source);
+  // Decided on the name kitgate's DNS gave and connected: the relay starts
+  // once the first flight is known — the upstream speaking first, or the
+  // sandbox's first bytes, which, if a ClientHello, must name the same host
+  // (else refused). Returns true when it took `upstream` to wait.
+  bool awaitFirstFlight(UniqueFd& upstream);
+  void checkFirstFlight();
+  // The client's first flight as far as a ClientHello goes; nullopt while
+  // more is needed (or when it ended the connection: no bytes, then EOF).
+  std::optional<tls::ClientHelloPeek> peekFirstFlight();
+  static void onUpstreamFirst(evutil_socket_t, short, void* arg);
+  // The per-sandbox connection limit, once the sandbox is known; false when
+  // it ended the connection.
+  bool admitSandbox();
 
   // Requests.
   void readClient();
@@ -169,7 +201,10 @@ class Connection final : private stream::StreamHost {
   std::unique_ptr<tunnel::Transport> client_io_;  // plain, or TLS when intercepted
   std::unique_ptr<tunnel::Transport> upstream_io_;
   policy::IpAddress peer_;
-  std::string client_text_;  // "ip:port" for the log
+  std::string client_text_;           // "ip:port" for the log
+  std::optional<Endpoint> original_;  // transparent connections only
+  bool first_flight_seen_ = false;    // transparent: awaitFirstFlight() is done
+  event* first_ev_ = nullptr;         // transparent: the upstream's first readiness
   State state_ = State::kHead;
   event* cev_ = nullptr;   // client readable (persistent)
   event* cwev_ = nullptr;  // client writable

@@ -43,6 +43,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
   if (!log) return log.status();
   s->policy_log_ = std::move(log.value());
   s->shared_.policy_log = s->policy_log_.get();
+  s->shared_.names = &s->names_;  // empty until dns_listen answers something
 
   int n = s->config_.workers > 0 ? s->config_.workers
                                  : static_cast<int>(std::thread::hardware_concurrency());
@@ -50,6 +51,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(i, s->shared_, s->snapshot_);
     Status st = w->init(s->config_.listen);  // resolves port 0 for the next workers
+    if (st) st = w->listenTransparent(s->config_.transparent_listen);
     if (!st) return st;
     s->workers_.push_back(std::move(w));
   }
@@ -79,9 +81,9 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
   // Port 0 entries are bound now: record the real endpoints, and rebuild the
   // first snapshot so the proxy's own endpoints are known to the address
   // check before the first connection is accepted.
-  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") ||
-                         s->config_.admin_listen.ends_with(":0") ||
-                         s->snapshot_->config.listen != s->config_.listen;
+  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
+                         s->snapshot_->config.listen != s->config_.listen ||
+                         s->snapshot_->config.transparent_listen != s->config_.transparent_listen;
   if (!s->config_.metrics_listen.empty()) s->config_.metrics_listen = s->metricsAddress();
   if (!s->config_.admin_listen.empty() && s->config_.admin_listen.rfind("unix:", 0) != 0) {
     s->config_.admin_listen = s->adminAddress();
@@ -108,6 +110,10 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
       VolumeWatch::create(s->base_, volumes, [raw] { raw->reloadAndLog("volume update"); });
   if (!watch) return watch.status();
   s->volume_watch_ = std::move(watch.value());
+  if (!s->config_.dns_listen.empty()) {
+    Status st = s->startDns(s->config_.dns_listen);
+    if (!st) return st;
+  }
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
   timeval tv{0, 200'000};
   event_add(s->flush_ev_, &tv);
@@ -118,6 +124,8 @@ Server::~Server() {
   for (event* e : signal_events_) event_free(e);
   if (flush_ev_) event_free(flush_ev_);
   volume_watch_.reset();
+  dns_.reset();
+  dns_resolver_.reset();
   admin_.reset();
   workers_.clear();
   if (base_) event_base_free(base_);
@@ -204,6 +212,7 @@ Status Server::reloadLocked() {
       }
     }
     c->workers = config_.workers;
+    c->transparent_listen = config_.transparent_listen;  // fixed at start, like the workers
     c->metrics_listen = config_.metrics_listen;
     c->admin_listen = config_.admin_listen;
     c->policy_log_path = config_.policy_log_path;
@@ -214,12 +223,41 @@ Status Server::reloadLocked() {
   if (!snap) return snap.status();
   Status listen_status = applyListenChanges(next.listen);
   if (!listen_status) return listen_status;
+  if (dns_ || !next.dns_listen.empty()) {
+    Status dns_status = dns_ ? dns_->listen(next.dns_listen) : startDns(next.dns_listen);
+    if (!dns_status) return dns_status;
+  }
   config_ = std::move(next);
   snapshot_ = std::move(snap.value());
   for (auto& w : workers_) w->publish(snapshot_);
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
   global_metrics_.setLimits(config_.limits);
   return Status::ok();
+}
+
+Status Server::startDns(std::vector<std::string>& addresses) {
+  dns_resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
+  dns_ = std::make_unique<dns::Responder>(
+      base_, *dns_resolver_, names_, steadyClock(),
+      [this] {
+        std::shared_ptr<const Snapshot> snap;
+        {
+          std::lock_guard<std::mutex> lock(reload_mu_);  // the main loop; never the data path
+          snap = snapshot_;
+        }
+        dns::Inputs in;
+        in.registry = snap->registry;
+        in.static_hosts = snap->static_hosts;
+        in.self = &snap->self;
+        in.keep_alive = snap;
+        return in;
+      },
+      [this](const admin::PolicyRecord& r) {
+        std::string line;
+        admin::PolicyLog::format(r, &line);
+        if (policy_log_->enabled()) policy_log_->writeBatch(line);
+      });
+  return dns_->listen(addresses);
 }
 
 Status Server::applyListenChanges(std::vector<std::string>& wanted) {
@@ -260,6 +298,10 @@ std::string Server::adminAddress() const {
 Status Server::writeReadyFile(const std::string& path) const {
   std::string text;
   for (const auto& l : config_.listen) text += "listen=" + l + "\n";
+  for (const auto& l : config_.transparent_listen) text += "transparent=" + l + "\n";
+  if (dns_) {
+    for (const auto& l : dns_->addresses()) text += "dns=" + l + "\n";
+  }
   if (!config_.metrics_listen.empty()) text += "metrics=" + admin_->boundAddress(0) + "\n";
   if (!config_.admin_listen.empty()) text += "admin=" + adminAddress() + "\n";
   text += "pid=" + std::to_string(::getpid()) + "\n";

@@ -27,6 +27,8 @@
 #include "proxy/admin/policy_log.h"
 #include "proxy/common/status.h"
 #include "proxy/config/config.h"
+#include "proxy/dns/name_memory.h"
+#include "proxy/dns/responder.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/volume_watch.h"
 #include "proxy/server/worker.h"
@@ -75,6 +77,8 @@ class Server {
   // Opens listeners for addresses in `wanted` that are new (resolving port 0
   // in place) and closes the ones no longer wanted.
   Status applyListenChanges(std::vector<std::string>& wanted);
+  // Starts the sandboxes' DNS on `addresses` (port 0 resolved in place).
+  Status startDns(std::vector<std::string>& addresses);
 
   config::ProxyConfig config_;
   std::string config_path_;
@@ -92,6 +96,11 @@ class Server {
   std::vector<event*> signal_events_;
   event* flush_ev_ = nullptr;
   std::unique_ptr<VolumeWatch> volume_watch_;
+  // The sandboxes' DNS (dns_listen), on the main loop, and what it answered
+  // (read by the workers' transparent connections through shared_.names).
+  dns::NameMemory names_{dns::kMemoryTtl, dns::kMemoryPerSandbox};
+  std::unique_ptr<tunnel::EvdnsResolver> dns_resolver_;
+  std::unique_ptr<dns::Responder> dns_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> workers_exited_{0};
 };

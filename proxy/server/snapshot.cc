@@ -107,6 +107,7 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
   // The proxy's own endpoints (proxy, metrics and admin listeners): a
   // CONNECT back into the proxy is refused whatever the rules say.
   std::vector<std::string> own = config.listen;
+  own.insert(own.end(), config.transparent_listen.begin(), config.transparent_listen.end());
   own.push_back(config.metrics_listen);
   own.push_back(config.admin_listen);
   for (const auto& l : own) {

@@ -13,6 +13,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/server/connection.h"
+#include "proxy/server/original_dst.h"
 
 namespace kitgate::server {
 namespace {
@@ -100,6 +101,14 @@ Status Worker::init(std::vector<std::string>& listen) {
   log_flush_ev_ = event_new(base_, -1, EV_PERSIST, &Worker::onLogFlush, this);
   timeval every{0, 100'000};
   event_add(log_flush_ev_, &every);
+  return bindListeners(listen, false);
+}
+
+Status Worker::listenTransparent(std::vector<std::string>& listen) {
+  return bindListeners(listen, true);
+}
+
+Status Worker::bindListeners(std::vector<std::string>& listen, bool transparent) {
   for (auto& addr : listen) {
     auto fd = listenOn(addr);
     if (!fd) return fd.status();
@@ -107,7 +116,9 @@ Status Worker::init(std::vector<std::string>& listen) {
     Listener l;
     l.addr = addr;
     l.fd = std::move(fd.value());
-    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST, &Worker::onAccept, this);
+    l.transparent = transparent;
+    l.ev = event_new(base_, l.fd.get(), EV_READ | EV_PERSIST,
+                     transparent ? &Worker::onAcceptTransparent : &Worker::onAccept, this);
     event_add(l.ev, nullptr);
     listeners_.push_back(std::move(l));
   }
@@ -186,7 +197,7 @@ void Worker::addListener(std::string addr, UniqueFd fd) {
 void Worker::removeListener(std::string addr) {
   post([this, addr = std::move(addr)] {
     for (auto it = listeners_.begin(); it != listeners_.end();) {
-      if (it->addr == addr) {
+      if (it->addr == addr && !it->transparent) {
         if (it->ev) event_free(it->ev);
         it = listeners_.erase(it);
       } else {
@@ -319,10 +330,14 @@ void Worker::onAcceptBackoff(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::onAccept(evutil_socket_t fd, short, void* arg) {
-  static_cast<Worker*>(arg)->acceptBatch(fd);
+  static_cast<Worker*>(arg)->acceptBatch(fd, false);
 }
 
-void Worker::acceptBatch(int listen_fd) {
+void Worker::onAcceptTransparent(evutil_socket_t fd, short, void* arg) {
+  static_cast<Worker*>(arg)->acceptBatch(fd, true);
+}
+
+void Worker::acceptBatch(int listen_fd, bool transparent) {
   const config::Limits& limits = snapshot_->config.limits;
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (overloadPercent() >= limits.overload_stop_accepting_percent) {
@@ -349,7 +364,17 @@ void Worker::acceptBatch(int listen_fd) {
     const uint16_t port = ss.ss_family == AF_INET6
                               ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                               : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-    auto* s = new Connection(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}), port);
+    std::optional<Endpoint> original;
+    if (transparent) {
+      original = originalDestination(fd);
+      if (!original) {  // dialled directly, not redirected: nothing to decide on
+        spdlog::debug("transparent listener: a connection that was not redirected, closed");
+        ::close(fd);
+        continue;
+      }
+    }
+    auto* s = new Connection(*this, UniqueFd(fd), peer.value_or(policy::IpAddress{}), port,
+                             std::move(original));
     link(s);
     s->start();
   }

@@ -23,6 +23,7 @@
 #include "proxy/admin/policy_log.h"
 #include "proxy/common/status.h"
 #include "proxy/common/unique_fd.h"
+#include "proxy/dns/name_memory.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/source_counts.h"
 #include "proxy/tls/contexts.h"
@@ -44,6 +45,8 @@ class Worker;
 
 struct Shared {
   admin::PolicyLog* policy_log = nullptr;
+  // What the sandboxes' DNS answered (empty without dns_listen); thread-safe.
+  const dns::NameMemory* names = nullptr;
   std::atomic<int64_t> open_connections{0};          // every client connection
   std::atomic<int64_t> identified_connections{0};    // against limits.max_connections
   std::atomic<int64_t> unidentified_connections{0};  // against limits.max_unidentified
@@ -62,6 +65,10 @@ class Worker {
   // A port 0 in `listen` is replaced in place by the port actually bound, so
   // the next worker joins the same SO_REUSEPORT group.
   Status init(std::vector<std::string>& listen);
+  // After init(), before run(): transparent listeners (connections redirected
+  // by the host's nat rules; each carries its original destination). Port 0
+  // is resolved in place as for init().
+  Status listenTransparent(std::vector<std::string>& listen);
   // Thread body: runs the loop until stop or drain completes.
   void run();
 
@@ -107,8 +114,10 @@ class Worker {
     std::string addr;
     UniqueFd fd;
     event* ev = nullptr;
+    bool transparent = false;
   };
   static void onAccept(evutil_socket_t fd, short, void* arg);
+  static void onAcceptTransparent(evutil_socket_t fd, short, void* arg);
   static void onReap(evutil_socket_t, short, void* arg);
   static void onInbox(evutil_socket_t, short, void* arg);
   static void onDrainDeadline(evutil_socket_t, short, void* arg);
@@ -126,7 +135,9 @@ class Worker {
   void shedIdle();
   void shedOwnIdle();
   void flushLog();
-  void acceptBatch(int listen_fd);
+  // Binds `listen` (port 0 resolved in place) and accepts on it.
+  Status bindListeners(std::vector<std::string>& listen, bool transparent);
+  void acceptBatch(int listen_fd, bool transparent);
   void stopListening();
   void maybeExit();
   void link(Connection* s);

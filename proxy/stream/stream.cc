@@ -19,6 +19,8 @@ void Stream::begin(const sandbox::Sandbox* sandbox, Clock::time_point start) {
   port_ = 0;
   decision_ = {};
   address_.clear();
+  original_.reset();
+  original_resolved_ = false;
   dns_ms_ = connect_ms_ = tls_ms_ = -1;
   creds_ = nullptr;
   plan_.reset();
@@ -46,17 +48,7 @@ void Stream::onProxyRequest(const http::Request& request, Target target) {
     end(EndReason::kNotProxyRequest);
     return;
   }
-  auto host = policy::normalizeHost(request.host, policy::Ipv6Brackets::kOptional);
-  if (!host) {
-    end(EndReason::kInvalidHost, host.status().message());
-    return;
-  }
-  host_name_ = std::move(host.value());
-  decision_ = sandbox_->policy().evaluate(host_name_, port_);
-  if (decision_.denied()) {
-    end(EndReason::kPolicyDeny, decision_.reason);
-    return;
-  }
+  if (!decideName(request.host)) return;
   if (target == Target::kConnect) {
     decideInterception();
   } else if (host_.keepUpstreamFor(host_name_, port_)) {
@@ -64,6 +56,21 @@ void Stream::onProxyRequest(const http::Request& request, Target target) {
     return;
   }
   connectUpstream();
+}
+
+bool Stream::decideName(std::string_view text) {
+  auto host = policy::normalizeHost(text, policy::Ipv6Brackets::kOptional);
+  if (!host) {
+    end(EndReason::kInvalidHost, host.status().message());
+    return false;
+  }
+  host_name_ = std::move(host.value());
+  decision_ = sandbox_->policy().evaluate(host_name_, port_);
+  if (decision_.denied()) {
+    end(EndReason::kPolicyDeny, decision_.reason);
+    return false;
+  }
+  return true;
 }
 
 void Stream::decideInterception() {
@@ -83,6 +90,42 @@ void Stream::decideInterception() {
   decision_.interception = policy::decideInterception(decision_, f);
   SPDLOG_DEBUG("sandbox {}: CONNECT {}: {}", sandbox_->name(), host_name_.text,
                decision_.interception.reason);
+}
+
+// ---------------------------------------------------------------- transparent connections
+
+namespace {
+policy::Host hostOf(const policy::IpAddress& ip) {
+  policy::Host h;
+  h.kind = ip.isV6() ? policy::Host::Kind::kIpv6 : policy::Host::Kind::kIpv4;
+  h.text = ip.toString();
+  h.ip = ip;
+  return h;
+}
+}  // namespace
+
+bool Stream::addressAllowed(const sandbox::Sandbox& sandbox, const policy::IpAddress& ip,
+                            uint16_t port) {
+  return !sandbox.policy().evaluate(hostOf(ip), port).denied();
+}
+
+void Stream::describe(const TransparentTarget& t) {
+  describe({}, Target::kTransparent, t.port);
+  original_ = t.address;
+  original_resolved_ = t.source == TransparentTarget::NameSource::kDns;
+  address_ = t.address.toString();
+  host_name_ = hostOf(t.address);
+}
+
+void Stream::onTransparent(const TransparentTarget& t) {
+  describe(t);
+  if (sandbox_ == nullptr) {
+    end(EndReason::kUnauthenticated);
+    return;
+  }
+  if (!decideName(t.name.empty() ? std::string_view(host_name_.text) : std::string_view(t.name)))
+    return;
+  connectUpstream();
 }
 
 // ---------------------------------------------------------------- intercepted requests
@@ -131,6 +174,8 @@ void Stream::connectUpstream() {
   req.decision = decision_;
   req.host = host_name_;
   req.port = port_;
+  req.original = original_;
+  req.original_resolved = original_resolved_;
   attempt_ = env_.connector->connect(
       std::move(req), [this](upstream::ConnectResult r) { onConnected(std::move(r)); });
 }
@@ -164,8 +209,8 @@ void Stream::onConnected(upstream::ConnectResult r) {
   if (ic_ != nullptr) {
     ic_->address = address_;
     forward(std::move(r.fd));
-  } else if (target_ == Target::kConnect) {
-    if (decision_.interception.intercept) {
+  } else if (target_ == Target::kConnect || target_ == Target::kTransparent) {
+    if (decision_.interception.intercept) {  // decided for CONNECT only
       host_.intercept(std::move(r.fd));
     } else {
       host_.tunnel(std::move(r.fd));
@@ -254,20 +299,18 @@ void Stream::scrubBody(evbuffer* payload, evbuffer* out, bool last) {
 void Stream::end(EndReason reason, std::string_view detail, int status) {
   attempt_.reset();
   countEnd(reason, *env_.metrics, status);
-  env_.metrics->requestDone(isConnect() ? admin::ReqType::kConnect : admin::ReqType::kHttp,
-                            env_.clock->now() - start_);
+  env_.metrics->requestDone(reqType(), env_.clock->now() - start_);
   const std::string authority = host_name_.text.empty() ? std::string() : host_name_.authority();
   EndResponse e = describeEnd(reason, {host_name_.text, authority, port_}, detail, status);
   if (e.policy_block) {
-    env_.metrics->request(isConnect() ? admin::ReqType::kConnect : admin::ReqType::kHttp,
-                          admin::Verdict::kBlocked, admin::ProxyPath::kNone);
+    env_.metrics->request(reqType(), admin::Verdict::kBlocked, admin::ProxyPath::kNone);
   }
   logLine(false, e.status, e.log, 0, 0, admin::PolicyEvent::kClose, toString(reason));
   host_.reply(e);
 }
 
 void Stream::answered() {
-  env_.metrics->requestDone(admin::ReqType::kConnect, env_.clock->now() - start_);
+  env_.metrics->requestDone(reqType(), env_.clock->now() - start_);
   logLine(true, 200,
           intercepted_ ? std::string_view(decision_.interception.reason)
                        : (decision_.reason.empty() ? std::string_view("allowed")
@@ -280,7 +323,8 @@ void Stream::complete(int status, uint64_t bytes_up, uint64_t bytes_down, bool c
     env_.metrics->bytes_up.add(bytes_up);
     env_.metrics->bytes_down.add(bytes_down);
   }
-  if (!isConnect()) env_.metrics->requestDone(admin::ReqType::kHttp, env_.clock->now() - start_);
+  if (!isConnect() && !isTransparent())
+    env_.metrics->requestDone(admin::ReqType::kHttp, env_.clock->now() - start_);
   logLine(
       true, status,
       decision_.reason.empty() ? std::string_view("allowed") : std::string_view(decision_.reason),
@@ -298,7 +342,7 @@ void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t
   r.tls_ms = tls_ms_;
   r.error = error;
   r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
-  r.type = isConnect() ? "connect" : "http";
+  r.type = isTransparent() ? "transparent" : isConnect() ? "connect" : "http";
   r.method = method_;
   r.host = host_name_.text;
   r.port = port_;
@@ -306,7 +350,10 @@ void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t
   r.allowed = allowed;
   r.rule = decision_.rule;
   r.reason = reason;
-  r.proxy = allowed ? (isConnect() && !intercepted_ ? "forward-bypass" : "forward") : "";
+  r.proxy = !allowed                       ? ""
+            : isTransparent()              ? "transparent"
+            : isConnect() && !intercepted_ ? "forward-bypass"
+                                           : "forward";
   r.status = status;
   r.bytes_up = up;
   r.bytes_down = down;

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,10 +45,25 @@ namespace kitgate::stream {
 // How the request named its target (the codec knows; HTTP/1: the target
 // form; HTTP/2: :method CONNECT, or :scheme/:authority present).
 enum class Target : uint8_t {
-  kConnect,   // CONNECT host:port
-  kAbsolute,  // a full URL (plain HTTP through the proxy)
-  kOrigin,    // a path, the host in Host/:authority
-  kOther,     // "*" and the like
+  kConnect,      // CONNECT host:port
+  kAbsolute,     // a full URL (plain HTTP through the proxy)
+  kOrigin,       // a path, the host in Host/:authority
+  kOther,        // "*" and the like
+  kTransparent,  // a connection redirected to the transparent listener (no codec)
+};
+
+// A connection the host rules redirected to the transparent listener: where
+// the sandbox connected to, and the name it is decided on when one is known.
+struct TransparentTarget {
+  enum class NameSource : uint8_t {
+    kNone,  // no name: the bare address decides (IP/CIDR rules, `**`)
+    kDns,   // kitgate's own DNS answer to this sandbox gave `address` for `name`
+    kSni,   // the ClientHello's server_name: `name` must resolve to `address`
+  };
+  policy::IpAddress address;  // the original destination
+  uint16_t port = 0;
+  std::string name;
+  NameSource source = NameSource::kNone;
 };
 
 // What an intercepted connection fixes for every request inside it.
@@ -111,11 +127,22 @@ class Stream {
   // On an intercepted connection `ic` names the CONNECT's host and decision.
   void describe(std::string_view method, Target target, uint16_t port,
                 const InterceptContext* ic = nullptr);
+  // The same for a transparent connection ended before its decision: the
+  // original destination, no name.
+  void describe(const TransparentTarget& target);
   // Cancels a pending upstream attempt (the connection is closing).
   void cancel() { attempt_.reset(); }
 
   // An explicit proxy request (CONNECT or a full URL) from an identified sandbox.
   void onProxyRequest(const http::Request& request, Target target);
+  // A transparent connection (`sandbox` null: unrecognised, refused): decided like a
+  // CONNECT to (name or address):port, then connected to the original
+  // address only, and tunnelled (never intercepted, never re-routed).
+  void onTransparent(const TransparentTarget& target);
+  // Whether the bare address already decides a transparent connection to
+  // ip:port (allowed by IP/CIDR rules or `**`): no name needs to be awaited.
+  static bool addressAllowed(const sandbox::Sandbox& sandbox, const policy::IpAddress& ip,
+                             uint16_t port);
   // A request inside an intercepted connection.
   void onInnerRequest(const http::Request& request, Target target, InterceptContext& ic);
   // The upstream's response head: scrubbed of the sandbox's secrets when
@@ -167,6 +194,15 @@ class Stream {
   const policy::Decision& decision() const { return decision_; }
   const std::string& address() const { return address_; }
   bool isConnect() const { return target_ == Target::kConnect; }
+  bool isTransparent() const { return target_ == Target::kTransparent; }
+  // Transparent: decided on the name kitgate's DNS gave for the address.
+  bool nameFromDns() const { return original_resolved_; }
+  // The request type its metrics and log line are counted under.
+  admin::ReqType reqType() const {
+    return isTransparent() ? admin::ReqType::kTransparent
+           : isConnect()   ? admin::ReqType::kConnect
+                           : admin::ReqType::kHttp;
+  }
   const sandbox::Sandbox* sandbox() const { return sandbox_; }
   bool waitingForUpstream() const { return attempt_ != nullptr; }
   // The interception plan and credentials decided for this CONNECT.
@@ -174,6 +210,9 @@ class Stream {
   const std::shared_ptr<const secrets::InterceptPlan>& plan() const { return plan_; }
 
  private:
+  // The host (normalised) and its policy decision; false when it ended the
+  // request (invalid host, denied).
+  bool decideName(std::string_view text);
   void decideInterception();
   void connectUpstream();
   void onConnected(upstream::ConnectResult r);
@@ -193,6 +232,8 @@ class Stream {
   uint16_t port_ = 0;
   policy::Decision decision_;
   std::string address_;
+  std::optional<policy::IpAddress> original_;  // transparent: the only address to reach
+  bool original_resolved_ = false;
   std::string_view client_;  // "ip:port", owned by the connection
   std::string id_;
   double dns_ms_ = -1;

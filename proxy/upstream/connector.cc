@@ -29,6 +29,10 @@ class TcpAttempt final : public Attempt {
   // Returns false when the attempt already finished (called back).
   bool start() {
     step_start_ = Clock::now();
+    if (req_.original && (req_.host.isIp() || req_.original_resolved)) {
+      onResolved(tunnel::ResolveResult{{*req_.original}, {}});
+      return !finished_;
+    }
     if (req_.host.isIp()) {
       onResolved(tunnel::ResolveResult{{req_.host.ip}, {}});
       return !finished_;
@@ -86,6 +90,7 @@ class TcpAttempt final : public Attempt {
       finish(Outcome::kDnsFailure, std::move(r.error));
       return;
     }
+    if (req_.original && !pinToOriginal(r.addresses)) return;
     static const policy::SelfAddresses kNoSelf;
     policy::AddressDecision ad = req_.policy->decideAddresses(
         req_.decision, r.addresses, req_.port, c_.settings_.self ? *c_.settings_.self : kNoSelf);
@@ -98,6 +103,25 @@ class TcpAttempt final : public Attempt {
     candidates_ = std::move(ad.allowed);
     next_ = 0;
     connectNext();
+  }
+
+  // A transparent connection goes to the address the sandbox chose, and only
+  // if its name resolves to it. False when it does not (finished).
+  bool pinToOriginal(std::vector<policy::IpAddress>& addresses) {
+    for (const auto& a : addresses) {
+      if (a == *req_.original) {
+        addresses = {*req_.original};
+        return true;
+      }
+    }
+    result_.decision = req_.decision;
+    result_.decision.verdict = policy::Decision::Verdict::kDeny;
+    result_.decision.rule = {};
+    result_.decision.reason =
+        "address " + req_.original->toString() + " is not an address of " + req_.host.text;
+    result_.address = req_.original->toString();
+    finish(Outcome::kAddressBlocked, {});
+    return false;
   }
 
   void connectNext() {

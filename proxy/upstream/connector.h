@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,13 +39,21 @@ struct ConnectRequest {
   policy::Decision decision;               // the name's verdict: kAllow or kCheckAddress
   policy::Host host;
   uint16_t port = 0;
+  // Transparent connections: the address the sandbox itself connected to.
+  // The connection goes there and nowhere else (never re-routed by payload);
+  // a name in `host` must resolve to it (the name and the address agree),
+  // unless `original_resolved` says the name is known to have it (kitgate's
+  // own DNS answer to this sandbox).
+  std::optional<policy::IpAddress> original;
+  bool original_resolved = false;
 };
 
 enum class Outcome : uint8_t {
   kConnected,
   kDnsFailure,      // the resolver found nothing; detail: its error
   kDnsTimeout,      // no answer within the connect timeout
-  kAddressBlocked,  // every address refused; decision: the address denial
+  kAddressBlocked,  // every address refused; decision: the address denial (also: the
+                    // name does not resolve to the original address)
   kConnectFailed,   // every allowed address refused the connection; detail: strerror
   kConnectTimeout,  // the last attempt timed out
 };

@@ -113,6 +113,7 @@ StatusOr<std::unique_ptr<ProxyProcess>> ProxyProcess::start(ProxyOptions options
   if (!ok) return Status::error("kitgate-proxy not ready within the timeout: " + p->stderrText());
   auto kv = readReadyFile(ready);
   p->port_ = portOf(kv["listen"]);
+  p->transparent_port_ = portOf(kv["transparent"]);
   p->metrics_port_ = portOf(kv["metrics"]);
   p->admin_port_ = portOf(kv["admin"]);
   if (p->port_ == 0 || p->admin_port_ == 0 || p->metrics_port_ == 0) {

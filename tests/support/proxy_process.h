@@ -56,6 +56,9 @@ class ProxyProcess {
   ProxyProcess& operator=(const ProxyProcess&) = delete;
 
   uint16_t port() const { return port_; }
+  // The transparent listener's port, with one configured (e.g. by extra_yaml
+  // "transparent_listen: 127.0.0.1:0"; with several, read the ready file); 0: none.
+  uint16_t transparentPort() const { return transparent_port_; }
   uint16_t metricsPort() const { return metrics_port_; }
   uint16_t adminPort() const { return admin_port_; }
   pid_t pid() const { return process_->pid(); }
@@ -107,6 +110,7 @@ class ProxyProcess {
   std::string policy_log_;
   std::unique_ptr<Subprocess> process_;
   uint16_t port_ = 0;
+  uint16_t transparent_port_ = 0;
   uint16_t metrics_port_ = 0;
   uint16_t admin_port_ = 0;
 };

@@ -156,5 +156,27 @@ TEST(Policy, CheckAddressKeepsHostDeny) {
   EXPECT_EQ(p.checkAddress(ip("8.8.8.8"), 1, d, SelfAddresses()).rule, "x.example");
 }
 
+// A DNS question has no port: a name is answerable when some port allows it.
+TEST(Policy, AllowedPortsAreThePortsSomeRuleAllowsTheNameOn) {
+  using Ports = std::vector<uint16_t>;
+  Policy p({rules({"github.com:22", "*.npmjs.org", "api.example:443", "**.cdn.example:8443"},
+                  {"bad.npmjs.org", "api.example:443"})});
+  EXPECT_EQ(p.allowedPorts(host("github.com")), Ports{22});
+  EXPECT_EQ(p.allowedPorts(host("a.b.cdn.example")), Ports{8443});
+  EXPECT_EQ(p.allowedPorts(host("registry.npmjs.org")).size(), 4u) << "portless: every port";
+  EXPECT_TRUE(p.allowedPorts(host("bad.npmjs.org")).empty()) << "a portless deny: every port";
+  EXPECT_TRUE(p.allowedPorts(host("api.example")).empty()) << "denied where it is allowed";
+  EXPECT_TRUE(p.allowedPorts(host("elsewhere.example")).empty());
+  EXPECT_TRUE(Policy().allowedPorts(host("github.com")).empty());
+  // A port-specific deny leaves the other ports.
+  Policy q({rules({"**"}, {"*.example:25"})});
+  Ports mail = q.allowedPorts(host("mail.example"));
+  ASSERT_FALSE(mail.empty());
+  EXPECT_EQ(std::count(mail.begin(), mail.end(), 25), 0);
+  // With IP/CIDR allows, an unmatched name is left to its addresses.
+  Policy cidr({rules({"203.0.113.0/24"})});
+  EXPECT_FALSE(cidr.allowedPorts(host("anything.example")).empty());
+}
+
 }  // namespace
 }  // namespace kitgate::policy

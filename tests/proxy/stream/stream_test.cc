@@ -542,6 +542,136 @@ TEST_F(InnerRequestTest, ResponseHeadersAreScrubbedOfTheKey) {
   for (const auto& h : resp.headers) EXPECT_EQ(h.value.find(kAmpKey), std::string::npos) << h.name;
 }
 
+// ---------------------------------------------------------------- transparent connections
+
+class TransparentTest : public StreamTest {
+ protected:
+  void transparent(const char* address, uint16_t port, std::string name = {},
+                   TransparentTarget::NameSource source = TransparentTarget::NameSource::kNone,
+                   const sandbox::Sandbox* sandbox = nullptr) {
+    TransparentTarget t;
+    t.address = *policy::IpAddress::parse(address);
+    t.port = port;
+    t.name = std::move(name);
+    t.source = source;
+    stream_.begin(sandbox != nullptr ? sandbox : sandbox_, clock_.now());
+    stream_.onTransparent(t);
+  }
+};
+
+TEST_F(TransparentTest, AnAllowedNameGoesToTheOriginalAddressAsATunnelNeverIntercepted) {
+  // ampcode.com has a credential bound: a CONNECT to it is intercepted, a
+  // transparent connection never is.
+  for (const std::string name : {"www.allowed.test", "ampcode.com"}) {
+    SCOPED_TRACE(name);
+    FakeHost before = host_;
+    transparent("203.0.113.7", 443, name, TransparentTarget::NameSource::kSni);
+    ASSERT_EQ(connector_.last().host.text, name);
+    ASSERT_TRUE(connector_.last().original.has_value());
+    EXPECT_EQ(connector_.last().original->toString(), "203.0.113.7");
+    EXPECT_FALSE(connector_.last().original_resolved) << "an SNI name must resolve to the address";
+    connector_.finish(upstream::Outcome::kConnected, "203.0.113.7");
+    EXPECT_EQ(host_.tunnels, before.tunnels + 1);
+    EXPECT_EQ(host_.intercepts, 0);
+    EXPECT_TRUE(host_.replies.empty());
+    stream_.answered();
+    stream_.complete(200, 10, 20, false);
+    ASSERT_EQ(host_.logs.size(), before.logs.size() + 2);
+    for (size_t i = before.logs.size(); i < host_.logs.size(); ++i) {
+      EXPECT_EQ(host_.logs[i].type, "transparent");
+      EXPECT_EQ(host_.logs[i].proxy, "transparent");
+      EXPECT_EQ(host_.logs[i].host, name);
+      EXPECT_EQ(host_.logs[i].address, "203.0.113.7");
+      EXPECT_TRUE(host_.logs[i].allowed);
+    }
+  }
+}
+
+TEST_F(TransparentTest, ANameFromKitgatesOwnDnsAnswerIsNotResolvedAgain) {
+  transparent("203.0.113.7", 443, "www.allowed.test", TransparentTarget::NameSource::kDns);
+  ASSERT_EQ(connector_.attempts(), 1u);
+  EXPECT_TRUE(connector_.last().original_resolved);
+}
+
+TEST_F(TransparentTest, ARefusedConnectionIsLoggedAsTransparentAndCountedBlocked) {
+  struct Case {
+    const char* address;
+    uint16_t port;
+    std::string name;
+  };
+  for (const Case& c : std::vector<Case>{{"203.0.113.7", 443, "deny.allowed.test"},
+                                         {"203.0.113.7", 22, "www.allowed.test"},
+                                         {"203.0.113.7", 22, ""},
+                                         {"2001:db8::7", 443, ""}}) {
+    SCOPED_TRACE(std::string(c.address) + " " + c.name);
+    FakeHost before = host_;
+    const uint64_t blocked_before = blocked(admin::ReqType::kTransparent);
+    transparent(c.address, c.port, c.name,
+                c.name.empty() ? TransparentTarget::NameSource::kNone
+                               : TransparentTarget::NameSource::kSni);
+    EXPECT_EQ(connector_.attempts(), 0u) << "no upstream is reached";
+    ASSERT_EQ(host_.replies.size(), before.replies.size() + 1);
+    EXPECT_TRUE(host_.replies.back().policy_block);
+    ASSERT_EQ(host_.logs.size(), before.logs.size() + 1);
+    const auto& line = host_.logs.back();
+    EXPECT_EQ(line.type, "transparent");
+    EXPECT_FALSE(line.allowed);
+    EXPECT_EQ(line.port, c.port);
+    EXPECT_EQ(line.address, policy::IpAddress::parse(c.address)->toString());
+    EXPECT_EQ(line.host, c.name.empty() ? policy::IpAddress::parse(c.address)->toString() : c.name);
+    EXPECT_EQ(blocked(admin::ReqType::kTransparent), blocked_before + 1);
+  }
+  EXPECT_EQ(host_.tunnels, 0);
+}
+
+TEST_F(TransparentTest, ANameThatDoesNotResolveToTheAddressIsRefused) {
+  transparent("203.0.113.7", 443, "www.allowed.test", TransparentTarget::NameSource::kSni);
+  connector_.finish(upstream::Outcome::kAddressBlocked, "203.0.113.7");
+  EXPECT_EQ(host_.tunnels, 0);
+  ASSERT_EQ(host_.replies.size(), 1u);
+  ASSERT_EQ(host_.logs.size(), 1u);
+  EXPECT_EQ(host_.logs[0].type, "transparent");
+  EXPECT_FALSE(host_.logs[0].allowed);
+}
+
+TEST_F(TransparentTest, AnUnrecognisedClientIsRefusedBeforeAnyDecision) {
+  TransparentTarget t;
+  t.address = *policy::IpAddress::parse("203.0.113.7");
+  t.port = 443;
+  t.name = "www.allowed.test";
+  t.source = TransparentTarget::NameSource::kSni;
+  stream_.begin(nullptr, clock_.now());
+  stream_.onTransparent(t);
+  EXPECT_EQ(connector_.attempts(), 0u);
+  ASSERT_EQ(host_.replies.size(), 1u);
+  ASSERT_EQ(host_.logs.size(), 1u);
+  EXPECT_EQ(host_.logs[0].sandbox, "-");
+  EXPECT_EQ(host_.logs[0].type, "transparent");
+}
+
+TEST_F(TransparentTest, TheBareAddressDecidesOnlyWhenAnAddressRuleOrDoubleStarAllowsIt) {
+  auto reg = sandbox::singleTenantRegistry({sandbox::RuleSource{
+      "cidr.yaml", {{"203.0.113.0/24:22", 1, 1}, {"github.com:22", 2, 1}}, {}}});
+  ASSERT_TRUE(reg.isOk()) << reg.status().message();
+  const sandbox::Sandbox* cidr = (*reg)->identifyBySource(policy::IpAddress{});
+  ASSERT_NE(cidr, nullptr);
+  const auto a = *policy::IpAddress::parse("203.0.113.7");
+  EXPECT_TRUE(Stream::addressAllowed(*cidr, a, 22));
+  EXPECT_FALSE(Stream::addressAllowed(*cidr, a, 443));
+  EXPECT_FALSE(Stream::addressAllowed(*cidr, *policy::IpAddress::parse("198.51.100.1"), 22));
+  EXPECT_FALSE(Stream::addressAllowed(*sandbox_, a, 443)) << "name rules never allow an address";
+  auto all = sandbox::singleTenantRegistry({sandbox::RuleSource{"all.yaml", {{"**", 1, 1}}, {}}});
+  ASSERT_TRUE(all.isOk());
+  EXPECT_TRUE(Stream::addressAllowed(*(*all)->identifyBySource(policy::IpAddress{}), a, 5432));
+
+  // Allowed by the address rule: connected and tunnelled, counted as transparent.
+  transparent("203.0.113.7", 22, {}, TransparentTarget::NameSource::kNone, cidr);
+  ASSERT_EQ(connector_.attempts(), 1u);
+  EXPECT_TRUE(connector_.last().host.isIp());
+  connector_.finish(upstream::Outcome::kConnected, "203.0.113.7");
+  EXPECT_EQ(host_.tunnels, 1);
+}
+
 // ---------------------------------------------------------------- every EndReason
 
 class EveryEndReason : public StreamTest, public ::testing::WithParamInterface<int> {};

@@ -17,25 +17,14 @@
 
 #include "proxy/policy/rule_set.h"
 #include "proxy/sandbox/registry.h"
+#include "tests/support/scripted_resolver.h"
 
 namespace kitgate::upstream {
 namespace {
 
 using std::chrono::milliseconds;
 
-// Answers from a table; a name not in it never answers (a DNS timeout).
-class ScriptedResolver final : public tunnel::Resolver {
- public:
-  std::map<std::string, tunnel::ResolveResult> answers;
-  std::vector<std::string> asked;
-  std::unique_ptr<tunnel::Lookup> resolve(const std::string& host, Callback cb) override {
-    asked.push_back(host);
-    auto it = answers.find(host);
-    if (it == answers.end()) return std::make_unique<tunnel::Lookup>();
-    cb(it->second);
-    return nullptr;
-  }
-};
+using testing::ScriptedResolver;
 
 policy::IpAddress ip(const char* text) {
   auto a = policy::IpAddress::parse(text);
@@ -82,7 +71,9 @@ class ConnectorTest : public ::testing::Test {
   }
 
   ConnectResult run(const std::string& host, uint16_t port,
-                    milliseconds timeout = milliseconds(5000)) {
+                    milliseconds timeout = milliseconds(5000),
+                    std::optional<policy::IpAddress> original = std::nullopt,
+                    bool original_resolved = false) {
     auto h = policy::normalizeHost(host, policy::Ipv6Brackets::kOptional);
     EXPECT_TRUE(h.isOk());
     TcpConnector c(base_, resolver_, metrics_, TcpSettings{&static_hosts_, &self_, timeout});
@@ -91,6 +82,8 @@ class ConnectorTest : public ::testing::Test {
     req.host = *h;
     req.port = port;
     req.decision = sandbox_->policy().evaluate(req.host, port);
+    req.original = original;
+    req.original_resolved = original_resolved;
     std::optional<ConnectResult> out;
     auto attempt = c.connect(req, [&](ConnectResult r) { out = std::move(r); });
     for (int i = 0; i < 1000 && !out; ++i) event_base_loop(base_, EVLOOP_ONCE);
@@ -153,6 +146,57 @@ TEST_F(ConnectorTest, PrivateAddressesOfAnAllowedNameAreBlocked) {
     EXPECT_EQ(r.address, ip(addr).toString());
     EXPECT_FALSE(r.decision.reason.empty());
   }
+}
+
+// Transparent connections: the original address only, and a name must
+// resolve to it (the name and the address agree).
+TEST_F(ConnectorTest, AnOriginalAddressIsTheOnlyOneConnectedTo) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;  // on 127.0.0.1
+  // The name also has 127.0.0.2 (first, and refusing): never tried.
+  static_hosts_["www.allowed.test"] = {ip("127.0.0.2"), ip("127.0.0.1")};
+  ConnectResult r = run("www.allowed.test", l.port, milliseconds(5000), ip("127.0.0.1"));
+  ASSERT_EQ(r.outcome, Outcome::kConnected) << r.detail;
+  EXPECT_EQ(r.address, "127.0.0.1");
+  // Pinned to an address of the name that refuses: no fallback to another.
+  r = run("www.allowed.test", l.port, milliseconds(5000), ip("127.0.0.2"));
+  EXPECT_EQ(r.outcome, Outcome::kConnectFailed);
+  EXPECT_EQ(r.address, "127.0.0.2");
+}
+
+TEST_F(ConnectorTest, ANameThatDoesNotResolveToTheOriginalAddressIsBlocked) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;
+  for (bool via_resolver : {false, true}) {
+    SCOPED_TRACE(via_resolver ? "resolver" : "static name");
+    static_hosts_.clear();
+    resolver_.answers.clear();
+    if (via_resolver) {
+      resolver_.answers["www.allowed.test"] = {{ip("127.0.0.3")}, {}};
+    } else {
+      static_hosts_["www.allowed.test"] = {ip("127.0.0.3")};
+    }
+    ConnectResult r = run("www.allowed.test", l.port, milliseconds(5000), ip("127.0.0.1"));
+    EXPECT_EQ(r.outcome, Outcome::kAddressBlocked);
+    EXPECT_FALSE(r.fd.valid());
+    EXPECT_TRUE(r.decision.denied());
+    EXPECT_EQ(r.address, "127.0.0.1");
+    EXPECT_NE(r.decision.reason.find("not an address of www.allowed.test"), std::string::npos)
+        << r.decision.reason;
+  }
+}
+
+TEST_F(ConnectorTest, AnOriginalAddressKnownForTheNameSkipsTheLookupButNotTheAddressCheck) {
+  usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+  Listener l;
+  ConnectResult r =
+      run("www.allowed.test", l.port, milliseconds(5000), ip("127.0.0.1"), /*resolved=*/true);
+  ASSERT_EQ(r.outcome, Outcome::kConnected) << r.detail;
+  EXPECT_TRUE(resolver_.asked.empty());
+  // A private address is still refused to a name rule.
+  usePolicy({{"*.allowed.test", 1, 1}});
+  r = run("www.allowed.test", l.port, milliseconds(5000), ip("127.0.0.1"), /*resolved=*/true);
+  EXPECT_EQ(r.outcome, Outcome::kAddressBlocked);
 }
 
 TEST_F(ConnectorTest, TheProxysOwnEndpointIsAlwaysBlocked) {

@@ -1,0 +1,135 @@
+// peekClientHello over real ClientHellos written by the TLS backend (with and
+// without SNI, whole, cut short, split across records) and over bytes that
+// are not TLS (SSH and HTTP banners, a corrupted hello).
+#include "proxy/tls/client_hello.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "proxy/tls/handles.h"
+
+namespace kitgate::tls {
+namespace {
+
+using Result = ClientHelloPeek::Result;
+
+// The first flight a real client sends for `sni` ("" = no server_name).
+std::string realClientHello(const std::string& sni) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  SslPtr ssl(SSL_new(ctx.get()));
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), rbio, wbio);  // the SSL owns both
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+  SSL_set_connect_state(ssl.get());
+  EXPECT_EQ(SSL_do_handshake(ssl.get()), -1);  // wants the server's answer
+  std::string out;
+  char buf[4096];
+  int n = 0;
+  while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// The same handshake message re-framed in records of at most `chunk` bytes.
+std::string reframe(const std::string& hello, size_t chunk) {
+  const std::string message = hello.substr(5);
+  std::string out;
+  for (size_t off = 0; off < message.size(); off += chunk) {
+    const size_t n = std::min(chunk, message.size() - off);
+    out +=
+        std::string{'\x16', '\x03', '\x01', static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
+    out += message.substr(off, n);
+  }
+  return out;
+}
+
+TEST(ClientHelloPeek, ReadsTheServerNameOfARealHello) {
+  for (const std::string name : {"github.com", "api.allowed.test", "x-1.example.org"}) {
+    auto p = peekClientHello(realClientHello(name));
+    EXPECT_EQ(p.result, Result::kHello) << name;
+    EXPECT_EQ(p.sni, name);
+  }
+}
+
+TEST(ClientHelloPeek, AHelloWithoutServerNameHasAnEmptyName) {
+  auto p = peekClientHello(realClientHello(""));
+  EXPECT_EQ(p.result, Result::kHello);
+  EXPECT_EQ(p.sni, "");
+}
+
+TEST(ClientHelloPeek, EveryProperPrefixIsIncomplete) {
+  const std::string hello = realClientHello("github.com");
+  for (size_t n = 0; n < hello.size(); ++n) {
+    ASSERT_EQ(peekClientHello(hello.substr(0, n)).result, Result::kIncomplete) << n;
+  }
+}
+
+TEST(ClientHelloPeek, AHelloSplitAcrossRecordsIsGathered) {
+  const std::string hello = realClientHello("split.example.com");
+  for (size_t chunk : {1u, 7u, 100u, 4096u}) {
+    const std::string framed = reframe(hello, chunk);
+    auto p = peekClientHello(framed);
+    EXPECT_EQ(p.result, Result::kHello) << chunk;
+    EXPECT_EQ(p.sni, "split.example.com");
+    EXPECT_EQ(peekClientHello(framed.substr(0, framed.size() - 1)).result, Result::kIncomplete);
+  }
+}
+
+TEST(ClientHelloPeek, OtherProtocolsAreNotTls) {
+  const std::vector<std::string> cases = {
+      "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      std::string("\x16\x02", 2),                   // a handshake record of no TLS version
+      std::string("\x17\x03\x03\x00\x10", 5),       // application data first
+      std::string("\x16\x03\x01\x00\x00", 5),       // an empty record
+      std::string("\x16\x03\x01\x00\x05\x02", 6)};  // a handshake message that is no ClientHello
+  for (const std::string& bytes : cases) {
+    EXPECT_EQ(peekClientHello(bytes).result, Result::kNotTls) << bytes;
+  }
+  EXPECT_EQ(peekClientHello("\x16").result, Result::kIncomplete)
+      << "one byte of a record header may still be TLS";
+}
+
+TEST(ClientHelloPeek, ACorruptedHelloIsNotTls) {
+  const std::string hello = realClientHello("github.com");
+  // Not a ClientHello message (a ServerHello type byte).
+  std::string wrong_type = hello;
+  wrong_type[5] = '\x02';
+  EXPECT_EQ(peekClientHello(wrong_type).result, Result::kNotTls);
+  // A host name with a byte no DNS name has.
+  std::string bad_name = hello;
+  const size_t at = bad_name.find("github.com");
+  ASSERT_NE(at, std::string::npos);
+  bad_name[at + 6] = '\0';
+  EXPECT_EQ(peekClientHello(bad_name).result, Result::kNotTls);
+  // The handshake length claims more than the record chain can hold.
+  std::string long_len = hello;
+  long_len[6] = '\x7f';
+  auto p = peekClientHello(long_len);
+  EXPECT_NE(p.result, Result::kHello);
+  // Trailing bytes inside the hello's record.
+  std::string extra = hello;
+  extra += "x";
+  const size_t len = hello.size() - 5 + 1;
+  extra[3] = static_cast<char>(len >> 8);
+  extra[4] = static_cast<char>(len & 0xff);
+  EXPECT_EQ(peekClientHello(extra).result, Result::kNotTls);
+}
+
+TEST(ClientHelloPeek, ANameIsLowerCased) {
+  auto p = peekClientHello(realClientHello("GitHub.COM"));
+  EXPECT_EQ(p.result, Result::kHello);
+  EXPECT_EQ(p.sni, "github.com");
+}
+
+TEST(ClientHelloPeek, BytesAfterTheHelloDoNotMatter) {
+  const std::string hello = realClientHello("github.com");
+  auto p = peekClientHello(hello + std::string("\x14\x03\x03\x00\x01\x01", 6));
+  EXPECT_EQ(p.result, Result::kHello);
+  EXPECT_EQ(p.sni, "github.com");
+}
+
+}  // namespace
+}  // namespace kitgate::tls
