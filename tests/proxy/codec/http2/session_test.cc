@@ -11,8 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/h2_recorder.h"
+
 namespace kitgate::http2 {
 namespace {
+
+using testing::Buffer;
+using testing::Recorder;
 
 // ---------------------------------------------------------------- frames
 
@@ -133,45 +138,6 @@ void expectEnded(Session& s, evbuffer* out, ErrorCode code) {
   EXPECT_FALSE(s.wantsRead());
   EXPECT_FALSE(s.wantsWrite());
 }
-
-// ---------------------------------------------------------------- recorder
-
-struct Recorder : Callbacks {
-  struct Got {
-    Head head;
-    bool end_stream;
-  };
-  std::map<int32_t, std::vector<Got>> heads;
-  std::map<int32_t, std::string> bodies;
-  std::map<int32_t, bool> ended;
-  std::map<int32_t, ErrorCode> closed;
-  std::map<int32_t, size_t> sent;
-  Session* session = nullptr;
-  // Streams whose bytes are consumed (window reopened) as they arrive.
-  bool consume_all = true;
-  std::map<int32_t, bool> hold;  // these are not
-
-  void onHeaders(int32_t id, Head& head, bool end_stream) override {
-    heads[id].push_back({head, end_stream});
-  }
-  void onData(int32_t id, std::string_view data) override {
-    bodies[id].append(data);
-    if (consume_all && !hold[id]) session->consume(id, data.size());
-  }
-  void onEnd(int32_t id) override { ended[id] = true; }
-  void onClose(int32_t id, ErrorCode code) override { closed[id] = code; }
-  void onDataSent(int32_t id, size_t bytes) override { sent[id] += bytes; }
-  size_t requestCount() const {
-    size_t n = 0;
-    for (const auto& [id, got] : heads) n += got.empty() ? 0 : 1;
-    return n;
-  }
-};
-
-struct Buffer {
-  evbuffer* b = evbuffer_new();
-  ~Buffer() { evbuffer_free(b); }
-};
 
 std::unique_ptr<Session> makeSession(Session::Role role, Recorder& rec, const Limits& limits = {}) {
   auto s = Session::create(role, limits, rec);
