@@ -16,9 +16,10 @@
 //            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000,
 //            max_connection_duration_ms: 0}   # 0 = no limit
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
-//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24}
+//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24, http2: false}
 //        # interception: extra trusted roots for upstreams (besides the system
-//        # store), where sandbox CAs live (default <state_dir>/ca)
+//        # store), where sandbox CAs live (default <state_dir>/ca); http2:
+//        # offer HTTP/2 to sandboxes on intercepted hosts whose upstream speaks it
 //   allow: [rule, …]                   # global rules, kit-spec §4.2 grammar
 //   deny:  [rule, …]
 //   log_level: info
@@ -84,6 +85,7 @@ struct ProxyConfig {
   std::string upstream_ca_file;
   std::string ca_dir;  // "" = <state_dir>/ca
   int leaf_lifetime_hours = 24;
+  bool http2 = false;  // HTTP/2 on intercepted hosts (both legs), off by default
   std::vector<SourcedRule> allow;
   std::vector<SourcedRule> deny;
 };
