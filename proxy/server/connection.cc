@@ -747,6 +747,11 @@ void Connection::beginInnerRequests() {
     if (state_ == State::kH2) readClient();  // a preface already inside TLS
     return;
   }
+  if (upstream_io_ && tlsOf(*upstream_io_).alpn() == tls::kAlpnH2) {
+    // An HTTP/1 sandbox on an upstream that chose h2: the first request
+    // reconnects with HTTP/1.1 only (no h2 -> h1 translation).
+    closeUpstream();
+  }
   // First handshake after CONNECT: the sandbox's first request. It may
   // already sit inside the TLS layer (sent right behind the client's
   // Finished), where no fd readiness will announce it: read now.
