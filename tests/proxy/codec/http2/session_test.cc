@@ -430,7 +430,8 @@ TEST(Http2Session, HpackBombIsRefusedWithoutBufferingTheHeaderList) {
   ASSERT_TRUE(peer.dispatch().isOk());
   EXPECT_TRUE(peer.rec.heads[1].empty());
   EXPECT_EQ(peer.server->stats().header_lists_refused, 1u);
-  const Frame* rst = findFrame(peer.written(), kRst, 1);
+  const auto frames = peer.written();
+  const Frame* rst = findFrame(frames, kRst, 1);
   ASSERT_NE(rst, nullptr);
   EXPECT_EQ(errorCodeOf(*rst), static_cast<uint32_t>(ErrorCode::kEnhanceYourCalm));
   ASSERT_EQ(peer.rec.heads[3].size(), 1u);
