@@ -9,6 +9,11 @@ find_package(Threads REQUIRED)
 pkg_check_modules(LIBEVENT REQUIRED IMPORTED_TARGET libevent_core libevent_pthreads)
 add_library(kitgate::libevent ALIAS PkgConfig::LIBEVENT)
 
+# HTTP/2 framing, HPACK and flow control (libnghttp2-dev): the library only,
+# driven by our own loop and transports (proxy/codec/http2).
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
+add_library(kitgate::nghttp2 ALIAS PkgConfig::NGHTTP2)
+
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 add_library(kitgate::re2 ALIAS PkgConfig::RE2)
 

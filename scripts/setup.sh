@@ -6,11 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang libclang-rt-14-dev llvm
-  libevent-dev libyaml-cpp-dev libre2-dev libspdlog-dev libfmt-dev
+  libevent-dev libnghttp2-dev libyaml-cpp-dev libre2-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   android-libboringssl-dev libssl-dev
   libarchive-dev libcurl4-openssl-dev nlohmann-json3-dev prometheus-cpp-dev
-  curl openssl python3 procps iproute2 zip unzip
+  curl openssl python3 python3-grpcio nghttp2-client procps iproute2 zip unzip
   docker-registry apache2-utils docker-compose prometheus
   runsc
 )

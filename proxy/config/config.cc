@@ -49,6 +49,14 @@ bool scalar(const YAML::Node& n, const char* key, Errors& e, std::string* out) {
   return true;
 }
 
+void boolean(const YAML::Node& n, const char* key, Errors& e, bool* out) {
+  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
+    *out = n.Scalar() == "true";
+    return;
+  }
+  e.add(n, std::string(key) + ": expected true or false");
+}
+
 template <typename T>
 bool number(const YAML::Node& n, const char* key, Errors& e, T* out, T min, T max) {
   if (!n.IsScalar()) {
@@ -319,13 +327,14 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
       if (!n.IsMap()) {
         e.add(n, "tls: expected a mapping");
       } else {
-        checkKeys(n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours"}, "tls", e);
+        checkKeys(n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours", "http2"}, "tls", e);
         if (n["upstream_ca_file"])
           scalar(n["upstream_ca_file"], "upstream_ca_file", e, &c.upstream_ca_file);
         if (n["ca_dir"]) scalar(n["ca_dir"], "ca_dir", e, &c.ca_dir);
         if (n["leaf_lifetime_hours"])
           number<int>(n["leaf_lifetime_hours"], "leaf_lifetime_hours", e, &c.leaf_lifetime_hours, 2,
                       24 * 90);
+        if (n["http2"]) boolean(n["http2"], "http2", e, &c.http2);
       }
     }
     if (auto n = root["allow"]) rules(n, "allow", e, &c.allow);

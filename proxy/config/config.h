@@ -21,9 +21,10 @@
 //            max_unidentified_per_source: 64, max_unidentified: 1000,
 //            overload_shed_idle_percent: 90, overload_stop_accepting_percent: 98}
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
-//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24}
+//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24, http2: false}
 //        # interception: extra trusted roots for upstreams (besides the system
-//        # store), where sandbox CAs live (default <state_dir>/ca)
+//        # store), where sandbox CAs live (default <state_dir>/ca); http2:
+//        # offer HTTP/2 to sandboxes on intercepted hosts whose upstream speaks it
 //   allow: [rule, …]                   # global rules, kit-spec §4.2 grammar
 //   deny:  [rule, …]
 //   log_level: info
@@ -108,6 +109,7 @@ struct ProxyConfig {
   std::string upstream_ca_file;
   std::string ca_dir;  // "" = <state_dir>/ca
   int leaf_lifetime_hours = 24;
+  bool http2 = false;  // HTTP/2 on intercepted hosts (both legs), off by default
   std::vector<SourcedRule> allow;
   std::vector<SourcedRule> deny;
 };

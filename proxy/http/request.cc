@@ -34,15 +34,8 @@ bool isIpv6Literal(std::string_view h) {
   return inet_pton(AF_INET6, text, addr) == 1;
 }
 
-struct Authority {
-  std::string_view host;  // without brackets
-  uint16_t port = 0;
-  bool has_port = false;
-};
+}  // namespace
 
-// "host[:port]" or "[v6][:port]" (RFC 3986 authority without userinfo; host
-// limited to ALPHA DIGIT - . _ ~ so policy matching sees plain names). Returns
-// nullptr on success, else a fixed reason.
 const char* parseAuthority(std::string_view a, bool port_required, Authority* out) {
   std::string_view port_text;
   if (!a.empty() && a.front() == '[') {
@@ -82,6 +75,8 @@ const char* parseAuthority(std::string_view a, bool port_required, Authority* ou
   return nullptr;
 }
 
+namespace {
+
 // "HTTP/1.0" or "HTTP/1.1" -> minor version; other well-formed versions 505.
 ParseStatus parseVersion(std::string_view v, int* minor) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' ||
@@ -99,7 +94,8 @@ ParseStatus parseVersion(std::string_view v, int* minor) {
 ParseStatus parseTarget(std::string_view target, RequestHead* out) {
   for (char c : target) {
     if (c == '#') return ParseStatus::error(400, "fragment in request target");
-    if (c <= 0x20 || c >= 0x7f) return ParseStatus::error(400, "invalid character in request target");
+    if (c <= 0x20 || c >= 0x7f)
+      return ParseStatus::error(400, "invalid character in request target");
   }
   Authority authority;
   if (out->method == "CONNECT") {
@@ -123,7 +119,8 @@ ParseStatus parseTarget(std::string_view target, RequestHead* out) {
     return ParseStatus::complete();
   }
   const size_t scheme_end = target.find("://");
-  if (scheme_end == std::string_view::npos) return ParseStatus::error(400, "invalid request target");
+  if (scheme_end == std::string_view::npos)
+    return ParseStatus::error(400, "invalid request target");
   const std::string_view scheme = target.substr(0, scheme_end);
   if (equalsIgnoreCase(scheme, "https")) return ParseStatus::error(400, "use CONNECT for https");
   if (!equalsIgnoreCase(scheme, "http")) return ParseStatus::error(400, "unsupported scheme");
@@ -256,7 +253,8 @@ ParseStatus parseRequestHead(std::string_view buf, const HeadLimits& limits, Req
                              size_t* consumed) {
   size_t start = 0;
   size_t end = 0;
-  if (ParseStatus s = internal::findHead(buf, limits, /*skip_leading_empty_lines=*/true, &start, &end);
+  if (ParseStatus s =
+          internal::findHead(buf, limits, /*skip_leading_empty_lines=*/true, &start, &end);
       !s.isComplete()) {
     return s;
   }

@@ -85,6 +85,19 @@ struct RequestHead : Request, http1::Framing {
   const http1::Framing& wire() const { return *this; }
 };
 
+// An authority as a request names it (an HTTP/1 target or Host header, an
+// HTTP/2 :authority).
+struct Authority {
+  std::string_view host;  // without brackets
+  uint16_t port = 0;
+  bool has_port = false;
+};
+
+// "host[:port]" or "[v6][:port]" (RFC 3986 authority without userinfo; host
+// limited to ALPHA DIGIT - . _ ~ so policy matching sees plain names). Returns
+// nullptr on success, else a fixed reason safe to echo. `out` views `a`.
+const char* parseAuthority(std::string_view a, bool port_required, Authority* out);
+
 // Parses the request head at the start of `buf`. Empty lines before the
 // request line are skipped (RFC 9112 §2.2).
 //  - kIncomplete: need more bytes (but a `buf` already holding

@@ -60,6 +60,9 @@ admin::TunnelType plainTunnelType(const stream::Stream& s) {
   return s.isTransparent() ? admin::TunnelType::kTransparent : admin::TunnelType::kBypass;
 }
 
+// The TLS endpoint under an intercepted connection's transport.
+tls::TlsStream& tlsOf(tunnel::Transport& t) { return static_cast<mitm::TlsTransport&>(t).stream(); }
+
 stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector& connector) {
   stream::StreamEnv env;
   env.metrics = &w.metrics();
@@ -198,6 +201,7 @@ void Connection::onClient(evutil_socket_t, short, void* arg) {
 void Connection::onClientWritable(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   c->flushClient();
+  if (c->state_ == State::kH2) c->pumpH2(Status::ok());  // room for more frames
   if (c->state_ != State::kDead && c->client_io_ && c->client_io_->readBlockedOnWrite())
     c->readClient();
 }
@@ -212,6 +216,7 @@ void Connection::onUpstream(evutil_socket_t, short, void* arg) {
 void Connection::onUpstreamWritable(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   c->flushUpstream();
+  if (c->state_ == State::kH2) c->pumpH2(Status::ok());
   if (c->state_ != State::kDead && c->upstream_io_ && c->upstream_io_->readBlockedOnWrite())
     c->readUpstream();
 }
@@ -230,6 +235,7 @@ void Connection::onTimer(evutil_socket_t, short, void* arg) {
       c->endEarly(stream::EndReason::kHeadTimeout, std::to_string(limits.head_timeout.count()));
       return;
     case State::kForward:
+    case State::kH2:
       c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
       c->terminate();
       return;
@@ -273,6 +279,14 @@ void Connection::readClient() {
   req_bytes_up_ += n;
   if (state_ == State::kForward && n > 0) armTimer(snap_->config.limits.idle_timeout);
   switch (state_) {
+    case State::kH2:
+      if (flags_.client_eof) {
+        terminate();
+        return;
+      }
+      if (n > 0) armTimer(snap_->config.limits.idle_timeout);
+      pumpH2(h2_->onClientBytes(cin_));
+      return;
     case State::kHead:
       if (flags_.client_eof && evbuffer_get_length(cin_) == 0) {
         terminate();
@@ -421,6 +435,13 @@ void Connection::endEarly(stream::EndReason reason, std::string_view detail, int
 
 void Connection::reload(std::shared_ptr<const Snapshot> snapshot) {
   if (state_ == State::kDead || state_ == State::kClosing) return;
+  if (state_ == State::kH2) {
+    // GOAWAY: streams in flight finish on the snapshot they began with; the
+    // sandbox's new streams come on a new connection, decided on the new one.
+    h2_->shutdown();
+    pumpH2(Status::ok());
+    return;
+  }
   pending_snap_ = std::move(snapshot);
   // Between requests, or tunnelling: now. Otherwise handleRequest() applies
   // it before the next request is decided.
@@ -676,9 +697,7 @@ void Connection::intercept(UniqueFd upstream) {
   ic_->address = stream_.address();
   ic_->creds = stream_.credentials();
   ic_->plan = stream_.plan();
-  auto transport = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
-  tls::TlsStream& client_tls = transport->stream();
-  client_io_ = std::move(transport);
+  client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
                        admin::ProxyPath::kForward);
   w_.metrics().intercepted_connections.add();
@@ -687,15 +706,24 @@ void Connection::intercept(UniqueFd upstream) {
   intercept_id_ = stream_.id();
   intercept_start_ = Clock::now();
   // The handshakes own their events and timeouts: the connection's are off.
-  state_ = State::kClientHandshake;
   event_del(timer_);
   event_del(cev_);
   flags_.client_reading = false;
-  client_hs_ =
-      std::make_unique<mitm::Handshake>(w_.base(), client_tls, snap_->config.limits.head_timeout,
-                                        [this](mitm::Handshake::Outcome o, std::string error) {
-                                          onClientHandshake(o, std::move(error));
-                                        });
+  upstream_first_ = snap_->config.http2;
+  if (upstream_first_) {
+    startUpstreamTls(false);  // then the sandbox's, offered what the upstream speaks
+    return;
+  }
+  startClientHandshake();
+}
+
+void Connection::startClientHandshake() {
+  state_ = State::kClientHandshake;
+  client_hs_ = std::make_unique<mitm::Handshake>(
+      w_.base(), tlsOf(*client_io_), snap_->config.limits.head_timeout,
+      [this](mitm::Handshake::Outcome o, std::string error) {
+        onClientHandshake(o, std::move(error));
+      });
   client_hs_->start();
 }
 
@@ -714,7 +742,11 @@ void Connection::onClientHandshake(mitm::Handshake::Outcome o, std::string error
     terminate();
     return;
   }
-  ic_->sni.assign(static_cast<mitm::TlsTransport&>(*client_io_).stream().sni());
+  ic_->sni.assign(tlsOf(*client_io_).sni());
+  if (upstream_first_) {
+    beginInnerRequests();
+    return;
+  }
   startUpstreamTls(false);
 }
 
@@ -736,6 +768,7 @@ void Connection::startUpstreamTls(bool for_waiting_request) {
   p.port = ic_->port;
   p.sessions = &w_.tlsSessions();
   p.timeout = snap_->config.limits.connect_timeout;
+  p.offer_h2 = upstream_first_ && !for_waiting_request;
   upstream_io_.reset();
   upstream_tls_ = upstream::TlsClient::start(p, [this, for_waiting_request](upstream::TlsResult r) {
     onUpstreamTls(std::move(r), for_waiting_request);
@@ -766,7 +799,56 @@ void Connection::onUpstreamTls(upstream::TlsResult r, bool for_waiting_request) 
     }
     return;
   }
+  if (upstream_first_) {
+    // The sandbox is offered h2 exactly when the upstream negotiated it.
+    if (upstream_io_ && tlsOf(*upstream_io_).alpn() == tls::kAlpnH2) {
+      Status st = tlsOf(*client_io_).offerHttp2();
+      if (!st) {
+        stream_.logLine(false, 0, st.message());
+        terminate();
+        return;
+      }
+    }
+    startClientHandshake();
+    return;
+  }
+  beginInnerRequests();
+}
+
+void Connection::beginInnerRequests() {
   tls_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - intercept_start_).count();
+  if (upstream_io_ && tlsOf(*client_io_).alpn() == tls::kAlpnH2) {
+    H2Relay::Context c;
+    c.env = &env_;
+    c.ic = ic_.get();
+    c.sandbox = sandbox_;
+    c.client = client_text_;
+    c.next_id = [this] { return w_.nextLogId(); };
+    c.log = [this](const admin::PolicyRecord& r) { w_.logDecision(r); };
+    c.tls_ms = tls_ms_;
+    c.limits.max_header_list_bytes = snap_->head_limits.max_head_bytes;
+    c.limits.max_headers = snap_->head_limits.max_headers;
+    c.limits.stream_window = kHighWater;
+    c.limits.connection_window = 4 * kHighWater;
+    auto relay = H2Relay::create(std::move(c));
+    if (!relay) {
+      stream_.logLine(false, 0, relay.status().message());
+      terminate();
+      return;
+    }
+    h2_ = std::move(relay.value());
+    state_ = State::kH2;
+    armTimer(snap_->config.limits.idle_timeout);
+    updateReadInterest();
+    pumpH2(Status::ok());                    // our SETTINGS on both legs
+    if (state_ == State::kH2) readClient();  // a preface already inside TLS
+    return;
+  }
+  if (upstream_io_ && tlsOf(*upstream_io_).alpn() == tls::kAlpnH2) {
+    // An HTTP/1 sandbox on an upstream that chose h2: the first request
+    // reconnects with HTTP/1.1 only (no h2 -> h1 translation).
+    closeUpstream();
+  }
   // First handshake after CONNECT: the sandbox's first request. It may
   // already sit inside the TLS layer (sent right behind the client's
   // Finished), where no fd readiness will announce it: read now.
@@ -838,6 +920,18 @@ void Connection::readUpstream() {
   tunnel::Io io = upstream_io_->read(uin_, kReadChunk, &n);
   if (io == tunnel::Io::kWouldBlock) {
     if (upstream_io_->readBlockedOnWrite()) event_add(uwev_, nullptr);
+    return;
+  }
+  if (state_ == State::kH2) {
+    if (io == tunnel::Io::kOk) {
+      if (n >= kReadChunk || upstream_io_->hasBuffered()) event_active(uev_, EV_READ, 0);
+      armTimer(snap_->config.limits.idle_timeout);
+      pumpH2(h2_->onUpstreamBytes(uin_));
+      return;
+    }
+    h2_->upstreamClosed();  // streams on it reset, GOAWAY to the sandbox
+    closeUpstream();
+    pumpH2(Status::ok());
     return;
   }
   if (io == tunnel::Io::kOk) {
@@ -978,6 +1072,35 @@ void Connection::finishExchange() {
   if (!flags_.idle) tryHead();
 }
 
+// ---------------------------------------------------------------- HTTP/2
+
+void Connection::pumpH2(Status st) {
+  // Frames out until both directions hold a high-water mark or nothing is
+  // ready; each pass writes to the transports, which makes room.
+  constexpr int kPasses = 16;
+  int pass = 0;
+  for (; pass < kPasses; ++pass) {
+    const size_t before = evbuffer_get_length(cout_) + evbuffer_get_length(uout_);
+    if (Status f = h2_->flush(cout_, uout_, kHighWater); !f && st) st = std::move(f);
+    const bool produced = evbuffer_get_length(cout_) + evbuffer_get_length(uout_) > before;
+    flushUpstream();
+    if (state_ != State::kH2) return;
+    flushClient();
+    if (state_ != State::kH2) return;
+    if (!produced || evbuffer_get_length(cout_) >= kHighWater ||
+        evbuffer_get_length(uout_) >= kHighWater) {
+      break;
+    }
+  }
+  if (pass == kPasses) event_active(cwev_, EV_WRITE, 0);  // more to frame: come back
+  if (!st) {
+    spdlog::debug("sandbox {}: {}: {}", sandbox_->name(), ic_->host.text, st.message());
+    closeAfterFlush();
+    return;
+  }
+  if (h2_->done()) closeAfterFlush();
+}
+
 // ---------------------------------------------------------------- I/O plumbing
 
 void Connection::flushClient() {
@@ -1049,6 +1172,13 @@ void Connection::updateReadInterest() {
                                      : evbuffer_get_length(uout_) < kHighWater);
       want_upstream = upstream_.valid() && evbuffer_get_length(cout_) < kHighWater;
       break;
+    case State::kH2:
+      // The sessions' flow-control windows bound what a read can queue;
+      // a sandbox that does not read our frames is not read either.
+      want_client = !flags_.client_eof && evbuffer_get_length(cout_) < kHighWater;
+      want_upstream =
+          upstream_.valid() && upstream_io_ != nullptr && evbuffer_get_length(uout_) < kHighWater;
+      break;
     case State::kClosing:
       want_client = !flags_.client_eof;
       break;
@@ -1103,6 +1233,11 @@ void Connection::closeAfterFlush() {
 
 void Connection::drain() {
   flags_.draining = true;
+  if (state_ == State::kH2) {  // GOAWAY: streams in flight finish
+    h2_->shutdown();
+    pumpH2(Status::ok());
+    return;
+  }
   if (state_ == State::kHead && evbuffer_get_length(cin_) == 0) terminate();
 }
 

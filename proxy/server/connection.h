@@ -40,6 +40,7 @@
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/request.h"
 #include "proxy/mitm/handshake.h"
+#include "proxy/server/h2_relay.h"
 #include "proxy/server/original_dst.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/stream/stream.h"
@@ -92,6 +93,7 @@ class Connection final : private stream::StreamHost {
     kTunnel,       // handed to the splice relay
     kClientHandshake,
     kUpstreamHandshake,  // interception only
+    kH2,                 // intercepted, HTTP/2 on both legs: the H2Relay runs the streams
     kClosing,
     kDead
   };
@@ -148,6 +150,13 @@ class Connection final : private stream::StreamHost {
   void startUpstreamTls(bool for_waiting_request);
   void onUpstreamTls(upstream::TlsResult r, bool for_waiting_request);
   void onClientHandshake(mitm::Handshake::Outcome o, std::string error);
+  void startClientHandshake();
+  // Both TLS legs are up: inner requests begin (HTTP/1, or HTTP/2 when the
+  // sandbox negotiated h2).
+  void beginInnerRequests();
+  // HTTP/2 (tls.http2): moves frames between the relay and both transports;
+  // `st` is what the last dispatch said (an error closes after the flush).
+  void pumpH2(Status st);
 
   // Forward exchange.
   void startForward(const http::Request& request);
@@ -264,6 +273,11 @@ class Connection final : private stream::StreamHost {
   std::unique_ptr<upstream::TlsClient> upstream_tls_;
   // The stream's request waiting for a reconnected upstream's TLS leg.
   const http::Request* pending_forward_ = nullptr;
+
+  // HTTP/2 (tls.http2 on): the upstream's TLS leg comes first so the sandbox
+  // is offered h2 only when the upstream negotiated it.
+  bool upstream_first_ = false;
+  std::unique_ptr<H2Relay> h2_;  // kH2 only; destroyed before the stream env it uses
 };
 
 }  // namespace kitgate::server

@@ -11,26 +11,10 @@
 namespace kitgate::tls {
 namespace {
 
-// Selects "http/1.1" if the client offers it; otherwise no ALPN answer.
-int selectAlpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
-               unsigned int in_len, void*) {
-  for (unsigned int i = 0; i < in_len;) {
-    const unsigned int len = in[i];
-    if (i + 1 + len > in_len) break;
-    if (len == kAlpnHttp11.size() && std::memcmp(in + i + 1, kAlpnHttp11.data(), len) == 0) {
-      *out = in + i + 1;
-      *out_len = static_cast<unsigned char>(len);
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
-}
-
 // The ALPN wire format of our one protocol: length byte + name.
 const std::string& alpnWire() {
-  static const std::string kWire = std::string(1, static_cast<char>(kAlpnHttp11.size())) +
-                                   std::string(kAlpnHttp11);
+  static const std::string kWire =
+      std::string(1, static_cast<char>(kAlpnHttp11.size())) + std::string(kAlpnHttp11);
   return kWire;
 }
 
@@ -51,15 +35,15 @@ StatusOr<ServerContext> ServerContext::create(const ServerContextOptions& option
   if (!ctx) return ctx.status();
   SSL_CTX* c = ctx->get();
   compat::applyServerDefaults(c);
-  SSL_CTX_set_alpn_select_cb(c, selectAlpn, nullptr);
+  SSL_CTX_set_alpn_select_cb(c, &TlsStream::onSelectAlpn, nullptr);
   SSL_CTX_set_tlsext_servername_callback(c, &TlsStream::onServerName);
   // Tickets carry the session state; no server-side cache (no lock, no memory).
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   if (!options.session_tickets) SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
   const std::string& sid = options.session_id_context;
-  if (SSL_CTX_set_session_id_context(c, reinterpret_cast<const unsigned char*>(sid.data()),
-                                     static_cast<unsigned>(std::min<size_t>(
-                                         sid.size(), SSL_MAX_SID_CTX_LENGTH))) != 1) {
+  if (SSL_CTX_set_session_id_context(
+          c, reinterpret_cast<const unsigned char*>(sid.data()),
+          static_cast<unsigned>(std::min<size_t>(sid.size(), SSL_MAX_SID_CTX_LENGTH))) != 1) {
     return backendError("session id context");
   }
   return ServerContext(std::move(*ctx));

@@ -1,16 +1,17 @@
 // TLS contexts for the two legs of an intercepted connection.
 //
 // ServerContext (client-facing leg, the proxy acts as the server): TLS 1.2+,
-// ALPN selects "http/1.1" only (HTTP/2 is not offered yet; a client that
-// offers no http/1.1 gets no ALPN answer), stateless session tickets for
-// resumption, no server-side session cache. It carries no certificate: each
-// connection gets its leaf through TlsStream (before the handshake, or from
-// the SNI hook, which sees the client's SNI first).
+// ALPN selects "http/1.1", or "h2" on a connection that offers it
+// (TlsStream::offerHttp2; a client that offers neither gets no ALPN answer), stateless session
+// tickets for resumption, no server-side session cache. It carries no certificate: each connection
+// gets its leaf through TlsStream (before the handshake, or from the SNI hook, which sees the
+// client's SNI first).
 //
 // ClientContext (upstream leg): always verifies the server — system trust
 // store plus an optional extra CA bundle from the config — and each
 // TlsStream::connect sets SNI and hostname verification. ALPN offers
-// "http/1.1". Sessions are resumed through a per-worker ClientSessionCache.
+// "http/1.1" (and "h2" first on a connection that asks, offerHttp2). Sessions are resumed through a
+// per-worker ClientSessionCache.
 //
 // Threads: both contexts are immutable after create() and may be shared by
 // every worker (SSL_CTX is reference-counted and thread-safe for SSL_new).
@@ -31,6 +32,7 @@
 namespace kitgate::tls {
 
 inline constexpr std::string_view kAlpnHttp11 = "http/1.1";
+inline constexpr std::string_view kAlpnH2 = "h2";
 inline constexpr const char* kSystemTrustFile = "/etc/ssl/certs/ca-certificates.crt";
 
 struct ServerContextOptions {

@@ -110,8 +110,8 @@ TlsStream* TlsStream::fromSsl(const SSL* ssl) {
 }
 
 StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(int fd, const ServerContext& ctx,
-                                                        const Leaf* leaf, SniHook sni_hook,
-                                                        std::string_view initial_bytes) {
+                                                       const Leaf* leaf, SniHook sni_hook,
+                                                       std::string_view initial_bytes) {
   SslPtr ssl(SSL_new(ctx.get()));
   if (!ssl || !attachSocket(ssl.get(), fd, initial_bytes)) return backendError("SSL_new (server)");
   SSL_set_accept_state(ssl.get());
@@ -125,9 +125,9 @@ StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(int fd, const ServerConte
 }
 
 StatusOr<std::unique_ptr<TlsStream>> TlsStream::connect(int fd, const ClientContext& ctx,
-                                                         std::string_view host,
-                                                         ClientSessionCache* sessions,
-                                                         std::string session_key) {
+                                                        std::string_view host,
+                                                        ClientSessionCache* sessions,
+                                                        std::string session_key) {
   StatusOr<std::string> normalized = normalizeHost(host);
   if (!normalized) return normalized.status();
   SslPtr ssl(SSL_new(ctx.get()));
@@ -183,6 +183,41 @@ int TlsStream::onServerName(SSL* ssl, int* alert, void*) {
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+Status TlsStream::offerHttp2() {
+  offer_h2_ = true;
+  if (is_server_) return Status::ok();
+  static const std::string kWire =
+      std::string(1, static_cast<char>(kAlpnH2.size())) + std::string(kAlpnH2) +
+      std::string(1, static_cast<char>(kAlpnHttp11.size())) + std::string(kAlpnHttp11);
+  if (SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const unsigned char*>(kWire.data()),
+                          static_cast<unsigned>(kWire.size())) != 0) {
+    return backendError("setting ALPN");
+  }
+  return Status::ok();
+}
+
+// Selects "h2" when this connection offers it and the client does, else
+// "http/1.1" if the client offers it; otherwise no ALPN answer.
+int TlsStream::onSelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_len,
+                            const unsigned char* in, unsigned int in_len, void*) {
+  const TlsStream* self = fromSsl(ssl);
+  const bool h2 = self != nullptr && self->offer_h2_;
+  for (std::string_view want : {kAlpnH2, kAlpnHttp11}) {
+    if (want == kAlpnH2 && !h2) continue;
+    for (unsigned int i = 0; i < in_len;) {
+      const unsigned int len = in[i];
+      if (i + 1 + len > in_len) break;
+      if (len == want.size() && std::memcmp(in + i + 1, want.data(), len) == 0) {
+        *out = in + i + 1;
+        *out_len = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
 int TlsStream::onNewSession(SSL* ssl, SSL_SESSION* session) {
   TlsStream* self = fromSsl(ssl);
   if (self == nullptr || self->sessions_ == nullptr) return 0;
@@ -212,8 +247,7 @@ IoResult TlsStream::failure(int ret, const char* op) {
   std::string detail;
   if (!hook_error_.empty()) {
     detail = hook_error_;
-  } else if (!is_server_ && !handshake_done_ &&
-             SSL_get_verify_result(ssl_.get()) != X509_V_OK) {
+  } else if (!is_server_ && !handshake_done_ && SSL_get_verify_result(ssl_.get()) != X509_V_OK) {
     detail = std::string("upstream certificate verify failed: ") +
              X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()));
   } else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
@@ -270,7 +304,8 @@ std::string_view TlsStream::alpn() const {
   const unsigned char* data = nullptr;
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl_.get(), &data, &len);
-  return data == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(data), len);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(reinterpret_cast<const char*>(data), len);
 }
 
 long TlsStream::verifyResult() const { return SSL_get_verify_result(ssl_.get()); }

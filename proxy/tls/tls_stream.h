@@ -84,6 +84,10 @@ class TlsStream {
   bool handshakeDone() const { return handshake_done_; }
   // Server: the SNI the client sent ("" if none). Client: the host connected to.
   std::string_view sni() const { return sni_; }
+  // HTTP/2 on this connection: a server selects "h2" when the client offers
+  // it (else "http/1.1"); a client offers "h2" before "http/1.1". Call
+  // before the handshake.
+  Status offerHttp2();
   // The negotiated ALPN protocol, "" if none.
   std::string_view alpn() const;
   // The backend's X509_V_* verify result (client side), X509_V_OK when fine.
@@ -105,12 +109,15 @@ class TlsStream {
   // Backend callbacks (installed on the contexts).
   static int onServerName(SSL* ssl, int* alert, void* arg);
   static int onNewSession(SSL* ssl, SSL_SESSION* session);
+  static int onSelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_len,
+                          const unsigned char* in, unsigned int in_len, void* arg);
 
   SslPtr ssl_;
   int fd_;
   bool is_server_;
   bool handshake_done_ = false;
   bool failed_ = false;
+  bool offer_h2_ = false;
   std::string sni_;
   SniHook sni_hook_;
   std::string hook_error_;  // set when the SNI hook refused the handshake

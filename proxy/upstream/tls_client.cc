@@ -16,6 +16,13 @@ std::unique_ptr<TlsClient> TlsClient::start(const Params& p, Callback done) {
                    "upstream TLS setup failed: " + stream.status().message()});
     return nullptr;
   }
+  if (p.offer_h2) {
+    if (Status st = stream.value()->offerHttp2(); !st) {
+      done(TlsResult{TlsResult::Outcome::kSetupFailed, nullptr,
+                     "upstream TLS setup failed: " + st.message()});
+      return nullptr;
+    }
+  }
   std::unique_ptr<TlsClient> c(new TlsClient());
   c->done_ = std::move(done);
   c->host_ = p.host;

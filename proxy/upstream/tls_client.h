@@ -38,6 +38,7 @@ class TlsClient {
     uint16_t port = 0;
     tls::ClientSessionCache* sessions = nullptr;
     std::chrono::milliseconds timeout{10000};
+    bool offer_h2 = false;  // ALPN "h2" before "http/1.1"
   };
   // Starts the handshake; `done` runs once. When it ran before start()
   // returned (setup failure), start() returns nullptr.

@@ -26,7 +26,8 @@ StatusOr<RunResult> validate(const TempDir& dir, const ProxyOptions& o) {
 TEST(Validate, GoodConfigPasses) {
   ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("validate"));
   ProxyOptions o = reachOrigin();
-  o.state_files["sandboxes/dev1.yaml"] = "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow: [\"github.com:443\"]\n";
+  o.state_files["sandboxes/dev1.yaml"] =
+      "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow: [\"github.com:443\"]\n";
   ASSERT_OK_AND_ASSIGN(auto r, validate(dir, o));
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.toString() << r.err;
   EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
@@ -36,13 +37,29 @@ TEST(Validate, EveryProblemReportedWithLocation) {
   ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("validate"));
   ProxyOptions o;
   o.state_files["sandboxes/dev1.yaml"] =
-      "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow:\n  - \"*\"\n  - \"ok.example.com\"\n  - \"a.**.example.com\"\n";
+      "name: dev1\nmatch:\n  sources: [\"10.88.1.2\"]\nallow:\n  - \"*\"\n  - \"ok.example.com\"\n "
+      " - \"a.**.example.com\"\n";
   ASSERT_OK_AND_ASSIGN(auto r, validate(dir, o));
   EXPECT_TRUE(r.status.exited && r.status.code != 0) << r.status.toString();
   const std::string all = r.out + r.err;
   EXPECT_NE(all.find("dev1.yaml:5:"), std::string::npos) << all;
   EXPECT_NE(all.find("dev1.yaml:7:"), std::string::npos) << all;
   EXPECT_EQ(all.find("dev1.yaml:6:"), std::string::npos) << all;
+}
+
+TEST(Validate, Http2SwitchTakesOnlyTrueOrFalse) {
+  for (const std::string value : {"true", "false", "yes", "1"}) {
+    SCOPED_TRACE(value);
+    ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("validate"));
+    ProxyOptions o = reachOrigin();
+    o.extra_yaml = "tls: {http2: " + value + "}\n";
+    ASSERT_OK_AND_ASSIGN(auto r, validate(dir, o));
+    const bool good = value == "true" || value == "false";
+    EXPECT_EQ(r.status.exited && r.status.code == 0, good) << r.status.toString() << r.err;
+    if (!good) {
+      EXPECT_NE((r.out + r.err).find("http2: expected true or false"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

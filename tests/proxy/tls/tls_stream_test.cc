@@ -38,12 +38,12 @@ class TlsStreamTest : public ::testing::Test {
   std::unique_ptr<TlsStream> acceptFor(const std::string& connect_host) {
     StatusOr<std::shared_ptr<const Leaf>> leaf = leaves_.get(connect_host);
     EXPECT_TRUE(leaf.isOk()) << leaf.status().message();
-    auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, leaf->get(),
-                                    [connect_host](std::string_view sni, TlsStream&) {
-                                      if (sni == connect_host) return Status::ok();
-                                      return Status::error("SNI \"" + std::string(sni) +
-                                                           "\" does not match CONNECT host");
-                                    });
+    auto stream = TlsStream::accept(
+        server_fd_.get(), server_ctx_, leaf->get(),
+        [connect_host](std::string_view sni, TlsStream&) {
+          if (sni == connect_host) return Status::ok();
+          return Status::error("SNI \"" + std::string(sni) + "\" does not match CONNECT host");
+        });
     EXPECT_TRUE(stream.isOk()) << stream.status().message();
     return std::move(*stream);
   }
@@ -127,10 +127,9 @@ TEST_F(TlsStreamTest, SniOtherThanConnectHostIsRefused) {
 }
 
 TEST_F(TlsStreamTest, ThrowingSniHookFailsTheHandshakeWithoutUnwinding) {
-  auto stream = TlsStream::accept(server_fd_.get(), server_ctx_, nullptr,
-                                  [](std::string_view, TlsStream&) -> Status {
-                                    throw std::runtime_error("boom");
-                                  });
+  auto stream = TlsStream::accept(
+      server_fd_.get(), server_ctx_, nullptr,
+      [](std::string_view, TlsStream&) -> Status { throw std::runtime_error("boom"); });
   ASSERT_TRUE(stream.isOk());
   auto client = connectTo("api.example.com", client_ctx_);
   auto r = handshakeBoth(*client, **stream);
@@ -203,7 +202,8 @@ TEST_F(TlsStreamTest, WriteToAVanishedPeerIsAnErrorNotASignal) {
   client_fd_.reset();
   IoResult r;
   const std::string data(4096, 'x');
-  for (int i = 0; i < 64 && r.status != IoStatus::kError; ++i) r = server->write(data.data(), data.size());
+  for (int i = 0; i < 64 && r.status != IoStatus::kError; ++i)
+    r = server->write(data.data(), data.size());
   ASSERT_EQ(r.status, IoStatus::kError);
   EXPECT_FALSE(r.error.empty());
   EXPECT_EQ(server->write(data.data(), data.size()).status, IoStatus::kError);  // stays failed
@@ -225,6 +225,27 @@ TEST_F(TlsStreamTest, ClientWithoutHttp11GetsNoAlpn) {
   ASSERT_EQ(SSL_set_alpn_protos(client->ssl(), kH2, sizeof(kH2)), 0);
   ASSERT_TRUE(handshakeBoth(*client, *server).ok());
   EXPECT_EQ(server->alpn(), "");
+}
+
+// h2 is selected only where both ends of one connection offer it; every
+// other combination falls back to http/1.1 (the client offers both).
+TEST_F(TlsStreamTest, Http2IsNegotiatedOnlyWhereBothSidesOfferIt) {
+  struct Case {
+    bool server_h2, client_h2;
+    std::string_view want;
+  };
+  for (const Case& c : {Case{true, true, "h2"}, Case{true, false, "http/1.1"},
+                        Case{false, true, "http/1.1"}, Case{false, false, "http/1.1"}}) {
+    SCOPED_TRACE(std::to_string(c.server_h2) + std::to_string(c.client_h2));
+    reconnect();
+    auto server = acceptFor("api.example.com");
+    auto client = connectTo("api.example.com", client_ctx_);
+    EXPECT_TRUE(!c.server_h2 || server->offerHttp2().isOk());
+    EXPECT_TRUE(!c.client_h2 || client->offerHttp2().isOk());
+    ASSERT_TRUE(handshakeBoth(*client, *server).ok());
+    EXPECT_EQ(server->alpn(), c.want);
+    EXPECT_EQ(client->alpn(), c.want);
+  }
 }
 
 // The second connection resumes even though the first one was just dropped

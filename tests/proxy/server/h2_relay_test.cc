@@ -1,0 +1,310 @@
+// The HTTP/2 relay in memory: a sandbox's HTTP/2 client and an origin's
+// HTTP/2 server on either side of an H2Relay running the real stream
+// pipeline (policy decision of the CONNECT, Host/SNI check, credential
+// injection, response scrub, policy log) — no sockets, no TLS.
+#include "proxy/server/h2_relay.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "proxy/sandbox/registry.h"
+#include "proxy/secrets/store.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/h2_recorder.h"
+#include "tests/support/subprocess.h"
+
+namespace kitgate::server {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Buffer;
+using testing::Recorder;
+
+constexpr const char* kKey = "sk-REAL-h2-0123456789";
+constexpr const char* kHost = "api.h2.test";
+
+// Every upstream of these tests is the relay's one HTTP/2 connection.
+class NoConnector final : public upstream::Connector {
+ public:
+  std::unique_ptr<upstream::Attempt> connect(upstream::ConnectRequest, Callback) override {
+    ADD_FAILURE() << "an HTTP/2 stream asked for a new upstream connection";
+    return nullptr;
+  }
+};
+
+struct Line {
+  std::string id, method, host, reason, error;
+  bool allowed;
+  int status;
+  uint64_t up, down;
+};
+
+class H2RelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = kitgate::testing::TempDir::create("h2-relay-test");
+    ASSERT_TRUE(dir.isOk());
+    dir_.emplace(std::move(*dir));
+    const fs::path root = dir_->path();
+    auto reg = sandbox::singleTenantRegistry(
+        {sandbox::RuleSource{"test.yaml", {{std::string(kHost) + ":443", 1, 1}}, {}}});
+    ASSERT_TRUE(reg.isOk()) << reg.status().message();
+    registry_ = *reg;
+    fs::create_directories(root / "credentials");
+    std::ofstream(root / "secrets.yaml")
+        << "services:\n  - {service: h2, scope: global, value: \"" << kKey << "\"}\n";
+    fs::permissions(root / "secrets.yaml", fs::perms(0600));
+    std::ofstream(root / "credentials/default.yaml")
+        << "routes:\n  - {service: h2, domains: [" << kHost
+        << "], header: Authorization, format: \"Bearer %s\"}\n";
+    auto store = secrets::loadStore(root.string());
+    ASSERT_TRUE(store.isOk()) << store.status().message();
+    store_ = *store;
+    sandbox_ = registry_->identify(policy::IpAddress{}, std::nullopt);
+    ASSERT_NE(sandbox_, nullptr);
+
+    env_.metrics = &metrics_;
+    env_.connector = &connector_;
+    env_.clock = &clock_;
+    env_.tls_configured = true;
+    env_.secrets = store_.get();
+
+    auto host = policy::normalizeHost(kHost, policy::Ipv6Brackets::kOptional);
+    ASSERT_TRUE(host.isOk());
+    ic_.host = *host;
+    ic_.port = 443;
+    ic_.sni = kHost;
+    ic_.decision = sandbox_->policy().evaluate(ic_.host, 443);
+    ic_.creds = store_->forSandbox("default");
+    ASSERT_NE(ic_.creds, nullptr);
+    ic_.plan = ic_.creds->planFor(ic_.host);
+    ASSERT_NE(ic_.plan, nullptr);
+    makeRelay(http2::Limits{});
+  }
+
+  void makeRelay(const http2::Limits& limits) {
+    H2Relay::Context c;
+    c.env = &env_;
+    c.ic = &ic_;
+    c.sandbox = sandbox_;
+    c.client = "192.0.2.1:5555";
+    c.next_id = [this] { return "id" + std::to_string(++ids_); };
+    c.log = [this](const admin::PolicyRecord& r) {
+      lines_.push_back({std::string(r.id), std::string(r.method), std::string(r.host),
+                        std::string(r.reason), std::string(r.error), r.allowed, r.status,
+                        r.bytes_up, r.bytes_down});
+      std::string all = std::string(r.reason) + std::string(r.error) + std::string(r.host);
+      EXPECT_EQ(all.find(kKey), std::string::npos) << "a secret in the policy log";
+    };
+    c.limits = limits;
+    auto relay = H2Relay::create(std::move(c));
+    ASSERT_TRUE(relay.isOk()) << relay.status().message();
+    relay_ = std::move(relay.value());
+    auto sandbox = http2::Session::create(http2::Session::Role::kClient, limits, sandbox_rec_);
+    auto origin = http2::Session::create(http2::Session::Role::kServer, limits, origin_rec_);
+    ASSERT_TRUE(sandbox.isOk() && origin.isOk());
+    sandbox_h2_ = std::move(sandbox.value());
+    origin_h2_ = std::move(origin.value());
+    sandbox_rec_.session = sandbox_h2_.get();
+    origin_rec_.session = origin_h2_.get();
+  }
+
+  // Moves frames sandbox <-> relay <-> origin until nobody has more (bounded).
+  void pump() {
+    Buffer s2r, r2s, r2o, o2r;
+    for (int i = 0; i < 10000; ++i) {
+      ASSERT_TRUE(sandbox_h2_->flush(s2r.b, 1 << 20).isOk());
+      ASSERT_TRUE(origin_h2_->flush(o2r.b, 1 << 20).isOk());
+      if (evbuffer_get_length(s2r.b) > 0) client_status_ = relay_->onClientBytes(s2r.b);
+      if (evbuffer_get_length(o2r.b) > 0) upstream_status_ = relay_->onUpstreamBytes(o2r.b);
+      ASSERT_TRUE(relay_->flush(r2s.b, r2o.b, 1 << 20).isOk());
+      if (evbuffer_get_length(r2s.b) == 0 && evbuffer_get_length(r2o.b) == 0 &&
+          !sandbox_h2_->wantsWrite() && !origin_h2_->wantsWrite()) {
+        return;
+      }
+      ASSERT_TRUE(sandbox_h2_->dispatch(r2s.b).isOk());
+      ASSERT_TRUE(origin_h2_->dispatch(r2o.b).isOk());
+    }
+    ADD_FAILURE() << "the relay never went quiet";
+  }
+
+  static http::Request request(std::string authority_host = kHost, std::string path = "/v1/x") {
+    http::Request r;
+    r.method = "POST";
+    r.scheme = "https";
+    r.host = std::move(authority_host);
+    r.path = std::move(path);
+    r.headers = {{"content-type", "application/grpc"}, {"te", "trailers"}};
+    return r;
+  }
+
+  int32_t open(const http::Request& r, bool end_stream) {
+    auto id = sandbox_h2_->submitRequest(r, end_stream);
+    EXPECT_TRUE(id.isOk());
+    return id.isOk() ? id.value() : -1;
+  }
+
+  // The origin answers its stream `id`: head, body, trailers.
+  void answer(int32_t id, int status, std::vector<http::Header> headers, std::string body,
+              std::vector<http::Header> trailers) {
+    http::ResponseHead head;
+    head.status = status;
+    head.headers = std::move(headers);
+    ASSERT_TRUE(origin_h2_->submitResponse(id, head, false).isOk());
+    Buffer b;
+    evbuffer_add(b.b, body.data(), body.size());
+    origin_h2_->sendData(id, b.b, trailers.empty());
+    if (!trailers.empty()) origin_h2_->sendTrailers(id, std::move(trailers));
+  }
+
+  std::optional<kitgate::testing::TempDir> dir_;
+  std::shared_ptr<const sandbox::Registry> registry_;
+  std::shared_ptr<const secrets::Store> store_;
+  const sandbox::Sandbox* sandbox_ = nullptr;
+  admin::WorkerMetrics metrics_;
+  NoConnector connector_;
+  kitgate::testing::FakeClock clock_;
+  stream::StreamEnv env_;
+  stream::InterceptContext ic_;
+  int ids_ = 0;
+  std::vector<Line> lines_;
+  std::unique_ptr<H2Relay> relay_;
+  Recorder sandbox_rec_, origin_rec_;
+  std::unique_ptr<http2::Session> sandbox_h2_, origin_h2_;
+  Status client_status_ = Status::ok();
+  Status upstream_status_ = Status::ok();
+};
+
+TEST_F(H2RelayTest, CredentialInjectedOnDecodedHeadersResponseScrubbedTrailersIntact) {
+  const int32_t sid = open(request(), false);
+  Buffer body;
+  evbuffer_add(body.b, "grpc-frame", 10);
+  sandbox_h2_->sendData(sid, body.b, true);
+  pump();
+  ASSERT_EQ(origin_rec_.heads.size(), 1u);
+  const auto& [oid, got] = *origin_rec_.heads.begin();
+  ASSERT_EQ(got.size(), 1u);
+  const http::Request& at_origin = got[0].head.request;
+  EXPECT_EQ(at_origin.host, kHost);
+  EXPECT_EQ(at_origin.path, "/v1/x");
+  const http::Header* auth = http::findHeader(at_origin.headers, "authorization");
+  ASSERT_NE(auth, nullptr);
+  EXPECT_EQ(auth->value, std::string("Bearer ") + kKey);
+  EXPECT_NE(http::findHeader(at_origin.headers, "te"), nullptr) << "gRPC needs te: trailers";
+  EXPECT_EQ(origin_rec_.bodies[oid], "grpc-frame");
+
+  answer(oid, 200,
+         {{"content-type", "application/grpc"}, {"x-echo", std::string("Bearer ") + kKey}},
+         "reply-frame", {{"grpc-status", "0"}, {"grpc-message", "ok"}});
+  pump();
+  const auto& heads = sandbox_rec_.heads[sid];
+  ASSERT_EQ(heads.size(), 2u);
+  EXPECT_EQ(heads[0].head.response.status, 200);
+  for (const http::Header& h : heads[0].head.response.headers) {
+    EXPECT_EQ(h.value.find(kKey), std::string::npos) << h.name << " carries the injected key";
+  }
+  EXPECT_EQ(sandbox_rec_.bodies[sid], "reply-frame");
+  const std::vector<http::Header> trailers = {{"grpc-status", "0"}, {"grpc-message", "ok"}};
+  EXPECT_EQ(heads[1].head.trailers, trailers);
+  EXPECT_EQ(sandbox_rec_.closed[sid], http2::ErrorCode::kNoError);
+  ASSERT_EQ(lines_.size(), 1u) << "one policy line per stream";
+  EXPECT_TRUE(lines_[0].allowed);
+  EXPECT_EQ(lines_[0].status, 200);
+  EXPECT_EQ(lines_[0].method, "POST");
+  EXPECT_EQ(lines_[0].up, 10u);
+  EXPECT_EQ(lines_[0].down, 11u);
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+}
+
+TEST_F(H2RelayTest, AuthorityOtherThanTheConnectHostIs421OnThatStreamOnly) {
+  const int32_t bad = open(request("evil.test"), true);
+  const int32_t good = open(request(), true);
+  pump();
+  ASSERT_EQ(sandbox_rec_.heads[bad].size(), 1u);
+  EXPECT_EQ(sandbox_rec_.heads[bad][0].head.response.status, 421);
+  EXPECT_EQ(origin_rec_.requestCount(), 1u) << "the misdirected stream never reached the origin";
+  ASSERT_EQ(origin_rec_.heads.size(), 1u);
+  answer(origin_rec_.heads.begin()->first, 204, {}, "", {});
+  pump();
+  ASSERT_EQ(sandbox_rec_.heads[good].size(), 1u);
+  EXPECT_EQ(sandbox_rec_.heads[good][0].head.response.status, 204);
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_FALSE(lines_[0].allowed);
+  EXPECT_EQ(lines_[0].status, 421);
+  EXPECT_TRUE(lines_[1].allowed);
+  EXPECT_TRUE(sandbox_h2_->wantsRead()) << "the connection goes on";
+}
+
+TEST_F(H2RelayTest, HundredConcurrentStreamsShareOneUpstreamConnection) {
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(open(request(kHost, "/s" + std::to_string(i)), true));
+  pump();
+  EXPECT_EQ(origin_rec_.requestCount(), 100u);
+  for (const auto& [oid, got] : origin_rec_.heads) {
+    answer(oid, 200, {}, got[0].head.request.path, {});
+  }
+  pump();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(sandbox_rec_.bodies[ids[i]], "/s" + std::to_string(i));
+  }
+  EXPECT_EQ(lines_.size(), 100u);
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+}
+
+TEST_F(H2RelayTest, SlowSandboxReaderStallsItsStreamOnlyAndTheRestWaitsAtTheOrigin) {
+  http2::Limits limits;
+  limits.stream_window = 64 * 1024;
+  makeRelay(limits);
+  const int32_t slow = open(request(kHost, "/slow"), true);
+  const int32_t fast = open(request(kHost, "/fast"), true);
+  sandbox_rec_.hold[slow] = true;
+  pump();
+  ASSERT_EQ(origin_rec_.heads.size(), 2u);
+  constexpr size_t kBody = 1024 * 1024;
+  int32_t slow_at_origin = -1;
+  for (const auto& [oid, got] : origin_rec_.heads) {
+    if (got[0].head.request.path == "/slow") slow_at_origin = oid;
+    answer(oid, 200, {}, std::string(kBody, 'z'), {});
+  }
+  pump();
+  EXPECT_EQ(sandbox_rec_.bodies[fast].size(), kBody);
+  EXPECT_EQ(sandbox_rec_.bodies[slow].size(), limits.stream_window);
+  // At most one window in the sandbox's leg and one in the upstream's: the
+  // rest never left the origin.
+  EXPECT_GE(origin_h2_->queuedBody(slow_at_origin), kBody - 2 * limits.stream_window);
+  sandbox_rec_.hold[slow] = false;
+  sandbox_h2_->consume(slow, limits.stream_window);
+  pump();
+  EXPECT_EQ(sandbox_rec_.bodies[slow].size(), kBody);
+}
+
+TEST_F(H2RelayTest, SandboxResetCancelsTheUpstreamStreamAndLogsOnce) {
+  const int32_t sid = open(request(), false);
+  pump();
+  ASSERT_EQ(origin_rec_.heads.size(), 1u);
+  const int32_t oid = origin_rec_.heads.begin()->first;
+  sandbox_h2_->resetStream(sid, http2::ErrorCode::kCancel);
+  pump();
+  ASSERT_TRUE(origin_rec_.closed.count(oid));
+  EXPECT_EQ(origin_rec_.closed[oid], http2::ErrorCode::kCancel);
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].error, "stream-reset");
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+}
+
+TEST_F(H2RelayTest, UpstreamGoneResetsStreamsAndTellsTheSandboxToReconnect) {
+  const int32_t sid = open(request(), true);
+  pump();
+  relay_->upstreamClosed();
+  pump();
+  ASSERT_TRUE(sandbox_rec_.closed.count(sid));
+  EXPECT_NE(sandbox_rec_.closed[sid], http2::ErrorCode::kNoError);
+  EXPECT_FALSE(sandbox_h2_->submitRequest(request(), true).isOk()) << "GOAWAY reached the sandbox";
+}
+
+}  // namespace
+}  // namespace kitgate::server
