@@ -70,6 +70,17 @@ class H2Relay::Exchange final : public stream::StreamHost {
   int status = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  // The response body goes through the stream's secret scrub, which may
+  // change its length: the upstream's window is given back for what was
+  // received, whatever went out.
+  bool scrub_body = false;
+  uint64_t scrub_received = 0;
+  uint64_t scrub_consumed = 0;
+  void consumeUp(uint64_t n) {
+    n = std::min(n, scrub_received - scrub_consumed);
+    scrub_consumed += n;
+    if (n > 0) relay_.up_->consume(up_id, n);
+  }
 };
 
 // Toward the sandbox: requests in, responses out.
@@ -119,7 +130,12 @@ class H2Relay::DownCallbacks final : public http2::Callbacks {
   }
   void onDataSent(int32_t id, size_t bytes) override {
     Exchange* ex = r_.byDown(id);
-    if (ex != nullptr && ex->up_id >= 0 && !ex->up_closed) r_.up_->consume(ex->up_id, bytes);
+    if (ex == nullptr || ex->up_id < 0 || ex->up_closed) return;
+    if (ex->scrub_body) {
+      ex->consumeUp(bytes);
+    } else {
+      r_.up_->consume(ex->up_id, bytes);
+    }
   }
 
  private:
@@ -139,7 +155,15 @@ class H2Relay::UpCallbacks final : public http2::Callbacks {
         (void)r_.down_->submitResponse(ex->down_id, head.response, false);
         return;
       case http2::Head::Kind::kResponse:
-        ex->s.onResponseHead(head.response);  // scrubbed of injected values
+        // Scrubbed of the sandbox's secrets; a body that is scrubbed too
+        // loses its content-length (a replacement changes the length).
+        ex->scrub_body = ex->s.onResponseHead(head.response) && !end_stream;
+        if (ex->scrub_body) {
+          std::erase_if(head.response.headers, [](const http::Header& h) {
+            return http::equalsIgnoreCase(h.name, "content-length");
+          });
+          head.response.has_content_length = false;
+        }
         ex->status = head.response.status;
         (void)r_.down_->submitResponse(ex->down_id, head.response, end_stream);
         return;
@@ -157,11 +181,26 @@ class H2Relay::UpCallbacks final : public http2::Callbacks {
       return;
     }
     ex->bytes_down += data.size();
-    evbuffer_add(r_.scratch_, data.data(), data.size());
+    if (ex->scrub_body) {
+      ex->scrub_received += data.size();
+      const size_t held_before = ex->s.scrubHeld();
+      evbuffer_add(r_.body_, data.data(), data.size());
+      ex->s.scrubBody(r_.body_, r_.scratch_, false);
+      // Bytes a replacement removed will never be "sent": their window
+      // goes back now (held bytes still count: they are still here).
+      const size_t in = held_before + data.size();
+      const size_t out = evbuffer_get_length(r_.scratch_) + ex->s.scrubHeld();
+      if (out < in) ex->consumeUp(in - out);
+    } else {
+      evbuffer_add(r_.scratch_, data.data(), data.size());
+    }
     r_.down_->sendData(ex->down_id, r_.scratch_, false);
   }
   void onEnd(int32_t id) override {
-    if (Exchange* ex = r_.byUp(id)) r_.down_->sendData(ex->down_id, r_.scratch_, true);
+    Exchange* ex = r_.byUp(id);
+    if (ex == nullptr) return;
+    if (ex->scrub_body) ex->s.scrubBody(r_.body_, r_.scratch_, true);  // the held tail
+    r_.down_->sendData(ex->down_id, r_.scratch_, true);
   }
   void onClose(int32_t id, http2::ErrorCode code) override {
     Exchange* ex = r_.byUp(id);
@@ -184,7 +223,8 @@ H2Relay::H2Relay(Context context)
     : ctx_(std::move(context)),
       down_cb_(std::make_unique<DownCallbacks>(*this)),
       up_cb_(std::make_unique<UpCallbacks>(*this)),
-      scratch_(evbuffer_new()) {}
+      scratch_(evbuffer_new()),
+      body_(evbuffer_new()) {}
 
 H2Relay::~H2Relay() {
   // The sessions go first: closing them reports nothing to exchanges.
@@ -193,6 +233,7 @@ H2Relay::~H2Relay() {
   exchanges_.clear();
   retired_.clear();
   evbuffer_free(scratch_);
+  evbuffer_free(body_);
 }
 
 StatusOr<std::unique_ptr<H2Relay>> H2Relay::create(Context context) {

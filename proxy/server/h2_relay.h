@@ -95,6 +95,7 @@ class H2Relay {
   std::unordered_map<int32_t, int32_t> up_to_down_;
   std::vector<std::unique_ptr<Exchange>> retired_;  // deleted outside their callbacks
   evbuffer* scratch_ = nullptr;
+  evbuffer* body_ = nullptr;  // a scrubbed response body's bytes before the scrub
 };
 
 }  // namespace kitgate::server

@@ -31,6 +31,8 @@ class BodyScrub {
   // A new body; `matcher` null or empty: move() passes bytes through.
   void begin(const secrets::ScrubMatcher* matcher);
   bool active() const { return matcher_ != nullptr; }
+  // Bytes held back (they may begin a secret), not yet given to `out`.
+  size_t held() const { return held_.size(); }
 
   // Moves every byte of `in` to `out` (or into the held tail), with secrets
   // replaced. Returns how many replacements were made.

@@ -154,6 +154,7 @@ class Stream {
   // Response body bytes (decoded payload) on their way to the client, with
   // the sandbox's secrets replaced; `last`: the body ended.
   void scrubBody(evbuffer* payload, evbuffer* out, bool last);
+  size_t scrubHeld() const { return body_scrub_.held(); }
 
   // Ends the request: the EndReason table gives the reply, the metric and
   // the log line.

@@ -220,6 +220,27 @@ TEST_F(H2RelayTest, CredentialInjectedOnDecodedHeadersResponseScrubbedTrailersIn
   EXPECT_EQ(relay_->activeStreams(), 0u);
 }
 
+TEST_F(H2RelayTest, EchoedSecretInAResponseBodyBecomesTheSentinelAndTheLengthIsDropped) {
+  const int32_t sid = open(request(), true);
+  pump();
+  ASSERT_EQ(origin_rec_.heads.size(), 1u);
+  const int32_t oid = origin_rec_.heads.begin()->first;
+  const http::Request& at_origin = origin_rec_.heads.begin()->second[0].head.request;
+  const http::Header* encoding = http::findHeader(at_origin.headers, "accept-encoding");
+  ASSERT_NE(encoding, nullptr);
+  EXPECT_EQ(encoding->value, "identity");
+  const std::string echoed = std::string("{\"authorization\": \"Bearer ") + kKey + "\"}";
+  answer(oid, 200,
+         {{"content-type", "application/json"}, {"content-length", std::to_string(echoed.size())}},
+         echoed, {});
+  pump();
+  const auto& heads = sandbox_rec_.heads[sid];
+  ASSERT_FALSE(heads.empty());
+  EXPECT_EQ(http::findHeader(heads[0].head.response.headers, "content-length"), nullptr);
+  EXPECT_EQ(sandbox_rec_.bodies[sid], "{\"authorization\": \"Bearer proxy-managed\"}");
+  EXPECT_EQ(sandbox_rec_.closed[sid], http2::ErrorCode::kNoError);
+}
+
 TEST_F(H2RelayTest, AuthorityOtherThanTheConnectHostIs421OnThatStreamOnly) {
   const int32_t bad = open(request("evil.test"), true);
   const int32_t good = open(request(), true);
