@@ -20,6 +20,8 @@
 #   KITGATE_BUILD   build dir to (re)build kitgate-proxy in (default: cmake --preset default -> build/)
 #   KITGATE_PORT    proxy port (13140)
 #   RESULTS         where tables go (default: bench/results); raw data goes to $RESULTS/runs
+#   KITGATE_EXTRA_YAML  appended to kitgate's config, e.g. "tls: {tunnel_sni_check: false}" to
+#                   measure one feature on and off with the same binary
 #   NICE            run the harness (origin, peers, kitgate, pb) under `nice -n $NICE`, e.g. -10 when
 #                   builds share the box; every process of the run gets the same priority
 set -euo pipefail
@@ -98,6 +100,7 @@ allow:
   - "api.bench.test"
   - "127.0.0.1/32"               # the origin is on loopback: the address check needs an explicit CIDR
 EOF
+[ -z "${KITGATE_EXTRA_YAML:-}" ] || printf '%s\n' "$KITGATE_EXTRA_YAML" >> "$CFG"
 "$BIN" --validate --config "$CFG" >/dev/null || die "kitgate-proxy rejects $CFG"
 
 # The harness raises nothing for its daemons; squid/haproxy/nginx raise their own fd limit.

@@ -32,6 +32,8 @@ constexpr const char* kLimit[] = {"head_timeout",
                                   "idle_timeout",
                                   "connect_timeout"};
 constexpr const char* kOverloadAction[] = {"stop_accepting", "shed_idle", "descriptor_backoff"};
+constexpr const char* kTunnelSni[] = {"match",   "other_allowed", "absent",
+                                      "not_tls", "server_first",  "refused"};
 constexpr const char* kUpstreamError[] = {"dns", "address_blocked", "connect", "timeout",
                                           "bad_response"};
 static_assert(std::size(kReqType) == idx(ReqType::kCount));
@@ -42,6 +44,7 @@ static_assert(std::size(kInjection) == idx(Injection::kCount));
 static_assert(std::size(kLimit) == idx(Limit::kCount));
 static_assert(std::size(kUpstreamError) == idx(UpstreamError::kCount));
 static_assert(std::size(kOverloadAction) == idx(OverloadAction::kCount));
+static_assert(std::size(kTunnelSni) == idx(TunnelSni::kCount));
 
 class WorkerCollector final : public prometheus::Collectable {
  public:
@@ -120,6 +123,13 @@ class WorkerCollector final : public prometheus::Collectable {
     for (size_t i = 0; i < idx(OverloadAction::kCount); ++i)
       sample(ov, sum([&](const WorkerMetrics& m) { return m.overload_actions[i].get(); }),
              {{"action", kOverloadAction[i]}});
+    auto& sni = family(out, "kitgate_tunnel_sni_total",
+                       "Opaque tunnels by what their first flight said about the server name "
+                       "(refused: a name the policy does not allow, or unreadable TLS).",
+                       MetricType::Counter);
+    for (size_t i = 0; i < idx(TunnelSni::kCount); ++i)
+      sample(sni, sum([&](const WorkerMetrics& m) { return m.tunnel_sni[i].get(); }),
+             {{"result", kTunnelSni[i]}});
     sample(family(out, "kitgate_bad_requests_total", "Malformed requests answered 400/431/501/505.",
                   MetricType::Counter),
            sum([](const WorkerMetrics& m) { return m.bad_requests.get(); }));
@@ -143,10 +153,11 @@ class WorkerCollector final : public prometheus::Collectable {
         });
     }
     {
-      auto& f = family(out, "kitgate_tunnel_duration_seconds",
-                       "Lifetime of tunnels, by type (bypass: a CONNECT relayed as is; intercepted: "
-                       "TLS terminated; transparent: a redirected connection relayed as is).",
-                       MetricType::Histogram);
+      auto& f =
+          family(out, "kitgate_tunnel_duration_seconds",
+                 "Lifetime of tunnels, by type (bypass: a CONNECT relayed as is; intercepted: "
+                 "TLS terminated; transparent: a redirected connection relayed as is).",
+                 MetricType::Histogram);
       for (size_t t = 0; t < idx(TunnelType::kCount); ++t)
         addHistogram(
             f, {{"type", kTunnelType[t]}},

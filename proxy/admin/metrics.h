@@ -76,11 +76,11 @@ class Histogram {
 };
 
 // Label values of every enum are in metrics.cc, one table each.
-enum class ReqType : uint8_t { kConnect, kHttp, kTransparent, kCount };      // type=
-enum class Verdict : uint8_t { kAllowed, kBlocked, kCount };                 // decision=
+enum class ReqType : uint8_t { kConnect, kHttp, kTransparent, kCount };  // type=
+enum class Verdict : uint8_t { kAllowed, kBlocked, kCount };             // decision=
 enum class ProxyPath : uint8_t { kForward, kForwardBypass, kTransparent, kNone, kCount };  // mode=
-enum class TunnelType : uint8_t { kBypass, kIntercepted, kTransparent, kCount };  // type=
-enum class Injection : uint8_t { kHeader, kPlaceholder, kBasic, kCount };    // kind=
+enum class TunnelType : uint8_t { kBypass, kIntercepted, kTransparent, kCount };           // type=
+enum class Injection : uint8_t { kHeader, kPlaceholder, kBasic, kCount };                  // kind=
 enum class Direction : uint8_t { kUp, kDown };  // up = client to upstream
 enum class Limit : uint8_t {
   kHeadTimeout,
@@ -98,6 +98,20 @@ enum class Limit : uint8_t {
 // stop_accepting level, an idle keep-alive connection closed at the
 // shed_idle level, accepting paused because descriptors ran out.
 enum class OverloadAction : uint8_t { kStopAccepting, kShedIdle, kDescriptorBackoff, kCount };
+// What the first flight of an opaque tunnel (CONNECT not intercepted, or
+// transparent) said about its server name (result=): the tunnel's host, another
+// name the policy allows, a ClientHello without a name, not TLS, the server
+// spoke first, refused (a name the policy does not allow, or TLS that cannot
+// be read).
+enum class TunnelSni : uint8_t {
+  kMatch,
+  kOtherAllowed,
+  kAbsent,
+  kNotTls,
+  kServerFirst,
+  kRefused,
+  kCount
+};
 enum class UpstreamError : uint8_t {
   kDns,
   kAddressBlocked,
@@ -127,6 +141,7 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, idx(Limit::kCount)> limit_hits{};
   std::array<Counter, idx(UpstreamError::kCount)> upstream_errors{};
   std::array<Counter, idx(OverloadAction::kCount)> overload_actions{};
+  std::array<Counter, idx(TunnelSni::kCount)> tunnel_sni{};
   Counter bad_requests;     // 400/431/501/505 answered to clients
   Counter unauthenticated;  // 407
   Histogram dns_duration;

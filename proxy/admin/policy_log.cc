@@ -119,6 +119,12 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
     line += nums;
     line += ",\"error\":";
     appendJsonString(line, r.error);
+    if (!r.sni_check.empty()) {
+      line += ",\"sni\":";
+      appendJsonString(line, r.sni);
+      line += ",\"sni_check\":";
+      appendJsonString(line, r.sni_check);
+    }
   }
   std::snprintf(nums, sizeof nums, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%.3f}\n",
                 static_cast<unsigned long long>(r.bytes_up),

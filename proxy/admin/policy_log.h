@@ -67,6 +67,11 @@ struct PolicyRecord {
   double connect_ms = -1;  // upstream TCP connect
   double tls_ms = -1;      // TLS handshakes of an intercepted connection
   std::string_view error;  // why it ended badly ("" = fine); our own words
+  // Opaque tunnels whose first flight was checked (kit-spec §4.1; "" = not
+  // checked): the ClientHello's server name, and what the check found:
+  // "match" | "other-allowed" | "absent" | "not-tls" | "server-first" | "refused".
+  std::string_view sni;
+  std::string_view sni_check;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   double duration_ms = 0;

@@ -284,11 +284,11 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
     return Status::error(e.joined());
   }
   try {
-    checkKeys(root,
-              {"listen", "transparent_listen", "dns_listen", "workers", "metrics_listen",
-               "admin_listen", "state_dir", "policy_log", "limits", "dns", "tls", "allow", "deny",
-               "log_level"},
-              "proxy config", e);
+    checkKeys(
+        root,
+        {"listen", "transparent_listen", "dns_listen", "workers", "metrics_listen", "admin_listen",
+         "state_dir", "policy_log", "limits", "dns", "tls", "allow", "deny", "log_level"},
+        "proxy config", e);
     if (auto n = root["listen"]) {
       listenList(n, "listen", e, &c.listen);
       if (n.IsSequence() && n.size() == 0) e.add(n, "listen: at least one address is required");
@@ -327,7 +327,9 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
       if (!n.IsMap()) {
         e.add(n, "tls: expected a mapping");
       } else {
-        checkKeys(n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours", "http2"}, "tls", e);
+        checkKeys(
+            n, {"upstream_ca_file", "ca_dir", "leaf_lifetime_hours", "http2", "tunnel_sni_check"},
+            "tls", e);
         if (n["upstream_ca_file"])
           scalar(n["upstream_ca_file"], "upstream_ca_file", e, &c.upstream_ca_file);
         if (n["ca_dir"]) scalar(n["ca_dir"], "ca_dir", e, &c.ca_dir);
@@ -335,6 +337,8 @@ StatusOr<ProxyConfig> parseConfig(const std::string& yaml, const std::string& so
           number<int>(n["leaf_lifetime_hours"], "leaf_lifetime_hours", e, &c.leaf_lifetime_hours, 2,
                       24 * 90);
         if (n["http2"]) boolean(n["http2"], "http2", e, &c.http2);
+        if (n["tunnel_sni_check"])
+          boolean(n["tunnel_sni_check"], "tunnel_sni_check", e, &c.tunnel_sni_check);
       }
     }
     if (auto n = root["allow"]) rules(n, "allow", e, &c.allow);

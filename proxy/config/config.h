@@ -21,10 +21,13 @@
 //            max_unidentified_per_source: 64, max_unidentified: 1000,
 //            overload_shed_idle_percent: 90, overload_stop_accepting_percent: 98}
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
-//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24, http2: false}
+//   tls: {upstream_ca_file: "", ca_dir: "", leaf_lifetime_hours: 24, http2: false,
+//         tunnel_sni_check: true}
 //        # interception: extra trusted roots for upstreams (besides the system
 //        # store), where sandbox CAs live (default <state_dir>/ca); http2:
-//        # offer HTTP/2 to sandboxes on intercepted hosts whose upstream speaks it
+//        # offer HTTP/2 to sandboxes on intercepted hosts whose upstream speaks it;
+//        # tunnel_sni_check: an opaque CONNECT tunnel's ClientHello must name
+//        # the CONNECT host or another allowed name (no domain fronting)
 //   allow: [rule, …]                   # global rules, kit-spec §4.2 grammar
 //   deny:  [rule, …]
 //   log_level: info
@@ -109,7 +112,8 @@ struct ProxyConfig {
   std::string upstream_ca_file;
   std::string ca_dir;  // "" = <state_dir>/ca
   int leaf_lifetime_hours = 24;
-  bool http2 = false;  // HTTP/2 on intercepted hosts (both legs), off by default
+  bool http2 = false;            // HTTP/2 on intercepted hosts (both legs), off by default
+  bool tunnel_sni_check = true;  // check the ClientHello of opaque CONNECT tunnels
   std::vector<SourcedRule> allow;
   std::vector<SourcedRule> deny;
 };

@@ -24,7 +24,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr std::chrono::milliseconds kLingerAfterError{2000};
 // ... and at most this many of the client's bytes read and dropped meanwhile.
 constexpr uint64_t kLingerMaxBytes = 1 << 20;
-constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 timeval toTimeval(std::chrono::milliseconds ms) {
   return timeval{static_cast<time_t>(ms.count() / 1000),
@@ -48,12 +47,6 @@ stream::Target targetOf(const http::RequestHead& head) {
 upstream::TcpSettings tcpSettings(const Snapshot& snap) {
   return upstream::TcpSettings{snap.static_hosts.get(), &snap.self,
                                snap.config.limits.connect_timeout};
-}
-
-// What the relay writes to the client before the upstream's bytes: the
-// CONNECT's answer; nothing on a transparent connection (no one asked).
-std::string_view establishedLine(const stream::Stream& s) {
-  return s.isTransparent() ? std::string_view() : kConnectEstablished;
 }
 
 admin::TunnelType plainTunnelType(const stream::Stream& s) {
@@ -241,6 +234,9 @@ void Connection::onTimer(evutil_socket_t, short, void* arg) {
       return;
     case State::kFirstFlight:  // neither side said a word
       c->w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
+      c->stream_.answered();
+      c->stream_.logLine(true, 200, "allowed", 0, 0, admin::PolicyEvent::kClose,
+                         "idle timeout before either side spoke");
       c->terminate();
       return;
     case State::kPeek:  // no name came: the bare address decides (it did not allow)
@@ -443,10 +439,10 @@ void Connection::reload(std::shared_ptr<const Snapshot> snapshot) {
     return;
   }
   pending_snap_ = std::move(snapshot);
-  // Between requests, or tunnelling: now. Otherwise handleRequest() applies
-  // it before the next request is decided.
-  if (state_ == State::kTunnel || (state_ == State::kHead && evbuffer_get_length(cin_) == 0))
-    applyReload();
+  // Between requests, or tunnelling (or about to): now. Otherwise
+  // handleRequest() applies it before the next request is decided, and
+  // tunnel() / awaitFirstFlight() once the tunnel's decision is final.
+  if (tunnelDecided() || (state_ == State::kHead && evbuffer_get_length(cin_) == 0)) applyReload();
 }
 
 bool Connection::applyReload() {
@@ -460,7 +456,7 @@ bool Connection::applyReload() {
       return false;
     }
   }
-  const bool decided = state_ == State::kTunnel || flags_.intercepted;
+  const bool decided = tunnelDecided() || flags_.intercepted;
   policy::Decision decision;
   const secrets::SandboxCredentials* creds = nullptr;
   std::shared_ptr<const secrets::InterceptPlan> plan;
@@ -512,7 +508,7 @@ void Connection::revoke(const std::string& reason) {
   if (relay_) {
     up = relay_->stats().bytes_up;
     const uint64_t d = relay_->stats().bytes_down;
-    const size_t prefix = establishedLine(stream_).size();
+    const size_t prefix = relayPrefix().size();
     down = d >= prefix ? d - prefix : 0;
     relay_->abort();  // its on_done is not called
     w_.metrics().tunnelClosed(plainTunnelType(stream_), Clock::now() - tunnel_start_);
@@ -575,7 +571,21 @@ void Connection::adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t p
   upstream_key_.assign(host.text).append(":").append(std::to_string(port));
 }
 
+std::string_view Connection::relayPrefix() const {
+  return stream_.isTransparent() || flags_.established_sent ? std::string_view()
+                                                            : kConnectEstablished;
+}
+
 void Connection::reply(const stream::EndResponse& e) {
+  if (flags_.established_sent) {
+    // The CONNECT was answered 200 and its first flight refused: the client
+    // is speaking TLS, so the refusal is a fatal TLS alert (access_denied),
+    // then the close.
+    static constexpr char kAccessDenied[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 49};
+    evbuffer_add(cout_, kAccessDenied, sizeof kAccessDenied);
+    closeAfterFlush();
+    return;
+  }
   if (original_) {
     // A transparent client asked nothing in HTTP: it is refused the way a
     // closed port refuses (a reset), kit-spec §4.7.
@@ -630,12 +640,11 @@ void Connection::tunnel(UniqueFd upstream) {
   stream_.answered();
   tunnel_start_ = Clock::now();
   relay_ = std::make_unique<tunnel::SpliceRelay>(
-      w_.base(), w_.pipes(), std::move(client_), std::move(upstream_),
-      std::string(establishedLine(stream_)), std::move(early), snap_->config.limits.idle_timeout,
-      [this](const tunnel::RelayStats& st) {
+      w_.base(), w_.pipes(), std::move(client_), std::move(upstream_), std::string(relayPrefix()),
+      std::move(early), snap_->config.limits.idle_timeout, [this](const tunnel::RelayStats& st) {
         w_.metrics().tunnelClosed(plainTunnelType(stream_), Clock::now() - tunnel_start_);
         // The relay counted our "200 Connection established" line too.
-        const size_t prefix = establishedLine(stream_).size();
+        const size_t prefix = relayPrefix().size();
         const uint64_t down = st.bytes_down >= prefix ? st.bytes_down - prefix : 0;
         if (std::strcmp(st.end_reason, "idle timeout") == 0) {
           w_.metrics().limit_hits[admin::idx(admin::Limit::kIdleTimeout)].add();
@@ -645,6 +654,8 @@ void Connection::tunnel(UniqueFd upstream) {
       });
   relay_->countLive(&w_.metrics().bytes_up, &w_.metrics().bytes_down);
   relay_->start();
+  // A reload that came while the upstream was being reached: decided again now.
+  if (relay_ && pending_snap_) applyReload();
 }
 
 // ---------------------------------------------------------------- interception
@@ -1208,6 +1219,7 @@ void Connection::updateReadInterest() {
 }
 
 void Connection::closeUpstream() {
+  if (first_ev_) event_del(first_ev_);
   if (uev_) event_del(uev_);
   if (uwev_) event_del(uwev_);
   flags_.upstream_reading = false;

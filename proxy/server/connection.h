@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "proxy/admin/metrics.h"
 #include "proxy/codec/http1/codec.h"
@@ -51,6 +52,9 @@
 #include "proxy/upstream/tls_client.h"
 
 namespace kitgate::server {
+
+inline constexpr std::string_view kConnectEstablished =
+    "HTTP/1.1 200 Connection established\r\n\r\n";
 
 class Worker;
 
@@ -86,7 +90,7 @@ class Connection final : private stream::StreamHost {
  private:
   enum class State {
     kPeek,         // transparent: reading the client's first flight (a ClientHello's name)
-    kFirstFlight,  // transparent, decided on a DNS name, connected: whoever speaks first
+    kFirstFlight,  // an opaque tunnel connected: whoever speaks first (first_flight.cc)
     kHead,         // waiting for (or reading) a request head
     kUpstream,     // the stream is reaching the upstream (DNS, connect)
     kForward,      // a request/response exchange is flowing
@@ -110,16 +114,25 @@ class Connection final : private stream::StreamHost {
   void startTransparent();
   void peekTransparent();
   void decideTransparent(std::string name, stream::TransparentTarget::NameSource source);
-  // Decided on the name kitgate's DNS gave and connected: the relay starts
-  // once the first flight is known — the upstream speaking first, or the
-  // sandbox's first bytes, which, if a ClientHello, must name the same host
-  // (else refused). Returns true when it took `upstream` to wait.
+  // An opaque tunnel connected (first_flight.cc) — a CONNECT (answered 200
+  // here; tls.tunnel_sni_check) or a transparent connection decided on the
+  // name kitgate's DNS gave: the relay starts once the first flight is known
+  // — the upstream speaking first, or the sandbox's first bytes, whose
+  // ClientHello the stream checks (Stream::onFirstFlight). Returns true when
+  // it took `upstream` to wait.
   bool awaitFirstFlight(UniqueFd& upstream);
   void checkFirstFlight();
   // The client's first flight as far as a ClientHello goes; nullopt while
   // more is needed (or when it ended the connection: no bytes, then EOF).
   std::optional<tls::ClientHelloPeek> peekFirstFlight();
   static void onUpstreamFirst(evutil_socket_t, short, void* arg);
+  // A tunnel whose host and address are final (relaying, or waiting for its
+  // first flight): a reload decides it again at once.
+  bool tunnelDecided() const { return state_ == State::kTunnel || state_ == State::kFirstFlight; }
+  // What the relay writes to the client before the upstream's bytes: the
+  // CONNECT's answer unless the first-flight check sent it; nothing on a
+  // transparent connection (no one asked).
+  std::string_view relayPrefix() const;
   // The per-sandbox connection limit, once the sandbox is known; false when
   // it ended the connection.
   bool admitSandbox();
@@ -189,6 +202,7 @@ class Connection final : private stream::StreamHost {
     bool client_eof = false;        // the client half-closed (or closed)
     bool draining = false;          // drain(): close once the current request is done
     bool intercepted = false;       // TLS terminated on both legs (after the CONNECT)
+    bool established_sent = false;  // "200 Connection established" sent (first-flight check)
     bool idle = false;              // kept alive between requests, on the idle timeout
     // Current request (forward exchange).
     bool req_done = false;             // the whole request body went to uout_

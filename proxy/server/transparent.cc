@@ -10,8 +10,9 @@
 //      protocols to allowed addresses never wait
 //   -> Stream::onTransparent: policy, then the connector to the original
 //      address only (an SNI name must resolve to it) -> tunnel(): splice;
-//      decided on a DNS name, the splice waits for the first flight: the
-//      upstream speaking first, or a ClientHello that must carry that name.
+//      decided on a DNS name, the splice waits for the first flight
+//      (first_flight.cc): the upstream speaking first, or a ClientHello that
+//      must carry that name.
 //
 // Nothing is ever sent to the client before the decision; a refusal is a
 // reset, as a closed port would give.
@@ -46,21 +47,6 @@ void Connection::startTransparent() {
   updateReadInterest();  // the first flight may carry the name (head timeout bounds the wait)
 }
 
-std::optional<tls::ClientHelloPeek> Connection::peekFirstFlight() {
-  const size_t len = evbuffer_get_length(cin_);
-  if (len == 0) {
-    if (flags_.client_eof) terminate();  // left without a word
-    return std::nullopt;
-  }
-  const auto* bytes = reinterpret_cast<const char*>(evbuffer_pullup(cin_, -1));
-  tls::ClientHelloPeek peek = tls::peekClientHello(std::string_view(bytes, len));
-  if (peek.result == tls::ClientHelloPeek::Result::kIncomplete && !flags_.client_eof) {
-    updateReadInterest();
-    return std::nullopt;
-  }
-  return peek;
-}
-
 void Connection::peekTransparent() {
   auto peek = peekFirstFlight();
   if (!peek) return;
@@ -82,41 +68,6 @@ void Connection::decideTransparent(std::string name, stream::TransparentTarget::
   t.name = std::move(name);
   t.source = source;
   stream_.onTransparent(t);
-}
-
-bool Connection::awaitFirstFlight(UniqueFd& upstream) {
-  if (!original_ || first_flight_seen_ || !stream_.nameFromDns()) return false;
-  upstream_ = std::move(upstream);
-  state_ = State::kFirstFlight;
-  first_ev_ = event_new(w_.base(), upstream_.get(), EV_READ, &Connection::onUpstreamFirst, this);
-  event_add(first_ev_, nullptr);
-  armTimer(snap_->config.limits.idle_timeout);
-  updateReadInterest();
-  if (evbuffer_get_length(cin_) > 0 || flags_.client_eof) checkFirstFlight();
-  return true;
-}
-
-void Connection::onUpstreamFirst(evutil_socket_t, short, void* arg) {
-  auto* c = static_cast<Connection*>(arg);
-  if (c->state_ != State::kFirstFlight) return;
-  // The server spoke first (SSH banner, SMTP greeting …): no ClientHello to check.
-  c->first_flight_seen_ = true;
-  c->tunnel(std::move(c->upstream_));
-}
-
-void Connection::checkFirstFlight() {
-  auto peek = peekFirstFlight();
-  if (!peek) return;
-  if (peek->result == tls::ClientHelloPeek::Result::kHello && !peek->sni.empty()) {
-    auto sni = policy::normalizeHost(peek->sni, policy::Ipv6Brackets::kOptional);
-    if (!sni || sni->text != stream_.host().text) {
-      // The DNS name and the ClientHello's name disagree (domain fronting).
-      stream_.end(stream::EndReason::kMisdirected, "TLS SNI");
-      return;
-    }
-  }
-  first_flight_seen_ = true;
-  tunnel(std::move(upstream_));
 }
 
 }  // namespace kitgate::server

@@ -78,6 +78,7 @@ constexpr std::array<Row, static_cast<size_t>(EndReason::kCount)> kTable{{
     {EndReason::kBadRequestBody, "bad-request-body", 400, "Bad Request", {}, {}, true, false},
     {EndReason::kNotOriginForm, "not-origin-form", 400, "Bad Request", {}, {}, true, false},
     {EndReason::kMisdirected, "misdirected", 421, "Misdirected Request", {}, {}, false, false},
+    {EndReason::kTunnelRefused, "tunnel-refused", 421, "Misdirected Request", {}, {}, false, true},
     {EndReason::kPolicyDeny, "policy-deny", 403, "Forbidden", {}, {}, false, true},
     {EndReason::kAddressBlocked,
      "address-blocked",
@@ -216,6 +217,8 @@ std::string logWording(EndReason r, const EndContext& c, std::string_view d) {
       return "non-origin-form request on an intercepted connection";
     case EndReason::kMisdirected:
       return str(d) + " does not match the CONNECT target " + str(c.host);
+    case EndReason::kTunnelRefused:
+      return "tunnel to " + str(c.authority) + ":" + port + " refused: " + str(d);
     case EndReason::kDnsFailure:
       return "DNS lookup of " + str(c.host) + " failed: " + str(d);
     case EndReason::kDnsTimeout:

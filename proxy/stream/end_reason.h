@@ -33,6 +33,7 @@ enum class EndReason : uint8_t {
   kBadRequestBody,   // body framing error; detail: the decoder's reason
   kNotOriginForm,    // non-origin-form request inside an intercepted connection
   kMisdirected,      // 421; detail: "Host header" or "TLS SNI"
+  kTunnelRefused,  // an opaque tunnel's first flight (ClientHello) refused; detail: what it carried
   // Policy.
   kPolicyDeny,      // detail: the decision's reason
   kAddressBlocked,  // every resolved address refused; detail: the reason

@@ -21,6 +21,8 @@ void Stream::begin(const sandbox::Sandbox* sandbox, Clock::time_point start) {
   address_.clear();
   original_.reset();
   original_resolved_ = false;
+  sni_.clear();
+  sni_check_ = {};
   dns_ms_ = connect_ms_ = tls_ms_ = -1;
   creds_ = nullptr;
   plan_.reset();
@@ -126,6 +128,59 @@ void Stream::onTransparent(const TransparentTarget& t) {
   if (!decideName(t.name.empty() ? std::string_view(host_name_.text) : std::string_view(t.name)))
     return;
   connectUpstream();
+}
+
+// ---------------------------------------------------------------- first flight of a tunnel
+
+bool Stream::onFirstFlight(const tls::ClientHelloPeek& peek, bool client_eof) {
+  using Result = tls::ClientHelloPeek::Result;
+  auto count = [this](admin::TunnelSni what, std::string_view note) {
+    env_.metrics->tunnel_sni[admin::idx(what)].add();
+    sni_check_ = note;
+  };
+  auto refuse = [&](std::string_view why) {
+    count(admin::TunnelSni::kRefused, "refused");
+    end(EndReason::kTunnelRefused, why);
+    return false;
+  };
+  switch (peek.result) {
+    case Result::kNotTls:
+      count(admin::TunnelSni::kNotTls, "not-tls");
+      return true;
+    case Result::kIncomplete:
+      return refuse(client_eof ? "the client closed inside its TLS ClientHello"
+                               : "an incomplete TLS ClientHello");
+    case Result::kMalformed:
+      return refuse("its TLS ClientHello cannot be read (malformed or too large)");
+    case Result::kHello:
+      break;
+  }
+  if (peek.sni.empty()) {
+    count(admin::TunnelSni::kAbsent, "absent");
+    return true;
+  }
+  sni_ = peek.sni;
+  auto name = policy::normalizeHost(peek.sni, policy::Ipv6Brackets::kOptional);
+  if (name && name->text == host_name_.text) {
+    count(admin::TunnelSni::kMatch, "match");
+    return true;
+  }
+  // Another name. A transparent connection was decided on the DNS name that
+  // gave this address: the hello must carry it. A CONNECT may carry a name a
+  // name rule (or `**`) allows on this port — one origin under several
+  // names; address rules allow addresses, not every name served there.
+  if (name && isConnect() && sandbox_->policy().evaluate(*name, port_).allowed()) {
+    count(admin::TunnelSni::kOtherAllowed, "other-allowed");
+    return true;
+  }
+  return refuse("TLS SNI " + peek.sni +
+                (isConnect() ? " is neither the CONNECT host nor allowed by policy"
+                             : " is not the name kitgate's DNS gave for this address"));
+}
+
+void Stream::onServerFirst() {
+  env_.metrics->tunnel_sni[admin::idx(admin::TunnelSni::kServerFirst)].add();
+  sni_check_ = "server-first";
 }
 
 // ---------------------------------------------------------------- intercepted requests
@@ -341,6 +396,8 @@ void Stream::logLine(bool allowed, int status, std::string_view reason, uint64_t
   r.connect_ms = connect_ms_;
   r.tls_ms = tls_ms_;
   r.error = error;
+  r.sni = sni_;
+  r.sni_check = sni_check_;
   r.sandbox = sandbox_ ? std::string_view(sandbox_->name()) : std::string_view("-");
   r.type = isTransparent() ? "transparent" : isConnect() ? "connect" : "http";
   r.method = method_;

@@ -37,6 +37,7 @@
 #include "proxy/secrets/store.h"
 #include "proxy/stream/body_scrub.h"
 #include "proxy/stream/end_reason.h"
+#include "proxy/tls/client_hello.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/upstream/connector.h"
 
@@ -143,6 +144,19 @@ class Stream {
   // ip:port (allowed by IP/CIDR rules or `**`): no name needs to be awaited.
   static bool addressAllowed(const sandbox::Sandbox& sandbox, const policy::IpAddress& ip,
                              uint16_t port);
+  // The first flight of an opaque tunnel, before a byte of it goes upstream
+  // (a CONNECT not intercepted, once answered 200; a transparent connection
+  // decided on kitgate's DNS name): true when it may go on, false when the
+  // stream ended it (EndReason kTunnelRefused; the connection answers with a
+  // TLS alert or a reset). A ClientHello must name the tunnel's host —
+  // CONNECT: or another name a name rule allows on this port; transparent:
+  // exactly the DNS name — so an allowed tunnel cannot front a name the
+  // sandbox may not reach. TLS that cannot be read (malformed, too large, cut
+  // short) is refused; a hello without a name and other protocols go on.
+  // Counted (kitgate_tunnel_sni_total) and noted in the log lines.
+  bool onFirstFlight(const tls::ClientHelloPeek& peek, bool client_eof);
+  // The upstream spoke first (SSH, SMTP …): nothing to check.
+  void onServerFirst();
   // A request inside an intercepted connection.
   void onInnerRequest(const http::Request& request, Target target, InterceptContext& ic);
   // The upstream's response head: scrubbed of the sandbox's secrets when
@@ -241,6 +255,9 @@ class Stream {
   double connect_ms_ = -1;
   double tls_ms_ = -1;
   bool intercepted_ = false;
+  // The first-flight check of an opaque tunnel (PolicyRecord::sni, sni_check).
+  std::string sni_;
+  std::string_view sni_check_;
   BodyScrub body_scrub_;
   const secrets::SandboxCredentials* creds_ = nullptr;
   std::shared_ptr<const secrets::InterceptPlan> plan_;

@@ -95,8 +95,14 @@ std::optional<std::string> sniOf(std::string_view body) {
 
 ClientHelloPeek peekClientHello(std::string_view bytes) {
   ClientHelloPeek out;
-  auto fail = [&out] {
-    out.result = ClientHelloPeek::Result::kNotTls;
+  // Bytes that began as a TLS handshake record (type 22, version 3.x) but
+  // do not hold a readable ClientHello are kMalformed, anything else kNotTls.
+  auto fail = [&out, bytes] {
+    const bool tls_record = bytes.size() >= 2 &&
+                            static_cast<uint8_t>(bytes[0]) == kHandshakeRecord &&
+                            static_cast<uint8_t>(bytes[1]) == 3;
+    out.result =
+        tls_record ? ClientHelloPeek::Result::kMalformed : ClientHelloPeek::Result::kNotTls;
     return out;
   };
   // The handshake message, gathered from the fragments of successive records.

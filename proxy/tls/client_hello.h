@@ -6,9 +6,11 @@
 //
 // Reads the TLS record layer (content type 22, handshake), gathers the
 // handshake message across records, and walks the ClientHello to its
-// extensions. Anything that is not exactly that is kNotTls: a client speaking
-// another protocol is never mistaken for TLS, and a malformed hello carries no
-// name the proxy would trust.
+// extensions. Bytes that do not start as a TLS handshake record are kNotTls
+// (a client speaking another protocol is never mistaken for TLS); a TLS
+// handshake record that is not exactly a readable ClientHello is kMalformed:
+// it carries no name the proxy could check, and callers that check names
+// refuse it.
 //
 // Pure function over bytes; any thread.
 #pragma once
@@ -22,7 +24,8 @@ namespace kitgate::tls {
 struct ClientHelloPeek {
   enum class Result {
     kIncomplete,  // a ClientHello so far: more bytes are needed to read it
-    kNotTls,      // not a (well-formed) TLS ClientHello
+    kNotTls,      // not TLS: the first bytes are no TLS handshake record
+    kMalformed,   // a TLS handshake record, but no well-formed ClientHello (or too big)
     kHello,       // a complete ClientHello; `sni` is its host name ("" = none sent)
   };
   Result result = Result::kIncomplete;
@@ -30,7 +33,7 @@ struct ClientHelloPeek {
 };
 
 // The largest ClientHello looked at; a client still short of a complete hello
-// after this many bytes is kNotTls.
+// after this many bytes is kMalformed.
 inline constexpr size_t kMaxClientHelloBytes = 64 * 1024;
 
 ClientHelloPeek peekClientHello(std::string_view bytes);

@@ -247,7 +247,10 @@ IoResult TlsStream::failure(int ret, const char* op) {
   std::string detail;
   if (!hook_error_.empty()) {
     detail = hook_error_;
-  } else if (!is_server_ && !handshake_done_ && SSL_get_verify_result(ssl_.get()) != X509_V_OK) {
+  } else if (!is_server_ && !handshake_done_ && SSL_get_verify_result(ssl_.get()) != X509_V_OK &&
+             SSL_get_verify_result(ssl_.get()) != X509_V_ERR_INVALID_CALL) {
+    // (INVALID_CALL: no certificate was verified yet — the handshake failed
+    // before one arrived, e.g. on the peer's alert; the library error says why.)
     detail = std::string("upstream certificate verify failed: ") +
              X509_verify_cert_error_string(SSL_get_verify_result(ssl_.get()));
   } else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {

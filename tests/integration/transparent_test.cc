@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "proxy/tls/handles.h"
 #include "tests/support/origin_server.h"
 #include "tests/support/proxy_process.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/tls_hello.h"
 
 namespace kitgate::testing {
 namespace {
@@ -52,42 +52,6 @@ Status run(const std::vector<std::string>& argv) {
   return Status::ok();
 }
 
-// An SSH-like origin: it speaks first (a banner), then echoes.
-class BannerStream final : public Stream {
- public:
-  explicit BannerStream(UniqueFd fd) : fd_(std::move(fd)) { writeAll(kBanner); }
-  long read(char* buf, size_t n) override { return ::read(fd_.get(), buf, n); }
-  bool writeAll(std::string_view data) override {
-    while (!data.empty()) {
-      ssize_t w = ::write(fd_.get(), data.data(), data.size());
-      if (w <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(w));
-    }
-    return true;
-  }
-  void shutdownWrite() override { ::shutdown(fd_.get(), SHUT_WR); }
-
- private:
-  UniqueFd fd_;
-};
-
-// The first flight a real TLS client sends for `sni`.
-std::string clientHello(const std::string& sni) {
-  tls::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  tls::SslPtr ssl(SSL_new(ctx.get()));
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl.get(), rbio, wbio);
-  SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
-  SSL_set_connect_state(ssl.get());
-  SSL_do_handshake(ssl.get());
-  std::string out;
-  char buf[4096];
-  int n = 0;
-  while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
-
 class TransparentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -100,9 +64,7 @@ class TransparentTest : public ::testing::Test {
     OriginServer::Options banner;
     banner.mode = OriginServer::Mode::kEcho;
     banner.bind_address = kPublic;
-    banner.wrap = [](UniqueFd fd) -> std::unique_ptr<Stream> {
-      return std::make_unique<BannerStream>(std::move(fd));
-    };
+    banner.banner = kBanner;  // an SSH-like origin: it speaks first, then echoes
     auto ssh = OriginServer::start(banner);
     ASSERT_TRUE(ssh.isOk()) << ssh.status().message();
     ssh_ = std::move(*ssh);
@@ -211,7 +173,7 @@ class TransparentTest : public ::testing::Test {
   // the connection was spliced to the address dialled.
   void expectSplicedHello(const std::string& name) {
     RawClient c = dial(echo_->port());
-    const std::string hello = clientHello(name);
+    const std::string hello = clientHelloFor(name);
     ASSERT_TRUE(c.send(hello).isOk());
     auto back = c.readExactly(hello.size());
     ASSERT_TRUE(back.isOk()) << back.status().message();
@@ -282,7 +244,7 @@ TEST_F(TransparentTest, TheClientHelloNameDecidesAndMustResolveToTheOriginalAddr
   for (const std::string name : {"elsewhere.allowed.test", "bad.allowed.test"}) {
     SCOPED_TRACE(name);
     RawClient c = dial(echo_->port());
-    ASSERT_TRUE(c.send(clientHello(name)).isOk());
+    ASSERT_TRUE(c.send(clientHelloFor(name)).isOk());
     auto got = c.readUntilClose();
     EXPECT_TRUE(!got.isOk() || got->empty());
     auto line = transparentLine(name, echo_->port(), "blocked");
@@ -337,7 +299,7 @@ TEST_F(TransparentTest, ADnsNamedConnectionWaitsForNeitherSideAndChecksAClientHe
   const size_t accepted = echo_->connectionsAccepted();
   {
     RawClient c = dial(echo_->port());
-    ASSERT_TRUE(c.send(clientHello("other.allowed.test")).isOk());
+    ASSERT_TRUE(c.send(clientHelloFor("other.allowed.test")).isOk());
     auto got = c.readUntilClose();
     EXPECT_TRUE(!got.isOk() || got->empty());
     auto line = proxy_->waitForLog([](const nlohmann::json& j) {

@@ -154,7 +154,9 @@ StatusOr<std::unique_ptr<TlsConn>> TlsConn::connect(UniqueFd fd, const tls::Clie
   auto stream = tls::TlsStream::connect(c->fd_.get(), ctx, verify_host);
   if (!stream) return stream.status();
   c->stream_ = std::move(stream.value());
-  if (sni && SSL_set_tlsext_host_name(c->stream_->ssl(), sni->c_str()) != 1) {
+  // "" = a ClientHello without server_name.
+  if (sni &&
+      SSL_set_tlsext_host_name(c->stream_->ssl(), sni->empty() ? nullptr : sni->c_str()) != 1) {
     return Status::error("cannot set SNI " + *sni);
   }
   tls::IoResult r = c->drive([&] { return c->stream_->handshake(); }, timeout);

@@ -58,7 +58,7 @@ class TlsConn {
       const std::vector<std::shared_ptr<const tls::Leaf>>& leaves,
       std::chrono::milliseconds timeout = 10s);
   // Client side: verifies the server for `verify_host`. `sni` overrides the
-  // name sent in the ClientHello (default: verify_host).
+  // name sent in the ClientHello (default: verify_host; "" = none).
   static StatusOr<std::unique_ptr<TlsConn>> connect(UniqueFd fd, const tls::ClientContext& ctx,
                                                     std::string_view verify_host,
                                                     std::optional<std::string> sni = std::nullopt,

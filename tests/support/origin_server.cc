@@ -99,7 +99,8 @@ class Reader {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -188,11 +189,21 @@ bool readBody(Reader& rd, const Request& r, Sink&& sink) {
 std::string statusLine(int status) {
   const char* reason = "OK";
   switch (status) {
-    case 200: reason = "OK"; break;
-    case 204: reason = "No Content"; break;
-    case 304: reason = "Not Modified"; break;
-    case 404: reason = "Not Found"; break;
-    default: reason = "Status"; break;
+    case 200:
+      reason = "OK";
+      break;
+    case 204:
+      reason = "No Content";
+      break;
+    case 304:
+      reason = "Not Modified";
+      break;
+    case 404:
+      reason = "Not Found";
+      break;
+    default:
+      reason = "Status";
+      break;
   }
   return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
 }
@@ -272,7 +283,8 @@ StatusOr<std::unique_ptr<OriginServer>> OriginServer::start(Options options) {
     return Status::error("origin: bad bind address " + bind);
   }
   o->listen_fd_.reset(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!o->listen_fd_.valid()) return Status::error(std::string("origin: socket: ") + std::strerror(errno));
+  if (!o->listen_fd_.valid())
+    return Status::error(std::string("origin: socket: ") + std::strerror(errno));
   if (::bind(o->listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       ::listen(o->listen_fd_.get(), 1024) != 0) {
     return Status::error(std::string("origin: bind/listen: ") + std::strerror(errno));
@@ -281,7 +293,8 @@ StatusOr<std::unique_ptr<OriginServer>> OriginServer::start(Options options) {
   ::getsockname(o->listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
   o->port_ = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
   o->wake_fd_.reset(::eventfd(0, EFD_CLOEXEC));
-  if (!o->wake_fd_.valid()) return Status::error(std::string("origin: eventfd: ") + std::strerror(errno));
+  if (!o->wake_fd_.valid())
+    return Status::error(std::string("origin: eventfd: ") + std::strerror(errno));
   o->acceptor_ = std::thread([raw = o.get()] { raw->acceptLoop(); });
   return o;
 }
@@ -357,6 +370,7 @@ void OriginServer::serve(UniqueFd fd) {
   const int raw = fd.get();
   std::unique_ptr<Stream> s =
       options_.wrap ? options_.wrap(std::move(fd)) : std::make_unique<PlainStream>(std::move(fd));
+  if (s && !options_.banner.empty() && !s->writeAll(options_.banner)) s.reset();
   if (s) {
     if (options_.mode == Mode::kEcho) {
       serveEcho(*s);
@@ -411,14 +425,16 @@ void OriginServer::serveHttp(Stream& s) {
     std::string out;
     bool close_after = req->close;
     auto simple = [&](int status, std::string_view body, std::string_view extra = "") {
-      out = statusLine(status) + std::string(extra) + "Content-Length: " + std::to_string(body.size()) + "\r\n" +
-            conn + "\r\n";
+      out = statusLine(status) + std::string(extra) +
+            "Content-Length: " + std::to_string(body.size()) + "\r\n" + conn + "\r\n";
       if (!head_only) out += body;
     };
     if (t == "/small") {
       simple(200, patternBytes(0, kSmallBodySize), "Content-Type: application/octet-stream\r\n");
     } else if (auto n = numberAfter(t, "/bytes/")) {
-      if (!s.writeAll(statusLine(200) + "Content-Length: " + std::to_string(*n) + "\r\n" + conn + "\r\n")) return;
+      if (!s.writeAll(statusLine(200) + "Content-Length: " + std::to_string(*n) + "\r\n" + conn +
+                      "\r\n"))
+        return;
       if (!head_only && !writePattern(s, *n, false)) return;
     } else if (auto chunked_n = numberAfter(t, "/chunked/")) {
       if (!s.writeAll(statusLine(200) + "Transfer-Encoding: chunked\r\n" + conn + "\r\n")) return;

@@ -68,6 +68,9 @@ class OriginServer {
     // Accepted socket -> Stream (null = plain TCP). Runs on the connection's
     // thread; returning null drops the connection.
     std::function<std::unique_ptr<Stream>(UniqueFd)> wrap;
+    // Written first on every connection (a server-first protocol: an
+    // SSH-like banner), before the mode's behaviour.
+    std::string banner;
   };
 
   static StatusOr<std::unique_ptr<OriginServer>> start(Options options);

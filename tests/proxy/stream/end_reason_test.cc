@@ -57,6 +57,13 @@ const Row kRows[] = {
     {EndReason::kMisdirected, "TLS SNI", 421, "Misdirected Request",
      "kitgate: TLS SNI does not match the CONNECT target api.example.com\n",
      "TLS SNI does not match the CONNECT target api.example.com"},
+    {EndReason::kTunnelRefused,
+     "TLS SNI evil.example is neither the CONNECT host nor allowed by policy", 421,
+     "Misdirected Request",
+     "kitgate: tunnel to api.example.com:8443 refused: TLS SNI evil.example is neither the CONNECT "
+     "host nor allowed by policy\n",
+     "tunnel to api.example.com:8443 refused: TLS SNI evil.example is neither the CONNECT host nor "
+     "allowed by policy"},
     {EndReason::kPolicyDeny, "blocked by deny rule \"api.example.com\"", 403, "Forbidden",
      "Blocked by network policy: domain api.example.com:8443\n  detail: blocked by deny rule "
      "\"api.example.com\"\n",
@@ -148,8 +155,9 @@ TEST(EndReasonTable, OnlyTheUnauthenticatedAnswerAsksForProxyCredentials) {
 
 TEST(EndReasonTable, OnlyPolicyEndingsCountAsBlockedRequests) {
   for (const Row& r : kRows) {
-    const bool policy =
-        r.reason == EndReason::kPolicyDeny || r.reason == EndReason::kAddressBlocked;
+    const bool policy = r.reason == EndReason::kPolicyDeny ||
+                        r.reason == EndReason::kAddressBlocked ||
+                        r.reason == EndReason::kTunnelRefused;
     EXPECT_EQ(describeEnd(r.reason, kCtx, r.detail).policy_block, policy) << toString(r.reason);
   }
 }
@@ -187,6 +195,7 @@ TEST(EndReasonTable, CountsEachEndingWhereTheMetricsPageShowsIt) {
       {EndReason::kBadRequestBody, 0, 1, 0, {}, {}},
       {EndReason::kNotOriginForm, 0, 1, 0, {}, {}},
       {EndReason::kMisdirected, 0, 0, 0, {}, {}},
+      {EndReason::kTunnelRefused, 0, 0, 0, {}, {}},
       {EndReason::kPolicyDeny, 0, 0, 0, {}, {}},
       {EndReason::kAddressBlocked, 0, 0, 0, {}, UpstreamError::kAddressBlocked},
       {EndReason::kDnsFailure, 0, 0, 0, {}, UpstreamError::kDns},

@@ -40,7 +40,7 @@ struct FakeHost final : StreamHost {
   std::vector<EndResponse> replies;
   // A policy log record with its views copied (the record's views die with the call).
   struct Line {
-    std::string sandbox, type, method, host, address, rule, reason, proxy;
+    std::string sandbox, type, method, host, address, rule, reason, proxy, sni, sni_check;
     uint16_t port = 0;
     bool allowed = false;
     int status = 0;
@@ -66,8 +66,9 @@ struct FakeHost final : StreamHost {
   void log(const admin::PolicyRecord& r) override {
     logs.push_back(Line{std::string(r.sandbox), std::string(r.type), std::string(r.method),
                         std::string(r.host), std::string(r.address), std::string(r.rule),
-                        std::string(r.reason), std::string(r.proxy), r.port, r.allowed, r.status,
-                        r.bytes_up, r.bytes_down, r.duration_ms});
+                        std::string(r.reason), std::string(r.proxy), std::string(r.sni),
+                        std::string(r.sni_check), r.port, r.allowed, r.status, r.bytes_up,
+                        r.bytes_down, r.duration_ms});
     log_text.push_back(
         std::string(r.sandbox) + "|" + std::string(r.type) + "|" + std::string(r.method) + "|" +
         std::string(r.host) + ":" + std::to_string(r.port) + "|" + std::string(r.address) + "|" +
@@ -151,8 +152,8 @@ http::Request get(std::string scheme, std::string host, uint16_t port, std::stri
 
 // ---------------------------------------------------------------- fixture
 
-// Sandbox "default" may reach *.allowed.test:443, api.allowed.test:80 and
-// ampcode.com:443, never deny.allowed.test; ampcode.com has the amp key
+// Sandbox "default" may reach *.allowed.test:443, api.allowed.test:80,
+// ampcode.com:443 and ssh.only.test:22, never deny.allowed.test; ampcode.com has the amp key
 // bound (Authorization: Bearer); the sandbox has its interception CA.
 class StreamTest : public ::testing::Test {
  protected:
@@ -161,10 +162,12 @@ class StreamTest : public ::testing::Test {
     ASSERT_TRUE(dir.isOk());
     dir_ = new testing::TempDir(std::move(*dir));
     root_ = new fs::path(dir_->path());
-    auto reg = sandbox::singleTenantRegistry({sandbox::RuleSource{
-        "test.yaml",
-        {{"*.allowed.test:443", 1, 1}, {"api.allowed.test:80", 2, 1}, {"ampcode.com:443", 3, 1}},
-        {{"deny.allowed.test", 4, 1}}}});
+    auto reg = sandbox::singleTenantRegistry({sandbox::RuleSource{"test.yaml",
+                                                                  {{"*.allowed.test:443", 1, 1},
+                                                                   {"api.allowed.test:80", 2, 1},
+                                                                   {"ampcode.com:443", 3, 1},
+                                                                   {"ssh.only.test:22", 5, 1}},
+                                                                  {{"deny.allowed.test", 4, 1}}}});
     ASSERT_TRUE(reg.isOk()) << reg.status().message();
     registry_ = new std::shared_ptr<const sandbox::Registry>(*reg);
 
@@ -670,6 +673,135 @@ TEST_F(TransparentTest, TheBareAddressDecidesOnlyWhenAnAddressRuleOrDoubleStarAl
   EXPECT_TRUE(connector_.last().host.isIp());
   connector_.finish(upstream::Outcome::kConnected, "203.0.113.7");
   EXPECT_EQ(host_.tunnels, 1);
+}
+
+// ---------------------------------------------------------------- first flight of a tunnel
+
+// What the sandbox's first bytes in an opaque tunnel said (the peek itself is
+// tested in tests/proxy/tls/client_hello_test.cc).
+tls::ClientHelloPeek hello(std::string sni) {
+  return {tls::ClientHelloPeek::Result::kHello, std::move(sni)};
+}
+tls::ClientHelloPeek peekOf(tls::ClientHelloPeek::Result r) { return {r, {}}; }
+
+struct FirstFlightCase {
+  const char* what;
+  tls::ClientHelloPeek peek;
+  bool client_eof;
+  bool goes_on;
+  admin::TunnelSni counted;
+  const char* sni_check;
+};
+
+class TunnelFirstFlight : public StreamTest,
+                          public ::testing::WithParamInterface<FirstFlightCase> {};
+
+// CONNECT www.allowed.test:443 (policy: *.allowed.test:443, ssh.only.test:22,
+// deny deny.allowed.test), not intercepted, connected; then the first flight.
+TEST_P(TunnelFirstFlight, OnlyANameThePolicyAllowsOnThisPortGoesOn) {
+  const FirstFlightCase& c = GetParam();
+  proxyRequest(connectTo("www.allowed.test", 443), Target::kConnect);
+  connector_.finish(upstream::Outcome::kConnected);
+  ASSERT_EQ(host_.tunnels, 1);
+  EXPECT_EQ(stream_.onFirstFlight(c.peek, c.client_eof), c.goes_on) << c.what;
+  for (size_t i = 0; i < metrics_.tunnel_sni.size(); ++i) {
+    EXPECT_EQ(metrics_.tunnel_sni[i].get(), i == admin::idx(c.counted) ? 1u : 0u) << i;
+  }
+  if (c.goes_on) {
+    EXPECT_TRUE(host_.replies.empty());
+    stream_.answered();
+    stream_.complete(200, 1, 2, false);
+    ASSERT_EQ(host_.logs.size(), 2u);
+    for (const auto& line : host_.logs) {
+      EXPECT_TRUE(line.allowed);
+      EXPECT_EQ(line.sni_check, c.sni_check) << "open and close lines say what the check found";
+      EXPECT_EQ(line.sni, c.peek.sni);
+    }
+    return;
+  }
+  ASSERT_EQ(host_.replies.size(), 1u);
+  EXPECT_TRUE(host_.replies[0].policy_block);
+  EXPECT_EQ(blocked(admin::ReqType::kConnect), 1u);
+  ASSERT_EQ(host_.logs.size(), 1u);
+  const auto& line = host_.logs[0];
+  EXPECT_FALSE(line.allowed);
+  EXPECT_EQ(line.type, "connect");
+  EXPECT_EQ(line.host, "www.allowed.test");
+  EXPECT_EQ(line.sni_check, "refused");
+  EXPECT_EQ(line.sni, c.peek.sni);
+  EXPECT_NE(line.reason.find("tunnel to www.allowed.test:443 refused"), std::string::npos)
+      << line.reason;
+  if (!c.peek.sni.empty()) {
+    EXPECT_NE(line.reason.find(c.peek.sni), std::string::npos);
+  }
+}
+
+using Result = tls::ClientHelloPeek::Result;
+INSTANTIATE_TEST_SUITE_P(
+    Flights, TunnelFirstFlight,
+    ::testing::Values(FirstFlightCase{"same_name", hello("www.allowed.test"), false, true,
+                                      admin::TunnelSni::kMatch, "match"},
+                      FirstFlightCase{"other_allowed_name", hello("cdn.allowed.test"), false, true,
+                                      admin::TunnelSni::kOtherAllowed, "other-allowed"},
+                      FirstFlightCase{"name_allowed_on_another_port_only", hello("ssh.only.test"),
+                                      false, false, admin::TunnelSni::kRefused, "refused"},
+                      FirstFlightCase{"denied_name", hello("deny.allowed.test"), false, false,
+                                      admin::TunnelSni::kRefused, "refused"},
+                      FirstFlightCase{"unlisted_name", hello("evil.example"), false, false,
+                                      admin::TunnelSni::kRefused, "refused"},
+                      FirstFlightCase{"ip_literal_name", hello("192.0.2.10"), false, false,
+                                      admin::TunnelSni::kRefused, "refused"},
+                      FirstFlightCase{"hello_without_name", hello(""), false, true,
+                                      admin::TunnelSni::kAbsent, "absent"},
+                      FirstFlightCase{"not_tls", peekOf(Result::kNotTls), false, true,
+                                      admin::TunnelSni::kNotTls, "not-tls"},
+                      FirstFlightCase{"malformed_tls", peekOf(Result::kMalformed), false, false,
+                                      admin::TunnelSni::kRefused, "refused"},
+                      FirstFlightCase{"hello_cut_short_by_eof", peekOf(Result::kIncomplete), true,
+                                      false, admin::TunnelSni::kRefused, "refused"}),
+    [](const ::testing::TestParamInfo<FirstFlightCase>& i) { return std::string(i.param.what); });
+
+TEST_F(StreamTest, AnotherNameMustBeAllowedByANameRuleNotJustAnAddressRule) {
+  auto reg = sandbox::singleTenantRegistry({sandbox::RuleSource{
+      "cidr.yaml", {{"192.0.2.0/24", 1, 1}, {"www.allowed.test", 2, 1}}, {}}});
+  ASSERT_TRUE(reg.isOk()) << reg.status().message();
+  const sandbox::Sandbox* cidr = (*reg)->identify(policy::IpAddress{}, std::nullopt);
+  ASSERT_NE(cidr, nullptr);
+  request_ = connectTo("www.allowed.test", 443);
+  stream_.begin(cidr, clock_.now());
+  stream_.onProxyRequest(request_, Target::kConnect);
+  connector_.finish(upstream::Outcome::kConnected, "192.0.2.10");
+  // Any name might resolve into 192.0.2.0/24; the tunnel still may not front one.
+  EXPECT_FALSE(stream_.onFirstFlight(hello("fronted.example"), false));
+  EXPECT_EQ(metrics_.tunnel_sni[admin::idx(admin::TunnelSni::kRefused)].get(), 1u);
+}
+
+TEST_F(StreamTest, ATunnelWhoseServerSpeaksFirstIsNotChecked) {
+  proxyRequest(connectTo("www.allowed.test", 443), Target::kConnect);
+  connector_.finish(upstream::Outcome::kConnected);
+  stream_.onServerFirst();
+  EXPECT_EQ(metrics_.tunnel_sni[admin::idx(admin::TunnelSni::kServerFirst)].get(), 1u);
+  stream_.answered();
+  ASSERT_EQ(host_.logs.size(), 1u);
+  EXPECT_EQ(host_.logs[0].sni_check, "server-first");
+}
+
+TEST_F(TransparentTest, AHelloMustCarryExactlyTheNameKitgatesDnsGave) {
+  // Another name the policy allows is not enough: the address came from the DNS answer.
+  for (const auto& [name, goes_on] : std::vector<std::pair<std::string, bool>>{
+           {"www.allowed.test", true}, {"cdn.allowed.test", false}, {"evil.example", false}}) {
+    SCOPED_TRACE(name);
+    FakeHost before = host_;
+    transparent("203.0.113.7", 443, "www.allowed.test", TransparentTarget::NameSource::kDns);
+    connector_.finish(upstream::Outcome::kConnected, "203.0.113.7");
+    EXPECT_EQ(stream_.onFirstFlight(hello(name), false), goes_on);
+    EXPECT_EQ(host_.replies.size(), before.replies.size() + (goes_on ? 0 : 1));
+    if (!goes_on) {
+      EXPECT_EQ(host_.logs.back().type, "transparent");
+      EXPECT_EQ(host_.logs.back().sni, name);
+      EXPECT_EQ(host_.logs.back().sni_check, "refused");
+    }
+  }
 }
 
 // ---------------------------------------------------------------- every EndReason

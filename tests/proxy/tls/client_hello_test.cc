@@ -8,28 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "proxy/tls/handles.h"
+#include "tests/support/tls_hello.h"
 
 namespace kitgate::tls {
 namespace {
 
 using Result = ClientHelloPeek::Result;
 
-// The first flight a real client sends for `sni` ("" = no server_name).
 std::string realClientHello(const std::string& sni) {
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  SslPtr ssl(SSL_new(ctx.get()));
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl.get(), rbio, wbio);  // the SSL owns both
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
-  SSL_set_connect_state(ssl.get());
-  EXPECT_EQ(SSL_do_handshake(ssl.get()), -1);  // wants the server's answer
-  std::string out;
-  char buf[4096];
-  int n = 0;
-  while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
+  return kitgate::testing::clientHelloFor(sni);
 }
 
 // The same handshake message re-framed in records of at most `chunk` bytes.
@@ -79,12 +66,9 @@ TEST(ClientHelloPeek, AHelloSplitAcrossRecordsIsGathered) {
 
 TEST(ClientHelloPeek, OtherProtocolsAreNotTls) {
   const std::vector<std::string> cases = {
-      "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n",
-      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-      std::string("\x16\x02", 2),                   // a handshake record of no TLS version
-      std::string("\x17\x03\x03\x00\x10", 5),       // application data first
-      std::string("\x16\x03\x01\x00\x00", 5),       // an empty record
-      std::string("\x16\x03\x01\x00\x05\x02", 6)};  // a handshake message that is no ClientHello
+      "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      std::string("\x16\x02", 2),               // a handshake record of no TLS version
+      std::string("\x17\x03\x03\x00\x10", 5)};  // application data first
   for (const std::string& bytes : cases) {
     EXPECT_EQ(peekClientHello(bytes).result, Result::kNotTls) << bytes;
   }
@@ -92,18 +76,47 @@ TEST(ClientHelloPeek, OtherProtocolsAreNotTls) {
       << "one byte of a record header may still be TLS";
 }
 
-TEST(ClientHelloPeek, ACorruptedHelloIsNotTls) {
+// A TLS handshake record that holds no readable ClientHello names nothing a
+// caller could check: kMalformed, never mistaken for "another protocol".
+TEST(ClientHelloPeek, TlsRecordsWithoutAReadableHelloAreMalformed) {
+  const std::vector<std::string> cases = {
+      std::string("\x16\x03\x01\x00\x00", 5),      // an empty record
+      std::string("\x16\x03\x01\x00\x05\x02", 6),  // a handshake message that is no ClientHello
+      std::string("\x16\x03\x01\x48\x01", 5) + std::string(0x4801, 'x'),  // record over the bound
+  };
+  for (const std::string& bytes : cases) {
+    EXPECT_EQ(peekClientHello(bytes).result, Result::kMalformed) << bytes.size();
+  }
+  // A hello that claims more than the largest one looked at: padded to hide
+  // its name beyond the peek.
+  std::string huge = realClientHello("github.com");
+  huge[6] = '\x02';  // handshake length 0x02xxxx > kMaxClientHelloBytes
+  EXPECT_EQ(peekClientHello(huge).result, Result::kMalformed);
+  // A hello under the bound, cut into fragments so small that the record
+  // headers push the bytes past the bound before the hello completes.
+  std::string body = std::string("\x01\x00\xff\xf0", 4) + std::string(0xfff0, 'a');
+  std::string fragmented;
+  for (size_t at = 0; at < body.size(); at += 0x100) {
+    const std::string frag = body.substr(at, 0x100);
+    fragmented += std::string("\x16\x03\x01", 3) + static_cast<char>(frag.size() >> 8) +
+                  static_cast<char>(frag.size() & 0xff) + frag;
+  }
+  ASSERT_GT(fragmented.size(), kMaxClientHelloBytes);
+  EXPECT_EQ(peekClientHello(fragmented).result, Result::kMalformed);
+}
+
+TEST(ClientHelloPeek, ACorruptedHelloIsMalformed) {
   const std::string hello = realClientHello("github.com");
   // Not a ClientHello message (a ServerHello type byte).
   std::string wrong_type = hello;
   wrong_type[5] = '\x02';
-  EXPECT_EQ(peekClientHello(wrong_type).result, Result::kNotTls);
+  EXPECT_EQ(peekClientHello(wrong_type).result, Result::kMalformed);
   // A host name with a byte no DNS name has.
   std::string bad_name = hello;
   const size_t at = bad_name.find("github.com");
   ASSERT_NE(at, std::string::npos);
   bad_name[at + 6] = '\0';
-  EXPECT_EQ(peekClientHello(bad_name).result, Result::kNotTls);
+  EXPECT_EQ(peekClientHello(bad_name).result, Result::kMalformed);
   // The handshake length claims more than the record chain can hold.
   std::string long_len = hello;
   long_len[6] = '\x7f';
@@ -115,7 +128,7 @@ TEST(ClientHelloPeek, ACorruptedHelloIsNotTls) {
   const size_t len = hello.size() - 5 + 1;
   extra[3] = static_cast<char>(len >> 8);
   extra[4] = static_cast<char>(len & 0xff);
-  EXPECT_EQ(peekClientHello(extra).result, Result::kNotTls);
+  EXPECT_EQ(peekClientHello(extra).result, Result::kMalformed);
 }
 
 TEST(ClientHelloPeek, ANameIsLowerCased) {
