@@ -61,7 +61,7 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
   env.metrics = &w.metrics();
   env.connector = &connector;
   env.clock = &steadyClock();
-  env.tls_configured = snap.client_tls != nullptr && snap.upstream_tls != nullptr;
+  env.tls_configured = !snap.client_tls.empty() && snap.upstream_tls != nullptr;
   env.secrets = snap.secrets.get();
   env.minters = &snap.minters;
   return env;
@@ -662,7 +662,8 @@ void Connection::tunnel(UniqueFd upstream) {
 //
 //   CONNECT allowed + credential bound for host + sandbox CA
 //     -> "200 Connection established"
-//     -> TLS with the sandbox (leaf minted for the CONNECT host, ALPN http/1.1)
+//     -> TLS with the sandbox (leaf minted for the CONNECT host, ALPN http/1.1;
+//        the sandbox's own context: its sessions resume, in it only)
 //     -> verified TLS with the real upstream (SNI = CONNECT host)
 //     -> kHead: inner requests, checked and rewritten by the stream.
 
@@ -670,7 +671,8 @@ void Connection::intercept(UniqueFd upstream) {
   const std::string& sandbox = sandbox_->name();
   const policy::Host& host = stream_.host();
   auto minter = snap_->minterFor(sandbox);
-  if (!minter || !stream_.plan() || !stream_.credentials()) {
+  const tls::ServerContext* client_tls = snap_->clientTlsFor(sandbox);
+  if (!minter || client_tls == nullptr || !stream_.plan() || !stream_.credentials()) {
     // The stream decided to intercept from this same snapshot.
     const std::string_view why =
         "interception decided without its credentials or CA (internal error)";
@@ -687,7 +689,7 @@ void Connection::intercept(UniqueFd upstream) {
   // before our 200) are the start of the TLS stream.
   std::string early(evbuffer_get_length(cin_), '\0');
   evbuffer_remove(cin_, early.data(), early.size());
-  auto tls = tls::TlsStream::accept(client_.get(), *snap_->client_tls, leaf->get(), {}, early);
+  auto tls = tls::TlsStream::accept(client_.get(), *client_tls, leaf->get(), {}, early);
   if (!tls) {
     stream_.end(stream::EndReason::kInterceptSetupFailure, tls.status().message());
     return;

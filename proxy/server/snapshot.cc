@@ -21,7 +21,8 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
 
 // Secrets, per-sandbox CAs and the TLS contexts. Any error fails the whole
 // snapshot (the previous one stays active).
-Status loadInterception(const config::ProxyConfig& config, Snapshot& snap) {
+Status loadInterception(const config::ProxyConfig& config, Snapshot& snap,
+                        const Snapshot* previous) {
   if (config.state_dir.empty()) return Status::ok();
   auto store = secrets::loadStore(config.state_dir);
   if (!store) return store.status();
@@ -74,9 +75,30 @@ Status loadInterception(const config::ProxyConfig& config, Snapshot& snap) {
     return Status::error(all);
   }
   if (snap.minters.empty()) return Status::ok();
-  auto server_ctx = tls::ServerContext::create();
-  if (!server_ctx) return server_ctx.status();
-  snap.client_tls = std::make_shared<const tls::ServerContext>(std::move(server_ctx.value()));
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& [name, minter] : snap.minters) {
+    const std::string& ca = minter->caFingerprint();
+    if (previous != nullptr) {
+      auto it = previous->client_tls.find(name);
+      if (it != previous->client_tls.end() && it->second.ca_fingerprint == ca &&
+          now - it->second.created < Snapshot::kClientTlsLifetime) {
+        snap.client_tls.emplace(name, it->second);
+        continue;
+      }
+    }
+    tls::ServerContextOptions opts;
+    // Sessions are bound to the CA too (32 bytes at most: half the digest).
+    opts.session_id_context.clear();
+    for (char ch : ca) {
+      if (ch != ':' && opts.session_id_context.size() < 32) opts.session_id_context += ch;
+    }
+    auto server_ctx = tls::ServerContext::create(opts);
+    if (!server_ctx) return server_ctx.status();
+    snap.client_tls.emplace(
+        name,
+        Snapshot::ClientTls{
+            std::make_shared<const tls::ServerContext>(std::move(server_ctx.value())), ca, now});
+  }
   tls::ClientContextOptions copts;
   copts.extra_ca_file = config.upstream_ca_file;
   auto client_ctx = tls::ClientContext::create(copts);
@@ -143,7 +165,7 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
     }
     snap->counters[name] = c ? c : std::make_shared<SandboxCounter>(0);
   }
-  Status st = loadInterception(config, *snap);
+  Status st = loadInterception(config, *snap, previous);
   if (!st) return st;
   snap->loaded_at_unix = static_cast<int64_t>(std::time(nullptr));
   return std::shared_ptr<const Snapshot>(std::move(snap));

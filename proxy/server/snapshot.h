@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,7 +40,19 @@ struct Snapshot {
   // minter for a sandbox = every CONNECT of it is an opaque tunnel.
   std::shared_ptr<const secrets::Store> secrets;
   std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>> minters;  // by sandbox
-  std::shared_ptr<const tls::ServerContext> client_tls;    // toward sandboxes
+  // Toward each sandbox with a CA, its own TLS context: session tickets are
+  // sealed with that context's keys, so a session resumes only in the
+  // sandbox (and under the CA) it began in. Carried over from the previous
+  // snapshot while the sandbox's CA is unchanged — a reload keeps every
+  // session resumable — and renewed after kClientTlsLifetime (new ticket
+  // keys; OpenSSL never rotates them itself).
+  struct ClientTls {
+    std::shared_ptr<const tls::ServerContext> ctx;
+    std::string ca_fingerprint;
+    std::chrono::system_clock::time_point created;
+  };
+  static constexpr std::chrono::hours kClientTlsLifetime{24};
+  std::unordered_map<std::string, ClientTls> client_tls;   // by sandbox
   std::shared_ptr<const tls::ClientContext> upstream_tls;  // toward real servers, verifying
   // sandbox name -> its connection counter
   std::unordered_map<std::string, std::shared_ptr<SandboxCounter>> counters;
@@ -49,6 +62,10 @@ struct Snapshot {
     auto it = minters.find(sandbox);
     return it == minters.end() ? nullptr : it->second;
   }
+  const tls::ServerContext* clientTlsFor(const std::string& sandbox) const {
+    auto it = client_tls.find(sandbox);
+    return it == client_tls.end() ? nullptr : it->second.ctx.get();
+  }
   SandboxCounter* counterFor(const std::string& sandbox) const {
     auto it = counters.find(sandbox);
     return it == counters.end() ? nullptr : it->second.get();
@@ -56,7 +73,8 @@ struct Snapshot {
 };
 
 // Loads the state directory named by `config` and compiles everything.
-// `previous` (may be null) donates its per-sandbox connection counters.
+// `previous` (may be null) donates its per-sandbox connection counters and
+// the TLS contexts of sandboxes whose CA did not change.
 StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfig& config,
                                                         const Snapshot* previous);
 

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "proxy/tls/x509_builder.h"
+
 namespace kitgate::tls {
 namespace {
 
@@ -24,7 +26,8 @@ StatusOr<X509ExtensionPtr> subjectAltName(std::string_view host) {
     }
   } else {
     value = ASN1_IA5STRING_new();
-    if (value != nullptr && ASN1_STRING_set(value, text.data(), static_cast<int>(text.size())) != 1) {
+    if (value != nullptr &&
+        ASN1_STRING_set(value, text.data(), static_cast<int>(text.size())) != 1) {
       ASN1_STRING_free(value);
       value = nullptr;
     }
@@ -44,6 +47,7 @@ StatusOr<std::shared_ptr<const LeafMinter>> LeafMinter::create(const Certificate
                                                                const LeafOptions& options) {
   std::shared_ptr<LeafMinter> m(new LeafMinter());
   m->ca_cert_ = upRef(ca.cert());
+  m->ca_fingerprint_ = fingerprintSha256(m->ca_cert_.get());
   m->ca_key_ = upRef(ca.key());
   m->constraints_ = ca.constraints();
   m->options_ = options;
@@ -103,8 +107,7 @@ StatusOr<Leaf> LeafMinter::mint(std::string_view host, SystemTime now) const {
   if (X509_add_ext(cert.get(), san->get(), -1) != 1) return backendError("leaf SAN");
   s = signCertificate(cert.get(), ca_key_.get());
   if (!s) return s;
-  return Leaf{std::move(cert), upRef(leaf_key_.get()), std::string(host),
-              now + options_.lifetime};
+  return Leaf{std::move(cert), upRef(leaf_key_.get()), std::string(host), now + options_.lifetime};
 }
 
 LeafCache::LeafCache(std::shared_ptr<const LeafMinter> minter)

@@ -60,6 +60,8 @@ class LeafMinter {
   StatusOr<Leaf> mint(std::string_view host, SystemTime now) const;
 
   EVP_PKEY* leafKey() const { return leaf_key_.get(); }
+  // SHA-256 fingerprint of the CA certificate ("AB:CD:…"): which CA this is.
+  const std::string& caFingerprint() const { return ca_fingerprint_; }
   const NameConstraints& constraints() const { return constraints_; }
   const LeafOptions& options() const { return options_; }
   SystemTime now() const;
@@ -68,6 +70,7 @@ class LeafMinter {
   LeafMinter() = default;
 
   X509Ptr ca_cert_;
+  std::string ca_fingerprint_;
   EvpPkeyPtr ca_key_;
   EvpPkeyPtr leaf_key_;
   NameConstraints constraints_;

@@ -88,13 +88,15 @@ class MitmWorld : public ::testing::Test {
     auto proxy = ProxyProcess::start(o);
     ASSERT_TRUE(proxy.isOk()) << proxy.status().message();
     proxy_ = std::move(proxy.value());
-    sandbox_ca_file_ = proxy_->stateDir() + "/ca/default.crt";
+    sandbox_ca_file_ = proxy_->stateDir() + "/ca/" + ca_sandbox_ + ".crt";
     ASSERT_TRUE(waitUntil([&] { return ::access(sandbox_ca_file_.c_str(), R_OK) == 0; }, 10s))
         << "the proxy never wrote " << sandbox_ca_file_;
   }
 
-  // Tests that need other proxy options override this.
+  // Tests that need other proxy options override this (with sandboxes of
+  // their own: set ca_sandbox_ to the one whose CA SetUp waits for).
   virtual void customize(ProxyOptions&) {}
+  std::string ca_sandbox_ = "default";
 
   void TearDown() override {
     if (!proxy_) return;

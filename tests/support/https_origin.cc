@@ -148,10 +148,12 @@ StatusOr<std::unique_ptr<TlsConn>> TlsConn::accept(
 StatusOr<std::unique_ptr<TlsConn>> TlsConn::connect(UniqueFd fd, const tls::ClientContext& ctx,
                                                     std::string_view verify_host,
                                                     std::optional<std::string> sni,
-                                                    milliseconds timeout) {
+                                                    milliseconds timeout,
+                                                    tls::ClientSessionCache* sessions) {
   if (Status st = setNonBlocking(fd.get()); !st) return st;
   std::unique_ptr<TlsConn> c(new TlsConn(std::move(fd)));
-  auto stream = tls::TlsStream::connect(c->fd_.get(), ctx, verify_host);
+  auto stream = tls::TlsStream::connect(c->fd_.get(), ctx, verify_host, sessions,
+                                        sessions != nullptr ? std::string(verify_host) : "");
   if (!stream) return stream.status();
   c->stream_ = std::move(stream.value());
   // "" = a ClientHello without server_name.
@@ -247,6 +249,11 @@ HttpsOrigin::~HttpsOrigin() {
   if (http_) http_->stop();
 }
 
+size_t HttpsOrigin::handshakesResumed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return handshakes_resumed_;
+}
+
 size_t HttpsOrigin::handshakesFailed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return handshake_failures_;
@@ -265,6 +272,10 @@ std::unique_ptr<Stream> HttpsOrigin::wrap(UniqueFd fd) {
     return nullptr;
   }
   TlsConn& c = **conn;
+  if (c.sessionReused()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++handshakes_resumed_;
+  }
   // The first head decides whether this is a special connection.
   std::string buf;
   char tmp[16384];

@@ -59,10 +59,12 @@ class TlsConn {
       std::chrono::milliseconds timeout = 10s);
   // Client side: verifies the server for `verify_host`. `sni` overrides the
   // name sent in the ClientHello (default: verify_host; "" = none).
+  // `sessions` (may be null): resume from it and store new sessions in it.
   static StatusOr<std::unique_ptr<TlsConn>> connect(UniqueFd fd, const tls::ClientContext& ctx,
                                                     std::string_view verify_host,
                                                     std::optional<std::string> sni = std::nullopt,
-                                                    std::chrono::milliseconds timeout = 10s);
+                                                    std::chrono::milliseconds timeout = 10s,
+                                                    tls::ClientSessionCache* sessions = nullptr);
 
   // Up to n bytes; 0 = the peer closed (close_notify or plain EOF). Error on
   // timeout, reset or a TLS failure.
@@ -75,6 +77,8 @@ class TlsConn {
 
   // The peer's certificate (own reference), or null.
   tls::X509Ptr peerCertificate() const;
+  // The handshake resumed a session (an abbreviated handshake).
+  bool sessionReused() const { return stream_->sessionReused(); }
   int fd() const { return fd_.get(); }
 
  private:
@@ -110,6 +114,8 @@ class HttpsOrigin {
   size_t connectionsOpen() const { return http_->connectionsOpen(); }
   size_t requestsServed() const { return http_->requestsServed(); }
   size_t handshakesFailed() const;
+  // Handshakes that resumed a session (tickets: the proxy's upstream leg reconnecting).
+  size_t handshakesResumed() const;
   // The head of the most recent request to an OriginServer route.
   std::string lastRequestHead() const { return http_->lastRequestHead(); }
   // The head of the most recent request to a special route (/echo-auth, ...).
@@ -132,6 +138,7 @@ class HttpsOrigin {
   // pieces of piece=N bytes, optionally labelled encoding=NAME.
   void echoBody(TlsConn& c, const std::string& head, const std::string& target);
   size_t handshake_failures_ = 0;
+  size_t handshakes_resumed_ = 0;
 };
 
 // A test client for one intercepted (or tunnelled) host: CONNECT host:port
