@@ -16,6 +16,8 @@ namespace kitgate::privd {
 namespace {
 
 constexpr int kIoTimeoutSeconds = 10;
+// Read (and dropped past kMaxMessageBytes) before answering an oversize request.
+constexpr size_t kDrainBytes = 4 * kMaxMessageBytes;
 
 std::string errnoText() { return std::strerror(errno); }
 
@@ -136,6 +138,21 @@ void Server::serveConnection(int fd) {
 }
 
 Response Server::serve(int fd, std::string* what) {
+  // The whole request is read (bounded) before any answer, refusals included:
+  // a unix socket closed with unread data resets the peer, which would lose
+  // the answer.
+  std::string bytes;
+  bool complete = false;
+  char buf[4096];
+  while (bytes.size() < kDrainBytes) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      complete = n == 0;
+      break;
+    }
+    if (bytes.size() <= kMaxMessageBytes) bytes.append(buf, static_cast<size_t>(n));
+  }
   auto peer = peerCredentials(fd);
   if (!peer.isOk()) {
     *what = "unknown caller";
@@ -143,20 +160,10 @@ Response Server::serve(int fd, std::string* what) {
   }
   *what = "uid " + std::to_string(peer->uid) + " pid " + std::to_string(peer->pid);
   if (Status allowed = authorize_(*peer); !allowed.isOk()) return refusal(allowed.message());
-
-  std::string bytes;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return refusal("incomplete request (timed out or broken)");
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-    if (bytes.size() > kMaxMessageBytes) {
-      return refusal("request too large (more than " + std::to_string(kMaxMessageBytes) +
-                     " bytes)");
-    }
+  if (bytes.size() > kMaxMessageBytes) {
+    return refusal("request too large (more than " + std::to_string(kMaxMessageBytes) + " bytes)");
   }
+  if (!complete) return refusal("incomplete request (timed out or broken)");
   auto request = parseRequest(bytes);
   if (!request.isOk()) return refusal(request.status().message());
   *what += " " + std::string(verbName(request->verb));

@@ -1,11 +1,12 @@
 // The daemon side of the privileged-request socket (protocol.h).
 //
 // Server binds a unix socket, makes it root:<group> 0660 (the first gate),
-// and serves one connection at a time on the calling thread: SO_PEERCRED
-// through the Authorizer (the second gate, peer.h) before a byte is read,
-// then one bounded request (kMaxMessageBytes, a read timeout so a silent
-// client cannot hold the daemon), parseRequest(), the Handler, one
-// response. A refused or malformed request gets an error response and
+// and serves one connection at a time on the calling thread: one bounded
+// request is read (kMaxMessageBytes kept, a little more drained so the
+// answer is not lost to a reset; a read timeout so a silent client cannot
+// hold the daemon), then SO_PEERCRED through the Authorizer (the second
+// gate, peer.h) before anything looks at it, parseRequest(), the Handler,
+// one response. A refused or malformed request gets an error response and
 // changes nothing. Every request is logged as one line (uid, verb, sandbox
 // name, outcome) — never a field value beyond the name.
 //
