@@ -145,6 +145,11 @@ class DaemonRegistry final : public sandbox::Registry {
     if (!r.isOk()) return r.status();
     return r->text;
   }
+  StatusOr<std::string> stateRoot() override {
+    auto r = callOk(socket_, requestOf(Verb::kHello));
+    if (!r.isOk()) return r.status();
+    return r->text;
+  }
 
  private:
   StatusOr<Response> named(Verb verb, const std::string& name) {

@@ -404,6 +404,12 @@ Status SandboxManager::checkCreate(const CreateRequest& req) {
                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
   if (Status w = checkWorkspace(req.workspace, paths_.root, protectedPaths()); !w.isOk()) return w;
+  if (!registry().local()) {
+    // The state that holds the secrets is the daemon's: out of reach as well.
+    auto root = registry().stateRoot();
+    if (!root.isOk()) return root.status();
+    if (Status w = checkWorkspace(req.workspace, *root, protectedPaths()); !w.isOk()) return w;
+  }
   if (loadRunRecord(paths_.runDir(), req.name).isOk()) {
     return Status::error("a sandbox named \"" + req.name +
                          "\" already exists; remove it first (kitgate rm " + req.name +

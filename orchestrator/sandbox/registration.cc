@@ -88,6 +88,7 @@ class LocalRegistry final : public Registry {
     if (!record.isOk()) return record.status();
     return record->token;
   }
+  StatusOr<std::string> stateRoot() override { return paths_.root; }
 
  private:
   state::Paths paths_;

@@ -52,6 +52,8 @@ class Registry {
   virtual StatusOr<bool> removeScopedSecrets(const std::string& name) = 0;
   virtual std::string caCert(const std::string& name) = 0;  // "" when none
   virtual StatusOr<std::string> token(const std::string& name) = 0;
+  // The state directory these files live in (a workspace must stay out of it).
+  virtual StatusOr<std::string> stateRoot() = 0;
 };
 
 std::unique_ptr<Registry> makeLocalRegistry(state::Paths paths);
