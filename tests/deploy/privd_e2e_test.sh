@@ -134,7 +134,10 @@ as_in "$call" "$sock" proxy-ensure >/dev/null || fail "proxy-ensure"
 [[ -s "$state/proxy.ready" ]] || fail "the daemon did not start the proxy"
 as_in "$call" "$sock" proxy-reload >/dev/null || fail "proxy-reload"
 [[ "$(as_in "$call" "$sock" sandbox-token "$name")" == "$token" ]] || fail "sandbox-token"
-log "ok: the daemon's proxy started and reloaded"
+as_in "$kitgate" proxy reload | grep -q "reloaded (through the kitgate daemon)" || fail "kitgate proxy reload as $in_user"
+if as_in "$kitgate" proxy stop >/dev/null 2>"$work/stop.err"; then fail "kitgate proxy stop as $in_user stopped the daemon's proxy"; fi
+grep -q "sudo systemctl stop kitgate-proxy" "$work/stop.err" || { cat "$work/stop.err" >&2; fail "proxy stop: no clear error"; }
+log "ok: the daemon's proxy started and reloaded (kitgate proxy reload too; stop is refused)"
 
 # --- 2. a user not in the group: refused twice, nothing changed ----------------
 before_rules="$(rules)"
