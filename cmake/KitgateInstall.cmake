@@ -1,7 +1,8 @@
 # `cmake --install` layout (GNUInstallDirs):
 #   component proxy  <prefix>/bin/kitgate-proxy
 #   component cli    <prefix>/bin/kitgate
-#   component host   <prefix>/lib/systemd/system/kitgate-proxy.service (paths filled in),
+#   component host   <prefix>/lib/systemd/system/kitgate-proxy.service and
+#                    kitgate-daemon.service (paths filled in),
 #                    <etc>/kitgate/proxy.yaml (the host daemon's config template)
 #   component doc    <prefix>/share/doc/kitgate/{README,deploy,secrets-format,sandbox-format}.md
 # <etc> is /etc for the prefix /usr, else <prefix>/etc — decided when
@@ -21,6 +22,7 @@ endif()
 # The unit and the config: their directories depend on the prefix given at
 # install time, so they are placed by a script run then.
 set(KITGATE_UNIT_IN ${PROJECT_SOURCE_DIR}/deploy/systemd/kitgate-proxy.service.in)
+set(KITGATE_DAEMON_UNIT_IN ${PROJECT_SOURCE_DIR}/deploy/systemd/kitgate-daemon.service.in)
 set(KITGATE_HOST_CONFIG ${PROJECT_SOURCE_DIR}/deploy/systemd/proxy.yaml)
 install(CODE "
   set(KITGATE_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
@@ -33,6 +35,8 @@ install(CODE "
   set(unit_dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/lib/systemd/system\")
   message(STATUS \"Installing: \${unit_dir}/kitgate-proxy.service\")
   configure_file(\"${KITGATE_UNIT_IN}\" \"\${unit_dir}/kitgate-proxy.service\" @ONLY)
+  message(STATUS \"Installing: \${unit_dir}/kitgate-daemon.service\")
+  configure_file(\"${KITGATE_DAEMON_UNIT_IN}\" \"\${unit_dir}/kitgate-daemon.service\" @ONLY)
   file(INSTALL \"${KITGATE_HOST_CONFIG}\" DESTINATION \"\${KITGATE_SYSCONFDIR}/kitgate\")  # file(INSTALL) adds DESTDIR
 " COMPONENT host)
 

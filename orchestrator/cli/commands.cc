@@ -1,5 +1,6 @@
 // The subcommand table: one entry per `kitgate <name>`.
 #include "orchestrator/cli/app.h"
+#include "orchestrator/cli/daemon_command.h"
 #include "orchestrator/cli/k8s_command.h"
 #include "orchestrator/cli/kit_command.h"
 #include "orchestrator/cli/policy_command.h"
@@ -23,6 +24,8 @@ constexpr Command kCommands[] = {
     {"stop", "stop a sandbox's container", runStopCommand},
     {"rm", "remove sandboxes and everything they created", runRmCommand},
     {"proxy", "start, stop, reload the local kitgate-proxy daemon; status", runProxyCommand},
+    {"daemon", "the root daemon that lets docker-group users run kitgate without sudo",
+     runDaemonCommand},
     {"k8s", "print a kit's Kubernetes objects behind the kitgate gateway (render)", runK8sCommand},
     {"completion", "print a bash or zsh completion script", runCompletionCommand},
     {"version", "print kitgate's version", runVersionCommand},

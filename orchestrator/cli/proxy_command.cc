@@ -2,10 +2,14 @@
 // over the state directory (orchestrator/state/state.h does the work).
 #include "orchestrator/cli/proxy_command.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/cli/state_cli.h"
+#include "orchestrator/privd/client.h"
 #include "orchestrator/state/state.h"
 
 namespace kitgate::cli {
@@ -59,6 +63,31 @@ void printStatus(Io& io, const state::ProxyStatus& s, bool json) {
          << "  metrics:  " << (s.metrics.empty() ? "off" : s.metrics) << "\n";
 }
 
+// Not root: the proxy is the root kitgate daemon's (its state directory is
+// not readable here): start and reload through it; status says whose it is.
+int runProxyViaDaemon(const std::string& sub, Io& io) {
+  const std::string socket = privd::defaultSocketPath();
+  if (sub == "stop") {
+    return fail(io, kCmd,
+                "the proxy is the kitgate daemon's (not root): stop it with `sudo systemctl stop "
+                "kitgate-proxy` or `sudo kitgate proxy stop`");
+  }
+  privd::Request r;
+  r.verb = sub == "start"    ? privd::Verb::kProxyEnsure
+           : sub == "reload" ? privd::Verb::kProxyReload
+                             : privd::Verb::kHello;
+  auto reply = privd::callOk(socket, r);
+  if (!reply.isOk()) return fail(io, kCmd, reply.status().message());
+  if (sub == "status") {
+    io.out << "kitgate-proxy: the kitgate daemon's at " << socket << " (state " << reply->text
+           << "); for its pid and addresses: sudo kitgate proxy status\n";
+  } else {
+    io.out << "kitgate-proxy " << (sub == "start" ? "running" : "reloaded")
+           << " (through the kitgate daemon)\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int runProxyCommand(const Args& args, Io& io) {
@@ -79,6 +108,12 @@ int runProxyCommand(const Args& args, Io& io) {
   const std::string& sub = args[0];
   if (sub != "start" && sub != "stop" && sub != "status" && sub != "reload") {
     return usageError(io, kCmd, kUsage, "unknown command \"" + sub + "\"");
+  }
+  // Not root with a kitgate daemon: its proxy. Without one: a proxy of one's own, as before.
+  struct stat sock {};
+  if (usesDaemon() && ::stat(privd::defaultSocketPath().c_str(), &sock) == 0 &&
+      S_ISSOCK(sock.st_mode)) {
+    return runProxyViaDaemon(sub, io);
   }
   auto paths = openState();
   if (!paths) return fail(io, kCmd, paths.status().message());

@@ -208,7 +208,12 @@ int runRunCommand(const Args& args, Io& io) {
   if (run.dry_run) {
     auto steps = plannedRunSteps(req);
     if (!steps.isOk()) return fail(io, kCmd, steps.status().message());
-    return printDryRun({req, kits->composition, std::move(*steps)}, io);
+    const int rc = printDryRun({req, kits->composition, std::move(*steps)}, io);
+    if (rc != kExitOk || !usesDaemon()) return rc;
+    // Not root: the privileged steps need the root kitgate daemon; say now whether it serves.
+    auto note = daemonNote();
+    io.err << (note.isOk() ? *note : "WARN: a run would fail: " + note.status().message()) << "\n";
+    return rc;
   }
 
   auto ctx = openSandboxContext();

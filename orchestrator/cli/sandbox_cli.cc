@@ -7,6 +7,7 @@
 #include "orchestrator/cli/kit_settings.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/docker/engine_client.h"
+#include "orchestrator/privd/client.h"
 
 namespace kitgate::cli {
 
@@ -97,13 +98,33 @@ StatusOr<SandboxContext> openSandboxContext() {
     ctx.docker = std::move(*client);
   }
   ctx.docker->setRegistryAuth(registryAuthForImage);  // private images: the kit logins
-  ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
-                             : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
-  ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();
+  if (usesDaemon()) {
+    // The root daemon does what needs root; this user's state directory
+    // keeps only the CLI's own records (run/, port forwarders).
+    const std::string socket = privd::defaultSocketPath();
+    ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths) : privd::makeDaemonProxyControl(socket);
+    ctx.firewall = privd::makeDaemonFirewall(socket);
+    ctx.registry = privd::makeDaemonRegistry(socket);
+  } else {
+    ctx.proxy = proxyFactory() ? proxyFactory()(ctx.paths)
+                               : sandbox::makeProxyControl(ctx.paths, state::findProxyBinary());
+    ctx.firewall = firewallFactory() ? firewallFactory()() : sandbox::makeIptablesFirewall();
+  }
   ctx.ports = sandbox::makeProcessPortForwarder(ctx.paths, selfBinary());
   ctx.manager = std::make_unique<sandbox::SandboxManager>(*ctx.docker, *ctx.proxy, *ctx.firewall,
                                                           ctx.paths, ctx.ports.get());
+  if (ctx.registry) ctx.manager->setRegistry(ctx.registry.get());
   return ctx;
+}
+
+bool usesDaemon() { return ::geteuid() != 0 && !firewallFactory(); }
+
+StatusOr<std::string> daemonNote() {
+  const std::string socket = privd::defaultSocketPath();
+  auto hello = privd::callOk(socket, privd::Request{});
+  if (!hello.isOk()) return hello.status();
+  return "Privileged steps (host firewall, registration, proxy): the kitgate daemon at " + socket +
+         " (state " + hello->text + ")";
 }
 
 StatusOr<std::vector<std::string>> plannedRunSteps(const sandbox::CreateRequest& req) {

@@ -43,6 +43,9 @@ struct SandboxContext {
   std::shared_ptr<sandbox::ProxyControl> proxy;
   std::shared_ptr<sandbox::HostFirewall> firewall;
   std::shared_ptr<sandbox::PortForwarder> ports;
+  // Not root: the firewall, the proxy control and the registry are the root
+  // kitgate daemon's (orchestrator/privd/client.h); null registry = local.
+  std::shared_ptr<sandbox::Registry> registry;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();
@@ -52,6 +55,13 @@ StatusOr<SandboxContext> openSandboxContext();
 // nothing is contacted or created. Fails as create() would fail before its
 // first step (invalid name, refused workspace, existing sandbox).
 StatusOr<std::vector<std::string>> plannedRunSteps(const sandbox::CreateRequest& req);
+
+// Whether this CLI asks the root kitgate daemon for privileged steps: not
+// root, and no test hook replaced the firewall.
+bool usesDaemon();
+// Asks the daemon who it is: "Privileged steps: the kitgate daemon at
+// <socket> (state <dir>)", or the error that names the fix.
+StatusOr<std::string> daemonNote();
 
 // Progress printing for a command: steps and warnings on io.err.
 sandbox::Progress progressFor(Io& io);

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "orchestrator/sandbox/registration.h"
 #include "orchestrator/sandbox/route_secrets.h"
 #include "orchestrator/sandbox/tty_relay.h"
 #include "orchestrator/sandbox/workspace_guard.h"
@@ -69,14 +70,6 @@ std::string nowIso8601() {
   return buf;
 }
 
-std::string readFileOrEmpty(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string tail(std::string_view text, size_t n) {
   return std::string(text.size() > n ? text.substr(text.size() - n) : text);
 }
@@ -107,20 +100,6 @@ void sayRouteSecrets(const state::Paths& paths, const std::string& sandbox,
   }
 }
 
-// Removes the sandbox's interception CA (certificate, key, and the proxy's
-// list of hosts outside it); absent files are fine.
-Status removeCaFiles(const state::Paths& paths, const std::string& sandbox) {
-  const std::string crt = paths.caCert(sandbox);
-  const std::string stem = crt.substr(0, crt.size() - 4);
-  std::string problems;
-  for (const std::string& f : {crt, stem + ".key", stem + ".outside"}) {
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
-      problems += (problems.empty() ? "" : "; ") + f + ": " + std::strerror(errno);
-    }
-  }
-  return problems.empty() ? Status::ok() : Status::error(problems);
-}
-
 }  // namespace
 
 std::unique_ptr<ProxyControl> makeProxyControl(state::Paths paths, std::string proxy_binary) {
@@ -133,7 +112,8 @@ SandboxManager::SandboxManager(docker::DockerClient& docker, ProxyControl& proxy
       ports_(ports),
       proxy_(proxy),
       firewall_(firewall),
-      paths_(std::move(paths)) {}
+      paths_(std::move(paths)),
+      local_registry_(makeLocalRegistry(paths_)) {}
 
 Step SandboxManager::portsStep(RunRecord& record, const Progress& progress) {
   return {"ports", "",
@@ -278,36 +258,30 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
                    [this, &c] { return proxy_.removeListen(c.record.proxy_listen); }});
 
   // Registration + routes, then reload (mints the CA when credentials are bound).
-  steps.push_back(
-      {"registration", "",
-       [this, &c] {
-         auto secrets = state::loadSecrets(paths_);
-         if (!secrets.isOk()) return secrets.status();
-         c.in.placeholders = state::placeholdersFor(*secrets, c.req.name);
-         c.in.subnet = c.net.subnet;
-         c.in.gateway = c.net.gateway;
-         Status s = state::writeSandbox(
-             paths_,
-             state::SandboxRecord{
-                 c.req.name, {c.net.subnet}, c.in.token, c.req.kit.allow, c.req.kit.deny, 0});
-         if (s.isOk()) {
-           s = state::writeRoutes(paths_, c.req.name, toStateRoutes(planRoutes(c.req.kit)));
-         }
-         if (!s.isOk()) (void)state::removeSandbox(paths_, c.req.name);
-         return s;
-       },
-       // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
-       [this, &c] {
-         Status s = state::removeSandbox(paths_, c.req.name);
-         Status ca = removeCaFiles(paths_, c.req.name);
-         return s.isOk() ? ca : s;
-       }});
+  steps.push_back({"registration", "",
+                   [this, &c] {
+                     auto placeholders = registry().placeholders(c.req.name);
+                     if (!placeholders.isOk()) return placeholders.status();
+                     c.in.placeholders = std::move(*placeholders);
+                     c.in.subnet = c.net.subnet;
+                     c.in.gateway = c.net.gateway;
+                     return registry().write(c.req.name, c.net.subnet, c.in.token, c.req.kit.allow,
+                                             c.req.kit.deny, toStateRoutes(planRoutes(c.req.kit)));
+                   },
+                   // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
+                   [this, &c] {
+                     Status s = registry().remove(c.req.name);
+                     Status ca = registry().removeCa(c.req.name);
+                     return s.isOk() ? ca : s;
+                   }});
   steps.push_back({"proxy reload", "Registering sandbox " + req.name + " with the proxy",
                    [this, &c, &progress] {
                      Status r = proxy_.reload();
                      if (!r.isOk()) return r;
-                     c.in.ca_pem = readFileOrEmpty(paths_.caCert(c.req.name));
-                     sayRouteSecrets(paths_, c.req.name, planRoutes(c.req.kit), progress);
+                     c.in.ca_pem = registry().caCert(c.req.name);
+                     if (registry().local()) {
+                       sayRouteSecrets(paths_, c.req.name, planRoutes(c.req.kit), progress);
+                     }
                      return r;
                    },
                    // After the registration is gone, so the proxy forgets it.
@@ -430,6 +404,12 @@ Status SandboxManager::checkCreate(const CreateRequest& req) {
                          "\": use 1-63 of a-z 0-9 - _ . starting with a letter or digit");
   }
   if (Status w = checkWorkspace(req.workspace, paths_.root, protectedPaths()); !w.isOk()) return w;
+  if (!registry().local()) {
+    // The state that holds the secrets is the daemon's: out of reach as well.
+    auto root = registry().stateRoot();
+    if (!root.isOk()) return root.status();
+    if (Status w = checkWorkspace(req.workspace, *root, protectedPaths()); !w.isOk()) return w;
+  }
   if (loadRunRecord(paths_.runDir(), req.name).isOk()) {
     return Status::error("a sandbox named \"" + req.name +
                          "\" already exists; remove it first (kitgate rm " + req.name +
@@ -560,24 +540,12 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
     }
     for (const std::string& v : volumes) check("volume " + v, docker_.removeVolume(v, true));
   }
-  check("registration", state::removeSandbox(paths_, name));
-  auto secrets = state::loadSecrets(paths_);
-  if (secrets.isOk()) {
-    const std::string scope = state::sandboxScope(name);
-    state::Secrets kept;
-    for (const auto& s : secrets->services) {
-      if (s.scope != scope) kept.services.push_back(s);
-    }
-    for (const auto& c : secrets->custom) {
-      if (c.scope != scope) kept.custom.push_back(c);
-    }
-    if (kept.services.size() != secrets->services.size() ||
-        kept.custom.size() != secrets->custom.size()) {
-      say(progress.step, "Removing secrets scoped to " + name);
-      check("secrets", state::saveSecrets(paths_, kept));
-    }
-  } else {
-    check("secrets", secrets.status());
+  check("registration", registry().remove(name));
+  auto scoped = registry().removeScopedSecrets(name);
+  if (!scoped.isOk()) {
+    check("secrets", scoped.status());
+  } else if (*scoped) {
+    say(progress.step, "Removing secrets scoped to " + name);
   }
   // Half-created (no record): the listen entry run adds for this network.
   if (record.proxy_listen.empty() && !gateway.empty()) {
@@ -589,7 +557,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
     check("proxy reload", proxy_.reload());
   }
   // The sandbox's interception CA (the proxy no longer serves it).
-  check("CA files", removeCaFiles(paths_, name));
+  check("CA files", registry().removeCa(name));
   check("run record", removeRunRecord(paths_.runDir(), name));
   if (problems.empty()) return Status::ok();
   std::string msg = "removing " + name + ":";
@@ -634,14 +602,14 @@ StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progr
       // makes a new one for the sandbox's current policy and credentials
       // (proxy/mitm/authority.h), so hosts allowed since it was made are
       // intercepted too.
-      {"ca renew", "", [this, &name] { return removeCaFiles(paths_, name); }, {}},
+      {"ca renew", "", [this, &name] { return registry().removeCa(name); }, {}},
       {"proxy reload", "", [this] { return proxy_.reload(); }, {}},
       {"proxy check",
        "",
        [this, &name, &c] {
-         auto registration = state::loadSandbox(paths_, name);
-         if (!registration.isOk()) return registration.status();
-         return proxy_.checkServes(c.record.proxy_listen, name, registration->token);
+         auto token = registry().token(name);
+         if (!token.isOk()) return token.status();
+         return proxy_.checkServes(c.record.proxy_listen, name, *token);
        },
        {}},
       {"container start", "Starting container " + rec->container,
@@ -654,7 +622,7 @@ StatusOr<RunRecord> SandboxManager::restart(const std::string& name, const Progr
   const std::vector<Step> published = {portsStep(c.record, progress)};
   if (Status s = runner.run(published); !s.isOk()) return s;
   // The CA the proxy holds now (it may have been renewed while stopped).
-  auto ca = caSteps(readFileOrEmpty(paths_.caCert(name)));
+  auto ca = caSteps(registry().caCert(name));
   if (!ca.isOk()) return ca.status();
   c.setup = std::move(*ca);
   c.setup.insert(c.setup.end(), rec->restart.begin(), rec->restart.end());

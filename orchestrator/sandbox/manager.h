@@ -32,6 +32,7 @@
 #include "orchestrator/sandbox/host_firewall.h"
 #include "orchestrator/sandbox/plan.h"
 #include "orchestrator/sandbox/port_forward.h"
+#include "orchestrator/sandbox/registration.h"
 #include "orchestrator/sandbox/run_record.h"
 #include "orchestrator/sandbox/steps.h"
 #include "orchestrator/state/state.h"
@@ -168,6 +169,10 @@ class SandboxManager {
                                 int out_fd);
 
   const state::Paths& paths() const { return paths_; }
+  // The state files that hold secrets through `registry` (borrowed; null =
+  // the state directory itself, as root). A CLI that is not root passes the
+  // root kitgate daemon's (orchestrator/privd/client.h).
+  void setRegistry(Registry* registry) { registry_ = registry; }
 
  private:
   struct CreateContext;
@@ -192,6 +197,9 @@ class SandboxManager {
   ProxyControl& proxy_;
   HostFirewall& firewall_;
   state::Paths paths_;
+  std::unique_ptr<Registry> local_registry_;
+  Registry* registry_ = nullptr;
+  Registry& registry() { return registry_ != nullptr ? *registry_ : *local_registry_; }
 };
 
 }  // namespace kitgate::sandbox

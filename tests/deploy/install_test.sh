@@ -50,6 +50,14 @@ if systemd-analyze security --offline=true "$unit" >"$work/security.txt" 2>&1; t
   log "systemd-analyze security exposure: $score"
   systemd-analyze security --offline=true --threshold=20 "$unit" >/dev/null 2>&1 ||
     { grep '✗' "$work/security.txt" >&2; fail "exposure $score is above 2.0"; }
+  # The no-sudo daemon's unit (kitgate daemon): the same limit.
+  daemon_unit="$root/usr/lib/systemd/system/kitgate-daemon.service"
+  grep -q '^ExecStart=/usr/bin/kitgate daemon --socket /run/kitgate/daemon.sock --group docker$' "$daemon_unit" ||
+    fail "kitgate-daemon.service does not run the installed kitgate daemon"
+  systemd-analyze security --offline=true "$daemon_unit" >"$work/daemon-security.txt" 2>&1 || true
+  log "kitgate-daemon.service exposure: $(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$work/daemon-security.txt")"
+  systemd-analyze security --offline=true --threshold=20 "$daemon_unit" >/dev/null 2>&1 ||
+    { grep '✗' "$work/daemon-security.txt" >&2; fail "kitgate-daemon.service exposure is above 2.0"; }
 else
   log "systemd-analyze security --offline=true cannot run here: $(head -n1 "$work/security.txt")"
   security_rc=77

@@ -714,6 +714,61 @@ TEST_F(SandboxManagerTest, InteractiveExecRelaysThroughATtyAndReturnsTheCode) {
 namespace kitgate::sandbox {
 namespace {
 
+// A registry that is not the CLI's own state directory (the root kitgate
+// daemon's, for a CLI that is not root), here in-process over another directory.
+class ElsewhereRegistry final : public Registry {
+ public:
+  explicit ElsewhereRegistry(const state::Paths& paths) : local_(makeLocalRegistry(paths)) {}
+  bool local() const override { return false; }
+  StatusOr<std::vector<std::pair<std::string, std::string>>> placeholders(
+      const std::string& name) override {
+    return local_->placeholders(name);
+  }
+  Status write(const std::string& name, const std::string& subnet, const std::string& token,
+               const std::vector<std::string>& allow, const std::vector<std::string>& deny,
+               const std::vector<state::Route>& routes) override {
+    return local_->write(name, subnet, token, allow, deny, routes);
+  }
+  Status remove(const std::string& name) override { return local_->remove(name); }
+  Status removeCa(const std::string& name) override { return local_->removeCa(name); }
+  StatusOr<bool> removeScopedSecrets(const std::string& name) override {
+    return local_->removeScopedSecrets(name);
+  }
+  std::string caCert(const std::string& name) override { return local_->caCert(name); }
+  StatusOr<std::string> token(const std::string& name) override { return local_->token(name); }
+  StatusOr<std::string> stateRoot() override { return local_->stateRoot(); }
+
+ private:
+  std::unique_ptr<Registry> local_;
+};
+
+TEST_F(SandboxManagerTest, ARegistryElsewhereHoldsTheRegistrationAndItsStateIsGuarded) {
+  state::Paths daemon;
+  daemon.root = root_ + "/daemon-state";
+  ASSERT_TRUE(state::ensureDirs(daemon).isOk());
+  ElsewhereRegistry registry(daemon);
+  SandboxManager m = manager();
+  m.setRegistry(&registry);
+  auto record = m.create(request_, progress());
+  ASSERT_TRUE(record.isOk()) << record.status().message();
+  EXPECT_TRUE(fs::exists(daemon.sandboxFile("amp-proj")));
+  EXPECT_FALSE(fs::exists(paths_.sandboxFile("amp-proj")));
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  EXPECT_FALSE(fs::exists(daemon.sandboxFile("amp-proj")));
+  EXPECT_FALSE(fs::exists(daemon.credentialsFile("amp-proj")));
+
+  // The CLI's own state directory is not where the secrets are: a workspace
+  // inside the registry's is refused too, before anything is created.
+  CreateRequest inside = request_;
+  inside.name = "amp-inside";
+  inside.workspace = daemon.root + "/sandboxes";
+  auto refused = m.create(inside, progress());
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_THAT(refused.status().message(), HasSubstr(daemon.root));
+  EXPECT_FALSE(fs::exists(daemon.sandboxFile("amp-inside")));
+  EXPECT_TRUE(docker_.networks().empty());
+}
+
 TEST(WorkspaceGuard, RefusesWorkspacesHoldingTheStateOrTheDockerSocket) {
   const std::string state = "/srv/kg-state";
   const std::vector<std::string> others = {"/var", "/run", "/var/run/docker.sock",

@@ -1,0 +1,161 @@
+#include "orchestrator/privd/actions.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/registration.h"
+
+namespace kitgate::privd {
+
+namespace {
+
+Response okResponse() {
+  Response r;
+  r.ok = true;
+  return r;
+}
+
+StatusOr<Response> fromStatus(const Status& s) {
+  if (!s.isOk()) return s;
+  return okResponse();
+}
+
+std::string readFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+PrivilegedActions::PrivilegedActions(docker::DockerClient& docker, sandbox::HostFirewall& firewall,
+                                     sandbox::ProxyControl& proxy, state::Paths paths)
+    : docker_(docker), firewall_(firewall), proxy_(proxy), paths_(std::move(paths)) {}
+
+Response PrivilegedActions::handle(const Request& request, const PeerCred& peer) {
+  (void)peer;  // authorized by the server; every allowed caller may ask the same
+  auto r = dispatch(request);
+  if (r.isOk()) return *r;
+  Response refused;
+  refused.error = r.status().message();
+  return refused;
+}
+
+StatusOr<std::optional<docker::NetworkInfo>> PrivilegedActions::sandboxNetwork(
+    const std::string& name) {
+  auto net = docker_.inspectNetwork(sandbox::networkName(name));
+  if (!net.isOk()) return net.status();
+  if (!net->has_value()) return std::optional<docker::NetworkInfo>();
+  const auto label = (*net)->labels.find(std::string(sandbox::kSandboxLabel));
+  if (label == (*net)->labels.end() || label->second != name) {
+    return Status::error("network " + sandbox::networkName(name) +
+                         " is not kitgate's network of sandbox " + name);
+  }
+  if ((*net)->subnet.empty() || (*net)->gateway.empty()) {
+    return Status::error("Docker reports no subnet/gateway for " + sandbox::networkName(name));
+  }
+  if (Status s = checkSubnetAndGateway((*net)->subnet, (*net)->gateway); !s.isOk()) {
+    return Status::error("network " + sandbox::networkName(name) + ": " + s.message());
+  }
+  return net;
+}
+
+StatusOr<docker::NetworkInfo> PrivilegedActions::requireNetwork(const std::string& name) {
+  auto net = sandboxNetwork(name);
+  if (!net.isOk()) return net.status();
+  if (!net->has_value()) {
+    return Status::error("no sandbox network " + sandbox::networkName(name) +
+                         " (create the sandbox's network first)");
+  }
+  return **net;
+}
+
+StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
+  switch (r.verb) {
+    case Verb::kHello: {
+      Response out = okResponse();
+      out.text = paths_.root;
+      return out;
+    }
+    case Verb::kFirewallIsolate: {
+      auto net = requireNetwork(r.name);
+      if (!net.isOk()) return net.status();
+      return fromStatus(firewall_.isolate(r.name, net->subnet, net->gateway, sandbox::kProxyPort));
+    }
+    case Verb::kFirewallRelease: {
+      auto net = sandboxNetwork(r.name);
+      if (!net.isOk()) return net.status();
+      if (net->has_value()) {
+        return fromStatus(
+            firewall_.release(r.name, (*net)->subnet, (*net)->gateway, sandbox::kProxyPort));
+      }
+      if (r.subnet.empty()) return okResponse();  // no network, nothing named: nothing to do
+      return fromStatus(firewall_.release(r.name, r.subnet, r.gateway, sandbox::kProxyPort));
+    }
+    case Verb::kProxyEnsure: {
+      if (Status s = proxy_.ensureRunning(); !s.isOk()) return s;
+      Response out = okResponse();
+      out.lines = proxy_.takeRepairs();
+      return out;
+    }
+    case Verb::kProxyReload:
+      return fromStatus(proxy_.reload());
+    case Verb::kListenAdd: {
+      std::string ip;
+      if (Status s = checkListen(r.listen, &ip); !s.isOk()) return s;
+      auto nets = docker_.listNetworks({std::string(sandbox::kSandboxLabel)});
+      if (!nets.isOk()) return nets.status();
+      bool gateway = false;
+      for (const docker::NetworkInfo& n : *nets) gateway = gateway || n.gateway == ip;
+      if (!gateway) {
+        return Status::error("listen entry " + r.listen +
+                             " is not the gateway of a kitgate sandbox network");
+      }
+      return fromStatus(proxy_.addListen(r.listen));
+    }
+    case Verb::kListenRemove:
+      return fromStatus(proxy_.removeListen(r.listen));
+    case Verb::kSandboxWrite: {
+      auto net = requireNetwork(r.name);
+      if (!net.isOk()) return net.status();
+      if (Status s = state::ensureDirs(paths_); !s.isOk()) return s;
+      return fromStatus(sandbox::writeRegistration(paths_, r.name, net->subnet, r.token, r.allow,
+                                                   r.deny, r.routes));
+    }
+    case Verb::kSandboxRemove:
+      return fromStatus(state::removeSandbox(paths_, r.name));
+    case Verb::kCaRemove:
+      return fromStatus(sandbox::removeSandboxCa(paths_, r.name));
+    case Verb::kSecretsRemove: {
+      auto removed = sandbox::removeScopedSecrets(paths_, r.name);
+      if (!removed.isOk()) return removed.status();
+      Response out = okResponse();
+      if (*removed) out.text = "removed";
+      return out;
+    }
+    case Verb::kSandboxCa: {
+      Response out = okResponse();
+      out.text = readFileOrEmpty(paths_.caCert(r.name));
+      return out;
+    }
+    case Verb::kSandboxToken: {
+      auto record = state::loadSandbox(paths_, r.name);
+      if (!record.isOk()) return record.status();
+      Response out = okResponse();
+      out.text = record->token;
+      return out;
+    }
+    case Verb::kPlaceholders: {
+      auto secrets = state::loadSecrets(paths_);
+      if (!secrets.isOk()) return secrets.status();
+      Response out = okResponse();
+      out.pairs = state::placeholdersFor(*secrets, r.name);
+      return out;
+    }
+  }
+  return Status::error("unknown verb");
+}
+
+}  // namespace kitgate::privd

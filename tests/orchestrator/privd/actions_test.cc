@@ -1,0 +1,219 @@
+// The daemon's actions: what it derives itself (subnet and gateway from the
+// sandbox's Docker network, listen entries only on kitgate gateways), the
+// registration it writes with root's state code, and what it refuses.
+#include "orchestrator/privd/actions.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "orchestrator/sandbox/plan.h"
+#include "tests/support/fake_docker.h"
+
+namespace kitgate::privd {
+namespace {
+
+class RecordingFirewall final : public sandbox::HostFirewall {
+ public:
+  Status isolate(const std::string& name, const std::string& subnet, const std::string& gateway,
+                 int port) override {
+    calls.push_back("isolate " + name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+    return Status::ok();
+  }
+  Status release(const std::string& name, const std::string& subnet, const std::string& gateway,
+                 int port) override {
+    calls.push_back("release " + name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+    return Status::ok();
+  }
+  std::vector<std::string> calls;
+};
+
+class RecordingProxy final : public sandbox::ProxyControl {
+ public:
+  Status ensureRunning() override { return record("ensure"); }
+  Status reload() override { return record("reload"); }
+  Status addListen(const std::string& addr) override { return record("add " + addr); }
+  Status removeListen(const std::string& addr) override { return record("remove " + addr); }
+  std::vector<std::string> takeRepairs() override { return {"listen"}; }
+  Status record(std::string call) {
+    calls.push_back(std::move(call));
+    return Status::ok();
+  }
+  std::vector<std::string> calls;
+};
+
+class PrivdActionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kitgate-privd-actions-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    paths_.root = tmpl;
+    ASSERT_TRUE(state::ensureDirs(paths_).isOk());
+    auto net = docker_.createNetwork(sandbox::planNetwork("amp"));
+    ASSERT_TRUE(net.isOk());
+    net_ = *net;
+    actions_ = std::make_unique<PrivilegedActions>(docker_, firewall_, proxy_, paths_);
+  }
+  void TearDown() override { std::filesystem::remove_all(paths_.root); }
+
+  Response run(Request r) { return actions_->handle(r, PeerCred{1, 1000, 1000}); }
+  Request named(Verb verb, std::string name = "amp") {
+    Request r;
+    r.verb = verb;
+    r.name = std::move(name);
+    return r;
+  }
+
+  state::Paths paths_;
+  docker::testing::FakeDockerClient docker_;
+  RecordingFirewall firewall_;
+  RecordingProxy proxy_;
+  std::unique_ptr<PrivilegedActions> actions_;
+  docker::NetworkInfo net_;
+};
+using PrivdActions = PrivdActionsTest;
+
+TEST_F(PrivdActions, FirewallRulesUseTheNetworksOwnSubnetAndGateway) {
+  Response r = run(named(Verb::kFirewallIsolate));
+  ASSERT_TRUE(r.ok) << r.error;
+  r = run(named(Verb::kFirewallRelease));
+  ASSERT_TRUE(r.ok) << r.error;
+  const std::string expect = "amp " + net_.subnet + " " + net_.gateway + ":3128";
+  EXPECT_EQ(firewall_.calls, (std::vector<std::string>{"isolate " + expect, "release " + expect}));
+}
+
+TEST_F(PrivdActions, ClientAddressesAreIgnoredWhileTheNetworkExists) {
+  Request r = named(Verb::kFirewallRelease);
+  r.subnet = "10.0.0.0/8";
+  r.gateway = "10.0.0.1";
+  ASSERT_TRUE(run(r).ok);
+  ASSERT_EQ(firewall_.calls.size(), 1u);
+  EXPECT_EQ(firewall_.calls[0].find("10.0.0.0/8"), std::string::npos);
+}
+
+TEST_F(PrivdActions, ReleaseWithTheNetworkGoneUsesTheClientsAddressesForThatNameOnly) {
+  Request r = named(Verb::kFirewallRelease, "gone");
+  ASSERT_TRUE(run(r).ok);  // nothing named, nothing to do
+  EXPECT_TRUE(firewall_.calls.empty());
+  r.subnet = "172.30.99.0/24";
+  r.gateway = "172.30.99.1";
+  ASSERT_TRUE(run(r).ok);
+  EXPECT_EQ(firewall_.calls,
+            (std::vector<std::string>{"release gone 172.30.99.0/24 172.30.99.1:3128"}));
+}
+
+TEST_F(PrivdActions, NoRulesForANetworkThatIsNotTheSandboxes) {
+  Response r = run(named(Verb::kFirewallIsolate, "other"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no sandbox network kitgate-other"), std::string::npos) << r.error;
+  // A network with kitgate's name but not kitgate's label (someone else made it).
+  docker::NetworkSpec spec;
+  spec.name = sandbox::networkName("squat");
+  ASSERT_TRUE(docker_.createNetwork(spec).isOk());
+  r = run(named(Verb::kFirewallIsolate, "squat"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("is not kitgate's network"), std::string::npos) << r.error;
+  EXPECT_TRUE(firewall_.calls.empty());
+}
+
+TEST_F(PrivdActions, ListenEntriesOnlyOnAKitgateGateway) {
+  Request add;
+  add.verb = Verb::kListenAdd;
+  add.listen = net_.gateway + ":3128";
+  ASSERT_TRUE(run(add).ok);
+  add.listen = "192.168.77.1:3128";
+  Response r = run(add);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("not the gateway of a kitgate sandbox network"), std::string::npos);
+  EXPECT_EQ(proxy_.calls, (std::vector<std::string>{"add " + net_.gateway + ":3128"}));
+}
+
+TEST_F(PrivdActions, TheRegistrationIsWrittenWithTheNetworksSubnetAnd0600) {
+  Request w = named(Verb::kSandboxWrite);
+  w.token = "kgtABCDEFGHabcdefgh01";
+  w.allow = {"ampcode.com"};
+  w.routes = {state::Route{"amp", {"ampcode.com"}, "Authorization", "Bearer %s", ""}};
+  Response r = run(w);
+  ASSERT_TRUE(r.ok) << r.error;
+  auto record = state::loadSandbox(paths_, "amp");
+  ASSERT_TRUE(record.isOk()) << record.status().message();
+  EXPECT_EQ(record->sources, (std::vector<std::string>{net_.subnet}));
+  EXPECT_EQ(record->token, w.token);
+  struct stat info {};
+  ASSERT_EQ(::stat(paths_.sandboxFile("amp").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(paths_.credentialsFile("amp").c_str(), &info), 0);
+
+  Response token = run(named(Verb::kSandboxToken));
+  ASSERT_TRUE(token.ok);
+  EXPECT_EQ(token.text, w.token);
+
+  ASSERT_TRUE(run(named(Verb::kSandboxRemove)).ok);
+  EXPECT_NE(::stat(paths_.sandboxFile("amp").c_str(), &info), 0);
+  EXPECT_NE(::stat(paths_.credentialsFile("amp").c_str(), &info), 0);
+}
+
+TEST_F(PrivdActions, NoRegistrationWithoutTheSandboxesNetwork) {
+  Request w = named(Verb::kSandboxWrite, "nonet");
+  w.token = "kgtABCDEFGHabcdefgh01";
+  EXPECT_FALSE(run(w).ok);
+  struct stat info {};
+  EXPECT_NE(::stat(paths_.sandboxFile("nonet").c_str(), &info), 0);
+}
+
+TEST_F(PrivdActions, PlaceholdersButNeverSecretValuesComeBack) {
+  state::Secrets secrets;
+  secrets.custom.push_back(
+      {state::sandboxScope("amp"), {"api.example"}, "EX_TOKEN", "kitgate-cs-abc", "s3cr3t-value"});
+  secrets.services.push_back({"amp", std::string(state::kGlobalScope), "another-s3cr3t"});
+  ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
+  Response r = run(named(Verb::kPlaceholders));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.pairs,
+            (std::vector<std::pair<std::string, std::string>>{{"EX_TOKEN", "kitgate-cs-abc"}}));
+  EXPECT_EQ(encodeResponse(r).find("s3cr3t"), std::string::npos);
+
+  Response removed = run(named(Verb::kSecretsRemove));
+  ASSERT_TRUE(removed.ok) << removed.error;
+  EXPECT_EQ(removed.text, "removed");
+  auto left = state::loadSecrets(paths_);
+  ASSERT_TRUE(left.isOk());
+  EXPECT_TRUE(left->custom.empty());
+  EXPECT_EQ(left->services.size(), 1u);  // global: kept
+  EXPECT_EQ(run(named(Verb::kSecretsRemove)).text, "");
+}
+
+TEST_F(PrivdActions, TheCaCertificateComesBackAndIsRemovedWithItsKey) {
+  const std::string crt = paths_.caCert("amp");
+  std::filesystem::create_directories(std::filesystem::path(crt).parent_path());
+  std::ofstream(crt) << "-----BEGIN CERTIFICATE-----\n";
+  const std::string key = crt.substr(0, crt.size() - 4) + ".key";
+  std::ofstream(key) << "key";
+  Response r = run(named(Verb::kSandboxCa));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.text, "-----BEGIN CERTIFICATE-----\n");
+  ASSERT_TRUE(run(named(Verb::kCaRemove)).ok);
+  EXPECT_FALSE(std::filesystem::exists(crt));
+  EXPECT_FALSE(std::filesystem::exists(key));
+}
+
+TEST_F(PrivdActions, ProxyVerbsDriveTheLocalProxyControl) {
+  Request ensure;
+  ensure.verb = Verb::kProxyEnsure;
+  Response r = run(ensure);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"listen"}));
+  Request reload;
+  reload.verb = Verb::kProxyReload;
+  ASSERT_TRUE(run(reload).ok);
+  Request hello;
+  EXPECT_EQ(run(hello).text, paths_.root);
+  EXPECT_EQ(proxy_.calls, (std::vector<std::string>{"ensure", "reload"}));
+}
+
+}  // namespace
+}  // namespace kitgate::privd
