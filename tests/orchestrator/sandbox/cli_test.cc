@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "orchestrator/cli/app.h"
@@ -40,19 +41,25 @@ class NullProxy final : public sandbox::ProxyControl {
     listen.erase(std::remove(listen.begin(), listen.end(), addr), listen.end());
     return Status::ok();
   }
+  Status addDnsListen(const std::string&) override { return Status::ok(); }
+  Status removeDnsListen(const std::string&) override { return Status::ok(); }
+  StatusOr<int> transparentPort() override { return 40001; }
   std::vector<std::string> listen;
 };
 
 class NullFirewall final : public sandbox::HostFirewall {
  public:
-  Status isolate(const std::string&, const std::string&, const std::string&, int) override {
-    ++isolated;
+  Status isolate(const sandbox::FirewallSpec& spec) override {
+    names.insert(spec.name);
+    isolated = static_cast<int>(names.size());
     return Status::ok();
   }
-  Status release(const std::string&, const std::string&, const std::string&, int) override {
-    --isolated;
+  Status release(const std::string& name) override {
+    names.erase(name);
+    isolated = static_cast<int>(names.size());
     return Status::ok();
   }
+  std::set<std::string> names;  // sandboxes with rules
   int isolated = 0;
 };
 
