@@ -40,7 +40,9 @@ class SshAgentForwardTest : public ::testing::Test {
     sa.sun_family = AF_UNIX;
     std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
     EXPECT_EQ(::bind(sock_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    if (::geteuid() == 0) EXPECT_EQ(::chown(path.c_str(), uid, uid), 0);
+    if (::geteuid() == 0) {
+      EXPECT_EQ(::chown(path.c_str(), uid, uid), 0);
+    }
     return path;
   }
   fs::path dir_;
