@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -251,7 +252,10 @@ Status writeFileAtomic(const std::string& path, std::string_view content, mode_t
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   Status st = mkdirs(dir);
   if (!st) return st;
-  const std::string tmp = join(dir, "." + base + ".tmp." + std::to_string(::getpid()));
+  // Unique per writer, threads of one process included (concurrent starts).
+  static std::atomic<unsigned> serial{0};
+  const std::string tmp = join(dir, "." + base + ".tmp." + std::to_string(::getpid()) + "." +
+                                        std::to_string(serial.fetch_add(1)));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return Status::error("cannot write " + tmp + ": " + errnoText(errno));
   // The umask may have narrowed `mode`; make it exact (and never wider).
