@@ -13,6 +13,7 @@ packages=(
   curl openssl python3 python3-grpcio nghttp2-client procps iproute2 zip unzip
   docker-registry apache2-utils docker-compose prometheus
   runsc
+  iptables openssh-client openssh-server
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include "orchestrator/cli/secret_command.h"
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/ssh_agent.h"
 
 namespace kitgate::cli {
 
@@ -24,6 +25,7 @@ constexpr std::string_view kCmd = "run";
 constexpr std::string_view kRunUsage =
     "Usage: kitgate run [--kit REF]... [--name NAME] [--workspace DIR] [-d] [--dry-run]\n"
     "                   [--kit-arg K=V]... [--runtime runc|runsc] [--allow-host-root]\n"
+    "                   [--no-ssh-agent]\n"
     "                   AGENT [-- AGENT_ARGS...]\n"
     "       kitgate run NAME            (start a stopped sandbox again; same as kitgate start)\n\n"
     "Creates a sandbox from a kit and starts its agent in it: a container on its\n"
@@ -56,7 +58,9 @@ constexpr std::string_view kRunUsage =
     "                         with dockerd as \"runsc\")\n"
     "  --allow-host-root      run a kit that asks for security.privileged under runc,\n"
     "                         which makes the agent root on this host (without it such\n"
-    "                         a kit is refused; under runsc it is root in gVisor only)\n\n"
+    "                         a kit is refused; under runsc it is root in gVisor only)\n"
+    "  --no-ssh-agent         do not forward the host's SSH agent ($SSH_AUTH_SOCK) into\n"
+    "                         the sandbox (forwarded by default: the socket only, no key)\n\n"
     "Examples:\n"
     "  kitgate run --kit ./amp/ amp\n"
     "  kitgate run --kit ./vale/ claude\n"
@@ -74,6 +78,7 @@ struct RunArgs {
   bool home_volume = false;
   std::string runtime;  // "" = the daemon's default (runc)
   bool allow_host_root = false;
+  bool ssh_agent = true;
   std::string agent;
   std::vector<std::string> agent_args;
   kit::LoadOptions load;
@@ -123,6 +128,10 @@ std::string parseRunArgs(const Args& args, RunArgs* out) {
     }
     if (cur.flag({"--allow-host-root"})) {
       out->allow_host_root = true;
+      continue;
+    }
+    if (cur.flag({"--no-ssh-agent"})) {
+      out->ssh_agent = false;
       continue;
     }
     if (cur.flag({"--home-volume"})) {
@@ -205,6 +214,11 @@ int runRunCommand(const Args& args, Io& io) {
   req.persistent_home = run.home_volume;
   req.runtime = run.runtime;
   req.allow_host_root = run.allow_host_root;
+  if (run.ssh_agent) {
+    sandbox::SshAgentForward agent = sandbox::sshAgentToForward(std::getenv("SSH_AUTH_SOCK"));
+    req.ssh_agent_socket = agent.socket;
+    if (!agent.note.empty()) io.err << "Note: " << agent.note << "\n";
+  }
   if (run.dry_run) {
     auto steps = plannedRunSteps(req);
     if (!steps.isOk()) return fail(io, kCmd, steps.status().message());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -50,6 +51,27 @@ class StateProxyControl final : public ProxyControl {
   Status removeListen(const std::string& addr) override {
     return state::removeProxyListen(paths_, addr);
   }
+  Status addDnsListen(const std::string& addr) override {
+    return state::addProxyDnsListen(paths_, addr);
+  }
+  Status removeDnsListen(const std::string& addr) override {
+    return state::removeProxyDnsListen(paths_, addr);
+  }
+  StatusOr<int> transparentPort() override {
+    const state::ProxyStatus s = state::proxyStatus(paths_);
+    for (const std::string& l : s.transparent) {
+      const size_t colon = l.rfind(':');
+      if (l.rfind("0.0.0.0:", 0) == 0 && colon != std::string::npos) {
+        const int port = std::atoi(l.c_str() + colon + 1);
+        if (port > 0) return port;
+      }
+    }
+    return Status::error("the running kitgate-proxy (pid " + std::to_string(s.pid) +
+                         ") has no transparent listener on 0.0.0.0 (it was started with an older "
+                         "configuration, and transparent_listen is fixed at start); stop it "
+                         "(kill " +
+                         std::to_string(s.pid) + ") and run again");
+  }
 
  private:
   state::Paths paths_;
@@ -72,6 +94,11 @@ std::string nowIso8601() {
 
 std::string tail(std::string_view text, size_t n) {
   return std::string(text.size() > n ? text.substr(text.size() - n) : text);
+}
+
+// The proxy's DNS listener of the network whose gateway is `gateway`.
+std::string dnsListen(const std::string& gateway) {
+  return gateway + ":" + std::to_string(kDnsPort);
 }
 
 std::vector<state::Route> toStateRoutes(const std::vector<CredentialRoute>& routes) {
@@ -240,14 +267,16 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
                    },
                    [this, &c] { return docker_.removeNetwork(c.net.id); }});
 
-  // The host answers the sandbox only on the proxy port.
+  // The host rules: the proxy is the sandbox's only way out (host_firewall.h).
   steps.push_back({"host firewall", "",
                    [this, &c] {
-                     return firewall_.isolate(c.req.name, c.net.subnet, c.net.gateway, kProxyPort);
+                     auto transparent = proxy_.transparentPort();
+                     if (!transparent.isOk()) return transparent.status();
+                     return firewall_.isolate(FirewallSpec{c.req.name, c.net.subnet, c.net.gateway,
+                                                           bridgeName(c.net.id), kProxyPort,
+                                                           *transparent, kDnsPort});
                    },
-                   [this, &c] {
-                     return firewall_.release(c.req.name, c.net.subnet, c.net.gateway, kProxyPort);
-                   }});
+                   [this, &c] { return firewall_.release(c.req.name); }});
 
   // The proxy listens on the network's gateway.
   steps.push_back({"proxy listen", "",
@@ -256,6 +285,10 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
                      return proxy_.addListen(c.record.proxy_listen);
                    },
                    [this, &c] { return proxy_.removeListen(c.record.proxy_listen); }});
+  // And answers its DNS there (the host rules send port 53 to it).
+  steps.push_back({"proxy dns", "",
+                   [this, &c] { return proxy_.addDnsListen(dnsListen(c.net.gateway)); },
+                   [this, &c] { return proxy_.removeDnsListen(dnsListen(c.net.gateway)); }});
 
   // Registration + routes, then reload (mints the CA when credentials are bound).
   steps.push_back({"registration", "",
@@ -434,6 +467,7 @@ PlanInput planInputFor(const CreateRequest& req) {
   in.mixin_contexts = req.mixin_contexts;
   in.runtime = req.runtime;
   in.allow_host_root = req.allow_host_root;
+  in.ssh_agent_socket = req.ssh_agent_socket;
   return in;
 }
 
@@ -521,14 +555,13 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
   if (ports_ != nullptr) check("port forwarder", ports_->stop(name));
   say(progress.step, "Removing container " + record.container);
   check("container", docker_.removeContainer(container, true));
-  std::string subnet = record.subnet;
   std::string gateway = record.proxy_listen.substr(0, record.proxy_listen.rfind(':'));
   if (auto net = docker_.inspectNetwork(record.network); net.isOk() && net->has_value()) {
-    subnet = (*net)->subnet;
     gateway = (*net)->gateway;
   }
-  if (!subnet.empty() && !gateway.empty()) {
-    check("host firewall", firewall_.release(name, subnet, gateway, kProxyPort));
+  check("host firewall", firewall_.release(name));
+  if (!gateway.empty()) {
+    check("proxy dns " + dnsListen(gateway), proxy_.removeDnsListen(dnsListen(gateway)));
   }
   say(progress.step, "Removing network " + record.network);
   check("network", docker_.removeNetwork(record.network));

@@ -2,8 +2,9 @@
 // drives a DockerClient and the proxy (through ProxyControl) over one state
 // directory, following a SandboxPlan (plan.h).
 //
-// create(): network -> host firewall (the sandbox reaches only the proxy
-// port on the host) -> proxy listen on its gateway -> registration + routes
+// create(): network -> host firewall (the proxy is the sandbox's only way
+// out: its port, its transparent listener for every other TCP, its DNS) ->
+// proxy listen + DNS on its gateway -> registration + routes
 // -> reload (the proxy mints the sandbox CA when credentials are bound) ->
 // image (pulled when missing) -> volumes -> container -> base image check ->
 // setup steps. Each is a Step (steps.h) run by one StepRunner: Ctrl-C is
@@ -11,7 +12,7 @@
 // far, in reverse, and the error names the failed step. The agent is not started yet:
 // start() does that (so an attaching caller can attach first).
 // remove() undoes a sandbox: container, firewall rules, network, registration, routes,
-// sandbox-scoped secrets, proxy listen entry (+ reload), the sandbox's CA
+// sandbox-scoped secrets, proxy listen and DNS entries (+ reload), the sandbox's CA
 // files, run record, volumes (unless kept). Every removal is idempotent.
 //
 // Threads: one manager per thread; it borrows the client and the proxy
@@ -48,6 +49,12 @@ class ProxyControl {
   virtual Status reload() = 0;
   virtual Status addListen(const std::string& addr) = 0;     // + reload
   virtual Status removeListen(const std::string& addr) = 0;  // + reload
+  // The sandboxes' DNS (dns_listen), + reload.
+  virtual Status addDnsListen(const std::string& addr) = 0;
+  virtual Status removeDnsListen(const std::string& addr) = 0;
+  // The port the running proxy's transparent listener is bound to (after
+  // ensureRunning()); an error when it has none.
+  virtual StatusOr<int> transparentPort() = 0;
   // Whether the proxy on `listen` serves sandbox `name` with `token` (after
   // reload). Controls that drive no real proxy (test doubles) accept.
   virtual Status checkServes(const std::string& listen, const std::string& name,
@@ -77,6 +84,7 @@ struct CreateRequest {
   std::vector<std::pair<std::string, std::string>> mixin_contexts;
   std::string runtime;           // PlanInput::runtime
   bool allow_host_root = false;  // PlanInput::allow_host_root
+  std::string ssh_agent_socket;  // PlanInput::ssh_agent_socket
 };
 
 struct Progress {

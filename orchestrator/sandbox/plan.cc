@@ -6,6 +6,7 @@
 
 #include "kitloader/compose.h"
 #include "orchestrator/docker/tar.h"
+#include "orchestrator/sandbox/ssh_agent.h"
 #include "orchestrator/state/state.h"
 
 namespace kitgate::sandbox {
@@ -383,6 +384,7 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   env.set("NODE_USE_ENV_PROXY", "1");
   env.set("WORKSPACE_DIR", in.workspace);
   env.set("KITGATE_SANDBOX", in.name);
+  if (!in.ssh_agent_socket.empty()) env.set("SSH_AUTH_SOCK", std::string(kSshAgentPath));
 
   // --- container.
   docker::ContainerSpec& c = plan.container;
@@ -418,6 +420,10 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
   // drops it unless the proxy answers there).
   c.dns = {in.gateway};
   c.mounts.push_back({docker::MountType::kBind, in.workspace, in.workspace, false});
+  if (!in.ssh_agent_socket.empty()) {  // the socket only: keys stay with the host's agent
+    c.mounts.push_back(
+        {docker::MountType::kBind, in.ssh_agent_socket, std::string(kSshAgentPath), false});
+  }
   auto addVolume = [&](const std::string& target) {
     VolumePlan v;
     v.spec.name = "kitgate-" + in.name + "-" + volumeSuffix(target);

@@ -40,6 +40,9 @@
 namespace kitgate::sandbox {
 
 inline constexpr int kProxyPort = 3128;
+// The proxy's DNS listener on each sandbox gateway; the host rules redirect
+// the sandbox's port 53 there (not 53 itself: a host resolver may hold it).
+inline constexpr int kDnsPort = 3153;
 inline constexpr uint32_t kAgentUid = 1000;
 inline constexpr std::string_view kAgentHome = "/home/agent";
 inline constexpr std::string_view kSandboxLabel = "kitgate.sandbox";
@@ -89,6 +92,8 @@ struct PlanInput {
   // The user accepted that a kit asking for security.privileged gets root on
   // the host under runc (`--allow-host-root`); see privilegedContainer().
   bool allow_host_root = false;
+  // Host socket of the SSH agent to forward (ssh_agent.h); "" = none.
+  std::string ssh_agent_socket;
 };
 
 // gVisor's runtime name as registered with dockerd (tests/e2e/support/start-dockerd.sh).

@@ -74,6 +74,7 @@ ProxyStatus readReadyFile(const std::string& path) {
     if (eq == std::string::npos) continue;
     std::string key = line.substr(0, eq), value = line.substr(eq + 1);
     if (key == "listen") s.listen.push_back(value);
+    if (key == "transparent") s.transparent.push_back(value);
     if (key == "metrics") s.metrics = value;
     if (key == "admin") s.admin = value;
     if (key == "pid") s.pid = std::atoi(value.c_str());
@@ -289,7 +290,10 @@ Status ensureProxy(const Paths& paths, const std::string& proxy_binary,
         return exited;
       },
       kStartTimeout);
-  if (ready_seen && !exited) return Status::ok();
+  if (ready_seen && !exited) {
+    // The sandboxes' host rules name the transparent port: keep it across restarts.
+    return pinTransparentListen(paths, readReadyFile(paths.readyFile()).transparent);
+  }
   if (!exited) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
   std::string output = readText(paths.proxyOut());
   output = out_start < output.size() ? output.substr(out_start) : "";

@@ -140,8 +140,9 @@ Status saveGlobalPolicy(const Paths& paths, const GlobalPolicy& policy);
 struct ProxyStatus {
   bool running = false;
   int pid = 0;
-  std::vector<std::string> listen;  // as the proxy reported them when it started
-  std::string admin, metrics;       // "unix:/path" or "ip:port"
+  std::vector<std::string> listen;       // as the proxy reported them when it started
+  std::vector<std::string> transparent;  // transparent listeners, bound ports (fixed at start)
+  std::string admin, metrics;            // "unix:/path" or "ip:port"
 };
 
 // The default proxy.yaml for this state directory: listen 127.0.0.1:3128,
@@ -175,11 +176,19 @@ Status reloadProxy(const Paths& paths);
 // Adds/removes one `listen` entry of proxy.yaml (idempotent), then reloads.
 Status addProxyListen(const Paths& paths, const std::string& addr);
 Status removeProxyListen(const Paths& paths, const std::string& addr);
-// kitgate owns proxy.yaml's state_dir, admin_listen, policy_log and a
-// non-empty listen: missing ones are written back (a hand-edited file keeps
-// everything else, comments aside); returns what was repaired, one line
-// each. A state_dir naming another directory is refused with a message that
-// says how to fix it. Missing file: nothing to do.
+// The same for `dns_listen` (the sandboxes' DNS, UDP); an empty list is fine.
+Status addProxyDnsListen(const Paths& paths, const std::string& addr);
+Status removeProxyDnsListen(const Paths& paths, const std::string& addr);
+// Replaces each `transparent_listen` entry of proxy.yaml with port 0 by the
+// endpoint the proxy bound for it (`bound`, from its ready file), so a
+// restarted proxy listens where the sandboxes' host rules point. No file
+// write when nothing has port 0.
+Status pinTransparentListen(const Paths& paths, const std::vector<std::string>& bound);
+// kitgate owns proxy.yaml's state_dir, admin_listen, policy_log, a
+// non-empty listen and a non-empty transparent_listen: missing ones are written back (a hand-edited
+// file keeps everything else, comments aside); returns what was repaired, one line each. A
+// state_dir naming another directory is refused with a message that says how to fix it. Missing
+// file: nothing to do.
 StatusOr<std::vector<std::string>> repairProxyConfig(const Paths& paths);
 // The proxy's `listen` entries as written in proxy.yaml (default config when
 // the file is missing).

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -251,7 +252,10 @@ Status writeFileAtomic(const std::string& path, std::string_view content, mode_t
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   Status st = mkdirs(dir);
   if (!st) return st;
-  const std::string tmp = join(dir, "." + base + ".tmp." + std::to_string(::getpid()));
+  // Unique per writer, threads of one process included (concurrent starts).
+  static std::atomic<unsigned> serial{0};
+  const std::string tmp = join(dir, "." + base + ".tmp." + std::to_string(::getpid()) + "." +
+                                        std::to_string(serial.fetch_add(1)));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return Status::error("cannot write " + tmp + ": " + errnoText(errno));
   // The umask may have narrowed `mode`; make it exact (and never wider).
@@ -534,10 +538,20 @@ Status saveGlobalPolicy(const Paths& paths, const GlobalPolicy& policy) {
 
 // ---- proxy.yaml ---------------------------------------------------------------
 
+// Every local address, a port the kernel picks at the first start (then
+// pinned in proxy.yaml: pinTransparentListen): the host rules redirect to
+// the sandbox's gateway on that port, and proxies of two state directories
+// never compete for one. Fixed at start.
+// Reachable from outside only where a host rule REDIRECTed the connection:
+// the proxy serves no source it does not know and never connects back to
+// its own endpoints.
+constexpr std::string_view kTransparentListen = "0.0.0.0:0";
+
 std::string defaultProxyConfig(const Paths& paths) {
   YAML::Emitter e;
   e << YAML::BeginMap;
   emitList(e, "listen", {"127.0.0.1:3128"});
+  emitList(e, "transparent_listen", {std::string(kTransparentListen)});
   emitString(e, "metrics_listen", "127.0.0.1:9090");
   emitString(e, "admin_listen", "unix:" + paths.adminSocket());
   emitString(e, "state_dir", paths.root);
@@ -546,7 +560,8 @@ std::string defaultProxyConfig(const Paths& paths) {
   e << YAML::EndMap << YAML::EndMap;
   return finish(e,
                 "# kitgate-proxy configuration written by kitgate (see proxy/config/config.h).\n"
-                "# `listen` gains one entry per sandbox network while sandboxes run.\n");
+                "# `listen` and `dns_listen` gain one entry per sandbox network while sandboxes\n"
+                "# run; the host rules send the sandboxes' other TCP to `transparent_listen`.\n");
 }
 
 namespace {
@@ -591,11 +606,10 @@ Status ownKeys(const Paths& paths, YAML::Node& doc, std::vector<std::string>* re
     repaired->push_back("state_dir: " + paths.root +
                         " (without it the proxy serves no sandbox, only a single default client)");
   } else if (!state_dir.IsScalar() || !sameDirectory(paths.root, state_dir.as<std::string>())) {
-    return Status::error(file + ": state_dir is \"" +
-                         (state_dir.IsScalar() ? state_dir.as<std::string>() : "?") +
-                         "\" but kitgate's state directory is " + paths.root +
-                         "; kitgate owns state_dir: remove the line (kitgate writes it) or set it to " +
-                         paths.root);
+    return Status::error(
+        file + ": state_dir is \"" + (state_dir.IsScalar() ? state_dir.as<std::string>() : "?") +
+        "\" but kitgate's state directory is " + paths.root +
+        "; kitgate owns state_dir: remove the line (kitgate writes it) or set it to " + paths.root);
   }
   YAML::Node admin = doc["admin_listen"];
   if (!admin || admin.IsNull() || (admin.IsScalar() && admin.as<std::string>().empty())) {
@@ -609,8 +623,18 @@ Status ownKeys(const Paths& paths, YAML::Node& doc, std::vector<std::string>* re
     if (log && log.IsMap()) fresh = log;
     fresh["path"] = paths.policyLog();
     doc["policy_log"] = fresh;
-    repaired->push_back("policy_log.path: " + paths.policyLog() +
-                        " (kitgate policy log reads it)");
+    repaired->push_back("policy_log.path: " + paths.policyLog() + " (kitgate policy log reads it)");
+  }
+  std::vector<std::string> transparent;
+  if (!stringList(doc["transparent_listen"], &transparent)) {
+    return shapeError(file, doc["transparent_listen"], "\"transparent_listen\" must be a list");
+  }
+  if (transparent.empty()) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    seq.push_back(std::string(kTransparentListen));
+    doc["transparent_listen"] = seq;
+    repaired->push_back("transparent_listen: [" + std::string(kTransparentListen) +
+                        "] (the host rules send the sandboxes' other TCP there)");
   }
   std::vector<std::string> listen;
   if (!stringList(doc["listen"], &listen)) {
@@ -626,27 +650,28 @@ Status ownKeys(const Paths& paths, YAML::Node& doc, std::vector<std::string>* re
   return Status::ok();
 }
 
-Status editListen(const Paths& paths, const std::string& addr, bool add) {
+// Adds/removes `addr` in the list `key` ("listen" or "dns_listen"), then reloads.
+Status editListen(const Paths& paths, const std::string& key, const std::string& addr, bool add) {
   auto doc = loadProxyYaml(paths);
   if (!doc) return doc.status();
   std::vector<std::string> repaired;
   if (Status s = ownKeys(paths, *doc, &repaired); !s) return s;
   std::vector<std::string> listen;
-  if (!stringList((*doc)["listen"], &listen)) {
-    return shapeError(paths.proxyConfig(), (*doc)["listen"], "\"listen\" must be a list");
+  if (!stringList((*doc)[key], &listen)) {
+    return shapeError(paths.proxyConfig(), (*doc)[key], "\"" + key + "\" must be a list");
   }
   const auto it = std::find(listen.begin(), listen.end(), addr);
   if (add == (it != listen.end()) && repaired.empty()) return reloadProxy(paths);
   if (add) {
     listen.push_back(addr);
-  } else {
+  } else if (it != listen.end()) {
     listen.erase(it);
   }
   // The proxy refuses an empty list: the loopback entry stays.
-  if (listen.empty()) listen.push_back(std::string(kDefaultListen));
+  if (listen.empty() && key == "listen") listen.push_back(std::string(kDefaultListen));
   YAML::Node seq(YAML::NodeType::Sequence);
   for (const auto& l : listen) seq.push_back(l);
-  (*doc)["listen"] = seq;
+  (*doc)[key] = seq;
   YAML::Emitter e;
   e << *doc;
   Status st = writeFileAtomic(paths.proxyConfig(), finish(e, ""), 0600);
@@ -679,11 +704,45 @@ StatusOr<std::vector<std::string>> repairProxyConfig(const Paths& paths) {
 }
 
 Status addProxyListen(const Paths& paths, const std::string& addr) {
-  return editListen(paths, addr, true);
+  return editListen(paths, "listen", addr, true);
 }
 
 Status removeProxyListen(const Paths& paths, const std::string& addr) {
-  return editListen(paths, addr, false);
+  return editListen(paths, "listen", addr, false);
+}
+
+Status pinTransparentListen(const Paths& paths, const std::vector<std::string>& bound) {
+  auto doc = loadProxyYaml(paths);
+  if (!doc) return doc.status();
+  std::vector<std::string> listen;
+  if (!stringList((*doc)["transparent_listen"], &listen)) return Status::ok();  // ownKeys says so
+  bool changed = false;
+  for (std::string& l : listen) {
+    if (!l.ends_with(":0")) continue;
+    const std::string host = l.substr(0, l.size() - 1);
+    for (const std::string& b : bound) {
+      if (b.rfind(host, 0) == 0 && b.size() > host.size()) {
+        l = b;
+        changed = true;
+        break;
+      }
+    }
+  }
+  if (!changed) return Status::ok();
+  YAML::Node seq(YAML::NodeType::Sequence);
+  for (const auto& l : listen) seq.push_back(l);
+  (*doc)["transparent_listen"] = seq;
+  YAML::Emitter e;
+  e << *doc;
+  return writeFileAtomic(paths.proxyConfig(), finish(e, ""), 0600);
+}
+
+Status addProxyDnsListen(const Paths& paths, const std::string& addr) {
+  return editListen(paths, "dns_listen", addr, true);
+}
+
+Status removeProxyDnsListen(const Paths& paths, const std::string& addr) {
+  return editListen(paths, "dns_listen", addr, false);
 }
 
 }  // namespace kitgate::state

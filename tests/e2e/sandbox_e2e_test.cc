@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "orchestrator/docker/engine_client.h"
+#include "tests/e2e/docker_setup.h"
 #include "tests/support/https_origin.h"
 #include "tests/support/origin_server.h"
 #include "tests/support/subprocess.h"
@@ -80,36 +81,8 @@ std::string keyPattern(const std::string& key) {
   return key.substr(0, key.size() - 1) + "[" + key.back() + "]";
 }
 
-struct Setup {
-  std::string skip;
-  std::string error;
-};
-
-Setup& suiteSetup() {
-  static Setup s = [] {
-    Setup r;
-    auto started = runProgram({kSupport + "/start-dockerd.sh"}, "/tmp/kitgate-e2e-dockerd", 540s);
-    // Only the script's own verdict (77) skips; a script that could not run or
-    // overran (it waits, bounded, for another caller's install) is an error.
-    if (!started.isOk()) {
-      r.error = "start-dockerd.sh: " + started.status().message();
-      return r;
-    }
-    if (started->status.code == 77) {
-      r.skip = "Docker cannot run on this machine (start-dockerd.sh exited 77)";
-      return r;
-    }
-    if (started->status.code != 0) {
-      r.error = "start-dockerd.sh failed: " + started->status.toString() + "\n" + started->err;
-      return r;
-    }
-    auto built = runProgram({kSupport + "/build-test-image.sh"}, "/tmp/kitgate-e2e-image", 480s);
-    if (!built.isOk() || built->status.code != 0) {
-      r.error =
-          "build-test-image.sh failed: " + (built.isOk() ? built->err : built.status().message());
-    }
-    return r;
-  }();
+DockerSetup& suiteSetup() {
+  static DockerSetup s = dockerSetup(kSupport, {}, "/tmp/kitgate-e2e");
   return s;
 }
 

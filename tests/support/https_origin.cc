@@ -238,6 +238,7 @@ StatusOr<std::unique_ptr<HttpsOrigin>> HttpsOrigin::start(const Options& options
     o->leaves_.push_back(std::make_shared<const tls::Leaf>(std::move(leaf.value())));
   }
   OriginServer::Options http;
+  http.bind_address = options.bind_address;
   http.wrap = [raw = o.get()](UniqueFd fd) { return raw->wrap(std::move(fd)); };
   auto server = OriginServer::start(std::move(http));
   if (!server) return server.status();

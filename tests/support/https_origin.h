@@ -103,6 +103,7 @@ class HttpsOrigin {
     // constraints: tests use that to prove a verifier enforces them).
     const tls::CertificateAuthority* ca = nullptr;
     std::vector<std::string> hosts;
+    std::string bind_address = "127.0.0.1";  // OriginServer::Options::bind_address
   };
   static StatusOr<std::unique_ptr<HttpsOrigin>> start(const Options& options);
   ~HttpsOrigin();

@@ -13,9 +13,11 @@
 # is rebuilt. The rootfs tarball is kept too, for tests that import it
 # themselves through the Engine API.
 #
-# Usage: build-test-image.sh [--print-rootfs] [--no-import] [--tag NAME]
+# Usage: build-test-image.sh [--print-rootfs] [--no-import] [--tag NAME] [--with "PKG…"]
 #   --print-rootfs  print the rootfs tarball's path on stdout at the end
 #   --no-import     only build the tarball (no Docker daemon needed)
+#   --with "PKG…"   more Debian packages in the image (use with its own --tag;
+#                   its tarball is cached apart from the plain image's)
 # Exit codes: 0 ok; 77 Docker cannot run here (from start-dockerd.sh); 1 error.
 set -euo pipefail
 
@@ -23,11 +25,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 tag="kitgate-test-agent:latest"
 print_rootfs=0
 do_import=1
+with=()
 while (($#)); do
   case "$1" in
     --print-rootfs) print_rootfs=1 ;;
     --no-import) do_import=0 ;;
     --tag) tag="$2"; shift ;;
+    --with) read -ra with <<<"$2"; shift ;;
     *) echo "build-test-image: unknown argument $1" >&2; exit 1 ;;
   esac
   shift
@@ -47,13 +51,22 @@ mkdir -p "$cache/debs"
 roots=(base-files usr-is-merged dash bash coreutils grep sed findutils tar gzip
        debianutils mawk curl ca-certificates openssl sudo procps passwd libc-bin
        hostname)
+roots+=("${with[@]}")
 
 # shellcheck source=../../../scripts/debian-rootfs.sh
 source "$here/../../../scripts/debian-rootfs.sh"
 pkgs="$(debian_rootfs_resolve "$cache" "${roots[@]}")"
 
 hash="$( { cat "${BASH_SOURCE[0]}" "$here/../../../scripts/debian-rootfs.sh"; echo "$pkgs"; } | sha256sum | cut -c1-16)"
-rootfs_tar="$cache/rootfs-$hash.tar"
+# The plain image's tarball is rootfs-<hash>.tar; one with --with packages
+# rootfs-with-<tag>-<hash>.tar, so neither evicts the other.
+prefix="rootfs"
+others=(! -name 'rootfs-with-*')
+if ((${#with[@]})); then
+  prefix="rootfs-with-$(printf %s "$tag" | tr -c 'a-zA-Z0-9' '_')"
+  others=()
+fi
+rootfs_tar="$cache/$prefix-$hash.tar"
 
 if ((do_import)); then
   rc=0
@@ -108,7 +121,7 @@ GROUP
   tar --numeric-owner -C "$root" -cf "$rootfs_tar.tmp" .
   mv "$rootfs_tar.tmp" "$rootfs_tar"
   # Keep only the current tarball.
-  find "$cache" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$hash.tar" -delete
+  find "$cache" -maxdepth 1 -name "$prefix-*.tar" "${others[@]}" ! -name "$prefix-$hash.tar" -delete
   log "rootfs tarball: $rootfs_tar ($(du -h "$rootfs_tar" | cut -f1))"
 fi
 

@@ -5,18 +5,24 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "orchestrator/cli/app.h"
 #include "orchestrator/cli/sandbox_cli.h"
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/sandbox/ssh_agent.h"
 #include "orchestrator/state/state.h"
+#include "proxy/common/unique_fd.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::cli {
@@ -40,19 +46,25 @@ class NullProxy final : public sandbox::ProxyControl {
     listen.erase(std::remove(listen.begin(), listen.end(), addr), listen.end());
     return Status::ok();
   }
+  Status addDnsListen(const std::string&) override { return Status::ok(); }
+  Status removeDnsListen(const std::string&) override { return Status::ok(); }
+  StatusOr<int> transparentPort() override { return 40001; }
   std::vector<std::string> listen;
 };
 
 class NullFirewall final : public sandbox::HostFirewall {
  public:
-  Status isolate(const std::string&, const std::string&, const std::string&, int) override {
-    ++isolated;
+  Status isolate(const sandbox::FirewallSpec& spec) override {
+    names.insert(spec.name);
+    isolated = static_cast<int>(names.size());
     return Status::ok();
   }
-  Status release(const std::string&, const std::string&, const std::string&, int) override {
-    --isolated;
+  Status release(const std::string& name) override {
+    names.erase(name);
+    isolated = static_cast<int>(names.size());
     return Status::ok();
   }
+  std::set<std::string> names;  // sandboxes with rules
   int isolated = 0;
 };
 
@@ -538,6 +550,54 @@ TEST_F(SandboxCliTest, HelpCommandVersionAndCompletion) {
   }
   EXPECT_EQ(cli({"completion", "fish"}).code, kExitUsage);
   EXPECT_EQ(cli({"completion"}).code, kExitUsage);
+}
+
+}  // namespace
+}  // namespace kitgate::cli
+
+namespace kitgate::cli {
+namespace {
+
+// The host's SSH agent goes in by default (the socket, SSH_AUTH_SOCK set);
+// --no-ssh-agent keeps it out; no agent is a note, never a failure.
+TEST_F(SandboxCliTest, SshAgentIsForwardedByDefaultAndNoSshAgentKeepsItOut) {
+  auto agentMounts = [&](const std::string& sandbox) {
+    const FakeDockerClient::Container* c = docker_->findContainer("kitgate-" + sandbox);
+    EXPECT_NE(c, nullptr);
+    int n = 0;
+    for (const docker::Mount& m : c ? c->spec.mounts : std::vector<docker::Mount>{}) {
+      if (m.target == sandbox::kSshAgentPath) ++n;
+    }
+    return n;
+  };
+  ::unsetenv("SSH_AUTH_SOCK");
+  Result none = run("amp-n");
+  ASSERT_EQ(none.code, kExitOk) << none.err;
+  EXPECT_THAT(none.err,
+              HasSubstr("no SSH agent forwarded into the sandbox (SSH_AUTH_SOCK is not set)"));
+  EXPECT_EQ(agentMounts("amp-n"), 0);
+
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (a socket owned by uid 1000)";
+  const std::string sock = root_ + "/agent.sock";
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::chown(sock.c_str(), sandbox::kAgentUid, sandbox::kAgentUid), 0);
+  ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  Result with = run("amp-w");
+  Result without = run("amp-o", {"--no-ssh-agent"});
+  ::unsetenv("SSH_AUTH_SOCK");
+  ASSERT_EQ(with.code, kExitOk) << with.err;
+  ASSERT_EQ(without.code, kExitOk) << without.err;
+  EXPECT_THAT(with.err, Not(HasSubstr("no SSH agent")));
+  EXPECT_EQ(agentMounts("amp-w"), 1);
+  EXPECT_THAT(docker_->findContainer("kitgate-amp-w")->spec.env,
+              ::testing::Contains("SSH_AUTH_SOCK=" + std::string(sandbox::kSshAgentPath)));
+  EXPECT_EQ(agentMounts("amp-o"), 0);
+  EXPECT_THAT(docker_->findContainer("kitgate-amp-o")->spec.env,
+              ::testing::Not(::testing::Contains(HasSubstr("SSH_AUTH_SOCK"))));
 }
 
 }  // namespace

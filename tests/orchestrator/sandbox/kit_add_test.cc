@@ -33,6 +33,9 @@ class CountingProxy final : public ProxyControl {
   }
   Status addListen(const std::string&) override { return Status::ok(); }
   Status removeListen(const std::string&) override { return Status::ok(); }
+  Status addDnsListen(const std::string&) override { return Status::ok(); }
+  Status removeDnsListen(const std::string&) override { return Status::ok(); }
+  StatusOr<int> transparentPort() override { return 40001; }
   int reloads = 0;
 };
 

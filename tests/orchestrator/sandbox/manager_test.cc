@@ -45,6 +45,9 @@ class RecordingProxy final : public ProxyControl {
     listen.erase(std::remove(listen.begin(), listen.end(), addr), listen.end());
     return record("remove " + addr);
   }
+  Status addDnsListen(const std::string& addr) override { return record("dns add " + addr); }
+  Status removeDnsListen(const std::string& addr) override { return record("dns remove " + addr); }
+  StatusOr<int> transparentPort() override { return 40001; }
   std::vector<std::string> calls;
   std::vector<std::string> listen;
   std::string fail_on;              // call that fails
@@ -60,15 +63,15 @@ class RecordingProxy final : public ProxyControl {
 
 class RecordingFirewall final : public HostFirewall {
  public:
-  Status isolate(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int port) override {
-    rules.push_back(name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+  // "<name> <subnet> <gateway> <bridge> proxy/transparent/dns"
+  Status isolate(const FirewallSpec& f) override {
+    rules.push_back(f.name + " " + f.subnet + " " + f.gateway + " " + f.bridge + " " +
+                    std::to_string(f.proxy_port) + "/" + std::to_string(f.transparent_port) + "/" +
+                    std::to_string(f.dns_port));
     return Status::ok();
   }
-  Status release(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int port) override {
-    std::string rule = name + " " + subnet + " " + gateway + ":" + std::to_string(port);
-    rules.erase(std::remove(rules.begin(), rules.end(), rule), rules.end());
+  Status release(const std::string& name) override {
+    std::erase_if(rules, [&](const std::string& r) { return r.rfind(name + " ", 0) == 0; });
     return Status::ok();
   }
   std::vector<std::string> rules;
@@ -157,8 +160,10 @@ TEST_F(SandboxManagerTest, CreateRegistersNetworkProxyAndContainer) {
   EXPECT_TRUE(net.internal);
   EXPECT_EQ(rec->network, "kitgate-amp-proj");
   EXPECT_EQ(rec->proxy_listen, net.gateway + ":3128");
-  EXPECT_THAT(proxy_.calls, ElementsAre("ensure", "add " + net.gateway + ":3128", "reload"));
-  EXPECT_THAT(firewall_.rules, ElementsAre("amp-proj " + net.subnet + " " + net.gateway + ":3128"));
+  EXPECT_THAT(proxy_.calls, ElementsAre("ensure", "add " + net.gateway + ":3128",
+                                        "dns add " + net.gateway + ":3153", "reload"));
+  EXPECT_THAT(firewall_.rules, ElementsAre("amp-proj " + net.subnet + " " + net.gateway + " br-" +
+                                           net.id.substr(0, 12) + " 3128/40001/3153"));
 
   auto sb = state::loadSandbox(paths_, "amp-proj");
   ASSERT_TRUE(sb.isOk()) << sb.status().message();

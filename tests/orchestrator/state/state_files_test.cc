@@ -279,10 +279,11 @@ TEST_F(ProxyYamlOwnership, MissingKitgateKeysArePutBackAndTheUsersKept) {
       "tls:\n  upstream_ca_file: /tmp/origin-ca.pem\n");
   auto repaired = repairProxyConfig(paths_);
   ASSERT_TRUE(repaired.isOk()) << repaired.status().message();
-  ASSERT_EQ(repaired->size(), 3u);
+  ASSERT_EQ(repaired->size(), 4u);
   EXPECT_NE((*repaired)[0].find("state_dir: " + paths_.root), std::string::npos);
   EXPECT_NE((*repaired)[1].find("admin_listen"), std::string::npos);
   EXPECT_NE((*repaired)[2].find("policy_log"), std::string::npos);
+  EXPECT_NE((*repaired)[3].find("transparent_listen: [0.0.0.0:0]"), std::string::npos);
   const std::string text = read();
   EXPECT_NE(text.find("ampcode.com: 127.0.0.1"), std::string::npos) << text;
   EXPECT_NE(text.find("upstream_ca_file: /tmp/origin-ca.pem"), std::string::npos) << text;
@@ -312,7 +313,7 @@ TEST_F(ProxyYamlOwnership, AStateDirOfAnotherDirectoryIsRefusedAndTheFileKept) {
 TEST_F(ProxyYamlOwnership, StateDirMayBeRelativeToTheStateDirectory) {
   write(
       "listen: [\"127.0.0.1:0\"]\nadmin_listen: unix:a.sock\nstate_dir: \".\"\n"
-      "policy_log: {path: policy.log}\n");
+      "policy_log: {path: policy.log}\ntransparent_listen: [\"0.0.0.0:0\"]\n");
   auto repaired = repairProxyConfig(paths_);
   ASSERT_TRUE(repaired.isOk()) << repaired.status().message();
   EXPECT_TRUE(repaired->empty());
@@ -331,6 +332,38 @@ TEST_F(ProxyYamlOwnership, ListenNeverBecomesEmpty) {
   // Every file kitgate leaves behind is one the proxy accepts.
   auto config = config::loadConfig(paths_.proxyConfig());
   EXPECT_TRUE(config.isOk()) << config.status().message();
+}
+
+// The sandboxes' host rules point at the transparent port and at
+// <gateway>:3153: the port a first start picked is kept for every restart,
+// and the DNS entries come and go with their sandboxes.
+TEST_F(ProxyYamlOwnership, TransparentPortIsPinnedAndDnsEntriesComeAndGo) {
+  write("listen: [\"127.0.0.1:3128\"]\nstate_dir: " + paths_.root + "\n");
+  ASSERT_TRUE(repairProxyConfig(paths_).isOk());
+  auto config = config::loadConfig(paths_.proxyConfig());
+  ASSERT_TRUE(config.isOk()) << config.status().message();
+  EXPECT_EQ(config->transparent_listen, std::vector<std::string>{"0.0.0.0:0"});
+
+  ASSERT_TRUE(pinTransparentListen(paths_, {"0.0.0.0:41234"}).isOk());
+  config = config::loadConfig(paths_.proxyConfig());
+  ASSERT_TRUE(config.isOk());
+  EXPECT_EQ(config->transparent_listen, std::vector<std::string>{"0.0.0.0:41234"});
+  ASSERT_TRUE(pinTransparentListen(paths_, {"0.0.0.0:50000"}).isOk());  // pinned stays pinned
+  EXPECT_EQ(config::loadConfig(paths_.proxyConfig())->transparent_listen,
+            std::vector<std::string>{"0.0.0.0:41234"});
+
+  ASSERT_TRUE(addProxyDnsListen(paths_, "10.88.1.1:3153").isOk());
+  ASSERT_TRUE(addProxyDnsListen(paths_, "10.88.2.1:3153").isOk());
+  ASSERT_TRUE(removeProxyDnsListen(paths_, "10.88.1.1:3153").isOk());
+  ASSERT_TRUE(removeProxyDnsListen(paths_, "10.88.1.1:3153").isOk());  // idempotent
+  config = config::loadConfig(paths_.proxyConfig());
+  ASSERT_TRUE(config.isOk()) << config.status().message();
+  EXPECT_EQ(config->dns_listen, std::vector<std::string>{"10.88.2.1:3153"});
+  ASSERT_TRUE(removeProxyDnsListen(paths_, "10.88.2.1:3153").isOk());
+  config = config::loadConfig(paths_.proxyConfig());
+  ASSERT_TRUE(config.isOk()) << config.status().message();  // an empty list is fine
+  EXPECT_TRUE(config->dns_listen.empty());
+  EXPECT_EQ(*proxyListen(paths_), std::vector<std::string>{"127.0.0.1:3128"});
 }
 
 }  // namespace
