@@ -80,19 +80,25 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
       return out;
     }
     case Verb::kFirewallIsolate: {
+      // Everything the rules need comes from the sandbox's network and the
+      // daemon's own proxy, never from the caller.
       auto net = requireNetwork(r.name);
       if (!net.isOk()) return net.status();
-      return fromStatus(firewall_.isolate(r.name, net->subnet, net->gateway, sandbox::kProxyPort));
+      auto transparent = proxy_.transparentPort();
+      if (!transparent.isOk()) return transparent.status();
+      return fromStatus(firewall_.isolate(
+          sandbox::FirewallSpec{r.name, net->subnet, net->gateway, sandbox::bridgeName(net->id),
+                                sandbox::kProxyPort, *transparent, sandbox::kDnsPort}));
     }
-    case Verb::kFirewallRelease: {
-      auto net = sandboxNetwork(r.name);
-      if (!net.isOk()) return net.status();
-      if (net->has_value()) {
-        return fromStatus(
-            firewall_.release(r.name, (*net)->subnet, (*net)->gateway, sandbox::kProxyPort));
-      }
-      if (r.subnet.empty()) return okResponse();  // no network, nothing named: nothing to do
-      return fromStatus(firewall_.release(r.name, r.subnet, r.gateway, sandbox::kProxyPort));
+    case Verb::kFirewallRelease:
+      // By the sandbox's tag: whether or not its network is still there.
+      return fromStatus(firewall_.release(r.name));
+    case Verb::kTransparentPort: {
+      auto port = proxy_.transparentPort();
+      if (!port.isOk()) return port.status();
+      Response out = okResponse();
+      out.text = std::to_string(*port);
+      return out;
     }
     case Verb::kProxyEnsure: {
       if (Status s = proxy_.ensureRunning(); !s.isOk()) return s;
@@ -102,9 +108,14 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
     }
     case Verb::kProxyReload:
       return fromStatus(proxy_.reload());
-    case Verb::kListenAdd: {
+    case Verb::kListenAdd:
+    case Verb::kDnsListenAdd: {
+      const bool dns = r.verb == Verb::kDnsListenAdd;
       std::string ip;
-      if (Status s = checkListen(r.listen, &ip); !s.isOk()) return s;
+      if (Status s = checkListen(r.listen, &ip, dns ? sandbox::kDnsPort : sandbox::kProxyPort);
+          !s.isOk()) {
+        return s;
+      }
       auto nets = docker_.listNetworks({std::string(sandbox::kSandboxLabel)});
       if (!nets.isOk()) return nets.status();
       bool gateway = false;
@@ -113,10 +124,12 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
         return Status::error("listen entry " + r.listen +
                              " is not the gateway of a kitgate sandbox network");
       }
-      return fromStatus(proxy_.addListen(r.listen));
+      return fromStatus(dns ? proxy_.addDnsListen(r.listen) : proxy_.addListen(r.listen));
     }
     case Verb::kListenRemove:
       return fromStatus(proxy_.removeListen(r.listen));
+    case Verb::kDnsListenRemove:
+      return fromStatus(proxy_.removeDnsListen(r.listen));
     case Verb::kSandboxWrite: {
       auto net = requireNetwork(r.name);
       if (!net.isOk()) return net.status();

@@ -45,25 +45,18 @@ Status connectError(const std::string& path, int err) {
 class DaemonFirewall final : public sandbox::HostFirewall {
  public:
   explicit DaemonFirewall(std::string socket) : socket_(std::move(socket)) {}
-  Status isolate(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int proxy_port) override {
-    (void)subnet, (void)gateway, (void)proxy_port;  // the daemon derives them itself
+  // Only the name goes over: the daemon derives the rule set (subnet,
+  // gateway, bridge, its proxy's ports) itself.
+  Status isolate(const sandbox::FirewallSpec& spec) override {
     Request r;
     r.verb = Verb::kFirewallIsolate;
-    r.name = name;
+    r.name = spec.name;
     return callOk(socket_, r).status();
   }
-  Status release(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int proxy_port) override {
-    (void)proxy_port;
+  Status release(const std::string& name) override {
     Request r;
     r.verb = Verb::kFirewallRelease;
     r.name = name;
-    // Used only when the sandbox's network is already gone.
-    if (checkSubnetAndGateway(subnet, gateway).isOk()) {
-      r.subnet = subnet;
-      r.gateway = gateway;
-    }
     return callOk(socket_, r).status();
   }
 
@@ -84,6 +77,24 @@ class DaemonProxyControl final : public sandbox::ProxyControl {
   Status addListen(const std::string& addr) override { return listen(Verb::kListenAdd, addr); }
   Status removeListen(const std::string& addr) override {
     return listen(Verb::kListenRemove, addr);
+  }
+  Status addDnsListen(const std::string& addr) override {
+    return listen(Verb::kDnsListenAdd, addr);
+  }
+  Status removeDnsListen(const std::string& addr) override {
+    return listen(Verb::kDnsListenRemove, addr);
+  }
+  StatusOr<int> transparentPort() override {
+    auto r = callOk(socket_, requestOf(Verb::kTransparentPort));
+    if (!r.isOk()) return r.status();
+    int port = 0;
+    for (char ch : r->text) {
+      if (ch < '0' || ch > '9' || port > 65535)
+        return Status::error("daemon: bad transparent port");
+      port = port * 10 + (ch - '0');
+    }
+    if (port <= 0 || port > 65535) return Status::error("daemon: bad transparent port");
+    return port;
   }
   // The proxy's gateway listener is reachable from the host: probe it directly.
   Status checkServes(const std::string& listen, const std::string& name,

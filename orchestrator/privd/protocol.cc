@@ -23,8 +23,8 @@ struct VerbInfo {
   std::set<std::string_view> required, optional;
 };
 
-const std::array<VerbInfo, 14>& verbTable() {
-  static const std::array<VerbInfo, 14> kTable{{
+const std::array<VerbInfo, 17>& verbTable() {
+  static const std::array<VerbInfo, 17> kTable{{
       {Verb::kHello, "hello", {}, {}},
       {Verb::kFirewallIsolate, "firewall-isolate", {"name"}, {}},
       {Verb::kFirewallRelease, "firewall-release", {"name"}, {"subnet", "gateway"}},
@@ -39,6 +39,9 @@ const std::array<VerbInfo, 14>& verbTable() {
       {Verb::kSandboxCa, "sandbox-ca", {"name"}, {}},
       {Verb::kSandboxToken, "sandbox-token", {"name"}, {}},
       {Verb::kPlaceholders, "placeholders", {"name"}, {}},
+      {Verb::kDnsListenAdd, "dns-listen-add", {"listen"}, {}},
+      {Verb::kDnsListenRemove, "dns-listen-remove", {"listen"}, {}},
+      {Verb::kTransparentPort, "transparent-port", {}, {}},
   }};
   return kTable;
 }
@@ -179,7 +182,7 @@ Status checkSubnetAndGateway(std::string_view subnet, std::string_view gateway) 
   return Status::ok();
 }
 
-Status checkListen(std::string_view listen, std::string* ip) {
+Status checkListen(std::string_view listen, std::string* ip, int allowed_port) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string_view::npos) return Status::error("listen entry is not <address>:<port>");
   std::string_view host = listen.substr(0, colon);
@@ -192,9 +195,9 @@ Status checkListen(std::string_view listen, std::string* ip) {
     return Status::error("listen entry: an IPv6 address goes in brackets");
   }
   if (!validIpAddress(host)) return Status::error("listen entry: not an IP address");
-  if (port != std::to_string(sandbox::kProxyPort)) {
-    return Status::error("listen entry: only the sandbox proxy port " +
-                         std::to_string(sandbox::kProxyPort) + " may be added");
+  if (port != std::to_string(allowed_port)) {
+    return Status::error("listen entry: only port " + std::to_string(allowed_port) +
+                         " may be added here");
   }
   const std::string h(host);
   unsigned char buf[16] = {};
@@ -304,7 +307,11 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
     if (Status s = checkSubnetAndGateway(r.subnet, r.gateway); !s) return s;
   }
   if (j.contains("listen")) {
-    if (Status s = checkListen(r.listen); !s) return s;
+    const bool dns = r.verb == Verb::kDnsListenAdd || r.verb == Verb::kDnsListenRemove;
+    if (Status s = checkListen(r.listen, nullptr, dns ? sandbox::kDnsPort : sandbox::kProxyPort);
+        !s) {
+      return s;
+    }
   }
   if (j.contains("token") && !validToken(r.token)) {
     return Status::error("invalid token: 16-128 letters and digits");

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "orchestrator/sandbox/plan.h"
 #include "orchestrator/state/state.h"
 #include "proxy/common/status.h"
 
@@ -43,6 +44,9 @@ enum class Verb {
   kSandboxCa,        // name -> text: the sandbox CA certificate (public)
   kSandboxToken,     // name -> text: its identification token (its container has it)
   kPlaceholders,     // name -> pairs: env -> placeholder (no secret values)
+  kDnsListenAdd,     // listen "gateway:3153" of a kitgate network (the sandboxes' DNS)
+  kDnsListenRemove,  // listen
+  kTransparentPort,  // -> text: the port of the proxy's transparent listener
 };
 
 std::string_view verbName(Verb verb);
@@ -51,7 +55,7 @@ struct Request {
   Verb verb = Verb::kHello;
   std::string name;             // sandbox name (validSandboxName)
   std::string subnet, gateway;  // firewall-release only: CIDR + address inside it
-  std::string listen;           // listen-add/remove: "<ip>:3128" / "[<ipv6>]:3128"
+  std::string listen;           // listen-add/remove: "<ip>:3128" / "[<ipv6>]:3128"; dns: ":3153"
   std::string token;            // sandbox-write: 16-128 alphanumerics (a secret)
   std::vector<std::string> allow, deny;
   std::vector<state::Route> routes;
@@ -80,6 +84,7 @@ bool validIpAddress(std::string_view text);
 Status checkSubnetAndGateway(std::string_view subnet, std::string_view gateway);
 // "<ip>:<port>" / "[<ipv6>]:<port>", port == kProxyPort, ip neither
 // unspecified nor loopback. On success, *ip = the address part.
-Status checkListen(std::string_view listen, std::string* ip = nullptr);
+Status checkListen(std::string_view listen, std::string* ip = nullptr,
+                   int port = sandbox::kProxyPort);
 
 }  // namespace kitgate::privd

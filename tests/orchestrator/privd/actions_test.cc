@@ -19,14 +19,14 @@ namespace {
 
 class RecordingFirewall final : public sandbox::HostFirewall {
  public:
-  Status isolate(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int port) override {
-    calls.push_back("isolate " + name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+  Status isolate(const sandbox::FirewallSpec& f) override {
+    calls.push_back("isolate " + f.name + " " + f.subnet + " " + f.gateway + " " + f.bridge + " " +
+                    std::to_string(f.proxy_port) + " " + std::to_string(f.transparent_port) + " " +
+                    std::to_string(f.dns_port));
     return Status::ok();
   }
-  Status release(const std::string& name, const std::string& subnet, const std::string& gateway,
-                 int port) override {
-    calls.push_back("release " + name + " " + subnet + " " + gateway + ":" + std::to_string(port));
+  Status release(const std::string& name) override {
+    calls.push_back("release " + name);
     return Status::ok();
   }
   std::vector<std::string> calls;
@@ -38,6 +38,9 @@ class RecordingProxy final : public sandbox::ProxyControl {
   Status reload() override { return record("reload"); }
   Status addListen(const std::string& addr) override { return record("add " + addr); }
   Status removeListen(const std::string& addr) override { return record("remove " + addr); }
+  Status addDnsListen(const std::string& addr) override { return record("add dns " + addr); }
+  Status removeDnsListen(const std::string& addr) override { return record("remove dns " + addr); }
+  StatusOr<int> transparentPort() override { return 3129; }
   std::vector<std::string> takeRepairs() override { return {"listen"}; }
   Status record(std::string call) {
     calls.push_back(std::move(call));
@@ -77,33 +80,47 @@ class PrivdActionsTest : public ::testing::Test {
 };
 using PrivdActions = PrivdActionsTest;
 
-TEST_F(PrivdActions, FirewallRulesUseTheNetworksOwnSubnetAndGateway) {
+TEST_F(PrivdActions, FirewallRulesUseTheNetworksOwnSubnetGatewayAndTheDaemonsProxyPorts) {
   Response r = run(named(Verb::kFirewallIsolate));
   ASSERT_TRUE(r.ok) << r.error;
   r = run(named(Verb::kFirewallRelease));
   ASSERT_TRUE(r.ok) << r.error;
-  const std::string expect = "amp " + net_.subnet + " " + net_.gateway + ":3128";
-  EXPECT_EQ(firewall_.calls, (std::vector<std::string>{"isolate " + expect, "release " + expect}));
+  const std::string expect = "amp " + net_.subnet + " " + net_.gateway + " " +
+                             sandbox::bridgeName(net_.id) + " 3128 3129 3153";
+  EXPECT_EQ(firewall_.calls, (std::vector<std::string>{"isolate " + expect, "release amp"}));
 }
 
-TEST_F(PrivdActions, ClientAddressesAreIgnoredWhileTheNetworkExists) {
+TEST_F(PrivdActions, ReleaseIsByNameWhateverAddressesTheClientSends) {
   Request r = named(Verb::kFirewallRelease);
   r.subnet = "10.0.0.0/8";
   r.gateway = "10.0.0.1";
   ASSERT_TRUE(run(r).ok);
-  ASSERT_EQ(firewall_.calls.size(), 1u);
-  EXPECT_EQ(firewall_.calls[0].find("10.0.0.0/8"), std::string::npos);
+  // With the network gone too: the rules carry the sandbox's tag.
+  ASSERT_TRUE(run(named(Verb::kFirewallRelease, "gone")).ok);
+  EXPECT_EQ(firewall_.calls, (std::vector<std::string>{"release amp", "release gone"}));
 }
 
-TEST_F(PrivdActions, ReleaseWithTheNetworkGoneUsesTheClientsAddressesForThatNameOnly) {
-  Request r = named(Verb::kFirewallRelease, "gone");
-  ASSERT_TRUE(run(r).ok);  // nothing named, nothing to do
-  EXPECT_TRUE(firewall_.calls.empty());
-  r.subnet = "172.30.99.0/24";
-  r.gateway = "172.30.99.1";
-  ASSERT_TRUE(run(r).ok);
-  EXPECT_EQ(firewall_.calls,
-            (std::vector<std::string>{"release gone 172.30.99.0/24 172.30.99.1:3128"}));
+TEST_F(PrivdActions, DnsListenEntriesOnlyOnAKitgateGatewaysDnsPort) {
+  Request add;
+  add.verb = Verb::kDnsListenAdd;
+  add.listen = net_.gateway + ":3153";
+  ASSERT_TRUE(run(add).ok);
+  for (const std::string& bad :
+       std::vector<std::string>{"192.168.77.1:3153", net_.gateway + ":3128"}) {
+    add.listen = bad;
+    EXPECT_FALSE(run(add).ok) << bad;
+  }
+  Request rm;
+  rm.verb = Verb::kDnsListenRemove;
+  rm.listen = net_.gateway + ":3153";
+  ASSERT_TRUE(run(rm).ok);
+  EXPECT_EQ(proxy_.calls, (std::vector<std::string>{"add dns " + net_.gateway + ":3153",
+                                                    "remove dns " + net_.gateway + ":3153"}));
+  Request port;
+  port.verb = Verb::kTransparentPort;
+  Response r = run(port);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.text, "3129");
 }
 
 TEST_F(PrivdActions, NoRulesForANetworkThatIsNotTheSandboxes) {
