@@ -223,8 +223,8 @@ class SandboxCredentialsBuilder {
   void addOAuth(SandboxCredentials& c) {
     if (oauth_ == nullptr || vault_ == nullptr) return;
     for (const OAuthRoute& r : *oauth_) {
-      c.oauth_.push_back(OAuthUse{std::make_shared<const OAuthRoute>(r),
-                                  vault_->slot(sandbox_, r.service)});
+      c.oauth_.push_back(
+          OAuthUse{std::make_shared<const OAuthRoute>(r), vault_->slot(sandbox_, r.service)});
       c.oauth_compiled_.push_back(c.oauth_.back().slot->current());
       const size_t index = c.oauth_.size() - 1;
       auto at = [&](const std::string& host) -> Pattern* {
@@ -270,7 +270,7 @@ class SandboxCredentialsBuilder {
   const std::vector<OAuthRoute>* oauth_;
   OAuthVault* vault_;
   std::vector<ScrubRule> oauth_scrub_;  // real token -> its sentinel
-  std::vector<Pattern> patterns_;  // first-seen order
+  std::vector<Pattern> patterns_;       // first-seen order
   std::map<std::string, size_t> pattern_index_;
   std::vector<ScrubRule> basic_scrub_;
 };
@@ -383,10 +383,9 @@ class StoreBuilder {
     }
     for (const auto& [name, routes] : sandboxes) {
       auto o = oauth.find(name);
-      auto creds =
-          SandboxCredentialsBuilder(model, name, routes, o == oauth.end() ? nullptr : o->second,
-                                    vault)
-              .build();
+      auto creds = SandboxCredentialsBuilder(model, name, routes,
+                                             o == oauth.end() ? nullptr : o->second, vault)
+                       .build();
       if (!creds.isOk()) return creds.status();
       // Nothing bound here means nothing global either: falls back to others_ (null).
       if (*creds) store->by_sandbox_.emplace(name, std::move(creds).value());

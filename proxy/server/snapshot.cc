@@ -21,9 +21,14 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
 
 // Secrets, per-sandbox CAs and the TLS contexts. Any error fails the whole
 // snapshot (the previous one stays active).
-Status loadInterception(const config::ProxyConfig& config, Snapshot& snap) {
+Status loadInterception(const config::ProxyConfig& config, Snapshot& snap,
+                        const Snapshot* previous) {
   if (config.state_dir.empty()) return Status::ok();
-  auto store = secrets::loadStore(config.state_dir);
+  snap.oauth = previous != nullptr && previous->oauth &&
+                       previous->oauth->stateDir() == config.state_dir
+                   ? previous->oauth
+                   : std::make_shared<secrets::OAuthVault>(config.state_dir);
+  auto store = secrets::loadStore(config.state_dir, snap.oauth.get());
   if (!store) return store.status();
   snap.secrets = std::move(store.value());
 
@@ -143,7 +148,7 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
     }
     snap->counters[name] = c ? c : std::make_shared<SandboxCounter>(0);
   }
-  Status st = loadInterception(config, *snap);
+  Status st = loadInterception(config, *snap, previous);
   if (!st) return st;
   snap->loaded_at_unix = static_cast<int64_t>(std::time(nullptr));
   return std::shared_ptr<const Snapshot>(std::move(snap));
