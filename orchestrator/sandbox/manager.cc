@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "orchestrator/sandbox/oauth_plan.h"
 #include "orchestrator/sandbox/route_secrets.h"
 #include "orchestrator/sandbox/tty_relay.h"
 #include "orchestrator/sandbox/workspace_guard.h"
@@ -293,12 +294,15 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
          if (s.isOk()) {
            s = state::writeRoutes(paths_, c.req.name, toStateRoutes(planRoutes(c.req.kit)));
          }
+         if (s.isOk()) s = writeOAuthRoutes(paths_.root, c.req.name, planOAuth(c.req.kit));
+         if (!s.isOk()) (void)removeOAuthState(paths_.root, c.req.name);
          if (!s.isOk()) (void)state::removeSandbox(paths_, c.req.name);
          return s;
        },
        // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
        [this, &c] {
          Status s = state::removeSandbox(paths_, c.req.name);
+         if (s.isOk()) s = removeOAuthState(paths_.root, c.req.name);
          Status ca = removeCaFiles(paths_, c.req.name);
          return s.isOk() ? ca : s;
        }});
@@ -454,6 +458,7 @@ PlanInput planInputFor(const CreateRequest& req) {
   in.mixin_contexts = req.mixin_contexts;
   in.runtime = req.runtime;
   in.allow_host_root = req.allow_host_root;
+  in.now_ms = secrets::unixMillisNow();
   return in;
 }
 
@@ -561,6 +566,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
     for (const std::string& v : volumes) check("volume " + v, docker_.removeVolume(v, true));
   }
   check("registration", state::removeSandbox(paths_, name));
+  check("OAuth tokens", removeOAuthState(paths_.root, name));
   auto secrets = state::loadSecrets(paths_);
   if (secrets.isOk()) {
     const std::string scope = state::sandboxScope(name);
