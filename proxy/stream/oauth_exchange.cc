@@ -48,6 +48,21 @@ void OAuthExchange::requestBody(evbuffer* payload, evbuffer* out, bool last) {
   if (last) request_scrub_.finish(out);
 }
 
+void OAuthExchange::noteStatus(const http::ResponseHead& head, std::string_view sandbox) {
+  if (use_ == nullptr || !request_matcher_ || head.isInterim() ||
+      (head.status >= 200 && head.status < 300))
+    return;
+  auto tokens = use_->slot->current();
+  if (!tokens) return;
+  secrets::OAuthTokens failed = *tokens;
+  failed.state = secrets::OAuthTokens::State::kRefreshFailed;
+  failed.error = "the token endpoint answered " + std::to_string(head.status);
+  spdlog::warn("sandbox {}: {} token refresh failed: {}; the stored tokens are kept", sandbox,
+               use_->route->service, failed.error);
+  Status st = use_->slot->store(std::move(failed));
+  if (!st) spdlog::error("sandbox {}: {}", sandbox, st.message());
+}
+
 bool OAuthExchange::onResponseHead(const http::ResponseHead& head) {
   collecting_ = use_ != nullptr && head.status >= 200 && head.status < 300 &&
                 head.framing != http::BodyFraming::kNone &&

@@ -45,6 +45,10 @@ class OAuthExchange {
   // body ended.
   void requestBody(evbuffer* payload, evbuffer* out, bool last);
 
+  // The final response status of a refresh that carried the stored refresh
+  // token: anything but 2xx marks the stored tokens refresh-failed (kept;
+  // `kitgate secret ls` shows it) and is logged, without values.
+  void noteStatus(const http::ResponseHead& head, std::string_view sandbox);
   // The response head: true when its body is collected (2xx with a body).
   bool onResponseHead(const http::ResponseHead& head);
   // Response payload on its way to the sandbox. While collecting, nothing is

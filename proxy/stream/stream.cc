@@ -267,6 +267,7 @@ void Stream::forward(UniqueFd upstream) {
 bool Stream::onResponseHead(http::ResponseHead& head) {
   body_scrub_.begin(nullptr);
   if (!intercepted_ || creds_ == nullptr) return false;
+  oauth_.noteStatus(head, sandbox_ != nullptr ? sandbox_->name() : "-");
   live_scrub_ = creds_->liveOAuthScrub();  // OAuth tokens newer than the snapshot
   const secrets::ScrubMatcher& matcher = live_scrub_ ? *live_scrub_ : creds_->scrubMatcher();
   secrets::scrubResponse(matcher, head);

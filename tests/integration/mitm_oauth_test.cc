@@ -199,7 +199,11 @@ TEST_F(MitmOAuth, AFailedRefreshIsPassedOnAndKeepsTheStoredTokens) {
                         std::string("grant_type=refresh_token&refresh_token=") + kRefreshSentinel);
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("invalid_grant"), std::string::npos);
-  EXPECT_EQ(stored()["anthropic"], before);
+  auto after = stored()["anthropic"];
+  EXPECT_EQ(after.access_token, before.access_token);  // kept
+  EXPECT_EQ(after.refresh_token, before.refresh_token);
+  EXPECT_EQ(after.state, secrets::OAuthTokens::State::kRefreshFailed);
+  EXPECT_EQ(after.error, "the token endpoint answered 400");
 }
 
 class MitmOAuthPassthrough : public MitmOAuth {
