@@ -57,6 +57,7 @@ sandbox::PlanInput dryRunInput(const DryRunRequest& request) {
   in.workspace = r.workspace;
   in.agent = r.agent;
   in.kit_ref = r.kit_ref;
+  in.now_ms = secrets::unixMillisNow();
   in.subnet = std::string(kDryRunSubnet);
   in.gateway = std::string(kDryRunGateway);
   in.token = std::string(kDryRunToken);
@@ -116,11 +117,24 @@ StatusOr<std::string> renderDryRun(const DryRunRequest& r) {
   for (const std::string& d : plan.registration.deny) o += "  deny   " + d + "\n";
 
   o += "\nIntercepted hosts (TLS-intercepted to inject a credential)\n";
-  if (plan.routes.empty()) o += "  (none: every connection is a plain tunnel)\n";
+  if (plan.routes.empty() && plan.oauth.empty())
+    o += "  (none: every connection is a plain tunnel)\n";
   for (const sandbox::CredentialRoute& route : plan.routes) {
     kit::Inject inject{"", route.header, route.format, route.username};
     o += "  " + join(route.domains, ", ") + "  " + route.service + ": " + describeInject(inject) +
          "\n";
+  }
+
+  for (const secrets::OAuthRoute& oauth : plan.oauth) {
+    o += "  " + oauth.token_host + "  " + oauth.service + ": OAuth token endpoint " +
+         oauth.token_path +
+         (oauth.passthrough ? " (passthrough: the real tokens reach the sandbox)\n"
+                            : " (real tokens kept on the host, the sandbox gets sentinels)\n");
+    if (oauth.passthrough) continue;
+    for (const std::string& h : oauth.resource_hosts) {
+      o += "  " + h + "  " + oauth.service + ": OAuth bearer (" + oauth.access_sentinel +
+           " -> the real access token)\n";
+    }
   }
 
   if (!r.run_steps.empty()) {

@@ -23,6 +23,7 @@
 #include <ostream>
 
 #include "orchestrator/cli/state_cli.h"
+#include "orchestrator/sandbox/oauth_plan.h"
 #include "orchestrator/state/secret_sources.h"
 #include "orchestrator/state/state.h"
 #include "proxy/secrets/host_pattern.h"
@@ -671,6 +672,13 @@ int runLs(const Args& args, Io& io) {
   auto masked = [](const std::string& v) {
     return v.empty() ? std::string("-") : secrets::maskSecret(v);
   };
+  // Proxy-managed OAuth logins (per sandbox): state and expiry, no value.
+  auto oauth = sandbox::oauthStatus(paths->root);
+  if (!oauth) return fail(io, kCmd, oauth.status().message());
+  auto oauthView = [](const sandbox::OAuthStatus& o) {
+    return SourceView{"oauth (" + o.token_host + ")", "by the proxy", o.state,
+                      timeText(o.expires_at_ms / 1000)};
+  };
 
   if (json) {
     nlohmann::json out = {{"secrets", nlohmann::json::array()},
@@ -701,10 +709,20 @@ int runLs(const Args& args, Io& io) {
       addSource(j, viewOf(*sources, Kind::kCustom, s.scope, s.env));
       out["custom_secrets"].push_back(std::move(j));
     }
+    out["oauth"] = nlohmann::json::array();
+    for (const auto& o : *oauth) {
+      if (!shown(state::sandboxScope(o.sandbox))) continue;
+      out["oauth"].push_back({{"scope", state::sandboxScope(o.sandbox)},
+                              {"name", o.service},
+                              {"token_host", o.token_host},
+                              {"secret", o.logged_in ? "(stored)" : "-"},
+                              {"state", o.state},
+                              {"expires", timeText(o.expires_at_ms / 1000)}});
+    }
     io.out << out.dump(2) << "\n";
     return kExitOk;
   }
-  const bool dynamic = !sources->empty();
+  const bool dynamic = !sources->empty() || !oauth->empty();
   std::vector<std::vector<std::string>> rows;
   auto row = [&](std::vector<std::string> r, const SourceView& v) {
     if (dynamic) {
@@ -724,6 +742,10 @@ int runLs(const Args& args, Io& io) {
     for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ",") + h;
     row({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder, masked(s.value)},
         viewOf(*sources, Kind::kCustom, s.scope, s.env));
+  }
+  for (const auto& o : *oauth) {
+    const std::string sc = state::sandboxScope(o.sandbox);
+    if (shown(sc)) row({sc, "oauth", o.service, o.logged_in ? "(stored)" : "-"}, oauthView(o));
   }
   if (rows.empty()) {
     io.out << "No secrets stored" << (scope.any() ? " in scope " + scope.scope() : std::string())
@@ -808,7 +830,15 @@ int runRm(const Args& args, Io& io) {
     if (!placeholder.empty()) return s.placeholder == placeholder;
     return false;
   });
-  if (removed == 0) {
+  // The OAuth login the proxy holds for this sandbox and service.
+  bool oauth_held = false;
+  if (!service.empty() && scope.any() && sc != state::kGlobalScope) {
+    auto held = sandbox::oauthStatus(paths->root);
+    if (!held) return fail(io, kCmd, held.status().message());
+    for (const auto& o : *held)
+      oauth_held |= o.logged_in && state::sandboxScope(o.sandbox) == sc && o.service == service;
+  }
+  if (removed == 0 && !oauth_held) {
     return fail(io, kCmd,
                 "no secret found for " + what + " in scope \"" + sc + "\" (see kitgate secret ls)");
   }
@@ -819,6 +849,12 @@ int runRm(const Args& args, Io& io) {
       io.out << "Nothing deleted.\n";
       return kExitFailed;
     }
+  }
+  if (oauth_held) {
+    bool gone = false;
+    Status st =
+        sandbox::removeOAuthTokens(paths->root, sc.substr(sc.find(':') + 1), service, &gone);
+    if (!st) return fail(io, kCmd, st.message());
   }
   state::syncSources(*sources, next);
   return commit(io, *paths, next, "Removed secret for " + what + " (" + scopeShown(scope) + ").",

@@ -7,6 +7,7 @@
 #include "kitloader/compose.h"
 #include "orchestrator/docker/tar.h"
 #include "orchestrator/sandbox/ssh_agent.h"
+#include "orchestrator/sandbox/oauth_plan.h"
 #include "orchestrator/state/state.h"
 
 namespace kitgate::sandbox {
@@ -524,6 +525,28 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
                                 parentDir(in.workspace), tar.finish()));
   }
 
+  // OAuth credential files, with the sentinels: the agent believes it is
+  // logged in; a login (or refresh) through the proxy keeps the real tokens
+  // on the host.
+  auto oauth_files = credentialFiles(kit, in.now_ms + kCredentialFileLifetimeMs);
+  if (!oauth_files.isOk()) return oauth_files.status();
+  for (const CredentialFile& f : *oauth_files) {
+    docker::TarWriter tar;
+    const docker::TarEntryOwner agent{kAgentUid, kAgentUid};
+    Status s = Status::ok();
+    // The directories below the agent's home are the agent's.
+    const std::string home = std::string(kAgentHome) + "/";
+    for (size_t slash = f.path.find('/', home.size());
+         s.isOk() && f.path.rfind(home, 0) == 0 && slash != std::string::npos;
+         slash = f.path.find('/', slash + 1)) {
+      s = tar.addDirectory(f.path.substr(1, slash - 1), 0700, agent);
+    }
+    if (s.isOk()) s = tar.addFile(f.path.substr(1), f.content, 0600, agent);
+    if (!s.isOk()) return Status::error("credential file " + f.path + ": " + s.message());
+    steps.push_back(archiveStep("oauth", "Write " + f.path + " (" + f.service + ", sentinels only)",
+                                "/", tar.finish()));
+  }
+
   steps.push_back(execStep("start", "Start the agent",
                            {"sh", "-c", ": > \"$1\"", "kitgate-start", std::string(kStartMarker)},
                            std::to_string(kAgentUid)));
@@ -539,6 +562,8 @@ StatusOr<SandboxPlan> planSandbox(const PlanInput& in) {
 
   plan.registration = Registration{in.name, {in.subnet}, in.token, kit.allow, kit.deny};
   plan.routes = planRoutes(kit);
+  plan.oauth = planOAuth(kit);
+  for (std::string& w : oauthWarnings(kit)) plan.warnings.push_back(std::move(w));
   return plan;
 }
 

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "kitloader/kit.h"
+#include "proxy/secrets/oauth.h"
 #include "orchestrator/docker/types.h"
 #include "proxy/common/status.h"
 
@@ -94,7 +95,12 @@ struct PlanInput {
   bool allow_host_root = false;
   // Host socket of the SSH agent to forward (ssh_agent.h); "" = none.
   std::string ssh_agent_socket;
+  // Unix ms at planning: OAuth credential files state ExpiresAt from it.
+  int64_t now_ms = 0;
 };
+
+// How long an OAuth credential file's sentinel token looks valid to the agent.
+inline constexpr int64_t kCredentialFileLifetimeMs = 8LL * 3600 * 1000;
 
 // gVisor's runtime name as registered with dockerd (tests/e2e/support/start-dockerd.sh).
 inline constexpr std::string_view kRuntimeGvisor = "runsc";
@@ -161,6 +167,7 @@ struct SandboxPlan {
   std::vector<std::string> agent_argv;  // what the wrapper execs
   Registration registration;
   std::vector<CredentialRoute> routes;
+  std::vector<secrets::OAuthRoute> oauth;  // oauth/<name>.json (orchestrator/sandbox/oauth_plan.h)
   std::vector<std::string> warnings;  // e.g. a kit variable overridden
   std::vector<int> ports;             // kit `ports` to publish (tcp)
 };

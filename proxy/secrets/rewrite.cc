@@ -92,6 +92,28 @@ void substituteHeaders(const InterceptPlan& plan, http::Request& req, std::strin
   }
 }
 
+// Resource hosts of an OAuth credential: the access-token sentinel in any
+// header value (Host excepted) becomes the current real access token.
+void substituteOAuth(const InterceptPlan& plan, http::Request& req, RewriteCounts& n) {
+  for (const OAuthUse& use : plan.oauth_resources) {
+    const std::string& sentinel = use.route->access_sentinel;
+    const std::shared_ptr<const OAuthTokens> tokens = use.slot->current();
+    if (!tokens || tokens->access_token.empty() || sentinel.empty() ||
+        !isHeaderValueSafe(tokens->access_token))
+      continue;  // no login yet: the sentinel goes out as it is
+    for (Header& h : req.headers) {
+      if (equalsIgnoreCase(h.name, "host")) continue;
+      bool replaced = false;
+      for (size_t pos = h.value.find(sentinel); pos != std::string::npos;
+           pos = h.value.find(sentinel, pos + tokens->access_token.size())) {
+        h.value.replace(pos, sentinel.size(), tokens->access_token);
+        replaced = true;
+      }
+      if (replaced) ++n.placeholder;
+    }
+  }
+}
+
 void substituteQuery(const InterceptPlan& plan, http::Request& req, RewriteCounts& n) {
   // CONNECT has no path and "OPTIONS *" no query: both end at the find.
   const size_t q = req.path.find('?');
@@ -202,6 +224,7 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
     substituteHeaders(plan, req, &problems, n);
     substituteQuery(plan, req, n);
   }
+  if (!plan.oauth_resources.empty()) substituteOAuth(plan, req, n);
   if (!plan.injections.empty()) {
     inject(plan, req, &problems, unavailable_service, n);
     protectInjected(plan, req);
@@ -210,7 +233,10 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
 }
 
 void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp) {
-  const ScrubMatcher& matcher = creds.scrubMatcher();
+  scrubResponse(creds.scrubMatcher(), resp);
+}
+
+void scrubResponse(const ScrubMatcher& matcher, http::ResponseHead& resp) {
   if (matcher.empty()) return;
   std::string scratch;
   for (Header& h : resp.headers) {

@@ -59,5 +59,6 @@ Status rewriteRequest(const InterceptPlan& plan, http::Request& req,
 // "proxy-managed" for service secrets, so an echoing upstream cannot hand a
 // secret to the sandbox. Bodies: proxy/stream/body_scrub.h.
 void scrubResponse(const SandboxCredentials& creds, http::ResponseHead& resp);
+void scrubResponse(const ScrubMatcher& matcher, http::ResponseHead& resp);
 
 }  // namespace kitgate::secrets

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <utility>
+#include <variant>
 
 #include "proxy/common/base64.h"
 #include "proxy/http/message.h"
@@ -67,6 +68,14 @@ const std::string* resolveRouteSecret(const StoreModel& model, std::string_view 
   return nullptr;
 }
 
+// The real tokens of an OAuth credential, each with the sentinel the
+// sandbox knows it by.
+void addOAuthScrub(const OAuthRoute& r, const OAuthTokens* t, std::vector<ScrubRule>& out) {
+  if (t == nullptr) return;
+  if (!t->access_token.empty()) out.push_back(ScrubRule{t->access_token, r.access_sentinel});
+  if (!t->refresh_token.empty()) out.push_back(ScrubRule{t->refresh_token, r.refresh_sentinel});
+}
+
 }  // namespace
 
 std::string renderInjection(const Route& route, std::string_view secret) {
@@ -94,6 +103,13 @@ std::string InterceptPlan::toString() const {
     out +=
         (out.empty() ? "" : "; ") + std::string("substitute ") + s.placeholder + " (" + s.env + ")";
   }
+  for (const OAuthUse& o : oauth_endpoints) {
+    out += (out.empty() ? "" : "; ") + std::string("oauth token endpoint ") + o.route->token_path +
+           " (" + o.route->service + ")";
+  }
+  for (const OAuthUse& o : oauth_resources) {
+    out += (out.empty() ? "" : "; ") + std::string("oauth bearer (") + o.route->service + ")";
+  }
   return out.empty() ? "nothing" : out;
 }
 
@@ -102,13 +118,16 @@ std::string InterceptPlan::toString() const {
 class SandboxCredentialsBuilder {
  public:
   SandboxCredentialsBuilder(const StoreModel& model, const std::string& sandbox,
-                            const std::vector<Route>* routes)
-      : model_(model), sandbox_(sandbox), routes_(routes) {}
+                            const std::vector<Route>* routes,
+                            const std::vector<OAuthRoute>* oauth = nullptr,
+                            OAuthVault* vault = nullptr)
+      : model_(model), sandbox_(sandbox), routes_(routes), oauth_(oauth), vault_(vault) {}
 
   StatusOr<std::unique_ptr<const SandboxCredentials>> build() {
     auto c = std::unique_ptr<SandboxCredentials>(new SandboxCredentials());
     addRoutes(*c);
     addCustoms(*c);
+    addOAuth(*c);
     addScrubRules(*c);
     if (patterns_.empty()) return std::unique_ptr<const SandboxCredentials>();
 
@@ -198,6 +217,30 @@ class SandboxCredentialsBuilder {
     }
   }
 
+  // The token endpoint's host is intercepted (token exchanges); resource
+  // hosts swap the access-token sentinel (not with passthrough: the sandbox
+  // holds the real token then). The current tokens join the scrub set.
+  void addOAuth(SandboxCredentials& c) {
+    if (oauth_ == nullptr || vault_ == nullptr) return;
+    for (const OAuthRoute& r : *oauth_) {
+      c.oauth_.push_back(
+          OAuthUse{std::make_shared<const OAuthRoute>(r), vault_->slot(sandbox_, r.service)});
+      c.oauth_compiled_.push_back(c.oauth_.back().slot->current());
+      const size_t index = c.oauth_.size() - 1;
+      auto at = [&](const std::string& host) -> Pattern* {
+        auto parsed = parseHostPattern(host);
+        auto* p = std::get_if<HostPattern>(&parsed);
+        return p == nullptr ? nullptr : &pattern(*p);
+      };
+      if (Pattern* p = at(r.token_host)) p->items.oauth_endpoints.push_back(index);
+      if (r.passthrough) continue;
+      for (const std::string& h : r.resource_hosts) {
+        if (Pattern* p = at(h)) p->items.oauth_resources.push_back(index);
+      }
+      addOAuthScrub(r, c.oauth_compiled_.back().get(), oauth_scrub_);
+    }
+  }
+
   // Every secret in scope, bound or not, in every form an echo can take.
   void addScrubRules(SandboxCredentials& c) {
     std::vector<ScrubRule> rules;
@@ -217,23 +260,49 @@ class SandboxCredentialsBuilder {
     // The Basic credential of a username route, whole: its base64 cores at
     // other offsets are covered by the secret's own forms.
     add(std::move(basic_scrub_));
+    for (const ScrubRule& t : oauth_scrub_) add(scrubForms(t.secret, t.replacement));
     c.scrub_ = ScrubMatcher(std::move(rules));
   }
 
   const StoreModel& model_;
   const std::string& sandbox_;
   const std::vector<Route>* routes_;
-  std::vector<Pattern> patterns_;  // first-seen order
+  const std::vector<OAuthRoute>* oauth_;
+  OAuthVault* vault_;
+  std::vector<ScrubRule> oauth_scrub_;  // real token -> its sentinel
+  std::vector<Pattern> patterns_;       // first-seen order
   std::map<std::string, size_t> pattern_index_;
   std::vector<ScrubRule> basic_scrub_;
 };
 
+std::shared_ptr<const ScrubMatcher> SandboxCredentials::liveOAuthScrub() const {
+  bool stale = false;
+  for (size_t i = 0; i < oauth_.size() && !stale; ++i)
+    stale = oauth_[i].slot->current() != oauth_compiled_[i];
+  if (!stale) return nullptr;
+  std::vector<ScrubRule> tokens;
+  for (const OAuthUse& use : oauth_) {
+    if (!use.route->passthrough) addOAuthScrub(*use.route, use.slot->current().get(), tokens);
+  }
+  std::vector<ScrubRule> rules = scrub_.rules();
+  for (const ScrubRule& t : tokens) {
+    for (ScrubRule& f : scrubForms(t.secret, t.replacement)) rules.push_back(std::move(f));
+  }
+  return std::make_shared<const ScrubMatcher>(std::move(rules));
+}
+
 std::shared_ptr<const InterceptPlan> SandboxCredentials::merge(
     const std::vector<const PatternItems*>& items) const {
-  std::vector<size_t> inj, sub;
+  std::vector<size_t> inj, sub, res, end;
   for (const PatternItems* p : items) {
     inj.insert(inj.end(), p->injections.begin(), p->injections.end());
     sub.insert(sub.end(), p->substitutions.begin(), p->substitutions.end());
+    res.insert(res.end(), p->oauth_resources.begin(), p->oauth_resources.end());
+    end.insert(end.end(), p->oauth_endpoints.begin(), p->oauth_endpoints.end());
+  }
+  for (auto* v : {&res, &end}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
   }
   std::sort(inj.begin(), inj.end());
   inj.erase(std::unique(inj.begin(), inj.end()), inj.end());
@@ -254,6 +323,8 @@ std::shared_ptr<const InterceptPlan> SandboxCredentials::merge(
                   [&](const Substitution& s) { return s.placeholder == add.placeholder; });
     plan->substitutions.push_back(add);
   }
+  for (size_t i : res) plan->oauth_resources.push_back(oauth_[i]);
+  for (size_t i : end) plan->oauth_endpoints.push_back(oauth_[i]);
   return plan;
 }
 
@@ -293,10 +364,17 @@ const SandboxCredentials* Store::forSandbox(std::string_view sandbox) const {
 
 class StoreBuilder {
  public:
-  static StatusOr<std::shared_ptr<const Store>> build(const StoreModel& model) {
+  static StatusOr<std::shared_ptr<const Store>> build(const StoreModel& model, OAuthVault* vault) {
     std::shared_ptr<Store> store(new Store());
     std::map<std::string, const std::vector<Route>*> sandboxes;
+    std::map<std::string, const std::vector<OAuthRoute>*> oauth;
     for (const SandboxRoutes& s : model.sandboxes) sandboxes[s.sandbox] = &s.routes;
+    if (vault != nullptr) {
+      for (const SandboxOAuth& s : model.oauth) {
+        oauth[s.sandbox] = &s.routes;
+        sandboxes.emplace(s.sandbox, nullptr);
+      }
+    }
     for (const ServiceSecret& s : model.services) {
       if (!s.sandbox.empty()) sandboxes.emplace(s.sandbox, nullptr);
     }
@@ -304,7 +382,10 @@ class StoreBuilder {
       if (!s.sandbox.empty()) sandboxes.emplace(s.sandbox, nullptr);
     }
     for (const auto& [name, routes] : sandboxes) {
-      auto creds = SandboxCredentialsBuilder(model, name, routes).build();
+      auto o = oauth.find(name);
+      auto creds = SandboxCredentialsBuilder(model, name, routes,
+                                             o == oauth.end() ? nullptr : o->second, vault)
+                       .build();
       if (!creds.isOk()) return creds.status();
       // Nothing bound here means nothing global either: falls back to others_ (null).
       if (*creds) store->by_sandbox_.emplace(name, std::move(creds).value());
@@ -318,13 +399,27 @@ class StoreBuilder {
 };
 
 StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model) {
-  return StoreBuilder::build(model);
+  return StoreBuilder::build(model, nullptr);
+}
+
+StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model, OAuthVault* vault) {
+  return StoreBuilder::build(model, vault);
 }
 
 StatusOr<std::shared_ptr<const Store>> loadStore(const std::string& state_dir) {
+  return loadStore(state_dir, nullptr);
+}
+
+StatusOr<std::shared_ptr<const Store>> loadStore(const std::string& state_dir, OAuthVault* vault) {
   auto model = readStoreFiles(state_dir);
   if (!model.isOk()) return model.status();
-  return compileStore(*model);
+  if (vault != nullptr) {
+    Status st = readOAuthRouteFiles(state_dir, &*model);
+    if (!st) return st;
+    st = vault->syncFromFiles();
+    if (!st) return st;
+  }
+  return compileStore(*model, vault);
 }
 
 }  // namespace kitgate::secrets

@@ -45,6 +45,7 @@
 #include "proxy/policy/host.h"
 #include "proxy/policy/rule_set.h"
 #include "proxy/secrets/credential_source.h"
+#include "proxy/secrets/oauth.h"
 #include "proxy/secrets/scrub.h"
 
 namespace kitgate::secrets {
@@ -74,6 +75,13 @@ struct Substitution {
   std::string env;    // for diagnostics
 };
 
+// One OAuth credential of the sandbox where it applies to a host: the kit's
+// route and the live tokens (proxy/secrets/oauth.h).
+struct OAuthUse {
+  std::shared_ptr<const OAuthRoute> route;
+  std::shared_ptr<OAuthSlot> slot;
+};
+
 // What to do to requests on one intercepted connection. Immutable, shared.
 struct InterceptPlan {
   // One entry per header name (case-insensitive). Several routes on one
@@ -83,6 +91,12 @@ struct InterceptPlan {
   // One entry per placeholder (a sandbox-scoped custom secret wins over a
   // global one; within one scope the later entry wins).
   std::vector<Substitution> substitutions;
+  // A resource host: the access-token sentinel in any header value (Host
+  // excepted) becomes the slot's current access token (none yet: left as is).
+  std::vector<OAuthUse> oauth_resources;
+  // The host of a token endpoint: requests to its path are token exchanges
+  // (proxy/stream/stream.h).
+  std::vector<OAuthUse> oauth_endpoints;
 
   // "inject Authorization (amp); substitute sgamp-… (AMP_API_KEY)":
   // header names, services, placeholders and env names only.
@@ -109,6 +123,11 @@ class SandboxCredentials {
   // (proxy/stream/body_scrub.h).
   const std::vector<ScrubRule>& scrubRules() const { return scrub_.rules(); }
   const ScrubMatcher& scrubMatcher() const { return scrub_; }
+  // OAuth tokens stored after this snapshot was built are not in
+  // scrubMatcher() until the next reload folds them in: for that window, a
+  // matcher that holds them too (built per call); nullptr when
+  // scrubMatcher() is current. Any thread.
+  std::shared_ptr<const ScrubMatcher> liveOAuthScrub() const;
 
  private:
   friend class SandboxCredentialsBuilder;
@@ -120,12 +139,17 @@ class SandboxCredentials {
   struct PatternItems {
     std::vector<size_t> injections;
     std::vector<size_t> substitutions;
+    std::vector<size_t> oauth_resources;  // into oauth_
+    std::vector<size_t> oauth_endpoints;  // into oauth_
   };
 
   std::shared_ptr<const InterceptPlan> merge(const std::vector<const PatternItems*>& items) const;
 
   std::vector<HeaderInjection> injections_;  // every bound injection, route order
   std::vector<Substitution> substitutions_;  // every custom secret, precedence order
+  std::vector<OAuthUse> oauth_;              // every OAuth credential of the sandbox
+  // The tokens of each oauth_ entry that scrub_ was built with.
+  std::vector<std::shared_ptr<const OAuthTokens>> oauth_compiled_;
   std::unordered_map<std::string, std::shared_ptr<const InterceptPlan>, StringHash, std::equal_to<>>
       exact_plans_;
   // Wildcard and IP patterns. Allow list: pattern i with port i+1, so that
@@ -163,6 +187,9 @@ class Store {
 // Reads <state_dir>/secrets.yaml and <state_dir>/credentials/*.yaml (absent
 // files, or an absent directory, give an empty store). Every problem is
 // reported at once, one per line: `file:line:column: error: message`.
+// With a vault, also <state_dir>/oauth/<sandbox>.json (OAuth routes; their
+// live tokens come from the vault, which is synced with the token files).
 StatusOr<std::shared_ptr<const Store>> loadStore(const std::string& state_dir);
+StatusOr<std::shared_ptr<const Store>> loadStore(const std::string& state_dir, OAuthVault* vault);
 
 }  // namespace kitgate::secrets

@@ -41,11 +41,21 @@ struct SandboxRoutes {
   std::vector<Route> routes;
 };
 
+struct SandboxOAuth {
+  std::string sandbox;
+  std::vector<OAuthRoute> routes;
+};
+
 struct StoreModel {
   std::vector<ServiceSecret> services;
   std::vector<CustomSecret> customs;
   std::vector<SandboxRoutes> sandboxes;
+  std::vector<SandboxOAuth> oauth;  // oauth/<sandbox>.json (read with a vault only)
 };
+
+// Reads every <state_dir>/oauth/<sandbox>.json (not *.tokens.json, not
+// dot-files) into model->oauth; every error at once.
+Status readOAuthRouteFiles(const std::string& state_dir, StoreModel* model);
 
 // Reads and validates the files (store.h); every error at once.
 StatusOr<StoreModel> readStoreFiles(const std::string& state_dir);
@@ -78,6 +88,9 @@ RouteSecret routeSecret(const StoreModel& model, std::string_view sandbox, const
 std::string renderInjection(const Route& route, std::string_view secret);
 
 // Compiles a validated model. Fails only if a RuleSet cannot be built.
+// `vault` (may be null: OAuth routes are then ignored) gives the OAuth
+// credentials their live tokens.
 StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model);
+StatusOr<std::shared_ptr<const Store>> compileStore(const StoreModel& model, OAuthVault* vault);
 
 }  // namespace kitgate::secrets

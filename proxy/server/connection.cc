@@ -891,6 +891,8 @@ void Connection::startForward(const http::Request& request) {
   if (!ex_) ex_ = std::make_unique<http1::Exchange>();
   // Protocol upgrades are relayed on intercepted connections only.
   ex_->begin(req_.wire(), flags_.intercepted);
+  flags_.rewrite_req_body = stream_.rewritesRequestBody() && ex_->requestHasBody();
+  if (flags_.rewrite_req_body) ex_->rewriteRequestBody();  // an OAuth refresh token goes in
   state_ = State::kForward;
   flags_.client_keep_alive = req_.keep_alive;
   req_bytes_up_ = ex_->encodeRequestHead(request, uout_, &scratch_);  // the body adds to it
@@ -911,7 +913,14 @@ void Connection::startForward(const http::Request& request) {
 void Connection::pumpRequestBody() {
   if (!flags_.req_done) {
     uint64_t moved = 0;
-    http1::BodyStatus m = ex_->moveRequestBody(cin_, uout_, &moved);
+    http1::BodyStatus m = flags_.rewrite_req_body
+                              ? ex_->decodeRequestBody(cin_, bodyBuffer(), &moved)
+                              : ex_->moveRequestBody(cin_, uout_, &moved);
+    if (flags_.rewrite_req_body && m != http1::BodyStatus::kError) {
+      const bool last = m == http1::BodyStatus::kDone;
+      stream_.rewriteRequestBody(bodyBuffer(), scrubbed_, last);
+      ex_->encodeRequestBody(scrubbed_, uout_, last);
+    }
     if (m == http1::BodyStatus::kError) {
       if (!flags_.resp_head_done) {
         stream_.end(stream::EndReason::kBadRequestBody, ex_->requestBodyError());
@@ -1006,6 +1015,7 @@ void Connection::pumpResponse() {
         flags_.resp_head_done = true;
         ex_->switchToOpaque();
         flags_.req_done = false;
+        flags_.rewrite_req_body = false;
         pumpRequestBody();
         if (state_ != State::kForward) return;
         continue;

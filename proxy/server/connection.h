@@ -212,6 +212,7 @@ class Connection final : private stream::StreamHost {
     bool client_keep_alive = false;    // the client asked to keep the connection
     bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
     bool scrub_body = false;           // the response body goes through the stream's scrub
+    bool rewrite_req_body = false;     // the request body goes through the stream (OAuth refresh)
   };
 
   Worker& w_;

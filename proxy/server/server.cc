@@ -172,6 +172,14 @@ void Server::reloadAndLog(const char* why) {
 void Server::onFlush(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
   s->policy_log_->flush();
+  // OAuth tokens stored by a worker join the sandbox's scrub set with the
+  // next snapshot (the data path already reads them from the vault).
+  std::shared_ptr<secrets::OAuthVault> vault;
+  {
+    std::lock_guard<std::mutex> lock(s->reload_mu_);
+    if (s->snapshot_) vault = s->snapshot_->oauth;
+  }
+  if (vault && vault->takeChanged()) s->reloadAndLog("OAuth tokens stored");
   // Workers leave their loops once drained; the main loop follows.
   if (s->shutting_down_ && s->workers_exited_.load() == static_cast<int>(s->workers_.size())) {
     event_base_loopbreak(s->base_);

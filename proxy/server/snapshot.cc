@@ -24,7 +24,11 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
 Status loadInterception(const config::ProxyConfig& config, Snapshot& snap,
                         const Snapshot* previous) {
   if (config.state_dir.empty()) return Status::ok();
-  auto store = secrets::loadStore(config.state_dir);
+  snap.oauth = previous != nullptr && previous->oauth &&
+                       previous->oauth->stateDir() == config.state_dir
+                   ? previous->oauth
+                   : std::make_shared<secrets::OAuthVault>(config.state_dir);
+  auto store = secrets::loadStore(config.state_dir, snap.oauth.get());
   if (!store) return store.status();
   snap.secrets = std::move(store.value());
 

@@ -39,6 +39,9 @@ struct Snapshot {
   // Interception (issue: credential hosts only). secrets == nullptr or no
   // minter for a sandbox = every CONNECT of it is an opaque tunnel.
   std::shared_ptr<const secrets::Store> secrets;
+  // Live OAuth tokens (proxy/secrets/oauth.h): one vault for the life of the
+  // process, handed from each snapshot to the next.
+  std::shared_ptr<secrets::OAuthVault> oauth;
   std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>> minters;  // by sandbox
   // Toward each sandbox with a CA, its own TLS context: session tickets are
   // sealed with that context's keys, so a session resumes only in the

@@ -285,8 +285,9 @@ void Stream::forward(UniqueFd upstream) {
   fwd_.port = port_;
   fwd_.path = in.path;
   fwd_.headers = in.headers;
+  oauth_.begin(intercepted_ ? plan_.get() : nullptr, in);
   if (intercepted_) {
-    if (creds_ != nullptr && !creds_->scrubMatcher().empty()) {
+    if ((creds_ != nullptr && !creds_->scrubMatcher().empty()) || oauth_.active()) {
       // The response body is scrubbed of the sandbox's secrets: ask for it
       // uncompressed so there is something to scrub.
       std::erase_if(fwd_.headers, [](const http::Header& h) {
@@ -321,9 +322,13 @@ void Stream::forward(UniqueFd upstream) {
 bool Stream::onResponseHead(http::ResponseHead& head) {
   body_scrub_.begin(nullptr);
   if (!intercepted_ || creds_ == nullptr) return false;
-  secrets::scrubResponse(*creds_, head);
+  oauth_.noteStatus(head, sandbox_ != nullptr ? sandbox_->name() : "-");
+  live_scrub_ = creds_->liveOAuthScrub();  // OAuth tokens newer than the snapshot
+  const secrets::ScrubMatcher& matcher = live_scrub_ ? *live_scrub_ : creds_->scrubMatcher();
+  secrets::scrubResponse(matcher, head);
   if (head.isInterim() || head.framing == http::BodyFraming::kNone ||
-      head.framing == http::BodyFraming::kTunnel || creds_->scrubMatcher().empty()) {
+      head.framing == http::BodyFraming::kTunnel ||
+      (matcher.empty() && !(oauth_.active() && oauth_.onResponseHead(head)))) {
     return false;
   }
   const http::Header* encoding = http::findHeader(head.headers, "content-encoding");
@@ -333,13 +338,20 @@ bool Stream::onResponseHead(http::ResponseHead& head) {
         sandbox_ != nullptr ? sandbox_->name() : "-", host_name_.text, encoding->value);
     return false;
   }
-  body_scrub_.begin(&creds_->scrubMatcher());
+  if (oauth_.active()) oauth_.onResponseHead(head);
+  body_scrub_.begin(&matcher);
   return true;
 }
 
 void Stream::scrubBody(evbuffer* payload, evbuffer* out, bool last) {
-  uint32_t replaced = body_scrub_.move(payload, out);
-  if (last) replaced += body_scrub_.finish(out);
+  uint32_t replaced = 0;
+  if (oauth_.active()) {
+    replaced = oauth_.responseBody(payload, out, last, body_scrub_,
+                                   sandbox_ != nullptr ? sandbox_->name() : "-");
+  } else {
+    replaced = body_scrub_.move(payload, out);
+    if (last) replaced += body_scrub_.finish(out);
+  }
   if (replaced > 0) {
     // The origin echoed a secret: worth knowing (which host, how often),
     // never what.

@@ -38,6 +38,7 @@
 #include "proxy/stream/body_scrub.h"
 #include "proxy/stream/end_reason.h"
 #include "proxy/tls/client_hello.h"
+#include "proxy/stream/oauth_exchange.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/upstream/connector.h"
 
@@ -169,6 +170,13 @@ class Stream {
   // the sandbox's secrets replaced; `last`: the body ended.
   void scrubBody(evbuffer* payload, evbuffer* out, bool last);
   size_t scrubHeld() const { return body_scrub_.held(); }
+  // A token exchange whose request body carries the refresh-token sentinel
+  // (proxy/stream/oauth_exchange.h): the body must go through
+  // rewriteRequestBody (its length changes: forwarded chunked).
+  bool rewritesRequestBody() const { return oauth_.rewritesRequest(); }
+  void rewriteRequestBody(evbuffer* payload, evbuffer* out, bool last) {
+    oauth_.requestBody(payload, out, last);
+  }
 
   // Ends the request: the EndReason table gives the reply, the metric and
   // the log line.
@@ -259,6 +267,9 @@ class Stream {
   std::string sni_;
   std::string_view sni_check_;
   BodyScrub body_scrub_;
+  OAuthExchange oauth_;  // a request to an OAuth token endpoint
+  // This response's scrub when OAuth tokens are newer than the snapshot.
+  std::shared_ptr<const secrets::ScrubMatcher> live_scrub_;
   const secrets::SandboxCredentials* creds_ = nullptr;
   std::shared_ptr<const secrets::InterceptPlan> plan_;
   http::Request fwd_;  // the request as forwarded (kept for its capacity)

@@ -223,20 +223,30 @@ StatusOr<tls::CertificateAuthority> makeTestCa(const std::vector<std::string>& h
 
 // ---------------------------------------------------------- HttpsOrigin
 
+StatusOr<ServerIdentity> makeServerIdentity(const tls::CertificateAuthority& ca,
+                                            const std::vector<std::string>& hosts) {
+  ServerIdentity id;
+  auto ctx = tls::ServerContext::create();
+  if (!ctx) return ctx.status();
+  id.ctx = std::make_unique<tls::ServerContext>(std::move(ctx.value()));
+  auto minter = tls::LeafMinter::create(ca);
+  if (!minter) return minter.status();
+  for (const std::string& host : hosts) {
+    auto leaf = (*minter)->mint(host, std::chrono::system_clock::now());
+    if (!leaf) return leaf.status();
+    id.leaves.push_back(std::make_shared<const tls::Leaf>(std::move(leaf.value())));
+  }
+  return id;
+}
+
 StatusOr<std::unique_ptr<HttpsOrigin>> HttpsOrigin::start(const Options& options) {
   if (options.ca == nullptr || options.hosts.empty())
     return Status::error("HttpsOrigin: needs a CA and hosts");
   std::unique_ptr<HttpsOrigin> o(new HttpsOrigin);
-  auto ctx = tls::ServerContext::create();
-  if (!ctx) return ctx.status();
-  o->ctx_ = std::make_unique<tls::ServerContext>(std::move(ctx.value()));
-  auto minter = tls::LeafMinter::create(*options.ca);
-  if (!minter) return minter.status();
-  for (const std::string& host : options.hosts) {
-    auto leaf = (*minter)->mint(host, std::chrono::system_clock::now());
-    if (!leaf) return leaf.status();
-    o->leaves_.push_back(std::make_shared<const tls::Leaf>(std::move(leaf.value())));
-  }
+  auto id = makeServerIdentity(*options.ca, options.hosts);
+  if (!id) return id.status();
+  o->ctx_ = std::move(id->ctx);
+  o->leaves_ = std::move(id->leaves);
   OriginServer::Options http;
   http.bind_address = options.bind_address;
   http.wrap = [raw = o.get()](UniqueFd fd) { return raw->wrap(std::move(fd)); };

@@ -96,6 +96,15 @@ StatusOr<tls::CertificateAuthority> makeTestCa(
     const std::vector<std::string>& hosts,
     const std::string& common_name = "kitgate test origin CA");
 
+// A server context and one leaf per name in `hosts`, signed by `ca` (not
+// checked against its name constraints): what a test HTTPS server presents.
+struct ServerIdentity {
+  std::unique_ptr<tls::ServerContext> ctx;
+  std::vector<std::shared_ptr<const tls::Leaf>> leaves;
+};
+StatusOr<ServerIdentity> makeServerIdentity(const tls::CertificateAuthority& ca,
+                                            const std::vector<std::string>& hosts);
+
 class HttpsOrigin {
  public:
   struct Options {

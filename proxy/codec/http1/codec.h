@@ -60,6 +60,17 @@ class Exchange {
   // The request body, client -> origin.
   BodyStatus moveRequestBody(evbuffer* in, evbuffer* out, uint64_t* moved);
   bool requestHasBody() const { return received_.framing != http::BodyFraming::kNone; }
+  // The request body will be rewritten on its way (its length may change):
+  // a Content-Length body goes to the origin chunked. Call after begin(),
+  // before encodeRequestHead. Then, in two steps: the payload alone out of
+  // `in`, and payload bytes framed for the origin (`last`: the body ends).
+  void rewriteRequestBody();
+  BodyStatus decodeRequestBody(evbuffer* in, evbuffer* payload, uint64_t* moved) {
+    return moveBody(in, payload, *req_body_, false, moved);
+  }
+  void encodeRequestBody(evbuffer* payload, evbuffer* out, bool last) const {
+    encodePayload(payload, out, last, fwd_.framing == http::BodyFraming::kChunked);
+  }
   std::string_view requestBodyError() const { return req_body_->error(); }
 
   // The response head from the origin (after dispatchResponseHead): interim
@@ -87,7 +98,9 @@ class Exchange {
   // alone out of `in`, then payload bytes framed for the client (`last`:
   // the body ends here).
   BodyStatus decodeResponseBody(evbuffer* in, evbuffer* payload, uint64_t* moved);
-  void encodeResponseBody(evbuffer* payload, evbuffer* out, bool last) const;
+  void encodeResponseBody(evbuffer* payload, evbuffer* out, bool last) const {
+    encodePayload(payload, out, last, resp_.framing == http::BodyFraming::kChunked);
+  }
   // The origin closed: true when that ends the response body cleanly.
   bool finishResponseOnClose() { return resp_body_ && resp_body_->finishOnClose(); }
   void end() {
@@ -96,6 +109,8 @@ class Exchange {
   }
 
  private:
+  static void encodePayload(evbuffer* payload, evbuffer* out, bool last, bool chunked);
+
   Framing received_;  // the request's framing as received
   Framing fwd_;       // and as forwarded
   bool opaque_ = false;

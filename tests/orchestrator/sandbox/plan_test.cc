@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/sandbox/oauth_plan.h"
 
 namespace kitgate::sandbox {
 namespace {
@@ -435,6 +438,84 @@ TEST(SandboxPlan, SeedCorpusSandboxKitsAllPlan) {
     EXPECT_FALSE(plan.container.image.empty()) << dir;
     EXPECT_FALSE(plan.routes.empty()) << dir;
   }
+}
+
+// Every corpus kit with an OAuth credential plans its routes: the token
+// endpoint and resource hosts the proxy watches, with the kit's sentinels.
+TEST(SandboxPlan, CorpusOAuthKitsPlanTheirRoutes) {
+  struct Case {
+    const char* dir;
+    const char* service;
+    const char* token_host;
+    std::vector<std::string> resource_hosts;
+    bool passthrough;
+  };
+  const std::vector<Case> cases = {
+      {"docker__sbx-kits-contrib__openclaw--v2-oauth",
+       "anthropic",
+       "platform.claude.com",
+       {"api.anthropic.com"},
+       false},
+      {"docker__sbx-kits-contrib__testdata-v1-full", "anthropic", "platform.claude.com", {}, false},
+      {"docker__sbx-kits-contrib__testdata-v2-expected",
+       "anthropic",
+       "platform.claude.com",
+       {},
+       false},
+      {"docker__sbx-kits-contrib__testdata-sample-agent-v2",
+       "workos",
+       "api.workos.com",
+       {"api.workos.com"},
+       true},
+  };
+  for (const Case& c : cases) {
+    PlanInput in = ampInput();
+    in.kit = loadKit(sourceDir() + "/tests/kitloader/corpus/" + c.dir);
+    in.now_ms = 1'000'000;
+    SandboxPlan plan = mustPlan(in);
+    ASSERT_EQ(plan.oauth.size(), 1u) << c.dir;
+    const secrets::OAuthRoute& r = plan.oauth[0];
+    EXPECT_EQ(r.service, c.service) << c.dir;
+    EXPECT_EQ(r.token_host, c.token_host) << c.dir;
+    EXPECT_EQ(r.resource_hosts, c.resource_hosts) << c.dir;
+    EXPECT_EQ(r.passthrough, c.passthrough) << c.dir;
+    const bool warned = std::any_of(plan.warnings.begin(), plan.warnings.end(), [](const auto& w) {
+      return w.find("real OAuth tokens") != std::string::npos;
+    });
+    EXPECT_EQ(warned, c.passthrough) << c.dir;
+    if (!c.passthrough) {
+      EXPECT_EQ(r.access_sentinel, "sk-ant-oat01-proxy-managed") << c.dir;
+      EXPECT_EQ(r.refresh_sentinel, "sk-ant-ort01-proxy-managed") << c.dir;
+      EXPECT_EQ(r.token_path, "/v1/oauth/token") << c.dir;
+      EXPECT_THAT(stages(plan), Contains("oauth")) << c.dir;
+    } else {
+      EXPECT_THAT(stages(plan), Not(Contains("oauth"))) << c.dir;
+    }
+  }
+}
+
+// The credential file the agent finds: the kit's structure with the
+// sentinels, ExpiresAt a number in the future of the plan.
+TEST(SandboxPlan, OAuthCredentialFileHoldsSentinelsOnly) {
+  kit::Kit k = loadKit(sourceDir() + "/tests/kitloader/corpus/" +
+                       "docker__sbx-kits-contrib__openclaw--v2-oauth");
+  auto files = credentialFiles(k, 5'000);
+  ASSERT_TRUE(files.isOk()) << files.status().message();
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].path, "/home/agent/.claude/.credentials.json");
+  auto j = nlohmann::json::parse((*files)[0].content);
+  EXPECT_EQ(j["claudeAiOauth"]["accessToken"], "sk-ant-oat01-proxy-managed");
+  EXPECT_EQ(j["claudeAiOauth"]["refreshToken"], "sk-ant-ort01-proxy-managed");
+  EXPECT_EQ(j["claudeAiOauth"]["expiresAt"], 5'000);
+
+  // The deprecated template form renders the same fields as text.
+  k.credentials[0].oauth->credential_file_structure.reset();
+  k.credentials[0].oauth->credential_file_template =
+      R"({"a":"{{.AccessToken}}","r":"{{.RefreshToken}}","e":{{.ExpiresAt}}})";
+  files = credentialFiles(k, 7);
+  ASSERT_TRUE(files.isOk());
+  EXPECT_EQ((*files)[0].content,
+            R"({"a":"sk-ant-oat01-proxy-managed","r":"sk-ant-ort01-proxy-managed","e":7})");
 }
 
 }  // namespace

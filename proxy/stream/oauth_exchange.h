@@ -1,0 +1,68 @@
+// A token exchange on an intercepted token endpoint (proxy-managed OAuth,
+// proxy/secrets/oauth.h), for one request:
+//
+//   request body  streamed: the refresh-token sentinel becomes the stored
+//                 real refresh token (percent-encoded in a form body)
+//   response      a 2xx body is collected (at most kMaxTokenResponse bytes),
+//                 its tokens stored on the host, and the sandbox gets the same
+//                 JSON with the sentinels in their place (passthrough: the
+//                 real body, tokens still stored). Anything else — an error
+//                 status, a body that is not a token response, one above the
+//                 bound — goes on through the ordinary secret scrub, and
+//                 nothing is stored.
+//
+// Token values never reach a log line. Thread: the owning connection's loop.
+#pragma once
+
+#include <event2/buffer.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/http/request_model.h"
+#include "proxy/http/response.h"
+#include "proxy/secrets/scrub.h"
+#include "proxy/secrets/store.h"
+#include "proxy/stream/body_scrub.h"
+
+namespace kitgate::stream {
+
+inline constexpr size_t kMaxTokenResponse = 64 * 1024;
+
+class OAuthExchange {
+ public:
+  // A new request: active when it is a POST to a token endpoint of `plan`.
+  void begin(const secrets::InterceptPlan* plan, const http::Request& request);
+  bool active() const { return use_ != nullptr; }
+  const std::string& service() const;
+
+  // The request body needs rewriting (a refresh token is stored): stream it
+  // through requestBody().
+  bool rewritesRequest() const { return request_matcher_.has_value(); }
+  // Payload bytes toward the token endpoint, sentinel replaced; `last`: the
+  // body ended.
+  void requestBody(evbuffer* payload, evbuffer* out, bool last);
+
+  // The final response status of a refresh that carried the stored refresh
+  // token: anything but 2xx marks the stored tokens refresh-failed (kept;
+  // `kitgate secret ls` shows it) and is logged, without values.
+  void noteStatus(const http::ResponseHead& head, std::string_view sandbox);
+  // The response head: true when its body is collected (2xx with a body).
+  bool onResponseHead(const http::ResponseHead& head);
+  // Response payload on its way to the sandbox. While collecting, nothing is
+  // written until `last`; otherwise (or after giving up) `scrub` handles it.
+  // Returns how many secrets the scrub replaced.
+  uint32_t responseBody(evbuffer* payload, evbuffer* out, bool last, BodyScrub& scrub,
+                        std::string_view sandbox);
+
+ private:
+  const secrets::OAuthUse* use_ = nullptr;
+  std::optional<secrets::ScrubMatcher> request_matcher_;
+  BodyScrub request_scrub_;
+  bool collecting_ = false;
+  std::string body_;
+};
+
+}  // namespace kitgate::stream
