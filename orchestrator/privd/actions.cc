@@ -84,6 +84,8 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
       // daemon's own proxy, never from the caller.
       auto net = requireNetwork(r.name);
       if (!net.isOk()) return net.status();
+      // The rules point at the proxy's transparent listener: it must be up.
+      if (Status s = proxy_.ensureRunning(); !s.isOk()) return s;
       auto transparent = proxy_.transparentPort();
       if (!transparent.isOk()) return transparent.status();
       return fromStatus(firewall_.isolate(
