@@ -157,8 +157,8 @@ StatusOr<std::unique_ptr<TlsConn>> TlsConn::connect(UniqueFd fd, const tls::Clie
   if (!stream) return stream.status();
   c->stream_ = std::move(stream.value());
   // "" = a ClientHello without server_name.
-  if (sni &&
-      SSL_set_tlsext_host_name(c->stream_->ssl(), sni->empty() ? nullptr : sni->c_str()) != 1) {
+  const char* sni_name = sni && !sni->empty() ? sni->c_str() : nullptr;
+  if (sni && SSL_set_tlsext_host_name(c->stream_->ssl(), sni_name) != 1) {
     return Status::error("cannot set SNI " + *sni);
   }
   tls::IoResult r = c->drive([&] { return c->stream_->handshake(); }, timeout);
