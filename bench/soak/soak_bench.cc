@@ -1,7 +1,12 @@
 // soak_bench: long mixed load against the real kitgate-proxy, sampling its
 // resident memory and open descriptors, to show both stay flat (issue 17).
 //
-//   KITGATE_BUILD_DIR=$PWD/build-asan build/bench/soak/kitgate_soak_bench SECONDS [REPORT.md]
+//   KITGATE_BUILD_DIR=$PWD/build-asan build/bench/soak/kitgate_soak_bench SECONDS [REPORT.md
+//   [RATE]]
+//
+// RATE (operations per second, all clients together; default: as fast as
+// they go) paces the clients so memory can be read against a steady load
+// on a box whose other work would otherwise swing the rate.
 //
 // The proxy is the binary under KITGATE_BUILD_DIR (an ASan build: leaks and
 // memory errors end the run with the sanitizer's report), started as a
@@ -167,10 +172,12 @@ std::string mib(long kib) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: kitgate_soak_bench SECONDS [REPORT.md]");
+  if (argc < 2) die("usage: kitgate_soak_bench SECONDS [REPORT.md [RATE]]");
   const long seconds = std::atol(argv[1]);
   if (seconds < 30) die("SECONDS must be at least 30");
   const std::string report_path = argc > 2 ? argv[2] : "";
+  const double rate = argc > 3 ? std::atof(argv[3]) : 0.0;
+  if (argc > 3 && rate <= 0.0) die("RATE must be a positive number of operations per second");
 
   auto tmp = TempDir::create("soak");
   if (!tmp.isOk()) die(tmp.status().message());
@@ -211,7 +218,16 @@ int main(int argc, char** argv) {
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
     clients.emplace_back([&, t] {
+      // Paced: each of the 4 clients starts an operation every 4 / RATE s
+      // (a late one starts at once; lost time is not made up in a burst).
+      const auto period = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(rate > 0.0 ? 4.0 / rate : 0.0));
+      auto next = Clock::now();
       for (uint64_t n = t; !stop.load(); ++n) {
+        if (rate > 0.0) {
+          next = std::max(next + period, Clock::now());
+          std::this_thread::sleep_until(next);
+        }
         const Op op = static_cast<Op>(n % kOps);
         bool ok = false;
         switch (op) {
@@ -280,9 +296,12 @@ int main(int argc, char** argv) {
   md << "# Soak: kitgate-proxy under mixed load\n\n"
      << "Binary `" << (binary.isOk() ? *binary : "?") << "`, " << seconds
      << " s, 4 client threads (forward / tunnel / intercepted / abort in turn), a reload every "
-        "10 s, 2 workers, loopback. Command: `KITGATE_BUILD_DIR=$PWD/build-asan "
-        "build/bench/soak/kitgate_soak_bench "
-     << seconds << " REPORT.md`";
+        "10 s, 2 workers, loopback"
+     << (rate > 0.0 ? ", paced at " + std::to_string(static_cast<long>(rate)) + " ops/s" : "")
+     << ". Command: `KITGATE_BUILD_DIR="
+     << (std::getenv("KITGATE_BUILD_DIR") != nullptr ? std::getenv("KITGATE_BUILD_DIR") : "?")
+     << " build/bench/soak/kitgate_soak_bench " << seconds << " REPORT.md"
+     << (argc > 3 ? std::string(" ") + argv[3] : "") << "`";
   if (const char* asan = std::getenv("ASAN_OPTIONS")) md << " with `ASAN_OPTIONS=" << asan << "`";
   md << ".\n\n";
   md << "| op | ok | failed |\n| --- | ---: | ---: |\n";
