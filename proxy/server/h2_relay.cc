@@ -1,5 +1,6 @@
 #include "proxy/server/h2_relay.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace kitgate::server {
@@ -70,16 +71,30 @@ class H2Relay::Exchange final : public stream::StreamHost {
   int status = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
-  // The response body goes through the stream's secret scrub, which may
-  // change its length: the upstream's window is given back for what was
-  // received, whatever went out.
-  bool scrub_body = false;
-  uint64_t scrub_received = 0;
-  uint64_t scrub_consumed = 0;
-  void consumeUp(uint64_t n) {
-    n = std::min(n, scrub_received - scrub_consumed);
-    scrub_consumed += n;
-    if (n > 0) relay_.up_->consume(up_id, n);
+  // Flow control: every DATA byte a leg received is given back to that leg
+  // (its stream's and its connection's window) exactly once — when the
+  // other leg has framed it, when a scrub replacement removed it, or when
+  // the exchange ends with it still queued. A byte never given back shrinks
+  // the connection's window for good: 1 MiB of them and the whole
+  // connection stalls. consume() on a stream nghttp2 has closed still
+  // reopens the connection's window.
+  bool scrub_body = false;                        // the response body goes through the secret scrub
+  uint64_t up_received = 0, up_credited = 0;      // response DATA from the upstream
+  uint64_t down_received = 0, down_credited = 0;  // request DATA from the sandbox
+  void creditUp(uint64_t n) {
+    n = std::min(n, up_received - up_credited);
+    up_credited += n;
+    if (n > 0 && up_id >= 0) relay_.up_->consume(up_id, n);
+  }
+  void creditDown(uint64_t n) {
+    n = std::min(n, down_received - down_credited);
+    down_credited += n;
+    if (n > 0) relay_.down_->consume(down_id, n);
+  }
+  // The exchange ends: whatever is still queued on either leg is dropped.
+  void creditAll() {
+    creditUp(up_received - up_credited);
+    creditDown(down_received - down_credited);
   }
 };
 
@@ -100,8 +115,13 @@ class H2Relay::DownCallbacks final : public http2::Callbacks {
   }
   void onData(int32_t id, std::string_view data) override {
     Exchange* ex = r_.byDown(id);
-    if (ex == nullptr || ex->up_id < 0 || ex->up_closed) {
+    if (ex == nullptr) {
       r_.down_->consume(id, data.size());  // nobody takes it: drop, window back
+      return;
+    }
+    ex->down_received += data.size();
+    if (ex->up_id < 0 || ex->up_closed) {
+      ex->creditDown(data.size());  // nobody takes it: drop, window back
       return;
     }
     ex->bytes_up += data.size();
@@ -129,13 +149,9 @@ class H2Relay::DownCallbacks final : public http2::Callbacks {
     r_.retire(id);
   }
   void onDataSent(int32_t id, size_t bytes) override {
-    Exchange* ex = r_.byDown(id);
-    if (ex == nullptr || ex->up_id < 0 || ex->up_closed) return;
-    if (ex->scrub_body) {
-      ex->consumeUp(bytes);
-    } else {
-      r_.up_->consume(ex->up_id, bytes);
-    }
+    // Framed toward the sandbox: the upstream may send as much again (its
+    // stream may have ended meanwhile; its connection window has not).
+    if (Exchange* ex = r_.byDown(id)) ex->creditUp(bytes);
   }
 
  private:
@@ -181,8 +197,8 @@ class H2Relay::UpCallbacks final : public http2::Callbacks {
       return;
     }
     ex->bytes_down += data.size();
+    ex->up_received += data.size();
     if (ex->scrub_body) {
-      ex->scrub_received += data.size();
       const size_t held_before = ex->s.scrubHeld();
       evbuffer_add(r_.body_, data.data(), data.size());
       ex->s.scrubBody(r_.body_, r_.scratch_, false);
@@ -190,7 +206,7 @@ class H2Relay::UpCallbacks final : public http2::Callbacks {
       // goes back now (held bytes still count: they are still here).
       const size_t in = held_before + data.size();
       const size_t out = evbuffer_get_length(r_.scratch_) + ex->s.scrubHeld();
-      if (out < in) ex->consumeUp(in - out);
+      if (out < in) ex->creditUp(in - out);
     } else {
       evbuffer_add(r_.scratch_, data.data(), data.size());
     }
@@ -210,7 +226,7 @@ class H2Relay::UpCallbacks final : public http2::Callbacks {
     if (code != http2::ErrorCode::kNoError) r_.down_->resetStream(ex->down_id, code);
   }
   void onDataSent(int32_t id, size_t bytes) override {
-    if (Exchange* ex = r_.byUp(id)) r_.down_->consume(ex->down_id, bytes);
+    if (Exchange* ex = r_.byUp(id)) ex->creditDown(bytes);
   }
 
  private:
@@ -281,6 +297,7 @@ void H2Relay::retire(int32_t down_id) {
   auto it = exchanges_.find(down_id);
   if (it == exchanges_.end()) return;
   if (it->second->up_id >= 0) up_to_down_.erase(it->second->up_id);
+  it->second->creditAll();
   retired_.push_back(std::move(it->second));
   exchanges_.erase(it);
 }

@@ -276,6 +276,71 @@ TEST_F(H2RelayTest, HundredConcurrentStreamsShareOneUpstreamConnection) {
   EXPECT_EQ(relay_->activeStreams(), 0u);
 }
 
+// Flow control gives every DATA byte back to the connection it arrived on,
+// whichever leg finished first: a connection must carry many times its
+// window. (Response bytes of an upstream stream that had already ended were
+// once never given back: 1 MiB of short responses, and the connection
+// stalled for good.)
+TEST_F(H2RelayTest, ShortResponsesOnOneConnectionNeverExhaustItsWindow) {
+  http2::Limits limits;
+  limits.stream_window = 16 * 1024;
+  limits.connection_window = 64 * 1024;
+  makeRelay(limits);
+  const std::string body(1000, 'r');
+  size_t done = 0;
+  for (int round = 0; round < 30; ++round) {  // 300 KB of responses: 4.7 windows
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 10; ++i) ids.push_back(open(request(kHost, "/r"), true));
+    pump();
+    for (auto& [oid, got] : origin_rec_.heads) {
+      if (!origin_rec_.ended.count(oid) || origin_rec_.closed.count(oid)) continue;
+      if (origin_rec_.sent.count(oid)) continue;  // answered in an earlier round
+      answer(oid, 200, {}, body, {});
+    }
+    pump();
+    for (int32_t id : ids) done += sandbox_rec_.bodies[id] == body ? 1 : 0;
+    ASSERT_EQ(done, static_cast<size_t>(10 * (round + 1))) << "stalled in round " << round;
+  }
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+}
+
+// The same for request bodies: bytes the sandbox sent on streams that end
+// before they reached the origin (the sandbox resets them while the origin
+// does not read) are given back, so later uploads still flow.
+TEST_F(H2RelayTest, UploadsCutShortNeverExhaustTheSandboxConnectionWindow) {
+  http2::Limits limits;
+  limits.stream_window = 16 * 1024;
+  limits.connection_window = 64 * 1024;
+  makeRelay(limits);
+  Buffer chunk;
+  for (int round = 0; round < 12; ++round) {  // 12 x 32 KiB sent, at most 16 KiB of each read
+    const int32_t sid = open(request(kHost, "/up"), false);
+    origin_rec_.hold[2 * round + 1] = true;  // the relay's upstream streams are 1, 3, 5, ...
+    const std::string data(32 * 1024, 'u');
+    evbuffer_add(chunk.b, data.data(), data.size());
+    sandbox_h2_->sendData(sid, chunk.b, false);
+    pump();
+    sandbox_h2_->resetStream(sid, http2::ErrorCode::kCancel);
+    pump();
+    // The origin gives back what it held of the cancelled stream, as a
+    // server does: only the relay's side of the accounting is under test.
+    origin_h2_->consume(2 * round + 1, origin_rec_.bodies[2 * round + 1].size());
+  }
+  const int32_t last = open(request(kHost, "/last"), false);
+  const std::string tail(8 * 1024, 't');
+  evbuffer_add(chunk.b, tail.data(), tail.size());
+  sandbox_h2_->sendData(last, chunk.b, true);
+  pump();
+  int32_t last_at_origin = -1;
+  for (const auto& [oid, got] : origin_rec_.heads) {
+    if (got[0].head.request.path == "/last") last_at_origin = oid;
+  }
+  ASSERT_GE(last_at_origin, 0);
+  EXPECT_EQ(origin_rec_.bodies[last_at_origin].size(), tail.size())
+      << "the upload never got through";
+  EXPECT_TRUE(origin_rec_.ended[last_at_origin]);
+}
+
 TEST_F(H2RelayTest, SlowSandboxReaderStallsItsStreamOnlyAndTheRestWaitsAtTheOrigin) {
   http2::Limits limits;
   limits.stream_window = 64 * 1024;
