@@ -49,19 +49,9 @@ source "$SHARED_BENCH/lib/setup.sh"
 # shellcheck source=/dev/null
 source "$SHARED_BENCH/lib/peers.sh"
 
-# ------------------------------------------------------------------ the binary
-if [ -n "${KITGATE_BIN:-}" ]; then
-  BIN=$KITGATE_BIN
-else
-  KITGATE_BUILD=${KITGATE_BUILD:-$REPO/build}
-  [ -f "$KITGATE_BUILD/CMakeCache.txt" ] || \
-    cmake -S "$REPO" -B "$KITGATE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  log "building kitgate-proxy in $KITGATE_BUILD"
-  cmake --build "$KITGATE_BUILD" --target kitgate-proxy -j2 >/dev/null
-  BIN=$KITGATE_BUILD/proxy/kitgate-proxy
-fi
-[ -x "$BIN" ] || die "no kitgate-proxy at $BIN"
-BACKEND=$(grep -s '^KITGATE_TLS:' "$(dirname "$(dirname "$BIN")")/CMakeCache.txt" | cut -d= -f2 || true)
+# shellcheck source=../lib/kitgate_intercept.sh
+source "$REPO/bench/lib/kitgate_intercept.sh"
+kitgate_binary
 
 mkdir -p "$WORK" "$RESULTS/runs"
 cleanup() { stop_one kitgate; stop_all; }
@@ -78,43 +68,9 @@ stop_one kitgate
 rm -f "$WORK"/logs/*
 
 # ------------------------------------------------------------------ kitgate config + state
-# A service secret bound to the origin host makes every CONNECT to it intercepted (the
-# credential route writes X-Api-Key on every request, as in production).
-KG=$WORK/kitgate
-rm -rf "$KG"; mkdir -p "$KG/state/credentials"
-umask 077
-cat > "$KG/state/secrets.yaml" <<EOF
-services:
-  - {service: bench, scope: global, value: "bench-secret-value-0123456789"}
-EOF
-umask 022
-cat > "$KG/state/credentials/default.yaml" <<EOF
-routes:
-  - {service: bench, domains: ["$HOSTNAME_ORIGIN"], header: X-Api-Key, format: "Key %s"}
-EOF
-cat > "$KG/proxy.yaml" <<EOF
-# kitgate-proxy intercepting for the loopback benchmark (written by bench/mitm/run.sh)
-listen: 127.0.0.1:$KITGATE_PORT
-metrics_listen: ""
-admin_listen: ""
-workers: 2
-state_dir: $KG/state
-log_level: warn
-policy_log: {path: $WORK/logs/kitgate-policy.log, max_size_mb: 64, max_files: 2}
-limits: {idle_timeout_ms: 600000, max_connections: 20000, max_connections_per_sandbox: 20000}
-tls: {upstream_ca_file: $WORK/pki/ca.pem}
-dns: {hosts: {$HOSTNAME_ORIGIN: 127.0.0.1}}
-allow: ["$HOSTNAME_ORIGIN", "127.0.0.1/32"]
-EOF
-"$BIN" --validate --config "$KG/proxy.yaml" >/dev/null || die "kitgate-proxy rejects $KG/proxy.yaml"
+kitgate_intercept_config
 ulimit -n "$(ulimit -Hn)"
 
-start_kitgate() {
-  _launch kitgate "$BIN" --config "$KG/proxy.yaml"
-  wait_port "$KITGATE_PORT"
-  local i; for i in $(seq 1 100); do [ -s "$KG/state/ca/default.crt" ] && break; sleep 0.1; done
-  [ -s "$KG/state/ca/default.crt" ] || die "kitgate wrote no sandbox CA"
-}
 start_daemon() { if [ "$1" = kitgate ]; then start_kitgate; else start_peer "$1"; fi; }
 daemon_of() { case $1 in squid-bump) echo squid ;; *) echo "$1" ;; esac; }
 port_of() { case $1 in squid-bump) echo "$P_SQUID_BUMP" ;; kitgate) echo "$KITGATE_PORT" ;; esac; }
