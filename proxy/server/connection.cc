@@ -242,6 +242,10 @@ void Connection::onTimer(evutil_socket_t, short, void* arg) {
     case State::kPeek:  // no name came: the bare address decides (it did not allow)
       c->decideTransparent({}, stream::TransparentTarget::NameSource::kNone);
       return;
+    case State::kInterceptHello:  // the sandbox never finished its ClientHello
+      c->stream_.logLine(false, 0, "no TLS ClientHello within the head timeout");
+      c->terminate();
+      return;
     case State::kUpstream:         // the connector times itself
     case State::kClientHandshake:  // and so do the handshakes
     case State::kUpstreamHandshake:
@@ -324,6 +328,9 @@ void Connection::readClient() {
       return;
     case State::kFirstFlight:
       checkFirstFlight();
+      return;
+    case State::kInterceptHello:
+      readInterceptHello();
       return;
     default:
       // Reaching the upstream: keep bytes (pipelined tunnel data) but stop
@@ -685,6 +692,19 @@ void Connection::intercept(UniqueFd upstream) {
     stream_.end(stream::EndReason::kCertificateFailure, leaf.status().message());
     return;
   }
+  if (snap_->config.http2) {
+    // What the upstream is offered follows the sandbox's ClientHello: h2
+    // only when the sandbox offers it too, so an HTTP/1 client never pays
+    // for an h2 upstream leg it cannot use. Read it first.
+    if (!sendEstablished()) return;
+    beginIntercepted(std::move(upstream));
+    hello_leaf_ = std::move(leaf.value());
+    state_ = State::kInterceptHello;
+    armTimer(snap_->config.limits.head_timeout);
+    updateReadInterest();
+    if (evbuffer_get_length(cin_) > 0 || flags_.client_eof) readInterceptHello();
+    return;
+  }
   // Bytes the client pipelined behind its CONNECT (a ClientHello sent
   // before our 200) are the start of the TLS stream.
   std::string early(evbuffer_get_length(cin_), '\0');
@@ -694,12 +714,26 @@ void Connection::intercept(UniqueFd upstream) {
     stream_.end(stream::EndReason::kInterceptSetupFailure, tls.status().message());
     return;
   }
+  if (!sendEstablished()) return;
+  beginIntercepted(std::move(upstream));
+  client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
+  upstream_first_ = false;
+  handshakesOwnEvents();
+  startClientHandshake();
+}
+
+bool Connection::sendEstablished() {
   // The 200 is a few bytes on a fresh socket: it goes out in one send.
   if (::send(client_.get(), kConnectEstablished.data(), kConnectEstablished.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(kConnectEstablished.size())) {
     terminate();
-    return;
+    return false;
   }
+  return true;
+}
+
+void Connection::beginIntercepted(UniqueFd upstream) {
+  const policy::Host& host = stream_.host();
   adoptUpstream(std::move(upstream), host, stream_.port());
   flags_.intercepted = true;
   stream_.setIntercepted(true);
@@ -710,7 +744,6 @@ void Connection::intercept(UniqueFd upstream) {
   ic_->address = stream_.address();
   ic_->creds = stream_.credentials();
   ic_->plan = stream_.plan();
-  client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
   w_.metrics().request(admin::ReqType::kConnect, admin::Verdict::kAllowed,
                        admin::ProxyPath::kForward);
   w_.metrics().intercepted_connections.add();
@@ -718,11 +751,37 @@ void Connection::intercept(UniqueFd upstream) {
   stream_.answered();  // the open line; closeIntercepted() writes the close line
   intercept_id_ = stream_.id();
   intercept_start_ = Clock::now();
+}
+
+void Connection::handshakesOwnEvents() {
   // The handshakes own their events and timeouts: the connection's are off.
   event_del(timer_);
   event_del(cev_);
   flags_.client_reading = false;
-  upstream_first_ = snap_->config.http2;
+}
+
+// HTTP/2 on: the sandbox's ClientHello, read in the clear (as the tunnel
+// check reads it), decides whether the upstream leg offers h2; the bytes
+// read are the start of the TLS stream.
+void Connection::readInterceptHello() {
+  auto peek = peekFirstFlight();  // ends the connection on EOF without a byte
+  if (!peek) return;
+  std::string early(evbuffer_get_length(cin_), '\0');
+  evbuffer_remove(cin_, early.data(), early.size());
+  const tls::ServerContext* client_tls = snap_->clientTlsFor(sandbox_->name());
+  auto leaf = std::move(hello_leaf_);
+  auto tls = client_tls == nullptr
+                 ? StatusOr<std::unique_ptr<tls::TlsStream>>(
+                       Status::error("the sandbox's TLS context is gone"))
+                 : tls::TlsStream::accept(client_.get(), *client_tls, leaf.get(), {}, early);
+  if (!tls) {
+    stream_.logLine(false, 0, "TLS with the sandbox could not start: " + tls.status().message());
+    terminate();
+    return;
+  }
+  client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
+  handshakesOwnEvents();
+  upstream_first_ = peek->result == tls::ClientHelloPeek::Result::kHello && peek->offers_h2;
   if (upstream_first_) {
     startUpstreamTls(false);  // then the sandbox's, offered what the upstream speaks
     return;
@@ -1207,6 +1266,7 @@ void Connection::updateReadInterest() {
       break;
     case State::kPeek:
     case State::kFirstFlight:
+    case State::kInterceptHello:
       want_client = !flags_.client_eof && evbuffer_get_length(cin_) < tls::kMaxClientHelloBytes;
       break;
     default:

@@ -46,6 +46,7 @@
 #include "proxy/server/snapshot.h"
 #include "proxy/stream/stream.h"
 #include "proxy/tls/client_hello.h"
+#include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/splice_relay.h"
 #include "proxy/tunnel/transport.h"
 #include "proxy/upstream/connector.h"
@@ -89,12 +90,13 @@ class Connection final : private stream::StreamHost {
 
  private:
   enum class State {
-    kPeek,         // transparent: reading the client's first flight (a ClientHello's name)
-    kFirstFlight,  // an opaque tunnel connected: whoever speaks first (first_flight.cc)
-    kHead,         // waiting for (or reading) a request head
-    kUpstream,     // the stream is reaching the upstream (DNS, connect)
-    kForward,      // a request/response exchange is flowing
-    kTunnel,       // handed to the splice relay
+    kPeek,            // transparent: reading the client's first flight (a ClientHello's name)
+    kFirstFlight,     // an opaque tunnel connected: whoever speaks first (first_flight.cc)
+    kHead,            // waiting for (or reading) a request head
+    kUpstream,        // the stream is reaching the upstream (DNS, connect)
+    kForward,         // a request/response exchange is flowing
+    kTunnel,          // handed to the splice relay
+    kInterceptHello,  // interception with HTTP/2 on: reading the sandbox's ClientHello (ALPN)
     kClientHandshake,
     kUpstreamHandshake,  // interception only
     kH2,                 // intercepted, HTTP/2 on both legs: the H2Relay runs the streams
@@ -164,6 +166,15 @@ class Connection final : private stream::StreamHost {
   void onUpstreamTls(upstream::TlsResult r, bool for_waiting_request);
   void onClientHandshake(mitm::Handshake::Outcome o, std::string error);
   void startClientHandshake();
+  // Interception set-up: the CONNECT's 200 (false: the connection ended),
+  // the intercepted connection's context, metrics and open line, and the
+  // connection's events handed to the handshakes.
+  bool sendEstablished();
+  void beginIntercepted(UniqueFd upstream);
+  void handshakesOwnEvents();
+  // HTTP/2 on (kInterceptHello): the sandbox's ClientHello says whether the
+  // upstream is offered h2 (only when the sandbox offers it too).
+  void readInterceptHello();
   // Both TLS legs are up: inner requests begin (HTTP/1, or HTTP/2 when the
   // sandbox negotiated h2).
   void beginInnerRequests();
@@ -292,6 +303,7 @@ class Connection final : private stream::StreamHost {
   // HTTP/2 (tls.http2 on): the upstream's TLS leg comes first so the sandbox
   // is offered h2 only when the upstream negotiated it.
   bool upstream_first_ = false;
+  std::shared_ptr<const tls::Leaf> hello_leaf_;  // kInterceptHello: the leaf to present
   std::unique_ptr<H2Relay> h2_;  // kH2 only; destroyed before the stream env it uses
 };
 

@@ -9,6 +9,7 @@ namespace {
 constexpr uint8_t kHandshakeRecord = 22;
 constexpr uint8_t kClientHelloType = 1;
 constexpr uint16_t kServerNameExtension = 0;
+constexpr uint16_t kAlpnExtension = 16;
 constexpr uint8_t kHostNameType = 0;
 constexpr size_t kRecordHeader = 5;
 constexpr size_t kMaxRecord = 16384 + 2048;  // TLSPlaintext bound, with slack for old stacks
@@ -48,9 +49,25 @@ bool validHostByte(unsigned char c) {
          c == '.' || c == '_';
 }
 
-// The SNI of a whole ClientHello body (after the 4-byte handshake header).
+// Whether an ALPN extension's data (a ProtocolNameList) names "h2";
 // nullopt = malformed.
-std::optional<std::string> sniOf(std::string_view body) {
+std::optional<bool> offersH2(std::string_view data) {
+  Reader list(data);
+  auto names = list.vec(2);
+  if (!names || names->empty() || !list.done()) return std::nullopt;
+  Reader entries(*names);
+  bool h2 = false;
+  while (!entries.done()) {
+    auto name = entries.vec(1);
+    if (!name || name->empty()) return std::nullopt;
+    h2 = h2 || *name == "h2";
+  }
+  return h2;
+}
+
+// The SNI of a whole ClientHello body (after the 4-byte handshake header),
+// and whether its ALPN offers h2. nullopt = malformed.
+std::optional<std::string> sniOf(std::string_view body, bool& offers_h2) {
   Reader r(body);
   if (!r.u(2) || !r.bytes(32)) return std::nullopt;  // legacy_version, random
   auto session = r.vec(1);
@@ -68,6 +85,12 @@ std::optional<std::string> sniOf(std::string_view body) {
     auto type = ext.u(2);
     auto data = ext.vec(2);
     if (!type || !data) return std::nullopt;
+    if (*type == kAlpnExtension) {
+      auto h2 = offersH2(*data);
+      if (!h2) return std::nullopt;
+      offers_h2 = *h2;
+      continue;
+    }
     if (*type != kServerNameExtension) continue;
     if (sni) return std::nullopt;  // a second server_name extension
     Reader list(*data);
@@ -142,7 +165,7 @@ ClientHelloPeek peekClientHello(std::string_view bytes) {
     }
   }
   if (message.size() != *want) return fail();  // the hello shares a record with more
-  auto sni = sniOf(std::string_view(message).substr(4));
+  auto sni = sniOf(std::string_view(message).substr(4), out.offers_h2);
   if (!sni) return fail();
   out.result = ClientHelloPeek::Result::kHello;
   out.sni = std::move(*sni);

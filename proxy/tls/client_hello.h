@@ -1,6 +1,7 @@
 // peekClientHello: what the first bytes a client sent say about TLS, without
 // terminating it — whether they are a TLS ClientHello and, if so, the host
-// name in its server_name extension (SNI). The transparent path decides a
+// name in its server_name extension (SNI), and whether it offers HTTP/2
+// (ALPN "h2"). The transparent path decides a
 // connection on that name when it has no other (kit-spec §4.1), and refuses a
 // ClientHello whose name disagrees with the one it decided on.
 //
@@ -29,7 +30,8 @@ struct ClientHelloPeek {
     kHello,       // a complete ClientHello; `sni` is its host name ("" = none sent)
   };
   Result result = Result::kIncomplete;
-  std::string sni;  // as sent (lower-cased), kHello only
+  std::string sni;         // as sent (lower-cased), kHello only
+  bool offers_h2 = false;  // its ALPN list names "h2" (kHello only)
 };
 
 // The largest ClientHello looked at; a client still short of a complete hello

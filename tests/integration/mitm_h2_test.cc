@@ -117,5 +117,28 @@ TEST_F(MitmHttp2, CurlSpeaksHttp2WhenItOffersItAndHttp11WhenNot) {
   }
 }
 
+// An HTTP/1 sandbox client costs one upstream TLS connection, not two: the
+// proxy reads its ClientHello first and offers the upstream h2 only when
+// the client offers it (it once offered h2 regardless, then threw that leg
+// away and reconnected with http/1.1 for the first request).
+TEST_F(MitmHttp2, AnHttp1ClientCostsOneUpstreamConnectionOfHttp11) {
+  const std::string dir = work_->path();
+  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
+                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
+                                  dir + "/alpn-origin");
+  ASSERT_TRUE(origin.isOk()) << origin.status().message();
+  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
+      << "the ALPN origin never started: " << origin->stderrText();
+  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  auto r = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
+                       proxy_->url(), "--http1.1", url + "/one", url + "/two"},
+                      dir + "/curl-h1", 30s);
+  origin->kill();
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->out, "okok") << r->err;
+  EXPECT_EQ(readFile(dir + "/alpn.port.log"), "http/1.1\n")
+      << "the origin's TLS connections, one line each, by negotiated protocol";
+}
+
 }  // namespace
 }  // namespace kitgate::testing

@@ -40,6 +40,24 @@ TEST(ClientHelloPeek, ReadsTheServerNameOfARealHello) {
   }
 }
 
+// The intercept path offers the upstream h2 only when the sandbox's hello
+// does (an HTTP/1 client never costs a second upstream handshake).
+TEST(ClientHelloPeek, KnowsWhetherTheClientOffersHttp2) {
+  using kitgate::testing::clientHelloFor;
+  const std::string h2_h1("\x02h2\x08http/1.1", 12);
+  const std::string h1_only("\x08http/1.1", 9);
+  const std::string h2_last("\x08http/1.1\x02h2", 12);
+  const std::string h2c_only("\x03h2c", 4);
+  EXPECT_TRUE(peekClientHello(clientHelloFor("a.test", h2_h1)).offers_h2);
+  EXPECT_TRUE(peekClientHello(clientHelloFor("a.test", h2_last)).offers_h2);
+  EXPECT_FALSE(peekClientHello(clientHelloFor("a.test", h1_only)).offers_h2);
+  EXPECT_FALSE(peekClientHello(clientHelloFor("a.test", h2c_only)).offers_h2);
+  EXPECT_FALSE(peekClientHello(clientHelloFor("a.test")).offers_h2) << "no ALPN at all";
+  auto p = peekClientHello(clientHelloFor("b.test", h2_h1));
+  EXPECT_EQ(p.result, Result::kHello);
+  EXPECT_EQ(p.sni, "b.test");
+}
+
 TEST(ClientHelloPeek, AHelloWithoutServerNameHasAnEmptyName) {
   auto p = peekClientHello(realClientHello(""));
   EXPECT_EQ(p.result, Result::kHello);
