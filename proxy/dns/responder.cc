@@ -236,13 +236,21 @@ Status Responder::listen(std::vector<std::string>& addresses) {
     auto p = std::make_unique<Port>();
     p->responder = this;
     p->local = *ip;
-    auto udp = bindSocket(*ip, port, SOCK_DGRAM, addr);
-    if (!udp) return udp.status();
-    p->fd = std::move(udp.value());
-    const uint16_t bport = boundPort(p->fd.get());
-    auto tcp = bindSocket(*ip, bport, SOCK_STREAM, addr);
-    if (!tcp) return tcp.status();
-    p->tcp_fd = std::move(tcp.value());
+    // Port 0: a port free for UDP and TCP both (a few tries: the port UDP
+    // got may be taken for TCP).
+    uint16_t bport = port;
+    for (int attempt = 0;; ++attempt) {
+      auto udp = bindSocket(*ip, port, SOCK_DGRAM, addr);
+      if (!udp) return udp.status();
+      bport = boundPort(udp->get());
+      auto tcp = bindSocket(*ip, bport, SOCK_STREAM, addr);
+      if (tcp) {
+        p->fd = std::move(udp.value());
+        p->tcp_fd = std::move(tcp.value());
+        break;
+      }
+      if (port != 0 || attempt == 16) return tcp.status();
+    }
     addr = (ip->isV6() ? "[" + ip->toString() + "]" : ip->toString()) + ":" + std::to_string(bport);
     p->addr = addr;
     added.push_back(std::move(p));
