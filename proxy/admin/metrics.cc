@@ -36,6 +36,10 @@ constexpr const char* kTunnelSni[] = {"match",   "other_allowed", "absent",
                                       "not_tls", "server_first",  "refused"};
 constexpr const char* kUpstreamError[] = {"dns", "address_blocked", "connect", "timeout",
                                           "bad_response"};
+constexpr const char* kDnsTransport[] = {"udp", "tcp"};
+constexpr const char* kDnsResult[] = {"answered", "blocked", "nxdomain", "refused", "error"};
+static_assert(std::size(kDnsTransport) == idx(DnsTransport::kCount));
+static_assert(std::size(kDnsResult) == idx(DnsResult::kCount));
 static_assert(std::size(kReqType) == idx(ReqType::kCount));
 static_assert(std::size(kVerdict) == idx(Verdict::kCount));
 static_assert(std::size(kProxyPath) == idx(ProxyPath::kCount));
@@ -162,6 +166,17 @@ class WorkerCollector final : public prometheus::Collectable {
         addHistogram(
             f, {{"type", kTunnelType[t]}},
             [t](const WorkerMetrics& m) -> const Histogram& { return m.tunnel_duration[t]; });
+    }
+
+    auto& dns = family(out, "kitgate_dns_queries_total",
+                       "Questions to the sandboxes' DNS, by transport (udp|tcp) and result "
+                       "(answered|blocked|nxdomain|refused|error).",
+                       MetricType::Counter);
+    for (size_t t = 0; t < idx(DnsTransport::kCount); ++t) {
+      for (size_t r = 0; r < idx(DnsResult::kCount); ++r) {
+        sample(dns, static_cast<double>(g_.dns.queries[t][r].load(std::memory_order_relaxed)),
+               {{"transport", kDnsTransport[t]}, {"result", kDnsResult[r]}});
+      }
     }
 
     auto& reloads = family(out, "kitgate_reloads_total", "Policy/state reloads, by result.",

@@ -126,6 +126,21 @@ constexpr size_t idx(E e) {
   return static_cast<size_t>(e);
 }
 
+// The sandboxes' DNS (proxy/dns/responder.h), by transport= and result=:
+// answered (NOERROR, addresses or none), blocked (a name the policy denies:
+// NXDOMAIN, logged), nxdomain (an allowed name that does not resolve),
+// refused (a source no sandbox has), error (a message kitgate cannot answer:
+// malformed, too large, not a single IN question).
+enum class DnsTransport : uint8_t { kUdp, kTcp, kCount };
+enum class DnsResult : uint8_t { kAnswered, kBlocked, kNxdomain, kRefused, kError, kCount };
+struct DnsMetrics {
+  std::array<std::array<std::atomic<uint64_t>, idx(DnsResult::kCount)>, idx(DnsTransport::kCount)>
+      queries{};
+  void query(DnsTransport t, DnsResult r) {
+    queries[idx(t)][idx(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
 struct alignas(64) WorkerMetrics {
   Counter connections_accepted;
   Counter connections_closed;
@@ -173,6 +188,7 @@ struct GlobalMetrics {
   std::atomic<int64_t> last_reload_success_unix{0};  // startup, then every successful reload
   std::atomic<int> workers{0};
   std::atomic<int> draining{0};
+  DnsMetrics dns;  // written by the DNS responder (main loop)
 
   // Records a reload's outcome at `now_unix` (seconds since the epoch).
   void reloaded(bool ok, int64_t now_unix);

@@ -8,7 +8,8 @@
 //   listen: 127.0.0.1:3128            # IP:port, [v6]:port (port 0 = pick one); or a list
 //   transparent_listen: []             # IP:port list: connections the host's nat rules
 //                                      # redirected (SO_ORIGINAL_DST); fixed at start
-//   dns_listen: []                     # IP:port list (UDP): the sandboxes' resolver
+//   dns_listen: []                     # IP:port list (UDP and TCP): the sandboxes' resolver;
+//                                      # its addresses are the gateways (host.docker.internal)
 //   workers: 0                         # 0 = number of CPU cores
 //   metrics_listen: 127.0.0.1:9090     # Prometheus text format at /metrics; "" = off
 //   admin_listen: 127.0.0.1:9091       # /healthz /readyz /reload; or unix:/path; "" = off

@@ -3,6 +3,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -118,6 +119,15 @@ bool SelfAddresses::contains(const IpAddress& ip, uint16_t port) const {
     for (uint16_t p : loopback_ports_) {
       if (p == 0 || p == port) return true;
     }
+  }
+  return false;
+}
+
+bool SelfAddresses::hasPort(uint16_t port) const {
+  if (std::find(loopback_ports_.begin(), loopback_ports_.end(), port) != loopback_ports_.end())
+    return true;
+  for (const auto& [ip, ports] : endpoints_) {
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) return true;
   }
   return false;
 }

@@ -52,6 +52,9 @@ class SelfAddresses {
   SelfAddresses() = default;
   void add(const IpAddress& ip, uint16_t port = 0);
   bool contains(const IpAddress& ip, uint16_t port) const;
+  // Whether any listed endpoint, on whatever address, uses `port` (the
+  // proxy's own ports: never a host service).
+  bool hasPort(uint16_t port) const;
   bool empty() const { return endpoints_.empty() && loopback_ports_.empty(); }
   // Adds every endpoint of `other`.
   void merge(const SelfAddresses& other);

@@ -39,6 +39,12 @@ struct Decision {
   // Only ever set on an allowed CONNECT decision (decideInterception).
   Interception interception;
 
+  // The host's loopback (a host service: `localhost` / `host.docker.internal`,
+  // Policy::evaluate): decided by explicit `localhost:PORT` rules only, and
+  // reached on 127.0.0.1 / ::1 (the address check then refuses only the
+  // proxy's own ports).
+  bool host_service = false;
+
   bool allowed() const { return verdict == Verdict::kAllow; }
   bool denied() const { return verdict == Verdict::kDeny; }
 };

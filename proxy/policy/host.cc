@@ -154,4 +154,8 @@ StatusOr<Host> normalizeHost(std::string_view input, Ipv6Brackets brackets) {
   return h;
 }
 
+bool isHostServiceName(std::string_view name) {
+  return name == kHostServiceName || name == "host.docker.internal";
+}
+
 }  // namespace kitgate::policy

@@ -46,4 +46,13 @@ enum class Ipv6Brackets {
 StatusOr<Host> normalizeHost(std::string_view input,
                              Ipv6Brackets brackets = Ipv6Brackets::kRequired);
 
+// Host services (kit-spec §4.1): the host's loopback ports, which a sandbox
+// reaches as `host.docker.internal`. Policy normalises that name to
+// `localhost` (sbx's normalisation), so rules `localhost:PORT` and
+// `host.docker.internal:PORT` mean the same: host port PORT.
+inline constexpr std::string_view kHostServiceName = "localhost";
+// Whether a normalised name (Host::text of a kName host) names the host's
+// loopback: "localhost" or "host.docker.internal".
+bool isHostServiceName(std::string_view name);
+
 }  // namespace kitgate::policy

@@ -32,6 +32,11 @@ Decision defaultDeny() {
 Policy::Policy(std::vector<std::shared_ptr<const RuleSet>> layers) : layers_(std::move(layers)) {
   for (const auto& l : layers_) {
     has_address_allows_ = has_address_allows_ || l->hasAddressRules(RuleAction::kAllow);
+    for (const Rule& r : l->rules(RuleAction::kAllow)) {
+      if (r.kind == Rule::Kind::kExact && r.port && isHostServiceName(r.pattern)) {
+        host_service_allows_.push_back(&r);
+      }
+    }
   }
 }
 
@@ -64,6 +69,7 @@ Decision Policy::evaluate(const Host& host, uint16_t port) const {
     if (const Rule* r = matchAnyHost(RuleAction::kAllow, port)) return allowBy(r);
     return defaultDeny();
   }
+  if (isHostServiceName(host.text)) return evaluateHostService(port);
   if (const Rule* r = matchName(RuleAction::kDeny, host.text, port)) return denyBy(r);
   if (const Rule* r = matchName(RuleAction::kAllow, host.text, port)) return allowBy(r);
   if (has_address_allows_) {
@@ -71,6 +77,29 @@ Decision Policy::evaluate(const Host& host, uint16_t port) const {
                 "no host name rule matched; the resolved address decides");
   }
   return defaultDeny();
+}
+
+Decision Policy::evaluateHostService(uint16_t port) const {
+  Decision d;
+  const Rule* deny = matchName(RuleAction::kDeny, kHostServiceName, port);
+  if (deny == nullptr) deny = matchName(RuleAction::kDeny, "host.docker.internal", port);
+  if (deny != nullptr) {
+    d = denyBy(deny);
+  } else {
+    auto it = std::find_if(host_service_allows_.begin(), host_service_allows_.end(),
+                           [port](const Rule* r) { return *r->port == port; });
+    if (it != host_service_allows_.end()) {
+      d = allowBy(*it);
+    } else {
+      d = make(Decision::Verdict::kDeny, nullptr,
+               "host port " + std::to_string(port) +
+                   " is not allowed: a host service needs its own rule localhost:" +
+                   std::to_string(port) + " (or host.docker.internal:" + std::to_string(port) +
+                   "); ** and wildcards never reach the host");
+    }
+  }
+  d.host_service = true;
+  return d;
 }
 
 std::vector<uint16_t> Policy::allowedPorts(const Host& host) const {
@@ -98,6 +127,20 @@ std::vector<uint16_t> Policy::allowedPorts(const Host& host) const {
 Decision Policy::checkAddress(const IpAddress& address, uint16_t port,
                               const Decision& host_decision, const SelfAddresses& self) const {
   if (host_decision.verdict == Decision::Verdict::kDeny) return host_decision;
+  if (host_decision.host_service) {
+    // The host's loopback, allowed by its own rule: not the address class
+    // (loopback is the point), only the proxy's own ports, on any address.
+    if (self.contains(address, port) || self.hasPort(port)) {
+      return make(
+          Decision::Verdict::kDeny, nullptr,
+          "host port " + std::to_string(port) + " is one of the proxy's own ports (never allowed)");
+    }
+    if (classify(address) != AddressClass::kLoopback) {
+      return make(Decision::Verdict::kDeny, nullptr,
+                  "a host service is reached on loopback only, not " + address.toString());
+    }
+    return host_decision;
+  }
   if (self.contains(address, port)) {
     return make(Decision::Verdict::kDeny, nullptr,
                 "resolved address " +

@@ -16,11 +16,18 @@
 //    kCheckAddress when some layer has IP/CIDR allow rules (the resolved
 //    address then decides: call checkAddress);
 //  * IP literal hosts are matched by IP/CIDR rules and `**`.
+//  * host services (isHostServiceName: `localhost`, `host.docker.internal`)
+//    are the host's loopback ports: a deny rule matching either name (`**`
+//    included) refuses, and only an allow rule naming one of them exactly
+//    with that port (`localhost:11434`, `host.docker.internal:11434`) allows
+//    — never `**`, a wildcard or a portless rule. The decision has
+//    host_service set.
 // decideAddresses(host_decision, addresses, port, self) after DNS: the
 // final verdict, from checkAddress on each address (below).
 // checkAddress(ip, port, host_decision, self) after DNS (and for IP literal
 // hosts, with the literal): the proxy's own listening endpoints (`self`) are
-// always refused; addresses that are not public (loopback, private,
+// always refused (for a host service: any port the proxy listens on, on
+// any address, and anything but loopback); addresses that are not public (loopback, private,
 // link-local incl. 169.254.169.254, CGNAT, …) are refused unless an IP/CIDR
 // allow rule explicitly contains them (and no IP/CIDR deny does); a name
 // allow or `**` never unlocks them.
@@ -78,8 +85,12 @@ class Policy {
   const Rule* matchAddress(RuleAction action, const IpAddress& ip, uint16_t port) const;
   const Rule* matchAnyHost(RuleAction action, uint16_t port) const;
 
+  Decision evaluateHostService(uint16_t port) const;
+
   std::vector<std::shared_ptr<const RuleSet>> layers_;
   bool has_address_allows_ = false;
+  // Allow rules that name a host service with a port (layer order).
+  std::vector<const Rule*> host_service_allows_;
 };
 
 }  // namespace kitgate::policy

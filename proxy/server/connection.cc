@@ -64,6 +64,7 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
   env.tls_configured = !snap.client_tls.empty() && snap.upstream_tls != nullptr;
   env.secrets = snap.secrets.get();
   env.minters = &snap.minters;
+  env.gateways = &snap.gateways;
   return env;
 }
 

@@ -78,12 +78,17 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
     Status st = s->admin_->listen(s->config_.admin_listen, /*metrics_only=*/false);
     if (!st) return st;
   }
+  if (!s->config_.dns_listen.empty()) {
+    Status st = s->startDns(s->config_.dns_listen);
+    if (!st) return st;
+  }
   // Port 0 entries are bound now: record the real endpoints, and rebuild the
   // first snapshot so the proxy's own endpoints are known to the address
   // check before the first connection is accepted.
   const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
                          s->snapshot_->config.listen != s->config_.listen ||
-                         s->snapshot_->config.transparent_listen != s->config_.transparent_listen;
+                         s->snapshot_->config.transparent_listen != s->config_.transparent_listen ||
+                         s->snapshot_->config.dns_listen != s->config_.dns_listen;
   if (!s->config_.metrics_listen.empty()) s->config_.metrics_listen = s->metricsAddress();
   if (!s->config_.admin_listen.empty() && s->config_.admin_listen.rfind("unix:", 0) != 0) {
     s->config_.admin_listen = s->adminAddress();
@@ -110,10 +115,6 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
       VolumeWatch::create(s->base_, volumes, [raw] { raw->reloadAndLog("volume update"); });
   if (!watch) return watch.status();
   s->volume_watch_ = std::move(watch.value());
-  if (!s->config_.dns_listen.empty()) {
-    Status st = s->startDns(s->config_.dns_listen);
-    if (!st) return st;
-  }
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
   timeval tv{0, 200'000};
   event_add(s->flush_ev_, &tv);
@@ -209,16 +210,21 @@ Status Server::reloadLocked() {
   if (!config_path_.empty()) {
     auto c = config::loadConfig(config_path_);
     if (!c) return c.status();
-    // `listen` may change (new sandbox networks); a port 0 entry means the
-    // port this proxy already bound on that address. The rest is fixed at start.
-    for (auto& l : c->listen) {
-      std::string host, cur_host;
-      uint16_t port = 0, cur_port = 0;
-      if (!config::splitHostPort(l, &host, &port) || port != 0) continue;
-      for (const auto& cur : config_.listen) {
-        if (config::splitHostPort(cur, &cur_host, &cur_port) && cur_host == host) l = cur;
+    // `listen` and `dns_listen` may change (new sandbox networks); a port 0
+    // entry means the port this proxy already bound on that address. The
+    // rest is fixed at start.
+    auto keepBound = [](std::vector<std::string>& wanted, const std::vector<std::string>& bound) {
+      for (auto& l : wanted) {
+        std::string host, cur_host;
+        uint16_t port = 0, cur_port = 0;
+        if (!config::splitHostPort(l, &host, &port) || port != 0) continue;
+        for (const auto& cur : bound) {
+          if (config::splitHostPort(cur, &cur_host, &cur_port) && cur_host == host) l = cur;
+        }
       }
-    }
+    };
+    keepBound(c->listen, config_.listen);
+    keepBound(c->dns_listen, config_.dns_listen);
     c->workers = config_.workers;
     c->transparent_listen = config_.transparent_listen;  // fixed at start, like the workers
     c->metrics_listen = config_.metrics_listen;
@@ -232,8 +238,13 @@ Status Server::reloadLocked() {
   Status listen_status = applyListenChanges(next.listen);
   if (!listen_status) return listen_status;
   if (dns_ || !next.dns_listen.empty()) {
+    const std::vector<std::string> asked = next.dns_listen;
     Status dns_status = dns_ ? dns_->listen(next.dns_listen) : startDns(next.dns_listen);
     if (!dns_status) return dns_status;
+    if (next.dns_listen != asked) {  // a port 0 was bound: the proxy's own endpoints changed
+      snap = buildSnapshot(next, snapshot_.get());
+      if (!snap) return snap.status();
+    }
   }
   config_ = std::move(next);
   snapshot_ = std::move(snap.value());
@@ -264,7 +275,8 @@ Status Server::startDns(std::vector<std::string>& addresses) {
         std::string line;
         admin::PolicyLog::format(r, &line);
         if (policy_log_->enabled()) policy_log_->writeBatch(line);
-      });
+      },
+      dns::Responder::Options{dns::TcpLimits{}, &global_metrics_.dns});
   return dns_->listen(addresses);
 }
 

@@ -24,10 +24,10 @@ std::vector<sandbox::RuleEntry> entries(const std::vector<config::SourcedRule>& 
 Status loadInterception(const config::ProxyConfig& config, Snapshot& snap,
                         const Snapshot* previous) {
   if (config.state_dir.empty()) return Status::ok();
-  snap.oauth = previous != nullptr && previous->oauth &&
-                       previous->oauth->stateDir() == config.state_dir
-                   ? previous->oauth
-                   : std::make_shared<secrets::OAuthVault>(config.state_dir);
+  snap.oauth =
+      previous != nullptr && previous->oauth && previous->oauth->stateDir() == config.state_dir
+          ? previous->oauth
+          : std::make_shared<secrets::OAuthVault>(config.state_dir);
   auto store = secrets::loadStore(config.state_dir, snap.oauth.get());
   if (!store) return store.status();
   snap.secrets = std::move(store.value());
@@ -130,10 +130,12 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
   if (!registry) return registry.status();
   snap->registry = std::move(registry.value());
 
-  // The proxy's own endpoints (proxy, metrics and admin listeners): a
-  // CONNECT back into the proxy is refused whatever the rules say.
+  // The proxy's own endpoints (proxy, transparent, DNS, metrics and admin
+  // listeners): a connection back into the proxy is refused whatever the
+  // rules say.
   std::vector<std::string> own = config.listen;
   own.insert(own.end(), config.transparent_listen.begin(), config.transparent_listen.end());
+  own.insert(own.end(), config.dns_listen.begin(), config.dns_listen.end());
   own.push_back(config.metrics_listen);
   own.push_back(config.admin_listen);
   for (const auto& l : own) {
@@ -148,6 +150,17 @@ StatusOr<std::shared_ptr<const Snapshot>> buildSnapshot(const config::ProxyConfi
       snap->self.merge(all.value());
     } else {
       snap->self.add(*ip, port);
+    }
+  }
+
+  for (const auto& l : config.dns_listen) {
+    std::string host;
+    uint16_t port = 0;
+    if (!config::splitHostPort(l, &host, &port)) continue;
+    auto ip = policy::IpAddress::parse(host);
+    if (ip && policy::classify(*ip) != policy::AddressClass::kUnspecified &&
+        !snap->isGateway(*ip)) {
+      snap->gateways.push_back(*ip);
     }
   }
 

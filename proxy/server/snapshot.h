@@ -7,12 +7,14 @@
 // leaves the old snapshot in place: it can never fail open.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "proxy/common/status.h"
 #include "proxy/config/config.h"
@@ -35,6 +37,10 @@ struct Snapshot {
   http::HeadLimits head_limits;
   std::shared_ptr<const sandbox::Registry> registry;
   policy::SelfAddresses self;
+  // The sandbox networks' gateways: the addresses of dns_listen, which
+  // kitgate's DNS answers for host.docker.internal. A connection to one of
+  // them (transparent, or a CONNECT to the address) is a host service.
+  std::vector<policy::IpAddress> gateways;
   std::shared_ptr<const tunnel::HostMap> static_hosts;
   // Interception (issue: credential hosts only). secrets == nullptr or no
   // minter for a sandbox = every CONNECT of it is an opaque tunnel.
@@ -68,6 +74,9 @@ struct Snapshot {
   const tls::ServerContext* clientTlsFor(const std::string& sandbox) const {
     auto it = client_tls.find(sandbox);
     return it == client_tls.end() ? nullptr : it->second.ctx.get();
+  }
+  bool isGateway(const policy::IpAddress& ip) const {
+    return std::find(gateways.begin(), gateways.end(), ip) != gateways.end();
   }
   SandboxCounter* counterFor(const std::string& sandbox) const {
     auto it = counters.find(sandbox);

@@ -3,6 +3,8 @@
 //
 //   accept: original destination known (worker)
 //   -> the sandbox by source address (no credentials on this path)
+//   -> a sandbox gateway (host.docker.internal): a host service, decided at
+//      once as `localhost`:port and connected to the host's loopback
 //   -> a name to decide on: the one kitgate's DNS answered this sandbox for
 //      the address (NameMemory); else the ClientHello's server_name when the client
 //      speaks TLS first — read before anything is decided, unless the bare
@@ -33,6 +35,12 @@ void Connection::startTransparent() {
     return;
   }
   if (!admitSandbox()) return;
+  // A gateway is the host: a host service, decided at once on the port
+  // (server-first protocols never wait).
+  if (snap_->isGateway(original_->ip)) {
+    decideTransparent({}, stream::TransparentTarget::NameSource::kHostService);
+    return;
+  }
   // The name the sandbox resolved through kitgate's DNS decides first.
   if (const dns::NameMemory* names = w_.shared().names) {
     if (auto name = names->lookup(sandbox_->name(), original_->ip, steadyClock().now())) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "proxy/secrets/rewrite.h"
@@ -67,6 +68,13 @@ bool Stream::decideName(std::string_view text) {
     return false;
   }
   host_name_ = std::move(host.value());
+  const bool gateway = host_name_.isIp() && env_.gateways != nullptr &&
+                       std::find(env_.gateways->begin(), env_.gateways->end(), host_name_.ip) !=
+                           env_.gateways->end();
+  if (gateway || (!host_name_.isIp() && policy::isHostServiceName(host_name_.text))) {
+    host_name_ = {};  // sbx's normalisation: the host's loopback is `localhost` to policy
+    host_name_.text = policy::kHostServiceName;
+  }
   decision_ = sandbox_->policy().evaluate(host_name_, port_);
   if (decision_.denied()) {
     end(EndReason::kPolicyDeny, decision_.reason);
@@ -125,8 +133,25 @@ void Stream::onTransparent(const TransparentTarget& t) {
     end(EndReason::kUnauthenticated);
     return;
   }
+  if (t.source == TransparentTarget::NameSource::kHostService) {
+    original_.reset();  // the host's loopback, not the gateway address dialled
+    if (!decideName(policy::kHostServiceName)) return;
+    connectUpstream();
+    return;
+  }
   if (!decideName(t.name.empty() ? std::string_view(host_name_.text) : std::string_view(t.name)))
     return;
+  if (decision_.host_service) {
+    // A name for the host's loopback toward another address: going to the
+    // host would re-route by payload, going to the address would let a
+    // host-service rule allow it.
+    decision_.verdict = policy::Decision::Verdict::kDeny;
+    decision_.rule = {};
+    decision_.reason =
+        "the name " + t.name + " is a host service, reached through the gateway only";
+    end(EndReason::kPolicyDeny, decision_.reason);
+    return;
+  }
   connectUpstream();
 }
 
@@ -161,7 +186,8 @@ bool Stream::onFirstFlight(const tls::ClientHelloPeek& peek, bool client_eof) {
   }
   sni_ = peek.sni;
   auto name = policy::normalizeHost(peek.sni, policy::Ipv6Brackets::kOptional);
-  if (name && name->text == host_name_.text) {
+  if (name && (name->text == host_name_.text ||
+               (decision_.host_service && policy::isHostServiceName(name->text)))) {
     count(admin::TunnelSni::kMatch, "match");
     return true;
   }

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "proxy/admin/metrics.h"
 #include "proxy/admin/policy_log.h"
@@ -37,8 +38,8 @@
 #include "proxy/secrets/store.h"
 #include "proxy/stream/body_scrub.h"
 #include "proxy/stream/end_reason.h"
-#include "proxy/tls/client_hello.h"
 #include "proxy/stream/oauth_exchange.h"
+#include "proxy/tls/client_hello.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/upstream/connector.h"
 
@@ -61,6 +62,10 @@ struct TransparentTarget {
     kNone,  // no name: the bare address decides (IP/CIDR rules, `**`)
     kDns,   // kitgate's own DNS answer to this sandbox gave `address` for `name`
     kSni,   // the ClientHello's server_name: `name` must resolve to `address`
+    // `address` is a sandbox gateway (what kitgate's DNS answers for
+    // host.docker.internal): a host service, decided as `localhost` on the
+    // port and connected to the host's loopback.
+    kHostService,
   };
   policy::IpAddress address;  // the original destination
   uint16_t port = 0;
@@ -113,6 +118,10 @@ struct StreamEnv {
   const secrets::Store* secrets = nullptr;  // may be null
   // sandbox name -> its interception CA (may be null: none)
   const std::unordered_map<std::string, std::shared_ptr<const tls::LeafMinter>>* minters = nullptr;
+  // The sandbox gateways (Snapshot::gateways; may be null): a CONNECT or a
+  // full URL to one of these addresses is a host service, like
+  // host.docker.internal.
+  const std::vector<policy::IpAddress>* gateways = nullptr;
 };
 
 class Stream {
@@ -139,7 +148,11 @@ class Stream {
   void onProxyRequest(const http::Request& request, Target target);
   // A transparent connection (`sandbox` null: unrecognised, refused): decided like a
   // CONNECT to (name or address):port, then connected to the original
-  // address only, and tunnelled (never intercepted, never re-routed).
+  // address only, and tunnelled (never intercepted, never re-routed). A
+  // connection to a gateway (kHostService) is a host service: decided as
+  // `localhost`:port, connected to the host's loopback; a host-service name
+  // from any other source (a ClientHello naming host.docker.internal toward
+  // another address) is refused.
   void onTransparent(const TransparentTarget& target);
   // Whether the bare address already decides a transparent connection to
   // ip:port (allowed by IP/CIDR rules or `**`): no name needs to be awaited.
@@ -233,8 +246,9 @@ class Stream {
   const std::shared_ptr<const secrets::InterceptPlan>& plan() const { return plan_; }
 
  private:
-  // The host (normalised) and its policy decision; false when it ended the
-  // request (invalid host, denied).
+  // The host (normalised; a host service — host.docker.internal, localhost,
+  // a gateway address — becomes `localhost`) and its policy decision; false
+  // when it ended the request (invalid host, denied).
   bool decideName(std::string_view text);
   void decideInterception();
   void connectUpstream();

@@ -12,6 +12,12 @@ namespace kitgate::upstream {
 
 using Clock = std::chrono::steady_clock;
 
+// Where a host service is reached: IPv4 loopback, then IPv6.
+std::vector<policy::IpAddress> hostLoopback() {
+  static const policy::IpAddress v6 = *policy::IpAddress::parse("::1");
+  return {policy::IpAddress::v4(0x7f000001), v6};
+}
+
 // One connect: DNS, then the addresses in turn. Owns its events; the
 // connected fd leaves with the result.
 class TcpAttempt final : public Attempt {
@@ -29,6 +35,10 @@ class TcpAttempt final : public Attempt {
   // Returns false when the attempt already finished (called back).
   bool start() {
     step_start_ = Clock::now();
+    if (req_.decision.host_service) {  // the host's loopback: never the resolver
+      onResolved(tunnel::ResolveResult{hostLoopback(), {}});
+      return !finished_;
+    }
     if (req_.original && (req_.host.isIp() || req_.original_resolved)) {
       onResolved(tunnel::ResolveResult{{*req_.original}, {}});
       return !finished_;
@@ -80,7 +90,7 @@ class TcpAttempt final : public Attempt {
   void onResolved(tunnel::ResolveResult r) {
     resolving_ = false;
     event_del(timer_);
-    if (!req_.host.isIp()) {
+    if (!req_.host.isIp() && !req_.decision.host_service) {
       const auto d = Clock::now() - step_start_;
       c_.metrics_.dns_duration.observe(d);
       if (resolving_was_async_)

@@ -6,6 +6,9 @@
 //     -> non-blocking connect to each allowed address in resolver order until
 //        one accepts
 //
+// A host service (Decision::host_service) skips the resolver: 127.0.0.1,
+// then ::1, on the port (the address check refuses the proxy's own ports).
+//
 // Each step is bounded by the connect timeout (DNS once, every connect). The
 // result carries the final decision: the stream never edits a verdict.
 //

@@ -10,6 +10,9 @@
 //   - `nc` to an address no rule allows is refused, logged `transparent`;
 //   - UDP out leaves nothing (a host listener counts zero datagrams);
 //   - the transparent and DNS ports dialled directly are refused;
+//   - a host service (an HTTP server on the host's 127.0.0.1) is reached as
+//     host.docker.internal:PORT, with and without the proxy variables, only
+//     while its rule exists (a global deny and a reload take it away);
 //   - after `rm`, iptables-save / ip6tables-save hold no rule of it.
 //
 // The stand-in "internet" is two documentation addresses on the host's lo
@@ -20,6 +23,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -200,7 +204,7 @@ class TransparentE2e : public ::testing::Test {
     return pub;
   }
 
-  void writeConfig(const std::string& ca_file) {
+  void writeConfig(const std::string& ca_file, uint16_t host_port) {
     std::ofstream(state_ + "/proxy.yaml") << "listen:\n  - 127.0.0.1:0\n"
                                           << "metrics_listen: \"\"\n"
                                           << "admin_listen: unix:" << state_ << "/admin.sock\n"
@@ -220,6 +224,7 @@ class TransparentE2e : public ::testing::Test {
                                       << "  entrypoint:\n    run: [sleep, infinity]\n"
                                       << "network:\n  allowedDomains:\n"
                                       << "    - \"github.com:22\"\n    - \"origin.test\"\n"
+                                      << "    - \"host.docker.internal:" << host_port << "\"\n"
                                       << "  deniedDomains:\n    - \"blocked.test\"\n";
     kit_ = kit;
   }
@@ -244,7 +249,11 @@ TEST_F(TransparentE2e, EveryOtherTcpConnectionIsDecidedByPolicyAndNothingElseLea
   ASSERT_TRUE(writeFileAtomic(ca_file, *pem).isOk());
   auto origin = HttpsOrigin::start({&*ca, {"origin.test"}, allowed_});
   ASSERT_TRUE(origin.isOk()) << origin.status().message();
-  writeConfig(ca_file);
+  // A host service: on the host's loopback only, like a local model runner.
+  auto host_service = OriginServer::start();
+  ASSERT_TRUE(host_service.isOk()) << host_service.status().message();
+  const std::string host_port = std::to_string((*host_service)->port());
+  writeConfig(ca_file, (*host_service)->port());
   const std::string pub = startAgent();
   ASSERT_FALSE(pub.empty());
   startSshd(pub);
@@ -312,6 +321,39 @@ TEST_F(TransparentE2e, EveryOtherTcpConnectionIsDecidedByPolicyAndNothingElseLea
   ASSERT_FALSE(transparent_port.empty()) << readFile(state_ + "/proxy.ready");
   auto direct = inSandbox("nc.openbsd -z -w 3 " + gw + " " + transparent_port + "; echo rc=$?");
   EXPECT_EQ(trim(direct.out), "rc=1") << direct.err;
+
+  // A host service, while its rule exists: transparent and through the proxy.
+  const std::string host_url = "http://host.docker.internal:" + host_port + "/small";
+  auto host_direct = inSandbox("curl -sS --noproxy '*' --max-time 20 " + host_url +
+                               " -o /dev/null -w '%{http_code}'");
+  EXPECT_EQ(trim(host_direct.out), "200") << host_direct.err;
+  auto host_proxied =
+      inSandbox("curl -sS --max-time 20 " + host_url + " -o /dev/null -w '%{http_code}'");
+  EXPECT_EQ(trim(host_proxied.out), "200") << host_proxied.err;
+  EXPECT_EQ((*host_service)->requestsServed(), 2u);
+  // ... and no longer once a rule denies it (global policy, reloaded).
+  std::ofstream(state_ + "/policy.yaml") << "allow:\n  - \"" << allowed_ << "/32\"\n"
+                                         << "deny:\n  - \"localhost:" << host_port << "\"\n";
+  std::string proxy_pid;
+  {
+    std::istringstream ready(readFile(state_ + "/proxy.ready"));
+    for (std::string line; std::getline(ready, line);) {
+      if (line.rfind("pid=", 0) == 0) proxy_pid = line.substr(4);
+    }
+  }
+  ASSERT_FALSE(proxy_pid.empty()) << readFile(state_ + "/proxy.ready");
+  ASSERT_EQ(::kill(std::stoi(proxy_pid), SIGHUP), 0);
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        return trim(inSandbox("curl -sS --noproxy '*' --max-time 5 " + host_url +
+                              " -o /dev/null -w '%{http_code}'")
+                        .out) == "000";
+      },
+      20s));
+  auto host_refused =
+      inSandbox("curl -sS --max-time 20 " + host_url + " -o /dev/null -w '%{http_code}'");
+  EXPECT_EQ(trim(host_refused.out), "403") << host_refused.err;
+  EXPECT_EQ((*host_service)->requestsServed(), 2u);
 
   // UDP leaves nothing.
   auto sent = inSandbox("for i in 1 2 3; do echo x | nc.openbsd -u -w 1 " + allowed_ + " " +

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tests/integration/harness.h"
+#include "tests/support/dns_wire.h"
 #include "tests/support/subprocess.h"
 
 namespace kitgate::testing {
@@ -201,6 +202,44 @@ TEST(Metrics, ReloadStatusAndLimitsFollowTheActiveConfig) {
   EXPECT_EQ(proxy->metric("kitgate_config_last_reload_successful"), 1.0);
   EXPECT_GE(proxy->metric("kitgate_config_last_reload_success_timestamp_seconds"), started);
   EXPECT_EQ(proxy->metric("kitgate_limit_max_connections"), 654.0);
+}
+
+// The sandboxes' DNS, over UDP and TCP: each question counted once by its
+// transport and result; names never become labels.
+TEST(Metrics, DnsQuestionsAreCountedByTransportAndResult) {
+  ProxyOptions o;
+  o.allow = {"allowed.test"};
+  o.dns_hosts = {{"allowed.test", "93.184.216.34"}};
+  o.extra_yaml = "dns_listen: 127.0.0.1:0\n";
+  ASSERT_OK_AND_ASSIGN(auto proxy, ProxyProcess::start(o));
+  const std::string ready = readFile(proxy->dir() + "/ready");
+  const size_t at = ready.find("dns=127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << ready;
+  const auto port = static_cast<uint16_t>(std::stoi(ready.substr(at + 14)));
+  for (bool tcp : {false, true}) {
+    SCOPED_TRACE(tcp ? "tcp" : "udp");
+    auto ok = dnsExchange("127.0.0.1", "127.0.0.1", port, dnsQuery("allowed.test", kDnsA), tcp);
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->addresses, std::vector<std::string>{"93.184.216.34"});
+    for (int i = 0; i < 2; ++i) {
+      auto no = dnsExchange("127.0.0.1", "127.0.0.1", port, dnsQuery("blocked.test", kDnsA), tcp);
+      ASSERT_TRUE(no.has_value());
+      EXPECT_EQ(no->rcode, 3);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(std::string text, proxy->metricsText());
+  for (const char* t : {"udp", "tcp"}) {
+    SCOPED_TRACE(t);
+    auto series = [&](const char* result) {
+      return std::string("kitgate_dns_queries_total{transport=\"") + t + "\",result=\"" + result +
+             "\"}";
+    };
+    EXPECT_EQ(valueOr0(text, series("answered")), 1.0) << text;
+    EXPECT_EQ(valueOr0(text, series("blocked")), 2.0);
+    EXPECT_EQ(valueOr0(text, series("refused")), 0.0);
+    EXPECT_TRUE(metricValue(text, series("error")).has_value()) << "every series is exposed";
+  }
+  EXPECT_EQ(text.find("blocked.test"), std::string::npos);
 }
 
 TEST(Metrics, AdminEndpointsAnswer) {

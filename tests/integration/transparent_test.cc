@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/dns_wire.h"
 #include "tests/support/origin_server.h"
 #include "tests/support/proxy_process.h"
 #include "tests/support/raw_client.h"
@@ -38,6 +39,7 @@ constexpr const char* kStranger = "127.0.0.3";     // redirected too, but no san
 constexpr const char* kSandboxV6 = "fd00::2";      // the sandbox's IPv6 source
 constexpr const char* kPublicV6 = "2001:4860::7";  // an IPv6 "internet" origin, on lo
 constexpr const char* kBanner = "SSH-2.0-kitgate-origin\r\n";
+constexpr const char* kGateway = "10.88.0.1";  // the sandbox network's gateway (DNS there)
 
 // Runs a setup command (ip, iptables); its output goes to a scratch directory.
 Status run(const std::vector<std::string>& argv) {
@@ -60,6 +62,8 @@ class TransparentTest : public ::testing::Test {
     ASSERT_TRUE(run({"ip", "link", "set", "lo", "up"}).isOk());
     Status st = run({"ip", "addr", "add", std::string(kPublic) + "/32", "dev", "lo"});
     ASSERT_TRUE(st.isOk()) << st.message();
+    st = run({"ip", "addr", "add", std::string(kGateway) + "/32", "dev", "lo"});
+    ASSERT_TRUE(st.isOk()) << st.message();
 
     OriginServer::Options banner;
     banner.mode = OriginServer::Mode::kEcho;
@@ -77,29 +81,23 @@ class TransparentTest : public ::testing::Test {
     auto closed = OriginServer::start(echo);  // a port no rule allows
     ASSERT_TRUE(closed.isOk());
     denied_ = std::move(*closed);
+    // Host services: on the host's loopback only, like a local model runner.
+    OriginServer::Options on_host = banner;
+    on_host.bind_address = "127.0.0.1";
+    auto h = OriginServer::start(on_host);
+    ASSERT_TRUE(h.isOk()) << h.status().message();
+    host_ = std::move(*h);
+    auto hd = OriginServer::start(on_host);
+    ASSERT_TRUE(hd.isOk());
+    host_denied_ = std::move(*hd);
 
     ProxyOptions o;
     o.dns_hosts = {{"tls.allowed.test", kPublic},
                    {"ssh.allowed.test", kPublic},
                    {"elsewhere.allowed.test", "93.184.216.99"}};
-    o.state_files["sandboxes/sb.yaml"] =
-        "name: sb\n"
-        "match: {sources: [\"" +
-        std::string(kSandbox) + "\", \"" + kSandboxV6 +
-        "\"]}\n"
-        "allow:\n"
-        "  - \"2001:4860::/32\"\n"
-        "  - \"" +
-        std::string(kPublic) + "/32:" + std::to_string(ssh_->port()) +
-        "\"\n"
-        "  - \"*.allowed.test:" +
-        std::to_string(echo_->port()) +
-        "\"\n"
-        "  - \"ssh.allowed.test:" +
-        std::to_string(ssh_->port()) +
-        "\"\n"
-        "deny: [\"bad.allowed.test\"]\n";
-    o.extra_yaml = "transparent_listen: [127.0.0.1:0, \"[::1]:0\"]\ndns_listen: 127.0.0.1:0\n";
+    o.state_files["sandboxes/sb.yaml"] = sandboxFile(/*host_rule=*/true);
+    o.extra_yaml = "transparent_listen: [127.0.0.1:0, \"[::1]:0\"]\ndns_listen: [127.0.0.1:0, " +
+                   std::string(kGateway) + ":0]\n";
     auto p = ProxyProcess::start(o);
     ASSERT_TRUE(p.isOk()) << p.status().message();
     proxy_ = std::move(*p);
@@ -117,6 +115,27 @@ class TransparentTest : public ::testing::Test {
                 "REDIRECT", "--to-ports", std::to_string(transparent_v4_)});
       ASSERT_TRUE(st.isOk()) << st.message();
     }
+  }
+
+  // The sandbox's rules; `host_rule`: host.docker.internal:<host_ port>.
+  std::string sandboxFile(bool host_rule) const {
+    return "name: sb\n"
+           "match: {sources: [\"" +
+           std::string(kSandbox) + "\", \"" + kSandboxV6 +
+           "\"]}\n"
+           "allow:\n"
+           "  - \"2001:4860::/32\"\n"
+           "  - \"" +
+           std::string(kPublic) + "/32:" + std::to_string(ssh_->port()) +
+           "\"\n"
+           "  - \"*.allowed.test:" +
+           std::to_string(echo_->port()) +
+           "\"\n"
+           "  - \"ssh.allowed.test:" +
+           std::to_string(ssh_->port()) + "\"\n" +
+           (host_rule ? "  - \"host.docker.internal:" + std::to_string(host_->port()) + "\"\n"
+                      : std::string()) +
+           "deny: [\"bad.allowed.test\"]\n";
   }
 
   // Connects from `source` to kPublic:port as a proxy-ignoring client would.
@@ -138,35 +157,9 @@ class TransparentTest : public ::testing::Test {
   // One A question to the proxy's DNS from the sandbox's address; the
   // answer's rcode and first address ("" when none).
   std::pair<int, std::string> resolveA(const std::string& name) {
-    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    inet_pton(AF_INET, kSandbox, &from.sin_addr);
-    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(dns_port_);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    std::string q{'\x0a', '\x0b', '\x01', '\x00', '\x00', '\x01', 0, 0, 0, 0, 0, 0};
-    for (size_t start = 0; start < name.size();) {
-      size_t dot = std::min(name.find('.', start), name.size());
-      q.push_back(static_cast<char>(dot - start));
-      q += name.substr(start, dot - start);
-      start = dot + 1;
-    }
-    q += std::string("\0\0\x01\0\x01", 5);
-    timeval tv{10, 0};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::sendto(fd.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
-    char buf[512];
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 12) return {-1, ""};
-    const int rcode = buf[3] & 0xf;
-    // The question is echoed; an A answer ends with its 4 address bytes.
-    const bool has_answer = buf[7] != 0;
-    char text[INET_ADDRSTRLEN] = {};
-    if (has_answer) inet_ntop(AF_INET, buf + n - 4, text, sizeof text);
-    return {rcode, text};
+    auto r = dnsExchange(kSandbox, "127.0.0.1", dns_port_, dnsQuery(name, kDnsA));
+    if (!r) return {-1, ""};
+    return {r->rcode, r->addresses.empty() ? "" : r->addresses.front()};
   }
 
   // A ClientHello for `name` to the echo origin comes back byte for byte:
@@ -183,7 +176,7 @@ class TransparentTest : public ::testing::Test {
   uint16_t dns_port_ = 0;
   uint16_t transparent_v4_ = 0;
   uint16_t transparent_v6_ = 0;
-  std::unique_ptr<OriginServer> ssh_, echo_, denied_;
+  std::unique_ptr<OriginServer> ssh_, echo_, denied_, host_, host_denied_;
   std::unique_ptr<ProxyProcess> proxy_;
 };
 
@@ -357,6 +350,67 @@ TEST_F(TransparentTest, IPv6ConnectionsKeepTheirOriginalDestinationToo) {
   ASSERT_TRUE(line.has_value());
   EXPECT_EQ((*line)["address"], kPublicV6);
   EXPECT_EQ((*line)["sandbox"], "sb");
+}
+
+// Host services: the gateway (what kitgate's DNS answers for
+// host.docker.internal) on a port is the host's loopback on that port,
+// while (and only while) a rule names it.
+TEST_F(TransparentTest, TheGatewayReachesAHostLoopbackPortOnlyWhileItsRuleExists) {
+  ASSERT_EQ(resolveA("host.docker.internal").second, "127.0.0.1")
+      << "asked on 127.0.0.1: the gateway it was asked on";
+  auto c = RawClient::connectFrom(kSandbox, host_->port(), kGateway);
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  // Decided at once (the host service speaks first), spliced to loopback.
+  auto banner = c->readExactly(std::string(kBanner).size());
+  ASSERT_TRUE(banner.isOk()) << banner.status().message();
+  EXPECT_EQ(*banner, kBanner);
+  ASSERT_TRUE(c->send("ping\n").isOk());
+  auto echo = c->readExactly(5);
+  ASSERT_TRUE(echo.isOk()) << echo.status().message();
+  EXPECT_EQ(*echo, "ping\n");
+  auto open = proxy_->waitForLog([&](const nlohmann::json& j) {
+    return j.value("type", "") == "transparent" && j.value("host", "") == "localhost" &&
+           j.value("decision", "") == "allowed";
+  });
+  ASSERT_TRUE(open.has_value());
+  EXPECT_EQ((*open)["address"], "127.0.0.1");
+  EXPECT_EQ((*open)["port"], host_->port());
+
+  // Another host port: no rule names it.
+  {
+    auto d = RawClient::connectFrom(kSandbox, host_denied_->port(), kGateway);
+    ASSERT_TRUE(d.isOk());
+    auto got = d->readUntilClose();
+    EXPECT_TRUE(!got.isOk() || got->empty());
+    ASSERT_TRUE(transparentLine("localhost", host_denied_->port(), "blocked").has_value());
+    EXPECT_EQ(host_denied_->connectionsAccepted(), 0u);
+  }
+  // A ClientHello naming host.docker.internal toward another address is
+  // neither sent to the host nor allowed by the host rule.
+  {
+    RawClient h = dial(host_->port());
+    ASSERT_TRUE(h.send(clientHelloFor("host.docker.internal")).isOk());
+    auto got = h.readUntilClose();
+    EXPECT_TRUE(!got.isOk() || got->empty());
+    auto line = proxy_->waitForLog([&](const nlohmann::json& j) {
+      return j.value("type", "") == "transparent" && j.value("decision", "") == "blocked" &&
+             j.value("reason", "").find("gateway only") != std::string::npos;
+    });
+    ASSERT_TRUE(line.has_value());
+  }
+  EXPECT_EQ(host_->connectionsAccepted(), 1u);
+
+  // The rule goes: the open connection is closed, new ones are refused.
+  ASSERT_TRUE(proxy_->writeStateFile("sandboxes/sb.yaml", sandboxFile(false)).isOk());
+  auto reload = proxy_->reloadViaAdmin();
+  ASSERT_TRUE(reload.isOk() && reload->status == 200);
+  auto rest = c->readUntilClose();
+  EXPECT_TRUE(!rest.isOk() || rest->empty());
+  auto again = RawClient::connectFrom(kSandbox, host_->port(), kGateway);
+  ASSERT_TRUE(again.isOk());
+  auto refused = again->readUntilClose();
+  EXPECT_TRUE(!refused.isOk() || refused->empty());
+  EXPECT_EQ(host_->connectionsAccepted(), 1u);
 }
 
 TEST_F(TransparentTest, AClientNoSandboxHasIsRefused) {

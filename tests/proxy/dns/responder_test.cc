@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/unique_fd.h"
+#include "tests/support/dns_wire.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/scripted_resolver.h"
 #include "tests/support/subprocess.h"
@@ -28,72 +31,15 @@ using testing::ScriptedResolver;
 
 policy::IpAddress ip(const std::string& text) { return *policy::IpAddress::parse(text); }
 
-constexpr uint16_t kTypeA = 1;
-constexpr uint16_t kTypeAAAA = 28;
-constexpr uint16_t kTypeMX = 15;
+constexpr uint16_t kTypeA = testing::kDnsA;
+constexpr uint16_t kTypeAAAA = testing::kDnsAAAA;
+constexpr uint16_t kTypeMX = testing::kDnsMX;
 
-std::string query(const std::string& name, uint16_t type) {
-  std::string q{'\x12', '\x34', '\x01', '\x00', '\x00', '\x01', 0, 0, 0, 0, 0, 0};
-  size_t start = 0;
-  while (start < name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    q.push_back(static_cast<char>(dot - start));
-    q += name.substr(start, dot - start);
-    start = dot + 1;
-  }
-  q.push_back('\0');
-  q += std::string{static_cast<char>(type >> 8), static_cast<char>(type & 0xff), '\0', '\x01'};
-  return q;
+using Reply = testing::DnsReply;
+std::string query(const std::string& name, uint16_t type, uint16_t id = 0x1234) {
+  return testing::dnsQuery(name, type, id);
 }
-
-struct Reply {
-  int rcode = -1;
-  std::vector<std::string> addresses;  // A and AAAA answers, as text
-};
-
-// Parses what the tests need of a response (answers follow one question).
-std::optional<Reply> parse(const std::string& r) {
-  if (r.size() < 12) return std::nullopt;
-  auto u16 = [&r](size_t at) {
-    return static_cast<uint16_t>((static_cast<uint8_t>(r[at]) << 8) |
-                                 static_cast<uint8_t>(r[at + 1]));
-  };
-  Reply out;
-  out.rcode = u16(2) & 0xf;
-  const uint16_t ancount = u16(6);
-  size_t pos = 12;
-  auto skipName = [&] {
-    while (pos < r.size()) {
-      const auto len = static_cast<uint8_t>(r[pos]);
-      if (len == 0) {
-        ++pos;
-        return;
-      }
-      if ((len & 0xc0) == 0xc0) {
-        pos += 2;
-        return;
-      }
-      pos += 1 + len;
-    }
-  };
-  skipName();
-  pos += 4;
-  for (uint16_t i = 0; i < ancount && pos < r.size(); ++i) {
-    skipName();
-    if (pos + 10 > r.size()) return std::nullopt;
-    const uint16_t type = u16(pos);
-    const uint16_t len = u16(pos + 8);
-    pos += 10;
-    if (pos + len > r.size()) return std::nullopt;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (type == kTypeA && len == 4) inet_ntop(AF_INET, r.data() + pos, text, sizeof text);
-    if (type == kTypeAAAA && len == 16) inet_ntop(AF_INET6, r.data() + pos, text, sizeof text);
-    if (text[0] != '\0') out.addresses.push_back(text);
-    pos += len;
-  }
-  return out;
-}
+std::optional<Reply> parse(const std::string& r) { return testing::parseDnsReply(r); }
 
 class ResponderTest : public ::testing::Test {
  protected:
@@ -114,6 +60,14 @@ class ResponderTest : public ::testing::Test {
     registry_ = *reg;
     hosts_ = std::make_shared<tunnel::HostMap>();
     base_ = event_base_new();
+    TcpLimits limits;
+    limits.idle = std::chrono::seconds(5);
+    start(limits);
+  }
+
+  // (Re)starts the responder on a new port with these TCP limits.
+  void start(const TcpLimits& limits) {
+    responder_.reset();
     responder_ = std::make_unique<Responder>(
         base_, resolver_, memory_, clock_,
         [this] {
@@ -125,7 +79,8 @@ class ResponderTest : public ::testing::Test {
         [this](const admin::PolicyRecord& r) {
           logged_.push_back(std::string(r.type) + "|" + std::string(r.sandbox) + "|" +
                             std::string(r.host) + "|" + (r.allowed ? "allowed" : "blocked"));
-        });
+        },
+        Responder::Options{limits, &metrics_});
     std::vector<std::string> addrs{"127.0.0.1:0"};
     Status st = responder_->listen(addrs);
     ASSERT_TRUE(st.isOk()) << st.message();
@@ -186,7 +141,90 @@ class ResponderTest : public ::testing::Test {
     return parse(w.got);
   }
 
+  // A TCP connection from `source` to the responder (non-blocking).
+  UniqueFd connectTcp(const char* source = "127.0.0.2") {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &from.sin_addr);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    evutil_make_socket_nonblocking(fd.get());
+    return fd;
+  }
+
+  struct TcpRead {
+    std::vector<std::string> messages;  // answers, without their length prefix
+    bool closed = false;                // the responder closed the connection
+    bool timed_out = false;
+  };
+
+  // Runs the loop until `want` answers arrived on `fd`, it closed, or
+  // `limit` passed.
+  TcpRead readTcp(int fd, size_t want, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    struct Wait {
+      event_base* base;
+      size_t want;
+      std::string buf;
+      TcpRead out;
+    } w{base_, want, {}, {}};
+    event* rev = event_new(
+        base_, fd, EV_READ | EV_PERSIST,
+        [](evutil_socket_t s, short, void* arg) {
+          auto* wait = static_cast<Wait*>(arg);
+          char buf[4096];
+          ssize_t n = ::recv(s, buf, sizeof buf, 0);
+          if (n <= 0) {
+            if (n < 0 && errno == EAGAIN) return;
+            wait->out.closed = true;
+            event_base_loopbreak(wait->base);
+            return;
+          }
+          wait->buf.append(buf, static_cast<size_t>(n));
+          while (wait->buf.size() >= 2) {
+            const size_t len = (static_cast<size_t>(static_cast<uint8_t>(wait->buf[0])) << 8) |
+                               static_cast<uint8_t>(wait->buf[1]);
+            if (wait->buf.size() < 2 + len) break;
+            wait->out.messages.push_back(wait->buf.substr(2, len));
+            wait->buf.erase(0, 2 + len);
+          }
+          if (wait->out.messages.size() >= wait->want) event_base_loopbreak(wait->base);
+        },
+        &w);
+    event* tev = evtimer_new(
+        base_,
+        [](evutil_socket_t, short, void* arg) {
+          auto* wait = static_cast<Wait*>(arg);
+          wait->out.timed_out = true;
+          event_base_loopbreak(wait->base);
+        },
+        &w);
+    timeval tv{static_cast<time_t>(limit.count() / 1000),
+               static_cast<suseconds_t>((limit.count() % 1000) * 1000)};
+    event_add(rev, nullptr);
+    event_add(tev, &tv);
+    event_base_dispatch(base_);
+    event_free(rev);
+    event_free(tev);
+    return w.out;
+  }
+
+  static std::string framed(const std::string& message) {
+    return std::string{static_cast<char>(message.size() >> 8),
+                       static_cast<char>(message.size() & 0xff)} +
+           message;
+  }
+
+  uint64_t counted(admin::DnsTransport t, admin::DnsResult r) const {
+    return metrics_.queries[admin::idx(t)][admin::idx(r)].load();
+  }
+
   std::unique_ptr<testing::TempDir> dir_;
+  admin::DnsMetrics metrics_;
   std::shared_ptr<const sandbox::Registry> registry_;
   std::shared_ptr<tunnel::HostMap> hosts_;
   event_base* base_ = nullptr;
@@ -295,6 +333,149 @@ TEST_F(ResponderTest, ListenReplacesTheServedAddresses) {
   EXPECT_TRUE(responder_->addresses().empty());
   std::vector<std::string> bad{"not-an-address"};
   EXPECT_FALSE(responder_->listen(bad).isOk());
+}
+
+// DNS over TCP: what a client falls back to (and what the host rules
+// redirect TCP 53 to). Several questions on one connection, each answered
+// as over UDP.
+TEST_F(ResponderTest, TcpAnswersSeveralQuestionsOnOneConnectionAsUdpDoes) {
+  resolver_.answers["github.com"] = {{ip("140.82.121.4"), ip("2606:50c0:8000::154")}, {}};
+  (*hosts_)["www.allowed.test"] = {ip("93.184.216.34")};
+  const std::vector<std::pair<std::string, uint16_t>> questions = {
+      {"github.com", kTypeA},       {"github.com", kTypeAAAA},        {"bad.allowed.test", kTypeA},
+      {"www.allowed.test", kTypeA}, {"host.docker.internal", kTypeA}, {"github.com", kTypeMX}};
+  std::vector<Reply> over_udp;
+  for (const auto& [name, type] : questions) over_udp.push_back(ask(name, type).value());
+  const size_t logged_udp = logged_.size();
+
+  UniqueFd fd = connectTcp();
+  std::string all;
+  for (size_t i = 0; i < questions.size(); ++i) {
+    all += framed(query(questions[i].first, questions[i].second, static_cast<uint16_t>(0x100 + i)));
+  }
+  ASSERT_EQ(::send(fd.get(), all.data(), all.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(all.size()));
+  TcpRead got = readTcp(fd.get(), questions.size());
+  ASSERT_FALSE(got.timed_out);
+  ASSERT_EQ(got.messages.size(), questions.size());
+  for (const std::string& m : got.messages) {
+    auto r = parse(m);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_GE(r->id, 0x100);
+    const size_t i = r->id - 0x100;
+    ASSERT_LT(i, questions.size());
+    SCOPED_TRACE(questions[i].first);
+    EXPECT_EQ(r->rcode, over_udp[i].rcode);
+    EXPECT_EQ(r->addresses, over_udp[i].addresses);
+  }
+  EXPECT_EQ(over_udp[0].addresses, std::vector<std::string>{"140.82.121.4"});
+  EXPECT_EQ(over_udp[2].rcode, 3);
+  // Blocked names are logged over TCP too.
+  EXPECT_EQ(logged_.size(), logged_udp * 2);
+  using admin::DnsResult;
+  using admin::DnsTransport;
+  for (DnsTransport t : {DnsTransport::kUdp, DnsTransport::kTcp}) {
+    EXPECT_EQ(counted(t, DnsResult::kAnswered), 5u);
+    EXPECT_EQ(counted(t, DnsResult::kBlocked), 1u);
+  }
+}
+
+TEST_F(ResponderTest, TcpRefusesStrangersAndAnswersMalformedQuestionsWithFormerr) {
+  resolver_.answers["github.com"] = {{ip("140.82.121.4")}, {}};
+  UniqueFd stranger = connectTcp("127.0.0.3");
+  const std::string q = framed(query("github.com", kTypeA));
+  ASSERT_EQ(::send(stranger.get(), q.data(), q.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(q.size()));
+  TcpRead refused = readTcp(stranger.get(), 1);
+  ASSERT_EQ(refused.messages.size(), 1u);
+  EXPECT_EQ(parse(refused.messages[0])->rcode, 5);
+
+  // A question cut short inside its name, then a good one: FORMERR, then
+  // the answer — the connection goes on.
+  UniqueFd fd = connectTcp();
+  std::string cut = query("github.com", kTypeA, 0x0777).substr(0, 17);
+  const std::string both = framed(cut) + framed(query("github.com", kTypeA, 0x0778));
+  ASSERT_EQ(::send(fd.get(), both.data(), both.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(both.size()));
+  TcpRead got = readTcp(fd.get(), 2);
+  ASSERT_EQ(got.messages.size(), 2u);
+  EXPECT_EQ(parse(got.messages[0])->id, 0x0777);
+  EXPECT_EQ(parse(got.messages[0])->rcode, 1);
+  EXPECT_EQ(parse(got.messages[1])->addresses, std::vector<std::string>{"140.82.121.4"});
+  EXPECT_EQ(counted(admin::DnsTransport::kTcp, admin::DnsResult::kRefused), 1u);
+  EXPECT_EQ(counted(admin::DnsTransport::kTcp, admin::DnsResult::kError), 1u);
+}
+
+TEST_F(ResponderTest, TcpIsBoundedByMessageSizeIdleTimeAndConnectionsPerSource) {
+  TcpLimits limits;
+  limits.idle = std::chrono::milliseconds(200);
+  limits.max_message = 512;
+  limits.max_per_source = 2;
+  start(limits);
+  resolver_.answers["github.com"] = {{ip("140.82.121.4")}, {}};
+  // A length beyond max_message: closed, nothing answered.
+  {
+    UniqueFd fd = connectTcp();
+    const std::string huge = std::string{'\x02', '\x01'} + std::string(513, 'x');
+    ASSERT_EQ(::send(fd.get(), huge.data(), huge.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(huge.size()));
+    TcpRead got = readTcp(fd.get(), 1);
+    EXPECT_TRUE(got.closed);
+    EXPECT_TRUE(got.messages.empty());
+  }
+  // Idle: closed after the timeout, without a question.
+  {
+    UniqueFd fd = connectTcp();
+    const auto t0 = std::chrono::steady_clock::now();
+    TcpRead got = readTcp(fd.get(), 1, std::chrono::seconds(5));
+    EXPECT_TRUE(got.closed);
+    EXPECT_FALSE(got.timed_out);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  }
+  // Two connections from one source are served; a third is closed at once.
+  UniqueFd a = connectTcp();
+  UniqueFd b = connectTcp();
+  UniqueFd c = connectTcp();
+  const std::string q = framed(query("github.com", kTypeA));
+  for (int fd : {a.get(), b.get(), c.get()}) ::send(fd, q.data(), q.size(), MSG_NOSIGNAL);
+  TcpRead third = readTcp(c.get(), 1);
+  EXPECT_TRUE(third.closed);
+  EXPECT_TRUE(third.messages.empty());
+  for (int fd : {a.get(), b.get()}) {
+    TcpRead got = readTcp(fd, 1);
+    ASSERT_EQ(got.messages.size(), 1u);
+    EXPECT_EQ(parse(got.messages[0])->addresses, std::vector<std::string>{"140.82.121.4"});
+  }
+  // Another source still gets its connection.
+  UniqueFd other = connectTcp("127.0.0.4");
+  ::send(other.get(), q.data(), q.size(), MSG_NOSIGNAL);
+  TcpRead got = readTcp(other.get(), 1);
+  ASSERT_EQ(got.messages.size(), 1u);
+  EXPECT_EQ(parse(got.messages[0])->rcode, 5) << "no sandbox has 127.0.0.4: refused, but answered";
+}
+
+TEST_F(ResponderTest, TcpAnswersQuestionsWaitingForTheResolverInAnyOrder) {
+  // The first question waits (the resolver has no answer yet); the second
+  // is answered at once. Answers carry their ids.
+  UniqueFd fd = connectTcp();
+  (*hosts_)["www.allowed.test"] = {ip("93.184.216.34")};
+  const std::string both =
+      framed(query("slow.allowed.test", kTypeA, 1)) + framed(query("www.allowed.test", kTypeA, 2));
+  ASSERT_EQ(::send(fd.get(), both.data(), both.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(both.size()));
+  TcpRead got = readTcp(fd.get(), 1);
+  ASSERT_EQ(got.messages.size(), 1u);
+  EXPECT_EQ(parse(got.messages[0])->id, 2);
+  EXPECT_EQ(parse(got.messages[0])->addresses, std::vector<std::string>{"93.184.216.34"});
+}
+
+TEST_F(ResponderTest, LocalhostIsTheSandboxItselfAndNeverRemembered) {
+  auto a = ask("localhost", kTypeA);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->rcode, 0);
+  EXPECT_EQ(a->addresses, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_FALSE(memory_.lookup("sb", ip("127.0.0.1"), clock_.now()));
+  EXPECT_TRUE(resolver_.asked.empty());
 }
 
 }  // namespace

@@ -178,5 +178,95 @@ TEST(Policy, AllowedPortsAreThePortsSomeRuleAllowsTheNameOn) {
   EXPECT_FALSE(cidr.allowedPorts(host("anything.example")).empty());
 }
 
+// Host services (kit-spec §4.1): host.docker.internal is normalised to
+// localhost; only a rule naming either exactly, with the port, allows.
+struct HostServiceCase {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  bool allowed;  // host port 11434, asked as either name
+};
+
+class HostService : public ::testing::TestWithParam<HostServiceCase> {};
+
+TEST_P(HostService, OnlyAnExplicitPortRuleInEitherSpellingAllows) {
+  const HostServiceCase& c = GetParam();
+  Policy p({rules(c.allow, c.deny)});
+  for (const char* name : {"localhost", "host.docker.internal", "HOST.docker.internal."}) {
+    SCOPED_TRACE(name);
+    Decision d = p.evaluate(host(name), 11434);
+    EXPECT_TRUE(d.host_service);
+    EXPECT_EQ(d.allowed(), c.allowed) << d.reason;
+    // The address check lets the host's loopback through (that is the
+    // point) and nothing else.
+    if (d.allowed()) {
+      EXPECT_TRUE(p.checkAddress(ip("127.0.0.1"), 11434, d, SelfAddresses()).allowed());
+      EXPECT_TRUE(p.checkAddress(ip("::1"), 11434, d, SelfAddresses()).allowed());
+      EXPECT_TRUE(p.checkAddress(ip("10.0.0.1"), 11434, d, SelfAddresses()).denied());
+      EXPECT_TRUE(p.checkAddress(ip("93.184.216.34"), 11434, d, SelfAddresses()).denied());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, HostService,
+    ::testing::Values(HostServiceCase{{"localhost:11434"}, {}, true},
+                      HostServiceCase{{"host.docker.internal:11434"}, {}, true},
+                      HostServiceCase{{"LOCALHOST.:11434"}, {}, true},
+                      HostServiceCase{{"localhost:8080"}, {}, false},  // another port
+                      HostServiceCase{{"localhost"}, {}, false},       // no port
+                      HostServiceCase{{"localhost:*"}, {}, false},     // every port
+                      HostServiceCase{{"**"}, {}, false},              // never `**`
+                      HostServiceCase{{"**:11434"}, {}, false},
+                      HostServiceCase{{"*.docker.internal:11434"}, {}, false},  // no wildcard
+                      HostServiceCase{{"**.internal:11434"}, {}, false},
+                      HostServiceCase{{"127.0.0.1:11434"}, {}, false},  // addresses are not names
+                      HostServiceCase{{"127.0.0.0/8"}, {}, false}, HostServiceCase{{}, {}, false},
+                      // Deny beats allow, in either spelling, `**` included.
+                      HostServiceCase{{"localhost:11434"}, {"host.docker.internal"}, false},
+                      HostServiceCase{{"host.docker.internal:11434"}, {"localhost:11434"}, false},
+                      HostServiceCase{{"localhost:11434"}, {"**"}, false},
+                      HostServiceCase{{"localhost:11434"}, {"localhost:80"}, true}));
+
+TEST(Policy, AHostServiceRuleInAnyLayerAllowsAndNamesItself) {
+  Policy p({rules({"github.com"}), rules({"host.docker.internal:11434"})});
+  Decision d = p.evaluate(host("localhost"), 11434);
+  ASSERT_TRUE(d.allowed());
+  EXPECT_EQ(d.rule, "host.docker.internal:11434");
+  Decision refused = p.evaluate(host("host.docker.internal"), 22);
+  EXPECT_NE(refused.reason.find("localhost:22"), std::string::npos) << refused.reason;
+}
+
+TEST(Policy, AHostServiceNeverReachesTheProxysOwnPorts) {
+  // The proxy's ports on any address (a gateway, a wildcard's loopback):
+  // refused on loopback even where the proxy listens elsewhere.
+  SelfAddresses self;
+  self.add(ip("172.30.0.1"), 3128);
+  self.addLoopback(9090);
+  Policy p({rules({"localhost:3128", "localhost:9090", "localhost:8080"})});
+  for (uint16_t port : {3128, 9090}) {
+    SCOPED_TRACE(port);
+    Decision d = p.evaluate(host("localhost"), port);
+    ASSERT_TRUE(d.allowed());
+    Decision a = p.checkAddress(ip("127.0.0.1"), port, d, self);
+    EXPECT_TRUE(a.denied());
+    EXPECT_NE(a.reason.find("proxy's own ports"), std::string::npos) << a.reason;
+    EXPECT_TRUE(p.decideAddresses(d, {ip("127.0.0.1"), ip("::1")}, port, self).decision.denied());
+  }
+  Decision d = p.evaluate(host("localhost"), 8080);
+  EXPECT_TRUE(p.decideAddresses(d, {ip("127.0.0.1"), ip("::1")}, 8080, self).decision.allowed());
+}
+
+TEST(Policy, OtherLoopbackNamesStayBehindTheAddressCheck) {
+  // Only the two host-service names are normalised: a name that merely
+  // resolves to loopback is refused by the address check, `**` or not.
+  Policy p({rules({"**", "api.localhost:8080"})});
+  for (const char* name : {"api.localhost", "localhost.example.com", "gateway.docker.internal"}) {
+    SCOPED_TRACE(name);
+    Decision d = p.evaluate(host(name), 8080);
+    EXPECT_FALSE(d.host_service);
+    EXPECT_TRUE(p.checkAddress(ip("127.0.0.1"), 8080, d, SelfAddresses()).denied());
+  }
+}
+
 }  // namespace
 }  // namespace kitgate::policy

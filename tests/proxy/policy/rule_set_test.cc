@@ -94,8 +94,8 @@ INSTANTIATE_TEST_SUITE_P(
         MatchCase{"api.*.example.com:443", "api.eu.example.com", 80, false},
         MatchCase{"*.eu.*.example.com", "a.eu.b.example.com", 443, true},
         MatchCase{"*.eu.*.example.com", "eu.b.example.com", 443, false},
-        // ** = every host
-        MatchCase{"**", "anything.example", 443, true}, MatchCase{"**", "localhost", 1, true},
+        // ** = every host (but the host's loopback: policy_test.cc, HostService)
+        MatchCase{"**", "anything.example", 443, true}, MatchCase{"**", "intranet", 1, true},
         MatchCase{"**", "8.8.8.8", 53, true}, MatchCase{"**:443", "anything.example", 80, false},
         // IP literals and CIDRs
         MatchCase{"10.0.0.0/8", "10.1.2.3", 5432, true},
