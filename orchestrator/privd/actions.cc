@@ -40,6 +40,10 @@ StatusOr<Response> fromOutcome(const StatusOr<stateops::Outcome>& o) {
 
 StatusOr<Response> fromText(const StatusOr<std::string>& text) {
   if (!text.isOk()) return text.status();
+  if (text->size() > kMaxResponseBytes - 4096) {
+    return Status::error("the answer is larger than " + std::to_string(kMaxResponseBytes >> 20) +
+                         " MiB (for the policy log: --limit N or --summary)");
+  }
   Response r = okResponse();
   r.text = *text;
   return r;

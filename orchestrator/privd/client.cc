@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -242,7 +243,7 @@ class DaemonStateService final : public stateops::StateService {
     r.decision = filter.decision;
     r.host = filter.host;
     r.summary = summary;
-    r.limit = limit;
+    r.limit = std::min<size_t>(limit, kMaxLogLimit);
     return text(r);
   }
 

@@ -392,8 +392,9 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
     *dest = j.at(key).get<bool>();
   }
   if (j.contains("limit")) {
-    if (!j.at("limit").is_number_unsigned() || j.at("limit").get<uint64_t>() > 1000000) {
-      return Status::error("malformed request: field limit must be a number up to 1000000");
+    if (!j.at("limit").is_number_unsigned() || j.at("limit").get<uint64_t>() > kMaxLogLimit) {
+      return Status::error("malformed request: field limit must be a number up to " +
+                           std::to_string(kMaxLogLimit));
     }
     r.limit = j.at("limit").get<size_t>();
   }

@@ -38,7 +38,8 @@ namespace kitgate::privd {
 inline constexpr size_t kMaxMessageBytes = 64 * 1024;
 // A response (listings, the policy log's groups) larger than this is refused.
 inline constexpr size_t kMaxResponseBytes = 4 * 1024 * 1024;
-inline constexpr size_t kMaxListItems = 256;  // allow, deny, routes, domains
+inline constexpr size_t kMaxListItems = 256;     // allow, deny, routes, domains
+inline constexpr size_t kMaxLogLimit = 1000000;  // policy-log: limit
 
 enum class Verb {
   kHello,            // -> state_dir: who am I talking to (any allowed peer)
