@@ -115,7 +115,7 @@ class DaemonProxyControl final : public sandbox::ProxyControl {
   std::vector<std::string> repairs_;
 };
 
-class DaemonRegistry final : public sandbox::Registry {
+class DaemonRegistry final : public sandbox::RegistrationStore {
  public:
   explicit DaemonRegistry(std::string socket) : socket_(std::move(socket)) {}
   bool local() const override { return false; }
@@ -331,7 +331,7 @@ std::unique_ptr<sandbox::ProxyControl> makeDaemonProxyControl(std::string socket
   return std::make_unique<DaemonProxyControl>(std::move(socket_path));
 }
 
-std::unique_ptr<sandbox::Registry> makeDaemonRegistry(std::string socket_path) {
+std::unique_ptr<sandbox::RegistrationStore> makeDaemonRegistry(std::string socket_path) {
   return std::make_unique<DaemonRegistry>(std::move(socket_path));
 }
 

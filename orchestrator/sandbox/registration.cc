@@ -67,7 +67,7 @@ StatusOr<bool> removeScopedSecrets(const state::Paths& paths, const std::string&
 
 namespace {
 
-class LocalRegistry final : public Registry {
+class LocalRegistry final : public RegistrationStore {
  public:
   explicit LocalRegistry(state::Paths paths) : paths_(std::move(paths)) {}
   bool local() const override { return true; }
@@ -107,7 +107,7 @@ class LocalRegistry final : public Registry {
 
 }  // namespace
 
-std::unique_ptr<Registry> makeLocalRegistry(state::Paths paths) {
+std::unique_ptr<RegistrationStore> makeLocalRegistry(state::Paths paths) {
   return std::make_unique<LocalRegistry>(std::move(paths));
 }
 

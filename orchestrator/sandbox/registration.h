@@ -39,10 +39,11 @@ StatusOr<bool> removeScopedSecrets(const state::Paths& paths, const std::string&
 // (orchestrator/privd, for a CLI that is not root). The secret values never
 // come back through it: only placeholders (env -> placeholder), the public
 // CA certificate and the sandbox's own identification token (which its
-// container holds anyway).
-class Registry {
+// container holds anyway). (Not named Registry: kitgate::sandbox::Registry
+// is the proxy's, and both are linked into one binary.)
+class RegistrationStore {
  public:
-  virtual ~Registry() = default;
+  virtual ~RegistrationStore() = default;
   // Whether the executor may read the state directory itself (e.g. to say
   // which secret each route uses).
   virtual bool local() const = 0;
@@ -62,6 +63,6 @@ class Registry {
   virtual StatusOr<std::string> stateRoot() = 0;
 };
 
-std::unique_ptr<Registry> makeLocalRegistry(state::Paths paths);
+std::unique_ptr<RegistrationStore> makeLocalRegistry(state::Paths paths);
 
 }  // namespace kitgate::sandbox

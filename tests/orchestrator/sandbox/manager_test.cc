@@ -724,7 +724,7 @@ namespace {
 
 // A registry that is not the CLI's own state directory (the root kitgate
 // daemon's, for a CLI that is not root), here in-process over another directory.
-class ElsewhereRegistry final : public Registry {
+class ElsewhereRegistry final : public RegistrationStore {
  public:
   explicit ElsewhereRegistry(const state::Paths& paths) : local_(makeLocalRegistry(paths)) {}
   bool local() const override { return false; }
@@ -748,7 +748,7 @@ class ElsewhereRegistry final : public Registry {
   StatusOr<std::string> stateRoot() override { return local_->stateRoot(); }
 
  private:
-  std::unique_ptr<Registry> local_;
+  std::unique_ptr<RegistrationStore> local_;
 };
 
 TEST_F(SandboxManagerTest, ARegistryElsewhereHoldsTheRegistrationAndItsStateIsGuarded) {
