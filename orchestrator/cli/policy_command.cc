@@ -1,7 +1,10 @@
 // `kitgate policy allow | deny | ls | check | log` (kit-spec §4.6-§4.8), on
 // the same files and rule grammar kitgate-proxy uses: rules are parsed by
 // policy::parseRule, `check` evaluates with sandbox::loadRegistry's Policy,
-// `log` reads the proxy's JSON-lines policy log (and its rotations).
+// `log` reads the proxy's JSON-lines policy log (and its rotations). The
+// state is read and written through stateops::StateService (the state
+// directory as root, the root kitgate daemon for a docker-group user); this
+// file parses flags and prints.
 #include "orchestrator/cli/policy_command.h"
 
 #include <sys/stat.h>
@@ -21,10 +24,9 @@
 #include "orchestrator/cli/state_cli.h"
 #include "orchestrator/state/policy_log.h"
 #include "orchestrator/state/state.h"
-#include "proxy/config/config.h"
+#include "orchestrator/stateops/policy_ops.h"
+#include "orchestrator/stateops/service.h"
 #include "proxy/policy/host.h"
-#include "proxy/policy/rule.h"
-#include "proxy/sandbox/registry.h"
 
 namespace kitgate::cli {
 
@@ -127,26 +129,17 @@ bool scopeFlag(ArgCursor& c, bool* global, std::string* sandbox, std::string* er
   return true;
 }
 
-// proxy.yaml's own allow/deny rules (a global layer the proxy adds).
-StatusOr<std::optional<config::ProxyConfig>> loadProxyConfig(const state::Paths& paths) {
-  struct stat st {};
-  if (::stat(paths.proxyConfig().c_str(), &st) != 0) return std::optional<config::ProxyConfig>();
-  auto cfg = config::loadConfig(paths.proxyConfig());
-  if (!cfg) return cfg.status();
-  return std::optional<config::ProxyConfig>(std::move(cfg.value()));
-}
+using stateops::Outcome;
 
-std::vector<sandbox::RuleSource> configRules(const std::optional<config::ProxyConfig>& cfg) {
-  if (!cfg || (cfg->allow.empty() && cfg->deny.empty())) return {};
-  sandbox::RuleSource src;
-  src.file = cfg->source;
-  for (const auto& r : cfg->allow) {
-    src.allow.push_back({r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
-  }
-  for (const auto& r : cfg->deny) {
-    src.deny.push_back({r.text, static_cast<size_t>(r.line), static_cast<size_t>(r.column)});
-  }
-  return {src};
+// Prints what a change had to say: notes, done, then the reload failure or
+// the warnings. Returns the exit code.
+int report(Io& io, const StatusOr<Outcome>& outcome) {
+  if (!outcome) return fail(io, kCmd, outcome.status().message());
+  for (const std::string& n : outcome->notes) io.err << "note: " << n << "\n";
+  io.out << outcome->done << "\n";
+  if (!outcome->reload_error.empty()) return fail(io, kCmd, "saved, but " + outcome->reload_error);
+  for (const std::string& w : outcome->warnings) io.err << "WARN: " << w << "\n";
+  return kExitOk;
 }
 
 // ---- allow / deny ---------------------------------------------------------------
@@ -177,62 +170,10 @@ int runRule(const Args& args, Io& io, bool allow) {
   if (error.empty() && resources.empty()) error = "no RESOURCES given";
   if (!error.empty()) return usageError(io, kCmd, kRuleUsage, error);
 
-  std::string problems;
-  for (const auto& r : resources) {
-    auto parsed = policy::parseRule(r);
-    if (const auto* e = std::get_if<policy::RuleError>(&parsed)) {
-      problems += "  " + r + "\n  " + std::string(e->column > 0 ? e->column - 1 : 0, ' ') +
-                  "^ column " + std::to_string(e->column) + ": " + e->message + "\n";
-    }
-  }
-  if (!problems.empty())
-    return fail(io, kCmd, "invalid rule:\n" + problems + "(see kitgate policy allow --help)");
-
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);  // held until the change is saved
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  auto add = [&](std::vector<std::string>* list) {
-    size_t added = 0;
-    for (const auto& r : resources) {
-      if (std::find(list->begin(), list->end(), r) == list->end()) {
-        list->push_back(r);
-        ++added;
-      }
-    }
-    return added;
-  };
-  size_t added = 0;
-  std::string where;
-  if (sandbox_name.empty()) {
-    auto policy = state::loadGlobalPolicy(*paths);
-    if (!policy) return fail(io, kCmd, policy.status().message());
-    added = add(allow ? &policy->allow : &policy->deny);
-    Status st = state::saveGlobalPolicy(*paths, *policy);
-    if (!st) return fail(io, kCmd, st.message());
-    where = "the global policy";
-  } else {
-    auto record = state::loadSandbox(*paths, sandbox_name);
-    if (!record) {
-      return fail(
-          io, kCmd,
-          record.status().message() + " (kitgate ls lists sandboxes; -g for every sandbox)");
-    }
-    added = add(allow ? &record->allow : &record->deny);
-    Status st = state::writeSandbox(*paths, *record);
-    if (!st) return fail(io, kCmd, st.message());
-    where = "sandbox " + sandbox_name;
-  }
-  io.out << (allow ? "Allowed" : "Denied") << " in " << where << ": ";
-  for (size_t i = 0; i < resources.size(); ++i) io.out << (i ? ", " : "") << resources[i];
-  io.out << (added < resources.size()
-                 ? " (" + std::to_string(resources.size() - added) + " already present)"
-                 : "")
-         << "\n";
-  Status st = state::reloadProxy(*paths);
-  if (!st) return fail(io, kCmd, "saved, but " + st.message());
-  if (allow) warnWhereRestartNeeded(*paths, io);
-  return kExitOk;
+  if (Status st = stateops::checkRules(resources); !st) return fail(io, kCmd, st.message());
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  return report(io, (*state)->addRules(allow, sandbox_name, resources));
 }
 
 // ---- rm -------------------------------------------------------------------------
@@ -267,57 +208,21 @@ int runRm(const Args& args, Io& io) {
     error = "at least one selector is required: use --resource";
   if (!error.empty()) return usageError(io, kCmd, kRmUsage, error);
 
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  const std::string where = sandbox_name.empty() ? "the global policy" : "sandbox " + sandbox_name;
-  std::vector<std::string>*allow = nullptr, *deny = nullptr;
-  StatusOr<state::GlobalPolicy> global_policy = state::GlobalPolicy{};
-  StatusOr<state::SandboxRecord> record = state::SandboxRecord{};
-  if (sandbox_name.empty()) {
-    global_policy = state::loadGlobalPolicy(*paths);
-    if (!global_policy) return fail(io, kCmd, global_policy.status().message());
-    allow = &global_policy->allow;
-    deny = &global_policy->deny;
-  } else {
-    record = state::loadSandbox(*paths, sandbox_name);
-    if (!record) return fail(io, kCmd, record.status().message() + " (kitgate ls lists sandboxes)");
-    allow = &record->allow;
-    deny = &record->deny;
-  }
-  std::string missing;
-  for (const auto& r : resources) {
-    if (std::find(allow->begin(), allow->end(), r) == allow->end() &&
-        std::find(deny->begin(), deny->end(), r) == deny->end()) {
-      missing += (missing.empty() ? "" : ", ") + r;
-    }
-  }
-  if (!missing.empty()) {
-    return fail(io, kCmd,
-                "no rule " + missing + " in " + where + " (kitgate policy ls shows them)");
-  }
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto found = (*state)->removeRules(sandbox_name, resources, /*dry_run=*/true);
+  if (!found) return fail(io, kCmd, found.status().message());
   if (!force) {
     if (!stdinIsTerminal())
       return fail(io, kCmd, "stdin is not a terminal; use --force to skip confirmation");
+    const std::string where =
+        sandbox_name.empty() ? "the global policy" : "sandbox " + sandbox_name;
     if (!confirm(io, "Remove network rules from " + where + "?")) {
       io.out << "Nothing removed.\n";
       return kExitFailed;
     }
   }
-  for (const auto& r : resources) {
-    std::erase(*allow, r);
-    std::erase(*deny, r);
-  }
-  Status st = sandbox_name.empty() ? state::saveGlobalPolicy(*paths, *global_policy)
-                                   : state::writeSandbox(*paths, *record);
-  if (!st) return fail(io, kCmd, st.message());
-  io.out << "Removed from " << where << ": ";
-  for (size_t i = 0; i < resources.size(); ++i) io.out << (i ? ", " : "") << resources[i];
-  io.out << "\n";
-  st = state::reloadProxy(*paths);
-  if (!st) return fail(io, kCmd, "saved, but " + st.message());
-  return kExitOk;
+  return report(io, (*state)->removeRules(sandbox_name, resources, /*dry_run=*/false));
 }
 
 // ---- ls -------------------------------------------------------------------------
@@ -333,37 +238,14 @@ int runLs(const Args& args, Io& io) {
       return usageError(io, kCmd, kLsUsage, "unexpected argument " + args[i]);
     json = true;
   }
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  struct Row {
-    std::string scope, decision, rule, source;
-  };
-  std::vector<Row> rows;
-  auto cfg = loadProxyConfig(*paths);
-  if (!cfg) return fail(io, kCmd, cfg.status().message());
-  if (*cfg) {
-    for (const auto& r : (*cfg)->allow) rows.push_back({"global", "allow", r.text, "proxy.yaml"});
-    for (const auto& r : (*cfg)->deny) rows.push_back({"global", "deny", r.text, "proxy.yaml"});
-  }
-  auto global = state::loadGlobalPolicy(*paths);
-  if (!global) return fail(io, kCmd, global.status().message());
-  for (const auto& r : global->allow) rows.push_back({"global", "allow", r, "policy.yaml"});
-  for (const auto& r : global->deny) rows.push_back({"global", "deny", r, "policy.yaml"});
-  for (const auto& name : state::listSandboxes(*paths)) {
-    auto rec = state::loadSandbox(*paths, name);
-    if (!rec) return fail(io, kCmd, rec.status().message());
-    for (const auto& r : rec->allow)
-      rows.push_back({"sandbox:" + name, "allow", r, "sandboxes/" + name + ".yaml"});
-    for (const auto& r : rec->deny)
-      rows.push_back({"sandbox:" + name, "deny", r, "sandboxes/" + name + ".yaml"});
-  }
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto listing = (*state)->listRules();
+  if (!listing) return fail(io, kCmd, listing.status().message());
+  const nlohmann::json rows = nlohmann::json::parse(*listing, nullptr, false);
+  if (!rows.is_array()) return fail(io, kCmd, "the rule listing is not a JSON array");
   if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : rows) {
-      out.push_back(
-          {{"scope", r.scope}, {"decision", r.decision}, {"rule", r.rule}, {"source", r.source}});
-    }
-    io.out << out.dump(2) << "\n";
+    io.out << rows.dump(2) << "\n";
     return kExitOk;
   }
   if (rows.empty()) {
@@ -372,41 +254,15 @@ int runLs(const Args& args, Io& io) {
     return kExitOk;
   }
   std::vector<std::vector<std::string>> table;
-  for (const auto& r : rows) table.push_back({r.scope, r.decision, r.rule, r.source});
+  for (const auto& r : rows) {
+    table.push_back({r.value("scope", ""), r.value("decision", ""), r.value("rule", ""),
+                     r.value("source", "")});
+  }
   printTable(io.out, io.out_color, {"SCOPE", "DECISION", "RULE", "SOURCE"}, table);
   return kExitOk;
 }
 
 // ---- check ------------------------------------------------------------------------
-
-// host[:port] / [v6][:port] / bare v6 -> host text + port (default 443).
-bool splitTarget(const std::string& target, std::string* host, uint16_t* port) {
-  *port = 443;
-  std::string port_text;
-  if (!target.empty() && target[0] == '[') {
-    size_t close = target.find(']');
-    if (close == std::string::npos) return false;
-    *host = target.substr(0, close + 1);
-    if (close + 1 < target.size()) {
-      if (target[close + 1] != ':') return false;
-      port_text = target.substr(close + 2);
-    }
-  } else if (std::count(target.begin(), target.end(), ':') > 1) {
-    *host = "[" + target + "]";
-  } else {
-    size_t colon = target.find(':');
-    *host = target.substr(0, colon);
-    if (colon != std::string::npos) port_text = target.substr(colon + 1);
-  }
-  if (!port_text.empty()) {
-    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), ::isdigit))
-      return false;
-    long p = std::stol(port_text);
-    if (p < 1 || p > 65535) return false;
-    *port = static_cast<uint16_t>(p);
-  }
-  return !host->empty();
-}
 
 int runCheck(const Args& args, Io& io) {
   ArgCursor c(args, 1);
@@ -435,90 +291,39 @@ int runCheck(const Args& args, Io& io) {
   if (error.empty() && target.empty()) error = "check needs 'network TARGET'";
   std::string host_text;
   uint16_t port = 443;
-  if (error.empty() && !splitTarget(target, &host_text, &port))
+  if (error.empty() && !stateops::splitTarget(target, &host_text, &port))
     error = "TARGET must be host[:port]";
   if (!error.empty()) return usageError(io, kCmd, kCheckUsage, error);
   auto host = policy::normalizeHost(host_text);
   if (!host)
     return fail(io, kCmd, "invalid host \"" + host_text + "\": " + host.status().message());
 
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto cfg = loadProxyConfig(*paths);
-  if (!cfg) return fail(io, kCmd, cfg.status().message());
-  auto registry = sandbox::loadRegistry(paths->root, configRules(*cfg));
-  if (!registry)
-    return fail(io, kCmd, "the state directory has errors:\n" + registry.status().message());
-
-  // The sandbox's effective policy; without --sandbox the global rules.
-  policy::Policy global_only({(*registry)->globalRules()});
-  const policy::Policy* pol = &global_only;
-  std::string who = "global rules";
-  if (!sandbox_name.empty()) {
-    const sandbox::Sandbox* sb = (*registry)->find(sandbox_name);
-    if (sb == nullptr)
-      return fail(io, kCmd, "no sandbox named " + sandbox_name + " (kitgate ls lists them)");
-    pol = &sb->policy();
-    who = "sandbox " + sandbox_name;
-  }
-  policy::Decision d = pol->evaluate(*host, port);
-  std::string note;
-  std::vector<policy::IpAddress> addresses;
-  if (host->isIp()) {
-    addresses.push_back(host->ip);
-  } else if (*cfg) {
-    auto it = (*cfg)->dns_hosts.find(host->text);
-    if (it != (*cfg)->dns_hosts.end()) {
-      for (const auto& a : it->second) {
-        if (auto ip = policy::IpAddress::parse(a)) addresses.push_back(*ip);
-      }
-    }
-  }
-  if (!d.denied() && !addresses.empty()) {
-    // What the proxy does after DNS: every address is checked.
-    policy::SelfAddresses self;
-    const policy::Decision name_decision = d;
-    for (const auto& ip : addresses) {
-      d = pol->checkAddress(ip, port, name_decision, self);
-      if (!d.allowed()) break;
-    }
-  }
-  const bool depends = d.verdict == policy::Decision::Verdict::kCheckAddress;
-  if (!d.denied() && !depends && !host->isIp() && addresses.empty()) {
-    note =
-        "the resolved address is checked when connecting: private and loopback addresses are "
-        "refused "
-        "unless an IP/CIDR allow rule contains them";
-  }
-  if (depends)
-    note = "no name rule matches; allowed only if its address falls in an IP/CIDR allow rule";
-  const std::string verdict = d.allowed() ? "allowed"
-                              : depends   ? "depends on its address"
-                                          : "blocked";
-  const std::string shown = host->authority() + ":" + std::to_string(port);
+  if (!sandbox_name.empty() && !state::validSandboxName(sandbox_name))
+    return fail(io, kCmd, "invalid sandbox name \"" + sandbox_name + "\"");
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto verdict = (*state)->checkTarget(sandbox_name, target);
+  if (!verdict) return fail(io, kCmd, verdict.status().message());
+  const nlohmann::json j = nlohmann::json::parse(*verdict, nullptr, false);
+  if (!j.is_object()) return fail(io, kCmd, "the verdict is not a JSON object");
+  const bool allowed = j.value("allowed", false);
   if (json) {
-    nlohmann::json j = {{"target", shown}, {"scope", who},       {"decision", verdict},
-                        {"rule", d.rule},  {"reason", d.reason}, {"allowed", d.allowed()}};
-    if (!note.empty()) j["note"] = note;
     io.out << j.dump(2) << "\n";
   } else {
-    const char* color = d.allowed() ? "\033[32m" : "\033[31m";
-    io.out << (io.out_color ? color : "") << verdict << (io.out_color ? "\033[0m" : "") << ": "
-           << shown << " (" << who << ")\n";
-    io.out << "  rule:   " << (d.rule.empty() ? "(default)" : std::string(d.rule)) << "\n";
-    io.out << "  reason: " << (d.reason.empty() ? "-" : d.reason) << "\n";
-    if (!note.empty()) io.out << "  note:   " << note << "\n";
+    const char* color = allowed ? "\033[32m" : "\033[31m";
+    const std::string rule = j.value("rule", "");
+    const std::string reason = j.value("reason", "");
+    io.out << (io.out_color ? color : "") << j.value("decision", "")
+           << (io.out_color ? "\033[0m" : "") << ": " << j.value("target", "") << " ("
+           << j.value("scope", "") << ")\n";
+    io.out << "  rule:   " << (rule.empty() ? "(default)" : rule) << "\n";
+    io.out << "  reason: " << (reason.empty() ? "-" : reason) << "\n";
+    if (j.contains("note")) io.out << "  note:   " << j.value("note", "") << "\n";
   }
-  return d.allowed() ? kExitOk : kExitFailed;
+  return allowed ? kExitOk : kExitFailed;
 }
 
 // ---- log ----------------------------------------------------------------------------
-
-std::string logPath(const state::Paths& paths, const std::optional<config::ProxyConfig>& cfg) {
-  if (!cfg || cfg->policy_log_path.empty() || cfg->policy_log_path == "-") return paths.policyLog();
-  const std::string& p = cfg->policy_log_path;
-  return p[0] == '/' ? p : paths.root + "/" + p;
-}
 
 std::string ms(double v) {
   char buf[32];
@@ -658,41 +463,35 @@ int runLog(const Args& args, Io& io) {
     error = "-f prints each decision; it takes no --summary or -q";
   if (!error.empty()) return usageError(io, kCmd, kLogUsage, error);
   filter.sandbox = sandbox_name;
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto cfg = loadProxyConfig(*paths);
-  if (!cfg) return fail(io, kCmd, cfg.status().message());
-  const std::string path = logPath(*paths, *cfg);
-  if (follow) return followLog(path, filter, json, io);
-
-  const auto entries = state::pairConnections(state::readPolicyLog(path, filter));
-  auto groups = summary ? state::summarizePolicyLog(entries) : state::aggregatePolicyLog(entries);
-  if (limit > 0 && groups.size() > limit) groups.resize(limit);
-  if (summary && json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& g : groups) {
-      out.push_back({{"host", g.host},
-                     {"decision", g.decision},
-                     {"count", g.count},
-                     {"last_seen", g.last_seen}});
+  if (!sandbox_name.empty() && !state::validSandboxName(sandbox_name))
+    return fail(io, kCmd, "invalid sandbox name \"" + sandbox_name + "\"");
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  if (follow) {
+    const state::Paths* paths = (*state)->localPaths();
+    if (paths == nullptr) {
+      return fail(io, kCmd,
+                  "-f follows the log file itself, which only root may read: `sudo kitgate policy "
+                  "log -f` (without -f the kitgate daemon answers)");
     }
-    io.out << out.dump(2) << "\n";
-    return kExitOk;
+    auto path = stateops::logPath(*paths);
+    if (!path) return fail(io, kCmd, path.status().message());
+    return followLog(*path, filter, json, io);
+  }
+  auto read = (*state)->readLog(filter, summary, limit);
+  if (!read) return fail(io, kCmd, read.status().message());
+  const nlohmann::json log = nlohmann::json::parse(*read, nullptr, false);
+  if (!log.is_object()) return fail(io, kCmd, "the policy log summary is not a JSON object");
+  const std::string path = log.value("path", "");
+  std::vector<state::LogGroup> groups;
+  for (const nlohmann::json& g : log.value("groups", nlohmann::json::array())) {
+    groups.push_back({g.value("sandbox", ""), g.value("type", ""), g.value("host", ""),
+                      g.value("decision", ""), g.value("proxy", ""), g.value("rule", ""),
+                      g.value("reason", ""), g.value("last_seen", ""),
+                      g.value("count", uint64_t{0})});
   }
   if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& g : groups) {
-      out.push_back({{"sandbox", g.sandbox},
-                     {"type", g.type},
-                     {"host", g.host},
-                     {"decision", g.decision},
-                     {"proxy", g.proxy},
-                     {"rule", g.rule},
-                     {"reason", g.reason},
-                     {"last_seen", g.last_seen},
-                     {"count", g.count}});
-    }
-    io.out << out.dump(2) << "\n";
+    io.out << log["groups"].dump(2) << "\n";
     return kExitOk;
   }
   if (quiet) {

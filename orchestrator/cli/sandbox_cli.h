@@ -45,7 +45,7 @@ struct SandboxContext {
   std::shared_ptr<sandbox::PortForwarder> ports;
   // Not root: the firewall, the proxy control and the registry are the root
   // kitgate daemon's (orchestrator/privd/client.h); null registry = local.
-  std::shared_ptr<sandbox::Registry> registry;
+  std::shared_ptr<sandbox::RegistrationStore> registry;
   std::unique_ptr<sandbox::SandboxManager> manager;
 };
 StatusOr<SandboxContext> openSandboxContext();

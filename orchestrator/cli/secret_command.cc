@@ -2,7 +2,10 @@
 // credential values in <state>/secrets.yaml that kitgate-proxy injects.
 //
 // A value never reaches argv of a process kitgate starts, a log, `ls` (masked)
-// or an error message. Every change is checked with the proxy's own loader
+// or an error message. What reads and writes the state files is behind
+// stateops::StateService: the state directory itself as root, the root
+// kitgate daemon for a user in the docker group (state_cli.h
+// openStateService). Every change is checked with the proxy's own loader
 // (secrets::loadStore) before it is saved, then the running proxy reloads.
 #include "orchestrator/cli/secret_command.h"
 
@@ -23,12 +26,11 @@
 #include <ostream>
 
 #include "orchestrator/cli/state_cli.h"
-#include "orchestrator/sandbox/oauth_plan.h"
 #include "orchestrator/state/secret_sources.h"
 #include "orchestrator/state/state.h"
+#include "orchestrator/stateops/secret_ops.h"
+#include "orchestrator/stateops/service.h"
 #include "proxy/secrets/host_pattern.h"
-#include "proxy/secrets/mask.h"
-#include "proxy/secrets/store.h"
 
 namespace kitgate::cli {
 
@@ -56,7 +58,8 @@ constexpr std::string_view kSecretUsage =
 // --command/--ref/--refresh/--show-error, shared by set and set-custom.
 #define DYNAMIC_OPTIONS(default_refresh)                                                \
   "  --command CMD        resolve the value by running `sh -c CMD` on this host as\n"   \
-  "                       you (the sudo caller under sudo); its stdout is the value\n"  \
+  "                       you (the sudo caller under sudo); its stdout is the value.\n" \
+  "                       Without sudo (the kitgate daemon): once, not refreshed\n"     \
   "  --ref REF            resolve op://VAULT/ITEM/FIELD (1Password CLI `op read`) or\n" \
   "                       arn:aws:secretsmanager:… (AWS CLI) the same way\n"          \
   "  --refresh D          re-resolve before D (55m, 1h, 90s) runs out, or on-demand:\n" \
@@ -164,34 +167,6 @@ bool scopeFlag(ArgCursor& c, ScopeFlags* s, std::string* error) {
   return true;
 }
 
-bool validService(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-bool validEnv(std::string_view s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
-
-// Checks a value without ever quoting it.
-Status checkValue(std::string_view v) {
-  if (v.empty()) return Status::error("the secret value is empty");
-  for (char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      return Status::error("the secret value contains a control character (it must be one line)");
-    }
-  }
-  if (v.front() == ' ' || v.back() == ' ') {
-    return Status::error("the secret value starts or ends with a space");
-  }
-  return Status::ok();
-}
-
 // The value: from the flag, else stdin (no echo on a terminal). One trailing
 // newline (\n or \r\n) is dropped.
 StatusOr<std::string> readValue(const std::optional<std::string>& flag, Io& io,
@@ -216,81 +191,25 @@ StatusOr<std::string> readValue(const std::optional<std::string>& flag, Io& io,
     if (!value.empty() && value.back() == '\n') value.pop_back();
     if (!value.empty() && value.back() == '\r') value.pop_back();
   }
-  Status st = checkValue(value);
+  Status st = stateops::checkValue(value);
   if (!st) return st;
   return value;
 }
 
-void replaceAll(std::string* text, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = text->find(from, pos)) != std::string::npos; pos += to.size()) {
-    text->replace(pos, from.size(), to);
-  }
-}
+using stateops::Outcome;
 
-// Loads `candidate` with the proxy's own loader (in a scratch directory
-// beside the real files, sharing credentials/) so that kitgate never saves a
-// secrets.yaml the proxy would refuse.
-Status checkWithProxyLoader(const state::Paths& paths, const state::Secrets& candidate) {
-  state::Paths scratch{paths.root + "/.check-secrets." + std::to_string(::getpid())};
-  if (::mkdir(scratch.root.c_str(), 0700) != 0) {
-    return Status::error("cannot create " + scratch.root + ": " + std::strerror(errno));
-  }
-  const std::string link = scratch.root + "/credentials";
-  ::symlink((paths.root + "/credentials").c_str(), link.c_str());
-  Status st = state::saveSecrets(scratch, candidate);
-  if (st) {
-    auto store = secrets::loadStore(scratch.root);
-    if (!store) {
-      std::string message = store.status().message();
-      replaceAll(&message, scratch.root, paths.root);
-      st = Status::error(message);
-    }
-  }
-  ::unlink(scratch.secretsFile().c_str());
-  ::unlink(link.c_str());
-  ::rmdir(scratch.sandboxesDir().c_str());
-  ::rmdir(scratch.runDir().c_str());
-  ::rmdir(scratch.root.c_str());
-  return st;
-}
+// scopeShown of the flags.
+std::string scopeShown(const ScopeFlags& s) { return stateops::scopeShown(s.scope()); }
 
-// A sandbox-scoped secret for a sandbox that does not exist (yet) is kept;
-// say so, a typo in --sandbox would otherwise go unnoticed.
-void noteUnknownSandbox(Io& io, const state::Paths& paths, const std::string& sandbox) {
-  const auto names = state::listSandboxes(paths);
-  if (sandbox.empty() || std::find(names.begin(), names.end(), sandbox) != names.end()) return;
-  io.err << "note: no sandbox named " << sandbox
-         << " exists yet; the secret applies once one with that name is created\n";
-}
-
-// Check, save (with the source records when given), reload; prints the
-// reload problem. Returns the exit code.
-int commit(Io& io, const state::Paths& paths, const state::Secrets& next, const std::string& done,
-           const std::vector<state::SecretSource>* sources = nullptr) {
-  Status st = checkWithProxyLoader(paths, next);
-  if (!st)
-    return fail(io, kCmd,
-                "kitgate-proxy would refuse this change; nothing saved:\n" + st.message());
-  st = state::saveSecrets(paths, next);
-  if (st && sources != nullptr) st = state::saveSources(paths, *sources);
-  if (!st) return fail(io, kCmd, st.message());
-  io.out << done << "\n";
-  st = state::reloadProxy(paths);
-  if (!st) return fail(io, kCmd, "saved, but " + st.message());
-  warnWhereRestartNeeded(paths, io);
+// Prints what a change had to say: notes, `done` (the outcome's own unless
+// given), then the reload failure or the warnings. Returns the exit code.
+int report(Io& io, const StatusOr<Outcome>& outcome, const std::string& done = "") {
+  if (!outcome) return fail(io, kCmd, outcome.status().message());
+  for (const std::string& n : outcome->notes) io.err << "note: " << n << "\n";
+  io.out << (done.empty() ? outcome->done : done) << "\n";
+  if (!outcome->reload_error.empty()) return fail(io, kCmd, "saved, but " + outcome->reload_error);
+  for (const std::string& w : outcome->warnings) io.err << "WARN: " << w << "\n";
   return kExitOk;
-}
-
-StatusOr<state::Secrets> loadOrExplain(const state::Paths& paths) {
-  auto s = state::loadSecrets(paths);
-  if (!s) {
-    return Status::error(s.status().message() + "\n(fix or remove " + paths.secretsFile() + ")");
-  }
-  return s;
-}
-
-std::string scopeShown(const ScopeFlags& s) {
-  return s.sandbox.empty() ? "global" : "sandbox " + s.sandbox;
 }
 
 // ---- dynamic secrets (--command / --ref) -----------------------------------
@@ -350,43 +269,58 @@ const state::SourceRunner& sourceRunner() {
   return runner;
 }
 
-// Adds the source `dyn` describes for the secret `key` (kind, scope, name;
-// hosts and placeholder for a custom one) to `sources` and resolves it into
-// `secrets` now. The text to append to the "Stored …" line, or the failure
-// (nothing is saved then).
-StatusOr<std::string> resolveNewSource(const DynamicFlags& dyn, const state::SecretSource& key,
-                                       std::vector<state::SecretSource>& sources,
-                                       state::Secrets& secrets) {
-  auto src = makeSource(dyn, key.kind);
-  if (!src) return src.status();
-  src->scope = key.scope;
-  src->name = key.name;
-  src->hosts = key.hosts;
-  src->placeholder = key.placeholder;
-  sources.push_back(*src);
-  state::refreshSources(sources, secrets, sourceRunner(), nowUnix(), state::RefreshTrigger::kAll,
-                        &*src);
-  if (sources.back().state != state::SecretSource::State::kOk) {
-    return Status::error("cannot resolve the secret: " + sources.back().error + "; nothing saved");
+// The value of the secret `key` (which `dyn` resolves, or typed: -t, or
+// stdin) stored through `state`. Locally a --command/--ref source is kept and
+// refreshed; through the kitgate daemon (which never runs commands) the CLI
+// resolves it once, as this user, and the daemon stores the value. The text
+// to append to the "Stored …" line, or the failure (nothing is saved then).
+StatusOr<std::string> storeSecret(stateops::StateService& state, const DynamicFlags& dyn,
+                                  const std::optional<std::string>& value, Io& io,
+                                  const std::string& what, const state::SecretSource& key,
+                                  Outcome* outcome) {
+  std::string from, secret;
+  std::optional<state::SecretSource> resolved;
+  if (dyn.any()) {
+    if (state.localPaths() == nullptr && !dyn.refresh.empty()) {
+      return Status::error(
+          "--refresh: through the kitgate daemon a --command/--ref secret is resolved once, by "
+          "this command (the daemon never runs commands); set it with sudo to have it refreshed");
+    }
+    auto src = makeSource(dyn, key.kind);
+    if (!src) return src.status();
+    src->scope = key.scope;
+    src->name = key.name;
+    src->hosts = key.hosts;
+    src->placeholder = key.placeholder;
+    std::vector<state::SecretSource> one{*src};
+    state::Secrets scratch;
+    state::refreshSources(one, scratch, sourceRunner(), nowUnix(), state::RefreshTrigger::kAll,
+                          &*src);
+    if (one[0].state != state::SecretSource::State::kOk) {
+      return Status::error("cannot resolve the secret: " + one[0].error + "; nothing saved");
+    }
+    secret = key.kind == state::SecretSource::Kind::kService ? scratch.services.at(0).value
+                                                             : scratch.custom.at(0).value;
+    if (state.localPaths() != nullptr) {
+      resolved = one[0];
+      from = " from " + src->describe() + ", refreshed " +
+             (src->refresh_s > 0 ? "every " + state::formatRefresh(src->refresh_s)
+                                 : std::string("on each run/start"));
+    } else {
+      from = " from " + src->describe() +
+             " (resolved once, as you: the kitgate daemon never runs commands; run this again "
+             "to renew it)";
+    }
+  } else {
+    auto typed = readValue(value, io, what);
+    if (!typed) return typed.status();
+    secret = std::move(*typed);
   }
-  return " from " + src->describe() + ", refreshed " +
-         (src->refresh_s > 0 ? "every " + state::formatRefresh(src->refresh_s)
-                             : std::string("on each run/start"));
-}
-
-// The value of the secret `key` (whose old entry the caller removed) into
-// `next`: resolved from `dyn` (its source replacing any in `sources`), or the
-// typed value (-t, or stdin; dropping a source). The text to append to the
-// "Stored …" line, or the failure (nothing is saved then).
-StatusOr<std::string> storeSecret(const DynamicFlags& dyn, const std::optional<std::string>& value,
-                                  Io& io, const std::string& what, const state::SecretSource& key,
-                                  std::vector<state::SecretSource>& sources, state::Secrets& next) {
-  std::erase_if(sources, [&](const state::SecretSource& s) { return s.sameSecret(key); });
-  if (dyn.any()) return resolveNewSource(dyn, key, sources, next);
-  auto secret = readValue(value, io, what);
-  if (!secret) return secret.status();
-  state::setSecretValue(next, key, std::move(*secret));
-  return std::string();
+  auto stored = state.storeSecret(key, secret, resolved ? &*resolved : nullptr);
+  std::fill(secret.begin(), secret.end(), '\0');
+  if (!stored) return stored.status();
+  *outcome = std::move(*stored);
+  return from;
 }
 
 // ---- set --------------------------------------------------------------------
@@ -415,36 +349,23 @@ int runSet(const Args& args, Io& io) {
   }
   if (error.empty()) error = dynamicProblem(dyn, value.has_value());
   if (error.empty() && service.empty()) error = "set needs a SERVICE name";
-  if (error.empty() && !validService(service)) {
+  if (error.empty() && !stateops::validService(service)) {
     error = "invalid service name \"" + service + "\" (letters, digits, - _ .)";
   }
   if (!error.empty()) return usageError(io, kCmd, kSetUsage, error);
 
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);  // held until the change is saved
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  auto secrets = loadOrExplain(*paths);
-  if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto sources = state::loadSources(*paths);
-  if (!sources) return fail(io, kCmd, sources.status().message());
-
-  state::Secrets next = *secrets;
-  const std::string sc = scope.scope();
-  std::erase_if(next.services, [&](const state::ServiceSecret& s) {
-    return s.service == service && s.scope == sc;
-  });
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
   state::SecretSource key;
   key.kind = state::SecretSource::Kind::kService;
-  key.scope = sc;
+  key.scope = scope.scope();
   key.name = service;
-  auto from = storeSecret(dyn, value, io, "service " + service, key, *sources, next);
+  Outcome outcome;
+  auto from = storeSecret(**state, dyn, value, io, "service " + service, key, &outcome);
   if (!from) return fail(io, kCmd, from.status().message());
-  noteUnknownSandbox(io, *paths, scope.sandbox);
-  return commit(
-      io, *paths, next,
-      "Stored secret for service " + service + " (" + scopeShown(scope) + ")" + *from + ".",
-      &*sources);
+  return report(
+      io, outcome,
+      "Stored secret for service " + service + " (" + scopeShown(scope) + ")" + *from + ".");
 }
 
 // ---- set --registry ---------------------------------------------------------
@@ -538,7 +459,7 @@ int runSetCustom(const Args& args, Io& io) {
   if (error.empty()) error = dynamicProblem(dyn, value.has_value());
   if (error.empty() && hosts.empty()) error = "set-custom needs at least one --host PATTERN";
   if (error.empty() && env.empty()) error = "set-custom needs --env VAR";
-  if (error.empty() && !validEnv(env))
+  if (error.empty() && !stateops::validEnv(env))
     error = "invalid --env \"" + env + "\": use a shell variable name";
   if (!error.empty()) return usageError(io, kCmd, kSetCustomUsage, error);
 
@@ -561,78 +482,34 @@ int runSetCustom(const Args& args, Io& io) {
                     "use an exact host, *.domain (one label), **.domain (any depth) or an IP");
   }
   const std::string placeholder = state::newPlaceholder(placeholder_template.value_or(""));
-  if (placeholder.size() < 8 || std::any_of(placeholder.begin(), placeholder.end(),
-                                            [](char ch) { return ch <= ' ' || ch >= 0x7f; })) {
-    return fail(io, kCmd,
-                "the placeholder must be at least 8 printable ASCII characters without spaces");
-  }
+  if (Status st = stateops::checkPlaceholder(placeholder); !st) return fail(io, kCmd, st.message());
 
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);  // held until the change is saved
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  auto secrets = loadOrExplain(*paths);
-  if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto sources = state::loadSources(*paths);
-  if (!sources) return fail(io, kCmd, sources.status().message());
-
-  state::Secrets next = *secrets;
-  const std::string sc = scope.scope();
-  std::erase_if(next.custom,
-                [&](const state::CustomSecret& s) { return s.env == env && s.scope == sc; });
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
   state::SecretSource key;
   key.kind = state::SecretSource::Kind::kCustom;
-  key.scope = sc;
+  key.scope = scope.scope();
   key.name = env;
   key.hosts = canonical;
   key.placeholder = placeholder;
-  auto from = storeSecret(dyn, value, io, env, key, *sources, next);
+  Outcome outcome;
+  auto from = storeSecret(**state, dyn, value, io, env, key, &outcome);
   if (!from) return fail(io, kCmd, from.status().message());
-  const std::string& secret = next.custom.back().value;
-  if (secret.find(placeholder) != std::string::npos ||
-      placeholder.find(secret) != std::string::npos) {
-    return fail(io, kCmd, "the placeholder and the value overlap; choose another --placeholder");
-  }
-  noteUnknownSandbox(io, *paths, scope.sandbox);
   std::string hosts_text;
   for (const auto& h : canonical) hosts_text += (hosts_text.empty() ? "" : ", ") + h;
-  return commit(io, *paths, next,
+  return report(io, outcome,
                 env + "=" + placeholder + "\nStored custom secret " + env + " for " + hosts_text +
                     " (" + scopeShown(scope) + ")" + *from +
-                    "; sandboxes see the placeholder above.",
-                &*sources);
+                    "; sandboxes see the placeholder above.");
 }
 
 // ---- ls -----------------------------------------------------------------------
 
-// What `ls` shows about where a secret's value comes from: never the value.
-struct SourceView {
-  std::string source = "value", refresh, state, expires;
-};
-
-std::string timeText(int64_t unix_s) {
-  if (unix_s == 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
-
-SourceView viewOf(const std::vector<state::SecretSource>& sources, state::SecretSource::Kind kind,
-                  const std::string& scope, const std::string& name) {
-  SourceView v;
-  for (const state::SecretSource& s : sources) {
-    if (s.kind != kind || s.scope != scope || s.name != name) continue;
-    v.source = s.describe();
-    v.refresh = state::formatRefresh(s.refresh_s);
-    v.state = s.state == state::SecretSource::State::kOk        ? "ok"
-              : s.state == state::SecretSource::State::kFailing ? "failing: " + s.error
-                                                                : "expired: " + s.error;
-    v.expires = timeText(s.expires_at);
-  }
-  return v;
+// A listing value: "-" for empty.
+std::string field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) return "-";
+  return it->get<std::string>();
 }
 
 int runLs(const Args& args, Io& io) {
@@ -653,99 +530,55 @@ int runLs(const Args& args, Io& io) {
     }
   }
   if (!error.empty()) return usageError(io, kCmd, kLsUsage, error);
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto secrets = loadOrExplain(*paths);
-  if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto sources = state::loadSources(*paths);
-  if (!sources) return fail(io, kCmd, sources.status().message());
-  auto shown = [&](const std::string& sc) { return !scope.any() || sc == scope.scope(); };
-  using Kind = state::SecretSource::Kind;
-  // Expired dynamic secrets have no value in secrets.yaml but are listed.
-  std::vector<state::ServiceSecret> services = secrets->services;
-  std::vector<state::CustomSecret> custom = secrets->custom;
-  for (const state::SecretSource& s : *sources) {
-    if (s.state != state::SecretSource::State::kExpired) continue;
-    if (s.kind == Kind::kService) services.push_back({s.name, s.scope, ""});
-    if (s.kind == Kind::kCustom) custom.push_back({s.scope, s.hosts, s.name, s.placeholder, ""});
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto text = (*state)->listSecrets();
+  if (!text) return fail(io, kCmd, text.status().message());
+  nlohmann::json all = nlohmann::json::parse(*text, nullptr, false);
+  if (!all.is_object()) return fail(io, kCmd, "the secret listing is not a JSON object");
+  // Only the scope asked for.
+  auto shown = [&](const nlohmann::json& j) {
+    return !scope.any() || (j.contains("scope") && j["scope"] == scope.scope());
+  };
+  nlohmann::json out = {{"secrets", nlohmann::json::array()},
+                        {"custom_secrets", nlohmann::json::array()},
+                        {"oauth", nlohmann::json::array()}};
+  bool dynamic = false;
+  for (const char* list : {"secrets", "custom_secrets", "oauth"}) {
+    for (const nlohmann::json& j : all.value(list, nlohmann::json::array())) {
+      dynamic |= std::string(list) == "oauth" || field(j, "source") != "value";
+      if (shown(j)) out[list].push_back(j);
+    }
   }
-  auto masked = [](const std::string& v) {
-    return v.empty() ? std::string("-") : secrets::maskSecret(v);
-  };
-  // Proxy-managed OAuth logins (per sandbox): state and expiry, no value.
-  auto oauth = sandbox::oauthStatus(paths->root);
-  if (!oauth) return fail(io, kCmd, oauth.status().message());
-  auto oauthView = [](const sandbox::OAuthStatus& o) {
-    return SourceView{"oauth (" + o.token_host + ")", "by the proxy", o.state,
-                      timeText(o.expires_at_ms / 1000)};
-  };
-
   if (json) {
-    nlohmann::json out = {{"secrets", nlohmann::json::array()},
-                          {"custom_secrets", nlohmann::json::array()}};
-    auto addSource = [](nlohmann::json& j, const SourceView& v) {
-      j["source"] = v.source;
-      if (v.source == "value") return;
-      j["refresh"] = v.refresh;
-      j["state"] = v.state;
-      j["expires"] = v.expires;
-    };
-    for (const auto& s : services) {
-      if (!shown(s.scope)) continue;
-      nlohmann::json j = {{"scope", s.scope},
-                          {"type", "service"},
-                          {"name", s.service},
-                          {"secret", masked(s.value)}};
-      addSource(j, viewOf(*sources, Kind::kService, s.scope, s.service));
-      out["secrets"].push_back(std::move(j));
-    }
-    for (const auto& s : custom) {
-      if (!shown(s.scope)) continue;
-      nlohmann::json j = {{"scope", s.scope},
-                          {"targets", s.hosts},
-                          {"env", s.env},
-                          {"placeholder", s.placeholder},
-                          {"secret", masked(s.value)}};
-      addSource(j, viewOf(*sources, Kind::kCustom, s.scope, s.env));
-      out["custom_secrets"].push_back(std::move(j));
-    }
-    out["oauth"] = nlohmann::json::array();
-    for (const auto& o : *oauth) {
-      if (!shown(state::sandboxScope(o.sandbox))) continue;
-      out["oauth"].push_back({{"scope", state::sandboxScope(o.sandbox)},
-                              {"name", o.service},
-                              {"token_host", o.token_host},
-                              {"secret", o.logged_in ? "(stored)" : "-"},
-                              {"state", o.state},
-                              {"expires", timeText(o.expires_at_ms / 1000)}});
-    }
     io.out << out.dump(2) << "\n";
     return kExitOk;
   }
-  const bool dynamic = !sources->empty() || !oauth->empty();
   std::vector<std::vector<std::string>> rows;
-  auto row = [&](std::vector<std::string> r, const SourceView& v) {
-    if (dynamic) {
-      r.insert(r.end(), {v.source, v.refresh.empty() ? "-" : v.refresh,
-                         v.state.empty() ? "-" : v.state, v.expires.empty() ? "-" : v.expires});
-    }
+  auto row = [&](std::vector<std::string> r, std::vector<std::string> source) {
+    if (dynamic) r.insert(r.end(), source.begin(), source.end());
     rows.push_back(std::move(r));
   };
-  for (const auto& s : services) {
-    if (shown(s.scope))
-      row({s.scope, "service", s.service, masked(s.value)},
-          viewOf(*sources, Kind::kService, s.scope, s.service));
+  auto sourceOf = [&](const nlohmann::json& j) {
+    return std::vector<std::string>{field(j, "source"), field(j, "refresh"), field(j, "state"),
+                                    field(j, "expires")};
+  };
+  for (const nlohmann::json& s : out["secrets"]) {
+    row({field(s, "scope"), "service", field(s, "name"), field(s, "secret")}, sourceOf(s));
   }
-  for (const auto& s : custom) {
-    if (!shown(s.scope)) continue;
+  for (const nlohmann::json& s : out["custom_secrets"]) {
     std::string hosts;
-    for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ",") + h;
-    row({s.scope, "custom", s.env + " (" + hosts + ") = " + s.placeholder, masked(s.value)},
-        viewOf(*sources, Kind::kCustom, s.scope, s.env));
+    for (const auto& h : s.value("targets", nlohmann::json::array())) {
+      if (h.is_string()) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+    }
+    row({field(s, "scope"), "custom",
+         field(s, "env") + " (" + hosts + ") = " + field(s, "placeholder"), field(s, "secret")},
+        sourceOf(s));
   }
-  for (const auto& o : *oauth) {
-    const std::string sc = state::sandboxScope(o.sandbox);
-    if (shown(sc)) row({sc, "oauth", o.service, o.logged_in ? "(stored)" : "-"}, oauthView(o));
+  for (const nlohmann::json& o : out["oauth"]) {
+    row({field(o, "scope"), "oauth", field(o, "name"), field(o, "secret")},
+        {"oauth (" + field(o, "token_host") + ")", "by the proxy", field(o, "state"),
+         field(o, "expires")});
   }
   if (rows.empty()) {
     io.out << "No secrets stored" << (scope.any() ? " in scope " + scope.scope() : std::string())
@@ -788,60 +621,16 @@ int runRm(const Args& args, Io& io) {
     error = "name exactly one of SERVICE, --host PATTERN, --placeholder P";
   if (!error.empty()) return usageError(io, kCmd, kRmUsage, error);
 
-  std::string canonical_host;
+  stateops::SecretSelector selector{scope.scope(), service, host, placeholder};
   if (!host.empty()) {
     auto parsed = secrets::parseHostPattern(host);
-    canonical_host = std::holds_alternative<secrets::HostPattern>(parsed)
-                         ? std::get<secrets::HostPattern>(parsed).canonical
-                         : host;
+    if (std::holds_alternative<secrets::HostPattern>(parsed))
+      selector.host = std::get<secrets::HostPattern>(parsed).canonical;
   }
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);  // held until the change is saved
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  auto secrets = loadOrExplain(*paths);
-  if (!secrets) return fail(io, kCmd, secrets.status().message());
-
-  const std::string sc = scope.scope();
-  state::Secrets next = *secrets;
-  size_t removed = 0;
-  std::string what;
-  if (!service.empty()) {
-    removed = std::erase_if(next.services,
-                            [&](const auto& s) { return s.service == service && s.scope == sc; });
-    what = "service \"" + service + "\"";
-  } else if (!placeholder.empty()) {
-    removed = std::erase_if(
-        next.custom, [&](const auto& s) { return s.placeholder == placeholder && s.scope == sc; });
-    what = "placeholder \"" + placeholder + "\"";
-  } else {
-    for (auto& s : next.custom) {
-      if (s.scope == sc) removed += std::erase(s.hosts, canonical_host);
-    }
-    std::erase_if(next.custom, [](const auto& s) { return s.hosts.empty(); });
-    what = "host \"" + canonical_host + "\"";
-  }
-  auto sources = state::loadSources(*paths);
-  if (!sources) return fail(io, kCmd, sources.status().message());
-  // A --command/--ref secret whose value expired has a source but no value.
-  removed += std::erase_if(*sources, [&](const state::SecretSource& s) {
-    if (s.scope != sc || s.state != state::SecretSource::State::kExpired) return false;
-    if (!service.empty()) return s.kind == state::SecretSource::Kind::kService && s.name == service;
-    if (!placeholder.empty()) return s.placeholder == placeholder;
-    return false;
-  });
-  // The OAuth login the proxy holds for this sandbox and service.
-  bool oauth_held = false;
-  if (!service.empty() && scope.any() && sc != state::kGlobalScope) {
-    auto held = sandbox::oauthStatus(paths->root);
-    if (!held) return fail(io, kCmd, held.status().message());
-    for (const auto& o : *held)
-      oauth_held |= o.logged_in && state::sandboxScope(o.sandbox) == sc && o.service == service;
-  }
-  if (removed == 0 && !oauth_held) {
-    return fail(io, kCmd,
-                "no secret found for " + what + " in scope \"" + sc + "\" (see kitgate secret ls)");
-  }
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto found = (*state)->removeSecret(selector, /*dry_run=*/true);
+  if (!found) return fail(io, kCmd, found.status().message());
   if (!force) {
     if (!stdinIsTerminal())
       return fail(io, kCmd, "stdin is not a terminal; use --force to skip confirmation");
@@ -850,15 +639,7 @@ int runRm(const Args& args, Io& io) {
       return kExitFailed;
     }
   }
-  if (oauth_held) {
-    bool gone = false;
-    Status st =
-        sandbox::removeOAuthTokens(paths->root, sc.substr(sc.find(':') + 1), service, &gone);
-    if (!st) return fail(io, kCmd, st.message());
-  }
-  state::syncSources(*sources, next);
-  return commit(io, *paths, next, "Removed secret for " + what + " (" + scopeShown(scope) + ").",
-                &*sources);
+  return report(io, (*state)->removeSecret(selector, /*dry_run=*/false));
 }
 
 // ---- refresh ------------------------------------------------------------------
@@ -891,14 +672,14 @@ Status refreshAndSave(const state::Paths& paths, state::RefreshTrigger trigger,
                                            [&](const auto& s) { return s.sameSecret(*only); });
   }
   if (sources->empty()) return Status::ok();
-  auto secrets = loadOrExplain(paths);
+  auto secrets = state::loadSecrets(paths);
   if (!secrets) return secrets.status();
   state::RefreshReport report =
       state::refreshSources(*sources, *secrets, sourceRunner(), nowUnix(), trigger, only);
   *resolved = std::move(report.resolved);
   *errors = std::move(report.errors);
   if (!report.changed) return Status::ok();
-  if (Status st = checkWithProxyLoader(paths, *secrets); !st) return st;
+  if (Status st = stateops::checkWithProxyLoader(paths, *secrets); !st) return st;
   if (Status st = state::saveSecrets(paths, *secrets); !st) return st;
   if (Status st = state::saveSources(paths, *sources); !st) return st;
   return state::reloadProxy(paths);
@@ -930,8 +711,15 @@ int runRefresh(const Args& args, Io& io) {
   if (error.empty() && scope.any() && service.empty() && env.empty())
     error = "-g/--sandbox need SERVICE or --env VAR";
   if (!error.empty()) return usageError(io, kCmd, kRefreshUsage, error);
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  if ((*state)->localPaths() == nullptr) {
+    return fail(io, kCmd,
+                "refreshing runs the secrets' commands, which the kitgate daemon never does: a "
+                "--command/--ref secret set without sudo was resolved once (set it again to "
+                "renew it); `sudo kitgate secret refresh` refreshes those set with sudo");
+  }
+  const state::Paths* paths = (*state)->localPaths();
   std::optional<state::SecretSource> only;
   if (!service.empty() || !env.empty()) {
     only.emplace();
@@ -1029,18 +817,27 @@ int runImport(const Args& args, Io& io) {
     error = "no well-known environment variable for service \"" + service + "\"";
   }
   if (!error.empty()) return usageError(io, kCmd, kImportUsage, error);
-  auto paths = openState();
-  if (!paths) return fail(io, kCmd, paths.status().message());
-  auto lock = state::lockState(*paths);
-  if (!lock) return fail(io, kCmd, lock.status().message());
-  auto secrets = loadOrExplain(*paths);
-  if (!secrets) return fail(io, kCmd, secrets.status().message());
-  auto sources = state::loadSources(*paths);
-  if (!sources) return fail(io, kCmd, sources.status().message());
-
-  state::Secrets next = *secrets;
+  auto state = openStateService();
+  if (!state) return fail(io, kCmd, state.status().message());
+  auto listing = (*state)->listSecrets();
+  if (!listing) return fail(io, kCmd, listing.status().message());
+  const nlohmann::json stored = nlohmann::json::parse(*listing, nullptr, false);
   const std::string global(state::kGlobalScope);
-  std::string done;
+  auto exists = [&](const std::string& name) {
+    if (!stored.is_object()) return false;
+    for (const nlohmann::json& s : stored.value("secrets", nlohmann::json::array())) {
+      if (s.value("scope", "") == global && s.value("name", "") == name &&
+          s.value("secret", "-") != "-") {
+        return true;
+      }
+    }
+    return false;
+  };
+
+  struct Import {
+    std::string name, var, value;
+  };
+  std::vector<Import> imports;
   int imported = 0;
   for (const WellKnown& w : known) {
     if (!service.empty() && w.service != service) continue;
@@ -1060,14 +857,11 @@ int runImport(const Args& args, Io& io) {
         return fail(io, kCmd, "no " + std::string(w.env[0]) + " in the environment");
       continue;
     }
-    if (Status st = checkValue(value); !st) {
+    if (Status st = stateops::checkValue(value); !st) {
       io.err << "kitgate secret: skipping " << name << " (" << var << "): " << st.message() << "\n";
       continue;
     }
-    const bool exists = std::any_of(next.services.begin(), next.services.end(), [&](const auto& s) {
-      return s.service == name && s.scope == global;
-    });
-    if (exists && !force) {
+    if (exists(name) && !force) {
       io.out << "Kept the existing global secret for " << name << " (" << var
              << " not imported; --force replaces it).\n";
       continue;
@@ -1077,13 +871,7 @@ int runImport(const Args& args, Io& io) {
       io.out << "Would import " << name << " from " << var << ".\n";
       continue;
     }
-    std::erase_if(next.services,
-                  [&](const auto& s) { return s.service == name && s.scope == global; });
-    std::erase_if(*sources, [&](const state::SecretSource& s) {
-      return s.kind == state::SecretSource::Kind::kService && s.name == name && s.scope == global;
-    });
-    next.services.push_back({name, global, value});
-    done += (done.empty() ? "" : "\n") + ("Imported " + name + " from " + var + " (global).");
+    imports.push_back({name, var, value});
   }
   if (dry_run) {
     if (imported == 0) io.out << "Nothing to import.\n";
@@ -1093,7 +881,20 @@ int runImport(const Args& args, Io& io) {
     io.out << "Nothing to import (none of the well-known variables is set; see --help).\n";
     return kExitOk;
   }
-  return commit(io, *paths, next, done, &*sources);
+  // One change per service (each replaces that global secret and its source).
+  StatusOr<Outcome> last = Outcome{};
+  std::string done;
+  for (const Import& i : imports) {
+    state::SecretSource key;
+    key.kind = state::SecretSource::Kind::kService;
+    key.scope = global;
+    key.name = i.name;
+    last = (*state)->storeSecret(key, i.value, nullptr);
+    if (!last) break;
+    done += (done.empty() ? "" : "\n") + ("Imported " + i.name + " from " + i.var + " (global).");
+  }
+  if (!last && !done.empty()) io.out << done << "\n";
+  return report(io, last, done);
 }
 
 }  // namespace
@@ -1128,24 +929,7 @@ void refreshSecretsForLaunch(const state::Paths& paths, Io& io) {
 }
 
 void warnWhereRestartNeeded(const state::Paths& paths, Io& io) {
-  // The proxy lists, on each reload, the credential hosts a sandbox's CA
-  // cannot sign for (proxy/mitm/authority.h): <ca>/<sandbox>.outside.
-  for (const std::string& name : state::listSandboxes(paths)) {
-    const std::string crt = paths.caCert(name);
-    std::ifstream in(crt.substr(0, crt.size() - 4) + ".outside");
-    std::string hosts, line;
-    int count = 0;
-    while (count < 20 && std::getline(in, line)) {
-      if (line.empty()) continue;
-      hosts += (hosts.empty() ? "" : ", ") + line;
-      ++count;
-    }
-    if (hosts.empty()) continue;
-    io.err << "WARN: sandbox " << name << " trusts an interception CA made before " << hosts
-           << (count == 1 ? " was" : " were")
-           << " allowed: its credentials are injected there after a restart (kitgate stop " << name
-           << " && kitgate start " << name << ")\n";
-  }
+  for (const std::string& w : stateops::restartWarnings(paths)) io.err << "WARN: " << w << "\n";
 }
 
 }  // namespace kitgate::cli

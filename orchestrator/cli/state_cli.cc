@@ -1,11 +1,16 @@
 // Helpers of the state-directory subcommands (state_cli.h).
 #include "orchestrator/cli/state_cli.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <ostream>
+
+#include "orchestrator/cli/sandbox_cli.h"
+#include "orchestrator/privd/client.h"
 
 namespace kitgate::cli {
 
@@ -84,6 +89,24 @@ StatusOr<state::Paths> openState() {
     return Status::error(st.message() + " (set KITGATE_STATE_DIR to a writable directory)");
   }
   return paths;
+}
+
+StatusOr<std::unique_ptr<stateops::StateService>> openStateService() {
+  if (usesDaemon()) {
+    const std::string socket = privd::defaultSocketPath();
+    struct stat info {};
+    const bool daemon = ::stat(socket.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+    const char* own = std::getenv("KITGATE_STATE_DIR");
+    if (!daemon && (own == nullptr || *own == '\0')) {
+      // No daemon: its client's error names the fix (start it, or sudo).
+      auto hello = privd::callOk(socket, privd::Request{});
+      if (!hello.isOk()) return hello.status();
+    }
+    if (daemon || own == nullptr || *own == '\0') return privd::makeDaemonStateService(socket);
+  }
+  auto paths = openState();
+  if (!paths) return paths.status();
+  return stateops::makeLocalStateService(*paths);
 }
 
 void splitList(std::string_view text, std::vector<std::string>* out) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 
 #include "orchestrator/cli/app.h"
 #include "orchestrator/state/state.h"
+#include "orchestrator/stateops/service.h"
 
 namespace kitgate::cli {
 
@@ -47,6 +49,13 @@ int fail(Io& io, std::string_view cmd, const std::string& message);
 
 // The state directory: ensures it exists (0700).
 StatusOr<state::Paths> openState();
+
+// Where `kitgate secret` and `kitgate policy` read and write. Root: the
+// state directory (openState()). Not root: the root kitgate daemon's, through
+// its socket, when it serves one (the same rule as `kitgate proxy`); without
+// a daemon, $KITGATE_STATE_DIR when set (a proxy of one's own), else the
+// error that says to start the daemon or use sudo.
+StatusOr<std::unique_ptr<stateops::StateService>> openStateService();
 
 // Appends the comma-separated items of `text` (trimmed, empty ones dropped).
 void splitList(std::string_view text, std::vector<std::string>* out);

@@ -1,10 +1,13 @@
 #include "orchestrator/privd/actions.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <variant>
 
 #include "orchestrator/sandbox/plan.h"
 #include "orchestrator/sandbox/registration.h"
+#include "proxy/secrets/host_pattern.h"
 
 namespace kitgate::privd {
 
@@ -21,6 +24,38 @@ StatusOr<Response> fromStatus(const Status& s) {
   return okResponse();
 }
 
+Response outcomeResponse(const stateops::Outcome& o) {
+  Response r = okResponse();
+  r.notes = o.notes;
+  r.text = o.done;
+  r.reload_error = o.reload_error;
+  r.warnings = o.warnings;
+  return r;
+}
+
+StatusOr<Response> fromOutcome(const StatusOr<stateops::Outcome>& o) {
+  if (!o.isOk()) return o.status();
+  return outcomeResponse(*o);
+}
+
+StatusOr<Response> fromText(const StatusOr<std::string>& text) {
+  if (!text.isOk()) return text.status();
+  if (text->size() > kMaxResponseBytes - 4096) {
+    return Status::error("the answer is larger than " + std::to_string(kMaxResponseBytes >> 20) +
+                         " MiB (for the policy log: --limit N or --summary)");
+  }
+  Response r = okResponse();
+  r.text = *text;
+  return r;
+}
+
+void blankOut(std::string* text, const std::string& secret) {
+  for (size_t pos = 0; (pos = text->find(secret, pos)) != std::string::npos;) {
+    text->replace(pos, secret.size(), "[value]");
+    pos += 7;
+  }
+}
+
 std::string readFileOrEmpty(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
@@ -32,15 +67,32 @@ std::string readFileOrEmpty(const std::string& path) {
 
 PrivilegedActions::PrivilegedActions(docker::DockerClient& docker, sandbox::HostFirewall& firewall,
                                      sandbox::ProxyControl& proxy, state::Paths paths)
-    : docker_(docker), firewall_(firewall), proxy_(proxy), paths_(std::move(paths)) {}
+    : docker_(docker),
+      firewall_(firewall),
+      proxy_(proxy),
+      paths_(std::move(paths)),
+      state_(stateops::makeLocalStateService(paths_)) {}
 
 Response PrivilegedActions::handle(const Request& request, const PeerCred& peer) {
   (void)peer;  // authorized by the server; every allowed caller may ask the same
   auto r = dispatch(request);
-  if (r.isOk()) return *r;
-  Response refused;
-  refused.error = r.status().message();
-  return refused;
+  Response out;
+  if (r.isOk()) {
+    out = std::move(*r);
+  } else {
+    out.error = r.status().message();
+  }
+  // Whatever a lower layer put in a message, the value it was given is not
+  // repeated (the server logs the error; the caller may paste it).
+  if (!request.value.empty()) {
+    for (std::string* text : {&out.error, &out.text, &out.reload_error}) {
+      blankOut(text, request.value);
+    }
+    for (auto* list : {&out.notes, &out.warnings, &out.lines}) {
+      for (std::string& line : *list) blankOut(&line, request.value);
+    }
+  }
+  return out;
 }
 
 StatusOr<std::optional<docker::NetworkInfo>> PrivilegedActions::sandboxNetwork(
@@ -137,10 +189,10 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
       if (!net.isOk()) return net.status();
       if (Status s = state::ensureDirs(paths_); !s.isOk()) return s;
       return fromStatus(sandbox::writeRegistration(paths_, r.name, net->subnet, r.token, r.allow,
-                                                   r.deny, r.routes));
+                                                   r.deny, r.routes, r.oauth));
     }
     case Verb::kSandboxRemove:
-      return fromStatus(state::removeSandbox(paths_, r.name));
+      return fromStatus(sandbox::removeRegistration(paths_, r.name));
     case Verb::kCaRemove:
       return fromStatus(sandbox::removeSandboxCa(paths_, r.name));
     case Verb::kSecretsRemove: {
@@ -169,6 +221,42 @@ StatusOr<Response> PrivilegedActions::dispatch(const Request& r) {
       out.pairs = state::placeholdersFor(*secrets, r.name);
       return out;
     }
+    case Verb::kSecretSet:
+    case Verb::kSecretSetCustom: {
+      state::SecretSource key;
+      key.kind = r.verb == Verb::kSecretSet ? state::SecretSource::Kind::kService
+                                            : state::SecretSource::Kind::kCustom;
+      key.scope = r.scope;
+      key.name = r.verb == Verb::kSecretSet ? r.service : r.env;
+      if (r.verb == Verb::kSecretSetCustom) {
+        for (const std::string& h : r.hosts) {
+          // Stored as the CLI stores them: canonical, without duplicates.
+          const std::string c =
+              std::get<secrets::HostPattern>(secrets::parseHostPattern(h)).canonical;
+          if (std::find(key.hosts.begin(), key.hosts.end(), c) == key.hosts.end())
+            key.hosts.push_back(c);
+        }
+        key.placeholder = r.placeholder;
+      }
+      return fromOutcome(state_->storeSecret(key, r.value, nullptr));
+    }
+    case Verb::kSecretRemove:
+      return fromOutcome(state_->removeSecret(
+          stateops::SecretSelector{r.scope, r.service, r.host, r.placeholder}, r.check));
+    case Verb::kSecretList:
+      return fromText(state_->listSecrets());
+    case Verb::kPolicyAllow:
+    case Verb::kPolicyDeny:
+      return fromOutcome(state_->addRules(r.verb == Verb::kPolicyAllow, r.name, r.rules));
+    case Verb::kPolicyRemove:
+      return fromOutcome(state_->removeRules(r.name, r.rules, r.check));
+    case Verb::kPolicyList:
+      return fromText(state_->listRules());
+    case Verb::kPolicyCheck:
+      return fromText(state_->checkTarget(r.name, r.target));
+    case Verb::kPolicyLog:
+      return fromText(
+          state_->readLog(state::LogFilter{r.name, r.decision, r.host}, r.summary, r.limit));
   }
   return Status::error("unknown verb");
 }

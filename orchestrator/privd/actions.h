@@ -10,6 +10,12 @@
 // state directory's, from a checked name. The client's subnet/gateway are
 // used only to release rules whose network is already gone.
 //
+// `kitgate secret` / `kitgate policy` requests run the CLI's own state
+// operations (orchestrator/stateops) on the daemon's state directory. A
+// secret's value is written to secrets.yaml (0600) and never comes back: not
+// in a listing (masked), not in an error (any occurrence is blanked out
+// before the answer and the daemon's log line are made).
+//
 // Threads: the server's thread; borrows everything it is given.
 #pragma once
 
@@ -18,6 +24,7 @@
 #include "orchestrator/sandbox/host_firewall.h"
 #include "orchestrator/sandbox/manager.h"
 #include "orchestrator/state/state.h"
+#include "orchestrator/stateops/service.h"
 
 namespace kitgate::privd {
 
@@ -37,6 +44,7 @@ class PrivilegedActions final : public Handler {
   sandbox::HostFirewall& firewall_;
   sandbox::ProxyControl& proxy_;
   state::Paths paths_;
+  std::unique_ptr<stateops::StateService> state_;
 };
 
 }  // namespace kitgate::privd

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -114,7 +115,7 @@ class DaemonProxyControl final : public sandbox::ProxyControl {
   std::vector<std::string> repairs_;
 };
 
-class DaemonRegistry final : public sandbox::Registry {
+class DaemonRegistry final : public sandbox::RegistrationStore {
  public:
   explicit DaemonRegistry(std::string socket) : socket_(std::move(socket)) {}
   bool local() const override { return false; }
@@ -126,7 +127,8 @@ class DaemonRegistry final : public sandbox::Registry {
   }
   Status write(const std::string& name, const std::string& subnet, const std::string& token,
                const std::vector<std::string>& allow, const std::vector<std::string>& deny,
-               const std::vector<state::Route>& routes) override {
+               const std::vector<state::Route>& routes,
+               const std::vector<secrets::OAuthRoute>& oauth) override {
     (void)subnet;  // the daemon reads it from the sandbox's network
     Request r = requestOf(Verb::kSandboxWrite);
     r.name = name;
@@ -134,6 +136,7 @@ class DaemonRegistry final : public sandbox::Registry {
     r.allow = allow;
     r.deny = deny;
     r.routes = routes;
+    r.oauth = oauth;
     return callOk(socket_, r).status();
   }
   Status remove(const std::string& name) override {
@@ -167,6 +170,100 @@ class DaemonRegistry final : public sandbox::Registry {
     Request r = requestOf(verb);
     r.name = name;
     return callOk(socket_, r);
+  }
+  std::string socket_;
+};
+
+stateops::Outcome outcomeOf(const Response& r) {
+  stateops::Outcome o;
+  o.notes = r.notes;
+  o.done = r.text;
+  o.reload_error = r.reload_error;
+  o.warnings = r.warnings;
+  return o;
+}
+
+class DaemonStateService final : public stateops::StateService {
+ public:
+  explicit DaemonStateService(std::string socket) : socket_(std::move(socket)) {}
+  const state::Paths* localPaths() const override { return nullptr; }
+  StatusOr<stateops::Outcome> storeSecret(const state::SecretSource& key, const std::string& value,
+                                          const state::SecretSource* source) override {
+    if (source != nullptr) {
+      return Status::error("the kitgate daemon never runs a secret's command: resolve it first");
+    }
+    const bool service = key.kind == state::SecretSource::Kind::kService;
+    Request r = requestOf(service ? Verb::kSecretSet : Verb::kSecretSetCustom);
+    r.scope = key.scope;
+    (service ? r.service : r.env) = key.name;
+    r.hosts = key.hosts;
+    r.placeholder = key.placeholder;
+    r.value = value;
+    return change(r);
+  }
+  StatusOr<stateops::Outcome> removeSecret(const stateops::SecretSelector& sel,
+                                           bool dry_run) override {
+    Request r = requestOf(Verb::kSecretRemove);
+    r.scope = sel.scope;
+    r.service = sel.service;
+    r.host = sel.host;
+    r.placeholder = sel.placeholder;
+    r.check = dry_run;
+    return change(r);
+  }
+  StatusOr<std::string> listSecrets() override { return text(requestOf(Verb::kSecretList)); }
+  StatusOr<stateops::Outcome> addRules(bool allow, const std::string& sandbox,
+                                       const std::vector<std::string>& rules) override {
+    Request r = requestOf(allow ? Verb::kPolicyAllow : Verb::kPolicyDeny);
+    r.name = sandbox;
+    r.rules = rules;
+    return change(r);
+  }
+  StatusOr<stateops::Outcome> removeRules(const std::string& sandbox,
+                                          const std::vector<std::string>& rules,
+                                          bool dry_run) override {
+    Request r = requestOf(Verb::kPolicyRemove);
+    r.name = sandbox;
+    r.rules = rules;
+    r.check = dry_run;
+    return change(r);
+  }
+  StatusOr<std::string> listRules() override { return text(requestOf(Verb::kPolicyList)); }
+  StatusOr<std::string> checkTarget(const std::string& sandbox,
+                                    const std::string& target) override {
+    Request r = requestOf(Verb::kPolicyCheck);
+    r.name = sandbox;
+    r.target = target;
+    return text(r);
+  }
+  StatusOr<std::string> readLog(const state::LogFilter& filter, bool summary,
+                                size_t limit) override {
+    Request r = requestOf(Verb::kPolicyLog);
+    r.name = filter.sandbox;
+    r.decision = filter.decision;
+    r.host = filter.host;
+    r.summary = summary;
+    r.limit = std::min<size_t>(limit, kMaxLogLimit);
+    return text(r);
+  }
+
+ private:
+  // The daemon's refusal is the command's error as it would be locally.
+  StatusOr<Response> ask(const Request& r) {
+    auto reply = call(socket_, r);
+    if (!reply.isOk()) return reply.status();
+    if (!reply->ok) return Status::error(reply->error);
+    return reply;
+  }
+  StatusOr<stateops::Outcome> change(const Request& r) {
+    auto reply = ask(r);
+    if (!reply.isOk()) return reply.status();
+    return outcomeOf(*reply);
+  }
+  StatusOr<std::string> text(const Request& r) {
+    auto reply = ask(r);
+    if (!reply.isOk()) return reply.status();
+    return reply->text;
   }
   std::string socket_;
 };
@@ -213,7 +310,7 @@ StatusOr<Response> call(const std::string& socket_path, const Request& request) 
     }
     if (n == 0) break;
     reply.append(buf, static_cast<size_t>(n));
-    if (reply.size() > kMaxMessageBytes) break;
+    if (reply.size() > kMaxResponseBytes) break;
   }
   if (reply.empty())
     return Status::error("the kitgate daemon at " + socket_path + " closed the connection");
@@ -234,8 +331,16 @@ std::unique_ptr<sandbox::ProxyControl> makeDaemonProxyControl(std::string socket
   return std::make_unique<DaemonProxyControl>(std::move(socket_path));
 }
 
-std::unique_ptr<sandbox::Registry> makeDaemonRegistry(std::string socket_path) {
+std::unique_ptr<sandbox::RegistrationStore> makeDaemonRegistry(std::string socket_path) {
   return std::make_unique<DaemonRegistry>(std::move(socket_path));
+}
+
+}  // namespace kitgate::privd
+
+namespace kitgate::privd {
+
+std::unique_ptr<stateops::StateService> makeDaemonStateService(std::string socket_path) {
+  return std::make_unique<DaemonStateService>(std::move(socket_path));
 }
 
 }  // namespace kitgate::privd

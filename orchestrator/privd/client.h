@@ -3,10 +3,10 @@
 //
 // DaemonFirewall and DaemonProxyControl are the via-daemon implementations
 // of the executor's seams (sandbox::HostFirewall, sandbox::ProxyControl
-// and sandbox::Registry); the manager drives them exactly as the local ones, so whatever rules
-// host_firewall.* generates, the daemon applies the same (it runs the local
-// implementation). The firewall sends only the sandbox name; the daemon
-// reads subnet and gateway from the sandbox's Docker network itself.
+// and sandbox::RegistrationStore) and of the state commands' (stateops::StateService); the manager
+// drives them exactly as the local ones, so whatever rules host_firewall.* generates, the daemon
+// applies the same (it runs the local implementation). The firewall sends only the sandbox name;
+// the daemon reads subnet and gateway from the sandbox's Docker network itself.
 //
 // Errors name the fix: no daemon (start the unit, or sudo), no access to
 // the socket (the docker group), or the daemon's own refusal.
@@ -20,6 +20,7 @@
 #include "orchestrator/sandbox/host_firewall.h"
 #include "orchestrator/sandbox/manager.h"
 #include "orchestrator/sandbox/registration.h"
+#include "orchestrator/stateops/service.h"
 #include "proxy/common/status.h"
 
 namespace kitgate::privd {
@@ -35,6 +36,10 @@ StatusOr<Response> callOk(const std::string& socket_path, const Request& request
 
 std::unique_ptr<sandbox::HostFirewall> makeDaemonFirewall(std::string socket_path);
 std::unique_ptr<sandbox::ProxyControl> makeDaemonProxyControl(std::string socket_path);
-std::unique_ptr<sandbox::Registry> makeDaemonRegistry(std::string socket_path);
+std::unique_ptr<sandbox::RegistrationStore> makeDaemonRegistry(std::string socket_path);
+// `kitgate secret` / `kitgate policy` through the daemon (secret-*, policy-*
+// verbs). A refusal is returned as the daemon worded it (the same text the
+// command prints when it runs locally).
+std::unique_ptr<stateops::StateService> makeDaemonStateService(std::string socket_path);
 
 }  // namespace kitgate::privd

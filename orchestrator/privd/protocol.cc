@@ -2,14 +2,17 @@
 
 #include <arpa/inet.h>
 
-#include <array>
 #include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <variant>
 
 #include "orchestrator/sandbox/plan.h"
+#include "orchestrator/stateops/policy_ops.h"
+#include "orchestrator/stateops/secret_ops.h"
 #include "proxy/common/sandbox_name.h"
+#include "proxy/secrets/host_pattern.h"
 
 namespace kitgate::privd {
 
@@ -23,8 +26,8 @@ struct VerbInfo {
   std::set<std::string_view> required, optional;
 };
 
-const std::array<VerbInfo, 17>& verbTable() {
-  static const std::array<VerbInfo, 17> kTable{{
+const std::vector<VerbInfo>& verbTable() {
+  static const std::vector<VerbInfo> kTable{{
       {Verb::kHello, "hello", {}, {}},
       {Verb::kFirewallIsolate, "firewall-isolate", {"name"}, {}},
       {Verb::kFirewallRelease, "firewall-release", {"name"}, {"subnet", "gateway"}},
@@ -32,7 +35,10 @@ const std::array<VerbInfo, 17>& verbTable() {
       {Verb::kProxyReload, "proxy-reload", {}, {}},
       {Verb::kListenAdd, "listen-add", {"listen"}, {}},
       {Verb::kListenRemove, "listen-remove", {"listen"}, {}},
-      {Verb::kSandboxWrite, "sandbox-write", {"name", "token"}, {"allow", "deny", "routes"}},
+      {Verb::kSandboxWrite,
+       "sandbox-write",
+       {"name", "token"},
+       {"allow", "deny", "routes", "oauth"}},
       {Verb::kSandboxRemove, "sandbox-remove", {"name"}, {}},
       {Verb::kCaRemove, "ca-remove", {"name"}, {}},
       {Verb::kSecretsRemove, "secrets-remove", {"name"}, {}},
@@ -42,6 +48,19 @@ const std::array<VerbInfo, 17>& verbTable() {
       {Verb::kDnsListenAdd, "dns-listen-add", {"listen"}, {}},
       {Verb::kDnsListenRemove, "dns-listen-remove", {"listen"}, {}},
       {Verb::kTransparentPort, "transparent-port", {}, {}},
+      {Verb::kSecretSet, "secret-set", {"scope", "service", "value"}, {}},
+      {Verb::kSecretSetCustom,
+       "secret-set-custom",
+       {"scope", "env", "hosts", "placeholder", "value"},
+       {}},
+      {Verb::kSecretRemove, "secret-rm", {"scope"}, {"service", "host", "placeholder", "check"}},
+      {Verb::kSecretList, "secret-ls", {}, {}},
+      {Verb::kPolicyAllow, "policy-allow", {"rules"}, {"name"}},
+      {Verb::kPolicyDeny, "policy-deny", {"rules"}, {"name"}},
+      {Verb::kPolicyRemove, "policy-rm", {"rules"}, {"name", "check"}},
+      {Verb::kPolicyList, "policy-ls", {}, {}},
+      {Verb::kPolicyCheck, "policy-check", {"target"}, {"name"}},
+      {Verb::kPolicyLog, "policy-log", {}, {"name", "decision", "host", "summary", "limit"}},
   }};
   return kTable;
 }
@@ -133,6 +152,57 @@ StatusOr<std::vector<state::Route>> routeList(const json& j) {
     out.push_back(std::move(route));
   }
   return out;
+}
+
+// The fields of the secret-* and policy-* verbs, with the CLI's validators
+// (stateops). No message quotes a value.
+Status checkSecretFields(const json& j, const Request& r) {
+  if (j.contains("scope") && !stateops::validScope(r.scope)) {
+    return Status::error("invalid scope: \"global\" or \"sandbox:<sandbox name>\"");
+  }
+  if (j.contains("service") && !stateops::validService(r.service)) {
+    return Status::error("invalid service name (1-128 of letters, digits, - _ .)");
+  }
+  if (j.contains("env") && !stateops::validEnv(r.env)) {
+    return Status::error("invalid env: use a shell variable name");
+  }
+  if (j.contains("placeholder")) {
+    if (Status s = stateops::checkPlaceholder(r.placeholder); !s) return s;
+  }
+  if (j.contains("host") && !plainText(r.host, 253)) {
+    return Status::error("invalid host: 1-253 printable characters without spaces");
+  }
+  if (j.contains("value")) {
+    if (Status s = stateops::checkValue(r.value); !s) return s;
+  }
+  if (j.contains("target") && !plainText(r.target, 300)) {
+    return Status::error("invalid target: host[:port]");
+  }
+  if (j.contains("decision") && r.decision != "allowed" && r.decision != "blocked") {
+    return Status::error("invalid decision: allowed or blocked");
+  }
+  if (r.verb == Verb::kSecretRemove) {
+    const int selectors = j.contains("service") + j.contains("host") + j.contains("placeholder");
+    if (selectors != 1) {
+      return Status::error("malformed request: secret-rm takes one of service, host, placeholder");
+    }
+  }
+  if (j.contains("hosts")) {
+    const json& hosts = j.at("hosts");
+    if (!hosts.is_array() || hosts.empty() || hosts.size() > kMaxListItems) {
+      return Status::error("field hosts must be a list of 1-" + std::to_string(kMaxListItems) +
+                           " host patterns");
+    }
+    for (const json& h : hosts) {
+      if (!h.is_string() || std::holds_alternative<policy::RuleError>(
+                                secrets::parseHostPattern(h.get_ref<const std::string&>()))) {
+        return Status::error(
+            "field hosts: entry is not a host pattern (example.com, "
+            "*.example.com, **.example.com or an IP)");
+      }
+    }
+  }
+  return Status::ok();
 }
 
 bool parsePrefix(std::string_view s, int max, int* out) {
@@ -228,6 +298,21 @@ std::string encodeRequest(const Request& r) {
   if (takes("token")) j["token"] = r.token;
   if (takes("allow")) j["allow"] = r.allow;
   if (takes("deny")) j["deny"] = r.deny;
+  for (auto [key, value] : {std::pair{"scope", &r.scope}, std::pair{"service", &r.service},
+                            std::pair{"env", &r.env}, std::pair{"placeholder", &r.placeholder},
+                            std::pair{"host", &r.host}, std::pair{"value", &r.value},
+                            std::pair{"target", &r.target}, std::pair{"decision", &r.decision}}) {
+    const bool required = info.required.count(key) > 0;
+    if (required || (takes(key) && !value->empty())) j[key] = *value;
+  }
+  if (takes("name") && info.required.count("name") == 0 && r.name.empty()) j.erase("name");
+  if (takes("hosts")) j["hosts"] = r.hosts;
+  if (takes("rules")) j["rules"] = r.rules;
+  if (takes("check") && r.check) j["check"] = true;
+  if (takes("summary") && r.summary) j["summary"] = true;
+  if (takes("limit") && r.limit > 0) j["limit"] = r.limit;
+  if (takes("oauth") && !r.oauth.empty())
+    j["oauth"] = json::parse(secrets::renderOAuthRoutes(r.oauth));
   if (takes("routes")) {
     json routes = json::array();
     for (const state::Route& route : r.routes) {
@@ -262,11 +347,10 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
     if (v.name == verb) info = &v;
   }
   if (info == nullptr) {
-    return Status::error(
-        "unknown verb (known: hello, firewall-isolate, firewall-release, "
-        "proxy-ensure, proxy-reload, listen-add, listen-remove, sandbox-write, "
-        "sandbox-remove, ca-remove, secrets-remove, sandbox-ca, sandbox-token, "
-        "placeholders)");
+    std::string known;
+    for (const VerbInfo& v : verbTable())
+      known += (known.empty() ? "" : ", ") + std::string(v.name);
+    return Status::error("unknown verb (known: " + known + ")");
   }
   Request r;
   r.verb = info->verb;
@@ -292,9 +376,29 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
   };
   for (auto [key, dest] : {std::pair{"name", &r.name}, std::pair{"subnet", &r.subnet},
                            std::pair{"gateway", &r.gateway}, std::pair{"listen", &r.listen},
-                           std::pair{"token", &r.token}}) {
+                           std::pair{"token", &r.token}, std::pair{"scope", &r.scope},
+                           std::pair{"service", &r.service}, std::pair{"env", &r.env},
+                           std::pair{"placeholder", &r.placeholder}, std::pair{"host", &r.host},
+                           std::pair{"value", &r.value}, std::pair{"target", &r.target},
+                           std::pair{"decision", &r.decision}}) {
     if (Status s = str(key, dest); !s) return Status::error("malformed request: " + s.message());
   }
+  for (auto [key, dest] : {std::pair{"check", &r.check}, std::pair{"summary", &r.summary}}) {
+    if (!j.contains(key)) continue;
+    if (!j.at(key).is_boolean()) {
+      return Status::error(std::string("malformed request: field ") + key +
+                           " must be true or false");
+    }
+    *dest = j.at(key).get<bool>();
+  }
+  if (j.contains("limit")) {
+    if (!j.at("limit").is_number_unsigned() || j.at("limit").get<uint64_t>() > kMaxLogLimit) {
+      return Status::error("malformed request: field limit must be a number up to " +
+                           std::to_string(kMaxLogLimit));
+    }
+    r.limit = j.at("limit").get<size_t>();
+  }
+  if (Status s = checkSecretFields(j, r); !s) return s;
   if (j.contains("name") && !validSandboxName(r.name)) {
     return Status::error(
         "invalid sandbox name: use 1-63 of a-z 0-9 - _ . starting with a letter "
@@ -316,7 +420,8 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
   if (j.contains("token") && !validToken(r.token)) {
     return Status::error("invalid token: 16-128 letters and digits");
   }
-  for (auto [key, dest] : {std::pair{"allow", &r.allow}, std::pair{"deny", &r.deny}}) {
+  for (auto [key, dest] : {std::pair{"allow", &r.allow}, std::pair{"deny", &r.deny},
+                           std::pair{"rules", &r.rules}, std::pair{"hosts", &r.hosts}}) {
     if (!j.contains(key)) continue;
     auto list = stringList(j.at(key), key, 512);
     if (!list) return list.status();
@@ -327,6 +432,16 @@ StatusOr<Request> parseRequest(std::string_view bytes) {
     if (!routes) return routes.status();
     r.routes = std::move(*routes);
   }
+  if (j.contains("rules")) {
+    if (Status s = stateops::checkRules(r.rules); !s) return s;
+  }
+  if (j.contains("oauth")) {
+    if (!j.at("oauth").is_object()) return Status::error("field oauth must be an object");
+    // The proxy's own reader of oauth/<sandbox>.json (FORMAT.md).
+    auto routes = secrets::parseOAuthRoutes(j.at("oauth").dump(), "oauth");
+    if (!routes) return routes.status();
+    r.oauth = std::move(*routes);
+  }
   return r;
 }
 
@@ -336,6 +451,9 @@ std::string encodeResponse(const Response& r) {
   if (!r.ok) j["error"] = r.error;
   if (!r.text.empty()) j["text"] = r.text;
   if (!r.lines.empty()) j["lines"] = r.lines;
+  if (!r.notes.empty()) j["notes"] = r.notes;
+  if (!r.warnings.empty()) j["warnings"] = r.warnings;
+  if (!r.reload_error.empty()) j["reload_error"] = r.reload_error;
   if (!r.pairs.empty()) {
     json pairs = json::array();
     for (const auto& [k, v] : r.pairs) pairs.push_back(json::array({k, v}));
@@ -345,7 +463,7 @@ std::string encodeResponse(const Response& r) {
 }
 
 StatusOr<Response> parseResponse(std::string_view bytes) {
-  if (bytes.size() > kMaxMessageBytes) return Status::error("daemon response too large");
+  if (bytes.size() > kMaxResponseBytes) return Status::error("daemon response too large");
   const json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean()) {
     return Status::error("malformed response from the kitgate daemon");
@@ -357,9 +475,13 @@ StatusOr<Response> parseResponse(std::string_view bytes) {
   };
   getString("error", &r.error);
   getString("text", &r.text);
-  if (auto it = j.find("lines"); it != j.end() && it->is_array()) {
-    for (const json& l : *it) {
-      if (l.is_string()) r.lines.push_back(l.get<std::string>());
+  getString("reload_error", &r.reload_error);
+  for (auto [key, dest] : {std::pair{"lines", &r.lines}, std::pair{"notes", &r.notes},
+                           std::pair{"warnings", &r.warnings}}) {
+    if (auto it = j.find(key); it != j.end() && it->is_array()) {
+      for (const json& l : *it) {
+        if (l.is_string()) dest->push_back(l.get<std::string>());
+      }
     }
   }
   if (auto it = j.find("pairs"); it != j.end() && it->is_array()) {

@@ -7,8 +7,16 @@
 // verb from a fixed list and typed, validated fields — never a command, a
 // path or firewall rule text. The daemon derives what it acts on itself (a
 // sandbox's subnet and gateway from its Docker network, file paths from the
-// state directory and a checked sandbox name). Secrets (the sandbox token)
-// travel only inside the request body, never in argv, env or a log line.
+// state directory and a checked sandbox name). Secrets (the sandbox token, a
+// secret's value) travel only inside the request body, never in argv, env,
+// a log line or an error text.
+//
+// `kitgate secret` and `kitgate policy` of a CLI that is not root are verbs
+// too (secret-*, policy-*): typed fields checked with the CLI's own
+// validators (orchestrator/stateops); the daemon performs them with the
+// same code the CLI runs as root. Nothing here runs a command: a
+// --command/--ref secret is resolved by the CLI, as its user, and arrives
+// as a value.
 //
 // Pure functions, any thread. parseRequest() never throws and returns a
 // message safe to show the caller (it never echoes a field's value).
@@ -22,12 +30,16 @@
 #include "orchestrator/sandbox/plan.h"
 #include "orchestrator/state/state.h"
 #include "proxy/common/status.h"
+#include "proxy/secrets/oauth.h"
 
 namespace kitgate::privd {
 
-// A request (or response) larger than this is refused unread.
+// A request larger than this is refused unread.
 inline constexpr size_t kMaxMessageBytes = 64 * 1024;
-inline constexpr size_t kMaxListItems = 256;  // allow, deny, routes, domains
+// A response (listings, the policy log's groups) larger than this is refused.
+inline constexpr size_t kMaxResponseBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMaxListItems = 256;     // allow, deny, routes, domains
+inline constexpr size_t kMaxLogLimit = 1000000;  // policy-log: limit
 
 enum class Verb {
   kHello,            // -> state_dir: who am I talking to (any allowed peer)
@@ -47,6 +59,18 @@ enum class Verb {
   kDnsListenAdd,     // listen "gateway:3153" of a kitgate network (the sandboxes' DNS)
   kDnsListenRemove,  // listen
   kTransparentPort,  // -> text: the port of the proxy's transparent listener
+  // `kitgate secret` / `kitgate policy` (stateops::Outcome -> notes, text =
+  // done, reload_error, warnings; listings -> text = JSON).
+  kSecretSet,        // scope, service, value
+  kSecretSetCustom,  // scope, env, hosts, placeholder, value
+  kSecretRemove,     // scope + one of service, host, placeholder [check: dry run]
+  kSecretList,       // -> text: the `secret ls --json` document (values masked)
+  kPolicyAllow,      // rules [name: the sandbox, else global]
+  kPolicyDeny,       // rules [name]
+  kPolicyRemove,     // rules [name] [check]
+  kPolicyList,       // -> text: the `policy ls --json` rows
+  kPolicyCheck,      // target [name] -> text: the verdict (JSON)
+  kPolicyLog,        // [name, decision, host, summary, limit] -> text: groups (JSON)
 };
 
 std::string_view verbName(Verb verb);
@@ -59,14 +83,28 @@ struct Request {
   std::string token;            // sandbox-write: 16-128 alphanumerics (a secret)
   std::vector<std::string> allow, deny;
   std::vector<state::Route> routes;
+  std::vector<secrets::OAuthRoute> oauth;  // sandbox-write: the kit's OAuth routes
+  std::string scope;                       // secret-*: "global" | "sandbox:<name>"
+  std::string service, env, placeholder;   // secret-*
+  std::string host;                        // secret-rm: a custom secret's host; policy-log filter
+  std::vector<std::string> hosts;          // secret-set-custom: host patterns
+  std::string value;                       // secret-set*: the secret (never echoed or logged)
+  std::vector<std::string> rules;          // policy-allow/deny/rm
+  std::string target;                      // policy-check
+  std::string decision;                    // policy-log: "allowed" | "blocked"
+  bool check = false;                      // secret-rm, policy-rm: only whether it matches
+  bool summary = false;                    // policy-log
+  size_t limit = 0;                        // policy-log: at most this many groups (0 = all)
 };
 
 struct Response {
   bool ok = false;
   std::string error;                                       // when !ok
-  std::string text;                                        // state_dir, CA PEM
+  std::string text;                                        // state_dir, CA PEM, done, JSON
   std::vector<std::string> lines;                          // repairs
   std::vector<std::pair<std::string, std::string>> pairs;  // placeholders
+  std::vector<std::string> notes, warnings;                // a change's notes and warnings
+  std::string reload_error;                                // saved, but the proxy did not reload
 };
 
 std::string encodeRequest(const Request& request);

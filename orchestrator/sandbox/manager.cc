@@ -11,8 +11,8 @@
 #include <sstream>
 #include <utility>
 
-#include "orchestrator/sandbox/registration.h"
 #include "orchestrator/sandbox/oauth_plan.h"
+#include "orchestrator/sandbox/registration.h"
 #include "orchestrator/sandbox/route_secrets.h"
 #include "orchestrator/sandbox/tty_relay.h"
 #include "orchestrator/sandbox/workspace_guard.h"
@@ -299,30 +299,13 @@ std::vector<Step> SandboxManager::registrationSteps(CreateContext& c, const Prog
                      c.in.placeholders = std::move(*placeholders);
                      c.in.subnet = c.net.subnet;
                      c.in.gateway = c.net.gateway;
-                     const auto oauth = planOAuth(c.req.kit);
-                     if (!oauth.empty() && !registry().local()) {
-                       return Status::error(
-                           "this kit has OAuth credentials, whose state the kitgate daemon does "
-                           "not write yet: run it with sudo");
-                     }
-                     Status s = registry().write(c.req.name, c.net.subnet, c.in.token,
-                                                 c.req.kit.allow, c.req.kit.deny,
-                                                 toStateRoutes(planRoutes(c.req.kit)));
-                     if (s.isOk() && registry().local()) {
-                       s = writeOAuthRoutes(paths_.root, c.req.name, oauth);
-                       if (!s.isOk()) {
-                         (void)removeOAuthState(paths_.root, c.req.name);
-                         (void)registry().remove(c.req.name);
-                       }
-                     }
-                     return s;
+                     return registry().write(c.req.name, c.net.subnet, c.in.token, c.req.kit.allow,
+                                             c.req.kit.deny, toStateRoutes(planRoutes(c.req.kit)),
+                                             planOAuth(c.req.kit));
                    },
                    // With the CA the reload makes for every sandbox (proxy/mitm/authority.h).
                    [this, &c] {
                      Status s = registry().remove(c.req.name);
-                     if (s.isOk() && registry().local()) {
-                       s = removeOAuthState(paths_.root, c.req.name);
-                     }
                      Status ca = registry().removeCa(c.req.name);
                      return s.isOk() ? ca : s;
                    }});
@@ -593,8 +576,7 @@ Status SandboxManager::remove(const std::string& name, bool keep_volumes,
     }
     for (const std::string& v : volumes) check("volume " + v, docker_.removeVolume(v, true));
   }
-  check("registration", registry().remove(name));
-  if (registry().local()) check("OAuth tokens", removeOAuthState(paths_.root, name));
+  check("registration", registry().remove(name));  // and its OAuth state
   auto scoped = registry().removeScopedSecrets(name);
   if (!scoped.isOk()) {
     check("secrets", scoped.status());

@@ -180,7 +180,7 @@ class SandboxManager {
   // The state files that hold secrets through `registry` (borrowed; null =
   // the state directory itself, as root). A CLI that is not root passes the
   // root kitgate daemon's (orchestrator/privd/client.h).
-  void setRegistry(Registry* registry) { registry_ = registry; }
+  void setRegistry(RegistrationStore* registry) { registry_ = registry; }
 
  private:
   struct CreateContext;
@@ -205,9 +205,9 @@ class SandboxManager {
   ProxyControl& proxy_;
   HostFirewall& firewall_;
   state::Paths paths_;
-  std::unique_ptr<Registry> local_registry_;
-  Registry* registry_ = nullptr;
-  Registry& registry() { return registry_ != nullptr ? *registry_ : *local_registry_; }
+  std::unique_ptr<RegistrationStore> local_registry_;
+  RegistrationStore* registry_ = nullptr;
+  RegistrationStore& registry() { return registry_ != nullptr ? *registry_ : *local_registry_; }
 };
 
 }  // namespace kitgate::sandbox

@@ -7,18 +7,28 @@
 #include <fstream>
 #include <sstream>
 
+#include "orchestrator/sandbox/oauth_plan.h"
+
 namespace kitgate::sandbox {
 
 Status writeRegistration(const state::Paths& paths, const std::string& name,
                          const std::string& subnet, const std::string& token,
                          const std::vector<std::string>& allow,
                          const std::vector<std::string>& deny,
-                         const std::vector<state::Route>& routes) {
+                         const std::vector<state::Route>& routes,
+                         const std::vector<secrets::OAuthRoute>& oauth) {
   Status s =
       state::writeSandbox(paths, state::SandboxRecord{name, {subnet}, token, allow, deny, 0});
   if (s.isOk()) s = state::writeRoutes(paths, name, routes);
-  if (!s.isOk()) (void)state::removeSandbox(paths, name);
+  if (s.isOk()) s = writeOAuthRoutes(paths.root, name, oauth);
+  if (!s.isOk()) (void)removeRegistration(paths, name);
   return s;
+}
+
+Status removeRegistration(const state::Paths& paths, const std::string& name) {
+  Status s = state::removeSandbox(paths, name);
+  Status oauth = removeOAuthState(paths.root, name);
+  return s.isOk() ? oauth : s;
 }
 
 Status removeSandboxCa(const state::Paths& paths, const std::string& name) {
@@ -57,7 +67,7 @@ StatusOr<bool> removeScopedSecrets(const state::Paths& paths, const std::string&
 
 namespace {
 
-class LocalRegistry final : public Registry {
+class LocalRegistry final : public RegistrationStore {
  public:
   explicit LocalRegistry(state::Paths paths) : paths_(std::move(paths)) {}
   bool local() const override { return true; }
@@ -69,10 +79,11 @@ class LocalRegistry final : public Registry {
   }
   Status write(const std::string& name, const std::string& subnet, const std::string& token,
                const std::vector<std::string>& allow, const std::vector<std::string>& deny,
-               const std::vector<state::Route>& routes) override {
-    return writeRegistration(paths_, name, subnet, token, allow, deny, routes);
+               const std::vector<state::Route>& routes,
+               const std::vector<secrets::OAuthRoute>& oauth) override {
+    return writeRegistration(paths_, name, subnet, token, allow, deny, routes, oauth);
   }
-  Status remove(const std::string& name) override { return state::removeSandbox(paths_, name); }
+  Status remove(const std::string& name) override { return removeRegistration(paths_, name); }
   Status removeCa(const std::string& name) override { return removeSandboxCa(paths_, name); }
   StatusOr<bool> removeScopedSecrets(const std::string& name) override {
     return sandbox::removeScopedSecrets(paths_, name);
@@ -96,7 +107,7 @@ class LocalRegistry final : public Registry {
 
 }  // namespace
 
-std::unique_ptr<Registry> makeLocalRegistry(state::Paths paths) {
+std::unique_ptr<RegistrationStore> makeLocalRegistry(state::Paths paths) {
   return std::make_unique<LocalRegistry>(std::move(paths));
 }
 

@@ -10,7 +10,12 @@
 #      with the docker gid forced into its process (setpriv) the daemon's
 #      SO_PEERCRED check refuses it by its account — nothing changes;
 #   3. the token never appears in the daemon's log;
-#   4. the whole thing for real: `kitgate run -d` of a kit (the test image) and
+#   4. `kitgate secret set|set-custom|ls|rm` and `kitgate policy
+#      allow|deny|ls|check|log|rm` as the docker-group user: the daemon's
+#      secrets.yaml (root 0600) holds the value, which never shows in argv
+#      (sampled), a log or an output; a --command runs as the user; a user
+#      outside the group is refused; no daemon gives the fix;
+#   5. the whole thing for real: `kitgate run -d` of a kit (the test image) and
 #      `kitgate rm` as the docker-group user — rules, registration and proxy
 #      listen through the daemon, then nothing left.
 # Usage: privd_e2e_test.sh SOURCE_DIR BUILD_DIR. Exit 77 = cannot run here
@@ -170,7 +175,83 @@ if grep -q -- "$token" "$work/daemon.log"; then fail "the token is in the daemon
 grep -q "uid $(id -u "$out_user") .*refused" "$work/daemon.log" || fail "refusals are not logged"
 log "ok: rules released, registration removed, the token never logged"
 
-# --- 4. kitgate run -d / rm as the docker-group user ------------------------------
+# --- 4. kitgate secret / policy as the docker-group user -------------------------
+# The values travel on stdin and the socket only: argv of every process is
+# sampled while they are set.
+as_in env PRIVD_TOKEN="$token" "$call" "$sock" sandbox-write "$name" || fail "sandbox-write (again)"
+value="kgsv$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 24)"
+svc_value="kgsw$(head -c 64 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 24)"
+( while [[ ! -e "$work/ps.stop" ]]; do ps -eo args >>"$work/ps.log" 2>/dev/null; sleep 0.01; done ) &
+ps_pid=$!
+printf '%s' "$value" | as_in "$kitgate" secret set-custom -g --host api.example.test --env EX_TOKEN \
+  --placeholder 'kitgate-cs-{rand}' >"$work/sc.out" 2>"$work/sc.err" ||
+  { cat "$work/sc.err" >&2; fail "secret set-custom as $in_user"; }
+printf '%s\n' "$svc_value" | as_in "$kitgate" secret set anthropic --sandbox "$name" \
+  >"$work/ss.out" 2>"$work/ss.err" || { cat "$work/ss.err" >&2; fail "secret set as $in_user"; }
+touch "$work/ps.stop"
+wait "$ps_pid"
+[[ -s "$work/ps.log" ]] || fail "no process listing sampled"
+if grep -q -- "$value\|$svc_value" "$work/ps.log"; then fail "a secret value appeared in a process's argv"; fi
+secrets="$state/secrets.yaml"
+[[ "$(stat -c '%a %U' "$secrets")" == "600 root" ]] || fail "$secrets is $(stat -c '%a %U' "$secrets")"
+grep -q -- "$value" "$secrets" || fail "the custom secret is not in the daemon's secrets.yaml"
+grep -q -- "$svc_value" "$secrets" || fail "the service secret is not in the daemon's secrets.yaml"
+placeholder="$(sed -n 's/^EX_TOKEN=//p' "$work/sc.out")"
+[[ "$placeholder" == kitgate-cs-* ]] || { cat "$work/sc.out" >&2; fail "set-custom printed no placeholder"; }
+grep -q -- "$placeholder" "$secrets" || fail "the placeholder is not the one stored"
+[[ ! -e "$work/home-in/.local/state/kitgate/secrets.yaml" ]] || fail "the secret went to the user's own state directory"
+as_in "$kitgate" secret ls >"$work/ls.out" 2>&1 || { cat "$work/ls.out" >&2; fail "secret ls as $in_user"; }
+grep -q "EX_TOKEN (api.example.test) = $placeholder" "$work/ls.out" || { cat "$work/ls.out" >&2; fail "secret ls does not list the custom secret"; }
+grep -q "sandbox:$name  *service  *anthropic" "$work/ls.out" || { cat "$work/ls.out" >&2; fail "secret ls does not list the service secret"; }
+# A --command secret: resolved by the CLI as the user (never by the root daemon).
+as_in "$kitgate" secret set github --command 'id -u' >"$work/cmd.out" 2>&1 || { cat "$work/cmd.out" >&2; fail "secret set --command as $in_user"; }
+grep -q "resolved once, as you" "$work/cmd.out" || { cat "$work/cmd.out" >&2; fail "set --command does not say how it was resolved"; }
+grep -A2 'service: "\?github"\?$' "$secrets" | grep -q "value: \"\?$(id -u "$in_user")\"\?$" ||
+  fail "the --command did not run as $in_user (or its value is not stored)"
+if as_in "$kitgate" secret refresh >"$work/refresh.out" 2>&1; then fail "secret refresh through the daemon"; fi
+grep -q "the kitgate daemon never does" "$work/refresh.out" || { cat "$work/refresh.out" >&2; fail "secret refresh: no clear error"; }
+as_in "$kitgate" secret rm -g --host api.example.test -f >"$work/rm-s.out" 2>&1 || { cat "$work/rm-s.out" >&2; fail "secret rm as $in_user"; }
+if grep -q -- "$value" "$secrets"; then fail "secret rm left the value in secrets.yaml"; fi
+grep -q -- "$svc_value" "$secrets" || fail "secret rm removed another secret"
+log "ok: secret set/set-custom/ls/rm as a docker-group user: root 0600 secrets.yaml, never in argv"
+
+as_in "$kitgate" policy allow network -g api.example.test:443 >"$work/pa.out" 2>&1 || { cat "$work/pa.out" >&2; fail "policy allow as $in_user"; }
+as_in "$kitgate" policy deny network --sandbox "$name" evil.example.test >"$work/pd.out" 2>&1 || { cat "$work/pd.out" >&2; fail "policy deny as $in_user"; }
+grep -q "api.example.test:443" "$state/policy.yaml" || fail "the allow rule is not in the daemon's policy.yaml"
+grep -q "evil.example.test" "$file" || fail "the deny rule is not in the sandbox's registration"
+as_in "$kitgate" policy ls >"$work/pl.out" 2>&1 || { cat "$work/pl.out" >&2; fail "policy ls as $in_user"; }
+grep -q "global  *allow  *api.example.test:443  *policy.yaml" "$work/pl.out" || { cat "$work/pl.out" >&2; fail "policy ls: no allow rule"; }
+grep -q "sandbox:$name  *deny  *evil.example.test" "$work/pl.out" || { cat "$work/pl.out" >&2; fail "policy ls: no deny rule"; }
+as_in "$kitgate" policy check network api.example.test >"$work/pc.out" 2>&1 || { cat "$work/pc.out" >&2; fail "policy check as $in_user"; }
+as_in "$kitgate" policy log >"$work/plog.out" 2>&1 || { cat "$work/plog.out" >&2; fail "policy log as $in_user"; }
+as_in "$kitgate" policy rm network -g --resource api.example.test:443 -f >/dev/null 2>&1 || fail "policy rm as $in_user"
+if grep -q "api.example.test" "$state/policy.yaml"; then fail "policy rm left the rule"; fi
+log "ok: policy allow/deny/ls/check/log/rm as a docker-group user"
+
+before_secrets="$(sha256sum "$secrets")"
+if printf '%s' "$value" | as_out "$kitgate" secret set-custom -g --host out.example.test --env OUT \
+  >/dev/null 2>"$work/out-secret.err"; then fail "$out_user set a secret"; fi
+grep -q "not in the docker group" "$work/out-secret.err" || { cat "$work/out-secret.err" >&2; fail "no clear error for $out_user"; }
+if printf '%s' "$value" | as_forced "$kitgate" secret set-custom -g --host out.example.test --env OUT \
+  >/dev/null 2>"$work/forced-secret.err"; then fail "$out_user (forced gid) set a secret"; fi
+grep -q "is not root and not in the docker group" "$work/forced-secret.err" || { cat "$work/forced-secret.err" >&2; fail "no SO_PEERCRED refusal for secret set-custom"; }
+if as_out "$kitgate" policy allow network -g out.example.test >/dev/null 2>&1; then fail "$out_user added a rule"; fi
+[[ "$(sha256sum "$secrets")" == "$before_secrets" ]] || fail "a refused user changed secrets.yaml"
+if grep -q "out.example.test" "$state/policy.yaml" 2>/dev/null; then fail "a refused user changed policy.yaml"; fi
+# Without the daemon: the fix, not the user's own state directory.
+if (cd "$work/home-in/ws" && runuser -u "$in_user" -- env -i PATH="$PATH" HOME="$work/home-in" \
+  KITGATE_DAEMON_SOCKET="$work/run/none.sock" "$kitgate" secret ls >/dev/null 2>"$work/nodaemon.err"); then
+  fail "secret ls without a daemon succeeded"
+fi
+grep -q "kitgate daemon is not running.*sudo systemctl enable --now kitgate-daemon.*sudo" "$work/nodaemon.err" ||
+  { cat "$work/nodaemon.err" >&2; fail "no clear error without the daemon"; }
+for f in "$work/daemon.log" "$work"/*.out "$work"/*.err; do
+  if grep -q -- "$value\|$svc_value" "$f"; then fail "a secret value is in $f"; fi
+done
+log "ok: refused outside the group (socket, SO_PEERCRED), a clear error without the daemon; no value in any log or output"
+as_in "$call" "$sock" sandbox-remove "$name" || fail "sandbox-remove (again)"
+
+# --- 5. kitgate run -d / rm as the docker-group user ------------------------------
 rc=0
 "$src/tests/e2e/support/build-test-image.sh" >"$work/image.log" 2>&1 || rc=$?
 ((rc == 0)) || { cat "$work/image.log" >&2; fail "build-test-image.sh (exit $rc)"; }

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "orchestrator/sandbox/plan.h"
+#include "tests/orchestrator/privd/oauth_route.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::privd {
@@ -230,6 +233,201 @@ TEST_F(PrivdActions, ProxyVerbsDriveTheLocalProxyControl) {
   Request hello;
   EXPECT_EQ(run(hello).text, paths_.root);
   EXPECT_EQ(proxy_.calls, (std::vector<std::string>{"ensure", "reload"}));
+}
+
+TEST_F(PrivdActions, TheKitsOAuthRoutesAreWrittenWithTheRegistrationAndRemovedWithIt) {
+  Request w = named(Verb::kSandboxWrite);
+  w.token = "kgtABCDEFGHabcdefgh01";
+  w.oauth = {testing::claudeOAuthRoute()};
+  Response r = run(w);
+  ASSERT_TRUE(r.ok) << r.error;
+  const std::string file = secrets::oauthRoutesPath(paths_.root, "amp");
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto routes = secrets::parseOAuthRoutes(text.str(), file);
+  ASSERT_TRUE(routes.isOk()) << routes.status().message();
+  EXPECT_EQ(*routes, w.oauth);
+  struct stat info {};
+  ASSERT_EQ(::stat(file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  ASSERT_TRUE(run(named(Verb::kSandboxRemove)).ok);
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+class PrivdStateVerbs : public PrivdActionsTest {
+ protected:
+  // The change's whole answer, as it goes on the socket.
+  Response runChecked(Request r, const std::string& secret) {
+    Response out = run(std::move(r));
+    EXPECT_EQ(encodeResponse(out).find(secret), std::string::npos)
+        << "the value came back: " << encodeResponse(out);
+    return out;
+  }
+};
+
+TEST_F(PrivdStateVerbs, SecretSetStoresTheValue0600AndNeverAnswersWithIt) {
+  const std::string value = "sk-ant-api03-TOPSECRET-0123456789";
+  Request set;
+  set.verb = Verb::kSecretSet;
+  set.scope = "sandbox:amp";
+  set.service = "anthropic";
+  set.value = value;
+  Response r = runChecked(set, value);
+  ASSERT_TRUE(r.ok) << r.error;
+  auto secrets = state::loadSecrets(paths_);
+  ASSERT_TRUE(secrets.isOk());
+  ASSERT_EQ(secrets->services.size(), 1u);
+  EXPECT_EQ(secrets->services[0].service, "anthropic");
+  EXPECT_EQ(secrets->services[0].scope, "sandbox:amp");
+  EXPECT_EQ(secrets->services[0].value, value);
+  struct stat info {};
+  ASSERT_EQ(::stat(paths_.secretsFile().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  // No sandbox amp is registered yet: said, without the value.
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("no sandbox named amp exists yet"), std::string::npos);
+
+  Request custom;
+  custom.verb = Verb::kSecretSetCustom;
+  custom.scope = "global";
+  custom.env = "AMP_API_KEY";
+  custom.hosts = {"AmpCode.com", "ampcode.com", "*.ampcode.com"};
+  custom.placeholder = "sgamp-0123456789abcdef";
+  custom.value = "amp-TOPSECRET-value";
+  r = runChecked(custom, custom.value);
+  ASSERT_TRUE(r.ok) << r.error;
+  secrets = state::loadSecrets(paths_);
+  ASSERT_TRUE(secrets.isOk());
+  ASSERT_EQ(secrets->custom.size(), 1u);
+  EXPECT_EQ(secrets->custom[0].hosts, (std::vector<std::string>{"ampcode.com", "*.ampcode.com"}));
+  EXPECT_EQ(secrets->custom[0].value, custom.value);
+
+  // The listing: masked values only.
+  Request ls;
+  ls.verb = Verb::kSecretList;
+  Response listing = runChecked(ls, value);
+  ASSERT_TRUE(listing.ok) << listing.error;
+  EXPECT_EQ(listing.text.find(custom.value), std::string::npos);
+  auto j = nlohmann::json::parse(listing.text);
+  ASSERT_EQ(j["secrets"].size(), 1u);
+  EXPECT_EQ(j["secrets"][0]["name"], "anthropic");
+  EXPECT_EQ(j["custom_secrets"][0]["placeholder"], custom.placeholder);
+}
+
+TEST_F(PrivdStateVerbs, AnOverlappingPlaceholderIsRefusedAndTheErrorHasNoValue) {
+  Request custom;
+  custom.verb = Verb::kSecretSetCustom;
+  custom.scope = "global";
+  custom.env = "EX";
+  custom.hosts = {"api.example"};
+  custom.placeholder = "kitgate-cs-0123456789";
+  custom.value = "xx-kitgate-cs-0123456789-yy";
+  Response r = runChecked(custom, custom.value);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("overlap"), std::string::npos) << r.error;
+  EXPECT_FALSE(std::filesystem::exists(paths_.secretsFile()) &&
+               state::loadSecrets(paths_)->custom.size() > 0);
+}
+
+TEST_F(PrivdStateVerbs, SecretRmChecksFirstThenRemoves) {
+  state::Secrets secrets;
+  secrets.services.push_back({"github", "global", "ghp_TOPSECRET"});
+  ASSERT_TRUE(state::saveSecrets(paths_, secrets).isOk());
+  Request rm;
+  rm.verb = Verb::kSecretRemove;
+  rm.scope = "global";
+  rm.service = "github";
+  rm.check = true;
+  Response r = run(rm);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(state::loadSecrets(paths_)->services.size(), 1u);  // only checked
+  rm.check = false;
+  r = run(rm);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.text, "Removed secret for service \"github\" (global).");
+  EXPECT_TRUE(state::loadSecrets(paths_)->services.empty());
+  r = run(rm);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no secret found for service \"github\""), std::string::npos);
+}
+
+TEST_F(PrivdStateVerbs, PolicyRulesAreAddedListedCheckedAndRemoved) {
+  Request allow;
+  allow.verb = Verb::kPolicyAllow;
+  allow.rules = {"registry.npmjs.org:443", "**.githubusercontent.com"};
+  Response r = run(allow);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.text,
+            "Allowed in the global policy: registry.npmjs.org:443, **.githubusercontent.com");
+  r = run(allow);
+  EXPECT_NE(r.text.find("(2 already present)"), std::string::npos) << r.text;
+  Request deny;
+  deny.verb = Verb::kPolicyDeny;
+  deny.rules = {"gist.githubusercontent.com"};
+  ASSERT_TRUE(run(deny).ok);
+  auto global = state::loadGlobalPolicy(paths_);
+  ASSERT_TRUE(global.isOk());
+  EXPECT_EQ(global->allow, allow.rules);
+  EXPECT_EQ(global->deny, deny.rules);
+  // A sandbox's rules need the sandbox.
+  deny.name = "nosuch";
+  r = run(deny);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("nosuch"), std::string::npos) << r.error;
+
+  Request ls;
+  ls.verb = Verb::kPolicyList;
+  r = run(ls);
+  ASSERT_TRUE(r.ok) << r.error;
+  auto rows = nlohmann::json::parse(r.text);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2]["decision"], "deny");
+  EXPECT_EQ(rows[2]["source"], "policy.yaml");
+
+  Request check;
+  check.verb = Verb::kPolicyCheck;
+  check.target = "raw.githubusercontent.com";
+  r = run(check);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(nlohmann::json::parse(r.text)["decision"], "allowed");
+  check.target = "gist.githubusercontent.com:443";
+  EXPECT_EQ(nlohmann::json::parse(run(check).text)["decision"], "blocked");
+
+  Request rm;
+  rm.verb = Verb::kPolicyRemove;
+  rm.rules = {"registry.npmjs.org:443", "not-there.example"};
+  r = run(rm);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no rule not-there.example"), std::string::npos) << r.error;
+  rm.rules = {"registry.npmjs.org:443"};
+  rm.check = true;
+  ASSERT_TRUE(run(rm).ok);
+  EXPECT_EQ(state::loadGlobalPolicy(paths_)->allow.size(), 2u);
+  rm.check = false;
+  ASSERT_TRUE(run(rm).ok);
+  EXPECT_EQ(state::loadGlobalPolicy(paths_)->allow,
+            (std::vector<std::string>{"**.githubusercontent.com"}));
+}
+
+TEST_F(PrivdStateVerbs, PolicyLogAnswersWithTheGroups) {
+  std::ofstream(paths_.policyLog())
+      << R"({"time":"2026-12-07T10:00:00Z","sandbox":"amp","type":"connect","host":"evil.example","port":443,"decision":"blocked","rule":"","reason":"no rule"})"
+      << "\n"
+      << R"({"time":"2026-12-07T10:00:01Z","sandbox":"amp","type":"connect","host":"ampcode.com","port":443,"decision":"allowed","rule":"ampcode.com","reason":"allow rule"})"
+      << "\n";
+  Request log;
+  log.verb = Verb::kPolicyLog;
+  Response r = run(log);
+  ASSERT_TRUE(r.ok) << r.error;
+  auto j = nlohmann::json::parse(r.text);
+  EXPECT_EQ(j["path"], paths_.policyLog());
+  ASSERT_EQ(j["groups"].size(), 2u);
+  EXPECT_EQ(j["groups"][0]["host"], "evil.example:443");
+  log.decision = "allowed";
+  j = nlohmann::json::parse(run(log).text);
+  ASSERT_EQ(j["groups"].size(), 1u);
+  EXPECT_EQ(j["groups"][0]["host"], "ampcode.com:443");
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
+
+#include "tests/orchestrator/privd/oauth_route.h"
 
 namespace kitgate::privd {
 namespace {
@@ -164,6 +167,183 @@ TEST(PrivdProtocol, RefusalsNeverEchoTheToken) {
   EXPECT_EQ(m.find("SECRET"), std::string::npos);
 }
 
+Request secretSet(std::string value) {
+  Request r;
+  r.verb = Verb::kSecretSet;
+  r.scope = "global";
+  r.service = "anthropic";
+  r.value = std::move(value);
+  return r;
+}
+
+TEST(PrivdProtocol, SecretAndPolicyVerbsRoundTrip) {
+  auto back = parseRequest(encodeRequest(secretSet("sk-ant-REALVALUE-0123")));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->verb, Verb::kSecretSet);
+  EXPECT_EQ(back->scope, "global");
+  EXPECT_EQ(back->service, "anthropic");
+  EXPECT_EQ(back->value, "sk-ant-REALVALUE-0123");
+
+  Request custom;
+  custom.verb = Verb::kSecretSetCustom;
+  custom.scope = "sandbox:dev1";
+  custom.env = "AMP_API_KEY";
+  custom.hosts = {"ampcode.com", "*.ampcode.com", "**.example.org", "10.1.2.3"};
+  custom.placeholder = "sgamp-0123456789abcdef";
+  custom.value = "real amp value";
+  back = parseRequest(encodeRequest(custom));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->env, custom.env);
+  EXPECT_EQ(back->hosts, custom.hosts);
+  EXPECT_EQ(back->placeholder, custom.placeholder);
+  EXPECT_EQ(back->value, custom.value);
+
+  for (auto [service, host, placeholder] :
+       {std::tuple{"github", "", ""}, std::tuple{"", "*.ampcode.com", ""},
+        std::tuple{"", "", "sgamp-0123456789abcdef"}}) {
+    Request rm;
+    rm.verb = Verb::kSecretRemove;
+    rm.scope = "sandbox:dev1";
+    rm.service = service;
+    rm.host = host;
+    rm.placeholder = placeholder;
+    rm.check = true;
+    back = parseRequest(encodeRequest(rm));
+    ASSERT_TRUE(back.isOk()) << back.status().message();
+    EXPECT_EQ(back->service, service);
+    EXPECT_EQ(back->host, host);
+    EXPECT_EQ(back->placeholder, placeholder);
+    EXPECT_TRUE(back->check);
+  }
+
+  for (Verb v : {Verb::kPolicyAllow, Verb::kPolicyDeny, Verb::kPolicyRemove}) {
+    for (std::string sandbox : {"", "dev1"}) {
+      Request rule;
+      rule.verb = v;
+      rule.name = sandbox;
+      rule.rules = {"registry.npmjs.org:443", "**.githubusercontent.com", "10.0.0.0/8:5432"};
+      back = parseRequest(encodeRequest(rule));
+      ASSERT_TRUE(back.isOk()) << verbName(v) << ": " << back.status().message();
+      EXPECT_EQ(back->verb, v);
+      EXPECT_EQ(back->name, sandbox);
+      EXPECT_EQ(back->rules, rule.rules);
+    }
+  }
+
+  Request check;
+  check.verb = Verb::kPolicyCheck;
+  check.target = "[2001:db8::1]:443";
+  check.name = "dev1";
+  back = parseRequest(encodeRequest(check));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->target, check.target);
+
+  Request log;
+  log.verb = Verb::kPolicyLog;
+  log.name = "dev1";
+  log.decision = "blocked";
+  log.host = "example.com";
+  log.summary = true;
+  log.limit = 20;
+  back = parseRequest(encodeRequest(log));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->decision, "blocked");
+  EXPECT_EQ(back->host, "example.com");
+  EXPECT_TRUE(back->summary);
+  EXPECT_EQ(back->limit, 20u);
+
+  for (Verb v : {Verb::kSecretList, Verb::kPolicyList, Verb::kPolicyLog}) {
+    Request r;
+    r.verb = v;
+    back = parseRequest(encodeRequest(r));
+    ASSERT_TRUE(back.isOk()) << verbName(v) << ": " << back.status().message();
+    EXPECT_EQ(back->verb, v);
+  }
+}
+
+TEST(PrivdProtocol, SandboxWriteCarriesTheKitsOAuthRoutes) {
+  Request w;
+  w.verb = Verb::kSandboxWrite;
+  w.name = "claude";
+  w.token = "kgtABCDEFGHabcdefgh0123";
+  w.oauth = {testing::claudeOAuthRoute()};
+  auto back = parseRequest(encodeRequest(w));
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->oauth, w.oauth);
+  // Checked by the proxy's own reader: a route without its token host is refused.
+  nlohmann::json j = nlohmann::json::parse(encodeRequest(w));
+  j["oauth"]["credentials"][0].erase("token_endpoint");
+  EXPECT_FALSE(parseRequest(j.dump()).isOk());
+  j["oauth"] = "not an object";
+  EXPECT_NE(refusal(j.dump()).find("oauth"), std::string::npos);
+}
+
+TEST(PrivdProtocol, RefusesMalformedSecretAndPolicyRequests) {
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"verb":"secret-set","scope":"global","service":"a"})", "needs field value"},
+      {R"({"verb":"secret-set","scope":"everyone","service":"a","value":"v1234567"})",
+       "invalid scope"},
+      {R"({"verb":"secret-set","scope":"sandbox:../x","service":"a","value":"v1234567"})",
+       "invalid scope"},
+      {R"({"verb":"secret-set","scope":"global","service":"a/b","value":"v1234567"})",
+       "invalid service"},
+      {R"({"verb":"secret-set","scope":"global","service":"a","value":7})", "must be a string"},
+      {R"({"verb":"secret-set","scope":"global","service":"a","value":"v","command":"id"})",
+       "takes no field"},
+      {R"({"verb":"secret-set","scope":"global","service":"a","value":"v","path":"/etc/x"})",
+       "takes no field"},
+      {R"({"verb":"secret-set-custom","scope":"global","env":"1X","hosts":["a.example"],"placeholder":"kitgate-cs-0123456789","value":"v"})",
+       "invalid env"},
+      {R"({"verb":"secret-set-custom","scope":"global","env":"X","hosts":[],"placeholder":"kitgate-cs-0123456789","value":"v"})",
+       "field hosts"},
+      {R"({"verb":"secret-set-custom","scope":"global","env":"X","hosts":["exa mple.com"],"placeholder":"kitgate-cs-0123456789","value":"v"})",
+       "hosts"},
+      {R"({"verb":"secret-set-custom","scope":"global","env":"X","hosts":["http://x.example/"],"placeholder":"kitgate-cs-0123456789","value":"v"})",
+       "not a host pattern"},
+      {R"({"verb":"secret-set-custom","scope":"global","env":"X","hosts":["a.example"],"placeholder":"short","value":"v"})",
+       "placeholder"},
+      {R"({"verb":"secret-rm","scope":"global"})", "one of service, host, placeholder"},
+      {R"({"verb":"secret-rm","scope":"global","service":"a","host":"b.example"})",
+       "one of service, host, placeholder"},
+      {R"({"verb":"secret-rm","scope":"global","service":"a","check":"yes"})",
+       "must be true or false"},
+      {R"({"verb":"secret-ls","scope":"global"})", "takes no field"},
+      {R"({"verb":"policy-allow","rules":["exa mple.com"]})", "rules"},
+      {R"({"verb":"policy-allow","rules":["bad..host"]})", "invalid rule"},
+      {R"({"verb":"policy-allow","rules":[]})", "no RESOURCES"},
+      {R"({"verb":"policy-deny","name":"../etc","rules":["a.example"]})", "invalid sandbox name"},
+      {R"({"verb":"policy-log","decision":"maybe"})", "invalid decision"},
+      {R"({"verb":"policy-log","limit":-1})", "field limit"},
+      {R"({"verb":"policy-log","summary":1})", "must be true or false"},
+      {R"({"verb":"policy-check"})", "needs field target"},
+  };
+  for (const auto& [bytes, why] : refused) {
+    const std::string m = refusal(bytes);
+    EXPECT_NE(m.find(why), std::string::npos) << bytes << " -> " << m;
+  }
+  // Oversized: a value larger than a request may be.
+  EXPECT_NE(refusal(encodeRequest(secretSet(std::string(kMaxMessageBytes, 'v')))).find("too large"),
+            std::string::npos);
+  // The list of known verbs names the new ones.
+  EXPECT_NE(refusal(R"({"verb":"secret-get"})").find("secret-set-custom"), std::string::npos);
+}
+
+TEST(PrivdProtocol, ABadSecretValueIsRefusedWithoutQuotingIt) {
+  for (std::string value :
+       {std::string("sk-SECRET\nline2"), std::string(" sk-SECRET"), std::string("sk-SECRET "),
+        std::string("sk-\x7fSECRET"), std::string("sk-SECRET\r"), std::string("")}) {
+    const std::string m = refusal(encodeRequest(secretSet(value)));
+    EXPECT_NE(m.find("the secret value"), std::string::npos) << m;
+    EXPECT_EQ(m.find("SECRET"), std::string::npos) << m;
+  }
+  // A value in a refused request for another reason is not quoted either.
+  Request r = secretSet("sk-SECRET-abc");
+  r.scope = "sandbox:Not Valid";
+  const std::string m = refusal(encodeRequest(r));
+  EXPECT_FALSE(m.empty());
+  EXPECT_EQ(m.find("SECRET"), std::string::npos) << m;
+}
+
 TEST(PrivdProtocol, ResponsesRoundTrip) {
   Response r;
   r.ok = true;
@@ -176,6 +356,24 @@ TEST(PrivdProtocol, ResponsesRoundTrip) {
   EXPECT_EQ(back->text, r.text);
   EXPECT_EQ(back->lines, r.lines);
   EXPECT_EQ(back->pairs, r.pairs);
+  Response change;
+  change.ok = true;
+  change.text = "Allowed in the global policy: a.example";
+  change.notes = {"no sandbox named dev9 exists yet"};
+  change.warnings = {"sandbox dev1 trusts an interception CA made before a.example was allowed"};
+  change.reload_error = "cannot reload kitgate-proxy: refused";
+  back = parseResponse(encodeResponse(change));
+  ASSERT_TRUE(back.isOk());
+  EXPECT_EQ(back->notes, change.notes);
+  EXPECT_EQ(back->warnings, change.warnings);
+  EXPECT_EQ(back->reload_error, change.reload_error);
+  // A listing larger than a request may be still comes back whole.
+  Response big;
+  big.ok = true;
+  big.text = std::string(2 * kMaxMessageBytes, 'x');
+  back = parseResponse(encodeResponse(big));
+  ASSERT_TRUE(back.isOk());
+  EXPECT_EQ(back->text.size(), big.text.size());
   EXPECT_FALSE(parseResponse("not json").isOk());
   EXPECT_FALSE(parseResponse(R"({"ok":"yes"})").isOk());
 }

@@ -13,8 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 
+#include "orchestrator/sandbox/oauth_plan.h"
 #include "orchestrator/sandbox/workspace_guard.h"
+#include "proxy/secrets/oauth.h"
 #include "tests/support/fake_docker.h"
 
 namespace kitgate::sandbox {
@@ -721,7 +724,7 @@ namespace {
 
 // A registry that is not the CLI's own state directory (the root kitgate
 // daemon's, for a CLI that is not root), here in-process over another directory.
-class ElsewhereRegistry final : public Registry {
+class ElsewhereRegistry final : public RegistrationStore {
  public:
   explicit ElsewhereRegistry(const state::Paths& paths) : local_(makeLocalRegistry(paths)) {}
   bool local() const override { return false; }
@@ -731,8 +734,9 @@ class ElsewhereRegistry final : public Registry {
   }
   Status write(const std::string& name, const std::string& subnet, const std::string& token,
                const std::vector<std::string>& allow, const std::vector<std::string>& deny,
-               const std::vector<state::Route>& routes) override {
-    return local_->write(name, subnet, token, allow, deny, routes);
+               const std::vector<state::Route>& routes,
+               const std::vector<secrets::OAuthRoute>& oauth) override {
+    return local_->write(name, subnet, token, allow, deny, routes, oauth);
   }
   Status remove(const std::string& name) override { return local_->remove(name); }
   Status removeCa(const std::string& name) override { return local_->removeCa(name); }
@@ -744,7 +748,7 @@ class ElsewhereRegistry final : public Registry {
   StatusOr<std::string> stateRoot() override { return local_->stateRoot(); }
 
  private:
-  std::unique_ptr<Registry> local_;
+  std::unique_ptr<RegistrationStore> local_;
 };
 
 TEST_F(SandboxManagerTest, ARegistryElsewhereHoldsTheRegistrationAndItsStateIsGuarded) {
@@ -772,6 +776,41 @@ TEST_F(SandboxManagerTest, ARegistryElsewhereHoldsTheRegistrationAndItsStateIsGu
   EXPECT_THAT(refused.status().message(), HasSubstr(daemon.root));
   EXPECT_FALSE(fs::exists(daemon.sandboxFile("amp-inside")));
   EXPECT_TRUE(docker_.networks().empty());
+}
+
+// An OAuth kit through a registry elsewhere (the daemon's, for a CLI that
+// is not root): its routes land there, none in the CLI's own directory, and
+// go with the sandbox.
+TEST_F(SandboxManagerTest, AnOAuthKitsRoutesGoToTheRegistryElsewhere) {
+  state::Paths daemon;
+  daemon.root = root_ + "/daemon-state";
+  ASSERT_TRUE(state::ensureDirs(daemon).isOk());
+  ElsewhereRegistry registry(daemon);
+  kit::Credential oauth;
+  oauth.service = "anthropic";
+  oauth.oauth.emplace();
+  oauth.oauth->token_host = "platform.claude.com";
+  oauth.oauth->token_path = "/v1/oauth/token";
+  oauth.oauth->resource_hosts = {"api.anthropic.com"};
+  oauth.oauth->access_sentinel = "sk-ant-oat01-proxy-managed";
+  oauth.oauth->refresh_sentinel = "sk-ant-ort01-proxy-managed";
+  request_.kit.credentials.push_back(oauth);
+  ASSERT_FALSE(planOAuth(request_.kit).empty());
+  SandboxManager m = manager();
+  m.setRegistry(&registry);
+  auto record = m.create(request_, progress());
+  ASSERT_TRUE(record.isOk()) << record.status().message();
+  const std::string routes = secrets::oauthRoutesPath(daemon.root, "amp-proj");
+  ASSERT_TRUE(fs::exists(routes));
+  std::ifstream in(routes);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = secrets::parseOAuthRoutes(text.str(), routes);
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().message();
+  EXPECT_EQ(*parsed, planOAuth(request_.kit));
+  EXPECT_FALSE(fs::exists(secrets::oauthRoutesPath(paths_.root, "amp-proj")));
+  ASSERT_TRUE(m.remove("amp-proj", false, progress()).isOk());
+  EXPECT_FALSE(fs::exists(routes));
 }
 
 TEST(WorkspaceGuard, RefusesWorkspacesHoldingTheStateOrTheDockerSocket) {
