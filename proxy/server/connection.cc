@@ -64,6 +64,7 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
   env.tls_configured = !snap.client_tls.empty() && snap.upstream_tls != nullptr;
   env.secrets = snap.secrets.get();
   env.minters = &snap.minters;
+  env.oauth_waits = &w.oauthWaits();
   return env;
 }
 
@@ -873,6 +874,11 @@ void Connection::beginInnerRequests() {
 }
 
 // ---------------------------------------------------------------- forward
+
+bool Connection::holdForRefresh() {
+  evtimer_del(timer_);
+  return true;
+}
 
 void Connection::forward(UniqueFd upstream, const http::Request& request) {
   if (upstream.valid()) {
