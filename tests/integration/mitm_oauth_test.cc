@@ -260,7 +260,9 @@ TEST_F(MitmOAuth, TheProxyRefreshesBeforeExpiryWithoutAnySandboxRequest) {
   ASSERT_EQ(r.status, 200) << r.head << r.body;
   EXPECT_EQ(origin_->authorized(), 1);
   EXPECT_EQ(origin_->refreshAttempts(), 1);
-  EXPECT_EQ(proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0), 1);
+  EXPECT_TRUE(waitUntil(
+      [&] { return proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0) == 1; },
+      5s));
 }
 
 TEST_F(MitmOAuth, FiftyConcurrentRequestsAfterExpiryCauseOneRefreshAndAllCarryTheNewToken) {
@@ -329,7 +331,12 @@ TEST_P(MitmOAuthRefreshFailure, KeepsTheTokensAndMarksThemFailedWithTheReason) {
   EXPECT_EQ(after.access_token, before.access_token);  // kept
   EXPECT_EQ(after.refresh_token, before.refresh_token);
   EXPECT_EQ(after.error.rfind(GetParam().error, 0), 0u) << after.error;
-  EXPECT_EQ(proxy_->metric("kitgate_oauth_refresh_total{result=\"failed\"}").value_or(0), 1);
+  // Counted once the attempt is over (just after the state is stored).
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        return proxy_->metric("kitgate_oauth_refresh_total{result=\"failed\"}").value_or(0) == 1;
+      },
+      5s));
   // Until it expires the stored access token still serves.
   if (secrets::unixMillisNow() < after.expires_at_ms - 300) {
     EXPECT_EQ(resource().status, 200);
