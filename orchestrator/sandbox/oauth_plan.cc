@@ -145,7 +145,15 @@ Status removeOAuthState(const std::string& state_dir, const std::string& sandbox
   const std::string routes = secrets::oauthRoutesPath(state_dir, sandbox);
   if (::unlink(routes.c_str()) != 0 && errno != ENOENT)
     return Status::error("cannot remove " + routes + ": " + std::strerror(errno));
-  return secrets::writeOAuthTokens(state_dir, sandbox, {});
+  // Under the proxy's lock (a refresh in flight cannot write it back); a
+  // file it cannot read (group-readable …) is removed all the same.
+  Status st = secrets::updateOAuthTokens(state_dir, sandbox,
+                                         [](std::map<std::string, secrets::OAuthTokens>& tokens) {
+                                           const bool any = !tokens.empty();
+                                           tokens.clear();
+                                           return any;
+                                         });
+  return st ? st : secrets::writeOAuthTokens(state_dir, sandbox, {});
 }
 
 StatusOr<std::vector<OAuthStatus>> oauthStatus(const std::string& state_dir) {
@@ -172,11 +180,13 @@ StatusOr<std::vector<OAuthStatus>> oauthStatus(const std::string& state_dir) {
 Status removeOAuthTokens(const std::string& state_dir, const std::string& sandbox,
                          const std::string& service, bool* removed) {
   *removed = false;
-  auto tokens = secrets::readOAuthTokens(state_dir, sandbox);
-  if (!tokens) return tokens.status();
-  if (tokens->erase(service) == 0) return Status::ok();
-  *removed = true;
-  return secrets::writeOAuthTokens(state_dir, sandbox, *tokens);
+  // Under the lock the proxy's refreshes take: one in flight cannot write
+  // the credential back.
+  return secrets::updateOAuthTokens(state_dir, sandbox,
+                                    [&](std::map<std::string, secrets::OAuthTokens>& tokens) {
+                                      *removed = tokens.erase(service) > 0;
+                                      return *removed;
+                                    });
 }
 
 }  // namespace kitgate::sandbox

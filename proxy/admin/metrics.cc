@@ -49,6 +49,8 @@ static_assert(std::size(kLimit) == idx(Limit::kCount));
 static_assert(std::size(kUpstreamError) == idx(UpstreamError::kCount));
 static_assert(std::size(kOverloadAction) == idx(OverloadAction::kCount));
 static_assert(std::size(kTunnelSni) == idx(TunnelSni::kCount));
+constexpr const char* kOAuthWait[] = {"refresh_ended", "timed_out"};
+static_assert(std::size(kOAuthWait) == idx(OAuthWait::kCount));
 
 class WorkerCollector final : public prometheus::Collectable {
  public:
@@ -134,6 +136,18 @@ class WorkerCollector final : public prometheus::Collectable {
     for (size_t i = 0; i < idx(TunnelSni::kCount); ++i)
       sample(sni, sum([&](const WorkerMetrics& m) { return m.tunnel_sni[i].get(); }),
              {{"result", kTunnelSni[i]}});
+    auto& waits = family(out, "kitgate_oauth_waits_total",
+                         "Requests held because their OAuth access token had expired, by how "
+                         "they went on (refresh_ended: new tokens or a failure; timed_out).",
+                         MetricType::Counter);
+    for (size_t i = 0; i < idx(OAuthWait::kCount); ++i)
+      sample(waits, sum([&](const WorkerMetrics& m) { return m.oauth_waits[i].get(); }),
+             {{"outcome", kOAuthWait[i]}});
+    auto& refreshes =
+        family(out, "kitgate_oauth_refresh_total",
+               "OAuth token refreshes the proxy made itself, by result.", MetricType::Counter);
+    sample(refreshes, static_cast<double>(g_.oauth_refresh_ok.load()), {{"result", "ok"}});
+    sample(refreshes, static_cast<double>(g_.oauth_refresh_failed.load()), {{"result", "failed"}});
     sample(family(out, "kitgate_bad_requests_total", "Malformed requests answered 400/431/501/505.",
                   MetricType::Counter),
            sum([](const WorkerMetrics& m) { return m.bad_requests.get(); }));

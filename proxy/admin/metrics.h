@@ -112,6 +112,10 @@ enum class TunnelSni : uint8_t {
   kRefused,
   kCount
 };
+// How a request parked for an OAuth refresh (its stored access token had
+// expired) went on (outcome=): the refresh ended (new tokens, or a failure:
+// then with what is stored), or the wait hit its limit.
+enum class OAuthWait : uint8_t { kRefreshEnded, kTimedOut, kCount };
 enum class UpstreamError : uint8_t {
   kDns,
   kAddressBlocked,
@@ -157,6 +161,7 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, idx(UpstreamError::kCount)> upstream_errors{};
   std::array<Counter, idx(OverloadAction::kCount)> overload_actions{};
   std::array<Counter, idx(TunnelSni::kCount)> tunnel_sni{};
+  std::array<Counter, idx(OAuthWait::kCount)> oauth_waits{};
   Counter bad_requests;     // 400/431/501/505 answered to clients
   Counter unauthenticated;  // 407
   Histogram dns_duration;
@@ -189,6 +194,9 @@ struct GlobalMetrics {
   std::atomic<int> workers{0};
   std::atomic<int> draining{0};
   DnsMetrics dns;  // written by the DNS responder (main loop)
+  // The proxy's own OAuth refreshes (the refresher thread).
+  std::atomic<uint64_t> oauth_refresh_ok{0};
+  std::atomic<uint64_t> oauth_refresh_failed{0};
 
   // Records a reload's outcome at `now_unix` (seconds since the epoch).
   void reloaded(bool ok, int64_t now_unix);

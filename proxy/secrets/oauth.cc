@@ -1,6 +1,7 @@
 #include "proxy/secrets/oauth.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -219,6 +220,8 @@ StatusOr<std::map<std::string, OAuthTokens>> parseOAuthTokens(std::string_view t
     t.error = stringField(*it, "error");
     t.expires_at_ms = it->value("expires_at_ms", int64_t{0});
     t.updated_at_ms = it->value("updated_at_ms", int64_t{0});
+    const int64_t port = it->value("token_port", int64_t{443});
+    t.token_port = port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 443;
     t.state = stringField(*it, "state") == "refresh-failed" ? OAuthTokens::State::kRefreshFailed
                                                             : OAuthTokens::State::kOk;
     out.emplace(it.key(), std::move(t));
@@ -232,7 +235,7 @@ std::string renderOAuthTokens(const std::map<std::string, OAuthTokens>& tokens) 
     doc[service] = {{"access_token", t.access_token},   {"refresh_token", t.refresh_token},
                     {"expires_at_ms", t.expires_at_ms}, {"scope", t.scope},
                     {"state", stateName(t.state)},      {"error", t.error},
-                    {"updated_at_ms", t.updated_at_ms}};
+                    {"updated_at_ms", t.updated_at_ms}, {"token_port", t.token_port}};
   }
   return doc.dump(2) + "\n";
 }
@@ -255,6 +258,21 @@ Status writeOAuthTokens(std::string_view state_dir, std::string_view sandbox,
     return Status::ok();
   }
   return writePrivateAtomically(path, renderOAuthTokens(tokens));
+}
+
+Status updateOAuthTokens(std::string_view state_dir, std::string_view sandbox,
+                         const std::function<bool(std::map<std::string, OAuthTokens>&)>& change) {
+  const std::string dir = std::string(state_dir) + "/oauth";
+  UniqueFd lock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!lock.valid() && errno != ENOENT) return Status::error(dir + ": " + errnoText());
+  // No directory yet: no file, nobody to race with (the write creates it).
+  while (lock.valid() && ::flock(lock.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Status::error(dir + ": lock: " + errnoText());
+  }
+  auto tokens = readOAuthTokens(state_dir, sandbox);
+  if (!tokens) return tokens.status();
+  if (!change(*tokens)) return Status::ok();
+  return writeOAuthTokens(state_dir, sandbox, *tokens);  // the lock goes with the fd
 }
 
 StatusOr<TokenExchange> exchangeTokenResponse(const OAuthRoute& route, std::string_view body,
@@ -349,21 +367,73 @@ Status readOAuthRouteFiles(const std::string& state_dir, StoreModel* model) {
 
 // ---------------------------------------------------------------- the vault
 
-Status OAuthSlot::store(OAuthTokens tokens) { return vault_.storeLocked(*this, std::move(tokens)); }
+Status OAuthSlot::store(OAuthTokens tokens) {
+  auto stored = vault_.storeLocked(*this, std::move(tokens), nullptr);
+  return stored ? Status::ok() : stored.status();
+}
 
-Status OAuthVault::storeLocked(OAuthSlot& slot, OAuthTokens tokens) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::map<std::string, OAuthTokens> file;
-  for (const auto& [key, s] : slots_) {
-    if (key.first != slot.sandbox_ || s.get() == &slot) continue;
-    if (auto cur = s->current()) file.emplace(key.second, *cur);
+StatusOr<bool> OAuthSlot::storeIfCurrent(const OAuthTokens& expected, OAuthTokens next) {
+  return vault_.storeLocked(*this, std::move(next), &expected);
+}
+
+void OAuthSlot::publish(std::shared_ptr<const OAuthTokens> tokens) {
+  tokens_.store(std::move(tokens));
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void OAuthSlot::requestRefresh(uint64_t generation) {
+  uint64_t want = generation + 1;
+  uint64_t cur = wanted_.load(std::memory_order_acquire);
+  while (cur < want && !wanted_.compare_exchange_weak(cur, want, std::memory_order_acq_rel)) {
   }
-  file[slot.service_] = tokens;
-  Status st = writeOAuthTokens(state_dir_, slot.sandbox_, file);
-  if (!st) return st;
-  slot.tokens_.store(std::make_shared<const OAuthTokens>(std::move(tokens)));
-  changed_.store(true);
-  return Status::ok();
+  if (cur < want) vault_.wake();
+}
+
+void OAuthVault::wake() const {
+  const int fd = wake_fd_.load(std::memory_order_acquire);
+  if (fd < 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);  // EAGAIN: already awake
+}
+
+std::vector<std::shared_ptr<OAuthSlot>> OAuthVault::slots() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<OAuthSlot>> out;
+  out.reserve(slots_.size());
+  for (const auto& [key, s] : slots_) out.push_back(s);
+  return out;
+}
+
+// The tokens file is read, changed in one service and written back: another
+// service removed by `kitgate secret rm` stays removed.
+StatusOr<bool> OAuthVault::storeLocked(OAuthSlot& slot, OAuthTokens tokens,
+                                       const OAuthTokens* expected) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool stored = false;
+    std::optional<OAuthTokens> on_file;
+    Status st =
+        updateOAuthTokens(state_dir_, slot.sandbox_, [&](std::map<std::string, OAuthTokens>& file) {
+          auto it = file.find(slot.service_);
+          if (expected != nullptr &&
+              (it == file.end() || it->second.refresh_token != expected->refresh_token)) {
+            if (it != file.end()) on_file = it->second;
+            return false;  // revoked, or replaced by someone else: the file wins
+          }
+          file[slot.service_] = tokens;
+          stored = true;
+          return true;
+        });
+    if (!st) return st;
+    if (!stored) {
+      slot.publish(on_file ? std::make_shared<const OAuthTokens>(std::move(*on_file)) : nullptr);
+      return false;
+    }
+    slot.publish(std::make_shared<const OAuthTokens>(std::move(tokens)));
+    changed_.store(true);
+  }
+  wake();
+  return true;
 }
 
 std::shared_ptr<OAuthSlot> OAuthVault::slot(const std::string& sandbox,
@@ -396,9 +466,9 @@ Status OAuthVault::syncFromFiles() {
     auto it = file->find(key.second);
     auto cur = s->current();
     if (it == file->end()) {
-      if (cur) s->tokens_.store(nullptr);
+      if (cur) s->publish(nullptr);
     } else if (!cur || !(*cur == it->second)) {
-      s->tokens_.store(std::make_shared<const OAuthTokens>(it->second));
+      s->publish(std::make_shared<const OAuthTokens>(it->second));
     }
   }
   if (errors.empty()) return Status::ok();

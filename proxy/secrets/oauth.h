@@ -12,8 +12,14 @@
 //   OAuthVault     the live tokens of every (sandbox, service): read on the
 //                  data path without I/O (an immutable value behind an atomic
 //                  shared_ptr), stored by the worker that saw the token
-//                  response (file first, then published), re-read from the
-//                  files on every reload (so `kitgate secret rm` revokes)
+//                  response or by the refresher (file first, then
+//                  published), re-read from the files on every reload (so
+//                  `kitgate secret rm` revokes)
+//   OAuthSlot      one (sandbox, service): its tokens, and the lock-free
+//                  hand-off between the data path and the proxy's own
+//                  refresher (proxy/secrets/oauth_refresher.h): a request
+//                  that meets dead tokens asks for a refresh, the refresher
+//                  says whether one is running or may start
 //
 // File formats: proxy/secrets/FORMAT.md ("OAuth"). Token values never appear
 // in a Status, a log line or toString(). Thread: the parsers and
@@ -22,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +73,9 @@ struct OAuthTokens {
   State state = State::kOk;
   std::string error;  // why the last refresh failed (never a value)
   int64_t updated_at_ms = 0;
+  // The port of the token endpoint the tokens came from (the sandbox's
+  // CONNECT port): the proxy refreshes there.
+  uint16_t token_port = 443;
 
   bool operator==(const OAuthTokens&) const = default;
 };
@@ -87,6 +97,14 @@ StatusOr<std::map<std::string, OAuthTokens>> readOAuthTokens(std::string_view st
 // Writes it atomically, 0600 (an empty map removes the file).
 Status writeOAuthTokens(std::string_view state_dir, std::string_view sandbox,
                         const std::map<std::string, OAuthTokens>& tokens);
+// Read, change, write — under an advisory lock (flock on <state>/oauth/)
+// that every writer of tokens files takes: the proxy storing a login or a
+// refresh, `kitgate secret rm`, `kitgate rm`. So a refresh that read the
+// file before an rm cannot write the removed credential back. `change`
+// returns false to leave the file as it is. Blocks while another writer
+// holds the lock (a read-modify-write: milliseconds).
+Status updateOAuthTokens(std::string_view state_dir, std::string_view sandbox,
+                         const std::function<bool(std::map<std::string, OAuthTokens>&)>& change);
 
 // What a token endpoint answered (a JSON object), taken apart:
 //  - `tokens`: the access token, the refresh token (the previous one when
@@ -124,15 +142,53 @@ class OAuthSlot {
   // Writes the sandbox's tokens file, then publishes. The error names the
   // file, never a value.
   Status store(OAuthTokens tokens);
+  // The refresher's store: only when the tokens file still holds
+  // `expected`'s refresh token for this service (the file is the truth: a
+  // `kitgate secret rm`, or a refresh the agent made meanwhile, wins). When
+  // it does not, the slot takes what the file holds (nothing, after an rm)
+  // and the answer is false.
+  StatusOr<bool> storeIfCurrent(const OAuthTokens& expected, OAuthTokens next);
   const std::string& sandbox() const { return sandbox_; }
   const std::string& service() const { return service_; }
 
+  // The kit route of this slot, set by each store build (null before).
+  std::shared_ptr<const OAuthRoute> route() const { return route_.load(); }
+  void setRoute(std::shared_ptr<const OAuthRoute> route) { route_.store(std::move(route)); }
+
+  // --- refresh hand-off; lock-free, any thread ---
+  // Bumped by every publish. Read it before current() to name the tokens a
+  // refresh request is about.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // The tokens of `generation` are dead (expired, or a resource host
+  // answered 401 to them): ask the refresher to replace them. Requests about
+  // tokens already replaced are ignored. Never blocks (an eventfd write).
+  void requestRefresh(uint64_t generation);
+  // Some request asked for the current tokens to be replaced.
+  bool refreshWanted() const { return wanted_.load(std::memory_order_acquire) > generation(); }
+  // A refresh runs now, or one may start at once (the refresher is not
+  // backing off after a failure): a request with dead tokens may wait.
+  bool refreshAvailable(int64_t now_ms) const {
+    return in_flight_.load(std::memory_order_acquire) ||
+           now_ms >= retry_at_ms_.load(std::memory_order_acquire);
+  }
+  // Refresher thread only.
+  void setInFlight(bool on) { in_flight_.store(on, std::memory_order_release); }
+  void setRetryAt(int64_t unix_ms) { retry_at_ms_.store(unix_ms, std::memory_order_release); }
+  int64_t retryAt() const { return retry_at_ms_.load(std::memory_order_acquire); }
+
  private:
   friend class OAuthVault;
+  void publish(std::shared_ptr<const OAuthTokens> tokens);
+
   OAuthVault& vault_;
   std::string sandbox_;
   std::string service_;
   std::atomic<std::shared_ptr<const OAuthTokens>> tokens_;
+  std::atomic<std::shared_ptr<const OAuthRoute>> route_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> wanted_{0};  // a generation + 1 someone asked to replace
+  std::atomic<bool> in_flight_{false};
+  std::atomic<int64_t> retry_at_ms_{0};
 };
 
 class OAuthVault {
@@ -153,14 +209,23 @@ class OAuthVault {
   bool takeChanged() { return changed_.exchange(false); }
   const std::string& stateDir() const { return state_dir_; }
 
+  // Every slot made so far (the refresher's worklist). Not the data path.
+  std::vector<std::shared_ptr<OAuthSlot>> slots();
+  // An eventfd the vault writes to when tokens are stored or a refresh is
+  // requested (-1: none). Set by the refresher; the write never blocks.
+  void setWakeFd(int fd) { wake_fd_.store(fd, std::memory_order_release); }
+  void wake() const;
+
  private:
   friend class OAuthSlot;
-  Status storeLocked(OAuthSlot& slot, OAuthTokens tokens);
+  // `expected` null: store unconditionally.
+  StatusOr<bool> storeLocked(OAuthSlot& slot, OAuthTokens tokens, const OAuthTokens* expected);
 
   std::string state_dir_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<OAuthSlot>> slots_;
   std::atomic<bool> changed_{false};
+  std::atomic<int> wake_fd_{-1};
 };
 
 }  // namespace kitgate::secrets

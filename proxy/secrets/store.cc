@@ -225,6 +225,7 @@ class SandboxCredentialsBuilder {
     for (const OAuthRoute& r : *oauth_) {
       c.oauth_.push_back(
           OAuthUse{std::make_shared<const OAuthRoute>(r), vault_->slot(sandbox_, r.service)});
+      c.oauth_.back().slot->setRoute(c.oauth_.back().route);  // what the refresher uses
       c.oauth_compiled_.push_back(c.oauth_.back().slot->current());
       const size_t index = c.oauth_.size() - 1;
       auto at = [&](const std::string& host) -> Pattern* {

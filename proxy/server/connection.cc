@@ -65,6 +65,7 @@ stream::StreamEnv streamEnv(Worker& w, const Snapshot& snap, upstream::Connector
   env.secrets = snap.secrets.get();
   env.minters = &snap.minters;
   env.gateways = &snap.gateways;
+  env.oauth_waits = &w.oauthWaits();
   return env;
 }
 
@@ -933,6 +934,11 @@ void Connection::beginInnerRequests() {
 }
 
 // ---------------------------------------------------------------- forward
+
+bool Connection::holdForRefresh() {
+  evtimer_del(timer_);
+  return true;
+}
 
 void Connection::forward(UniqueFd upstream, const http::Request& request) {
   if (upstream.valid()) {

@@ -152,6 +152,8 @@ class Connection final : private stream::StreamHost {
   void forward(UniqueFd upstream, const http::Request& request) override;
   void reply(const stream::EndResponse& response) override;
   void log(const admin::PolicyRecord& record) override;
+  // HTTP/1: the request waits in kUpstream; the stream's wait is bounded.
+  bool holdForRefresh() override;
 
   void adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port);
   // Applies a pending reload; false when it closed the connection.

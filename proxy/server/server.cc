@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "proxy/admin/process_metrics.h"
+#include "proxy/upstream/https_post.h"
 
 namespace kitgate::server {
 namespace {
@@ -85,7 +86,8 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
   // Port 0 entries are bound now: record the real endpoints, and rebuild the
   // first snapshot so the proxy's own endpoints are known to the address
   // check before the first connection is accepted.
-  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") || s->config_.admin_listen.ends_with(":0") ||
+  const bool had_port0 = s->config_.metrics_listen.ends_with(":0") ||
+                         s->config_.admin_listen.ends_with(":0") ||
                          s->snapshot_->config.listen != s->config_.listen ||
                          s->snapshot_->config.transparent_listen != s->config_.transparent_listen ||
                          s->snapshot_->config.dns_listen != s->config_.dns_listen;
@@ -115,6 +117,15 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
       VolumeWatch::create(s->base_, volumes, [raw] { raw->reloadAndLog("volume update"); });
   if (!watch) return watch.status();
   s->volume_watch_ = std::move(watch.value());
+  secrets::OAuthRefresher::Hooks hooks;
+  hooks.vault = [raw] {
+    auto current = raw->currentSnapshot();
+    return current ? current->oauth : nullptr;
+  };
+  hooks.post = [raw](const secrets::TokenRequest& r) { return raw->postTokenRequest(r); };
+  hooks.done = [raw](const std::shared_ptr<secrets::OAuthSlot>& slot,
+                     secrets::OAuthRefresher::Result result) { raw->refreshEnded(slot, result); };
+  s->oauth_refresher_ = std::make_unique<secrets::OAuthRefresher>(std::move(hooks));
   s->flush_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::onFlush, raw);
   timeval tv{0, 200'000};
   event_add(s->flush_ev_, &tv);
@@ -122,6 +133,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(config::ProxyConfig config,
 }
 
 Server::~Server() {
+  oauth_refresher_.reset();  // its hooks post to the workers
   for (event* e : signal_events_) event_free(e);
   if (flush_ev_) event_free(flush_ev_);
   volume_watch_.reset();
@@ -145,7 +157,9 @@ int Server::run() {
                config_.listen.front(),
                config_.metrics_listen.empty() ? "" : ", metrics on " + metricsAddress(),
                config_.admin_listen.empty() ? "" : ", admin on " + adminAddress());
+  oauth_refresher_->start();
   event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  oauth_refresher_->stop();
   for (auto& t : threads_) t.join();
   policy_log_->flush();
   spdlog::info("kitgate-proxy: stopped");
@@ -252,6 +266,41 @@ Status Server::reloadLocked() {
   global_metrics_.snapshot_loaded_unix = snapshot_->loaded_at_unix;
   global_metrics_.setLimits(config_.limits);
   return Status::ok();
+}
+
+std::shared_ptr<const Snapshot> Server::currentSnapshot() {
+  std::lock_guard<std::mutex> lock(reload_mu_);  // the refresher thread; never the data path
+  return snapshot_;
+}
+
+StatusOr<secrets::TokenAnswer> Server::postTokenRequest(const secrets::TokenRequest& r) {
+  // The same rules as the sandbox's own requests to the token endpoint: its
+  // policy, the proxy's endpoints refused, verified TLS.
+  const std::shared_ptr<const Snapshot> snap = currentSnapshot();
+  const sandbox::Sandbox* sandbox = snap->registry->find(r.sandbox);
+  if (sandbox == nullptr) return Status::error("sandbox " + r.sandbox + " is not registered");
+  upstream::HttpsPostSettings settings;
+  settings.policy = &sandbox->policy();
+  settings.self = &snap->self;
+  settings.static_hosts = snap->static_hosts.get();
+  settings.tls = snap->upstream_tls.get();
+  settings.timeout = snap->config.limits.connect_timeout;
+  settings.max_body = secrets::kMaxTokenAnswer;
+  auto answer = upstream::postHttps(
+      {r.host, r.port, r.path, "application/x-www-form-urlencoded", r.body}, settings);
+  if (!answer) return answer.status();
+  return secrets::TokenAnswer{answer->status, std::move(answer->body)};
+}
+
+void Server::refreshEnded(const std::shared_ptr<secrets::OAuthSlot>& slot,
+                          secrets::OAuthRefresher::Result result) {
+  using Result = secrets::OAuthRefresher::Result;
+  if (result == Result::kOk) global_metrics_.oauth_refresh_ok.fetch_add(1);
+  if (result == Result::kFailed) global_metrics_.oauth_refresh_failed.fetch_add(1);
+  // Requests parked for this credential go on, with what is stored now.
+  for (Worker* w : shared_.workers) {
+    w->post([w, slot] { w->oauthWaits().wake(slot.get()); });
+  }
 }
 
 Status Server::startDns(std::vector<std::string>& addresses) {

@@ -29,6 +29,7 @@
 #include "proxy/config/config.h"
 #include "proxy/dns/name_memory.h"
 #include "proxy/dns/responder.h"
+#include "proxy/secrets/oauth_refresher.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/volume_watch.h"
 #include "proxy/server/worker.h"
@@ -79,6 +80,11 @@ class Server {
   Status applyListenChanges(std::vector<std::string>& wanted);
   // Starts the sandboxes' DNS on `addresses` (port 0 resolved in place).
   Status startDns(std::vector<std::string>& addresses);
+  // The proxy's own OAuth refreshes: the refresher's hooks (its thread).
+  std::shared_ptr<const Snapshot> currentSnapshot();
+  StatusOr<secrets::TokenAnswer> postTokenRequest(const secrets::TokenRequest& request);
+  void refreshEnded(const std::shared_ptr<secrets::OAuthSlot>& slot,
+                    secrets::OAuthRefresher::Result result);
 
   config::ProxyConfig config_;
   std::string config_path_;
@@ -101,6 +107,9 @@ class Server {
   dns::NameMemory names_{dns::kMemoryTtl, dns::kMemoryPerSandbox};
   std::unique_ptr<tunnel::EvdnsResolver> dns_resolver_;
   std::unique_ptr<dns::Responder> dns_;
+  // Refreshes proxy-managed OAuth tokens before expiry and on request
+  // (proxy/secrets/oauth_refresher.h); started by run().
+  std::unique_ptr<secrets::OAuthRefresher> oauth_refresher_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> workers_exited_{0};
 };

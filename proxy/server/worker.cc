@@ -71,6 +71,7 @@ Worker::~Worker() {
     if (e) event_free(e);
   }
   resolver_.reset();
+  oauth_waits_.reset();
   if (base_) event_base_free(base_);
 }
 
@@ -89,6 +90,7 @@ Status Worker::init(std::vector<std::string>& listen) {
   event_config_free(cfg);
   if (base_ == nullptr) return Status::error("event_base_new failed");
   resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
+  oauth_waits_ = std::make_unique<stream::OAuthWaits>(base_);
   // Activated by retire(); queued behind the callbacks already active, so a
   // connection is deleted only after every callback of this round has returned.
   reap_ev_ = event_new(base_, -1, 0, &Worker::onReap, this);

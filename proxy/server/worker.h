@@ -26,6 +26,7 @@
 #include "proxy/dns/name_memory.h"
 #include "proxy/server/snapshot.h"
 #include "proxy/server/source_counts.h"
+#include "proxy/stream/oauth_wait.h"
 #include "proxy/tls/contexts.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/pipe_pool.h"
@@ -102,6 +103,9 @@ class Worker {
   // locks: only this thread touches them).
   tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
   tls::LeafCache& leafCache(const std::shared_ptr<const tls::LeafMinter>& minter);
+  // Requests parked until an OAuth refresh ends (proxy/stream/oauth_wait.h);
+  // the server posts wake() here.
+  stream::OAuthWaits& oauthWaits() { return *oauth_waits_; }
   // Unlinks `s` and deletes it after the current callbacks have returned.
   void retire(Connection* s);
   size_t connectionCount() const { return connections_; }
@@ -175,6 +179,7 @@ class Worker {
                                                        std::unique_ptr<tls::LeafCache>>>
       leaf_caches_;
   std::unique_ptr<tunnel::Resolver> resolver_;
+  std::unique_ptr<stream::OAuthWaits> oauth_waits_;  // made with base_
   admin::WorkerMetrics metrics_;
 };
 

@@ -18,8 +18,10 @@ const std::string& OAuthExchange::service() const {
   return use_ != nullptr ? use_->route->service : kNone;
 }
 
-void OAuthExchange::begin(const secrets::InterceptPlan* plan, const http::Request& request) {
+void OAuthExchange::begin(const secrets::InterceptPlan* plan, const http::Request& request,
+                          uint16_t port) {
   use_ = nullptr;
+  port_ = port;
   request_matcher_.reset();
   request_scrub_.begin(nullptr);
   collecting_ = false;
@@ -106,6 +108,7 @@ uint32_t OAuthExchange::responseBody(evbuffer* payload, evbuffer* out, bool last
                  route.service, ex.status().message());
     evbuffer_add(payload, body_.data(), body_.size());
   } else {
+    ex->tokens.token_port = port_;
     Status st = use_->slot->store(ex->tokens);
     if (!st) {
       spdlog::error("sandbox {}: {} tokens not stored: {}", sandbox, route.service, st.message());

@@ -33,8 +33,9 @@ inline constexpr size_t kMaxTokenResponse = 64 * 1024;
 
 class OAuthExchange {
  public:
-  // A new request: active when it is a POST to a token endpoint of `plan`.
-  void begin(const secrets::InterceptPlan* plan, const http::Request& request);
+  // A new request: active when it is a POST to a token endpoint of `plan`
+  // (on `port`, where the proxy's own refreshes then go).
+  void begin(const secrets::InterceptPlan* plan, const http::Request& request, uint16_t port);
   bool active() const { return use_ != nullptr; }
   const std::string& service() const;
 
@@ -62,6 +63,7 @@ class OAuthExchange {
   std::optional<secrets::ScrubMatcher> request_matcher_;
   BodyScrub request_scrub_;
   bool collecting_ = false;
+  uint16_t port_ = 443;
   std::string body_;
 };
 

@@ -28,6 +28,10 @@ void Stream::begin(const sandbox::Sandbox* sandbox, Clock::time_point start) {
   creds_ = nullptr;
   plan_.reset();
   attempt_.reset();
+  oauth_sent_.clear();
+  oauth_wait_.reset();
+  oauth_waited_ = false;
+  parked_upstream_.reset();
 }
 
 void Stream::describe(std::string_view method, Target target, uint16_t port,
@@ -301,7 +305,49 @@ void Stream::onConnected(upstream::ConnectResult r) {
   }
 }
 
+bool Stream::parkForRefresh(UniqueFd& upstream) {
+  oauth_sent_.clear();
+  const int64_t now_ms = secrets::unixMillisNow();
+  std::shared_ptr<secrets::OAuthSlot> dead;
+  uint64_t dead_generation = 0;
+  for (const secrets::OAuthUse& use : plan_->oauth_resources) {
+    const std::string& sentinel = use.route->access_sentinel;
+    if (sentinel.empty()) continue;
+    const bool carries =
+        std::any_of(request_->headers.begin(), request_->headers.end(), [&](const http::Header& h) {
+          return !http::equalsIgnoreCase(h.name, "host") &&
+                 h.value.find(sentinel) != std::string::npos;
+        });
+    if (!carries) continue;
+    const uint64_t generation = use.slot->generation();  // before current(): see oauth.h
+    const auto tokens = use.slot->current();
+    if (!tokens || tokens->access_token.empty()) continue;  // no login: the sentinel goes out
+    oauth_sent_.emplace_back(use.slot, generation);
+    if (dead == nullptr && !tokens->refresh_token.empty() && tokens->expires_at_ms > 0 &&
+        now_ms >= tokens->expires_at_ms && use.slot->refreshAvailable(now_ms)) {
+      dead = use.slot;
+      dead_generation = generation;
+    }
+  }
+  if (dead == nullptr || oauth_waited_) return false;
+  dead->requestRefresh(dead_generation);
+  if (env_.oauth_waits == nullptr || !host_.holdForRefresh()) return false;
+  parked_upstream_ = std::move(upstream);
+  oauth_wait_ = env_.oauth_waits->wait(dead.get(), kOAuthWaitLimit, [this](OAuthWaits::Outcome o) {
+    oauth_waited_ = true;
+    env_.metrics
+        ->oauth_waits[o == OAuthWaits::Outcome::kTimedOut
+                          ? admin::idx(admin::OAuthWait::kTimedOut)
+                          : admin::idx(admin::OAuthWait::kRefreshEnded)]
+        .add();
+    oauth_wait_.reset();
+    forward(std::move(parked_upstream_));
+  });
+  return true;
+}
+
 void Stream::forward(UniqueFd upstream) {
+  if (intercepted_ && plan_ && !plan_->oauth_resources.empty() && parkForRefresh(upstream)) return;
   // The request as forwarded: a copy of the one received (assignment keeps
   // the strings' capacity from the previous request on this connection).
   const http::Request& in = *request_;
@@ -311,7 +357,7 @@ void Stream::forward(UniqueFd upstream) {
   fwd_.port = port_;
   fwd_.path = in.path;
   fwd_.headers = in.headers;
-  oauth_.begin(intercepted_ ? plan_.get() : nullptr, in);
+  oauth_.begin(intercepted_ ? plan_.get() : nullptr, in, port_);
   if (intercepted_) {
     if ((creds_ != nullptr && !creds_->scrubMatcher().empty()) || oauth_.active()) {
       // The response body is scrubbed of the sandbox's secrets: ask for it
@@ -349,6 +395,12 @@ bool Stream::onResponseHead(http::ResponseHead& head) {
   body_scrub_.begin(nullptr);
   if (!intercepted_ || creds_ == nullptr) return false;
   oauth_.noteStatus(head, sandbox_ != nullptr ? sandbox_->name() : "-");
+  if (head.status == 401) {
+    // The origin refused the access token the proxy put in: have it
+    // refreshed (once, whatever the number of such answers); the 401 itself
+    // goes on to the sandbox.
+    for (const auto& [slot, generation] : oauth_sent_) slot->requestRefresh(generation);
+  }
   live_scrub_ = creds_->liveOAuthScrub();  // OAuth tokens newer than the snapshot
   const secrets::ScrubMatcher& matcher = live_scrub_ ? *live_scrub_ : creds_->scrubMatcher();
   secrets::scrubResponse(matcher, head);

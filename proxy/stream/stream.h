@@ -39,6 +39,7 @@
 #include "proxy/stream/body_scrub.h"
 #include "proxy/stream/end_reason.h"
 #include "proxy/stream/oauth_exchange.h"
+#include "proxy/stream/oauth_wait.h"
 #include "proxy/tls/client_hello.h"
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/upstream/connector.h"
@@ -106,6 +107,11 @@ class StreamHost {
   virtual void reply(const EndResponse& response) = 0;
   // One policy log line.
   virtual void log(const admin::PolicyRecord& record) = 0;
+  // The stream is about to hold its request until an OAuth refresh ends
+  // (bounded by kOAuthWaitLimit; forward() follows): true when the host can
+  // hold it (its own request timer stops meanwhile). Default: it cannot (the
+  // request goes on at once).
+  virtual bool holdForRefresh() { return false; }
 };
 
 // What a stream reads, fixed for the connection (the pinned snapshot's parts).
@@ -122,6 +128,8 @@ struct StreamEnv {
   // full URL to one of these addresses is a host service, like
   // host.docker.internal.
   const std::vector<policy::IpAddress>* gateways = nullptr;
+  // The worker's parked requests (may be null: requests never wait).
+  OAuthWaits* oauth_waits = nullptr;
 };
 
 class Stream {
@@ -141,8 +149,11 @@ class Stream {
   // The same for a transparent connection ended before its decision: the
   // original destination, no name.
   void describe(const TransparentTarget& target);
-  // Cancels a pending upstream attempt (the connection is closing).
-  void cancel() { attempt_.reset(); }
+  // Cancels a pending upstream attempt or OAuth wait (the connection is closing).
+  void cancel() {
+    attempt_.reset();
+    oauth_wait_.reset();
+  }
 
   // An explicit proxy request (CONNECT or a full URL) from an identified sandbox.
   void onProxyRequest(const http::Request& request, Target target);
@@ -240,7 +251,7 @@ class Stream {
                            : admin::ReqType::kHttp;
   }
   const sandbox::Sandbox* sandbox() const { return sandbox_; }
-  bool waitingForUpstream() const { return attempt_ != nullptr; }
+  bool waitingForUpstream() const { return attempt_ != nullptr || oauth_wait_ != nullptr; }
   // The interception plan and credentials decided for this CONNECT.
   const secrets::SandboxCredentials* credentials() const { return creds_; }
   const std::shared_ptr<const secrets::InterceptPlan>& plan() const { return plan_; }
@@ -254,6 +265,11 @@ class Stream {
   void connectUpstream();
   void onConnected(upstream::ConnectResult r);
   void forward(UniqueFd upstream);
+  // Proxy-managed OAuth on a resource host: notes which credentials this
+  // request carries the access sentinel of (oauth_sent_); when one's stored
+  // access token has expired and a refresh is running or can start, asks
+  // for it and parks the request (true: forward() runs again when it ends).
+  bool parkForRefresh(UniqueFd& upstream);
 
   const StreamEnv& env_;
   StreamHost& host_;
@@ -288,6 +304,13 @@ class Stream {
   std::shared_ptr<const secrets::InterceptPlan> plan_;
   http::Request fwd_;  // the request as forwarded (kept for its capacity)
   std::unique_ptr<upstream::Attempt> attempt_;
+  // Proxy-managed OAuth: the credentials whose access token this request
+  // carries, with the generation it had (a 401 asks to replace exactly
+  // that); the wait for a refresh, and the upstream held meanwhile.
+  std::vector<std::pair<std::shared_ptr<secrets::OAuthSlot>, uint64_t>> oauth_sent_;
+  std::unique_ptr<OAuthWaits::Ticket> oauth_wait_;
+  bool oauth_waited_ = false;  // once per request
+  UniqueFd parked_upstream_;
 };
 
 }  // namespace kitgate::stream

@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/secrets/oauth.h"
@@ -85,7 +87,7 @@ class MitmOAuth : public ::testing::Test {
   }
 
   // One request through the proxy as the sandbox sends it; every byte of the
-  // response is kept for the scan.
+  // response is kept for the scan. Any thread.
   HttpResponse call(const char* host, const std::string& method, const std::string& path,
                     const std::string& headers = "", const std::string& body = "") {
     auto c = HttpsClient::open({proxy_->port(), host, origin_->port(), sandbox_ca_, {}});
@@ -98,8 +100,34 @@ class MitmOAuth : public ::testing::Test {
     auto r = c->readResponse();
     EXPECT_TRUE(r.isOk()) << r.status().message();
     if (!r.isOk()) return {};
+    std::lock_guard<std::mutex> lock(received_mu_);
     received_.push_back(r->head + r->body);
     return *r;
+  }
+
+  // A resource call with the access sentinel, as the agent makes it.
+  HttpResponse resource() {
+    return call(kApiHost, "GET", "/v1/me",
+                std::string("Authorization: Bearer ") + kAccessSentinel + "\r\n");
+  }
+
+  // A login whose access token lives `seconds`; what the provider issues
+  // afterwards lives an hour (one proactive refresh, not a stream of them).
+  void loginFor(int seconds) {
+    origin_->setExpiresIn(seconds);
+    ASSERT_EQ(login().status, 200);
+    origin_->setExpiresIn(3600);
+  }
+
+  // `kitgate secret rm anthropic --sandbox default`: the service leaves the
+  // tokens file, then the proxy reloads.
+  void removeCredential() {
+    ASSERT_TRUE(secrets::updateOAuthTokens(proxy_->stateDir(), "default",
+                                           [](std::map<std::string, secrets::OAuthTokens>& t) {
+                                             return t.erase("anthropic") > 0;
+                                           })
+                    .isOk());
+    ASSERT_TRUE(proxy_->reloadViaSignal().isOk());
   }
 
   HttpResponse login() {
@@ -119,6 +147,7 @@ class MitmOAuth : public ::testing::Test {
   std::unique_ptr<OAuthOrigin> origin_;
   std::unique_ptr<ProxyProcess> proxy_;
   std::string sandbox_ca_;
+  std::mutex received_mu_;
   std::vector<std::string> received_;  // every response the sandbox got
 };
 
@@ -204,6 +233,175 @@ TEST_F(MitmOAuth, AFailedRefreshIsPassedOnAndKeepsTheStoredTokens) {
   EXPECT_EQ(after.refresh_token, before.refresh_token);
   EXPECT_EQ(after.state, secrets::OAuthTokens::State::kRefreshFailed);
   EXPECT_EQ(after.error, "the token endpoint answered 400");
+}
+
+// ---------------------------------------------------------------- the proxy's own refreshes
+
+TEST_F(MitmOAuth, TheProxyRefreshesBeforeExpiryWithoutAnySandboxRequest) {
+  loginFor(2);
+  const auto login = stored()["anthropic"];
+  const std::string first_refresh = origin_->currentRefresh();
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshes() >= 1; }, 10s))
+      << "no refresh by the proxy";
+  EXPECT_LT(origin_->lastRefreshAtMs(), login.expires_at_ms) << "refreshed only after expiry";
+  // It went out with the real refresh token (form-encoded).
+  ASSERT_FALSE(origin_->tokenRequestBodies().empty());
+  EXPECT_EQ(origin_->tokenRequestBodies().back(),
+            "grant_type=refresh_token&refresh_token=" + first_refresh);
+  // The rotated tokens are stored, and resource calls carry the new one.
+  ASSERT_TRUE(waitUntil(
+      [&] { return stored()["anthropic"].refresh_token == origin_->currentRefresh(); }, 10s));
+  const auto now = stored()["anthropic"];
+  EXPECT_EQ(now.access_token, origin_->currentAccess());
+  EXPECT_NE(now.access_token, login.access_token);
+  EXPECT_EQ(now.state, secrets::OAuthTokens::State::kOk);
+  EXPECT_GT(now.expires_at_ms, secrets::unixMillisNow() + 3000 * 1000);
+  HttpResponse r = resource();
+  ASSERT_EQ(r.status, 200) << r.head << r.body;
+  EXPECT_EQ(origin_->authorized(), 1);
+  EXPECT_EQ(origin_->refreshAttempts(), 1);
+  EXPECT_TRUE(waitUntil(
+      [&] { return proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0) == 1; },
+      5s));
+}
+
+TEST_F(MitmOAuth, FiftyConcurrentRequestsAfterExpiryCauseOneRefreshAndAllCarryTheNewToken) {
+  // The refresh the proxy starts half a second before expiry takes 3 s at
+  // the provider: the requests that come after expiry meet a dead token
+  // while it runs.
+  origin_->setRefreshDelay(3000ms);
+  loginFor(1);
+  const int64_t expires_at = stored()["anthropic"].expires_at_ms;
+  ASSERT_TRUE(waitUntil([&] { return secrets::unixMillisNow() > expires_at + 50; }, 5s));
+  ASSERT_EQ(origin_->refreshes(), 0) << "answered before the requests came: nothing tested";
+  constexpr int kRequests = 50;
+  std::vector<int> status(kRequests, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] { status[i] = resource().status; });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kRequests; ++i) EXPECT_EQ(status[i], 200) << "request " << i;
+  EXPECT_EQ(origin_->authorized(), kRequests);
+  EXPECT_EQ(origin_->unauthorized(), 0) << "a request went out with the dead token";
+  EXPECT_EQ(origin_->refreshAttempts(), 1);
+  EXPECT_EQ(origin_->refreshes(), 1);
+  EXPECT_GE(proxy_->metric("kitgate_oauth_waits_total{outcome=\"refresh_ended\"}").value_or(0), 1);
+}
+
+TEST_F(MitmOAuth, A401FromTheResourceHostTriggersOneRefreshAndIsPassedOn) {
+  loginFor(3600);
+  origin_->setRefreshDelay(500ms);
+  origin_->revokeAccess();  // the provider ended the session early
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse r = resource();
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.body.find("invalid_token"), std::string::npos);
+  }
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return origin_->refreshes() == 1 &&
+               stored()["anthropic"].access_token == origin_->currentAccess();
+      },
+      10s))
+      << "no refresh after the 401";
+  HttpResponse r = resource();
+  EXPECT_EQ(r.status, 200) << r.head << r.body;
+  EXPECT_EQ(origin_->refreshAttempts(), 1) << "two 401s for one token: one refresh";
+}
+
+struct FailureCase {
+  const char* name;
+  OAuthOrigin::RefreshAnswer answer;
+  const char* error;  // the start of the stored reason
+  friend void PrintTo(const FailureCase& c, std::ostream* os) { *os << c.name; }
+};
+
+class MitmOAuthRefreshFailure : public MitmOAuth,
+                                public ::testing::WithParamInterface<FailureCase> {};
+
+TEST_P(MitmOAuthRefreshFailure, KeepsTheTokensAndMarksThemFailedWithTheReason) {
+  loginFor(2);
+  const auto before = stored()["anthropic"];
+  origin_->setRefreshAnswer(GetParam().answer);
+  ASSERT_TRUE(waitUntil(
+      [&] { return stored()["anthropic"].state == secrets::OAuthTokens::State::kRefreshFailed; },
+      10s));
+  const auto after = stored()["anthropic"];
+  EXPECT_EQ(after.access_token, before.access_token);  // kept
+  EXPECT_EQ(after.refresh_token, before.refresh_token);
+  EXPECT_EQ(after.error.rfind(GetParam().error, 0), 0u) << after.error;
+  // Counted once the attempt is over (just after the state is stored).
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        return proxy_->metric("kitgate_oauth_refresh_total{result=\"failed\"}").value_or(0) == 1;
+      },
+      5s));
+  // Until it expires the stored access token still serves.
+  if (secrets::unixMillisNow() < after.expires_at_ms - 300) {
+    EXPECT_EQ(resource().status, 200);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Answers, MitmOAuthRefreshFailure,
+    ::testing::Values(FailureCase{"Rejected", OAuthOrigin::RefreshAnswer::kBadRequest,
+                                  "the token endpoint answered 400"},
+                      FailureCase{"ServerError", OAuthOrigin::RefreshAnswer::kServerError,
+                                  "the token endpoint answered 500"},
+                      FailureCase{"Dropped", OAuthOrigin::RefreshAnswer::kDrop,
+                                  "the token endpoint could not be reached: "},
+                      FailureCase{"NotJson", OAuthOrigin::RefreshAnswer::kNotJson,
+                                  "the token response is not a JSON object"}),
+    [](const ::testing::TestParamInfo<FailureCase>& i) { return std::string(i.param.name); });
+
+TEST_F(MitmOAuth, ARepeatedRefreshFailureIsLoggedOnceAndRetriedWithBackoff) {
+  loginFor(2);
+  origin_->setRefreshAnswer(OAuthOrigin::RefreshAnswer::kServerError);
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshAttempts() == 1; }, 10s));
+  const auto first = std::chrono::steady_clock::now();
+  // The retry comes after 2 s, not at once (nor in a loop); the next after 4 s.
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshAttempts() == 2; }, 10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - first, 1500ms);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(origin_->refreshAttempts(), 2);
+  EXPECT_EQ(proxy_->metric("kitgate_oauth_refresh_total{result=\"failed\"}").value_or(0), 2);
+  // One warning for the same reason twice, without a value (TearDown scans).
+  const std::string out = proxy_->stderrText() + readFile(proxy_->dir() + "/proxy.stdout");
+  size_t warnings = 0;
+  for (size_t at = out.find("OAuth refresh failed"); at != std::string::npos;
+       at = out.find("OAuth refresh failed", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << out;
+}
+
+TEST_F(MitmOAuth, ACredentialRemovedDuringARefreshStaysRemoved) {
+  origin_->setRefreshDelay(1200ms);
+  loginFor(2);
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshAttempts() == 1; }, 10s));
+  removeCredential();  // while the provider is still answering
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshes() == 1; }, 10s));
+  std::this_thread::sleep_for(700ms);  // the proxy has the answer; it must drop it
+  EXPECT_EQ(stored().count("anthropic"), 0u) << "the refresh brought a removed credential back";
+  // The sentinel goes out as it is; nothing refreshes it any more.
+  EXPECT_EQ(resource().status, 401);
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(origin_->refreshAttempts(), 1);
+  EXPECT_EQ(stored().count("anthropic"), 0u);
+}
+
+TEST_F(MitmOAuth, ARemovedCredentialIsNeverRefreshedAgain) {
+  // Two-second tokens all along: the proxy refreshes about every second.
+  origin_->setExpiresIn(2);
+  ASSERT_EQ(login().status, 200);
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshes() >= 1; }, 10s));
+  removeCredential();
+  const int attempts = origin_->refreshAttempts();
+  std::this_thread::sleep_for(2500ms);
+  // At most one that had already started before the reload (and was dropped).
+  EXPECT_LE(origin_->refreshAttempts(), attempts + 1);
+  EXPECT_EQ(stored().count("anthropic"), 0u);
+  EXPECT_EQ(resource().status, 401);  // the sentinel as it is: no token, no refresh
 }
 
 class MitmOAuthPassthrough : public MitmOAuth {

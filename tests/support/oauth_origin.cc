@@ -139,9 +139,25 @@ void OAuthOrigin::serve(UniqueFd fd) {
     }
     const size_t sp1 = head.find(' ');
     const size_t sp2 = head.find(' ', sp1 + 1);
+    const std::string method = head.substr(0, sp1);
+    const std::string target = head.substr(sp1 + 1, sp2 - sp1 - 1);
+    const std::string type_in = headerValue(head, "content-type");
+    if (method == "POST" && target == opts_.token_path &&
+        param(type_in, body, "grant_type") == "refresh_token") {
+      ++refresh_attempts_;
+      last_refresh_at_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      const int64_t delay = refresh_delay_ms_.load();
+      if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      if (refresh_answer_ == RefreshAnswer::kDrop) {
+        std::lock_guard<std::mutex> lock(mu_);
+        token_bodies_.push_back(body);
+        return;  // closed without an answer
+      }
+    }
     auto [status, type, extra, out] =
-        handle(head.substr(0, sp1), head.substr(sp1 + 1, sp2 - sp1 - 1),
-               headerValue(head, "authorization"), headerValue(head, "content-type"), body);
+        handle(method, target, headerValue(head, "authorization"), type_in, body);
     std::string resp = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: " + type +
                        "\r\nContent-Length: " + std::to_string(out.size()) + "\r\n" + extra +
                        "\r\n" + out;
@@ -158,7 +174,12 @@ std::tuple<int, std::string, std::string, std::string> OAuthOrigin::handle(
     token_bodies_.push_back(body);
     const std::string grant = param(type, body, "grant_type");
     if (grant == "refresh_token") {
-      if (refresh_fails_ || param(type, body, "refresh_token") != refresh_ || refresh_.empty())
+      if (refresh_answer_ == RefreshAnswer::kServerError)
+        return {500, json, "", R"({"error":"server_error"})"};
+      if (refresh_answer_ == RefreshAnswer::kNotJson)
+        return {200, "text/html", "", "<html>maintenance</html>"};
+      if (refresh_answer_ == RefreshAnswer::kBadRequest ||
+          param(type, body, "refresh_token") != refresh_ || refresh_.empty())
         return {400, json, "", R"({"error":"invalid_grant"})"};
       ++refreshes_;
     } else if (grant == "authorization_code") {
@@ -171,6 +192,8 @@ std::tuple<int, std::string, std::string, std::string> OAuthOrigin::handle(
     refresh_ = "REAL-rt-" + std::to_string(serial_) + "-c0ffee00";
     issued_.push_back(access_);
     issued_.push_back(refresh_);
+    access_revoked_ = false;
+    access_expires_ = std::chrono::steady_clock::now() + std::chrono::seconds(expires_in_.load());
     nlohmann::json j = {{"token_type", "Bearer"},
                         {"access_token", access_},
                         {"refresh_token", refresh_},
@@ -179,7 +202,8 @@ std::tuple<int, std::string, std::string, std::string> OAuthOrigin::handle(
     return {200, json, "", j.dump()};
   }
   if (method == "GET" && target == "/v1/me") {
-    if (!access_.empty() && auth == "Bearer " + access_) {
+    if (!access_.empty() && auth == "Bearer " + access_ && !access_revoked_ &&
+        std::chrono::steady_clock::now() < access_expires_) {
       ++authorized_;
       return {200, json, "X-Echo-Authorization: " + auth + "\r\n",
               nlohmann::json{{"you_sent", auth}}.dump()};

@@ -4,20 +4,25 @@
 //   POST <token path>   form or JSON body:
 //     grant_type=authorization_code  issues a fresh access + refresh token
 //     grant_type=refresh_token       the current refresh token rotates both
-//                                    (refresh_fails(): 400 invalid_grant);
+//                                    (after setRefreshDelay(), and as
+//                                    setRefreshAnswer() says: 400
+//                                    invalid_grant, 500, the connection
+//                                    dropped, a body that is not JSON);
 //                                    any other refresh token: 400
 //     the answer: {"access_token", "refresh_token", "expires_in", "scope",
 //                  "token_type"}
 //   GET  /v1/me         resource: 200 when `Authorization: Bearer <current
-//                       access token>`, with the header echoed in the body
-//                       and in X-Echo-Authorization (an echoing upstream);
-//                       else 401
+//                       access token>` that has not expired (expires_in) or
+//                       been revoked (revokeAccess()), with the header echoed
+//                       in the body and in X-Echo-Authorization (an echoing
+//                       upstream); else 401
 //
 // Real tokens start with "REAL-" (tests scan for that prefix). Threads: an
 // accept thread and one per connection; counters from any thread.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,8 +56,20 @@ class OAuthOrigin {
   // Resource requests that carried the current access token / did not.
   int authorized() const { return authorized_.load(); }
   int unauthorized() const { return unauthorized_.load(); }
-  void setRefreshFails(bool fail) { refresh_fails_ = fail; }
+  enum class RefreshAnswer { kOk, kBadRequest, kServerError, kDrop, kNotJson };
+  void setRefreshAnswer(RefreshAnswer a) { refresh_answer_ = a; }
+  void setRefreshFails(bool fail) {
+    refresh_answer_ = fail ? RefreshAnswer::kBadRequest : RefreshAnswer::kOk;
+  }
+  // Refresh answers wait this long (a refresh "in flight").
+  void setRefreshDelay(std::chrono::milliseconds d) { refresh_delay_ms_ = d.count(); }
   void setExpiresIn(int s) { expires_in_ = s; }
+  // The current access token is refused from now on (401); a refresh works.
+  void revokeAccess() { access_revoked_ = true; }
+  // Refresh requests received (answered or not, whatever their outcome).
+  int refreshAttempts() const { return refresh_attempts_.load(); }
+  // When (unix ms) the last refresh request arrived; 0: none.
+  int64_t lastRefreshAtMs() const { return last_refresh_at_ms_.load(); }
   std::string currentAccess() const;
   std::string currentRefresh() const;
   // Every real token issued so far.
@@ -86,7 +103,12 @@ class OAuthOrigin {
   std::vector<std::string> token_bodies_;
   int serial_ = 0;
   std::atomic<int> logins_{0}, refreshes_{0}, authorized_{0}, unauthorized_{0};
-  std::atomic<bool> refresh_fails_{false};
+  std::atomic<RefreshAnswer> refresh_answer_{RefreshAnswer::kOk};
+  std::atomic<int64_t> refresh_delay_ms_{0};
+  std::atomic<int> refresh_attempts_{0};
+  std::atomic<int64_t> last_refresh_at_ms_{0};
+  std::atomic<bool> access_revoked_{false};
+  std::chrono::steady_clock::time_point access_expires_{};
   std::atomic<int> expires_in_{3600};
 };
 

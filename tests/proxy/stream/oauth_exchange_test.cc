@@ -72,27 +72,27 @@ class OAuthExchangeTest : public ::testing::Test {
 
 TEST_F(OAuthExchangeTest, OnlyAPostToTheTokenPathIsAnExchange) {
   OAuthExchange ex;
-  ex.begin(plan_.get(), post("/v1/oauth/token?x=1", "application/json"));
+  ex.begin(plan_.get(), post("/v1/oauth/token?x=1", "application/json"), 443);
   EXPECT_TRUE(ex.active());
-  ex.begin(plan_.get(), post("/v1/oauth/other", "application/json"));
+  ex.begin(plan_.get(), post("/v1/oauth/other", "application/json"), 443);
   EXPECT_FALSE(ex.active());
   http::Request get = post("/v1/oauth/token", "application/json");
   get.method = "GET";
-  ex.begin(plan_.get(), get);
+  ex.begin(plan_.get(), get, 443);
   EXPECT_FALSE(ex.active());
-  ex.begin(nullptr, post("/v1/oauth/token", "application/json"));
+  ex.begin(nullptr, post("/v1/oauth/token", "application/json"), 443);
   EXPECT_FALSE(ex.active());
 }
 
 TEST_F(OAuthExchangeTest, TheRefreshSentinelSplitAcrossReadsBecomesTheStoredToken) {
   OAuthExchange ex;
-  ex.begin(plan_.get(), post("/v1/oauth/token", "application/x-www-form-urlencoded"));
+  ex.begin(plan_.get(), post("/v1/oauth/token", "application/x-www-form-urlencoded"), 443);
   EXPECT_FALSE(ex.rewritesRequest()) << "nothing stored yet: the body goes as sent";
   secrets::OAuthTokens t;
   t.access_token = "REAL-a";
   t.refresh_token = "REAL r/1";
   ASSERT_TRUE(vault_->slot("dev1", "anthropic")->store(t).isOk());
-  ex.begin(plan_.get(), post("/v1/oauth/token", "application/x-www-form-urlencoded"));
+  ex.begin(plan_.get(), post("/v1/oauth/token", "application/x-www-form-urlencoded"), 443);
   ASSERT_TRUE(ex.rewritesRequest());
   Buffers b;
   const std::string body =
@@ -106,7 +106,7 @@ TEST_F(OAuthExchangeTest, TheRefreshSentinelSplitAcrossReadsBecomesTheStoredToke
 
 TEST_F(OAuthExchangeTest, ATokenAnswerIsStoredAndReachesTheSandboxWithSentinels) {
   OAuthExchange ex;
-  ex.begin(plan_.get(), post("/v1/oauth/token", "application/json"));
+  ex.begin(plan_.get(), post("/v1/oauth/token", "application/json"), 443);
   ASSERT_TRUE(ex.onResponseHead(ok()));
   Buffers b;
   const std::string answer =
@@ -126,7 +126,7 @@ TEST_F(OAuthExchangeTest, ATokenAnswerIsStoredAndReachesTheSandboxWithSentinels)
 
 TEST_F(OAuthExchangeTest, ErrorsAndOversizeAnswersPassOnAndStoreNothing) {
   OAuthExchange ex;
-  ex.begin(plan_.get(), post("/v1/oauth/token", "application/json"));
+  ex.begin(plan_.get(), post("/v1/oauth/token", "application/json"), 443);
   http::ResponseHead bad = ok();
   bad.status = 400;
   EXPECT_FALSE(ex.onResponseHead(bad));
