@@ -39,7 +39,14 @@ unit="$root/usr/lib/systemd/system/kitgate-proxy.service"
 grep -q '@' "$unit" && grep -n '@[A-Z_]*@' "$unit" && fail "unsubstituted @VAR@ in the unit"
 grep -q '^ExecStart=/usr/bin/kitgate-proxy --config /var/lib/kitgate/proxy.yaml --ready-file /var/lib/kitgate/proxy.ready$' "$unit" ||
   fail "ExecStart does not run the installed proxy over the CLI's state directory"
-"$root/usr/bin/kitgate-proxy" --validate --config "$root/etc/kitgate/proxy.yaml" >/dev/null ||
+# Validated as the unit would run it, over a state directory of its own: this
+# machine's /var/lib/kitgate may not exist (a fresh machine), or may hold
+# another setup's state.
+mkdir -m 0700 "$work/layout-state"
+sed "s|/var/lib/kitgate|$work/layout-state|g" "$root/etc/kitgate/proxy.yaml" >"$work/layout-proxy.yaml"
+grep -q "^state_dir: $work/layout-state\$" "$work/layout-proxy.yaml" ||
+  fail "the installed config does not keep its state in /var/lib/kitgate"
+"$root/usr/bin/kitgate-proxy" --validate --config "$work/layout-proxy.yaml" >/dev/null ||
   fail "the installed config does not validate"
 log "ok: layout"
 
@@ -75,8 +82,11 @@ mapfile -t pre < <(unit_cmd ExecStartPre)
 ((${#pre[@]} == 2)) || fail "expected two ExecStartPre lines"
 (cd "$state" && eval "${pre[0]}") || fail "ExecStartPre (config template): ${pre[0]}"
 [[ "$(stat -c %a "$state/proxy.yaml")" == 600 ]] || fail "proxy.yaml is not 0600"
-# Free ports instead of the fixed ones (other tests run beside this one).
-sed -i -e 's/127.0.0.1:3128/127.0.0.1:0/' -e 's/127.0.0.1:9090/127.0.0.1:0/' "$state/proxy.yaml"
+# Free ports instead of the fixed ones (other tests run beside this one), and
+# the scratch state directory in the config the template copied (as in the
+# unit's commands: never this machine's /var/lib/kitgate).
+sed -i -e 's/127.0.0.1:3128/127.0.0.1:0/' -e 's/127.0.0.1:9090/127.0.0.1:0/' \
+  -e "s|/var/lib/kitgate|$state|g" "$state/proxy.yaml"
 (cd "$state" && eval "${pre[1]}") >/dev/null || fail "ExecStartPre (validate): ${pre[1]}"
 start="$(unit_cmd ExecStart)"
 (cd "$state" && exec $start) >"$work/proxy.out" 2>&1 &
