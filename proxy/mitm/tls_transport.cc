@@ -13,8 +13,10 @@ tunnel::Io TlsTransport::read(evbuffer* buf, size_t max, size_t* n) {
   while (*n < max) {
     evbuffer_iovec v;
     size_t want = std::min(kRecord, max - *n);
-    if (evbuffer_reserve_space(buf, static_cast<ev_ssize_t>(want), &v, 1) < 1) return tunnel::Io::kError;
-    tls::IoResult r = stream_->read(static_cast<char*>(v.iov_base), std::min(want, v.iov_len));
+    if (evbuffer_reserve_space(buf, static_cast<ev_ssize_t>(want), &v, 1) < 1)
+      return tunnel::Io::kError;
+    tls::IoResult r =
+        stream_->read(static_cast<char*>(v.iov_base), std::min(want, v.iov_len), *n > 0);
     if (r.status == tls::IoStatus::kOk && r.bytes > 0) {
       v.iov_len = r.bytes;
       evbuffer_commit_space(buf, &v, 1);
@@ -46,7 +48,8 @@ tunnel::Io TlsTransport::write(evbuffer* buf) {
     // One record at a time, contiguous, so a retry after kWant* passes the
     // same bytes again (the backend requires it).
     size_t len = std::min(kRecord, evbuffer_get_length(buf));
-    const char* p = reinterpret_cast<const char*>(evbuffer_pullup(buf, static_cast<ev_ssize_t>(len)));
+    const char* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(buf, static_cast<ev_ssize_t>(len)));
     tls::IoResult r = stream_->write(p, len);
     if (r.status == tls::IoStatus::kOk) {
       evbuffer_drain(buf, r.bytes);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "proxy/tls/x509_builder.h"
 
@@ -25,10 +26,30 @@ IoResult want(IoStatus s) { return IoResult{s, 0, {}}; }
 // yields EPIPE (a kError) instead of a SIGPIPE that kills the process. It
 // first serves bytes the server had already read from the socket (a
 // ClientHello pipelined behind CONNECT). It never closes the fd.
+//
+// Reads ahead. TLS asks for a record's 5-byte header, then for its body:
+// two recv() calls per record, and a third that finds the socket empty.
+// Instead, a small read (the header, a short body) takes one recv() of up to
+// kReadAhead bytes, which usually brings the whole record, and keeps what
+// TLS did not ask for yet; a large body is read straight into TLS's buffer.
+// A recv() that came back short means the socket was drained, so a read
+// that follows within the same burst (TlsStream::read's `again`, or later
+// within one TLS call) and finds nothing buffered answers "would block"
+// without asking the kernel: the worker's event loop is level-triggered, so
+// bytes that arrive meanwhile still wake it. The buffer exists only while it
+// holds bytes (an idle connection keeps none).
+constexpr size_t kReadAhead = 4096;
+
 struct SocketBio {
   int fd;
   std::string initial;
   size_t consumed = 0;
+  std::unique_ptr<char[]> ahead;  // kReadAhead bytes while it holds any
+  size_t ahead_begin = 0;
+  size_t ahead_end = 0;
+  bool drained = false;  // the last recv() was short: the socket is most likely empty
+
+  size_t buffered() const { return initial.size() - consumed + (ahead_end - ahead_begin); }
 };
 
 SocketBio* stateOf(BIO* bio) { return static_cast<SocketBio*>(BIO_get_data(bio)); }
@@ -42,21 +63,52 @@ int socketWrite(BIO* bio, const char* buf, int len) {
   return static_cast<int>(n);
 }
 
+// Serves up to `len` bytes of `from[*begin, end)`.
+int serve(const char* from, size_t* begin, size_t end, char* buf, int len) {
+  const size_t n = std::min(static_cast<size_t>(len), end - *begin);
+  std::memcpy(buf, from + *begin, n);
+  *begin += n;
+  return static_cast<int>(n);
+}
+
 int socketRead(BIO* bio, char* buf, int len) {
   BIO_clear_retry_flags(bio);
   SocketBio* st = stateOf(bio);
   if (st->consumed < st->initial.size()) {
-    const size_t n = std::min(static_cast<size_t>(len), st->initial.size() - st->consumed);
-    std::memcpy(buf, st->initial.data() + st->consumed, n);
-    st->consumed += n;
+    const int n = serve(st->initial.data(), &st->consumed, st->initial.size(), buf, len);
     if (st->consumed == st->initial.size()) std::string().swap(st->initial);
+    return n;
+  }
+  if (st->ahead_begin < st->ahead_end) {
+    const int n = serve(st->ahead.get(), &st->ahead_begin, st->ahead_end, buf, len);
+    if (st->ahead_begin == st->ahead_end) {
+      st->ahead.reset();
+      st->ahead_begin = st->ahead_end = 0;
+    }
+    return n;
+  }
+  if (st->drained) {
+    st->drained = false;
+    BIO_set_retry_read(bio);
+    errno = EAGAIN;
+    return -1;
+  }
+  const bool direct = static_cast<size_t>(len) >= kReadAhead;
+  if (!direct && !st->ahead) st->ahead = std::make_unique<char[]>(kReadAhead);
+  char* into = direct ? buf : st->ahead.get();
+  const size_t want = direct ? static_cast<size_t>(len) : kReadAhead;
+  const ssize_t n = ::recv(st->fd, into, want, 0);
+  if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      BIO_set_retry_read(bio);
+    }
+    st->ahead.reset();
     return static_cast<int>(n);
   }
-  const ssize_t n = ::recv(st->fd, buf, static_cast<size_t>(len), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    BIO_set_retry_read(bio);
-  }
-  return static_cast<int>(n);
+  st->drained = static_cast<size_t>(n) < want;
+  if (direct) return static_cast<int>(n);
+  st->ahead_end = static_cast<size_t>(n);
+  return socketRead(bio, buf, len);  // serves from what just arrived
 }
 
 long socketCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
@@ -79,6 +131,9 @@ const BIO_METHOD* socketMethod() {
   }();
   return kMethod;
 }
+
+// The socket BIO attachSocket gave `ssl` (every TlsStream has one).
+SocketBio* socketOf(const SSL* ssl) { return stateOf(SSL_get_rbio(ssl)); }
 
 // Attaches the socket BIO for `fd` as both the read and the write side.
 bool attachSocket(SSL* ssl, int fd, std::string_view initial_bytes = {}) {
@@ -265,6 +320,7 @@ IoResult TlsStream::failure(int ret, const char* op) {
 IoResult TlsStream::handshake() {
   if (handshake_done_) return want(IoStatus::kOk);
   if (failed_) return IoResult{IoStatus::kError, 0, "handshake after failure"};
+  socketOf(ssl_.get())->drained = false;  // called when the fd is ready: ask the kernel
   ERR_clear_error();
   const int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) {
@@ -277,8 +333,9 @@ IoResult TlsStream::handshake() {
   return r;
 }
 
-IoResult TlsStream::read(char* buf, size_t n) {
+IoResult TlsStream::read(char* buf, size_t n, bool again) {
   if (failed_) return IoResult{IoStatus::kError, 0, "read after failure"};
+  if (!again) socketOf(ssl_.get())->drained = false;  // a new burst asks the kernel
   ERR_clear_error();
   const int ret = SSL_read(ssl_.get(), buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
   if (ret > 0) return IoResult{IoStatus::kOk, static_cast<size_t>(ret), {}};
@@ -315,6 +372,9 @@ long TlsStream::verifyResult() const { return SSL_get_verify_result(ssl_.get());
 
 bool TlsStream::sessionReused() const { return SSL_session_reused(ssl_.get()) == 1; }
 
-size_t TlsStream::pending() const { return static_cast<size_t>(SSL_pending(ssl_.get())); }
+size_t TlsStream::pending() const {
+  // Decrypted bytes, and received bytes not yet decrypted (the read-ahead).
+  return static_cast<size_t>(SSL_pending(ssl_.get())) + socketOf(ssl_.get())->buffered();
+}
 
 }  // namespace kitgate::tls

@@ -70,7 +70,12 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   IoResult handshake();
-  IoResult read(char* buf, size_t n);
+  // `again`: the caller read from this stream a moment ago, in the same turn
+  // of its event loop, and got bytes. When that read found the socket drained
+  // (a short recv), this one answers kWantRead without asking the kernel (the
+  // caller's level-triggered loop wakes it for anything that arrives later).
+  // A first read (`again` false) always asks the socket.
+  IoResult read(char* buf, size_t n, bool again = false);
   // Partial writes are allowed (`bytes` may be < n); after kWantRead/kWantWrite
   // call again with the same or a longer buffer at any address.
   IoResult write(const char* buf, size_t n);
@@ -93,8 +98,10 @@ class TlsStream {
   // The backend's X509_V_* verify result (client side), X509_V_OK when fine.
   long verifyResult() const;
   bool sessionReused() const;
-  // Bytes of application data buffered inside TLS, readable without the fd
-  // becoming readable again (drain before waiting on the fd).
+  // Bytes held in user space — decrypted application data, and received
+  // records not yet decrypted (the socket read-ahead) — that a read can
+  // return without the fd becoming readable again (drain before waiting on
+  // the fd).
   size_t pending() const;
   SSL* ssl() const { return ssl_.get(); }
   int fd() const { return fd_; }
