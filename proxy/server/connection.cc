@@ -409,16 +409,19 @@ void Connection::handleRequest() {
   if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
     beginStream();
     state_ = State::kUpstream;
-    updateReadInterest();
     stream_.onInnerRequest(req_, target, *ic_);
+    // A kept-alive upstream reused at once leaves kUpstream within the call:
+    // the read events are set for the state the request reached, not
+    // switched off and on around it (two epoll_ctl calls per request).
+    if (state_ == State::kUpstream) updateReadInterest();
     return;
   }
   if (!identify()) return;
   if (target == stream::Target::kConnect) closeUpstream();  // a tunnel never reuses one
   beginStream();
   state_ = State::kUpstream;
-  updateReadInterest();
   stream_.onProxyRequest(req_, target);
+  if (state_ == State::kUpstream) updateReadInterest();  // as for an inner request
 }
 
 void Connection::beginStream() {
