@@ -256,13 +256,15 @@ TEST_F(MitmOAuth, TheProxyRefreshesBeforeExpiryWithoutAnySandboxRequest) {
   EXPECT_NE(now.access_token, login.access_token);
   EXPECT_EQ(now.state, secrets::OAuthTokens::State::kOk);
   EXPECT_GT(now.expires_at_ms, secrets::unixMillisNow() + 3000 * 1000);
+  // Counted once the new token is published to the workers too (the file
+  // is written first).
+  ASSERT_TRUE(waitUntil(
+      [&] { return proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0) == 1; },
+      5s));
   HttpResponse r = resource();
   ASSERT_EQ(r.status, 200) << r.head << r.body;
   EXPECT_EQ(origin_->authorized(), 1);
   EXPECT_EQ(origin_->refreshAttempts(), 1);
-  EXPECT_TRUE(waitUntil(
-      [&] { return proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0) == 1; },
-      5s));
 }
 
 TEST_F(MitmOAuth, FiftyConcurrentRequestsAfterExpiryCauseOneRefreshAndAllCarryTheNewToken) {
@@ -298,10 +300,13 @@ TEST_F(MitmOAuth, A401FromTheResourceHostTriggersOneRefreshAndIsPassedOn) {
     EXPECT_EQ(r.status, 401);
     EXPECT_NE(r.body.find("invalid_token"), std::string::npos);
   }
+  // The tokens file is written before the new token is published to the
+  // workers; the refresh is counted after both.
   ASSERT_TRUE(waitUntil(
       [&] {
         return origin_->refreshes() == 1 &&
-               stored()["anthropic"].access_token == origin_->currentAccess();
+               stored()["anthropic"].access_token == origin_->currentAccess() &&
+               proxy_->metric("kitgate_oauth_refresh_total{result=\"ok\"}").value_or(0) >= 1;
       },
       10s))
       << "no refresh after the 401";
