@@ -12,6 +12,16 @@
 # KITGATE_QUICK=1 runs only step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# step NAME: ends the previous step (its wall time, for keeping CI in budget)
+# and announces the next.
+step_name=setup
+step_start=$SECONDS
+step() {
+  echo "-- $step_name: $((SECONDS - step_start)) s"
+  step_name=$1
+  step_start=$SECONDS
+  [[ -z "$1" ]] || echo "== $1"
+}
 ./scripts/setup.sh
 jobs=$(nproc)
 
@@ -26,7 +36,7 @@ run_suites() {
 }
 
 if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
-  echo "== ASan + UBSan"
+  step "ASan + UBSan"
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs" --target kitgate-proxy \
     kitgate_http_test kitgate_policy_test kitgate_sandbox_test kitgate_secrets_test kitgate_tls_test \
@@ -40,8 +50,7 @@ if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
     tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test \
     tests/proxy/codec/http2/kitgate_codec_http2_test tests/proxy/dns/kitgate_dns_test
 
-  echo "== TSan (the suites that run the real proxy)"
-  tsan_start=$SECONDS
+  step "TSan (the suites that run the real proxy)"
   cmake --preset tsan >/dev/null
   cmake --build --preset tsan -j "$jobs" --target kitgate-proxy \
     kitgate_integration_test kitgate_mitm_test
@@ -55,18 +64,17 @@ if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
     GTEST_FILTER='-Tunnel.HundredMiB*:*OneGib*:EveryFormAndFraming/*:MemoryBound.*' \
     run_suites build-tsan \
     tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test
-  echo "-- TSan step: $((SECONDS - tsan_start)) s"
 
-  echo "== OpenSSL backend (TLS and interception suites)"
+  step "OpenSSL backend (TLS and interception suites)"
   cmake --preset openssl >/dev/null
   cmake --build --preset openssl -j "$jobs" --target kitgate-proxy kitgate_tls_test kitgate_mitm_test
   run_suites build-openssl tests/proxy/tls/kitgate_tls_test tests/integration/kitgate_mitm_test
 
-  echo "== fuzzers (short runs)"
+  step "fuzzers (short runs)"
   ./scripts/fuzz.sh 15
 fi
 
-echo "== default build"
+step "default build"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 
@@ -76,6 +84,7 @@ docker_rc=0
 tests/e2e/support/start-dockerd.sh || docker_rc=$?
 junit=$PWD/build/ctest-junit.xml
 rm -f "$junit"
+step ""  # ctest times itself ("Total Test time"), and its summary stays last
 ctest_rc=0
 ctest --preset default --output-junit "$junit" || ctest_rc=$?
 if ((docker_rc == 0)); then
