@@ -41,7 +41,7 @@ IoResult want(IoStatus s) { return IoResult{s, 0, {}}; }
 constexpr size_t kReadAhead = 4096;
 
 struct SocketBio {
-  int fd;
+  int fd = -1;
   std::string initial;
   size_t consumed = 0;
   std::unique_ptr<char[]> ahead;  // kReadAhead bytes while it holds any
@@ -139,7 +139,10 @@ SocketBio* socketOf(const SSL* ssl) { return stateOf(SSL_get_rbio(ssl)); }
 bool attachSocket(SSL* ssl, int fd, std::string_view initial_bytes = {}) {
   BIO* bio = BIO_new(socketMethod());
   if (bio == nullptr) return false;
-  BIO_set_data(bio, new SocketBio{fd, std::string(initial_bytes)});
+  auto* state = new SocketBio;
+  state->fd = fd;
+  state->initial.assign(initial_bytes);
+  BIO_set_data(bio, state);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl, bio, bio);  // SSL owns it (one reference for both sides)
   return true;
