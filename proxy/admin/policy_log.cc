@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -32,15 +33,35 @@ void appendTime(std::string& out) {
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached_second = secs;
   }
-  char buf[112];
-  std::snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
-  out += buf;
+  const char millis[] = {'.', static_cast<char>('0' + ms / 100),
+                         static_cast<char>('0' + ms / 10 % 10), static_cast<char>('0' + ms % 10)};
+  out += '"';
+  out += cached;
+  out.append(millis, sizeof millis);
+  out += "Z\"";
 }
 
 std::atomic<int> g_instance{0};
 
 // Negative timings all print as -1 (not measured); others as they are.
 double timing(double ms) { return ms < 0 ? -1 : ms; }
+
+// Numbers without printf (which showed in the per-request profile): an
+// integer, and milliseconds as "%.3f" would print them.
+void appendNumber(std::string& out, uint64_t v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void appendMs(std::string& out, double ms) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+  if (r.ec != std::errc()) {  // beyond 10^60 ms: not a duration
+    out += "-1.000";
+    return;
+  }
+  out.append(buf, r.ptr);
+}
 
 }  // namespace
 
@@ -100,7 +121,7 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
   line += ",\"host\":";
   appendJsonString(line, r.host);
   line += ",\"port\":";
-  line += std::to_string(r.port);
+  appendNumber(line, r.port);
   line += ",\"address\":";
   appendJsonString(line, r.address);
   line += r.allowed ? ",\"decision\":\"allowed\"" : ",\"decision\":\"blocked\"";
@@ -110,13 +131,17 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
   appendJsonString(line, r.reason);
   line += ",\"proxy\":";
   appendJsonString(line, r.proxy);
-  char nums[200];
-  std::snprintf(nums, sizeof nums, ",\"status\":%d", r.status);
-  line += nums;
+  line += ",\"status\":";
+  if (r.status < 0) line += '-';
+  appendNumber(line,
+               static_cast<uint64_t>(r.status < 0 ? -static_cast<int64_t>(r.status) : r.status));
   if (r.event != PolicyEvent::kDecision) {
-    std::snprintf(nums, sizeof nums, ",\"dns_ms\":%.3f,\"connect_ms\":%.3f,\"tls_ms\":%.3f",
-                  timing(r.dns_ms), timing(r.connect_ms), timing(r.tls_ms));
-    line += nums;
+    line += ",\"dns_ms\":";
+    appendMs(line, timing(r.dns_ms));
+    line += ",\"connect_ms\":";
+    appendMs(line, timing(r.connect_ms));
+    line += ",\"tls_ms\":";
+    appendMs(line, timing(r.tls_ms));
     line += ",\"error\":";
     appendJsonString(line, r.error);
     if (!r.sni_check.empty()) {
@@ -126,10 +151,13 @@ void PolicyLog::format(const PolicyRecord& r, std::string* out) {
       appendJsonString(line, r.sni_check);
     }
   }
-  std::snprintf(nums, sizeof nums, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%.3f}\n",
-                static_cast<unsigned long long>(r.bytes_up),
-                static_cast<unsigned long long>(r.bytes_down), r.duration_ms);
-  line += nums;
+  line += ",\"bytes_up\":";
+  appendNumber(line, r.bytes_up);
+  line += ",\"bytes_down\":";
+  appendNumber(line, r.bytes_down);
+  line += ",\"duration_ms\":";
+  appendMs(line, r.duration_ms);
+  line += "}\n";
 }
 
 void PolicyLog::opened(const PolicyRecord& r) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "orchestrator/state/policy_log.h"
 #include "proxy/admin/policy_log.h"
@@ -136,6 +137,38 @@ TEST(PolicyLogWriter, LegacyRecordsKeepTheirFormat) {
   EXPECT_FALSE(j.contains("id"));
   EXPECT_FALSE(j.contains("dns_ms"));
   EXPECT_EQ(j["decision"], "blocked");
+}
+
+// Readers (kitgate policy log, jq, log shippers) see the same text the
+// printf-based writer produced: numbers, millisecond timings with three
+// decimals, -1 for a phase that did not happen, the time with milliseconds.
+TEST(PolicyLogWriter, NumbersAndTimeKeepTheirExactForm) {
+  admin::PolicyRecord r;
+  r.event = admin::PolicyEvent::kClose;
+  r.port = 65535;
+  r.status = 407;
+  r.dns_ms = -1;
+  r.connect_ms = 0.8;
+  r.tls_ms = 12.3456;
+  r.bytes_up = 1ull << 40;
+  r.bytes_down = 0;
+  r.duration_ms = 1500.5;
+  std::string out;
+  admin::PolicyLog::format(r, &out);
+  EXPECT_NE(out.find("\"port\":65535,"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"status\":407,\"dns_ms\":-1.000,\"connect_ms\":0.800,\"tls_ms\":12.346,"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(",\"bytes_up\":1099511627776,\"bytes_down\":0,\"duration_ms\":1500.500}\n"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(
+      std::regex_search(out, std::regex(R"(^\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",)")))
+      << out;
+  r.status = -1;  // never answered
+  out.clear();
+  admin::PolicyLog::format(r, &out);
+  EXPECT_NE(out.find("\"status\":-1,"), std::string::npos) << out;
 }
 
 TEST(PolicyLogWriter, ConnectionIdsDifferPerWorkerAndSequence) {
