@@ -48,7 +48,10 @@ workers: 2
 state_dir: $KG/state
 log_level: warn
 policy_log: {path: $WORK/logs/kitgate-policy.log, max_size_mb: 64, max_files: 2}
-limits: {idle_timeout_ms: 600000, max_connections: 20000, max_connections_per_sandbox: 20000}
+# One source opens every connection (the load generator): the per-source guard against a
+# sandbox flooding the proxy with silent connections would refuse the idle cell's 128 at once.
+limits: {idle_timeout_ms: 600000, max_connections: 20000, max_connections_per_sandbox: 20000,
+         max_unidentified_per_source: 20000, max_unidentified: 20000}
 tls: {upstream_ca_file: $WORK/pki/ca.pem${tls_extra:+, $tls_extra}}
 dns: {hosts: {$HOSTNAME_ORIGIN: 127.0.0.1}}
 allow: ["$HOSTNAME_ORIGIN", "127.0.0.1/32"]
