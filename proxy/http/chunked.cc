@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <cassert>
 
+#include "proxy/common/hex.h"
+
 namespace kitgate::http {
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Extension and trailer bytes: HT, SP, VCHAR, obs-text (no CTLs, no DEL).
 bool isLineChar(char c) {
@@ -29,8 +24,7 @@ DecodeResult ChunkedDecoder::fail(const char* why) {
   return DecodeResult::kError;
 }
 
-DecodeResult ChunkedDecoder::decode(std::string_view in, size_t* consumed,
-                                    std::string_view* data) {
+DecodeResult ChunkedDecoder::decode(std::string_view in, size_t* consumed, std::string_view* data) {
   size_t i = 0;
   *consumed = 0;
   if (state_ == State::kError) return DecodeResult::kError;

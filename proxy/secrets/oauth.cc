@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 
+#include "proxy/common/hex.h"
 #include "proxy/common/private_file.h"
 #include "proxy/common/sandbox_name.h"
 #include "proxy/common/unique_fd.h"
@@ -100,6 +101,47 @@ std::string stringField(const json& o, const char* key) {
 
 std::string_view stateName(OAuthTokens::State s) {
   return s == OAuthTokens::State::kOk ? "ok" : "refresh-failed";
+}
+
+namespace {
+
+std::string formDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%' && i + 2 < in.size() && hexValue(in[i + 1]) >= 0 &&
+               hexValue(in[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> tokenRequestField(std::string_view body, bool form,
+                                             std::string_view name) {
+  if (!form) {
+    json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+    auto it = doc.find(name);
+    if (it == doc.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  }
+  while (!body.empty()) {
+    const size_t amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (formDecode(pair.substr(0, eq)) != name) continue;
+    return eq == std::string_view::npos ? std::string() : formDecode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
 }
 
 int64_t unixMillisNow() {
@@ -224,6 +266,8 @@ StatusOr<std::map<std::string, OAuthTokens>> parseOAuthTokens(std::string_view t
     t.token_port = port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 443;
     t.state = stringField(*it, "state") == "refresh-failed" ? OAuthTokens::State::kRefreshFailed
                                                             : OAuthTokens::State::kOk;
+    t.client_id = stringField(*it, "client_id");  // absent in files written before them
+    t.client_secret = stringField(*it, "client_secret");
     out.emplace(it.key(), std::move(t));
   }
   return out;
@@ -236,6 +280,8 @@ std::string renderOAuthTokens(const std::map<std::string, OAuthTokens>& tokens) 
                     {"expires_at_ms", t.expires_at_ms}, {"scope", t.scope},
                     {"state", stateName(t.state)},      {"error", t.error},
                     {"updated_at_ms", t.updated_at_ms}, {"token_port", t.token_port}};
+    if (!t.client_id.empty()) doc[service]["client_id"] = t.client_id;
+    if (!t.client_secret.empty()) doc[service]["client_secret"] = t.client_secret;
   }
   return doc.dump(2) + "\n";
 }
@@ -302,6 +348,10 @@ StatusOr<TokenExchange> exchangeTokenResponse(const OAuthRoute& route, std::stri
     }
   }
   t.updated_at_ms = now_ms;
+  if (previous != nullptr) {  // the caller replaces them when its request named them
+    t.client_id = previous->client_id;
+    t.client_secret = previous->client_secret;
+  }
   doc[route.access_field] = route.access_sentinel;
   if (doc.contains(route.refresh_field)) doc[route.refresh_field] = route.refresh_sentinel;
   // An id_token or any other field echoing a token value is scrubbed by the

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,13 @@ struct OAuthTokens {
   // The port of the token endpoint the tokens came from (the sandbox's
   // CONNECT port): the proxy refreshes there.
   uint16_t token_port = 443;
+  // What the sandbox's own token requests (login or refresh) sent as
+  // `client_id` and `client_secret` (the kit cannot say; providers want
+  // client_id on a refresh_token grant): the proxy's own refreshes send
+  // them too. client_secret is a secret like the tokens (never logged,
+  // never in `kitgate secret ls`); empty: none sent.
+  std::string client_id;
+  std::string client_secret;
 
   bool operator==(const OAuthTokens&) const = default;
 };
@@ -119,6 +127,12 @@ struct TokenExchange {
 };
 StatusOr<TokenExchange> exchangeTokenResponse(const OAuthRoute& route, std::string_view body,
                                               int64_t now_ms, const OAuthTokens* previous);
+
+// A top-level field of a token request body the sandbox sent: a form
+// (`a=b&c=d`, percent- and `+`-decoded) or a JSON object (a string value).
+// nullopt: absent, or not that kind of body.
+std::optional<std::string> tokenRequestField(std::string_view body, bool form,
+                                             std::string_view name);
 
 // The request body of a refresh the sandbox sends (form or JSON), as the
 // scrub rules that turn it into the real one: the refresh sentinel (raw, and

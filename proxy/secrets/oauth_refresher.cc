@@ -70,6 +70,11 @@ OAuthRefresher::Result OAuthRefresher::refresh(const std::shared_ptr<OAuthSlot>&
   req.port = tokens->token_port;
   req.path = route.token_path;
   req.body = "grant_type=refresh_token&refresh_token=" + percentEncode(tokens->refresh_token);
+  // As the sandbox's own requests named the client (no scope: RFC 6749 §6,
+  // an omitted scope is the one granted).
+  if (!tokens->client_id.empty()) req.body += "&client_id=" + percentEncode(tokens->client_id);
+  if (!tokens->client_secret.empty())
+    req.body += "&client_secret=" + percentEncode(tokens->client_secret);
   StatusOr<TokenAnswer> answer = hooks_.post(req);
   std::string why;
   Result result = Result::kFailed;

@@ -11,7 +11,9 @@
 // token and rotates it itself).
 //
 // One refresh = one POST `grant_type=refresh_token&refresh_token=<stored>`
-// (form) to the route's token endpoint, through `Hooks::post` (the network
+// (form; `&client_id=…` and `&client_secret=…` when the sandbox's own token
+// requests sent them, OAuthTokens; never a scope) to the route's token
+// endpoint, through `Hooks::post` (the network
 // seam: upstream::postHttps in the proxy, a fake in tests). A 2xx answer is
 // taken apart by exchangeTokenResponse and stored with storeIfCurrent (file
 // first, then published; a credential removed meanwhile stays removed).

@@ -903,6 +903,9 @@ void Connection::beginInnerRequests() {
     c.next_id = [this] { return w_.nextLogId(); };
     c.log = [this](const admin::PolicyRecord& r) { w_.logDecision(r); };
     c.tls_ms = tls_ms_;
+    c.resume = [this] {  // -> pumpH2; a terminated connection only awaits its reaping
+      if (state_ == State::kH2) event_active(cwev_, EV_WRITE, 0);
+    };
     c.limits.max_header_list_bytes = snap_->head_limits.max_head_bytes;
     c.limits.max_headers = snap_->head_limits.max_headers;
     c.limits.stream_window = kHighWater;

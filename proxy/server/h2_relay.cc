@@ -11,6 +11,9 @@ class H2Relay::Exchange final : public stream::StreamHost {
  public:
   Exchange(H2Relay& relay, int32_t down)
       : relay_(relay), down_id(down), s(*relay.ctx_.env, *this) {}
+  ~Exchange() override {
+    if (held != nullptr) evbuffer_free(held);
+  }
 
   // One upstream connection serves every stream while it lives; new streams
   // are refused before they reach the pipeline once it is gone.
@@ -20,21 +23,49 @@ class H2Relay::Exchange final : public stream::StreamHost {
   void tunnel(UniqueFd) override {}
   void intercept(UniqueFd) override {}
 
+  // Only this stream waits (its request body is held, unanswered, and not
+  // given back to the sandbox's window); the others keep flowing.
+  bool holdForRefresh() override {
+    parked = true;
+    return true;
+  }
+
   void forward(UniqueFd upstream, const http::Request& request) override {
+    const bool was_parked = unpark();
     if (upstream.valid()) {  // only after keepUpstreamFor() said no: never
       s.end(stream::EndReason::kInternal, "HTTP/2 stream asked for a new upstream");
-      return;
+    } else if (!relay_.upstream_alive_) {  // it closed while this stream waited
+      s.end(stream::EndReason::kUpstreamReset, "the upstream connection closed");
+    } else {
+      const bool held_body = held != nullptr && evbuffer_get_length(held) > 0;
+      auto id =
+          relay_.up_->submitRequest(request, request_ended && !held_body && held_trailers.empty());
+      if (!id) {
+        s.end(stream::EndReason::kUpstreamReset, id.status().message());
+      } else {
+        up_id = id.value();
+        relay_.up_to_down_[up_id] = down_id;
+        if (held_body) relay_.up_->sendData(up_id, held, request_ended && held_trailers.empty());
+        if (!held_trailers.empty()) relay_.up_->sendTrailers(up_id, std::move(held_trailers));
+      }
     }
-    auto id = relay_.up_->submitRequest(request, request_ended);
-    if (!id) {
-      s.end(stream::EndReason::kUpstreamReset, id.status().message());
-      return;
-    }
-    up_id = id.value();
-    relay_.up_to_down_[up_id] = down_id;
+    if (was_parked) relay_.resume();
   }
 
   void reply(const stream::EndResponse& e) override {
+    const bool was_parked = unpark();
+    answer(e);
+    if (was_parked) relay_.resume();
+  }
+
+  // The wait ended (the stream goes on, or ends).
+  bool unpark() {
+    const bool was = parked;
+    parked = false;
+    return was;
+  }
+
+  void answer(const stream::EndResponse& e) {
     logged = true;  // Stream::end wrote the line
     status = e.status;
     http::ResponseHead head;
@@ -71,6 +102,11 @@ class H2Relay::Exchange final : public stream::StreamHost {
   int status = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  // Waiting for an OAuth refresh (Stream::parkForRefresh): the request body
+  // and trailers the sandbox sends meanwhile, forwarded when it goes on.
+  bool parked = false;
+  evbuffer* held = nullptr;
+  std::vector<http::Header> held_trailers;
   // Flow control: every DATA byte a leg received is given back to that leg
   // (its stream's and its connection's window) exactly once — when the
   // other leg has framed it, when a scrub replacement removed it, or when
@@ -109,7 +145,9 @@ class H2Relay::DownCallbacks final : public http2::Callbacks {
       return;
     }
     Exchange* ex = r_.byDown(id);
-    if (ex != nullptr && ex->up_id >= 0 && !ex->up_closed) {
+    if (ex != nullptr && ex->parked) {
+      ex->held_trailers = std::move(head.trailers);
+    } else if (ex != nullptr && ex->up_id >= 0 && !ex->up_closed) {
       r_.up_->sendTrailers(ex->up_id, std::move(head.trailers));
     }
   }
@@ -120,6 +158,14 @@ class H2Relay::DownCallbacks final : public http2::Callbacks {
       return;
     }
     ex->down_received += data.size();
+    if (ex->parked) {
+      // Held, not credited: the stream's window bounds what it can send
+      // meanwhile (given back when framed upstream, or when it ends).
+      if (ex->held == nullptr) ex->held = evbuffer_new();
+      ex->bytes_up += data.size();
+      evbuffer_add(ex->held, data.data(), data.size());
+      return;
+    }
     if (ex->up_id < 0 || ex->up_closed) {
       ex->creditDown(data.size());  // nobody takes it: drop, window back
       return;
@@ -296,6 +342,7 @@ void H2Relay::onRequest(int32_t id, http2::Head& head, bool end_stream) {
 void H2Relay::retire(int32_t down_id) {
   auto it = exchanges_.find(down_id);
   if (it == exchanges_.end()) return;
+  it->second->s.cancel();  // a wait for an OAuth refresh ends with the stream
   if (it->second->up_id >= 0) up_to_down_.erase(it->second->up_id);
   it->second->creditAll();
   retired_.push_back(std::move(it->second));
@@ -303,6 +350,10 @@ void H2Relay::retire(int32_t down_id) {
 }
 
 void H2Relay::collect() { retired_.clear(); }
+
+void H2Relay::resume() {
+  if (ctx_.resume) ctx_.resume();
+}
 
 Status H2Relay::onClientBytes(evbuffer* in) {
   Status st = down_->dispatch(in);
@@ -324,6 +375,10 @@ void H2Relay::upstreamClosed() {
     if (ex->up_id >= 0 && !ex->up_closed) {
       ex->up_closed = true;
       down_->resetStream(id, http2::ErrorCode::kInternalError);
+    } else if (ex->parked) {  // nothing left to forward it on
+      ex->s.cancel();
+      ex->unpark();
+      ex->s.end(stream::EndReason::kUpstreamReset, "the upstream connection closed");
     }
   }
   down_->shutdown();

@@ -17,6 +17,15 @@
 // holds at most one stream window per direction, and a stream whose reader
 // is slow stalls alone.
 //
+// A stream whose request carries an expired proxy-managed OAuth access token
+// waits for the refresh (Stream::parkForRefresh, the worker's OAuthWaits,
+// at most kOAuthWaitLimit) — that stream only: the others keep flowing. Its
+// body and trailers are held meanwhile, not credited, so its stream window
+// bounds them; a reset ends the wait and gives the window back, the relay's
+// end drops every wait, the upstream closing ends waiting streams with 502.
+// When a wait ends outside a call into the relay, Context::resume asks the
+// connection to flush().
+//
 // The relay owns no socket and no timer; the connection (proxy/server/
 // connection.h) reads and writes the transports and calls in. Thread: the
 // owning worker's loop.
@@ -50,6 +59,10 @@ class H2Relay {
     std::function<void(const admin::PolicyRecord&)> log;  // one policy log line
     double tls_ms = -1;                                   // the interception's handshakes
     http2::Limits limits;
+    // A stream parked for an OAuth refresh went on outside any call into
+    // the relay (proxy/stream/oauth_wait.h): flush() soon, from the loop —
+    // never inside this call.
+    std::function<void()> resume;
   };
 
   static StatusOr<std::unique_ptr<H2Relay>> create(Context context);
@@ -84,6 +97,7 @@ class H2Relay {
   void onRequest(int32_t id, http2::Head& head, bool end_stream);
   void retire(int32_t down_id);
   void collect();
+  void resume();
 
   Context ctx_;
   std::unique_ptr<DownCallbacks> down_cb_;

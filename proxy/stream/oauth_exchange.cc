@@ -26,6 +26,8 @@ void OAuthExchange::begin(const secrets::InterceptPlan* plan, const http::Reques
   request_scrub_.begin(nullptr);
   collecting_ = false;
   body_.clear();
+  request_.clear();
+  request_cut_ = false;
   if (plan == nullptr || plan->oauth_endpoints.empty() || request.method != "POST") return;
   const std::string_view path = pathOnly(request.path);
   for (const secrets::OAuthUse& u : plan->oauth_endpoints) {
@@ -34,18 +36,33 @@ void OAuthExchange::begin(const secrets::InterceptPlan* plan, const http::Reques
       break;
     }
   }
-  if (use_ == nullptr || use_->route->refresh_sentinel.empty()) return;
+  if (use_ == nullptr) return;
+  const http::Header* type = http::findHeader(request.headers, "content-type");
+  form_ = type != nullptr && type->value.find("x-www-form-urlencoded") != std::string::npos;
+  if (use_->route->refresh_sentinel.empty()) return;
   const auto tokens = use_->slot->current();
   if (!tokens || tokens->refresh_token.empty()) return;  // nothing to put in: goes as sent
-  const http::Header* type = http::findHeader(request.headers, "content-type");
-  const bool form =
-      type != nullptr && type->value.find("x-www-form-urlencoded") != std::string::npos;
   request_matcher_.emplace(
-      secrets::refreshSubstitution(use_->route->refresh_sentinel, tokens->refresh_token, form));
+      secrets::refreshSubstitution(use_->route->refresh_sentinel, tokens->refresh_token, form_));
   request_scrub_.begin(&*request_matcher_);
 }
 
 void OAuthExchange::requestBody(evbuffer* payload, evbuffer* out, bool last) {
+  // Kept as the sandbox sent it (sentinels, no real token) for its
+  // client_id; a body above the bound is not a token request to learn from.
+  const size_t n = evbuffer_get_length(payload);
+  if (!request_cut_ && request_.size() + n <= kMaxTokenRequest) {
+    const size_t at = request_.size();
+    request_.resize(at + n);
+    evbuffer_copyout(payload, request_.data() + at, n);
+  } else {
+    request_cut_ = true;
+    request_.clear();
+  }
+  if (!request_matcher_) {
+    evbuffer_add_buffer(out, payload);
+    return;
+  }
   request_scrub_.move(payload, out);
   if (last) request_scrub_.finish(out);
 }
@@ -109,6 +126,12 @@ uint32_t OAuthExchange::responseBody(evbuffer* payload, evbuffer* out, bool last
     evbuffer_add(payload, body_.data(), body_.size());
   } else {
     ex->tokens.token_port = port_;
+    // The client this request named is the one the proxy's refreshes name.
+    if (auto id = secrets::tokenRequestField(request_, form_, "client_id")) {
+      ex->tokens.client_id = std::move(*id);
+      ex->tokens.client_secret =
+          secrets::tokenRequestField(request_, form_, "client_secret").value_or("");
+    }
     Status st = use_->slot->store(ex->tokens);
     if (!st) {
       spdlog::error("sandbox {}: {} tokens not stored: {}", sandbox, route.service, st.message());

@@ -1,8 +1,12 @@
 // A token exchange on an intercepted token endpoint (proxy-managed OAuth,
 // proxy/secrets/oauth.h), for one request:
 //
-//   request body  streamed: the refresh-token sentinel becomes the stored
-//                 real refresh token (percent-encoded in a form body)
+//   request body  streamed (every token request: forwarded chunked): the
+//                 refresh-token sentinel becomes the stored real refresh
+//                 token (percent-encoded in a form body); its first
+//                 kMaxTokenRequest bytes are kept for `client_id` (and
+//                 `client_secret`), stored with the tokens it obtains
+//                 (OAuthTokens) for the proxy's own refreshes
 //   response      a 2xx body is collected (at most kMaxTokenResponse bytes),
 //                 its tokens stored on the host, and the sandbox gets the same
 //                 JSON with the sentinels in their place (passthrough: the
@@ -30,6 +34,7 @@
 namespace kitgate::stream {
 
 inline constexpr size_t kMaxTokenResponse = 64 * 1024;
+inline constexpr size_t kMaxTokenRequest = 16 * 1024;
 
 class OAuthExchange {
  public:
@@ -39,9 +44,9 @@ class OAuthExchange {
   bool active() const { return use_ != nullptr; }
   const std::string& service() const;
 
-  // The request body needs rewriting (a refresh token is stored): stream it
-  // through requestBody().
-  bool rewritesRequest() const { return request_matcher_.has_value(); }
+  // The request body goes through requestBody() (a token request: a stored
+  // refresh token may go in, its client_id is read).
+  bool rewritesRequest() const { return use_ != nullptr; }
   // Payload bytes toward the token endpoint, sentinel replaced; `last`: the
   // body ended.
   void requestBody(evbuffer* payload, evbuffer* out, bool last);
@@ -65,6 +70,9 @@ class OAuthExchange {
   bool collecting_ = false;
   uint16_t port_ = 443;
   std::string body_;
+  bool form_ = false;         // the request body is a form (else JSON)
+  std::string request_;       // the request body as sent (at most kMaxTokenRequest)
+  bool request_cut_ = false;  // it was larger
 };
 
 }  // namespace kitgate::stream

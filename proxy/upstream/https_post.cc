@@ -6,9 +6,14 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "proxy/common/unique_fd.h"
 #include "proxy/http/chunked.h"
@@ -39,26 +44,55 @@ bool waitFor(int fd, short events, SteadyClock::time_point deadline) {
   }
 }
 
+// Runs `lookup` on a detached helper thread and waits at most `timeout`
+// for it: getaddrinfo has no timeout of its own, and a resolver that never
+// answers must not hold the caller (the refresher thread, and every other
+// sandbox's refresh behind it) any longer than a connect would.
+StatusOr<std::vector<policy::IpAddress>> lookupWithin(const NameLookup& lookup,
+                                                      const std::string& host,
+                                                      std::chrono::milliseconds timeout) {
+  static std::atomic<int> pending{0};  // helpers still running (answered or not)
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<StatusOr<std::vector<policy::IpAddress>>> result;
+  };
+  if (pending.fetch_add(1) >= kMaxPendingLookups) {
+    pending.fetch_sub(1);
+    return Status::error("DNS timeout: " + host + ": " + std::to_string(kMaxPendingLookups) +
+                         " earlier lookups are still unanswered");
+  }
+  auto shared = std::make_shared<Shared>();
+  try {
+    std::thread([shared, lookup, host] {
+      auto r = lookup(host);
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->result.emplace(std::move(r));
+      }
+      shared->cv.notify_all();
+      pending.fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error& e) {
+    pending.fetch_sub(1);
+    return Status::error("cannot start a DNS lookup for " + host + ": " + e.what());
+  }
+  std::unique_lock<std::mutex> lock(shared->mu);
+  if (!shared->cv.wait_for(lock, timeout, [&] { return shared->result.has_value(); })) {
+    return Status::error("DNS timeout: no answer for " + host + " within " +
+                         std::to_string(timeout.count()) + " ms");
+  }
+  return std::move(*shared->result);
+}
+
 StatusOr<std::vector<policy::IpAddress>> resolve(const policy::Host& host,
-                                                 const tunnel::HostMap* static_hosts) {
+                                                 const HttpsPostSettings& s) {
   if (host.isIp()) return std::vector<policy::IpAddress>{host.ip};
-  if (static_hosts != nullptr) {
-    if (auto it = static_hosts->find(host.text); it != static_hosts->end()) return it->second;
+  if (s.static_hosts != nullptr) {
+    if (auto it = s.static_hosts->find(host.text); it != s.static_hosts->end()) return it->second;
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const int rc = ::getaddrinfo(host.text.c_str(), nullptr, &hints, &res);
-  if (rc != 0) return Status::error("cannot resolve " + host.text + ": " + gai_strerror(rc));
-  std::vector<policy::IpAddress> out;
-  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    auto ip = policy::IpAddress::fromSockaddr(a->ai_addr, a->ai_addrlen);
-    if (ip && std::find(out.begin(), out.end(), *ip) == out.end()) out.push_back(*ip);
-  }
-  ::freeaddrinfo(res);
-  if (out.empty()) return Status::error("cannot resolve " + host.text + ": no address");
-  return out;
+  if (!s.lookup) return Status::error("cannot resolve " + host.text + ": no resolver");
+  return lookupWithin(s.lookup, host.text, s.timeout);
 }
 
 StatusOr<UniqueFd> connectTo(const std::vector<policy::IpAddress>& addresses, uint16_t port,
@@ -152,6 +186,23 @@ std::optional<std::string> bodyOf(const http::ResponseHead& head, std::string_vi
 
 }  // namespace
 
+StatusOr<std::vector<policy::IpAddress>> getaddrinfoLookup(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0) return Status::error("cannot resolve " + host + ": " + gai_strerror(rc));
+  std::vector<policy::IpAddress> out;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    auto ip = policy::IpAddress::fromSockaddr(a->ai_addr, a->ai_addrlen);
+    if (ip && std::find(out.begin(), out.end(), *ip) == out.end()) out.push_back(*ip);
+  }
+  ::freeaddrinfo(res);
+  if (out.empty()) return Status::error("cannot resolve " + host + ": no address");
+  return out;
+}
+
 StatusOr<HttpsAnswer> postHttps(const HttpsPost& post, const HttpsPostSettings& s) {
   auto host = policy::normalizeHost(post.host, policy::Ipv6Brackets::kOptional);
   if (!host) return Status::error("bad host " + post.host + ": " + host.status().message());
@@ -159,7 +210,7 @@ StatusOr<HttpsAnswer> postHttps(const HttpsPost& post, const HttpsPostSettings& 
   if (s.policy == nullptr || s.tls == nullptr) return Status::error(where + ": not configured");
   const policy::Decision decision = s.policy->evaluate(*host, post.port);
   if (decision.denied()) return Status::error(where + ": denied by policy: " + decision.reason);
-  auto addresses = resolve(*host, s.static_hosts);
+  auto addresses = resolve(*host, s);
   if (!addresses) return addresses.status();
   static const policy::SelfAddresses kNoSelf;
   const policy::AddressDecision ad =

@@ -4,7 +4,11 @@
 //
 // The same rules as an upstream leg of a sandbox request:
 //   the sandbox's policy decides the name (and port), then its addresses
-//   (static names from the snapshot, else getaddrinfo), the proxy's own
+//   (static names from the snapshot, else getaddrinfo — on a helper thread,
+//   bounded by `timeout`: a resolver that never answers fails the POST with
+//   "DNS timeout" and the helper finishes on its own; at most
+//   kMaxPendingLookups such helpers at once, then a lookup fails at once),
+//   the proxy's own
 //   endpoints always refused -> TCP connect (each allowed address in order,
 //   each bounded by `timeout`) -> TLS with the verifying upstream context
 //   (system trust + upstream_ca_file), SNI and certificate name = host ->
@@ -18,7 +22,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "proxy/common/status.h"
 #include "proxy/policy/address_class.h"
@@ -41,12 +47,18 @@ struct HttpsAnswer {
   std::string body;
 };
 
+// A blocking name -> addresses lookup (getaddrinfo; tests replace it).
+using NameLookup = std::function<StatusOr<std::vector<policy::IpAddress>>(const std::string& host)>;
+StatusOr<std::vector<policy::IpAddress>> getaddrinfoLookup(const std::string& host);
+inline constexpr int kMaxPendingLookups = 8;
+
 struct HttpsPostSettings {
   const policy::Policy* policy = nullptr;         // the sandbox's
   const policy::SelfAddresses* self = nullptr;    // may be null
   const tunnel::HostMap* static_hosts = nullptr;  // may be null
   const tls::ClientContext* tls = nullptr;        // verifying
-  std::chrono::milliseconds timeout{10'000};
+  std::chrono::milliseconds timeout{10'000};      // the lookup, each connect, the exchange
+  NameLookup lookup = getaddrinfoLookup;          // runs on a helper thread
   size_t max_body = 64 * 1024;
 };
 

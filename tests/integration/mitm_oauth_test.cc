@@ -409,6 +409,71 @@ TEST_F(MitmOAuth, ARemovedCredentialIsNeverRefreshedAgain) {
   EXPECT_EQ(resource().status, 401);  // the sentinel as it is: no token, no refresh
 }
 
+// Real providers want the client_id on a refresh_token grant, and a kit
+// cannot say which: the proxy sends what the sandbox's login sent.
+constexpr const char* kClientId = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
+
+TEST_F(MitmOAuth, TheProxysOwnRefreshNamesTheClientAFormLoginNamed) {
+  origin_->requireClientId(kClientId);
+  origin_->setExpiresIn(2);
+  HttpResponse r = call(kAuthHost, "POST", "/v1/oauth/token",
+                        "Content-Type: application/x-www-form-urlencoded\r\n",
+                        std::string("grant_type=authorization_code&code=abc123&client_id=") +
+                            kClientId + "&code_verifier=xyz");
+  ASSERT_EQ(r.status, 200) << r.body;
+  origin_->setExpiresIn(3600);
+  EXPECT_EQ(stored()["anthropic"].client_id, kClientId);
+  const std::string first_refresh = origin_->currentRefresh();
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshes() >= 1; }, 10s))
+      << "the proxy's refresh was refused: " << stored()["anthropic"].error;
+  EXPECT_EQ(origin_->tokenRequestBodies().back(),
+            "grant_type=refresh_token&refresh_token=" + first_refresh + "&client_id=" + kClientId);
+  ASSERT_TRUE(waitUntil(
+      [&] { return stored()["anthropic"].access_token == origin_->currentAccess(); }, 10s));
+  EXPECT_EQ(stored()["anthropic"].client_id, kClientId) << "lost with the rotation";
+  EXPECT_EQ(stored()["anthropic"].state, secrets::OAuthTokens::State::kOk);
+}
+
+TEST_F(MitmOAuth, TheProxysOwnRefreshNamesTheClientAndSecretAJsonLoginNamed) {
+  const std::string secret = "cs-REAL-client-secret-5ec7e7";
+  origin_->requireClientId(kClientId);
+  origin_->setExpiresIn(2);
+  HttpResponse r = call(kAuthHost, "POST", "/v1/oauth/token", "Content-Type: application/json\r\n",
+                        json{{"grant_type", "authorization_code"},
+                             {"code", "abc123"},
+                             {"client_id", kClientId},
+                             {"client_secret", secret},
+                             {"code_verifier", "xyz"}}
+                            .dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  origin_->setExpiresIn(3600);
+  ASSERT_TRUE(waitUntil([&] { return origin_->refreshes() >= 1; }, 10s))
+      << "the proxy's refresh was refused: " << stored()["anthropic"].error;
+  const std::string sent = origin_->tokenRequestBodies().back();
+  EXPECT_NE(sent.find(std::string("&client_id=") + kClientId), std::string::npos) << sent;
+  EXPECT_NE(sent.find("&client_secret=" + secret), std::string::npos) << sent;
+  EXPECT_EQ(sent.find("scope"), std::string::npos) << "the granted scope is implied (RFC 6749 §6)";
+  // The client secret is stored like the tokens, never shown or logged.
+  const auto metrics = proxy_->metricsText();
+  ASSERT_TRUE(metrics.isOk());
+  for (const std::string& t : {readFile(proxy_->dir() + "/policy.log"), proxy_->stderrText(),
+                               readFile(proxy_->dir() + "/proxy.stdout"), *metrics}) {
+    EXPECT_EQ(t.find(secret), std::string::npos) << "the client secret in the proxy's output";
+  }
+}
+
+TEST_F(MitmOAuth, ALoginWithoutAClientIdRefreshesWithoutOne) {
+  // What a provider that wants one answers: refused, the tokens kept.
+  origin_->requireClientId(kClientId);
+  loginFor(2);
+  EXPECT_EQ(stored()["anthropic"].client_id, "");
+  ASSERT_TRUE(waitUntil(
+      [&] { return stored()["anthropic"].state == secrets::OAuthTokens::State::kRefreshFailed; },
+      10s));
+  EXPECT_EQ(stored()["anthropic"].error, "the token endpoint answered 400");
+  EXPECT_EQ(origin_->refreshes(), 0);
+}
+
 class MitmOAuthPassthrough : public MitmOAuth {
  protected:
   bool passthrough() const override { return true; }

@@ -181,6 +181,8 @@ std::tuple<int, std::string, std::string, std::string> OAuthOrigin::handle(
       if (refresh_answer_ == RefreshAnswer::kBadRequest ||
           param(type, body, "refresh_token") != refresh_ || refresh_.empty())
         return {400, json, "", R"({"error":"invalid_grant"})"};
+      if (!required_client_id_.empty() && param(type, body, "client_id") != required_client_id_)
+        return {400, json, "", R"({"error":"invalid_client"})"};
       ++refreshes_;
     } else if (grant == "authorization_code") {
       ++logins_;

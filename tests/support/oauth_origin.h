@@ -8,7 +8,9 @@
 //                                    setRefreshAnswer() says: 400
 //                                    invalid_grant, 500, the connection
 //                                    dropped, a body that is not JSON);
-//                                    any other refresh token: 400
+//                                    any other refresh token: 400;
+//                                    requireClientId(): without that
+//                                    client_id, 400 invalid_client
 //     the answer: {"access_token", "refresh_token", "expires_in", "scope",
 //                  "token_type"}
 //   GET  /v1/me         resource: 200 when `Authorization: Bearer <current
@@ -64,6 +66,12 @@ class OAuthOrigin {
   // Refresh answers wait this long (a refresh "in flight").
   void setRefreshDelay(std::chrono::milliseconds d) { refresh_delay_ms_ = d.count(); }
   void setExpiresIn(int s) { expires_in_ = s; }
+  // A refresh must name this client_id (form or JSON), else 400
+  // invalid_client — as real providers do; empty: any.
+  void requireClientId(std::string id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    required_client_id_ = std::move(id);
+  }
   // The current access token is refused from now on (401); a refresh works.
   void revokeAccess() { access_revoked_ = true; }
   // Refresh requests received (answered or not, whatever their outcome).
@@ -101,6 +109,7 @@ class OAuthOrigin {
   std::string access_, refresh_;
   std::vector<std::string> issued_;
   std::vector<std::string> token_bodies_;
+  std::string required_client_id_;
   int serial_ = 0;
   std::atomic<int> logins_{0}, refreshes_{0}, authorized_{0}, unauthorized_{0};
   std::atomic<RefreshAnswer> refresh_answer_{RefreshAnswer::kOk};

@@ -119,6 +119,29 @@ TEST_F(OAuthRefresherTest, RefreshesWhenDueWithTheStoredRefreshTokenAndStoresThe
   EXPECT_EQ(slot_->current()->access_token, "REAL-at-1");
 }
 
+TEST_F(OAuthRefresherTest, TheRefreshNamesTheClientTheLoginNamedAndKeepsItAcrossRotations) {
+  OAuthTokens t;
+  t.access_token = "REAL-at-0";
+  t.refresh_token = "REAL-rt-0";
+  t.updated_at_ms = now_;
+  t.expires_at_ms = now_ + 1000;
+  t.client_id = "9d1c/client id";
+  t.client_secret = "REAL-cs&0";
+  ASSERT_TRUE(slot_->store(t).isOk());
+  OAuthRefresher r(hooks());
+  now_ += 1000;
+  r.runOnce();
+  ASSERT_EQ(requests_.size(), 1u);
+  EXPECT_EQ(requests_[0].body,
+            "grant_type=refresh_token&refresh_token=REAL-rt-0&client_id=9d1c%2Fclient%20id"
+            "&client_secret=REAL-cs%260");
+  EXPECT_EQ(slot_->current()->client_id, "9d1c/client id");
+  EXPECT_EQ(slot_->current()->client_secret, "REAL-cs&0");
+  auto file = readOAuthTokens(dir_->path(), "dev1");
+  ASSERT_TRUE(file.isOk());
+  EXPECT_EQ((*file)["anthropic"].client_id, "9d1c/client id");
+}
+
 TEST_F(OAuthRefresherTest, ManyRequestsForTheSameTokensCauseOneRefresh) {
   login(3600);
   const uint64_t seen = slot_->generation();

@@ -156,6 +156,39 @@ TEST(OAuthRefreshBody, SentinelBecomesTheRealTokenInJsonAndForms) {
   EXPECT_EQ(out, "refresh_token=REAL");
 }
 
+TEST(OAuthTokenRequest, ClientFieldsAreReadFromFormsAndJson) {
+  // Forms: percent- and '+'-decoded, anywhere in the body, first match.
+  EXPECT_EQ(tokenRequestField("grant_type=authorization_code&client_id=9d1c%2Dab+c&code=x", true,
+                              "client_id"),
+            "9d1c-ab c");
+  EXPECT_EQ(tokenRequestField("client_id=first&client_id=second", true, "client_id"), "first");
+  EXPECT_EQ(tokenRequestField("client%5Fid=enc", true, "client_id"), "enc");
+  EXPECT_EQ(tokenRequestField("client_id=", true, "client_id"), "");
+  EXPECT_EQ(tokenRequestField("client_id=%zz%4", true, "client_id"), "%zz%4");  // kept as sent
+  EXPECT_EQ(tokenRequestField("xclient_id=a&client_idx=b", true, "client_id"), std::nullopt);
+  EXPECT_EQ(tokenRequestField("", true, "client_id"), std::nullopt);
+  // JSON: a top-level string only.
+  EXPECT_EQ(tokenRequestField(R"({"client_id":"abc","client_secret":"s"})", false, "client_secret"),
+            "s");
+  EXPECT_EQ(tokenRequestField(R"({"client_id":42})", false, "client_id"), std::nullopt);
+  EXPECT_EQ(tokenRequestField(R"({"x":{"client_id":"nested"}})", false, "client_id"), std::nullopt);
+  EXPECT_EQ(tokenRequestField(R"(["client_id"])", false, "client_id"), std::nullopt);
+  EXPECT_EQ(tokenRequestField("client_id=abc", false, "client_id"), std::nullopt);  // not JSON
+}
+
+TEST(OAuthExchange, ARefreshAnswerKeepsTheClientOfThePreviousTokens) {
+  OAuthTokens previous;
+  previous.refresh_token = kRealRefresh;
+  previous.client_id = "client-1";
+  previous.client_secret = "REAL-client-secret";
+  auto ex = exchangeTokenResponse(claudeRoute(), tokenResponse("REAL-access-2", "REAL-rt-2"), 0,
+                                  &previous);
+  ASSERT_TRUE(ex.isOk());
+  EXPECT_EQ(ex->tokens.client_id, "client-1");
+  EXPECT_EQ(ex->tokens.client_secret, "REAL-client-secret");
+  EXPECT_EQ(ex->for_sandbox.find("client"), std::string::npos);
+}
+
 class OAuthStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -190,6 +223,26 @@ TEST_F(OAuthStateTest, TokensFileIsPrivateAndRoundTrips) {
   ASSERT_FALSE(refused.isOk());
   EXPECT_NE(refused.status().message().find("chmod 600"), std::string::npos);
   EXPECT_EQ(refused.status().message().find("REAL-"), std::string::npos);
+
+  // With the client the login named; and a file written before client_id
+  // existed still loads (no client).
+  t.client_id = "client-1";
+  t.client_secret = "REAL-client-secret";
+  ASSERT_TRUE(writeOAuthTokens(root(), "dev1", {{"anthropic", t}}).isOk());
+  back = readOAuthTokens(root(), "dev1");
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->at("anthropic"), t);
+  {
+    std::ofstream(oauthTokensPath(root(), "dev1"), std::ios::trunc)
+        << R"({"anthropic": {"access_token": "REAL-a", "refresh_token": "REAL-r",
+               "expires_at_ms": 42, "scope": "s", "state": "ok", "error": "",
+               "updated_at_ms": 7, "token_port": 443}})";
+  }
+  back = readOAuthTokens(root(), "dev1");
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_EQ(back->at("anthropic").refresh_token, "REAL-r");
+  EXPECT_EQ(back->at("anthropic").client_id, "");
+  EXPECT_EQ(back->at("anthropic").client_secret, "");
 
   ASSERT_TRUE(writeOAuthTokens(root(), "dev1", {}).isOk());  // empty: removed
   EXPECT_FALSE(fs::exists(oauthTokensPath(root(), "dev1")));

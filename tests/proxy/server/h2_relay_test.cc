@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "proxy/sandbox/registry.h"
+#include "proxy/secrets/oauth_refresher.h"
 #include "proxy/secrets/store.h"
+#include "proxy/stream/oauth_wait.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/h2_recorder.h"
 #include "tests/support/subprocess.h"
@@ -101,6 +103,7 @@ class H2RelayTest : public ::testing::Test {
       EXPECT_EQ(all.find(kKey), std::string::npos) << "a secret in the policy log";
     };
     c.limits = limits;
+    c.resume = [this] { ++resumes_; };
     auto relay = H2Relay::create(std::move(c));
     ASSERT_TRUE(relay.isOk()) << relay.status().message();
     relay_ = std::move(relay.value());
@@ -171,6 +174,7 @@ class H2RelayTest : public ::testing::Test {
   stream::StreamEnv env_;
   stream::InterceptContext ic_;
   int ids_ = 0;
+  int resumes_ = 0;
   std::vector<Line> lines_;
   std::unique_ptr<H2Relay> relay_;
   Recorder sandbox_rec_, origin_rec_;
@@ -390,6 +394,209 @@ TEST_F(H2RelayTest, UpstreamGoneResetsStreamsAndTellsTheSandboxToReconnect) {
   ASSERT_TRUE(sandbox_rec_.closed.count(sid));
   EXPECT_NE(sandbox_rec_.closed[sid], http2::ErrorCode::kNoError);
   EXPECT_FALSE(sandbox_h2_->submitRequest(request(), true).isOk()) << "GOAWAY reached the sandbox";
+}
+
+// ---------------------------------------------------------------- OAuth
+
+constexpr const char* kAccessSentinel = "sk-ant-oat01-proxy-managed";
+
+// The host is an OAuth resource host (proxy-managed tokens) whose stored
+// access token has expired; the proxy's refresher (with a stand-in token
+// endpoint) replaces it. No other credential on the host.
+class H2RelayOAuthTest : public H2RelayTest {
+ protected:
+  void SetUp() override {
+    H2RelayTest::SetUp();
+    const fs::path root = dir_->path();
+    std::ofstream(root / "credentials/default.yaml") << "routes: []\n";
+    secrets::OAuthRoute route;
+    route.service = "anthropic";
+    route.token_host = "auth.h2.test";
+    route.token_path = "/v1/oauth/token";
+    route.resource_hosts = {kHost};
+    route.access_sentinel = kAccessSentinel;
+    route.refresh_sentinel = "sk-ant-ort01-proxy-managed";
+    fs::create_directories(root / "oauth");
+    std::ofstream(secrets::oauthRoutesPath(root.string(), "default"))
+        << secrets::renderOAuthRoutes({route});
+    secrets::OAuthTokens dead;
+    dead.access_token = "REAL-at-0";
+    dead.refresh_token = "REAL-rt-0";
+    dead.updated_at_ms = secrets::unixMillisNow() - 3'600'000;
+    dead.expires_at_ms = secrets::unixMillisNow() - 1000;  // expired a second ago
+    ASSERT_TRUE(secrets::writeOAuthTokens(root.string(), "default", {{"anthropic", dead}}).isOk());
+    vault_ = std::make_shared<secrets::OAuthVault>(root.string());
+    auto store = secrets::loadStore(root.string(), vault_.get());
+    ASSERT_TRUE(store.isOk()) << store.status().message();
+    store_ = *store;
+    env_.secrets = store_.get();
+    ic_.creds = store_->forSandbox("default");
+    ASSERT_NE(ic_.creds, nullptr);
+    ic_.plan = ic_.creds->planFor(ic_.host);
+    ASSERT_NE(ic_.plan, nullptr);
+    ASSERT_EQ(ic_.plan->oauth_resources.size(), 1u);
+    slot_ = ic_.plan->oauth_resources[0].slot;
+    base_ = event_base_new();
+    waits_ = std::make_unique<stream::OAuthWaits>(base_);
+    env_.oauth_waits = waits_.get();
+    makeRelay(http2::Limits{});
+  }
+
+  void TearDown() override {
+    relay_.reset();
+    waits_.reset();
+    if (base_ != nullptr) event_base_free(base_);
+  }
+
+  // One refresh by the proxy's refresher: the token endpoint answers with
+  // REAL-at-1, and the worker's parked streams are woken as in the proxy.
+  void refresh() {
+    secrets::OAuthRefresher::Hooks h;
+    h.vault = [this] { return vault_; };
+    h.post = [this](const secrets::TokenRequest&) -> StatusOr<secrets::TokenAnswer> {
+      ++posts_;
+      return secrets::TokenAnswer{
+          200, R"({"access_token":"REAL-at-1","refresh_token":"REAL-rt-1","expires_in":3600})"};
+    };
+    h.done = [this](const std::shared_ptr<secrets::OAuthSlot>& slot,
+                    secrets::OAuthRefresher::Result) { waits_->wake(slot.get()); };
+    secrets::OAuthRefresher refresher(std::move(h));
+    refresher.runOnce();
+  }
+
+  static http::Request withSentinel(std::string path) {
+    http::Request r = request(kHost, std::move(path));
+    r.headers.push_back({"authorization", std::string("Bearer ") + kAccessSentinel});
+    return r;
+  }
+
+  std::string authorizationAtOrigin(int32_t oid) {
+    const http::Header* h =
+        http::findHeader(origin_rec_.heads[oid].at(0).head.request.headers, "authorization");
+    return h == nullptr ? "" : h->value;
+  }
+
+  std::shared_ptr<secrets::OAuthVault> vault_;
+  std::shared_ptr<secrets::OAuthSlot> slot_;
+  event_base* base_ = nullptr;
+  std::unique_ptr<stream::OAuthWaits> waits_;
+  int posts_ = 0;
+};
+
+TEST_F(H2RelayOAuthTest, StreamsWithAnExpiredTokenWaitForOneRefreshWhileOthersFlow) {
+  constexpr int kStreams = 20;
+  std::vector<int32_t> parked;
+  for (int i = 0; i < kStreams; ++i) {
+    // Half of them send their body (and trailers) while they wait.
+    parked.push_back(open(withSentinel("/p" + std::to_string(i)), i % 2 == 0));
+  }
+  const int32_t other = open(request(kHost, "/other"), true);  // no OAuth token: not held
+  pump();
+  EXPECT_TRUE(slot_->refreshWanted()) << "the expired token did not ask for a refresh";
+  EXPECT_EQ(waits_->parked(), static_cast<size_t>(kStreams));
+  ASSERT_EQ(origin_rec_.requestCount(), 1u) << "a stream went out with the expired token";
+  // The stream without a token is answered meanwhile.
+  answer(origin_rec_.heads.begin()->first, 200, {}, "flowing", {});
+  for (int i = 1; i < kStreams; i += 2) {
+    Buffer b;
+    const std::string body = "body-of-" + std::to_string(i);
+    evbuffer_add(b.b, body.data(), body.size());
+    sandbox_h2_->sendData(parked[i], b.b, false);
+    sandbox_h2_->sendTrailers(parked[i], {{"x-trailer", std::to_string(i)}});
+  }
+  pump();
+  EXPECT_EQ(sandbox_rec_.bodies[other], "flowing");
+  ASSERT_EQ(origin_rec_.requestCount(), 1u);
+
+  refresh();
+  EXPECT_EQ(posts_, 1) << "one refresh for every waiting stream";
+  EXPECT_EQ(waits_->parked(), 0u);
+  EXPECT_GE(resumes_, 1) << "the connection was not told to send the streams";
+  pump();
+  ASSERT_EQ(origin_rec_.requestCount(), static_cast<size_t>(kStreams + 1));
+  for (const auto& [oid, got] : origin_rec_.heads) {
+    const std::string& path = got[0].head.request.path;
+    if (path == "/other") continue;
+    EXPECT_EQ(authorizationAtOrigin(oid), "Bearer REAL-at-1") << path;
+    const int i = std::stoi(path.substr(2));
+    EXPECT_TRUE(origin_rec_.ended[oid]) << path;
+    if (i % 2 == 1) {
+      EXPECT_EQ(origin_rec_.bodies[oid], "body-of-" + std::to_string(i));
+      ASSERT_GE(got.size(), 2u) << path << ": trailers lost";
+      EXPECT_EQ(got.back().head.trailers.at(0).value, std::to_string(i));
+    } else {
+      EXPECT_EQ(origin_rec_.bodies[oid], "");
+    }
+    answer(oid, 200, {}, "ok", {});
+  }
+  pump();
+  for (int32_t id : parked) EXPECT_EQ(sandbox_rec_.bodies[id], "ok") << id;
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+  EXPECT_EQ(metrics_.oauth_waits[admin::idx(admin::OAuthWait::kRefreshEnded)].get(),
+            static_cast<uint64_t>(kStreams));
+}
+
+// A waiting stream's body is held, not given back to the sandbox's window:
+// when the sandbox resets it, the wait ends, nothing reaches the origin, and
+// the window comes back (a connection window's worth of later uploads flows).
+TEST_F(H2RelayOAuthTest, AWaitingStreamResetByTheSandboxIsDroppedAndItsWindowGivenBack) {
+  http2::Limits limits;
+  limits.stream_window = 16 * 1024;
+  limits.connection_window = 32 * 1024;
+  makeRelay(limits);
+  const int32_t a = open(withSentinel("/a"), false);
+  const int32_t b = open(withSentinel("/b"), false);
+  Buffer chunk;
+  for (int32_t id : {a, b}) {
+    const std::string data(16 * 1024, 'w');
+    evbuffer_add(chunk.b, data.data(), data.size());
+    sandbox_h2_->sendData(id, chunk.b, false);
+  }
+  pump();
+  ASSERT_EQ(waits_->parked(), 2u);
+  sandbox_h2_->resetStream(a, http2::ErrorCode::kCancel);
+  sandbox_h2_->resetStream(b, http2::ErrorCode::kCancel);
+  pump();
+  EXPECT_EQ(waits_->parked(), 0u) << "a reset stream still waits";
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_EQ(lines_[0].error, "stream-reset");
+  EXPECT_EQ(relay_->activeStreams(), 0u);
+  refresh();
+  pump();
+  EXPECT_EQ(origin_rec_.requestCount(), 0u) << "a reset stream was forwarded";
+  // Another upload of the whole connection window gets through.
+  const int32_t c = open(request(kHost, "/after"), false);
+  const std::string tail(24 * 1024, 't');
+  evbuffer_add(chunk.b, tail.data(), tail.size());
+  sandbox_h2_->sendData(c, chunk.b, true);
+  pump();
+  ASSERT_EQ(origin_rec_.requestCount(), 1u);
+  EXPECT_EQ(origin_rec_.bodies.begin()->second.size(), tail.size())
+      << "the reset streams' held bytes were never given back";
+}
+
+TEST_F(H2RelayOAuthTest, TheConnectionClosingDropsItsWaitingStreams) {
+  for (int i = 0; i < 3; ++i) open(withSentinel("/c" + std::to_string(i)), i == 0);
+  pump();
+  ASSERT_EQ(waits_->parked(), 3u);
+  relay_.reset();  // the connection closed
+  EXPECT_EQ(waits_->parked(), 0u);
+  refresh();  // wakes nobody (and touches nothing freed: ASan)
+  EXPECT_EQ(posts_, 1);
+  EXPECT_EQ(resumes_, 0);
+}
+
+TEST_F(H2RelayOAuthTest, TheUpstreamClosingEndsWaitingStreamsAtOnce) {
+  const int32_t sid = open(withSentinel("/u"), true);
+  pump();
+  ASSERT_EQ(waits_->parked(), 1u);
+  relay_->upstreamClosed();
+  pump();
+  EXPECT_EQ(waits_->parked(), 0u);
+  ASSERT_FALSE(sandbox_rec_.heads[sid].empty());
+  EXPECT_EQ(sandbox_rec_.heads[sid][0].head.response.status, 502);
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(origin_rec_.requestCount(), 0u);
 }
 
 }  // namespace

@@ -87,7 +87,14 @@ TEST_F(OAuthExchangeTest, OnlyAPostToTheTokenPathIsAnExchange) {
 TEST_F(OAuthExchangeTest, TheRefreshSentinelSplitAcrossReadsBecomesTheStoredToken) {
   OAuthExchange ex;
   ex.begin(plan_.get(), post("/v1/oauth/token", "application/x-www-form-urlencoded"), 443);
-  EXPECT_FALSE(ex.rewritesRequest()) << "nothing stored yet: the body goes as sent";
+  ASSERT_TRUE(ex.rewritesRequest()) << "every token request is read for its client_id";
+  {
+    Buffers as_sent;
+    const std::string login = std::string("refresh_token=") + kRefreshSentinel;
+    evbuffer_add(as_sent.in, login.data(), login.size());
+    ex.requestBody(as_sent.in, as_sent.out, true);
+    EXPECT_EQ(as_sent.drainOut(), login) << "nothing stored yet: the body goes as sent";
+  }
   secrets::OAuthTokens t;
   t.access_token = "REAL-a";
   t.refresh_token = "REAL r/1";
@@ -122,6 +129,47 @@ TEST_F(OAuthExchangeTest, ATokenAnswerIsStoredAndReachesTheSandboxWithSentinels)
   auto stored = vault_->slot("dev1", "anthropic")->current();
   ASSERT_NE(stored, nullptr);
   EXPECT_EQ(stored->access_token, "REAL-at-1");
+}
+
+// The client a login names (form or JSON, split across reads) is stored
+// with the tokens it obtains; a request above the bound is passed on whole
+// and names no client.
+TEST_F(OAuthExchangeTest, TheClientALoginNamesIsStoredWithItsTokens) {
+  struct Case {
+    const char* type;
+    std::string body;
+    const char* client_id;
+  };
+  const std::string big(kMaxTokenRequest, 'p');
+  const Case cases[] = {
+      {"application/x-www-form-urlencoded",
+       "grant_type=authorization_code&code=c&client_id=app%2F1&client_secret=REAL-cs", "app/1"},
+      {"application/json",
+       R"({"grant_type":"authorization_code","code":"c","client_id":"app-2","client_secret":"REAL-cs"})",
+       "app-2"},
+      {"application/x-www-form-urlencoded", "grant_type=authorization_code&code=c", ""},
+      {"application/x-www-form-urlencoded", "client_id=app-3&client_secret=REAL-cs&pad=" + big, ""},
+  };
+  for (const Case& c : cases) {
+    OAuthExchange ex;
+    ex.begin(plan_.get(), post("/v1/oauth/token", c.type), 443);
+    ASSERT_TRUE(ex.rewritesRequest());
+    Buffers b;
+    for (size_t i = 0; i < c.body.size(); i += 5) {
+      evbuffer_add(b.in, c.body.data() + i, std::min<size_t>(5, c.body.size() - i));
+      ex.requestBody(b.in, b.out, i + 5 >= c.body.size());
+    }
+    EXPECT_EQ(b.drainOut(), c.body) << "a login goes as sent";
+    ASSERT_TRUE(ex.onResponseHead(ok()));
+    const std::string answer = R"({"access_token":"REAL-at-1","refresh_token":"REAL-rt-1"})";
+    evbuffer_add(b.in, answer.data(), answer.size());
+    ex.responseBody(b.in, b.out, true, scrub_, "dev1");
+    auto stored = vault_->slot("dev1", "anthropic")->current();
+    ASSERT_NE(stored, nullptr);
+    EXPECT_EQ(stored->client_id, c.client_id) << c.body.substr(0, 80);
+    EXPECT_EQ(stored->client_secret, *c.client_id ? "REAL-cs" : "") << c.body.substr(0, 80);
+    ASSERT_TRUE(vault_->slot("dev1", "anthropic")->store({}).isOk());  // next case: no client
+  }
 }
 
 TEST_F(OAuthExchangeTest, ErrorsAndOversizeAnswersPassOnAndStoreNothing) {

@@ -10,13 +10,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/policy/rule_set.h"
 #include "proxy/sandbox/registry.h"
+#include "proxy/upstream/https_post.h"
 #include "tests/support/scripted_resolver.h"
 
 namespace kitgate::upstream {
@@ -233,6 +238,124 @@ TEST_F(ConnectorTest, DestroyingTheAttemptCancelsIt) {
   attempt.reset();
   for (int i = 0; i < 5; ++i) event_base_loop(base_, EVLOOP_NONBLOCK);
   EXPECT_FALSE(called);
+}
+
+// ---------------------------------------------------------------- postHttps
+
+// The proxy's own POST (its OAuth refreshes) resolves with a blocking
+// lookup: a resolver that never answers must fail it within its timeout,
+// with "DNS timeout", and must not hold up the lookups that come after.
+class PostHttpsLookup : public ConnectorTest {
+ protected:
+  // A lookup stuck until release() (at most 20 s): what a dead DNS server
+  // does to getaddrinfo.
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool released = false;
+    bool returned = false;
+  };
+
+  void SetUp() override {
+    ConnectorTest::SetUp();
+    usePolicy({{"*.allowed.test", 1, 1}, {"127.0.0.0/8", 2, 1}});
+    auto tls = tls::ClientContext::create();
+    ASSERT_TRUE(tls.isOk()) << tls.status().message();
+    tls_.emplace(std::move(tls.value()));
+    settings_.policy = &sandbox_->policy();
+    settings_.tls = &*tls_;
+    settings_.timeout = milliseconds(300);
+    auto latch = latch_;
+    settings_.lookup =
+        [latch](const std::string& host) -> StatusOr<std::vector<policy::IpAddress>> {
+      if (host == "hang.allowed.test") {
+        std::unique_lock<std::mutex> lock(latch->mu);
+        latch->cv.wait_for(lock, std::chrono::seconds(20), [&] { return latch->released; });
+        latch->returned = true;
+        latch->cv.notify_all();
+        return Status::error("released");
+      }
+      if (host == "nxdomain.allowed.test") {
+        return Status::error("cannot resolve nxdomain.allowed.test: Name or service not known");
+      }
+      return std::vector<policy::IpAddress>{ip("127.0.0.1")};
+    };
+  }
+
+  void TearDown() override {
+    {
+      std::unique_lock<std::mutex> lock(latch_->mu);
+      latch_->released = true;
+      latch_->cv.notify_all();
+    }
+    ConnectorTest::TearDown();
+  }
+
+  StatusOr<HttpsAnswer> post(const std::string& host, milliseconds* took) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = postHttps({host, closed_port_, "/v1/oauth/token", "text/plain", "x"}, settings_);
+    *took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+    return r;
+  }
+
+  std::shared_ptr<Latch> latch_ = std::make_shared<Latch>();
+  std::optional<tls::ClientContext> tls_;
+  HttpsPostSettings settings_;
+  uint16_t closed_port_ = closedPort();
+};
+
+TEST_F(PostHttpsLookup, AResolverThatNeverAnswersIsADnsTimeoutWithinTheBound) {
+  milliseconds took{};
+  auto r = post("hang.allowed.test", &took);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("DNS timeout"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("hang.allowed.test"), std::string::npos);
+  EXPECT_GE(took, milliseconds(250));
+  EXPECT_LT(took, milliseconds(1500)) << "the lookup held the caller past its timeout";
+
+  // The stuck lookup still runs; the next ones are not held up by it.
+  r = post("quick.allowed.test", &took);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().message().find("DNS timeout"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("cannot connect"), std::string::npos) << r.status().message();
+  EXPECT_LT(took, milliseconds(250));
+  // A lookup that fails is that failure, at once.
+  r = post("nxdomain.allowed.test", &took);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("Name or service not known"), std::string::npos);
+  EXPECT_LT(took, milliseconds(250));
+
+  // Released, the helper ends on its own (nothing waits for its answer).
+  std::unique_lock<std::mutex> lock(latch_->mu);
+  latch_->released = true;
+  latch_->cv.notify_all();
+  EXPECT_TRUE(latch_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return latch_->returned; }));
+}
+
+TEST_F(PostHttpsLookup, StuckLookupsAreBoundedAndFailAtOnceBeyondTheBound) {
+  settings_.timeout = milliseconds(50);
+  milliseconds took{};
+  for (int i = 0; i < kMaxPendingLookups; ++i) {
+    auto r = post("hang.allowed.test", &took);
+    ASSERT_FALSE(r.isOk());
+    ASSERT_NE(r.status().message().find("DNS timeout"), std::string::npos);
+  }
+  settings_.timeout = milliseconds(2000);
+  auto r = post("hang.allowed.test", &took);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("still unanswered"), std::string::npos)
+      << r.status().message();
+  EXPECT_LT(took, milliseconds(500)) << "a new helper thread per stuck lookup";
+  // Once they are answered, lookups run again.
+  {
+    std::lock_guard<std::mutex> lock(latch_->mu);
+    latch_->released = true;
+  }
+  latch_->cv.notify_all();
+  std::this_thread::sleep_for(milliseconds(200));
+  r = post("quick.allowed.test", &took);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("cannot connect"), std::string::npos) << r.status().message();
 }
 
 }  // namespace
