@@ -41,14 +41,15 @@ if [[ "${KITGATE_QUICK:-0}" != 1 ]]; then
   cmake --build --preset asan -j "$jobs" --target kitgate-proxy \
     kitgate_http_test kitgate_policy_test kitgate_sandbox_test kitgate_secrets_test kitgate_tls_test \
     kitgate_stream_test kitgate_mitm_authority_test kit_loader_test kitgate_integration_test kitgate_mitm_test \
-    kitgate_codec_http2_test kitgate_dns_test
+    kitgate_codec_http2_test kitgate_dns_test kitgate_server_h2_relay_test kitgate_upstream_test
   run_suites build-asan \
     tests/proxy/http/kitgate_http_test tests/proxy/policy/kitgate_policy_test \
     tests/proxy/sandbox/kitgate_sandbox_test tests/proxy/secrets/kitgate_secrets_test \
     tests/proxy/tls/kitgate_tls_test tests/proxy/stream/kitgate_stream_test \
     tests/proxy/mitm/kitgate_mitm_authority_test tests/kitloader/kit_loader_test \
     tests/integration/kitgate_integration_test tests/integration/kitgate_mitm_test \
-    tests/proxy/codec/http2/kitgate_codec_http2_test tests/proxy/dns/kitgate_dns_test
+    tests/proxy/codec/http2/kitgate_codec_http2_test tests/proxy/dns/kitgate_dns_test \
+    tests/proxy/server/kitgate_server_h2_relay_test tests/proxy/upstream/kitgate_upstream_test
 
   step "TSan (the suites that run the real proxy)"
   cmake --preset tsan >/dev/null
