@@ -94,17 +94,12 @@ class SandboxE2e : public ::testing::Test {
     ASSERT_TRUE(fs::exists(kitgate_)) << kitgate_ << " not built";
     ASSERT_TRUE(fs::exists(proxy_bin_)) << proxy_bin_ << " not built";
 
-    auto dir = TempDir::create("kitgate-e2e");
-    ASSERT_TRUE(dir.isOk()) << dir.status().message();
-    tmp_ = std::make_unique<TempDir>(std::move(*dir));
-    state_ = tmp_->path() + "/state";
-    workspace_ = tmp_->path() + "/ws/proj";
-    fs::create_directories(workspace_);
-    fs::create_directories(state_);
-    fs::permissions(state_, fs::perms::owner_all);
+    auto made = makeE2eState("kitgate-e2e", proxy_bin_);
+    ASSERT_TRUE(made.isOk()) << made.status().message();
+    tmp_ = std::move(made->tmp);
+    state_ = made->state;
+    workspace_ = made->workspace;
     name_ = "e2e-" + std::to_string(::getpid());
-    ::setenv("KITGATE_STATE_DIR", state_.c_str(), 1);
-    ::setenv("KITGATE_PROXY", proxy_bin_.c_str(), 1);
 
     // The stand-in for ampcode.com.
     auto ca = makeTestCa({"ampcode.com"});
@@ -118,18 +113,11 @@ class SandboxE2e : public ::testing::Test {
     ASSERT_TRUE(origin.isOk()) << origin.status().message();
     origin_ = std::move(*origin);
 
-    // proxy.yaml before the first kitgate command (ensureProxy keeps it).
-    std::ofstream(state_ + "/proxy.yaml")
-        << "listen:\n  - 127.0.0.1:0\n"
-        << "metrics_listen: \"\"\n"
-        << "admin_listen: unix:" << state_ << "/admin.sock\n"
-        << "state_dir: " << state_ << "\n"
-        << "policy_log:\n  path: " << state_ << "/policy.log\n"
-        << "dns:\n  hosts:\n    ampcode.com: 127.0.0.1\n    blocked.example: 127.0.0.2\n"
-        << "tls:\n  upstream_ca_file: " << ca_file << "\n";
-    fs::permissions(state_ + "/proxy.yaml", fs::perms::owner_read | fs::perms::owner_write);
-    std::ofstream(state_ + "/policy.yaml") << "allow:\n  - \"127.0.0.1/32\"\n";
-    fs::permissions(state_ + "/policy.yaml", fs::perms::owner_read | fs::perms::owner_write);
+    writeProxyYaml(state_,
+                   "dns:\n  hosts:\n    ampcode.com: 127.0.0.1\n    blocked.example: 127.0.0.2\n"
+                   "tls:\n  upstream_ca_file: " +
+                       ca_file + "\n");
+    writePrivateFile(state_ + "/policy.yaml", "allow:\n  - \"127.0.0.1/32\"\n");
   }
 
   void TearDown() override {
@@ -151,8 +139,8 @@ class SandboxE2e : public ::testing::Test {
     return kitgate({"exec", name_, "--", "sh", "-c", script}, 60s);
   }
   RunResult runSandbox(const std::string& kit_dir, const std::vector<std::string>& flags = {}) {
-    std::vector<std::string> args = {"run",      "--kit", kit_dir, "--name",
-                                     name_,      "--workspace", workspace_, "-d"};
+    std::vector<std::string> args = {"run", "--kit",       kit_dir,    "--name",
+                                     name_, "--workspace", workspace_, "-d"};
     args.insert(args.end(), flags.begin(), flags.end());
     args.push_back("amp");
     return kitgate(args);
@@ -302,8 +290,8 @@ TEST_F(SandboxE2e, SeedFlowInjectsRealKeyOnlyOnTheWayOut) {
 TEST_F(SandboxE2e, PrivilegedKitIsRefusedUnderRuncUnlessHostRootIsAllowed) {
   const std::string kit = tmp_->path() + "/privileged-kit";
   fs::create_directories(kit);
-  std::ofstream(kit + "/spec.yaml") << readFile(kitDir() + "/spec.yaml")
-                                    << "security:\n  privileged: true\n";
+  std::ofstream(kit + "/spec.yaml")
+      << readFile(kitDir() + "/spec.yaml") << "security:\n  privileged: true\n";
   auto refused = runSandbox(kit);
   EXPECT_NE(refused.status.code, 0);
   EXPECT_THAT(refused.err, HasSubstr("security.privileged"));
