@@ -146,15 +146,59 @@ TEST_F(UpstreamPool, NotReusedAfterAConnectionCloseOrACloseDelimitedBody) {
   EXPECT_EQ(s2, 200);
   EXPECT_EQ(plain->connectionsAccepted(), 2u);
   // A body delimited by the server's close: that connection is gone anyway.
-  ASSERT_OK_AND_ASSIGN(int s3, once("/close", "Connection: close\r\n"));
+  ASSERT_OK_AND_ASSIGN(int s3, once("/close", ""));  // the client would keep it
   EXPECT_EQ(s3, 200);
   EXPECT_EQ(metric("kitgate_upstream_pool_idle"), 0);
   EXPECT_EQ(metric("kitgate_upstream_pool_total{result=\"hit\"}"), 0);
+  // Control: keep-alive exchanges on new client connections share one.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, RawClient::connect(proxy_->port()));
+    ASSERT_OK(c.send("GET http://" + a + "/small HTTP/1.1\r\nHost: " + a + "\r\n\r\n"));
+    ASSERT_OK_AND_ASSIGN(auto r, c.readResponse());
+    EXPECT_EQ(r.status, 200);
+    c.shutdownWrite();
+    ASSERT_TRUE(poolHolds(1));
+  }
+  EXPECT_EQ(plain->connectionsAccepted(), 4u) << "2 closed + 1 close-delimited + 1 shared";
   // Intercepted: Connection: close from the sandbox.
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small", "Connection: close\r\n"));
   ASSERT_OK_AND_ASSIGN(std::string r2, intercepted("GET", "/small", "Connection: close\r\n"));
   EXPECT_EQ(r2.rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_EQ(origin_->connectionsAccepted(), 2u);
+}
+
+TEST_F(UpstreamPool, NotReusedAfterAnUpgradeOrAnAbortedResponse) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, trusting(sandbox_ca_file_));
+  {
+    // WebSocket: 101, then opaque bytes both ways; the client closes.
+    ASSERT_OK_AND_ASSIGN(auto t, openTunnel(proxy_->port(), authority()));
+    ASSERT_TRUE(t.established());
+    ASSERT_OK_AND_ASSIGN(auto tls, TlsConn::connect(UniqueFd(::dup(t.client.fd())), ctx, kAmpHost));
+    ASSERT_OK(tls->writeAll("GET /ws HTTP/1.1\r\nHost: " + authority() +
+                            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      ASSERT_OK_AND_ASSIGN(size_t n, tls->read(buf, sizeof buf));
+      ASSERT_GT(n, 0u);
+      got.append(buf, n);
+    }
+    ASSERT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+  }
+  // An aborted response: Content-Length 2N, N bytes, then a reset.
+  auto aborted = intercepted("GET", "/reset/1000");
+  EXPECT_FALSE(aborted.isOk() && aborted->size() > 2000) << "the response was not cut short";
+  ASSERT_TRUE(waitUntil([&] { return origin_->connectionsOpen() == 0; }, 5s));
+  EXPECT_EQ(metric("kitgate_upstream_pool_idle"), 0);
+  ASSERT_OK_AND_ASSIGN(std::string r, intercepted("GET", "/small"));
+  EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(origin_->connectionsAccepted(), 3u);
+  EXPECT_EQ(metric("kitgate_upstream_pool_total{result=\"hit\"}"), 0);
+  // Control: a plain exchange's connection is reused.
+  ASSERT_TRUE(poolHolds(1));
+  ASSERT_OK_AND_ASSIGN(std::string r2, intercepted("GET", "/small"));
+  EXPECT_EQ(r2.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(origin_->connectionsAccepted(), 3u);
 }
 
 TEST_F(UpstreamPool, AReloadDropsPooledConnectionsAndARotatedSecretGoesOutOnANewOne) {
