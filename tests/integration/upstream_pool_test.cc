@@ -52,7 +52,7 @@ StatusOr<std::string> readOneResponse(ReadFn read) {
   }
 }
 
-class UpstreamPool : public MitmWorld {
+class MitmUpstreamPool : public MitmWorld {
  protected:
   void customize(ProxyOptions& o) override {
     o.workers = 1;  // the pool is per worker
@@ -94,7 +94,7 @@ bool injected(const std::string& head) {
   return head.find("\r\nX-Api-Key: Key " + std::string(kAmpKey) + "\r\n") != std::string::npos;
 }
 
-TEST_F(UpstreamPool, SequentialInterceptedConnectionsShareOneUpstreamTlsConnection) {
+TEST_F(MitmUpstreamPool, SequentialInterceptedConnectionsShareOneUpstreamTlsConnection) {
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small"));
   EXPECT_EQ(r1.rfind("HTTP/1.1 200", 0), 0u) << r1.substr(0, 80);
   EXPECT_TRUE(injected(origin_->lastRequestHead()));
@@ -110,7 +110,7 @@ TEST_F(UpstreamPool, SequentialInterceptedConnectionsShareOneUpstreamTlsConnecti
   EXPECT_EQ(metric("kitgate_upstream_pool_total{result=\"hit\"}"), 2);
 }
 
-TEST_F(UpstreamPool, PlainForwardRequestsOnNewClientConnectionsShareOneUpstream) {
+TEST_F(MitmUpstreamPool, PlainForwardRequestsOnNewClientConnectionsShareOneUpstream) {
   ASSERT_OK_AND_ASSIGN(auto plain, OriginServer::start());
   const std::string a = plain->authority();
   for (int i = 0; i < 3; ++i) {
@@ -126,7 +126,7 @@ TEST_F(UpstreamPool, PlainForwardRequestsOnNewClientConnectionsShareOneUpstream)
   EXPECT_EQ(plain->requestsServed(), 3u);
 }
 
-TEST_F(UpstreamPool, NotReusedAfterAConnectionCloseOrACloseDelimitedBody) {
+TEST_F(MitmUpstreamPool, NotReusedAfterAConnectionCloseOrACloseDelimitedBody) {
   ASSERT_OK_AND_ASSIGN(auto plain, OriginServer::start());
   const std::string a = plain->authority();
   auto once = [&](const std::string& path, const std::string& extra) -> StatusOr<int> {
@@ -167,7 +167,7 @@ TEST_F(UpstreamPool, NotReusedAfterAConnectionCloseOrACloseDelimitedBody) {
   EXPECT_EQ(origin_->connectionsAccepted(), 2u);
 }
 
-TEST_F(UpstreamPool, NotReusedAfterAnUpgradeOrAnAbortedResponse) {
+TEST_F(MitmUpstreamPool, NotReusedAfterAnUpgradeOrAnAbortedResponse) {
   ASSERT_OK_AND_ASSIGN(auto ctx, trusting(sandbox_ca_file_));
   {
     // WebSocket: 101, then opaque bytes both ways; the client closes.
@@ -201,7 +201,7 @@ TEST_F(UpstreamPool, NotReusedAfterAnUpgradeOrAnAbortedResponse) {
   EXPECT_EQ(origin_->connectionsAccepted(), 3u);
 }
 
-TEST_F(UpstreamPool, AReloadDropsPooledConnectionsAndARotatedSecretGoesOutOnANewOne) {
+TEST_F(MitmUpstreamPool, AReloadDropsPooledConnectionsAndARotatedSecretGoesOutOnANewOne) {
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small"));
   ASSERT_TRUE(poolHolds(1));
   ASSERT_TRUE(injected(origin_->lastRequestHead()));
@@ -220,7 +220,7 @@ TEST_F(UpstreamPool, AReloadDropsPooledConnectionsAndARotatedSecretGoesOutOnANew
   EXPECT_EQ(metric("kitgate_upstream_pool_total{result=\"hit\"}"), 0);
 }
 
-TEST_F(UpstreamPool, AServerClosingAnIdlePooledConnectionIsNoticedAndTheNextRequestWorks) {
+TEST_F(MitmUpstreamPool, AServerClosingAnIdlePooledConnectionIsNoticedAndTheNextRequestWorks) {
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small"));
   ASSERT_TRUE(poolHolds(1));
   origin_->closeConnections();
@@ -230,7 +230,7 @@ TEST_F(UpstreamPool, AServerClosingAnIdlePooledConnectionIsNoticedAndTheNextRequ
   EXPECT_EQ(origin_->connectionsAccepted(), 2u);
 }
 
-TEST_F(UpstreamPool, AStaleConnectionIsRetriedForAGetButAPostIsNotReplayed) {
+TEST_F(MitmUpstreamPool, AStaleConnectionIsRetriedForAGetButAPostIsNotReplayed) {
   // The server drops the next request on the connection without an answer:
   // the pooled connection looks alive and dies as the request arrives.
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small", "X-Drop-Next: 1\r\n"));
@@ -251,12 +251,12 @@ TEST_F(UpstreamPool, AStaleConnectionIsRetriedForAGetButAPostIsNotReplayed) {
 }
 
 // Two sandboxes with the same bound host: never each other's connections.
-class UpstreamPoolTenants : public UpstreamPool {
+class MitmUpstreamPoolTenants : public MitmUpstreamPool {
  protected:
   static constexpr const char* kTokenA = "kgt_poola_0123456789abcdef";
   static constexpr const char* kTokenB = "kgt_poolb_fedcba9876543210";
   void customize(ProxyOptions& o) override {
-    UpstreamPool::customize(o);
+    MitmUpstreamPool::customize(o);
     const std::string allow =
         "allow:\n  - \"" + std::string(kAmpHost) + "\"\n  - \"127.0.0.1/32\"\n";
     o.state_files["sandboxes/sa.yaml"] =
@@ -271,7 +271,7 @@ class UpstreamPoolTenants : public UpstreamPool {
   }
 };
 
-TEST_F(UpstreamPoolTenants, NeverSharedAcrossSandboxes) {
+TEST_F(MitmUpstreamPoolTenants, NeverSharedAcrossSandboxes) {
   const std::string ca_b = proxy_->stateDir() + "/ca/sb.crt";
   ASSERT_TRUE(waitUntil([&] { return ::access(ca_b.c_str(), R_OK) == 0; }, 10s));
   const std::string as_a = proxyBasicAuth("sa", kTokenA);
@@ -289,15 +289,15 @@ TEST_F(UpstreamPoolTenants, NeverSharedAcrossSandboxes) {
   EXPECT_EQ(origin_->connectionsAccepted(), 2u) << "control: each sandbox reuses its own";
 }
 
-class UpstreamPoolShortIdle : public UpstreamPool {
+class MitmUpstreamPoolShortIdle : public MitmUpstreamPool {
  protected:
   void customize(ProxyOptions& o) override {
     pool_idle_ms_ = 400;
-    UpstreamPool::customize(o);
+    MitmUpstreamPool::customize(o);
   }
 };
 
-TEST_F(UpstreamPoolShortIdle, AnIdlePooledConnectionIsClosedAfterTheIdleTimeout) {
+TEST_F(MitmUpstreamPoolShortIdle, AnIdlePooledConnectionIsClosedAfterTheIdleTimeout) {
   ASSERT_OK_AND_ASSIGN(std::string r1, intercepted("GET", "/small"));
   ASSERT_TRUE(poolHolds(1));
   ASSERT_TRUE(waitUntil([&] { return origin_->connectionsOpen() == 0; }, 5s))
@@ -307,7 +307,7 @@ TEST_F(UpstreamPoolShortIdle, AnIdlePooledConnectionIsClosedAfterTheIdleTimeout)
   EXPECT_EQ(origin_->connectionsAccepted(), 2u);
 }
 
-TEST_F(UpstreamPool, AtMostEightIdleConnectionsPerKey) {
+TEST_F(MitmUpstreamPool, AtMostEightIdleConnectionsPerKey) {
   // Ten concurrent intercepted connections, each with a request answered,
   // then all close: eight stay pooled, two are closed.
   ASSERT_OK_AND_ASSIGN(auto ctx, trusting(sandbox_ca_file_));
