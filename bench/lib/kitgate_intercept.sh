@@ -3,6 +3,7 @@
 # interception (bench/mitm/run.sh, bench/h2/run.sh). Sourced after the harness's lib/*.sh, with
 # REPO, WORK, KITGATE_PORT set and die() defined.
 #
+#   KITGATE_LIMITS                 extra `limits:` entries, e.g. "upstream_pool_idle_timeout_ms: 0"
 #   kitgate_binary                 BIN (KITGATE_BIN, else built in KITGATE_BUILD, default $REPO/build)
 #   kitgate_intercept_config TLS   $KG/state (a service secret with a credential route bound to the
 #                                  origin host: every CONNECT to it is intercepted and gets X-Api-Key,
@@ -51,7 +52,7 @@ policy_log: {path: $WORK/logs/kitgate-policy.log, max_size_mb: 64, max_files: 2}
 # One source opens every connection (the load generator): the per-source guard against a
 # sandbox flooding the proxy with silent connections would refuse the idle cell's 128 at once.
 limits: {idle_timeout_ms: 600000, max_connections: 20000, max_connections_per_sandbox: 20000,
-         max_unidentified_per_source: 20000, max_unidentified: 20000}
+         max_unidentified_per_source: 20000, max_unidentified: 20000${KITGATE_LIMITS:+, $KITGATE_LIMITS}}
 tls: {upstream_ca_file: $WORK/pki/ca.pem${tls_extra:+, $tls_extra}}
 dns: {hosts: {$HOSTNAME_ORIGIN: 127.0.0.1}}
 allow: ["$HOSTNAME_ORIGIN", "127.0.0.1/32"]

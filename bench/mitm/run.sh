@@ -19,7 +19,7 @@
 #   c   10 x 100 MiB over one connection (1 GiB) -> proxy CPU s/GiB
 #   f   1,000 idle intercepted connections (one request each) on a freshly started proxy
 #       -> KiB (PSS) per connection
-# Knobs: REPS DUR WARM SCEN IDLE_MITM WORK SHARED_BENCH KITGATE_BIN KITGATE_BUILD KITGATE_PORT
+# Knobs: REPS DUR WARM SCEN IDLE_MITM WORK SHARED_BENCH KITGATE_BIN KITGATE_BUILD KITGATE_PORT KITGATE_LIMITS
 #        RESULTS REPORT (default $RESULTS/kitgate-mitm.md) NICE
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -51,6 +51,8 @@ static_assert(std::size(kOverloadAction) == idx(OverloadAction::kCount));
 static_assert(std::size(kTunnelSni) == idx(TunnelSni::kCount));
 constexpr const char* kOAuthWait[] = {"refresh_ended", "timed_out"};
 static_assert(std::size(kOAuthWait) == idx(OAuthWait::kCount));
+constexpr const char* kPoolResult[] = {"hit", "miss", "stale"};
+static_assert(std::size(kPoolResult) == idx(PoolResult::kCount));
 
 class WorkerCollector final : public prometheus::Collectable {
  public:
@@ -143,6 +145,19 @@ class WorkerCollector final : public prometheus::Collectable {
     for (size_t i = 0; i < idx(OAuthWait::kCount); ++i)
       sample(waits, sum([&](const WorkerMetrics& m) { return m.oauth_waits[i].get(); }),
              {{"outcome", kOAuthWait[i]}});
+    auto& pool = family(out, "kitgate_upstream_pool_total",
+                        "Idle upstream pool lookups: hit (a pooled connection reused), miss (none "
+                        "for the sandbox, host and port), stale (only ones the server had closed).",
+                        MetricType::Counter);
+    for (size_t i = 0; i < idx(PoolResult::kCount); ++i)
+      sample(pool, sum([&](const WorkerMetrics& m) { return m.upstream_pool[i].get(); }),
+             {{"result", kPoolResult[i]}});
+    const double pool_in = sum([](const WorkerMetrics& m) { return m.upstream_pool_in.get(); });
+    const double pool_out = sum([](const WorkerMetrics& m) { return m.upstream_pool_out.get(); });
+    sample(
+        family(out, "kitgate_upstream_pool_idle",
+               "Idle upstream HTTP/1.1 connections pooled now (all workers).", MetricType::Gauge),
+        pool_in >= pool_out ? pool_in - pool_out : 0);
     auto& refreshes =
         family(out, "kitgate_oauth_refresh_total",
                "OAuth token refreshes the proxy made itself, by result.", MetricType::Counter);

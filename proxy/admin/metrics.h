@@ -116,6 +116,9 @@ enum class TunnelSni : uint8_t {
 // expired) went on (outcome=): the refresh ended (new tokens, or a failure:
 // then with what is stored), or the wait hit its limit.
 enum class OAuthWait : uint8_t { kRefreshEnded, kTimedOut, kCount };
+// Idle upstream pool lookups (result=): a pooled connection taken, none for
+// the key, or only dead ones (the server had closed them) — then a new one.
+enum class PoolResult : uint8_t { kHit, kMiss, kStale, kCount };
 enum class UpstreamError : uint8_t {
   kDns,
   kAddressBlocked,
@@ -162,8 +165,11 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, idx(OverloadAction::kCount)> overload_actions{};
   std::array<Counter, idx(TunnelSni::kCount)> tunnel_sni{};
   std::array<Counter, idx(OAuthWait::kCount)> oauth_waits{};
-  Counter bad_requests;     // 400/431/501/505 answered to clients
-  Counter unauthenticated;  // 407
+  std::array<Counter, idx(PoolResult::kCount)> upstream_pool{};
+  Counter upstream_pool_in;   // connections put in the idle pool
+  Counter upstream_pool_out;  // ... and out of it (taken or closed): in - out = idle now
+  Counter bad_requests;       // 400/431/501/505 answered to clients
+  Counter unauthenticated;    // 407
   Histogram dns_duration;
   Histogram connect_duration;
   std::array<Histogram, idx(ReqType::kCount)> request_duration{};

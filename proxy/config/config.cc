@@ -142,8 +142,16 @@ void parseLimits(const YAML::Node& n, Errors& e, Limits* l) {
             {"head_timeout_ms", "idle_timeout_ms", "connect_timeout_ms", "drain_timeout_ms",
              "max_connection_duration_ms", "max_head_bytes", "max_headers", "max_connections",
              "max_connections_per_sandbox", "max_unidentified_per_source", "max_unidentified",
-             "overload_shed_idle_percent", "overload_stop_accepting_percent"},
+             "overload_shed_idle_percent", "overload_stop_accepting_percent",
+             "upstream_pool_idle_timeout_ms"},
             "limits", e);
+  if (n["upstream_pool_idle_timeout_ms"]) {  // 0 = no pool
+    int64_t v = 0;
+    if (number<int64_t>(n["upstream_pool_idle_timeout_ms"], "upstream_pool_idle_timeout_ms", e, &v,
+                        0, 3'600'000)) {
+      l->upstream_pool_idle_timeout = std::chrono::milliseconds(v);
+    }
+  }
   if (n["max_connection_duration_ms"]) {  // 0 = no limit
     int64_t v = 0;
     if (number<int64_t>(n["max_connection_duration_ms"], "max_connection_duration_ms", e, &v, 0,

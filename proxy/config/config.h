@@ -19,6 +19,7 @@
 //            max_head_bytes: 32768, max_headers: 100, max_connections: 10000,
 //            max_connections_per_sandbox: 4000, drain_timeout_ms: 10000,
 //            max_connection_duration_ms: 0,   # 0 = no limit
+//            upstream_pool_idle_timeout_ms: 15000,   # idle upstream reuse; 0 = off
 //            max_unidentified_per_source: 64, max_unidentified: 1000,
 //            overload_shed_idle_percent: 90, overload_stop_accepting_percent: 98}
 //   dns: {hosts: {name: address | [addresses]}}   # static names, consulted before DNS
@@ -54,6 +55,10 @@ struct Limits {
   // request. 0 = no limit. Bounds how long a revoked decision can outlive a
   // reload that could not see it (defence in depth).
   std::chrono::milliseconds max_connection_duration{0};
+  // How long an idle upstream HTTP/1.1 connection is kept for the next client
+  // connection of the same sandbox to the same host (below typical server
+  // keep-alive timeouts); 0 = no pool.
+  std::chrono::milliseconds upstream_pool_idle_timeout{15'000};
   size_t max_head_bytes = 32 * 1024;
   size_t max_headers = 100;
   size_t max_connections = 10'000;  // identified client connections, whole proxy

@@ -405,6 +405,7 @@ void Connection::handleRequest() {
   req_start_ = Clock::now();
   req_bytes_up_ = 0;
   req_bytes_down_ = 0;
+  flags_.retried = false;
   const stream::Target target = targetOf(req_);
   if (flags_.intercepted) {  // the CONNECT's host, decision and sandbox stay
     beginStream();
@@ -571,6 +572,81 @@ bool Connection::keepUpstreamFor(const policy::Host& host, uint16_t port) {
   return false;
 }
 
+std::string Connection::poolKey(const policy::Host& host, uint16_t port, bool tls) const {
+  std::string key = sandbox_ != nullptr ? sandbox_->name() : std::string();
+  key.append("\n").append(host.text).append(":").append(std::to_string(port));
+  key.append(tls ? "\ntls" : "\nplain");
+  return key;
+}
+
+bool Connection::reuseIdleUpstream(const policy::Host& host, uint16_t port,
+                                   policy::Decision& decision, std::string& address) {
+  upstream::IdlePool& pool = w_.upstreamPool();
+  // A connection still on an older snapshot (a reload not applied yet)
+  // neither takes nor gives: the pool belongs to the current one.
+  if (!pool.enabled() || sandbox_ == nullptr || pending_snap_ || snap_ != w_.snapshot())
+    return false;
+  std::string key = poolKey(host, port, stream_.isConnect());
+  const policy::Policy& pol = sandbox_->policy();
+  policy::Decision final_decision;
+  auto idle = pool.take(key, [&](const std::string& a) {
+    // The name was decided again on this snapshot (the stream did); the
+    // address the pooled connection goes to is decided again here.
+    auto ip = policy::IpAddress::parse(a);
+    if (!ip) return false;
+    final_decision = pol.decideAddresses(decision, {*ip}, port, snap_->self).decision;
+    return !final_decision.denied();
+  });
+  if (!idle) return false;
+  final_decision.interception = decision.interception;
+  decision = std::move(final_decision);
+  address = idle->address;
+  adoptUpstream(std::move(idle->fd), host, port);
+  upstream_io_ = std::move(idle->io);
+  pool_key_ = std::move(key);
+  flags_.upstream_pooled = true;
+  return true;
+}
+
+void Connection::poolUpstream() {
+  if (!flags_.upstream_idle_ok) return;
+  flags_.upstream_idle_ok = false;
+  if (!upstream_.valid() || !upstream_io_ || sandbox_ == nullptr || state_ == State::kH2 ||
+      w_.draining() || pending_snap_ || snap_ != w_.snapshot() || evbuffer_get_length(uin_) > 0 ||
+      evbuffer_get_length(uout_) > 0) {
+    return;
+  }
+  if (uev_) event_del(uev_);
+  if (uwev_) event_del(uwev_);
+  flags_.upstream_reading = false;
+  w_.upstreamPool().put(
+      pool_key_,
+      upstream::IdleConnection{std::move(upstream_), std::move(upstream_io_), upstream_address_});
+}
+
+bool Connection::retryStale() {
+  // Only a connection taken from the pool, before any response byte, for a
+  // request that can be sent again as it was: idempotent, no body (nothing
+  // read from the client that could not be replayed), and once.
+  auto idempotent = [](std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" ||
+           m == "DELETE";
+  };
+  if (!flags_.upstream_pooled || flags_.retried || flags_.resp_head_done ||
+      evbuffer_get_length(cout_) > 0 || req_bytes_down_ > 0 || !ex_ || ex_->requestHasBody() ||
+      !idempotent(req_.method)) {
+    return false;
+  }
+  flags_.retried = true;
+  w_.metrics().upstream_pool[admin::idx(admin::PoolResult::kStale)].add();
+  closeUpstream();
+  state_ = State::kUpstream;
+  evtimer_del(timer_);
+  updateReadInterest();
+  stream_.retryOnNewConnection();
+  return true;
+}
+
 void Connection::adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port) {
   closeUpstream();
   upstream_ = std::move(fd);
@@ -581,6 +657,9 @@ void Connection::adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t p
   flags_.upstream_reading = false;
   upstream_io_ = std::make_unique<tunnel::PlainTransport>(upstream_.get());
   upstream_key_.assign(host.text).append(":").append(std::to_string(port));
+  pool_key_ = poolKey(host, port, flags_.intercepted);
+  upstream_address_ = stream_.address();
+  flags_.upstream_pooled = false;
 }
 
 std::string_view Connection::relayPrefix() const {
@@ -739,8 +818,8 @@ bool Connection::sendEstablished() {
 
 void Connection::beginIntercepted(UniqueFd upstream) {
   const policy::Host& host = stream_.host();
-  adoptUpstream(std::move(upstream), host, stream_.port());
   flags_.intercepted = true;
+  if (upstream.valid()) adoptUpstream(std::move(upstream), host, stream_.port());  // else pooled
   stream_.setIntercepted(true);
   ic_ = std::make_unique<stream::InterceptContext>();
   ic_->host = host;
@@ -786,7 +865,9 @@ void Connection::readInterceptHello() {
   }
   client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
   handshakesOwnEvents();
-  upstream_first_ = peek->result == tls::ClientHelloPeek::Result::kHello && peek->offers_h2;
+  // A pooled upstream (HTTP/1.1, its TLS done) decides: the sandbox gets http/1.1.
+  upstream_first_ = peek->result == tls::ClientHelloPeek::Result::kHello && peek->offers_h2 &&
+                    !flags_.upstream_pooled;
   if (upstream_first_) {
     startUpstreamTls(false);  // then the sandbox's, offered what the upstream speaks
     return;
@@ -820,7 +901,7 @@ void Connection::onClientHandshake(mitm::Handshake::Outcome o, std::string error
     return;
   }
   ic_->sni.assign(tlsOf(*client_io_).sni());
-  if (upstream_first_) {
+  if (upstream_first_ || flags_.upstream_pooled) {  // the upstream's TLS is done
     beginInnerRequests();
     return;
   }
@@ -960,6 +1041,7 @@ void Connection::forward(UniqueFd upstream, const http::Request& request) {
 
 void Connection::startForward(const http::Request& request) {
   pending_forward_ = nullptr;
+  flags_.upstream_idle_ok = false;
   if (!ex_) ex_ = std::make_unique<http1::Exchange>();
   // Protocol upgrades are relayed on intercepted connections only.
   ex_->begin(req_.wire(), flags_.intercepted);
@@ -1035,12 +1117,14 @@ void Connection::readUpstream() {
       armTimer(snap_->config.limits.idle_timeout);
       pumpResponse();
     } else {
+      flags_.upstream_idle_ok = false;
       closeUpstream();  // bytes from an idle upstream: it is not reusable
     }
     return;
   }
   // EOF or error from upstream.
   if (state_ != State::kForward) {
+    flags_.upstream_idle_ok = false;
     closeUpstream();
     return;
   }
@@ -1055,6 +1139,7 @@ void Connection::readUpstream() {
     return;
   }
   if (!flags_.resp_head_done && evbuffer_get_length(cout_) == 0) {
+    if (retryStale()) return;
     stream_.end(stream::EndReason::kUpstreamNoResponse);
     return;
   }
@@ -1149,8 +1234,15 @@ void Connection::scrubResponseBody(bool last) {
 
 void Connection::finishExchange() {
   stream_.complete(ex_->response().status, req_bytes_up_, req_bytes_down_);
-  if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0)
+  if (!flags_.upstream_keep_alive || !flags_.req_done || evbuffer_get_length(uin_) > 0) {
     closeUpstream();
+  } else {
+    // Complete and framed, kept alive by the server: reusable by this
+    // client connection, or by the next one through the pool — unless the
+    // client asked to close (Connection: close from either side).
+    flags_.upstream_idle_ok = flags_.client_keep_alive && !flags_.upgraded;
+    flags_.upstream_pooled = false;
+  }
   if (!ex_->response().keep_alive || !flags_.req_done || flags_.client_eof) {
     closeAfterFlush();
     return;
@@ -1223,6 +1315,7 @@ void Connection::flushUpstream() {
   if (!upstream_.valid() || !upstream_io_) return;
   if (upstream_io_->write(uout_) == tunnel::Io::kError) {
     if (state_ == State::kForward && !flags_.resp_head_done) {
+      if (retryStale()) return;
       stream_.end(stream::EndReason::kUpstreamReset);
     } else {
       terminate();
@@ -1304,6 +1397,7 @@ void Connection::updateReadInterest() {
 }
 
 void Connection::closeUpstream() {
+  poolUpstream();  // when its last exchange left it reusable
   if (first_ev_) event_del(first_ev_);
   if (uev_) event_del(uev_);
   if (uwev_) event_del(uwev_);
@@ -1346,6 +1440,7 @@ void Connection::forceClose() {
 void Connection::terminate() {
   if (state_ == State::kDead) return;
   if (flags_.intercepted) closeIntercepted({});
+  poolUpstream();
   state_ = State::kDead;
   stream_.cancel();
   client_hs_.reset();

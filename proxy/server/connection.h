@@ -147,6 +147,8 @@ class Connection final : private stream::StreamHost {
 
   // stream::StreamHost.
   bool keepUpstreamFor(const policy::Host& host, uint16_t port) override;
+  bool reuseIdleUpstream(const policy::Host& host, uint16_t port, policy::Decision& decision,
+                         std::string& address) override;
   void tunnel(UniqueFd upstream) override;
   void intercept(UniqueFd upstream) override;
   void forward(UniqueFd upstream, const http::Request& request) override;
@@ -156,6 +158,14 @@ class Connection final : private stream::StreamHost {
   bool holdForRefresh() override;
 
   void adoptUpstream(UniqueFd fd, const policy::Host& host, uint16_t port);
+  // The worker's idle pool key: sandbox, host, port, TLS or plain.
+  std::string poolKey(const policy::Host& host, uint16_t port, bool tls) const;
+  // Gives the upstream to the worker's idle pool when its last exchange left
+  // it reusable (flags_.upstream_idle_ok) and the snapshot is current.
+  void poolUpstream();
+  // The reused upstream closed before any response byte: true when the
+  // request goes out again on a new connection (idempotent, no body).
+  bool retryStale();
   // Applies a pending reload; false when it closed the connection.
   bool applyReload();
   void revoke(const std::string& reason);
@@ -226,6 +236,13 @@ class Connection final : private stream::StreamHost {
     bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
     bool scrub_body = false;           // the response body goes through the stream's scrub
     bool rewrite_req_body = false;     // the request body goes through the stream (OAuth refresh)
+    // The kept upstream may go to the worker's idle pool: its last exchange
+    // was complete and correctly framed, both sides kept alive, nothing
+    // pending. Cleared when the next exchange starts.
+    bool upstream_idle_ok = false;
+    bool upstream_pooled =
+        false;             // the upstream came from the pool; no exchange finished on it yet
+    bool retried = false;  // the current request already went out again (stale upstream)
   };
 
   Worker& w_;
@@ -280,7 +297,9 @@ class Connection final : private stream::StreamHost {
   std::optional<upstream::TcpConnector> connector_;  // rebuilt when a reload is applied
   stream::StreamEnv env_;
   stream::Stream stream_;
-  std::string upstream_key_;  // host:port the open upstream connection serves
+  std::string upstream_key_;      // host:port the open upstream connection serves
+  std::string pool_key_;          // its idle pool key (poolKey())
+  std::string upstream_address_;  // the address it is connected to
 
   // One forwarded exchange (plain forwarding, or an inner request of an
   // intercepted connection): the HTTP/1 codec state. Allocated by the first

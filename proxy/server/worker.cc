@@ -72,6 +72,7 @@ Worker::~Worker() {
   }
   resolver_.reset();
   oauth_waits_.reset();
+  upstream_pool_.reset();
   if (base_) event_base_free(base_);
 }
 
@@ -91,6 +92,8 @@ Status Worker::init(std::vector<std::string>& listen) {
   if (base_ == nullptr) return Status::error("event_base_new failed");
   resolver_ = std::make_unique<tunnel::EvdnsResolver>(base_);
   oauth_waits_ = std::make_unique<stream::OAuthWaits>(base_);
+  upstream_pool_ = std::make_unique<upstream::IdlePool>(base_, metrics_);
+  upstream_pool_->setIdleTimeout(snapshot_->config.limits.upstream_pool_idle_timeout);
   // Activated by retire(); queued behind the callbacks already active, so a
   // connection is deleted only after every callback of this round has returned.
   reap_ev_ = event_new(base_, -1, 0, &Worker::onReap, this);
@@ -161,6 +164,10 @@ void Worker::post(std::function<void()> fn) {
 void Worker::publish(std::shared_ptr<const Snapshot> snapshot) {
   post([this, s = std::move(snapshot)]() mutable {
     snapshot_ = std::move(s);
+    // Pooled upstream connections were made under the old policy, sandboxes
+    // and credentials: none is reused after a reload.
+    upstream_pool_->setIdleTimeout(snapshot_->config.limits.upstream_pool_idle_timeout);
+    upstream_pool_->clear();
     // Live connections decide again on the new snapshot (revocation: a
     // removed sandbox, a denied host or a removed credential closes them).
     for (Connection* c = head_; c != nullptr;) {
@@ -214,6 +221,7 @@ void Worker::drain(std::chrono::milliseconds deadline) {
     if (draining_) return;
     draining_ = true;
     stopListening();
+    upstream_pool_->clear();  // its events would keep the loop alive
     for (Connection* s = head_; s != nullptr;) {
       Connection* next = s->next;
       s->drain();

@@ -31,6 +31,7 @@
 #include "proxy/tls/leaf_cache.h"
 #include "proxy/tunnel/pipe_pool.h"
 #include "proxy/tunnel/resolver.h"
+#include "proxy/upstream/idle_pool.h"
 
 namespace kitgate::server {
 
@@ -76,7 +77,11 @@ class Worker {
   // Thread-safe: run `fn` on this worker's loop thread.
   void post(std::function<void()> fn);
   // Before run() only (same thread as the constructor): replace the snapshot.
-  void setSnapshotBeforeRun(std::shared_ptr<const Snapshot> s) { snapshot_ = std::move(s); }
+  void setSnapshotBeforeRun(std::shared_ptr<const Snapshot> s) {
+    snapshot_ = std::move(s);
+    if (upstream_pool_)
+      upstream_pool_->setIdleTimeout(snapshot_->config.limits.upstream_pool_idle_timeout);
+  }
   // Thread-safe: publish a new snapshot for connections accepted from now on.
   void publish(std::shared_ptr<const Snapshot> snapshot);
   // Thread-safe: start accepting on `fd` (bound to `addr`, already
@@ -103,6 +108,9 @@ class Worker {
   // locks: only this thread touches them).
   tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
   tls::LeafCache& leafCache(const std::shared_ptr<const tls::LeafMinter>& minter);
+  // Idle upstream HTTP/1.1 connections of this worker's client connections
+  // (proxy/upstream/idle_pool.h); emptied by every publish() and by drain().
+  upstream::IdlePool& upstreamPool() { return *upstream_pool_; }
   // Requests parked until an OAuth refresh ends (proxy/stream/oauth_wait.h);
   // the server posts wake() here.
   stream::OAuthWaits& oauthWaits() { return *oauth_waits_; }
@@ -179,7 +187,8 @@ class Worker {
                                                        std::unique_ptr<tls::LeafCache>>>
       leaf_caches_;
   std::unique_ptr<tunnel::Resolver> resolver_;
-  std::unique_ptr<stream::OAuthWaits> oauth_waits_;  // made with base_
+  std::unique_ptr<stream::OAuthWaits> oauth_waits_;    // made with base_
+  std::unique_ptr<upstream::IdlePool> upstream_pool_;  // made with base_
   admin::WorkerMetrics metrics_;
 };
 

@@ -58,7 +58,13 @@ void Stream::onProxyRequest(const http::Request& request, Target target) {
   if (!decideName(request.host)) return;
   if (target == Target::kConnect) {
     decideInterception();
-  } else if (host_.keepUpstreamFor(host_name_, port_)) {
+    if (decision_.interception.intercept &&
+        host_.reuseIdleUpstream(host_name_, port_, decision_, address_)) {
+      host_.intercept(UniqueFd());
+      return;
+    }
+  } else if (host_.keepUpstreamFor(host_name_, port_) ||
+             host_.reuseIdleUpstream(host_name_, port_, decision_, address_)) {
     forward(UniqueFd());
     return;
   }

@@ -94,6 +94,16 @@ class StreamHost {
   // Whether the connection's kept-alive upstream serves host:port (a forward
   // then reuses it); if it serves another, it is closed.
   virtual bool keepUpstreamFor(const policy::Host& host, uint16_t port) = 0;
+  // No kept-alive upstream serves host:port: take an idle one of the same
+  // sandbox from the worker's pool (proxy/upstream/idle_pool.h), if its
+  // address is still allowed — `decision` becomes the final one for that
+  // address and `address` the address; the connection then holds it (plain,
+  // or with its TLS leg done for an intercepted CONNECT).
+  virtual bool reuseIdleUpstream(const policy::Host& host, uint16_t port,
+                                 policy::Decision& decision, std::string& address) {
+    (void)host, (void)port, (void)decision, (void)address;
+    return false;
+  }
   // CONNECT allowed, not intercepted: "200 Connection established", then an
   // opaque relay; the stream's complete() runs when it ends.
   virtual void tunnel(UniqueFd upstream) = 0;
@@ -251,6 +261,10 @@ class Stream {
                            : admin::ReqType::kHttp;
   }
   const sandbox::Sandbox* sandbox() const { return sandbox_; }
+  // The upstream the request went out on (a reused one) closed before any
+  // response byte: the same request again over a new connection (the
+  // connection retries only what may be replayed).
+  void retryOnNewConnection() { connectUpstream(); }
   bool waitingForUpstream() const { return attempt_ != nullptr || oauth_wait_ != nullptr; }
   // The interception plan and credentials decided for this CONNECT.
   const secrets::SandboxCredentials* credentials() const { return creds_; }

@@ -130,6 +130,7 @@ class HttpsOrigin {
   std::string lastRequestHead() const { return http_->lastRequestHead(); }
   // The head of the most recent request to a special route (/echo-auth, ...).
   std::string lastSpecialHead() const;
+  void closeConnections() { http_->closeConnections(); }
   void stop() { http_->stop(); }
 
  private:

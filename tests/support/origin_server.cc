@@ -311,6 +311,11 @@ std::string OriginServer::lastRequestHead() const {
   return last_head_;
 }
 
+void OriginServer::closeConnections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+}
+
 void OriginServer::stop() {
   std::vector<std::thread> threads;
   {
@@ -399,6 +404,7 @@ void OriginServer::serveEcho(Stream& s) {
 
 void OriginServer::serveHttp(Stream& s) {
   Reader rd(s);
+  bool drop_next = false;  // "X-Drop-Next: 1" on the previous request
   while (true) {
     auto head = rd.head();
     if (!head) return;
@@ -417,6 +423,8 @@ void OriginServer::serveHttp(Stream& s) {
       sum = fnv1a64(piece, sum);
     });
     if (!ok) return;
+    if (drop_next) return;  // read, never answered: the connection just ends
+    drop_next = req->head.find("\r\nX-Drop-Next: 1\r\n") != std::string::npos;
     requests_.fetch_add(1);
 
     const bool head_only = req->method == "HEAD";

@@ -11,6 +11,9 @@
 //   GET /headers             the request head exactly as received, as body
 //   GET /close               200 without Content-Length, then closes
 //   anything else            404
+// A request with "X-Drop-Next: 1" is answered as usual; the next request on
+// its connection is read and never answered (the connection closes) — a
+// server that timed out the idle connection just as the request came.
 // "Expect: 100-continue" is answered with "100 Continue" before the body is
 // read. Mode::kEcho instead writes every byte back until the client
 // half-closes, then half-closes too.
@@ -87,6 +90,9 @@ class OriginServer {
   size_t requestsServed() const { return requests_.load(); }
   // The head of the most recent request (any connection).
   std::string lastRequestHead() const;
+  // Closes every open connection (the server side of an idle keep-alive
+  // timing out); keeps accepting new ones.
+  void closeConnections();
   void stop();
 
  private:
