@@ -865,9 +865,13 @@ void Connection::readInterceptHello() {
   }
   client_io_ = std::make_unique<mitm::TlsTransport>(std::move(tls.value()));
   handshakesOwnEvents();
-  // A pooled upstream (HTTP/1.1, its TLS done) decides: the sandbox gets http/1.1.
+  // A pooled upstream (HTTP/1.1, its TLS done) decides: the sandbox gets
+  // http/1.1. So does an OAuth token endpoint's host: token requests are
+  // taken apart and rewritten by the HTTP/1 exchange only (a sandbox's own
+  // refresh over h2 would reach the provider with the sentinel).
+  const bool token_host = ic_->plan != nullptr && !ic_->plan->oauth_endpoints.empty();
   upstream_first_ = peek->result == tls::ClientHelloPeek::Result::kHello && peek->offers_h2 &&
-                    !flags_.upstream_pooled;
+                    !flags_.upstream_pooled && !token_host;
   if (upstream_first_) {
     startUpstreamTls(false);  // then the sandbox's, offered what the upstream speaks
     return;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/secrets/oauth.h"
 #include "tests/integration/mitm_fixture.h"
 #include "tests/support/subprocess.h"
 
@@ -136,6 +137,46 @@ TEST_F(MitmHttp2, AnHttp1ClientCostsOneUpstreamConnectionOfHttp11) {
   origin->kill();
   ASSERT_TRUE(r.isOk()) << r.status().message();
   EXPECT_EQ(r->out, "okok") << r->err;
+  EXPECT_EQ(readFile(dir + "/alpn.port.log"), "http/1.1\n")
+      << "the origin's TLS connections, one line each, by negotiated protocol";
+}
+
+// An OAuth token endpoint's host stays HTTP/1.1 with http2 on: token
+// requests are rewritten (refresh sentinel -> real token) by the HTTP/1
+// exchange only, so an h2 client is offered http/1.1 there — and the
+// upstream is offered http/1.1 alone. Before, the upstream leg offered h2,
+// and an h2 client's own refresh would have reached the provider with the
+// sentinel.
+class MitmHttp2TokenHost : public MitmHttp2 {
+ protected:
+  void customize(ProxyOptions& o) override {
+    MitmHttp2::customize(o);
+    secrets::OAuthRoute route;
+    route.service = "anthropic";
+    route.token_host = kGrpcHost;
+    route.token_path = "/v1/oauth/token";
+    route.resource_hosts = {"api.anthropic.test"};
+    route.access_sentinel = "sk-ant-oat01-proxy-managed";
+    route.refresh_sentinel = "sk-ant-ort01-proxy-managed";
+    o.state_files["oauth/default.json"] = secrets::renderOAuthRoutes({route});
+  }
+};
+
+TEST_F(MitmHttp2TokenHost, AnHttp2ClientGetsHttp11OnTheTokenEndpointsHost) {
+  const std::string dir = work_->path();
+  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
+                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
+                                  dir + "/alpn-origin");
+  ASSERT_TRUE(origin.isOk()) << origin.status().message();
+  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
+      << "the ALPN origin never started: " << origin->stderrText();
+  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  auto r = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
+                       proxy_->url(), "--http2", "-w", " %{http_version}", url + "/other"},
+                      dir + "/curl-h2", 30s);
+  origin->kill();
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->out, "ok 1.1") << r->err;
   EXPECT_EQ(readFile(dir + "/alpn.port.log"), "http/1.1\n")
       << "the origin's TLS connections, one line each, by negotiated protocol";
 }
