@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 // Above this many buffered bytes toward one side, stop reading the other.
 constexpr size_t kHighWater = 256 * 1024;
 constexpr size_t kReadChunk = 64 * 1024;
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLingerAfterError{2000};
 // ... and at most this many of the client's bytes read and dropped meanwhile.
 constexpr uint64_t kLingerMaxBytes = 1 << 20;
@@ -1049,15 +1050,33 @@ void Connection::startForward(const http::Request& request) {
   if (!ex_) ex_ = std::make_unique<http1::Exchange>();
   // Protocol upgrades are relayed on intercepted connections only.
   ex_->begin(req_.wire(), flags_.intercepted);
+  // A token request (OAuth): its body is read whole and rewritten before
+  // the head goes (pumpTokenRequestBody).
   flags_.rewrite_req_body = stream_.rewritesRequestBody() && ex_->requestHasBody();
-  if (flags_.rewrite_req_body) ex_->rewriteRequestBody();  // an OAuth refresh token goes in
   state_ = State::kForward;
   flags_.client_keep_alive = req_.keep_alive;
-  req_bytes_up_ = ex_->encodeRequestHead(request, uout_, &scratch_);  // the body adds to it
   flags_.req_done = !ex_->requestHasBody();
   flags_.resp_head_done = false;
   flags_.resp_done = false;
   flags_.scrub_body = false;
+  if (flags_.rewrite_req_body) {
+    const http1::Framing& wire = req_.wire();
+    if (wire.framing == http::BodyFraming::kContentLength &&
+        wire.content_length > stream::kMaxTokenRequest) {
+      endTokenRequestTooLarge();
+      return;
+    }
+    held_head_ = &request;
+    evbuffer_drain(bodyBuffer(), evbuffer_get_length(bodyBuffer()));
+    req_bytes_up_ = 0;                // the body's bytes as read, the head when it goes
+    if (ex_->rewriteRequestBody()) {  // Expect: 100-continue is answered here
+      evbuffer_add(cout_, k100Continue.data(), k100Continue.size());
+      flushClient();
+      if (state_ != State::kForward) return;
+    }
+  } else {
+    req_bytes_up_ = ex_->encodeRequestHead(request, uout_, &scratch_);  // the body adds to it
+  }
   pumpRequestBody();
   if (state_ != State::kForward) return;
   flushUpstream();
@@ -1068,17 +1087,43 @@ void Connection::startForward(const http::Request& request) {
   if (evbuffer_get_length(uin_) > 0) pumpResponse();
 }
 
+void Connection::endTokenRequestTooLarge() {
+  stream_.end(stream::EndReason::kBadRequest,
+              "a token request body above " + std::to_string(stream::kMaxTokenRequest) + " bytes",
+              413);
+}
+
+void Connection::pumpTokenRequestBody() {
+  uint64_t moved = 0;
+  const http1::BodyStatus m = ex_->decodeRequestBody(cin_, bodyBuffer(), &moved);
+  if (m == http1::BodyStatus::kError) {
+    stream_.end(stream::EndReason::kBadRequestBody, ex_->requestBodyError());
+    return;
+  }
+  if (evbuffer_get_length(bodyBuffer()) > stream::kMaxTokenRequest) {  // chunked
+    endTokenRequestTooLarge();
+    return;
+  }
+  if (m == http1::BodyStatus::kDone) {
+    flags_.req_done = true;
+    stream_.rewriteRequestBody(bodyBuffer(), scrubbed_, true);
+    ex_->bufferedRequestBody(evbuffer_get_length(scrubbed_));
+    req_bytes_up_ += ex_->encodeRequestHead(*held_head_, uout_, &scratch_);
+    held_head_ = nullptr;
+    evbuffer_add_buffer(uout_, scrubbed_);
+  }
+  flushUpstream();
+  if (state_ == State::kForward) updateReadInterest();
+}
+
 void Connection::pumpRequestBody() {
+  if (flags_.rewrite_req_body && !flags_.req_done) {
+    pumpTokenRequestBody();
+    return;
+  }
   if (!flags_.req_done) {
     uint64_t moved = 0;
-    http1::BodyStatus m = flags_.rewrite_req_body
-                              ? ex_->decodeRequestBody(cin_, bodyBuffer(), &moved)
-                              : ex_->moveRequestBody(cin_, uout_, &moved);
-    if (flags_.rewrite_req_body && m != http1::BodyStatus::kError) {
-      const bool last = m == http1::BodyStatus::kDone;
-      stream_.rewriteRequestBody(bodyBuffer(), scrubbed_, last);
-      ex_->encodeRequestBody(scrubbed_, uout_, last);
-    }
+    http1::BodyStatus m = ex_->moveRequestBody(cin_, uout_, &moved);
     if (m == http1::BodyStatus::kError) {
       if (!flags_.resp_head_done) {
         stream_.end(stream::EndReason::kBadRequestBody, ex_->requestBodyError());

@@ -197,6 +197,11 @@ class Connection final : private stream::StreamHost {
   // Forward exchange.
   void startForward(const http::Request& request);
   void pumpRequestBody();
+  // A token request's body (flags_.rewrite_req_body): decoded whole (at most
+  // stream::kMaxTokenRequest bytes, else 413 and nothing sent upstream),
+  // rewritten, then the held head with its Content-Length and the body.
+  void pumpTokenRequestBody();
+  void endTokenRequestTooLarge();
   void readUpstream();
   void pumpResponse();
   // Decoded response body bytes through the stream's scrub into cout_.
@@ -235,7 +240,7 @@ class Connection final : private stream::StreamHost {
     bool client_keep_alive = false;    // the client asked to keep the connection
     bool upgraded = false;             // after a 101 on an intercepted connection: opaque both ways
     bool scrub_body = false;           // the response body goes through the stream's scrub
-    bool rewrite_req_body = false;     // the request body goes through the stream (OAuth refresh)
+    bool rewrite_req_body = false;     // the request body goes through the stream, whole (OAuth)
     // The kept upstream may go to the worker's idle pool: its last exchange
     // was complete and correctly framed, both sides kept alive, nothing
     // pending. Cleared when the next exchange starts.
@@ -320,6 +325,8 @@ class Connection final : private stream::StreamHost {
   std::unique_ptr<upstream::TlsClient> upstream_tls_;
   // The stream's request waiting for a reconnected upstream's TLS leg.
   const http::Request* pending_forward_ = nullptr;
+  // The stream's token request whose head waits for its whole body.
+  const http::Request* held_head_ = nullptr;
 
   // HTTP/2 (tls.http2 on): the upstream's TLS leg comes first so the sandbox
   // is offered h2 only when the upstream negotiated it.

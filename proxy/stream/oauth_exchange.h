@@ -1,12 +1,15 @@
 // A token exchange on an intercepted token endpoint (proxy-managed OAuth,
 // proxy/secrets/oauth.h), for one request:
 //
-//   request body  streamed (every token request: forwarded chunked): the
-//                 refresh-token sentinel becomes the stored real refresh
-//                 token (percent-encoded in a form body); its first
-//                 kMaxTokenRequest bytes are kept for `client_id` (and
-//                 `client_secret`), stored with the tokens it obtains
-//                 (OAuthTokens) for the proxy's own refreshes
+//   request body  every token request's, whole (at most kMaxTokenRequest
+//                 decoded bytes: the connection answers a larger one 413 and
+//                 sends nothing upstream; it forwards the rewritten body with
+//                 its Content-Length, never chunked): the refresh-token
+//                 sentinel becomes the stored real refresh token
+//                 (percent-encoded in a form body); the body as sent is kept
+//                 for `client_id` (and `client_secret`), stored with the
+//                 tokens it obtains (OAuthTokens) for the proxy's own
+//                 refreshes
 //   response      a 2xx body is collected (at most kMaxTokenResponse bytes),
 //                 its tokens stored on the host, and the sandbox gets the same
 //                 JSON with the sentinels in their place (passthrough: the
@@ -34,7 +37,7 @@
 namespace kitgate::stream {
 
 inline constexpr size_t kMaxTokenResponse = 64 * 1024;
-inline constexpr size_t kMaxTokenRequest = 16 * 1024;
+inline constexpr size_t kMaxTokenRequest = 64 * 1024;
 
 class OAuthExchange {
  public:

@@ -206,7 +206,8 @@ class Stream {
   size_t scrubHeld() const { return body_scrub_.held(); }
   // A token exchange whose request body carries the refresh-token sentinel
   // (proxy/stream/oauth_exchange.h): the body must go through
-  // rewriteRequestBody (its length changes: forwarded chunked).
+  // rewriteRequestBody, whole (its length changes: forwarded with the new
+  // Content-Length; at most kMaxTokenRequest bytes).
   bool rewritesRequestBody() const { return oauth_.rewritesRequest(); }
   void rewriteRequestBody(evbuffer* payload, evbuffer* out, bool last) {
     oauth_.requestBody(payload, out, last);

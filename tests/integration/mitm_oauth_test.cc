@@ -474,6 +474,132 @@ TEST_F(MitmOAuth, ALoginWithoutAClientIdRefreshesWithoutOne) {
   EXPECT_EQ(origin_->refreshes(), 0);
 }
 
+// Framing toward the token endpoint: the whole body, rewritten, with its
+// Content-Length — never chunked (CDNs in front of real providers refuse
+// chunked token requests) and never both length and chunked.
+void expectContentLengthOnly(const OAuthOrigin::Framing& f, size_t bytes) {
+  EXPECT_EQ(f.transfer_encoding, "");
+  EXPECT_EQ(f.content_length, std::to_string(bytes));
+  EXPECT_EQ(f.body_bytes, bytes);
+}
+
+TEST_F(MitmOAuth, TokenRequestsReachTheEndpointWithTheirContentLength) {
+  const std::string login_body = "grant_type=authorization_code&code=abc123&code_verifier=xyz";
+  ASSERT_EQ(login().status, 200);
+  // Form refresh, then JSON: the sentinel replaced by the (shorter) real
+  // token, the length header counting the bytes that went.
+  const std::string form_refresh =
+      std::string("grant_type=refresh_token&refresh_token=") + kRefreshSentinel;
+  std::string real = origin_->currentRefresh();
+  ASSERT_NE(real.size(), std::string(kRefreshSentinel).size());
+  ASSERT_EQ(call(kAuthHost, "POST", "/v1/oauth/token",
+                 "Content-Type: application/x-www-form-urlencoded\r\n", form_refresh)
+                .status,
+            200);
+  const size_t form_sent = form_refresh.size() - std::string(kRefreshSentinel).size() + real.size();
+  real = origin_->currentRefresh();
+  const std::string json_refresh =
+      json{{"grant_type", "refresh_token"}, {"refresh_token", kRefreshSentinel}}.dump();
+  ASSERT_EQ(
+      call(kAuthHost, "POST", "/v1/oauth/token", "Content-Type: application/json\r\n", json_refresh)
+          .status,
+      200);
+  const size_t json_sent = json_refresh.size() - std::string(kRefreshSentinel).size() + real.size();
+  ASSERT_EQ(origin_->refreshes(), 2);
+
+  const auto framings = origin_->tokenRequestFramings();
+  const auto bodies = origin_->tokenRequestBodies();
+  ASSERT_EQ(framings.size(), 3u);
+  expectContentLengthOnly(framings[0], login_body.size());
+  EXPECT_EQ(bodies[0], login_body);  // a login goes as the agent wrote it
+  expectContentLengthOnly(framings[1], form_sent);
+  expectContentLengthOnly(framings[2], json_sent);
+  EXPECT_NE(bodies[2].find(real), std::string::npos);
+}
+
+TEST_F(MitmOAuth, AChunkedOrExpectContinueTokenRequestGoesWithContentLength) {
+  const std::string form = "Content-Type: application/x-www-form-urlencoded\r\n";
+  auto c = HttpsClient::open({proxy_->port(), kAuthHost, origin_->port(), sandbox_ca_, {}});
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  // A chunked login, in three chunks.
+  ASSERT_TRUE(
+      c->send(c->request("POST", "/v1/oauth/token", form + "Transfer-Encoding: chunked\r\n") +
+              "f\r\ngrant_type=auth\r\n"
+              "11\r\norization_code&co\r\n"
+              "1b\r\nde=abc123&code_verifier=xyz\r\n0\r\n\r\n")
+          .isOk());
+  auto r = c->readResponse();
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  received_.push_back(r->head + r->body);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(origin_->logins(), 1);
+
+  // Expect: 100-continue: the proxy answers 100 itself (the head waits for
+  // the body upstream), then the refresh goes with its length.
+  const std::string body =
+      std::string("grant_type=refresh_token&refresh_token=") + kRefreshSentinel;
+  const std::string real = origin_->currentRefresh();
+  ASSERT_TRUE(c->send(c->request("POST", "/v1/oauth/token",
+                                 form + "Expect: 100-continue\r\nContent-Length: " +
+                                     std::to_string(body.size()) + "\r\n"))
+                  .isOk());
+  auto cont = c->readHead(5s);
+  ASSERT_TRUE(cont.isOk()) << cont.status().message();
+  EXPECT_EQ(cont->status, 100);
+  ASSERT_TRUE(c->send(body).isOk());
+  r = c->readResponse();
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  received_.push_back(r->head + r->body);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(origin_->refreshes(), 1);
+
+  const auto framings = origin_->tokenRequestFramings();
+  ASSERT_EQ(framings.size(), 2u);
+  expectContentLengthOnly(
+      framings[0],
+      std::string("grant_type=authorization_code&code=abc123&code_verifier=xyz").size());
+  expectContentLengthOnly(framings[1],
+                          body.size() - std::string(kRefreshSentinel).size() + real.size());
+  EXPECT_EQ(framings[1].expect, "");
+}
+
+TEST_F(MitmOAuth, ATokenRequestBodyAboveTheBoundIs413AndNeverSent) {
+  const std::string form = "Content-Type: application/x-www-form-urlencoded\r\n";
+  const size_t bound = 64 * 1024;
+  // Announced by Content-Length: refused on the head, before any body.
+  {
+    auto c = HttpsClient::open({proxy_->port(), kAuthHost, origin_->port(), sandbox_ca_, {}});
+    ASSERT_TRUE(c.isOk()) << c.status().message();
+    ASSERT_TRUE(c->send(c->request("POST", "/v1/oauth/token",
+                                   form + "Content-Length: " + std::to_string(bound + 1) + "\r\n"))
+                    .isOk());
+    auto r = c->readResponse();
+    ASSERT_TRUE(r.isOk()) << r.status().message();
+    EXPECT_EQ(r->status, 413);
+    EXPECT_NE(r->body.find("token request body above 65536 bytes"), std::string::npos) << r->body;
+  }
+  // Chunked: refused once the decoded bytes pass the bound.
+  {
+    auto c = HttpsClient::open({proxy_->port(), kAuthHost, origin_->port(), sandbox_ca_, {}});
+    ASSERT_TRUE(c.isOk()) << c.status().message();
+    std::string req =
+        c->request("POST", "/v1/oauth/token", form + "Transfer-Encoding: chunked\r\n");
+    for (int i = 0; i < 5; ++i) req += "4000\r\n" + std::string(0x4000, 'a') + "\r\n";
+    ASSERT_TRUE(c->send(req).isOk());
+    auto r = c->readResponse();
+    ASSERT_TRUE(r.isOk()) << r.status().message();
+    EXPECT_EQ(r->status, 413);
+  }
+  EXPECT_TRUE(origin_->tokenRequestFramings().empty()) << "an over-bound body reached upstream";
+  // At the bound it goes (the provider answers it).
+  const std::string at_bound = "grant_type=x&pad=" + std::string(bound - 17, 'p');
+  ASSERT_EQ(at_bound.size(), bound);
+  EXPECT_EQ(call(kAuthHost, "POST", "/v1/oauth/token", form, at_bound).status, 400);
+  const auto framings = origin_->tokenRequestFramings();
+  ASSERT_EQ(framings.size(), 1u);
+  expectContentLengthOnly(framings[0], bound);
+}
+
 class MitmOAuthPassthrough : public MitmOAuth {
  protected:
   bool passthrough() const override { return true; }

@@ -142,6 +142,12 @@ void OAuthOrigin::serve(UniqueFd fd) {
     const std::string method = head.substr(0, sp1);
     const std::string target = head.substr(sp1 + 1, sp2 - sp1 - 1);
     const std::string type_in = headerValue(head, "content-type");
+    if (method == "POST" && target == opts_.token_path) {
+      std::lock_guard<std::mutex> lock(mu_);
+      token_framings_.push_back({headerValue(head, "content-length"),
+                                 headerValue(head, "transfer-encoding"),
+                                 headerValue(head, "expect"), body.size()});
+    }
     if (method == "POST" && target == opts_.token_path &&
         param(type_in, body, "grant_type") == "refresh_token") {
       ++refresh_attempts_;
@@ -231,6 +237,11 @@ std::vector<std::string> OAuthOrigin::issued() const {
 std::vector<std::string> OAuthOrigin::tokenRequestBodies() const {
   std::lock_guard<std::mutex> lock(mu_);
   return token_bodies_;
+}
+
+std::vector<OAuthOrigin::Framing> OAuthOrigin::tokenRequestFramings() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return token_framings_;
 }
 
 }  // namespace kitgate::testing

@@ -84,6 +84,15 @@ class OAuthOrigin {
   std::vector<std::string> issued() const;
   // The bodies of token requests as received (what the proxy sent upstream).
   std::vector<std::string> tokenRequestBodies() const;
+  // How each token request was framed on the wire, in arrival order (the
+  // header values as received, "" when absent; body_bytes: the payload read).
+  struct Framing {
+    std::string content_length;
+    std::string transfer_encoding;
+    std::string expect;
+    size_t body_bytes = 0;
+  };
+  std::vector<Framing> tokenRequestFramings() const;
 
  private:
   OAuthOrigin() = default;
@@ -109,6 +118,7 @@ class OAuthOrigin {
   std::string access_, refresh_;
   std::vector<std::string> issued_;
   std::vector<std::string> token_bodies_;
+  std::vector<Framing> token_framings_;
   std::string required_client_id_;
   int serial_ = 0;
   std::atomic<int> logins_{0}, refreshes_{0}, authorized_{0}, unauthorized_{0};

@@ -132,12 +132,6 @@ BodyStatus Exchange::decodeResponseBody(evbuffer* in, evbuffer* payload, uint64_
   return moveBody(in, payload, *resp_body_, false, moved);
 }
 
-void Exchange::rewriteRequestBody() {
-  if (fwd_.framing != http::BodyFraming::kContentLength) return;
-  fwd_.framing = http::BodyFraming::kChunked;
-  fwd_.content_length = 0;
-}
-
 void Exchange::encodePayload(evbuffer* payload, evbuffer* out, bool last, bool chunked) {
   const size_t n = evbuffer_get_length(payload);
   if (n > 0 && chunked) {

@@ -5,7 +5,8 @@
 //   client ──> ServerCodec::dispatch (request head) ──> [stream decides]
 //          ──> ClientCodec::encodeHead (the request as forwarded)
 //          ──> Exchange::moveRequestBody (payload moved, never copied;
-//              chunked re-encoded chunk by chunk)
+//              chunked re-encoded chunk by chunk; a body the stream rewrites
+//              is buffered whole and goes with its new Content-Length)
 //   origin ──> ClientCodec::dispatch (response head) ──> [stream scrubs]
 //          ──> ServerCodec::encodeHead ──> Exchange::moveResponseBody
 //
@@ -60,16 +61,24 @@ class Exchange {
   // The request body, client -> origin.
   BodyStatus moveRequestBody(evbuffer* in, evbuffer* out, uint64_t* moved);
   bool requestHasBody() const { return received_.framing != http::BodyFraming::kNone; }
-  // The request body will be rewritten on its way (its length may change):
-  // a Content-Length body goes to the origin chunked. Call after begin(),
-  // before encodeRequestHead. Then, in two steps: the payload alone out of
-  // `in`, and payload bytes framed for the origin (`last`: the body ends).
-  void rewriteRequestBody();
+  // The request body is rewritten whole (its length may change): the
+  // connection decodes it all (decodeRequestBody), rewrites it, then calls
+  // bufferedRequestBody with its rewritten length before encodeRequestHead —
+  // forwarded with that Content-Length whatever the sandbox's framing, never
+  // chunked (token endpoints behind CDNs may refuse chunked requests). The
+  // head then goes without Expect: true when the sandbox awaits a
+  // "100 Continue" the connection must give it. Call after begin().
+  bool rewriteRequestBody() {
+    const bool expects = fwd_.expect_continue;
+    fwd_.expect_continue = false;
+    return expects;
+  }
   BodyStatus decodeRequestBody(evbuffer* in, evbuffer* payload, uint64_t* moved) {
     return moveBody(in, payload, *req_body_, false, moved);
   }
-  void encodeRequestBody(evbuffer* payload, evbuffer* out, bool last) const {
-    encodePayload(payload, out, last, fwd_.framing == http::BodyFraming::kChunked);
+  void bufferedRequestBody(uint64_t length) {
+    fwd_.framing = http::BodyFraming::kContentLength;
+    fwd_.content_length = length;
   }
   std::string_view requestBodyError() const { return req_body_->error(); }
 
