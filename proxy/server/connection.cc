@@ -1287,9 +1287,12 @@ void Connection::finishExchange() {
     closeUpstream();
   } else {
     // Complete and framed, kept alive by the server: reusable by this
-    // client connection, or by the next one through the pool — unless the
-    // client asked to close (Connection: close from either side).
-    flags_.upstream_idle_ok = flags_.client_keep_alive && !flags_.upgraded;
+    // client connection, or by the next one through the pool. The client's
+    // Connection: close ends only its own hop: the upstream was asked to keep
+    // alive (Exchange::begin) and did, so the connection goes to the pool
+    // (clients that close after every request — python's urllib, one-shot
+    // tools — are the ones that gain most).
+    flags_.upstream_idle_ok = !flags_.upgraded;
     flags_.upstream_pooled = false;
   }
   if (!ex_->response().keep_alive || !flags_.req_done || flags_.client_eof) {

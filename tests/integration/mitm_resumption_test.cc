@@ -50,7 +50,13 @@ StatusOr<tls::ClientContext> trusting(const std::string& ca_file) {
 
 class MitmResumption : public MitmWorld {
   // One worker: the upstream session cache is per worker.
-  void customize(ProxyOptions& o) override { o.workers = 1; }
+  // The idle upstream pool off: a reconnecting sandbox would otherwise get
+  // the pooled upstream connection back and no upstream handshake would
+  // happen to resume (the pool's own tests: upstream_pool_test.cc).
+  void customize(ProxyOptions& o) override {
+    o.workers = 1;
+    o.limits["upstream_pool_idle_timeout_ms"] = 0;
+  }
 };
 
 TEST_F(MitmResumption, AReconnectingSandboxResumesOnBothLegsAcrossAReload) {
