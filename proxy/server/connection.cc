@@ -587,6 +587,11 @@ bool Connection::reuseIdleUpstream(const policy::Host& host, uint16_t port,
   // neither takes nor gives: the pool belongs to the current one.
   if (!pool.enabled() || sandbox_ == nullptr || pending_snap_ || snap_ != w_.snapshot())
     return false;
+  // With HTTP/2 on, an intercepted connection's protocol is decided by the
+  // sandbox's ClientHello (read later): a pooled HTTP/1.1 upstream taken now
+  // would hand an h2 client (gRPC refuses anything else) http/1.1. Plain
+  // forward requests still reuse.
+  if (stream_.isConnect() && snap_->config.http2) return false;
   std::string key = poolKey(host, port, stream_.isConnect());
   const policy::Policy& pol = sandbox_->policy();
   policy::Decision final_decision;

@@ -141,6 +141,36 @@ TEST_F(MitmHttp2, AnHttp1ClientCostsOneUpstreamConnectionOfHttp11) {
       << "the origin's TLS connections, one line each, by negotiated protocol";
 }
 
+// With http2 on, a pooled HTTP/1.1 upstream never decides an h2 client's
+// protocol: after an HTTP/1.1 client left its upstream connection idle, an
+// h2 client to the same host still gets its own upstream leg offered h2
+// (before, it was handed the pooled one and downgraded to http/1.1 — which
+// a gRPC client refuses).
+TEST_F(MitmHttp2, AnHttp2ClientIsNotHandedAPooledHttp11Upstream) {
+  const std::string dir = work_->path();
+  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
+                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
+                                  dir + "/alpn-origin");
+  ASSERT_TRUE(origin.isOk()) << origin.status().message();
+  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
+      << "the ALPN origin never started: " << origin->stderrText();
+  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  auto h1 = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
+                        proxy_->url(), "--http1.1", url + "/one"},
+                       dir + "/curl-h1", 30s);
+  ASSERT_TRUE(h1.isOk()) << h1.status().message();
+  EXPECT_EQ(h1->out, "ok") << h1->err;
+  // The h2 client: this origin closes h2 connections, so the request fails;
+  // what counts is that the proxy offered the upstream h2 on a new leg.
+  auto h2 = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
+                        proxy_->url(), "--http2", url + "/two"},
+                       dir + "/curl-h2", 30s);
+  origin->kill();
+  ASSERT_TRUE(h2.isOk()) << h2.status().message();
+  EXPECT_EQ(readFile(dir + "/alpn.port.log"), "http/1.1\nh2\n")
+      << "the origin's TLS connections, one line each, by negotiated protocol";
+}
+
 // An OAuth token endpoint's host stays HTTP/1.1 with http2 on: token
 // requests are rewritten (refresh sentinel -> real token) by the HTTP/1
 // exchange only, so an h2 client is offered http/1.1 there — and the
