@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "proxy/secrets/oauth.h"
 #include "tests/integration/mitm_fixture.h"
@@ -68,6 +69,21 @@ class MitmHttp2 : public MitmWorld {
 
   std::string target() const { return std::string(kGrpcHost) + ":" + grpc_port_; }
 
+  // tests/integration/alpn_origin.py for kGrpcHost: logs each TLS
+  // connection's negotiated protocol to <work>/alpn.port.log. `url` is its
+  // https:// base.
+  void startAlpnOrigin(std::optional<Subprocess>& origin, std::string& url) {
+    const std::string dir = work_->path();
+    auto spawned = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
+                                      dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
+                                     dir + "/alpn-origin");
+    ASSERT_TRUE(spawned.isOk()) << spawned.status().message();
+    origin.emplace(std::move(spawned.value()));
+    ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
+        << "the ALPN origin never started: " << origin->stderrText();
+    url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  }
+
   std::optional<Subprocess> server_;
   std::string grpc_port_;
 };
@@ -124,13 +140,9 @@ TEST_F(MitmHttp2, CurlSpeaksHttp2WhenItOffersItAndHttp11WhenNot) {
 // away and reconnected with http/1.1 for the first request).
 TEST_F(MitmHttp2, AnHttp1ClientCostsOneUpstreamConnectionOfHttp11) {
   const std::string dir = work_->path();
-  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
-                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
-                                  dir + "/alpn-origin");
-  ASSERT_TRUE(origin.isOk()) << origin.status().message();
-  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
-      << "the ALPN origin never started: " << origin->stderrText();
-  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  std::optional<Subprocess> origin;
+  std::string url;
+  ASSERT_NO_FATAL_FAILURE(startAlpnOrigin(origin, url));
   auto r = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
                        proxy_->url(), "--http1.1", url + "/one", url + "/two"},
                       dir + "/curl-h1", 30s);
@@ -148,13 +160,9 @@ TEST_F(MitmHttp2, AnHttp1ClientCostsOneUpstreamConnectionOfHttp11) {
 // a gRPC client refuses).
 TEST_F(MitmHttp2, AnHttp2ClientIsNotHandedAPooledHttp11Upstream) {
   const std::string dir = work_->path();
-  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
-                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
-                                  dir + "/alpn-origin");
-  ASSERT_TRUE(origin.isOk()) << origin.status().message();
-  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
-      << "the ALPN origin never started: " << origin->stderrText();
-  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  std::optional<Subprocess> origin;
+  std::string url;
+  ASSERT_NO_FATAL_FAILURE(startAlpnOrigin(origin, url));
   auto h1 = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
                         proxy_->url(), "--http1.1", url + "/one"},
                        dir + "/curl-h1", 30s);
@@ -194,13 +202,9 @@ class MitmHttp2TokenHost : public MitmHttp2 {
 
 TEST_F(MitmHttp2TokenHost, AnHttp2ClientGetsHttp11OnTheTokenEndpointsHost) {
   const std::string dir = work_->path();
-  auto origin = Subprocess::spawn({kPython, sourceDir() + "/tests/integration/alpn_origin.py",
-                                   dir + "/grpc.crt", dir + "/grpc.key", dir + "/alpn.port"},
-                                  dir + "/alpn-origin");
-  ASSERT_TRUE(origin.isOk()) << origin.status().message();
-  ASSERT_TRUE(waitUntil([&] { return !readFile(dir + "/alpn.port").empty(); }, 20s))
-      << "the ALPN origin never started: " << origin->stderrText();
-  const std::string url = "https://" + std::string(kGrpcHost) + ":" + readFile(dir + "/alpn.port");
+  std::optional<Subprocess> origin;
+  std::string url;
+  ASSERT_NO_FATAL_FAILURE(startAlpnOrigin(origin, url));
   auto r = runProgram({"curl", "-sS", "--max-time", "20", "--cacert", sandbox_ca_file_, "-x",
                        proxy_->url(), "--http2", "-w", " %{http_version}", url + "/other"},
                       dir + "/curl-h2", 30s);
