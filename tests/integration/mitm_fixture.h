@@ -96,6 +96,21 @@ class MitmWorld : public ::testing::Test {
   // Tests that need other proxy options override this (with sandboxes of
   // their own: set ca_sandbox_ to the one whose CA SetUp waits for).
   virtual void customize(ProxyOptions&) {}
+  // Two sandboxes, "sa" and "sb" (matched by their proxy tokens), each
+  // allowed the bound host and given the default credential route: for
+  // tests that something is never shared across sandboxes. SetUp waits for
+  // sa's CA.
+  void twoSandboxes(ProxyOptions& o, const std::string& token_a, const std::string& token_b) {
+    const std::string allow =
+        "allow:\n  - \"" + std::string(kAmpHost) + "\"\n  - \"127.0.0.1/32\"\n";
+    o.state_files["sandboxes/sa.yaml"] = "name: sa\nmatch:\n  token: \"" + token_a + "\"\n" + allow;
+    o.state_files["sandboxes/sb.yaml"] = "name: sb\nmatch:\n  token: \"" + token_b + "\"\n" + allow;
+    const std::string route = o.state_files["credentials/default.yaml"];
+    o.state_files["credentials/sa.yaml"] = route;
+    o.state_files["credentials/sb.yaml"] = route;
+    o.state_files.erase("credentials/default.yaml");
+    ca_sandbox_ = "sa";
+  }
   std::string ca_sandbox_ = "default";
 
   void TearDown() override {

@@ -81,19 +81,7 @@ class MitmResumptionTenants : public MitmWorld {
  protected:
   static constexpr const char* kTokenA = "kgt_sessa_0123456789abcdef";
   static constexpr const char* kTokenB = "kgt_sessb_fedcba9876543210";
-  void customize(ProxyOptions& o) override {
-    const std::string allow =
-        "allow:\n  - \"" + std::string(kAmpHost) + "\"\n  - \"127.0.0.1/32\"\n";
-    o.state_files["sandboxes/sa.yaml"] =
-        std::string("name: sa\nmatch:\n  token: \"") + kTokenA + "\"\n" + allow;
-    o.state_files["sandboxes/sb.yaml"] =
-        std::string("name: sb\nmatch:\n  token: \"") + kTokenB + "\"\n" + allow;
-    const std::string route = o.state_files["credentials/default.yaml"];
-    o.state_files["credentials/sa.yaml"] = route;
-    o.state_files["credentials/sb.yaml"] = route;
-    o.state_files.erase("credentials/default.yaml");
-    ca_sandbox_ = "sa";
-  }
+  void customize(ProxyOptions& o) override { twoSandboxes(o, kTokenA, kTokenB); }
 };
 
 TEST_F(MitmResumptionTenants, ASessionNeverResumesInAnotherSandbox) {
